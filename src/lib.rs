@@ -1,0 +1,14 @@
+//! copyhound: finds near-duplicate copies of a news outlet's articles on the web.
+//!
+//! The crate is organised by pipeline stage. The pure core (`text`, `fingerprint`,
+//! `detect`, `extract`) takes bytes and strings and returns values: it never touches the
+//! network, the disk or the clock. I/O lives at the edges (`config`, `eval`, `cli`).
+//! See `ARCHITECTURE.md` for the map.
+
+pub mod cli;
+pub mod config;
+pub mod detect;
+pub mod eval;
+pub mod extract;
+pub mod fingerprint;
+pub mod text;

@@ -1,5 +1,424 @@
-//! Command-line glue.
+//! Command-line glue: argument parsing, reading input files, printing results.
+//!
+//! This is the only module that uses `anyhow`: library modules return typed errors and
+//! this layer turns them into one clear message and an exit code. Nothing here decides
+//! anything about detection; it calls into the library and prints.
 
-pub fn main() -> std::process::ExitCode {
-    std::process::ExitCode::SUCCESS
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use serde::Serialize;
+
+use crate::config::{Settings, DEFAULT_CONFIG_PATH};
+use crate::detect::{self, Comparison, Document};
+
+/// Input files larger than this are refused: a news article page is well under a few
+/// megabytes, and reading an arbitrary huge file into memory is never what was meant.
+const MAX_INPUT_BYTES: u64 = 32 * 1024 * 1024;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "copyhound",
+    version,
+    about = "Finds copies of a news outlet's articles on the web and reports them with evidence"
+)]
+struct Cli {
+    /// Config file.
+    #[arg(
+        long,
+        global = true,
+        env = "COPYHOUND_CONFIG",
+        value_name = "FILE",
+        help = format!("Config file [default: {DEFAULT_CONFIG_PATH}]")
+    )]
+    config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Compare an original article with a candidate copy and print the verdict.
+    ///
+    /// Each argument is an `.html`/`.htm` page (its title and main text are extracted)
+    /// or a `.txt` file (taken as is). Thresholds come from `[detect]` of the config
+    /// when a config file is found, else built-in defaults.
+    Compare {
+        /// The original article.
+        original: PathBuf,
+        /// The page suspected to copy it.
+        candidate: PathBuf,
+        /// Print one JSON object instead of the human summary.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the title, whole-text SimHash and segment SimHashes of each file.
+    Fingerprint {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Print a JSON array (one object per file).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Validate the config file and list every problem with the key it concerns.
+    CheckConfig,
+    /// Measure extraction and detection quality on the real test data.
+    Eval {
+        /// The shared data folder (holds news-pages/ and peoples-daily-1998-01.txt).
+        #[arg(long, value_name = "DIR", default_value = "../shared/data")]
+        data: PathBuf,
+    },
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("copyhound: {}", printable(&format!("{err:#}")));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Compare {
+            original,
+            candidate,
+            json,
+        } => {
+            let settings = settings_or_builtin(cli.config.as_deref())?;
+            let original = load_document(&original)?;
+            let candidate = load_document(&candidate)?;
+            let comparison = detect::compare(&original, &candidate, &settings.detect);
+            if json {
+                print_json(&CompareReport::new(&original, &candidate, &comparison))?;
+            } else {
+                print!("{}", render_comparison(&original, &candidate, &comparison));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Fingerprint { files, json } => {
+            let mut reports = Vec::new();
+            for file in &files {
+                let doc = load_document(file)?;
+                reports.push(FingerprintReport::new(file, &doc));
+            }
+            if json {
+                print_json(&reports)?;
+            } else {
+                for report in &reports {
+                    print!("{}", report.render());
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::CheckConfig => {
+            let path = config_path(cli.config.as_deref());
+            match Settings::load(&path) {
+                Ok(settings) => {
+                    println!(
+                        "{}: ok ({}, {} contact(s), storage in {})",
+                        path.display(),
+                        printable(&settings.outlet.name),
+                        settings.contacts.len(),
+                        settings.storage.dir.display()
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(err) => {
+                    let problems = err.problems();
+                    for problem in &problems {
+                        eprintln!("{}", printable(problem));
+                    }
+                    eprintln!("{} problem(s) found", problems.len());
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+        }
+        Command::Eval { data } => {
+            let settings = settings_or_builtin(cli.config.as_deref())?;
+            if !data.is_dir() {
+                bail!(
+                    "{}: data folder not found (pass --data DIR pointing at shared/data)",
+                    data.display()
+                );
+            }
+            let extraction = crate::eval::extraction::evaluate_extraction(&data)
+                .context("extraction evaluation failed")?;
+            println!("{}", extraction.render_table());
+            let detection = crate::eval::detection::evaluate_detection(&data, &settings.detect)
+                .context("detection evaluation failed")?;
+            println!("{}", detection.render_table());
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// The config path in force: `--config`/`COPYHOUND_CONFIG`, else the default.
+fn config_path(explicit: Option<&Path>) -> PathBuf {
+    explicit.map_or_else(|| PathBuf::from(DEFAULT_CONFIG_PATH), Path::to_path_buf)
+}
+
+/// Settings for commands that can work without a config: an explicitly named file must
+/// exist and be valid; the default path is used only when present.
+fn settings_or_builtin(explicit: Option<&Path>) -> Result<Settings> {
+    match explicit {
+        Some(path) => Ok(Settings::load(path)?),
+        None if Path::new(DEFAULT_CONFIG_PATH).exists() => {
+            Ok(Settings::load(Path::new(DEFAULT_CONFIG_PATH))?)
+        }
+        None => Ok(Settings::builtin()),
+    }
+}
+
+/// Reads an `.html`/`.htm` page (extracting its article) or a `.txt` file (as is).
+fn load_document(path: &Path) -> Result<Document> {
+    let kind = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    let bytes = read_bounded(path)?;
+    match kind.as_deref() {
+        Some("html") | Some("htm") => {
+            let extracted = crate::extract::extract(&bytes, None);
+            Ok(Document::new(extracted.title, extracted.text))
+        }
+        Some("txt") => {
+            let (text, _encoding, _warnings) = crate::extract::decode(&bytes, None);
+            let title = text
+                .lines()
+                .map(str::trim)
+                .find(|l| !l.is_empty())
+                .unwrap_or_default()
+                .chars()
+                .take(200)
+                .collect();
+            Ok(Document::new(title, text))
+        }
+        _ => bail!(
+            "{}: unsupported file type (expected .html, .htm or .txt)",
+            path.display()
+        ),
+    }
+}
+
+fn read_bounded(path: &Path) -> Result<Vec<u8>> {
+    let meta =
+        std::fs::metadata(path).with_context(|| format!("{}: cannot read", path.display()))?;
+    if !meta.is_file() {
+        bail!("{}: not a regular file", path.display());
+    }
+    if meta.len() > MAX_INPUT_BYTES {
+        bail!(
+            "{}: file is larger than {} MB",
+            path.display(),
+            MAX_INPUT_BYTES / (1024 * 1024)
+        );
+    }
+    std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))
+}
+
+fn print_json<T: Serialize>(value: &T) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, value)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+/// Makes text from a page or file safe for a terminal: control characters (escape
+/// sequences, carriage returns) are shown as `\u{..}` instead of being interpreted.
+pub fn printable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() && c != '\n' && c != '\t' {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// One line of a text for a summary: newlines folded, long text cut with an ellipsis.
+fn one_line(text: &str, max_chars: usize) -> String {
+    let flat: String = text
+        .chars()
+        .map(|c| if c == '\n' || c == '\t' { ' ' } else { c })
+        .collect();
+    let mut out: String = flat.chars().take(max_chars).collect();
+    if flat.chars().count() > max_chars {
+        out.push('…');
+    }
+    printable(&out)
+}
+
+#[derive(Serialize)]
+struct DocumentReport<'a> {
+    title: &'a str,
+    text: &'a str,
+    simhash: String,
+}
+
+impl<'a> DocumentReport<'a> {
+    fn new(doc: &'a Document) -> Self {
+        DocumentReport {
+            title: &doc.title,
+            text: &doc.text,
+            simhash: hex(doc.fingerprint.whole),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct CompareReport<'a> {
+    verdict: detect::Verdict,
+    containment: f64,
+    hamming: u32,
+    original: DocumentReport<'a>,
+    candidate: DocumentReport<'a>,
+    passages: &'a [detect::Passage],
+}
+
+impl<'a> CompareReport<'a> {
+    fn new(original: &'a Document, candidate: &'a Document, c: &'a Comparison) -> Self {
+        CompareReport {
+            verdict: c.verdict,
+            containment: c.containment,
+            hamming: c.hamming,
+            original: DocumentReport::new(original),
+            candidate: DocumentReport::new(candidate),
+            passages: &c.passages,
+        }
+    }
+}
+
+fn hex(hash: u64) -> String {
+    format!("{hash:016x}")
+}
+
+fn verdict_name(verdict: detect::Verdict) -> &'static str {
+    match verdict {
+        detect::Verdict::Copy => "copy",
+        detect::Verdict::Partial => "partial",
+        detect::Verdict::Unrelated => "unrelated",
+    }
+}
+
+fn render_comparison(original: &Document, candidate: &Document, c: &Comparison) -> String {
+    let mut out = String::new();
+    out.push_str(&format!(
+        "verdict: {}\ncontainment: {:.3} ({:.1}% of the original found in the candidate)\nhamming: {} (whole-text SimHash distance)\n",
+        verdict_name(c.verdict),
+        c.containment,
+        c.containment * 100.0,
+        c.hamming
+    ));
+    for (label, doc) in [("original", original), ("candidate", candidate)] {
+        out.push_str(&format!(
+            "{label}: {} ({} chars, simhash {})\n",
+            one_line(&doc.title, 80),
+            doc.text.chars().count(),
+            hex(doc.fingerprint.whole)
+        ));
+    }
+    out.push_str(&format!("passages: {}\n", c.passages.len()));
+    for p in &c.passages {
+        out.push_str(&format!(
+            "  original {}..{} = candidate {}..{}: {}\n",
+            p.original_start,
+            p.original_end,
+            p.candidate_start,
+            p.candidate_end,
+            one_line(&p.text, 60)
+        ));
+    }
+    out
+}
+
+#[derive(Serialize)]
+struct SegmentReport {
+    start: u32,
+    end: u32,
+    simhash: String,
+}
+
+#[derive(Serialize)]
+struct FingerprintReport {
+    file: String,
+    title: String,
+    chars: usize,
+    simhash: String,
+    segments: Vec<SegmentReport>,
+}
+
+impl FingerprintReport {
+    fn new(path: &Path, doc: &Document) -> Self {
+        FingerprintReport {
+            file: path.display().to_string(),
+            title: doc.title.clone(),
+            chars: doc.text.chars().count(),
+            simhash: hex(doc.fingerprint.whole),
+            segments: doc
+                .fingerprint
+                .segments
+                .iter()
+                .map(|s| SegmentReport {
+                    start: s.start,
+                    end: s.end,
+                    simhash: hex(s.simhash),
+                })
+                .collect(),
+        }
+    }
+
+    fn render(&self) -> String {
+        let mut out = format!(
+            "{}\n  title: {}\n  chars: {}\n  simhash: {}\n  segments: {}\n",
+            printable(&self.file),
+            one_line(&self.title, 80),
+            self.chars,
+            self.simhash,
+            self.segments.len()
+        );
+        for s in &self.segments {
+            out.push_str(&format!("    {} {}..{}\n", s.simhash, s.start, s.end));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_are_escaped_for_the_terminal() {
+        assert_eq!(printable("a\u{1b}[31mb\r"), "a\\u{1b}[31mb\\u{d}");
+        assert_eq!(printable("标题\n"), "标题\n");
+    }
+
+    #[test]
+    fn one_line_cuts_and_flattens() {
+        assert_eq!(one_line("ab\ncd", 10), "ab cd");
+        assert_eq!(one_line("abcdef", 3), "abc…");
+    }
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn config_is_accepted_after_the_subcommand() {
+        let cli = Cli::try_parse_from(["copyhound", "check-config", "--config", "x.toml"]).unwrap();
+        assert_eq!(cli.config, Some(PathBuf::from("x.toml")));
+    }
 }

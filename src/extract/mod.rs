@@ -18,3 +18,11 @@ pub struct Extracted {
 pub fn extract(_html: &[u8], _content_type: Option<&str>) -> Extracted {
     unimplemented!("contract")
 }
+
+/// Decodes bytes to text (interface contract: BOM, header, meta, statistical detection).
+pub fn decode(
+    _bytes: &[u8],
+    _content_type: Option<&str>,
+) -> (String, &'static encoding_rs::Encoding, Vec<String>) {
+    unimplemented!("contract")
+}

@@ -1,0 +1,773 @@
+//! Detection quality on real data: recall per copy transformation and the false-positive
+//! rate, next to the baselines that off-the-shelf SimHash gives.
+//!
+//! Originals are real articles: the human-checked texts of `news-pages/pages.jsonl` and
+//! pseudo-articles of consecutive People's Daily paragraphs. Copies are built the ways
+//! infringers and mirror sites make them (see [`Transformation`]); negatives are other
+//! articles of the same language, an article that quotes one sentence of the original,
+//! and People's Daily text. Every candidate goes through the same path as in production:
+//! extraction where the copy is a page, then candidate retrieval by segment SimHash within
+//! Hamming distance [`RETRIEVAL_HAMMING`], then verification.
+//!
+//! The generators are deterministic (a fixed-seed PRNG), so two runs print the same table.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::hash::{Hash, Hasher};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::detect::{self, DetectParams, Document, Verdict};
+use crate::eval::{load_pages, EvalError};
+
+/// The Hamming radius of candidate retrieval; the archive index uses the same default.
+pub const RETRIEVAL_HAMMING: u32 = 3;
+
+/// Originals shorter than this (in characters) are not used: an article of a line or two
+/// cannot be excerpted at 30–40% into anything a reviewer would call a copy.
+const MIN_ORIGINAL_CHARS: usize = 300;
+
+/// How many People's Daily pseudo-articles serve as originals, and how many as negatives.
+const PEOPLES_DAILY_ORIGINALS: usize = 40;
+const PEOPLES_DAILY_NEGATIVES: usize = 200;
+
+/// Each original is compared with this many other articles of its language as negatives.
+const OTHER_ARTICLES_PER_ORIGINAL: usize = 6;
+
+/// The ways a copy is made from an original.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transformation {
+    /// The whole text pasted into a content farm's page template (nav, sidebar, footer).
+    Retemplated,
+    /// A contiguous 30–40% of the text, between unrelated paragraphs.
+    Excerpt,
+    /// Paragraphs (or sentences of a one-paragraph article) shuffled.
+    Reordered,
+    /// Advertisements inserted between paragraphs and around the article.
+    AdsInserted,
+    /// About 3% of the characters substituted and 1% deleted.
+    LightEdits,
+    /// Converted to traditional characters.
+    Traditional,
+    /// Traditional characters with inline tone-marked pinyin, mojibake and tag debris.
+    TraditionalPinyinMojibake,
+}
+
+impl Transformation {
+    pub const ALL: [Transformation; 7] = [
+        Transformation::Retemplated,
+        Transformation::Excerpt,
+        Transformation::Reordered,
+        Transformation::AdsInserted,
+        Transformation::LightEdits,
+        Transformation::Traditional,
+        Transformation::TraditionalPinyinMojibake,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Transformation::Retemplated => "re-templated",
+            Transformation::Excerpt => "excerpt 30-40%",
+            Transformation::Reordered => "reordered",
+            Transformation::AdsInserted => "ads inserted",
+            Transformation::LightEdits => "light edits",
+            Transformation::Traditional => "traditional",
+            Transformation::TraditionalPinyinMojibake => "trad+pinyin+mojibake",
+        }
+    }
+}
+
+/// Recall of one transformation.
+#[derive(Debug, Clone, Default)]
+pub struct RecallRow {
+    pub name: &'static str,
+    pub copies: usize,
+    /// Retrieved by segment SimHash and verified as `copy` or `partial`.
+    pub found: usize,
+    /// Retrieved by the segment index (whatever the verdict).
+    pub retrieved: usize,
+    /// Verified as `copy` or `partial` (whatever the retrieval).
+    pub verified: usize,
+    /// Found by whole-text SimHash over whitespace tokens within the same radius.
+    pub baseline_whitespace: usize,
+    /// Found by our CJK-aware whole-text SimHash within the same radius.
+    pub baseline_whole_text: usize,
+}
+
+/// False positives of one kind of negative.
+#[derive(Debug, Clone, Default)]
+pub struct NegativeRow {
+    pub name: &'static str,
+    pub pairs: usize,
+    /// Pairs retrieved by the index *and* verified as `copy` or `partial`.
+    pub false_positives: usize,
+    /// Pairs the verification alone would have flagged.
+    pub verified: usize,
+}
+
+/// The evaluation's result.
+#[derive(Debug, Clone)]
+pub struct DetectionReport {
+    pub originals: usize,
+    pub recall: Vec<RecallRow>,
+    pub negatives: Vec<NegativeRow>,
+    pub elapsed: Duration,
+    /// `(transformation, original id, verdict, containment)` of copies that were missed.
+    pub misses: Vec<(String, String, Verdict, f64)>,
+}
+
+impl DetectionReport {
+    /// The lowest recall over all transformations.
+    pub fn min_recall(&self) -> f64 {
+        self.recall
+            .iter()
+            .map(|r| ratio(r.found, r.copies))
+            .fold(1.0, f64::min)
+    }
+
+    pub fn total_false_positives(&self) -> usize {
+        self.negatives.iter().map(|n| n.false_positives).sum()
+    }
+
+    pub fn render_table(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "detection quality: {} originals, retrieval radius {} bits, {:.1} s",
+            self.originals,
+            RETRIEVAL_HAMMING,
+            self.elapsed.as_secs_f64()
+        );
+        let _ = writeln!(
+            out,
+            "{:<22} {:>6} {:>8} {:>10} {:>9} {:>14} {:>14}",
+            "transformation",
+            "copies",
+            "recall",
+            "retrieved",
+            "verified",
+            "ws-simhash",
+            "cjk-simhash"
+        );
+        for r in &self.recall {
+            let _ = writeln!(
+                out,
+                "{:<22} {:>6} {:>8.3} {:>10.3} {:>9.3} {:>14.3} {:>14.3}",
+                r.name,
+                r.copies,
+                ratio(r.found, r.copies),
+                ratio(r.retrieved, r.copies),
+                ratio(r.verified, r.copies),
+                ratio(r.baseline_whitespace, r.copies),
+                ratio(r.baseline_whole_text, r.copies)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "{:<22} {:>6} {:>8} {:>10}",
+            "negative", "pairs", "false+", "verified+"
+        );
+        for n in &self.negatives {
+            let _ = writeln!(
+                out,
+                "{:<22} {:>6} {:>8} {:>10}",
+                n.name, n.pairs, n.false_positives, n.verified
+            );
+        }
+        let pairs: usize = self.negatives.iter().map(|n| n.pairs).sum();
+        let _ = writeln!(
+            out,
+            "min recall {:.3}; false-positive rate {:.4} ({} of {} negative pairs)",
+            self.min_recall(),
+            ratio(self.total_false_positives(), pairs),
+            self.total_false_positives(),
+            pairs
+        );
+        for (t, id, verdict, containment) in self.misses.iter().take(20) {
+            let _ = writeln!(
+                out,
+                "  missed: {t} of {id}: {verdict:?}, containment {containment:.3}"
+            );
+        }
+        out
+    }
+}
+
+fn ratio(a: usize, b: usize) -> f64 {
+    if b == 0 {
+        0.0
+    } else {
+        a as f64 / b as f64
+    }
+}
+
+/// An original article of the evaluation.
+struct Original {
+    id: String,
+    cjk: bool,
+    doc: Document,
+}
+
+/// Runs the whole evaluation on `data_dir` (the shared data folder).
+///
+/// # Errors
+/// [`EvalError`] naming the data file that could not be read or parsed.
+pub fn evaluate_detection(
+    data_dir: &Path,
+    params: &DetectParams,
+) -> Result<DetectionReport, EvalError> {
+    let started = Instant::now();
+    let pages = load_pages(data_dir)?;
+    let daily = load_peoples_daily(data_dir)?;
+    let mut originals: Vec<Original> = pages
+        .iter()
+        .filter(|p| p.text.chars().count() >= MIN_ORIGINAL_CHARS)
+        .map(|p| Original {
+            id: p.id.clone(),
+            cjk: matches!(p.lang.as_str(), "zh" | "ja" | "ko"),
+            doc: document_from_text(&p.text),
+        })
+        .collect();
+    let (daily_originals, daily_negatives) =
+        daily.split_at(PEOPLES_DAILY_ORIGINALS.min(daily.len()));
+    originals.extend(
+        daily_originals
+            .iter()
+            .enumerate()
+            .map(|(i, text)| Original {
+                id: format!("peoples-daily-{i}"),
+                cjk: true,
+                doc: document_from_text(text),
+            }),
+    );
+    let negatives_daily: Vec<Document> = daily_negatives
+        .iter()
+        .take(PEOPLES_DAILY_NEGATIVES)
+        .map(|t| document_from_text(t))
+        .collect();
+
+    let s2t = SimplifiedToTraditional::new();
+    let mut rng = Rng::new(0x5eed_c0de);
+    let mut recall: Vec<RecallRow> = Transformation::ALL
+        .iter()
+        .map(|t| RecallRow {
+            name: t.name(),
+            ..RecallRow::default()
+        })
+        .collect();
+    let mut misses = Vec::new();
+    let filler: Vec<&str> = daily_negatives.iter().map(String::as_str).collect();
+
+    for (oi, original) in originals.iter().enumerate() {
+        for (ti, &t) in Transformation::ALL.iter().enumerate() {
+            let other = &originals[(oi + 1 + ti) % originals.len()];
+            let candidate = make_copy(t, original, other, &filler, &s2t, &mut rng);
+            let outcome = judge(&original.doc, &candidate, params);
+            let row = &mut recall[ti];
+            row.copies += 1;
+            row.retrieved += usize::from(outcome.retrieved);
+            row.verified += usize::from(outcome.flagged);
+            row.found += usize::from(outcome.retrieved && outcome.flagged);
+            row.baseline_whitespace += usize::from(
+                hamming(
+                    whitespace_simhash(&original.doc.text),
+                    whitespace_simhash(&candidate.text),
+                ) <= RETRIEVAL_HAMMING,
+            );
+            row.baseline_whole_text += usize::from(
+                hamming(original.doc.fingerprint.whole, candidate.fingerprint.whole)
+                    <= RETRIEVAL_HAMMING,
+            );
+            if !(outcome.retrieved && outcome.flagged) {
+                misses.push((
+                    t.name().to_string(),
+                    original.id.clone(),
+                    outcome.verdict,
+                    outcome.containment,
+                ));
+            }
+        }
+    }
+
+    let mut other_articles = NegativeRow {
+        name: "other articles",
+        ..NegativeRow::default()
+    };
+    let mut quotes = NegativeRow {
+        name: "quotes one sentence",
+        ..NegativeRow::default()
+    };
+    let mut daily_row = NegativeRow {
+        name: "people's daily",
+        ..NegativeRow::default()
+    };
+    let same_language: Vec<usize> = (0..originals.len()).collect();
+    for (oi, original) in originals.iter().enumerate() {
+        let peers: Vec<&Original> = same_language
+            .iter()
+            .map(|&j| &originals[j])
+            .filter(|o| o.cjk == original.cjk && o.id != original.id)
+            .collect();
+        for k in 0..OTHER_ARTICLES_PER_ORIGINAL.min(peers.len()) {
+            let other = peers[(oi * 7 + k * 13) % peers.len()];
+            count_negative(&mut other_articles, &original.doc, &other.doc, params);
+        }
+        if let Some(host) = peers.get(oi % peers.len().max(1)) {
+            let quoting = quote_one_sentence(original, host, &mut rng);
+            count_negative(&mut quotes, &original.doc, &quoting, params);
+        }
+        if original.cjk {
+            for k in 0..5 {
+                if negatives_daily.is_empty() {
+                    break;
+                }
+                let other = &negatives_daily[(oi * 5 + k) % negatives_daily.len()];
+                count_negative(&mut daily_row, &original.doc, other, params);
+            }
+        }
+    }
+
+    Ok(DetectionReport {
+        originals: originals.len(),
+        recall,
+        negatives: vec![other_articles, quotes, daily_row],
+        elapsed: started.elapsed(),
+        misses,
+    })
+}
+
+struct Outcome {
+    retrieved: bool,
+    flagged: bool,
+    verdict: Verdict,
+    containment: f64,
+}
+
+/// What production does with a candidate: look it up by segment SimHash, then verify.
+fn judge(original: &Document, candidate: &Document, params: &DetectParams) -> Outcome {
+    let retrieved = retrieved_by_index(original, candidate);
+    let comparison = detect::compare(original, candidate, params);
+    Outcome {
+        retrieved,
+        flagged: comparison.verdict != Verdict::Unrelated,
+        verdict: comparison.verdict,
+        containment: comparison.containment,
+    }
+}
+
+fn count_negative(row: &mut NegativeRow, original: &Document, other: &Document, p: &DetectParams) {
+    let outcome = judge(original, other, p);
+    row.pairs += 1;
+    row.verified += usize::from(outcome.flagged);
+    row.false_positives += usize::from(outcome.flagged && outcome.retrieved);
+}
+
+/// True when any segment (or the whole text) of the candidate is within the retrieval
+/// radius of one of the original's: what the archive's Hamming index answers.
+fn retrieved_by_index(original: &Document, candidate: &Document) -> bool {
+    if hamming(original.fingerprint.whole, candidate.fingerprint.whole) <= RETRIEVAL_HAMMING {
+        return true;
+    }
+    original.fingerprint.segments.iter().any(|o| {
+        candidate
+            .fingerprint
+            .segments
+            .iter()
+            .any(|c| hamming(o.simhash, c.simhash) <= RETRIEVAL_HAMMING)
+    })
+}
+
+fn hamming(a: u64, b: u64) -> u32 {
+    (a ^ b).count_ones()
+}
+
+/// What off-the-shelf SimHash libraries do: one feature per whitespace-separated token.
+fn whitespace_simhash(text: &str) -> u64 {
+    let features: Vec<u64> = text
+        .split_whitespace()
+        .map(|w| {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            w.hash(&mut h);
+            h.finish()
+        })
+        .collect();
+    crate::fingerprint::simhash(&features)
+}
+
+fn document_from_text(text: &str) -> Document {
+    let title = text.lines().next().unwrap_or_default().to_string();
+    Document::new(title, text.to_string())
+}
+
+/// People's Daily paragraphs grouped into pseudo-articles of six consecutive paragraphs.
+fn load_peoples_daily(data_dir: &Path) -> Result<Vec<String>, EvalError> {
+    let path = data_dir.join("peoples-daily-1998-01.txt");
+    let text = std::fs::read_to_string(&path).map_err(|source| EvalError::Read {
+        path: path.clone(),
+        source,
+    })?;
+    let paragraphs: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.chars().count() >= 20)
+        .collect();
+    Ok(paragraphs
+        .chunks(6)
+        .map(|c| c.join("\n"))
+        .filter(|a| a.chars().count() >= MIN_ORIGINAL_CHARS)
+        .collect())
+}
+
+/// Builds one copy of `original` by transformation `t`. `other` lends its text where a
+/// template needs unrelated content, `filler` provides unrelated paragraphs.
+fn make_copy(
+    t: Transformation,
+    original: &Original,
+    other: &Original,
+    filler: &[&str],
+    s2t: &SimplifiedToTraditional,
+    rng: &mut Rng,
+) -> Document {
+    let text = &original.doc.text;
+    match t {
+        Transformation::Retemplated => {
+            let html = content_farm_page(&original.doc.title, text, &other.doc.text);
+            let extracted =
+                crate::extract::extract(html.as_bytes(), Some("text/html; charset=utf-8"));
+            Document::new(extracted.title, extracted.text)
+        }
+        Transformation::Excerpt => {
+            let units = split_units(text);
+            let total: usize = units.iter().map(|u| u.chars().count()).sum();
+            let share = 0.30 + 0.10 * rng.unit();
+            let start = rng.below(units.len());
+            // Take consecutive units from a random start (wrapping) until the share is
+            // reached, but never beyond 40%.
+            let mut taken = Vec::new();
+            let mut chars = 0;
+            for k in 0..units.len() {
+                let u = units[(start + k) % units.len()];
+                let n = u.chars().count();
+                if chars > 0 && (chars + n) as f64 > 0.40 * total as f64 {
+                    break;
+                }
+                taken.push(u);
+                chars += n;
+                if chars as f64 >= share * total as f64 {
+                    break;
+                }
+            }
+            let before = filler[rng.below(filler.len())];
+            let after = filler[rng.below(filler.len())];
+            let filler_para = |f: &str| f.lines().next().unwrap_or_default().to_string();
+            let body = if original.cjk {
+                format!(
+                    "{}\n{}\n{}",
+                    filler_para(before),
+                    taken.join(""),
+                    filler_para(after)
+                )
+            } else {
+                format!(
+                    "Read more from our partners.\n{}\nSubscribe to our newsletter for more stories like this one.",
+                    taken.join(" ")
+                )
+            };
+            document_from_text(&body)
+        }
+        Transformation::Reordered => {
+            let mut paragraphs: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+            if paragraphs.len() < 3 {
+                paragraphs = split_units(text);
+            }
+            rng.shuffle(&mut paragraphs);
+            document_from_text(&paragraphs.join("\n"))
+        }
+        Transformation::AdsInserted => {
+            let ads_zh = [
+                "【广告】扫码关注公众号，每日领取精选好礼！",
+                "推荐阅读：十大理财产品排行榜，点击查看详情>>",
+                "本站长期招聘兼职编辑，日结工资，联系QQ 88886666",
+            ];
+            let ads_en = [
+                "ADVERTISEMENT: Get 50% off your first order with code SAVE50!",
+                "Sponsored: These 7 gadgets are selling out fast. Click to see why.",
+                "Sign up for our free newsletter and never miss a deal.",
+            ];
+            let ads: &[&str] = if original.cjk { &ads_zh } else { &ads_en };
+            let mut out = vec![ads[0]];
+            for (i, line) in text.lines().enumerate() {
+                out.push(line);
+                if i % 2 == 1 {
+                    out.push(ads[(i / 2) % ads.len()]);
+                }
+            }
+            out.push(ads[1]);
+            document_from_text(&out.join("\n"))
+        }
+        Transformation::LightEdits => {
+            let replacements: Vec<char> = if original.cjk {
+                "的一是在不了有和人这中大为上个国我以要他时来用们生到作地于出就分对成会可主发年动同工也能下过子说产种面而方后多定行学法所民得经十三之进着等部度家电力里如水化高自二理起小物现实加量都两体制机当使点从业本去把性好应开它合还因由其些然前外天政四日那社义事平形相全表间样与关各重新线内数正心反你明看原又么利比或但质气第向道命此变条只没结解问意建月公无系军很情者最立代想已通并提直题党程展五果料象员革位入常文总次品式活设及管特件长求老头基资边流路级少图山统接知较将组见计别她手角期根论运农指几九区强放决西被干做必战先回则任取据处队南给色光门即保治北造百规热领七海口东导器压志世金增争济阶油思术极交受联什认六共权收证改清己美再采转更单风切打白教速花带安场身车例真务具万每目至达走积示议声报斗完类八离华名确才科张信马节话米整空元况今集温传土许步群广石记需段研界拉林律叫且究观越织装影算低持音众书布复容儿须际商非验连断深难近矿千周委素技备半办青省列习响约支般史感劳便团往酸历市克何除消构府称太准精值号率族维划选标写存候毛亲快效斯院查江型眼王按格养易置派层片始却专状育厂京识适属圆包火住调满县局照参红细引听该铁价严"
+                    .chars()
+                    .collect()
+            } else {
+                "etaoinshrdlu".chars().collect()
+            };
+            let mut out = String::with_capacity(text.len());
+            for c in text.chars() {
+                if c.is_alphanumeric() {
+                    let roll = rng.unit();
+                    if roll < 0.03 {
+                        out.push(replacements[rng.below(replacements.len())]);
+                        continue;
+                    } else if roll < 0.04 {
+                        continue;
+                    }
+                }
+                out.push(c);
+            }
+            document_from_text(&out)
+        }
+        Transformation::Traditional => document_from_text(&s2t.convert(text)),
+        Transformation::TraditionalPinyinMojibake => {
+            let traditional = s2t.convert(text);
+            document_from_text(&mangle_like_a_mirror(&traditional, rng))
+        }
+    }
+}
+
+/// Adds what badly converted mirror sites leave in a text: tone-marked pinyin after some
+/// characters (`質(zhì)量`), mojibake fragments (UTF-8 read as Windows-1252) and tag debris.
+fn mangle_like_a_mirror(text: &str, rng: &mut Rng) -> String {
+    use pinyin::ToPinyin;
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len() * 2);
+    let mut since_junk = 0usize;
+    for (i, &c) in chars.iter().enumerate() {
+        out.push(c);
+        since_junk += 1;
+        if let Some(p) = c.to_pinyin() {
+            if rng.unit() < 0.25 {
+                out.push('(');
+                out.push_str(p.with_tone());
+                out.push(')');
+            }
+        }
+        if since_junk >= 120 && c.is_alphanumeric() && rng.unit() < 0.05 {
+            since_junk = 0;
+            if rng.unit() < 0.6 {
+                // Two characters of the neighbourhood, as a mis-decoding mirror shows them.
+                let sample: String = chars[i.saturating_sub(2)..=i].iter().collect();
+                let (mojibake, _, _) = encoding_rs::WINDOWS_1252.decode(sample.as_bytes());
+                out.push_str(&mojibake);
+            } else {
+                out.push_str(["<p>", "&nbsp;", "</div>", "<br/>"][rng.below(4)]);
+            }
+        }
+    }
+    out
+}
+
+/// An article of another author that quotes one sentence of the original in quotation
+/// marks, as news reports do.
+fn quote_one_sentence(original: &Original, host: &Original, rng: &mut Rng) -> Document {
+    let sentences: Vec<&str> = split_units(&original.doc.text)
+        .into_iter()
+        .filter(|s| s.chars().count() >= 15)
+        .collect();
+    let quote = if sentences.is_empty() {
+        original.doc.title.as_str()
+    } else {
+        sentences[rng.below(sentences.len())].trim()
+    };
+    let mut lines: Vec<String> = host.doc.text.lines().map(str::to_string).collect();
+    let at = lines.len() / 2;
+    let inserted = if original.cjk {
+        format!("据此前报道，“{quote}”对此，业内人士表示关注。")
+    } else {
+        format!("As previously reported, \"{quote}\" Industry observers took note.")
+    };
+    lines.insert(at, inserted);
+    document_from_text(&lines.join("\n"))
+}
+
+/// Splits a text into sentences (ending with 。！？.!? or a line break), keeping the
+/// terminators so that joined units reproduce the text.
+fn split_units(text: &str) -> Vec<&str> {
+    let mut units = Vec::new();
+    let mut start = 0;
+    for (i, c) in text.char_indices() {
+        if matches!(c, '。' | '！' | '？' | '!' | '?' | '\n')
+            || (c == '.' && text[i + 1..].starts_with(' '))
+        {
+            let end = i + c.len_utf8();
+            if text[start..end].trim().chars().count() > 1 {
+                units.push(&text[start..end]);
+            }
+            start = end;
+        }
+    }
+    if text[start..].trim().chars().count() > 1 {
+        units.push(&text[start..]);
+    }
+    if units.is_empty() {
+        units.push(text);
+    }
+    units
+}
+
+/// A content farm's page around a copied article: navigation, a sidebar of links to
+/// other stories, a comment form and a footer, all of which extraction must drop.
+fn content_farm_page(title: &str, text: &str, other_text: &str) -> String {
+    let esc = |s: &str| {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+    };
+    let mut html = String::new();
+    html.push_str("<!DOCTYPE html><html><head><meta charset=\"utf-8\">");
+    let _ = write!(html, "<title>{} - 热点资讯网</title>", esc(title));
+    html.push_str("<script>var ads = {slot: 'top', rotate: true};</script></head><body>");
+    html.push_str("<div class=\"header\"><ul class=\"nav\"><li><a href=\"/\">首页</a></li><li><a href=\"/news\">新闻</a></li><li><a href=\"/finance\">财经</a></li><li><a href=\"/sports\">体育</a></li><li><a href=\"/ent\">娱乐</a></li></ul></div>");
+    html.push_str("<div class=\"main\"><div class=\"article\">");
+    let _ = write!(
+        html,
+        "<h1>{}</h1><div class=\"info\">来源：网络 2024-05-20</div>",
+        esc(title)
+    );
+    html.push_str("<div class=\"article-content\">");
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let _ = write!(html, "<p>{}</p>", esc(line));
+    }
+    html.push_str("</div></div><div class=\"sidebar\"><h3>热门推荐</h3><ul>");
+    for (i, line) in other_text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .take(8)
+        .enumerate()
+    {
+        let headline: String = line.chars().take(18).collect();
+        let _ = write!(
+            html,
+            "<li><a href=\"/a/{i}.html\">{}</a></li>",
+            esc(&headline)
+        );
+    }
+    html.push_str("</ul></div></div>");
+    html.push_str("<div class=\"comments\"><form><textarea name=\"c\"></textarea><button>发表评论</button></form></div>");
+    html.push_str("<div class=\"footer\">版权所有 © 热点资讯网 备案号：京ICP备00000000号 联系我们 | 关于我们 | 免责声明</div>");
+    html.push_str("<script>document.write('<div class=ad>广告</div>');</script></body></html>");
+    html
+}
+
+/// Simplified → traditional, by inverting the traditional → simplified converter over the
+/// CJK Unified Ideographs block. Where several traditional characters fold to one
+/// simplified character the first is taken: for an evaluation any of them is a faithful
+/// "converted" copy.
+struct SimplifiedToTraditional {
+    map: HashMap<char, char>,
+}
+
+impl SimplifiedToTraditional {
+    fn new() -> Self {
+        let mut map = HashMap::new();
+        let block: String = ('\u{4e00}'..='\u{9fff}').flat_map(|c| [c, ' ']).collect();
+        let folded = fast2s::convert(&block);
+        for (traditional, simplified) in block.chars().zip(folded.chars()) {
+            if traditional != simplified && traditional != ' ' {
+                map.entry(simplified).or_insert(traditional);
+            }
+        }
+        SimplifiedToTraditional { map }
+    }
+
+    fn convert(&self, text: &str) -> String {
+        text.chars()
+            .map(|c| *self.map.get(&c).unwrap_or(&c))
+            .collect()
+    }
+}
+
+/// A small deterministic PRNG (SplitMix64): the evaluation must print the same table on
+/// every run, and needs no cryptographic quality.
+struct Rng(u64);
+
+impl Rng {
+    fn new(seed: u64) -> Self {
+        Rng(seed)
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0.0..1.0`.
+    fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Uniform in `0..n`; `n == 0` gives 0.
+    fn below(&mut self, n: usize) -> usize {
+        if n == 0 {
+            0
+        } else {
+            (self.next_u64() % n as u64) as usize
+        }
+    }
+
+    fn shuffle<T>(&mut self, items: &mut [T]) {
+        for i in (1..items.len()).rev() {
+            let j = self.below(i + 1);
+            items.swap(i, j);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn simplified_to_traditional_inverts_the_folding() {
+        let s2t = SimplifiedToTraditional::new();
+        let traditional = s2t.convert("质量发展");
+        assert_ne!(traditional, "质量发展");
+        assert_eq!(fast2s::convert(&traditional), "质量发展");
+    }
+
+    #[test]
+    fn units_rejoin_to_the_text() {
+        let text = "第一句。第二句！\nThird one. Fourth?";
+        assert_eq!(split_units(text).concat(), text);
+        assert_eq!(split_units(text).len(), 4);
+    }
+
+    #[test]
+    fn mirror_mangling_adds_pinyin_after_han() {
+        let mut rng = Rng::new(1);
+        let out = mangle_like_a_mirror(&"質量發展".repeat(20), &mut rng);
+        assert!(out.contains('('), "{out}");
+        assert!(out.chars().count() > 80);
+    }
+
+    #[test]
+    fn rng_is_deterministic() {
+        let a: Vec<u64> = (0..4)
+            .map({
+                let mut r = Rng::new(7);
+                move |_| r.next_u64()
+            })
+            .collect();
+        let b: Vec<u64> = (0..4)
+            .map({
+                let mut r = Rng::new(7);
+                move |_| r.next_u64()
+            })
+            .collect();
+        assert_eq!(a, b);
+    }
+}

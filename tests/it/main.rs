@@ -1,0 +1,6 @@
+//! All integration tests build into this one binary (ripgrep style); `util` is the
+//! shared harness.
+
+mod cli;
+mod detection;
+mod util;

@@ -36,6 +36,51 @@ pub struct Settings {
     pub storage: Storage,
     /// Verdict thresholds of the detection engine.
     pub detect: DetectParams,
+    /// Where the outlet's own articles come from.
+    pub originals: OriginalsSettings,
+    /// The Hamming index over segment fingerprints.
+    pub index: IndexSettings,
+}
+
+/// Sources of the outlet's original articles (`[originals]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OriginalsSettings {
+    /// RSS 2.0 / Atom / JSON Feed URLs, followed to each article page.
+    pub feeds: Vec<url::Url>,
+    /// Sitemap URLs (sitemap indexes and Google News sitemaps included).
+    pub sitemaps: Vec<url::Url>,
+    /// Local directories of `.html`/`.htm`/`.txt` files, read recursively.
+    pub paths: Vec<PathBuf>,
+    /// How often the daemon re-reads feeds and sitemaps.
+    pub refresh: std::time::Duration,
+    /// A sentence found in at least this many originals is boilerplate (the
+    /// anti-infringement notice, bylines) and carries no weight in matching.
+    pub boilerplate_min_originals: u32,
+}
+
+impl Default for OriginalsSettings {
+    fn default() -> Self {
+        OriginalsSettings {
+            feeds: Vec::new(),
+            sitemaps: Vec::new(),
+            paths: Vec::new(),
+            refresh: std::time::Duration::from_secs(30 * 60),
+            boilerplate_min_originals: 3,
+        }
+    }
+}
+
+/// The Hamming index (`[index]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IndexSettings {
+    /// Segment fingerprints within this many differing bits are candidates (0..=6).
+    pub max_distance: u32,
+}
+
+impl Default for IndexSettings {
+    fn default() -> Self {
+        IndexSettings { max_distance: 3 }
+    }
 }
 
 /// The outlet's identity, as it appears in reports and draft takedown notices.
@@ -198,19 +243,25 @@ impl Settings {
             let contacts = root.array_of_tables("contacts", parse_contact);
             let storage = root.table("storage", false, |s| parse_storage(s, base_dir));
             let detect = root.table("detect", false, parse_detect);
+            let originals = root.table("originals", false, |s| parse_originals(s, base_dir));
+            let index = root.table("index", false, parse_index);
             root.finish();
-            (outlet, contacts, storage, detect)
+            (outlet, contacts, storage, detect, originals, index)
         };
         check_contacts(&settings.1, &mut problems);
         match settings {
-            (Some(outlet), contacts, storage, detect) if problems.is_empty() => Ok(Settings {
-                outlet,
-                contacts,
-                storage: storage.unwrap_or_else(|| Storage {
-                    dir: PathBuf::from(DEFAULT_STORAGE_DIR),
-                }),
-                detect: detect.unwrap_or_default(),
-            }),
+            (Some(outlet), contacts, storage, detect, originals, index) if problems.is_empty() => {
+                Ok(Settings {
+                    outlet,
+                    contacts,
+                    storage: storage.unwrap_or_else(|| Storage {
+                        dir: PathBuf::from(DEFAULT_STORAGE_DIR),
+                    }),
+                    detect: detect.unwrap_or_default(),
+                    originals: originals.unwrap_or_default(),
+                    index: index.unwrap_or_default(),
+                })
+            }
             _ => {
                 if problems.is_empty() {
                     // The outlet section was missing without a recorded problem: cannot
@@ -244,6 +295,8 @@ impl Settings {
                 dir: PathBuf::from(DEFAULT_STORAGE_DIR),
             },
             detect: DetectParams::default(),
+            originals: OriginalsSettings::default(),
+            index: IndexSettings::default(),
         }
     }
 }
@@ -379,14 +432,7 @@ fn parse_storage(s: &mut Section<'_>, base_dir: &Path) -> Option<Storage> {
             s.problem("dir", "must not be empty".into());
             return None;
         }
-        Some(d) => {
-            let p = PathBuf::from(d);
-            if p.is_absolute() {
-                p
-            } else {
-                base_dir.join(p)
-            }
-        }
+        Some(d) => resolve(base_dir, &d),
     };
     Some(Storage { dir })
 }
@@ -413,6 +459,65 @@ fn parse_detect(s: &mut Section<'_>) -> Option<DetectParams> {
         partial_threshold: partial,
         partial_min_paragraphs: paragraphs as usize,
     })
+}
+
+fn parse_originals(s: &mut Section<'_>, base_dir: &Path) -> Option<OriginalsSettings> {
+    let defaults = OriginalsSettings::default();
+    let feeds = s.url_list("feeds");
+    let sitemaps = s.url_list("sitemaps");
+    let paths = s
+        .string_list("paths")
+        .into_iter()
+        .map(|p| resolve(base_dir, &p))
+        .collect();
+    let refresh = s.duration("refresh").unwrap_or(defaults.refresh);
+    let boilerplate = s
+        .positive_integer("boilerplate_min_originals")
+        .map_or(defaults.boilerplate_min_originals, |v| {
+            v.min(u32::MAX as u64) as u32
+        });
+    Some(OriginalsSettings {
+        feeds,
+        sitemaps,
+        paths,
+        refresh,
+        boilerplate_min_originals: boilerplate,
+    })
+}
+
+fn parse_index(s: &mut Section<'_>) -> Option<IndexSettings> {
+    let defaults = IndexSettings::default();
+    let max_distance = match s.get("max_distance") {
+        None => defaults.max_distance,
+        Some(toml::Value::Integer(v)) if (0..=6).contains(v) => *v as u32,
+        Some(other) => {
+            s.problem(
+                "max_distance",
+                format!("must be an integer from 0 to 6, got {other}"),
+            );
+            return None;
+        }
+    };
+    Some(IndexSettings { max_distance })
+}
+
+/// Resolves a path from the config file against the file's folder.
+fn resolve(base_dir: &Path, path: &str) -> PathBuf {
+    let p = PathBuf::from(path);
+    if p.is_absolute() {
+        p
+    } else {
+        base_dir.join(p)
+    }
+}
+
+/// Parses durations such as `"500ms"`, `"2s"`, `"30m"`, `"1h 30m"`.
+///
+/// # Errors
+/// A message saying what was expected.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(text.trim())
+        .map_err(|e| format!("not a duration like \"500ms\", \"2s\" or \"30m\": {e}"))
 }
 
 /// A cursor over one TOML table that records which keys were read, so the keys left over
@@ -487,6 +592,77 @@ impl<'a> Section<'a> {
             return None;
         }
         Some(value)
+    }
+
+    fn string_list(&mut self, key: &'static str) -> Vec<String> {
+        match self.get(key) {
+            None => Vec::new(),
+            Some(toml::Value::Array(items)) => {
+                let mut out = Vec::new();
+                for (i, item) in items.iter().enumerate() {
+                    match item {
+                        toml::Value::String(v) => out.push(v.clone()),
+                        other => {
+                            let t = other.type_str();
+                            self.problem(
+                                &format!("{key}[{i}]"),
+                                format!("must be a string, got {t}"),
+                            );
+                        }
+                    }
+                }
+                out
+            }
+            Some(other) => {
+                let t = other.type_str();
+                self.problem(key, format!("must be an array of strings, got {t}"));
+                Vec::new()
+            }
+        }
+    }
+
+    /// A list of `http://` or `https://` URLs.
+    fn url_list(&mut self, key: &'static str) -> Vec<url::Url> {
+        let mut out = Vec::new();
+        for (i, text) in self.string_list(key).into_iter().enumerate() {
+            match url::Url::parse(&text) {
+                Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {
+                    out.push(u)
+                }
+                Ok(_) => self.problem(
+                    &format!("{key}[{i}]"),
+                    format!("must be an http:// or https:// URL, got {text:?}"),
+                ),
+                Err(e) => {
+                    self.problem(&format!("{key}[{i}]"), format!("invalid URL {text:?}: {e}"))
+                }
+            }
+        }
+        out
+    }
+
+    fn duration(&mut self, key: &'static str) -> Option<std::time::Duration> {
+        match self.get(key)? {
+            toml::Value::String(v) => match parse_duration(v) {
+                Ok(d) if !d.is_zero() => Some(d),
+                Ok(_) => {
+                    self.problem(key, "must be longer than zero".into());
+                    None
+                }
+                Err(e) => {
+                    self.problem(key, format!("{e}, got {v:?}"));
+                    None
+                }
+            },
+            other => {
+                let t = other.type_str();
+                self.problem(
+                    key,
+                    format!("must be a duration string like \"30m\", got {t}"),
+                );
+                None
+            }
+        }
     }
 
     fn positive_integer(&mut self, key: &'static str) -> Option<u64> {
@@ -708,6 +884,50 @@ partial_min_paragraphs = 0
         let err = Settings::parse("[outlet\nname = 1", Path::new(".")).unwrap_err();
         let msg = err.to_string();
         assert!(msg.contains("line 1, column"), "{msg}");
+    }
+
+    #[test]
+    fn originals_and_index_keys_are_validated() {
+        let src = format!(
+            "{MINIMAL}\n[originals]\nfeeds = [\"https://news.example.com/rss.xml\", \"ftp://x/feed\"]\nsitemaps = [\"not a url\"]\npaths = [\"archive\"]\nrefresh = \"soon\"\n[index]\nmax_distance = 9\n"
+        );
+        let got = problems(&src);
+        for e in [
+            "originals.feeds[1]: must be an http:// or https:// URL",
+            "originals.sitemaps[0]: invalid URL",
+            "originals.refresh: not a duration",
+            "index.max_distance: must be an integer from 0 to 6, got 9",
+        ] {
+            assert!(
+                got.iter().any(|g| g.contains(e)),
+                "missing {e:?} in {got:#?}"
+            );
+        }
+        assert_eq!(got.len(), 4, "{got:#?}");
+        let ok = format!(
+            "{MINIMAL}\n[originals]\nfeeds = [\"https://news.example.com/rss.xml\"]\npaths = [\"archive\"]\nrefresh = \"15m\"\n"
+        );
+        let s = Settings::parse(&ok, Path::new("/srv")).unwrap();
+        assert_eq!(s.originals.paths, vec![PathBuf::from("/srv/archive")]);
+        assert_eq!(s.originals.refresh, std::time::Duration::from_secs(900));
+        assert_eq!(s.index.max_distance, 3);
+    }
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(
+            parse_duration("500ms").unwrap(),
+            std::time::Duration::from_millis(500)
+        );
+        assert_eq!(
+            parse_duration("2s").unwrap(),
+            std::time::Duration::from_secs(2)
+        );
+        assert_eq!(
+            parse_duration("30m").unwrap(),
+            std::time::Duration::from_secs(1800)
+        );
+        assert!(parse_duration("2 parsecs").is_err());
     }
 
     #[test]

@@ -5,10 +5,14 @@
 //! network, the disk or the clock. I/O lives at the edges (`config`, `eval`, `cli`).
 //! See `ARCHITECTURE.md` for the map.
 
+pub mod boilerplate;
 pub mod cli;
 pub mod config;
 pub mod detect;
 pub mod eval;
 pub mod extract;
+pub mod fetch;
 pub mod fingerprint;
+pub mod originals;
+pub mod store;
 pub mod text;

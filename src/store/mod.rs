@@ -1,0 +1,601 @@
+//! Storage: the one SQLite file under `[storage] dir` that holds the archive of originals
+//! (and, in later stages, matches, evidence records and the mail outbox).
+//!
+//! This is the only module that speaks SQL. Other modules call typed functions and get
+//! typed rows. Schema changes are numbered migrations in [`MIGRATIONS`], applied in order
+//! inside a transaction and recorded in `PRAGMA user_version`.
+//!
+//! Durability: the database runs in WAL mode with `synchronous = FULL`, and every
+//! multi-row change (an article version with its segments) is one transaction. A crash at
+//! any point leaves either the whole change or none of it: an article is durable once
+//! [`Store::upsert_original`] returns.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+
+/// Name of the database file inside the state directory.
+pub const DATABASE_FILE: &str = "copyhound.db";
+
+/// How long a writer waits for another process's lock before giving up (for example a
+/// `copyhound originals list` run while the daemon ingests).
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The schema, one migration per entry; entry `i` brings the database to version `i + 1`.
+/// Never edit a released migration: add a new one.
+const MIGRATIONS: &[&str] = &[
+    // 1: the archive of originals.
+    r#"
+    CREATE TABLE originals (
+        id INTEGER PRIMARY KEY,
+        url TEXT NOT NULL UNIQUE,
+        -- When copyhound first had this article (RFC 3339, UTC): the proof that we held
+        -- the original before any copy was captured.
+        first_seen TEXT NOT NULL,
+        current_version INTEGER NOT NULL
+    );
+    CREATE TABLE original_versions (
+        id INTEGER PRIMARY KEY,
+        original_id INTEGER NOT NULL REFERENCES originals(id),
+        version INTEGER NOT NULL,
+        title TEXT NOT NULL,
+        published TEXT,
+        author TEXT,
+        -- Where the article came from: a feed, sitemap or local path.
+        source TEXT NOT NULL,
+        text TEXT NOT NULL,
+        text_sha256 TEXT NOT NULL,
+        simhash INTEGER NOT NULL,
+        fetched_at TEXT NOT NULL,
+        UNIQUE (original_id, version)
+    );
+    CREATE TABLE segments (
+        version_id INTEGER NOT NULL REFERENCES original_versions(id),
+        ordinal INTEGER NOT NULL,
+        start_char INTEGER NOT NULL,
+        end_char INTEGER NOT NULL,
+        simhash INTEGER NOT NULL,
+        PRIMARY KEY (version_id, ordinal)
+    ) WITHOUT ROWID;
+    -- How many originals contain each normalised sentence: sentences found in many
+    -- originals (the anti-infringement notice, bylines) are boilerplate.
+    CREATE TABLE sentence_docs (
+        hash INTEGER PRIMARY KEY,
+        docs INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    "#,
+];
+
+/// Why a storage operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{path}: cannot create state directory: {source}")]
+    CreateDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    Sqlite {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("{path}: database schema version {found} is newer than this copyhound ({supported}); upgrade copyhound")]
+    TooNew {
+        path: PathBuf,
+        found: i64,
+        supported: usize,
+    },
+}
+
+/// An article as ingestion hands it over: extracted, normalised and fingerprinted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewArticle {
+    pub url: String,
+    pub title: String,
+    pub published: Option<DateTime<Utc>>,
+    pub author: Option<String>,
+    pub source: String,
+    pub text: String,
+    /// Lower-case hex SHA-256 of `text` (UTF-8).
+    pub text_sha256: String,
+    pub simhash: u64,
+    pub segments: Vec<crate::fingerprint::Segment>,
+    /// Hashes of the article's normalised sentences, for boilerplate learning.
+    pub sentence_hashes: Vec<u64>,
+}
+
+/// What [`Store::upsert_original`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Upsert {
+    /// A new article: its first version.
+    New { id: i64 },
+    /// A known article whose text changed: a new version, the old one kept.
+    Updated { id: i64, version: i64 },
+    /// A known article with the same text: nothing written.
+    Unchanged { id: i64 },
+}
+
+/// One original as listed.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct OriginalSummary {
+    pub id: i64,
+    pub url: String,
+    pub title: String,
+    pub published: Option<String>,
+    pub first_seen: String,
+    pub version: i64,
+    pub chars: i64,
+}
+
+/// One original in full (its current version).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct OriginalRecord {
+    pub id: i64,
+    pub url: String,
+    pub title: String,
+    pub published: Option<String>,
+    pub author: Option<String>,
+    pub source: String,
+    pub first_seen: String,
+    pub fetched_at: String,
+    pub version: i64,
+    pub versions: i64,
+    pub text: String,
+    pub text_sha256: String,
+    pub simhash: String,
+    pub segments: usize,
+}
+
+/// The SQLite database of one copyhound installation.
+pub struct Store {
+    conn: Connection,
+    /// Kept for error messages: every error names the database file.
+    path: PathBuf,
+}
+
+/// RFC 3339 in UTC with second precision: sortable as text, readable in reports.
+pub fn timestamp(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+impl Store {
+    /// Opens (creating if needed) the database in the state directory `dir`.
+    ///
+    /// # Errors
+    /// [`StoreError`] naming the directory or database file.
+    pub fn open_dir(dir: &Path) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        Store::open(&dir.join(DATABASE_FILE))
+    }
+
+    /// Opens (creating if needed) the database file at `path` and migrates it.
+    ///
+    /// # Errors
+    /// [`StoreError`] naming the file.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let err = |source| StoreError::Sqlite {
+            path: path.to_path_buf(),
+            source,
+        };
+        let conn = Connection::open(path).map_err(err)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(err)?;
+        // WAL lets readers (the review desk, `originals list`) run while the daemon
+        // writes; FULL makes a committed transaction survive power loss, not only a crash
+        // of the process.
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(err)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(err)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(err)?;
+        let mut store = Store {
+            conn,
+            path: path.to_path_buf(),
+        };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn err(&self, source: rusqlite::Error) -> StoreError {
+        StoreError::Sqlite {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    fn migrate(&mut self) -> Result<(), StoreError> {
+        let version: i64 = self
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(|e| self.err(e))?;
+        if version > MIGRATIONS.len() as i64 {
+            return Err(StoreError::TooNew {
+                path: self.path.clone(),
+                found: version,
+                supported: MIGRATIONS.len(),
+            });
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            let path = self.path.clone();
+            let err = |source| StoreError::Sqlite {
+                path: path.clone(),
+                source,
+            };
+            let tx = self.conn.transaction().map_err(err)?;
+            tx.execute_batch(sql).map_err(err)?;
+            tx.pragma_update(None, "user_version", (i + 1) as i64)
+                .map_err(err)?;
+            tx.commit().map_err(err)?;
+        }
+        Ok(())
+    }
+
+    /// Records an article: a new original, a new version of a changed one, or nothing
+    /// when the text is unchanged. One transaction: durable once this returns.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the database cannot be written.
+    pub fn upsert_original(
+        &mut self,
+        article: &NewArticle,
+        now: DateTime<Utc>,
+    ) -> Result<Upsert, StoreError> {
+        let path = self.path.clone();
+        let err = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(err)?;
+        let existing: Option<(i64, i64, String)> = tx
+            .query_row(
+                "SELECT o.id, o.current_version, v.text_sha256
+                 FROM originals o JOIN original_versions v
+                   ON v.original_id = o.id AND v.version = o.current_version
+                 WHERE o.url = ?1",
+                params![article.url],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()
+            .map_err(err)?;
+        let outcome = match existing {
+            Some((id, _, sha)) if sha == article.text_sha256 => Upsert::Unchanged { id },
+            Some((id, version, _)) => {
+                let version = version + 1;
+                insert_version(&tx, id, version, article, now).map_err(err)?;
+                tx.execute(
+                    "UPDATE originals SET current_version = ?1 WHERE id = ?2",
+                    params![version, id],
+                )
+                .map_err(err)?;
+                Upsert::Updated { id, version }
+            }
+            None => {
+                tx.execute(
+                    "INSERT INTO originals (url, first_seen, current_version) VALUES (?1, ?2, 1)",
+                    params![article.url, timestamp(now)],
+                )
+                .map_err(err)?;
+                let id = tx.last_insert_rowid();
+                insert_version(&tx, id, 1, article, now).map_err(err)?;
+                // Boilerplate statistics count each original once, at its first version:
+                // a corrected article must not double the weight of its notice.
+                let mut hashes = article.sentence_hashes.clone();
+                hashes.sort_unstable();
+                hashes.dedup();
+                let mut stmt = tx
+                    .prepare_cached(
+                        "INSERT INTO sentence_docs (hash, docs) VALUES (?1, 1)
+                         ON CONFLICT(hash) DO UPDATE SET docs = docs + 1",
+                    )
+                    .map_err(err)?;
+                for h in hashes {
+                    stmt.execute(params![h as i64]).map_err(err)?;
+                }
+                drop(stmt);
+                Upsert::New { id }
+            }
+        };
+        tx.commit().map_err(err)?;
+        Ok(outcome)
+    }
+
+    /// Number of originals in the archive.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the database cannot be read.
+    pub fn original_count(&self) -> Result<i64, StoreError> {
+        self.conn
+            .query_row("SELECT COUNT(*) FROM originals", [], |r| r.get(0))
+            .map_err(|e| self.err(e))
+    }
+
+    /// All originals, newest first by first-seen time.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the database cannot be read.
+    pub fn list_originals(&self) -> Result<Vec<OriginalSummary>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT o.id, o.url, v.title, v.published, o.first_seen, o.current_version,
+                        length(v.text)
+                 FROM originals o JOIN original_versions v
+                   ON v.original_id = o.id AND v.version = o.current_version
+                 ORDER BY o.first_seen DESC, o.id DESC",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(OriginalSummary {
+                    id: r.get(0)?,
+                    url: r.get(1)?,
+                    title: r.get(2)?,
+                    published: r.get(3)?,
+                    first_seen: r.get(4)?,
+                    version: r.get(5)?,
+                    chars: r.get(6)?,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+
+    /// One original by id or by URL.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the database cannot be read.
+    pub fn find_original(&self, key: &OriginalKey) -> Result<Option<OriginalRecord>, StoreError> {
+        let (clause, value): (&str, rusqlite::types::Value) = match key {
+            OriginalKey::Id(id) => ("o.id = ?1", (*id).into()),
+            OriginalKey::Url(url) => ("o.url = ?1", url.clone().into()),
+        };
+        let sql = format!(
+            "SELECT o.id, o.url, v.title, v.published, v.author, v.source, o.first_seen,
+                    v.fetched_at, o.current_version, v.text, v.text_sha256, v.simhash,
+                    (SELECT COUNT(*) FROM segments s WHERE s.version_id = v.id),
+                    (SELECT COUNT(*) FROM original_versions w WHERE w.original_id = o.id)
+             FROM originals o JOIN original_versions v
+               ON v.original_id = o.id AND v.version = o.current_version
+             WHERE {clause}"
+        );
+        self.conn
+            .query_row(&sql, [value], |r| {
+                Ok(OriginalRecord {
+                    id: r.get(0)?,
+                    url: r.get(1)?,
+                    title: r.get(2)?,
+                    published: r.get(3)?,
+                    author: r.get(4)?,
+                    source: r.get(5)?,
+                    first_seen: r.get(6)?,
+                    fetched_at: r.get(7)?,
+                    version: r.get(8)?,
+                    text: r.get(9)?,
+                    text_sha256: r.get(10)?,
+                    simhash: format!("{:016x}", r.get::<_, i64>(11)? as u64),
+                    segments: r.get::<_, i64>(12)? as usize,
+                    versions: r.get(13)?,
+                })
+            })
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// The segment fingerprints of every original's current version, as
+    /// `(simhash, original id)`: what the Hamming index is built from at start-up.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the database cannot be read.
+    pub fn current_segment_fingerprints(&self) -> Result<Vec<(u64, i64)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT s.simhash, o.id
+                 FROM originals o
+                 JOIN original_versions v ON v.original_id = o.id AND v.version = o.current_version
+                 JOIN segments s ON s.version_id = v.id",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)?))
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+
+    /// Sentence hashes that occur in at least `min_docs` originals: the archive's learned
+    /// boilerplate.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the database cannot be read.
+    pub fn frequent_sentences(&self, min_docs: u32) -> Result<Vec<u64>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT hash FROM sentence_docs WHERE docs >= ?1")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![min_docs], |r| Ok(r.get::<_, i64>(0)? as u64))
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+
+    /// Checks the database file's integrity (`PRAGMA integrity_check`): `Ok(true)` when
+    /// SQLite finds nothing wrong.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the check cannot run.
+    pub fn integrity_ok(&self) -> Result<bool, StoreError> {
+        let result: String = self
+            .conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .map_err(|e| self.err(e))?;
+        Ok(result == "ok")
+    }
+}
+
+/// How an original is looked up: by its numeric id or its canonical URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OriginalKey {
+    Id(i64),
+    Url(String),
+}
+
+impl OriginalKey {
+    /// `42` is an id, anything else a URL.
+    pub fn parse(text: &str) -> OriginalKey {
+        match text.trim().parse::<i64>() {
+            Ok(id) => OriginalKey::Id(id),
+            Err(_) => OriginalKey::Url(text.trim().to_string()),
+        }
+    }
+}
+
+fn insert_version(
+    tx: &Transaction<'_>,
+    original_id: i64,
+    version: i64,
+    a: &NewArticle,
+    now: DateTime<Utc>,
+) -> rusqlite::Result<()> {
+    tx.execute(
+        "INSERT INTO original_versions
+           (original_id, version, title, published, author, source, text, text_sha256,
+            simhash, fetched_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        params![
+            original_id,
+            version,
+            a.title,
+            a.published.map(timestamp),
+            a.author,
+            a.source,
+            a.text,
+            a.text_sha256,
+            a.simhash as i64,
+            timestamp(now),
+        ],
+    )?;
+    let version_id = tx.last_insert_rowid();
+    let mut stmt = tx.prepare_cached(
+        "INSERT INTO segments (version_id, ordinal, start_char, end_char, simhash)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    for (i, s) in a.segments.iter().enumerate() {
+        stmt.execute(params![
+            version_id,
+            i as i64,
+            s.start,
+            s.end,
+            s.simhash as i64
+        ])?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fingerprint::Segment;
+
+    fn article(url: &str, text: &str) -> NewArticle {
+        NewArticle {
+            url: url.into(),
+            title: "t".into(),
+            published: None,
+            author: Some("记者 陈晓".into()),
+            source: "test".into(),
+            text: text.into(),
+            text_sha256: format!("{:x}", text.len()),
+            simhash: u64::MAX,
+            segments: vec![Segment {
+                start: 0,
+                end: 3,
+                simhash: 0x8000_0000_0000_0001,
+            }],
+            sentence_hashes: vec![7, 7, 9],
+        }
+    }
+
+    #[test]
+    fn new_unchanged_updated() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open_dir(dir.path()).unwrap();
+        let now = Utc::now();
+        let a = article("https://x.example/1", "abc");
+        assert_eq!(
+            store.upsert_original(&a, now).unwrap(),
+            Upsert::New { id: 1 }
+        );
+        assert_eq!(
+            store.upsert_original(&a, now).unwrap(),
+            Upsert::Unchanged { id: 1 }
+        );
+        let b = article("https://x.example/1", "abcd");
+        assert_eq!(
+            store.upsert_original(&b, now).unwrap(),
+            Upsert::Updated { id: 1, version: 2 }
+        );
+        let rec = store
+            .find_original(&OriginalKey::parse("1"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(rec.text, "abcd");
+        assert_eq!(rec.versions, 2);
+        assert_eq!(rec.simhash, "ffffffffffffffff");
+        let by_url = store
+            .find_original(&OriginalKey::parse("https://x.example/1"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(by_url.id, 1);
+        // Only the current version's segments feed the index; u64 survives the i64 column.
+        assert_eq!(
+            store.current_segment_fingerprints().unwrap(),
+            vec![(0x8000_0000_0000_0001, 1)]
+        );
+        // Sentences count once per original, and not again for a new version.
+        store
+            .upsert_original(&article("https://x.example/2", "z"), now)
+            .unwrap();
+        assert_eq!(store.frequent_sentences(2).unwrap().len(), 2);
+        assert!(store.frequent_sentences(3).unwrap().is_empty());
+    }
+
+    #[test]
+    fn reopening_keeps_data_and_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut store = Store::open_dir(dir.path()).unwrap();
+            store
+                .upsert_original(&article("u", "abc"), Utc::now())
+                .unwrap();
+        }
+        let store = Store::open_dir(dir.path()).unwrap();
+        assert_eq!(store.original_count().unwrap(), 1);
+        assert!(store.integrity_ok().unwrap());
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DATABASE_FILE);
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.pragma_update(None, "user_version", 99).unwrap();
+        }
+        let err = Store::open(&path).err().unwrap();
+        assert!(err.to_string().contains("schema version 99"), "{err}");
+    }
+}

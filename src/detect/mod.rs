@@ -25,7 +25,11 @@ pub struct DetectParams {
 
 impl Default for DetectParams {
     fn default() -> Self {
-        DetectParams { copy_threshold: 0.6, partial_threshold: 0.25, partial_min_paragraphs: 3 }
+        DetectParams {
+            copy_threshold: 0.6,
+            partial_threshold: 0.25,
+            partial_min_paragraphs: 3,
+        }
     }
 }
 
@@ -53,7 +57,12 @@ impl Document {
     pub fn new(title: String, text: String) -> Document {
         let normalized = crate::text::normalize(&text);
         let fingerprint = crate::fingerprint::fingerprint(&normalized);
-        Document { title, text, normalized, fingerprint }
+        Document {
+            title,
+            text,
+            normalized,
+            fingerprint,
+        }
     }
 }
 

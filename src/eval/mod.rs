@@ -1,1 +1,3 @@
 //! Evaluation on real data.
+
+pub mod extraction;

@@ -344,7 +344,9 @@ fn is_hidden(el: &scraper::node::Element) -> bool {
             .filter(|c| !c.is_whitespace())
             .collect::<String>()
             .to_ascii_lowercase();
-        s.contains("display:none") || s.contains("visibility:hidden")
+        // `visibility:hidden` is deliberately not treated as hidden: WeChat serves its
+        // article body with it and reveals it by script.
+        s.contains("display:none")
     })
 }
 

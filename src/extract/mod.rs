@@ -58,7 +58,8 @@ pub fn extract_str(source: &str) -> Extracted {
     let parsed = Html::parse_document(source);
     let mut doc = dom::Doc::build(&parsed);
     let mut warnings = std::mem::take(&mut doc.warnings);
-    let selection = score::select(&doc);
+    let title = title(&parsed);
+    let selection = score::select(&doc, &title);
     if !selection.found {
         warnings.push("no article container found".to_string());
     }
@@ -73,12 +74,15 @@ pub fn extract_str(source: &str) -> Extracted {
         warnings.push("article container holds no text".to_string());
     }
     Extracted {
-        title: title(&parsed),
+        title,
         text,
         encoding: "",
         warnings,
     }
 }
+
+/// Headings looked at as title candidates; the article's own heading comes early.
+const MAX_HEADING_CANDIDATES: usize = 16;
 
 /// Separators sites put between an article title and their own name.
 const TITLE_SEPARATORS: [&str; 9] = [" | ", " - ", " – ", " — ", "_", "｜", "|", "--", " · "];
@@ -88,7 +92,7 @@ const TITLE_SEPARATORS: [&str; 9] = [" | ", " - ", " – ", " — ", "_", "｜",
 fn title(html: &Html) -> String {
     let mut head_title = String::new();
     let mut og_title = String::new();
-    let mut h1 = String::new();
+    let mut h1s = Vec::new();
     for node in html.tree.root().descendants() {
         let Node::Element(el) = node.value() else {
             continue;
@@ -101,24 +105,32 @@ fn title(html: &Html) -> String {
                     og_title = dom::collapse_ws(el.attr("content").unwrap_or_default());
                 }
             }
-            "h1" if h1.is_empty() => h1 = node_text(node),
+            "h1" | "h2" if h1s.len() < MAX_HEADING_CANDIDATES => h1s.push(node_text(node)),
             _ => {}
         }
     }
     let stripped = strip_site_name(&head_title);
-    for candidate in [&og_title, &h1] {
-        let c = strip_site_name(candidate);
-        if c.chars().count() >= 4 && (head_title.contains(&c) || head_title.is_empty()) {
-            return c;
-        }
+    let stripped_len = stripped.chars().count();
+    // A heading or og:title that carries most of the stripped <title> is the article's
+    // own title; a heading that is only the site name (a logo `<h1>`) is not.
+    let agrees = |c: &str| {
+        let n = c.chars().count();
+        n >= 4 && (stripped.is_empty() || (head_title.contains(c) && n * 2 >= stripped_len))
+    };
+    let og = strip_site_name(&og_title);
+    if agrees(&og) {
+        return og;
+    }
+    if let Some(h) = h1s.iter().find(|h| agrees(h)) {
+        return h.clone();
     }
     if !stripped.is_empty() {
         return stripped;
     }
-    if !og_title.is_empty() {
-        return strip_site_name(&og_title);
+    if !og.is_empty() {
+        return og;
     }
-    h1
+    h1s.into_iter().find(|h| !h.is_empty()).unwrap_or_default()
 }
 
 /// Removes a trailing (or, failing that, leading) site name: keeps the longest part when

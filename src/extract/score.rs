@@ -184,8 +184,13 @@ fn tag_weight(tag: Tag) -> f64 {
     }
 }
 
-/// Selects the article lines of `doc`.
-pub fn select(doc: &Doc) -> Selection<'_> {
+/// Candidates found between the title and the global winner must score at least this to
+/// replace it; below it they are captions or bylines, not an article.
+const MIN_ANCHORED_SCORE: f64 = 8.0;
+
+/// Selects the article lines of `doc`; `title` is the page title, used to locate the
+/// article's heading.
+pub fn select<'a>(doc: &'a Doc, title: &str) -> Selection<'a> {
     let n = doc.elems.len();
     if n == 0 || doc.lines.is_empty() {
         return Selection {
@@ -261,6 +266,41 @@ pub fn select(doc: &Doc) -> Selection<'_> {
             found: false,
         };
     };
+
+    // Busy pages put longer stories (recommendations, "more from us") after a short
+    // article. The article's own heading repeats the page title, so when the winner is
+    // separated from that heading by another heading, the best candidate in between is
+    // the article.
+    if let Some(anchor) = title_line(doc, title) {
+        let (first, last) = line_spans(doc);
+        let top_first = first[top];
+        let contains_anchor = doc.contains(top, doc.lines[anchor].owner);
+        if !contains_anchor {
+            let mut alt = None;
+            let mut alt_score = MIN_ANCHORED_SCORE;
+            for i in 0..n {
+                if first[i] == usize::MAX || first[i] <= anchor {
+                    continue;
+                }
+                let before_top = last[i] < top_first;
+                if top_first > anchor && !before_top {
+                    continue;
+                }
+                if top_first > anchor && !heading_between(doc, last[i], top_first) {
+                    continue;
+                }
+                let s = final_score(i);
+                if s > alt_score {
+                    alt_score = s;
+                    alt = Some(i);
+                }
+            }
+            if let Some(a) = alt {
+                top = a;
+                best_score = alt_score;
+            }
+        }
+    }
 
     // Climb while the parent is a better home for the article: readability's rule that
     // a parent scoring higher than the child it contains is the real container.
@@ -349,4 +389,59 @@ fn keep_line(doc: &Doc, line: &Line, container: Option<usize>) -> bool {
         steps += 1;
     }
     true
+}
+
+/// Normalises text for title comparison: no whitespace, lower case.
+fn squash(s: &str) -> String {
+    s.chars()
+        .filter(|c| !c.is_whitespace())
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// The first line that repeats the page title, preferring headings.
+fn title_line(doc: &Doc, title: &str) -> Option<usize> {
+    let t = squash(title);
+    let tn = t.chars().count();
+    if tn < 4 {
+        return None;
+    }
+    let matches = |line: &Line| {
+        let l = squash(&line.text);
+        let ln = l.chars().count();
+        l == t || (ln * 10 >= tn * 8 && ln <= tn * 2 && (l.contains(&t) || t.contains(&l)))
+    };
+    let heading = doc
+        .lines
+        .iter()
+        .position(|l| doc.elems[l.owner].tag == Tag::Heading && matches(l));
+    heading.or_else(|| doc.lines.iter().position(matches))
+}
+
+/// First and last line index under each element (`usize::MAX`/0 when it has none),
+/// accumulated bottom-up over the pre-order indices.
+fn line_spans(doc: &Doc) -> (Vec<usize>, Vec<usize>) {
+    let n = doc.elems.len();
+    let mut first = vec![usize::MAX; n];
+    let mut last = vec![0usize; n];
+    for (i, line) in doc.lines.iter().enumerate() {
+        first[line.owner] = first[line.owner].min(i);
+        last[line.owner] = last[line.owner].max(i);
+    }
+    for i in (0..n).rev() {
+        if let Some(p) = doc.elems[i].parent {
+            first[p] = first[p].min(first[i]);
+            last[p] = last[p].max(last[i]);
+        }
+    }
+    (first, last)
+}
+
+/// Whether a heading line lies after line `after` and no later than line `upto`; the
+/// competing story's own heading is often the first line of its container.
+fn heading_between(doc: &Doc, after: usize, upto: usize) -> bool {
+    doc.lines.get(after + 1..=upto).is_some_and(|ls| {
+        ls.iter()
+            .any(|l| doc.elems[l.owner].tag == Tag::Heading && l.chars >= 4)
+    })
 }

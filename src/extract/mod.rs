@@ -10,6 +10,7 @@
 
 pub mod charset;
 pub mod dom;
+pub mod nesting;
 pub mod score;
 
 pub use charset::decode;
@@ -55,9 +56,16 @@ pub fn extract(html: &[u8], content_type: Option<&str>) -> Extracted {
 
 /// Extracts title and main text from an already decoded page. `encoding` is left empty.
 pub fn extract_str(source: &str) -> Extracted {
-    let parsed = Html::parse_document(source);
+    let (source, flattened) = nesting::flatten(source);
+    let parsed = Html::parse_document(&source);
     let mut doc = dom::Doc::build(&parsed);
     let mut warnings = std::mem::take(&mut doc.warnings);
+    if flattened {
+        warnings.push(format!(
+            "tags nested deeper than {} dropped",
+            nesting::MAX_NESTING
+        ));
+    }
     let title = title(&parsed);
     let selection = score::select(&doc, &title);
     if !selection.found {

@@ -188,6 +188,9 @@ fn tag_weight(tag: Tag) -> f64 {
 /// replace it; below it they are captions or bylines, not an article.
 const MIN_ANCHORED_SCORE: f64 = 8.0;
 
+/// Non-whitespace characters a candidate between the title and the winner needs.
+const MIN_ANCHORED_CHARS: usize = 30;
+
 /// Selects the article lines of `doc`; `title` is the page title, used to locate the
 /// article's heading.
 pub fn select<'a>(doc: &'a Doc, title: &str) -> Selection<'a> {
@@ -290,6 +293,10 @@ pub fn select<'a>(doc: &'a Doc, title: &str) -> Selection<'a> {
                     continue;
                 }
                 let s = final_score(i);
+                // A subtitle or caption between the title and the winner is not an article.
+                if chars[i] < MIN_ANCHORED_CHARS || s < best_score * 0.05 {
+                    continue;
+                }
                 if s > alt_score {
                     alt_score = s;
                     alt = Some(i);

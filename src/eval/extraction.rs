@@ -100,11 +100,16 @@ impl ExtractionReport {
             ));
         }
         out.push('\n');
-        for s in [&self.zh, &self.others].into_iter().chain(&self.per_lang) {
-            out.push_str(&format!(
-                "{:<14} pages {:>3}  median f1 {:.3}  mean f1 {:.3}\n",
-                s.group, s.pages, s.median_f1, s.mean_f1
-            ));
+        let line = |label: String, s: &Summary| {
+            format!(
+                "{label:<20} pages {:>3}  median f1 {:.3}  mean f1 {:.3}\n",
+                s.pages, s.median_f1, s.mean_f1
+            )
+        };
+        out.push_str(&line("zh".to_string(), &self.zh));
+        out.push_str(&line("others (non-zh)".to_string(), &self.others));
+        for s in &self.per_lang {
+            out.push_str(&line(format!("lang {}", s.group), s));
         }
         out
     }

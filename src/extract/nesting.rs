@@ -60,7 +60,12 @@ pub fn flatten(html: &str) -> (Cow<'_, str>, bool) {
         {
             continue;
         }
-        if matches!(name.as_str(), "script" | "style" | "textarea" | "title") && !closing {
+        let raw_text = matches!(name.as_str(), "script" | "style" | "textarea" | "title");
+        if raw_text && closing {
+            // Its start tag was not counted either.
+            continue;
+        }
+        if raw_text {
             // Raw-text elements: their content is not markup; skip to the end tag.
             let close = format!("</{name}");
             let rest = &html[end..];
@@ -121,6 +126,15 @@ mod tests {
         let (out, changed) = flatten(html);
         assert!(!changed);
         assert_eq!(out, html);
+    }
+
+    #[test]
+    fn raw_text_elements_do_not_shift_the_count() {
+        let n = MAX_NESTING + 1;
+        let scripts = "<script>x</script><style>y</style>".repeat(50);
+        let html = format!("{scripts}{}t{}", "<div>".repeat(n), "</div>".repeat(n));
+        let (out, _) = flatten(&html);
+        assert_eq!(out.matches("<div>").count(), MAX_NESTING);
     }
 
     #[test]

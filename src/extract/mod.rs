@@ -1,6 +1,25 @@
 //! Main-text extraction from raw HTML bytes (pure, no I/O).
 //!
-//! INTERFACE CONTRACT (to be implemented).
+//! Owns the path from the bytes a crawler fetched to the article's title and text:
+//! charset decoding (`charset`), a bounded copy of the page body cut into text lines
+//! (`dom`), and the choice of the article's container and lines (`score`).
+//!
+//! It must never fail, panic or touch the network, disk or clock: a broken or hostile page
+//! yields whatever text could be found plus warnings. Recursion over the document tree is
+//! forbidden because real pages nest arbitrarily deep.
+
+pub mod charset;
+pub mod dom;
+pub mod nesting;
+pub mod score;
+
+pub use charset::decode;
+
+use scraper::{Html, Node};
+
+/// Pages larger than this are cut before parsing. Real article pages are well under a few
+/// megabytes; anything larger is a feed dump or an attack and its head holds the article.
+pub const MAX_HTML_BYTES: usize = 8 * 1024 * 1024;
 
 /// The article found in a page.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -15,14 +34,143 @@ pub struct Extracted {
 }
 
 /// Extracts title and main text; `content_type` is the HTTP `Content-Type` header when known.
-pub fn extract(_html: &[u8], _content_type: Option<&str>) -> Extracted {
-    unimplemented!("contract")
+pub fn extract(html: &[u8], content_type: Option<&str>) -> Extracted {
+    let mut warnings = Vec::new();
+    let bytes = if html.len() > MAX_HTML_BYTES {
+        warnings.push(format!(
+            "page of {} bytes cut to {MAX_HTML_BYTES} bytes",
+            html.len()
+        ));
+        &html[..MAX_HTML_BYTES]
+    } else {
+        html
+    };
+    let (source, encoding, charset_warnings) = decode(bytes, content_type);
+    warnings.extend(charset_warnings);
+    let mut out = extract_str(&source);
+    warnings.append(&mut out.warnings);
+    out.warnings = warnings;
+    out.encoding = encoding.name();
+    out
 }
 
-/// Decodes bytes to text (interface contract: BOM, header, meta, statistical detection).
-pub fn decode(
-    _bytes: &[u8],
-    _content_type: Option<&str>,
-) -> (String, &'static encoding_rs::Encoding, Vec<String>) {
-    unimplemented!("contract")
+/// Extracts title and main text from an already decoded page. `encoding` is left empty.
+pub fn extract_str(source: &str) -> Extracted {
+    let (source, flattened) = nesting::flatten(source);
+    let parsed = Html::parse_document(&source);
+    let mut doc = dom::Doc::build(&parsed);
+    let mut warnings = std::mem::take(&mut doc.warnings);
+    if flattened {
+        warnings.push(format!(
+            "tags nested deeper than {} dropped",
+            nesting::MAX_NESTING
+        ));
+    }
+    let title = title(&parsed);
+    let selection = score::select(&doc, &title);
+    if !selection.found {
+        warnings.push("no article container found".to_string());
+    }
+    let mut text = String::new();
+    for line in &selection.lines {
+        if !text.is_empty() {
+            text.push('\n');
+        }
+        text.push_str(&line.text);
+    }
+    if selection.found && text.is_empty() {
+        warnings.push("article container holds no text".to_string());
+    }
+    Extracted {
+        title,
+        text,
+        encoding: "",
+        warnings,
+    }
 }
+
+/// Headings looked at as title candidates; the article's own heading comes early.
+const MAX_HEADING_CANDIDATES: usize = 16;
+
+/// Separators sites put between an article title and their own name.
+const TITLE_SEPARATORS: [&str; 9] = [" | ", " - ", " – ", " — ", "_", "｜", "|", "--", " · "];
+
+/// Picks the page title: `og:title` or the first `<h1>` when one agrees with `<title>`,
+/// otherwise `<title>` with its site-name suffix stripped.
+fn title(html: &Html) -> String {
+    let mut head_title = String::new();
+    let mut og_title = String::new();
+    let mut h1s = Vec::new();
+    for node in html.tree.root().descendants() {
+        let Node::Element(el) = node.value() else {
+            continue;
+        };
+        match el.name() {
+            "title" if head_title.is_empty() => head_title = node_text(node),
+            "meta" if og_title.is_empty() => {
+                let prop = el.attr("property").or_else(|| el.attr("name"));
+                if prop.is_some_and(|p| p.eq_ignore_ascii_case("og:title")) {
+                    og_title = dom::collapse_ws(el.attr("content").unwrap_or_default());
+                }
+            }
+            "h1" | "h2" if h1s.len() < MAX_HEADING_CANDIDATES => h1s.push(node_text(node)),
+            _ => {}
+        }
+    }
+    let stripped = strip_site_name(&head_title);
+    let stripped_len = stripped.chars().count();
+    // A heading or og:title that carries most of the stripped <title> is the article's
+    // own title; a heading that is only the site name (a logo `<h1>`) is not.
+    let agrees = |c: &str| {
+        let n = c.chars().count();
+        n >= 4 && (stripped.is_empty() || (head_title.contains(c) && n * 2 >= stripped_len))
+    };
+    let og = strip_site_name(&og_title);
+    if agrees(&og) {
+        return og;
+    }
+    if let Some(h) = h1s.iter().find(|h| agrees(h)) {
+        return h.clone();
+    }
+    if !stripped.is_empty() {
+        return stripped;
+    }
+    if !og.is_empty() {
+        return og;
+    }
+    h1s.into_iter().find(|h| !h.is_empty()).unwrap_or_default()
+}
+
+/// Removes a trailing (or, failing that, leading) site name: keeps the longest part when
+/// the title splits at a site separator.
+fn strip_site_name(title: &str) -> String {
+    let title = title.trim();
+    for sep in TITLE_SEPARATORS {
+        if title.contains(sep) {
+            let parts: Vec<&str> = title.split(sep).map(str::trim).collect();
+            if let Some(longest) = parts.iter().max_by_key(|p| p.chars().count()) {
+                if longest.chars().count() * 2 >= title.chars().count() / 2 {
+                    return longest.to_string();
+                }
+            }
+        }
+    }
+    title.to_string()
+}
+
+/// Text of a node's subtree, whitespace collapsed, bounded in length.
+fn node_text(node: ego_tree::NodeRef<'_, Node>) -> String {
+    let mut s = String::new();
+    for d in node.descendants() {
+        if let Node::Text(t) = d.value() {
+            s.push_str(t);
+            if s.len() > 2048 {
+                break;
+            }
+        }
+    }
+    dom::collapse_ws(&s)
+}
+
+#[cfg(test)]
+mod tests;

@@ -3,4 +3,5 @@
 
 mod cli;
 mod detection;
+mod extract;
 mod util;

@@ -1,0 +1,370 @@
+//! A compact, pre-ordered copy of the parsed page body and its text lines.
+//!
+//! Owns the conversion of html5ever's tree into an arena the scorer can walk cheaply:
+//! elements that never hold article text (scripts, styles, navigation, forms' controls,
+//! hidden nodes) are dropped here, and the remaining text is cut into lines at block
+//! boundaries, each line remembering which element owns it and how much of it is link text.
+//!
+//! It must never recurse over the tree: hostile pages nest elements tens of thousands
+//! deep, so every walk here uses an explicit stack or the pre-order index, and the
+//! number of elements kept is bounded.
+
+use scraper::{Html, Node};
+
+/// Elements kept in the arena; beyond this the page is pathological and further elements
+/// are flattened into their nearest kept ancestor (their text is still kept).
+const MAX_ELEMENTS: usize = 200_000;
+
+/// Bytes of text kept per page. News articles are a few tens of kilobytes; this bound stops
+/// a hostile page from making us build gigantic strings.
+const MAX_TEXT_BYTES: usize = 4 * 1024 * 1024;
+
+/// One element of the arena. Indices are in document pre-order, so the descendants of
+/// element `i` are exactly the indices `i + 1 .. end`.
+#[derive(Debug, Clone)]
+pub struct Elem {
+    /// Lower-case tag name.
+    pub tag: Tag,
+    /// Lower-case `class` and `id` joined by a space: the source of naming hints.
+    pub names: String,
+    pub parent: Option<usize>,
+    /// One past the last descendant's index.
+    pub end: usize,
+    /// Child elements in document order, for sibling handling.
+    pub children: Vec<usize>,
+}
+
+/// Tags the extractor cares about; everything else is `Other` (inline or unknown).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tag {
+    Body,
+    P,
+    Div,
+    Article,
+    Main,
+    Section,
+    Heading,
+    Li,
+    List,
+    Table,
+    Td,
+    Tr,
+    Pre,
+    Blockquote,
+    Header,
+    Form,
+    A,
+    Br,
+    OtherBlock,
+    Other,
+}
+
+impl Tag {
+    fn from_name(name: &str) -> Tag {
+        match name {
+            "body" => Tag::Body,
+            "p" => Tag::P,
+            "div" => Tag::Div,
+            "article" => Tag::Article,
+            "main" => Tag::Main,
+            "section" => Tag::Section,
+            "h1" | "h2" | "h3" | "h4" | "h5" | "h6" => Tag::Heading,
+            "li" | "dt" | "dd" => Tag::Li,
+            "ul" | "ol" | "dl" => Tag::List,
+            "table" | "tbody" | "thead" | "tfoot" => Tag::Table,
+            "td" | "th" => Tag::Td,
+            "tr" => Tag::Tr,
+            "pre" => Tag::Pre,
+            "blockquote" => Tag::Blockquote,
+            "header" => Tag::Header,
+            "form" => Tag::Form,
+            "a" => Tag::A,
+            "br" => Tag::Br,
+            "figure" | "figcaption" | "address" | "center" | "fieldset" | "hr" | "caption"
+            | "details" | "summary" | "html" => Tag::OtherBlock,
+            _ => Tag::Other,
+        }
+    }
+
+    /// Whether the element starts and ends a line of text.
+    pub fn is_block(self) -> bool {
+        !matches!(self, Tag::A | Tag::Other)
+    }
+
+    /// Elements that hold one paragraph of text rather than a group of paragraphs.
+    pub fn is_paragraph(self) -> bool {
+        matches!(
+            self,
+            Tag::P | Tag::Heading | Tag::Li | Tag::Td | Tag::Pre | Tag::Blockquote
+        )
+    }
+}
+
+/// Whole subtrees that never contain article text. `nav`, `aside` and `footer` are
+/// structural boilerplate by definition; the rest are code, media or form controls.
+fn is_dropped(name: &str) -> bool {
+    matches!(
+        name,
+        "head"
+            | "script"
+            | "style"
+            | "noscript"
+            | "template"
+            | "svg"
+            | "math"
+            | "iframe"
+            | "object"
+            | "embed"
+            | "canvas"
+            | "video"
+            | "audio"
+            | "select"
+            | "option"
+            | "button"
+            | "textarea"
+            | "input"
+            | "nav"
+            | "aside"
+            | "footer"
+            | "title"
+            | "link"
+            | "meta"
+    )
+}
+
+/// One line of text: the text between two block boundaries.
+#[derive(Debug, Clone)]
+pub struct Line {
+    pub text: String,
+    /// Innermost block element containing the line.
+    pub owner: usize,
+    /// Non-whitespace characters.
+    pub chars: usize,
+    /// Non-whitespace characters inside links.
+    pub link_chars: usize,
+}
+
+/// The arena and its lines.
+#[derive(Debug, Default)]
+pub struct Doc {
+    pub elems: Vec<Elem>,
+    pub lines: Vec<Line>,
+    pub warnings: Vec<String>,
+}
+
+/// Event stream produced while copying the tree, consumed by the line builder.
+enum Item {
+    Open(usize),
+    Close(usize),
+    Text(String),
+}
+
+impl Doc {
+    /// Copies the body of `html` into an arena and cuts its text into lines.
+    pub fn build(html: &Html) -> Doc {
+        let mut doc = Doc::default();
+        let items = doc.copy_tree(html);
+        doc.cut_lines(items);
+        doc
+    }
+
+    fn copy_tree(&mut self, html: &Html) -> Vec<Item> {
+        let mut items = Vec::new();
+        // Open element indices; `None` marks an element that was flattened away.
+        let mut stack: Vec<Option<usize>> = Vec::new();
+        let mut skip_depth = 0usize;
+        let mut text_bytes = 0usize;
+        let mut truncated = false;
+        for edge in html.tree.root().traverse() {
+            match edge {
+                ego_tree::iter::Edge::Open(node) => {
+                    if skip_depth > 0 {
+                        skip_depth += 1;
+                        continue;
+                    }
+                    match node.value() {
+                        Node::Element(el) => {
+                            let name = el.name();
+                            if is_dropped(name) || is_hidden(el) {
+                                skip_depth = 1;
+                                continue;
+                            }
+                            if self.elems.len() >= MAX_ELEMENTS {
+                                if !truncated {
+                                    truncated = true;
+                                    self.warnings.push(format!(
+                                        "more than {MAX_ELEMENTS} elements; the rest flattened"
+                                    ));
+                                }
+                                stack.push(None);
+                                continue;
+                            }
+                            let idx = self.elems.len();
+                            let parent = stack.iter().rev().find_map(|s| *s);
+                            let mut names = String::new();
+                            for attr in ["class", "id"] {
+                                if let Some(v) = el.attr(attr) {
+                                    names.push_str(&v.to_ascii_lowercase());
+                                    names.push(' ');
+                                }
+                            }
+                            self.elems.push(Elem {
+                                tag: Tag::from_name(name),
+                                names,
+                                parent,
+                                end: idx + 1,
+                                children: Vec::new(),
+                            });
+                            if let Some(p) = parent {
+                                self.elems[p].children.push(idx);
+                            }
+                            stack.push(Some(idx));
+                            items.push(Item::Open(idx));
+                        }
+                        Node::Text(t) if text_bytes < MAX_TEXT_BYTES && !stack.is_empty() => {
+                            text_bytes += t.len();
+                            items.push(Item::Text(t.to_string()));
+                        }
+                        _ => {}
+                    }
+                }
+                ego_tree::iter::Edge::Close(node) => {
+                    if skip_depth > 0 {
+                        skip_depth -= 1;
+                        continue;
+                    }
+                    if node.value().is_element() {
+                        if let Some(Some(idx)) = stack.pop() {
+                            let end = self.elems.len();
+                            self.elems[idx].end = end;
+                            items.push(Item::Close(idx));
+                        }
+                    }
+                }
+            }
+        }
+        if text_bytes >= MAX_TEXT_BYTES {
+            self.warnings.push(format!(
+                "page text over {MAX_TEXT_BYTES} bytes; the rest ignored"
+            ));
+        }
+        items
+    }
+
+    fn cut_lines(&mut self, items: Vec<Item>) {
+        let mut buf = String::new();
+        let mut link_chars = 0usize;
+        let mut blocks: Vec<usize> = Vec::new();
+        let mut link_depth = 0usize;
+        let mut pre_depth = 0usize;
+        for item in items {
+            match item {
+                Item::Open(idx) => {
+                    let tag = self.elems[idx].tag;
+                    if tag.is_block() {
+                        self.flush(&mut buf, &mut link_chars, blocks.last().copied());
+                        if tag != Tag::Br {
+                            blocks.push(idx);
+                        }
+                    }
+                    if tag == Tag::A {
+                        link_depth += 1;
+                    }
+                    if tag == Tag::Pre {
+                        pre_depth += 1;
+                    }
+                }
+                Item::Close(idx) => {
+                    let tag = self.elems[idx].tag;
+                    if tag.is_block() && tag != Tag::Br {
+                        self.flush(&mut buf, &mut link_chars, blocks.last().copied());
+                        if blocks.last() == Some(&idx) {
+                            blocks.pop();
+                        }
+                    }
+                    if tag == Tag::A {
+                        link_depth = link_depth.saturating_sub(1);
+                    }
+                    if tag == Tag::Pre {
+                        pre_depth = pre_depth.saturating_sub(1);
+                    }
+                }
+                Item::Text(t) => {
+                    for (i, piece) in t.split('\n').enumerate() {
+                        if i > 0 && pre_depth > 0 {
+                            self.flush(&mut buf, &mut link_chars, blocks.last().copied());
+                        }
+                        if i > 0 || piece.starts_with(char::is_whitespace) {
+                            buf.push(' ');
+                        }
+                        let n = piece.chars().filter(|c| !c.is_whitespace()).count();
+                        if link_depth > 0 {
+                            link_chars += n;
+                        }
+                        buf.push_str(piece);
+                    }
+                }
+            }
+        }
+        self.flush(&mut buf, &mut link_chars, blocks.last().copied());
+    }
+
+    fn flush(&mut self, buf: &mut String, link_chars: &mut usize, owner: Option<usize>) {
+        let text = collapse_ws(buf);
+        buf.clear();
+        let links = std::mem::take(link_chars);
+        let Some(owner) = owner else { return };
+        let chars = text.chars().filter(|c| !c.is_whitespace()).count();
+        if chars == 0 {
+            return;
+        }
+        self.lines.push(Line {
+            text,
+            owner,
+            chars,
+            link_chars: links.min(chars),
+        });
+    }
+
+    /// Whether `desc` is `anc` or inside it.
+    pub fn contains(&self, anc: usize, desc: usize) -> bool {
+        anc <= desc && desc < self.elems[anc].end
+    }
+}
+
+/// Inline `style="display:none"` and the `hidden` attribute hide a subtree from readers;
+/// such subtrees hold templates, lazy widgets and spam, not the article.
+fn is_hidden(el: &scraper::node::Element) -> bool {
+    if el.attr("hidden").is_some() {
+        return true;
+    }
+    el.attr("style").is_some_and(|s| {
+        let s: String = s
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect::<String>()
+            .to_ascii_lowercase();
+        // `visibility:hidden` is deliberately not treated as hidden: WeChat serves its
+        // article body with it and reveals it by script.
+        s.contains("display:none")
+    })
+}
+
+/// Collapses runs of whitespace (including NBSP and ideographic space) into one space
+/// and trims the ends.
+pub fn collapse_ws(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut pending_space = false;
+    for c in s.chars() {
+        if c.is_whitespace() || c == '\u{200b}' || c == '\u{feff}' {
+            pending_space = !out.is_empty();
+        } else {
+            if pending_space {
+                out.push(' ');
+                pending_space = false;
+            }
+            out.push(c);
+        }
+    }
+    out
+}

@@ -1,0 +1,150 @@
+//! A pre-parse guard against pathological tag nesting.
+//!
+//! Owns one job: before the HTML parser sees a page, drop start tags (and as many later end
+//! tags) that would nest containers deeper than `MAX_NESTING`. The HTML tree builder checks
+//! its stack of open elements on many tags, so a page nesting 100 000 `<div>`s costs
+//! quadratic time; no real article page nests anywhere near the bound.
+//!
+//! It must never drop text: only tag markup is removed, so the words of a hostile page still
+//! reach the extractor. It is an approximation of the tree builder (it does not know the
+//! implicit-closing rules), which is why tags that real pages routinely leave unclosed are
+//! not counted.
+
+use std::borrow::Cow;
+
+/// Nesting of counted container tags beyond which start tags are dropped.
+pub const MAX_NESTING: usize = 1024;
+
+/// Elements that never have an end tag.
+const VOID: [&str; 16] = [
+    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source",
+    "track", "wbr", "keygen", "image",
+];
+
+/// Elements pages often leave unclosed; counting them would make the estimate drift.
+const IMPLIED_END: [&str; 11] = [
+    "p", "li", "td", "th", "tr", "dt", "dd", "option", "optgroup", "rb", "rt",
+];
+
+/// Returns the page with over-deep start tags (and matching numbers of end tags) removed,
+/// and whether anything was removed.
+pub fn flatten(html: &str) -> (Cow<'_, str>, bool) {
+    let bytes = html.as_bytes();
+    let mut depth = 0usize;
+    let mut excess = 0usize;
+    let mut out: Option<String> = None;
+    // Start of the text not yet copied to `out`.
+    let mut copied = 0usize;
+    let mut i = 0usize;
+    while let Some(off) = memchr_lt(&bytes[i..]) {
+        let start = i + off;
+        let Some(end_off) = bytes[start..].iter().position(|&b| b == b'>') else {
+            break;
+        };
+        let end = start + end_off + 1;
+        i = end;
+        let tag = &bytes[start + 1..end - 1];
+        let closing = tag.first() == Some(&b'/');
+        let name_bytes = if closing { &tag[1..] } else { tag };
+        let name_len = name_bytes
+            .iter()
+            .position(|b| !b.is_ascii_alphanumeric())
+            .unwrap_or(name_bytes.len());
+        if name_len == 0 {
+            continue;
+        }
+        let name = String::from_utf8_lossy(&name_bytes[..name_len]).to_ascii_lowercase();
+        if VOID.contains(&name.as_str())
+            || IMPLIED_END.contains(&name.as_str())
+            || tag.ends_with(b"/")
+        {
+            continue;
+        }
+        let raw_text = matches!(name.as_str(), "script" | "style" | "textarea" | "title");
+        if raw_text && closing {
+            // Its start tag was not counted either.
+            continue;
+        }
+        if raw_text {
+            // Raw-text elements: their content is not markup; skip to the end tag.
+            let close = format!("</{name}");
+            let rest = &html[end..];
+            let lower_pos = find_ci(rest, &close);
+            i = lower_pos.map_or(bytes.len(), |p| end + p);
+            continue;
+        }
+        let drop = if closing {
+            if excess > 0 {
+                excess -= 1;
+                true
+            } else {
+                depth = depth.saturating_sub(1);
+                false
+            }
+        } else if depth >= MAX_NESTING {
+            excess += 1;
+            true
+        } else {
+            depth += 1;
+            false
+        };
+        if drop {
+            let buf = out.get_or_insert_with(|| String::with_capacity(html.len()));
+            buf.push_str(&html[copied..start]);
+            copied = end;
+        }
+    }
+    match out {
+        Some(mut buf) => {
+            buf.push_str(&html[copied..]);
+            (Cow::Owned(buf), true)
+        }
+        None => (Cow::Borrowed(html), false),
+    }
+}
+
+fn memchr_lt(bytes: &[u8]) -> Option<usize> {
+    bytes.iter().position(|&b| b == b'<')
+}
+
+/// Case-insensitive ASCII search.
+fn find_ci(haystack: &str, needle: &str) -> Option<usize> {
+    let n = needle.as_bytes();
+    haystack
+        .as_bytes()
+        .windows(n.len())
+        .position(|w| w.eq_ignore_ascii_case(n))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normal_pages_are_untouched() {
+        let html = "<div><p>a<p>b<ul><li>c</ul><br><img src=x></div><script>if (a<b) {}</script>";
+        let (out, changed) = flatten(html);
+        assert!(!changed);
+        assert_eq!(out, html);
+    }
+
+    #[test]
+    fn raw_text_elements_do_not_shift_the_count() {
+        let n = MAX_NESTING + 1;
+        let scripts = "<script>x</script><style>y</style>".repeat(50);
+        let html = format!("{scripts}{}t{}", "<div>".repeat(n), "</div>".repeat(n));
+        let (out, _) = flatten(&html);
+        assert_eq!(out.matches("<div>").count(), MAX_NESTING);
+    }
+
+    #[test]
+    fn deep_nesting_is_cut_but_text_kept() {
+        let n = MAX_NESTING + 10;
+        let html = format!("{}text{}", "<div>".repeat(n), "</div>".repeat(n));
+        let (out, changed) = flatten(&html);
+        assert!(changed);
+        assert_eq!(out.matches("<div>").count(), MAX_NESTING);
+        assert_eq!(out.matches("</div>").count(), MAX_NESTING);
+        assert!(out.contains("text"));
+    }
+}

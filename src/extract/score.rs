@@ -1,0 +1,454 @@
+//! Picks the element that holds the article and the lines of it that are article text.
+//!
+//! Owns the content heuristics: every line of prose votes for the containers above it
+//! (more for long lines rich in punctuation, CJK punctuation especially, nothing for link
+//! lists), containers are boosted or penalised by their class/id names and damped by their
+//! link density, the best container wins, and same-parent siblings that look like more of
+//! the same article are joined. Inside the winner, lines under boilerplate-named elements
+//! (share bars, related lists, comments) and link-dominated lines are dropped.
+//!
+//! It must never walk the tree recursively (see `dom`), and it prefers returning a short
+//! precise text over a long one with the page's furniture: the article is what copies are
+//! matched against.
+
+use super::dom::{Doc, Line, Tag};
+
+/// Lines weaker than this (in "latin-equivalent" characters) do not vote for containers:
+/// menu items, bylines and buttons are short.
+const MIN_VOTING_INFO: f64 = 25.0;
+
+/// Ancestor levels a line votes for, with the divisor used at each level.
+const VOTE_DIVISORS: [f64; 5] = [1.0, 2.0, 6.0, 9.0, 12.0];
+
+/// How far up from a line's owner we look for boilerplate names before reaching the
+/// chosen container; bounded so that deep nesting costs nothing.
+const MAX_HINT_WALK: usize = 48;
+
+/// The result of content selection: the chosen lines in document order.
+pub struct Selection<'a> {
+    pub lines: Vec<&'a Line>,
+    pub found: bool,
+}
+
+/// Whether a character is a CJK ideograph, kana or hangul syllable.
+pub fn is_cjk(c: char) -> bool {
+    matches!(c as u32,
+        0x3040..=0x30FF | 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xAC00..=0xD7AF | 0xF900..=0xFAFF)
+}
+
+/// Sentence punctuation. Full-width marks are strong evidence of prose in CJK pages; the
+/// ASCII comma and full stop are evidence of prose everywhere.
+fn punct_weight(c: char) -> f64 {
+    match c {
+        '，' | '。' | '！' | '？' | '；' | '：' | '“' | '”' | '、' | '」' | '「' => {
+            1.0
+        }
+        ',' | '.' | ';' | '!' | '?' | '،' | '۔' | '؟' => 0.7,
+        _ => 0.0,
+    }
+}
+
+/// Information content of a line in latin-equivalent characters: a CJK character carries
+/// about as much as a short latin word.
+fn info(line: &Line) -> f64 {
+    let cjk = line.text.chars().filter(|&c| is_cjk(c)).count();
+    (line.chars - cjk) as f64 + 2.5 * cjk as f64
+}
+
+fn link_density(chars: usize, link_chars: usize) -> f64 {
+    if chars == 0 {
+        0.0
+    } else {
+        link_chars as f64 / chars as f64
+    }
+}
+
+/// Class/id name hints, as a weight: positive for article containers, negative for
+/// page furniture. Matching is on tokens (split at non-alphanumerics) so that `ad` does
+/// not match `header` and `head` does not match `masthead`.
+pub fn name_weight(names: &str) -> f64 {
+    if names.is_empty() {
+        return 0.0;
+    }
+    let mut w = 0.0;
+    if is_boilerplate_name(names) {
+        w -= 25.0;
+    }
+    const POSITIVE: [&str; 22] = [
+        "article",
+        "artical",
+        "content",
+        "entry",
+        "post",
+        "story",
+        "body",
+        "text",
+        "main",
+        "detail",
+        "zw",
+        "zhengwen",
+        "rich_media",
+        "trs_editor",
+        "cont",
+        "con",
+        "news",
+        "blog",
+        "page",
+        "txt",
+        "left",
+        "read",
+    ];
+    let strong = [
+        "article",
+        "artical",
+        "content",
+        "entry",
+        "story",
+        "zhengwen",
+        "rich_media",
+        "trs_editor",
+        "post_body",
+        "post-body",
+        "detail",
+        "txt",
+        "text",
+    ];
+    if strong.iter().any(|p| names.contains(p)) {
+        w += 25.0;
+    } else if tokens(names).any(|t| POSITIVE.iter().any(|p| t.starts_with(p))) {
+        w += 10.0;
+    }
+    w
+}
+
+fn tokens(names: &str) -> impl Iterator<Item = &str> {
+    names
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|t| !t.is_empty())
+}
+
+/// Names of elements whose content is never the article: the lines under such an element
+/// (inside the chosen container) are dropped.
+pub fn is_boilerplate_name(names: &str) -> bool {
+    const SUBSTR: [&str; 34] = [
+        "comment",
+        "share",
+        "sharing",
+        "social",
+        "related",
+        "recommend",
+        "sidebar",
+        "breadcrumb",
+        "crumb",
+        "footer",
+        "copyright",
+        "newsletter",
+        "subscribe",
+        "promo",
+        "sponsor",
+        "advert",
+        "banner",
+        "navbar",
+        "menu",
+        "toolbar",
+        "hotnews",
+        "ranking",
+        "paging",
+        "pagination",
+        "disclaimer",
+        "byline-share",
+        "popup",
+        "modal",
+        "cookie",
+        "login",
+        "author-info",
+        "tags",
+        "widget",
+        "relate",
+    ];
+    const TOKENS: [&str; 16] = [
+        "ad", "ads", "gg", "nav", "hot", "rank", "more", "tag", "keywords", "foot", "side",
+        "hidden", "hide", "zan", "dashang", "ad-slot",
+    ];
+    SUBSTR.iter().any(|s| names.contains(s)) || tokens(names).any(|t| TOKENS.contains(&t))
+}
+
+fn tag_weight(tag: Tag) -> f64 {
+    match tag {
+        Tag::Article => 15.0,
+        Tag::Div | Tag::Main => 5.0,
+        Tag::Pre | Tag::Td | Tag::Blockquote => 3.0,
+        Tag::List | Tag::Li | Tag::Form => -3.0,
+        Tag::Heading | Tag::Header => -5.0,
+        _ => 0.0,
+    }
+}
+
+/// Candidates found between the title and the global winner must score at least this to
+/// replace it; below it they are captions or bylines, not an article.
+const MIN_ANCHORED_SCORE: f64 = 8.0;
+
+/// Non-whitespace characters a candidate between the title and the winner needs.
+const MIN_ANCHORED_CHARS: usize = 30;
+
+/// Selects the article lines of `doc`; `title` is the page title, used to locate the
+/// article's heading.
+pub fn select<'a>(doc: &'a Doc, title: &str) -> Selection<'a> {
+    let n = doc.elems.len();
+    if n == 0 || doc.lines.is_empty() {
+        return Selection {
+            lines: Vec::new(),
+            found: false,
+        };
+    }
+
+    // Total and link characters per element, accumulated bottom-up through the pre-order
+    // indices (every child has a larger index than its parent), so no recursion.
+    let mut chars = vec![0usize; n];
+    let mut links = vec![0usize; n];
+    for line in &doc.lines {
+        chars[line.owner] += line.chars;
+        links[line.owner] += line.link_chars;
+    }
+    for i in (0..n).rev() {
+        if let Some(p) = doc.elems[i].parent {
+            chars[p] += chars[i];
+            links[p] += links[i];
+        }
+    }
+
+    // Votes from prose lines to their containers.
+    let mut score = vec![0.0f64; n];
+    let mut touched = vec![false; n];
+    for line in &doc.lines {
+        let inf = info(line);
+        if inf < MIN_VOTING_INFO {
+            continue;
+        }
+        let ld = link_density(line.chars, line.link_chars);
+        if ld > 0.5 {
+            continue;
+        }
+        let punct: f64 = line.text.chars().map(punct_weight).sum();
+        let vote = (1.0 + punct + (inf / 100.0).min(3.0)) * (1.0 - ld);
+        let owner = &doc.elems[line.owner];
+        let mut target = if owner.tag.is_paragraph() {
+            owner.parent
+        } else {
+            Some(line.owner)
+        };
+        for div in VOTE_DIVISORS {
+            let Some(t) = target else { break };
+            if !touched[t] {
+                touched[t] = true;
+                score[t] += tag_weight(doc.elems[t].tag) + name_weight(&doc.elems[t].names);
+            }
+            score[t] += vote / div;
+            target = doc.elems[t].parent;
+        }
+    }
+
+    let final_score = |i: usize| -> f64 {
+        if !touched[i] {
+            return f64::NEG_INFINITY;
+        }
+        score[i] * (1.0 - link_density(chars[i], links[i]))
+    };
+    let mut best = None;
+    let mut best_score = f64::NEG_INFINITY;
+    for i in 0..n {
+        let s = final_score(i);
+        if s > best_score {
+            best_score = s;
+            best = Some(i);
+        }
+    }
+    let Some(mut top) = best else {
+        return Selection {
+            lines: Vec::new(),
+            found: false,
+        };
+    };
+
+    // Busy pages put longer stories (recommendations, "more from us") after a short
+    // article. The article's own heading repeats the page title, so when the winner is
+    // separated from that heading by another heading, the best candidate in between is
+    // the article.
+    if let Some(anchor) = title_line(doc, title) {
+        let (first, last) = line_spans(doc);
+        let top_first = first[top];
+        let contains_anchor = doc.contains(top, doc.lines[anchor].owner);
+        if !contains_anchor {
+            let mut alt = None;
+            let mut alt_score = MIN_ANCHORED_SCORE;
+            for i in 0..n {
+                if first[i] == usize::MAX || first[i] <= anchor {
+                    continue;
+                }
+                let before_top = last[i] < top_first;
+                if top_first > anchor && !before_top {
+                    continue;
+                }
+                if top_first > anchor && !heading_between(doc, last[i], top_first) {
+                    continue;
+                }
+                let s = final_score(i);
+                // A subtitle or caption between the title and the winner is not an article.
+                if chars[i] < MIN_ANCHORED_CHARS || s < best_score * 0.05 {
+                    continue;
+                }
+                if s > alt_score {
+                    alt_score = s;
+                    alt = Some(i);
+                }
+            }
+            if let Some(a) = alt {
+                top = a;
+                best_score = alt_score;
+            }
+        }
+    }
+
+    // Climb while the parent is a better home for the article: readability's rule that
+    // a parent scoring higher than the child it contains is the real container.
+    let mut last = best_score;
+    let mut steps = 0;
+    while let Some(p) = doc.elems[top].parent {
+        if steps > MAX_HINT_WALK || doc.elems[p].tag == Tag::Body {
+            break;
+        }
+        steps += 1;
+        let ps = final_score(p);
+        if !ps.is_finite() || ps < last / 3.0 {
+            break;
+        }
+        if ps > last {
+            top = p;
+            last = ps;
+        } else {
+            last = ps;
+        }
+    }
+    let top_score = final_score(top);
+
+    // Siblings that look like more of the article (split bodies, lead paragraphs kept
+    // outside the main container) join it.
+    let mut chosen = vec![top];
+    if let Some(parent) = doc.elems[top].parent {
+        let threshold = (top_score * 0.2).max(10.0);
+        for &sib in &doc.elems[parent].children {
+            if sib == top {
+                continue;
+            }
+            let s = final_score(sib);
+            let ld = link_density(chars[sib], links[sib]);
+            let joins = (s.is_finite() && s >= threshold && ld < 0.3)
+                || (doc.elems[sib].tag == Tag::P && sibling_paragraph_ok(doc, sib, ld));
+            if joins && !is_boilerplate_name(&doc.elems[sib].names) {
+                chosen.push(sib);
+            }
+        }
+    }
+    chosen.sort_unstable();
+
+    let lines = doc
+        .lines
+        .iter()
+        .filter(|l| chosen.iter().any(|&c| doc.contains(c, l.owner)))
+        .filter(|l| {
+            let container = chosen.iter().copied().find(|&c| doc.contains(c, l.owner));
+            keep_line(doc, l, container)
+        })
+        .collect();
+    Selection { lines, found: true }
+}
+
+/// A lone `<p>` sibling of the container joins if it reads like prose.
+fn sibling_paragraph_ok(doc: &Doc, sib: usize, ld: f64) -> bool {
+    let text: String = doc
+        .lines
+        .iter()
+        .filter(|l| doc.contains(sib, l.owner))
+        .map(|l| l.text.as_str())
+        .collect();
+    let inf = text.chars().filter(|&c| is_cjk(c)).count() as f64 * 2.5 + text.len() as f64 * 0.3;
+    (inf > 80.0 && ld < 0.25)
+        || (ld == 0.0 && text.trim_end().ends_with(['.', '。', '！', '？', '!', '?']))
+}
+
+/// Drops lines that sit under boilerplate-named elements inside the container, and lines
+/// that are mostly links (lists of related stories, tag clouds, "read more").
+fn keep_line(doc: &Doc, line: &Line, container: Option<usize>) -> bool {
+    let ld = link_density(line.chars, line.link_chars);
+    if ld > 0.5 {
+        return false;
+    }
+    let mut cur = Some(line.owner);
+    let mut steps = 0;
+    while let Some(i) = cur {
+        if Some(i) == container || steps > MAX_HINT_WALK {
+            break;
+        }
+        if is_boilerplate_name(&doc.elems[i].names) {
+            return false;
+        }
+        cur = doc.elems[i].parent;
+        steps += 1;
+    }
+    true
+}
+
+/// Normalises text for title comparison: no whitespace, lower case.
+fn squash(s: &str) -> String {
+    s.chars()
+        .filter(|c| !c.is_whitespace())
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// The first line that repeats the page title, preferring headings.
+fn title_line(doc: &Doc, title: &str) -> Option<usize> {
+    let t = squash(title);
+    let tn = t.chars().count();
+    if tn < 4 {
+        return None;
+    }
+    let matches = |line: &Line| {
+        let l = squash(&line.text);
+        let ln = l.chars().count();
+        l == t || (ln * 10 >= tn * 8 && ln <= tn * 2 && (l.contains(&t) || t.contains(&l)))
+    };
+    let heading = doc
+        .lines
+        .iter()
+        .position(|l| doc.elems[l.owner].tag == Tag::Heading && matches(l));
+    heading.or_else(|| doc.lines.iter().position(matches))
+}
+
+/// First and last line index under each element (`usize::MAX`/0 when it has none),
+/// accumulated bottom-up over the pre-order indices.
+fn line_spans(doc: &Doc) -> (Vec<usize>, Vec<usize>) {
+    let n = doc.elems.len();
+    let mut first = vec![usize::MAX; n];
+    let mut last = vec![0usize; n];
+    for (i, line) in doc.lines.iter().enumerate() {
+        first[line.owner] = first[line.owner].min(i);
+        last[line.owner] = last[line.owner].max(i);
+    }
+    for i in (0..n).rev() {
+        if let Some(p) = doc.elems[i].parent {
+            first[p] = first[p].min(first[i]);
+            last[p] = last[p].max(last[i]);
+        }
+    }
+    (first, last)
+}
+
+/// Whether a heading line lies after line `after` and no later than line `upto`; the
+/// competing story's own heading is often the first line of its container.
+fn heading_between(doc: &Doc, after: usize, upto: usize) -> bool {
+    doc.lines.get(after + 1..=upto).is_some_and(|ls| {
+        ls.iter()
+            .any(|l| doc.elems[l.owner].tag == Tag::Heading && l.chars >= 4)
+    })
+}

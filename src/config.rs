@@ -239,7 +239,7 @@ impl Settings {
         let mut problems = Vec::new();
         let settings = {
             let mut root = Section::new(&table, "", &mut problems);
-            let outlet = root.table("outlet", true, |s| parse_outlet(s));
+            let outlet = root.table("outlet", true, parse_outlet);
             let contacts = root.array_of_tables("contacts", parse_contact);
             let storage = root.table("storage", false, |s| parse_storage(s, base_dir));
             let detect = root.table("detect", false, parse_detect);

@@ -43,7 +43,7 @@ fn traditional_mirror_copy_with_pinyin_is_a_copy() {
     assert_eq!(report["verdict"], "copy", "{report:#}");
     let containment = report["containment"].as_f64().unwrap();
     assert!(
-        containment >= 0.7 && containment <= 1.0,
+        (0.7..=1.0).contains(&containment),
         "containment {containment}"
     );
     assert!(report["hamming"].as_u64().unwrap() <= 64);

@@ -85,6 +85,18 @@ pub fn shingle_hash(token_hashes: &[u64]) -> u64 {
 /// same features as [`fingerprint`] without building tokens first.
 #[inline]
 pub fn shingle_hash_str(shingle: &str) -> u64 {
+    let b = shingle.as_bytes();
+    // Fast path for the common case, three characters of three UTF-8 bytes each (all of
+    // the BMP's CJK): decode with bit operations instead of the general decoder. The input
+    // is valid UTF-8, so three lead bytes at 0, 3 and 6 imply continuation bytes between.
+    if b.len() == 9 && b[0] & 0xF0 == 0xE0 && b[3] & 0xF0 == 0xE0 && b[6] & 0xF0 == 0xE0 {
+        let decode = |i: usize| {
+            (u64::from(b[i] & 0x0F) << 12)
+                | (u64::from(b[i + 1] & 0x3F) << 6)
+                | u64::from(b[i + 2] & 0x3F)
+        };
+        return mix64(decode(0) ^ (decode(3) << 21) ^ (decode(6) << 42));
+    }
     let mut packed = 0u64;
     let mut rotation = 0u32;
     for c in shingle.chars() {

@@ -17,7 +17,7 @@ mod pinyin;
 use std::ops::Range;
 
 use unicode_normalization::char::is_combining_mark;
-use unicode_normalization::UnicodeNormalization;
+use unicode_normalization::{is_nfkc_quick, IsNormalized, UnicodeNormalization};
 
 /// One unit of comparison: a single Han/kana/hangul character, or one word of another script.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -185,10 +185,22 @@ fn nfkc(units: Vec<Unit>) -> Vec<Unit> {
     let mut i = 0;
     while i < units.len() {
         let mut j = i + 1;
-        while j < units.len() && is_combining_mark(units[j].c) {
+        while j < units.len() && !nfkc_inert(units[j].c) && is_combining_mark(units[j].c) {
             j += 1;
         }
-        if j == i + 1 && units[i].c.is_ascii() {
+        let c = units[i].c;
+        // Most characters (ASCII, Han, kana, hangul) are already in NFKC on their own, and
+        // full-width ASCII maps to ASCII by a fixed offset; only the rest pays for the
+        // normaliser, which matters because Chinese text is almost all such characters.
+        if j == i + 1 && nfkc_inert(c) {
+            out.push(units[i]);
+        } else if j == i + 1 && ('\u{FF01}'..='\u{FF5E}').contains(&c) {
+            let ascii = char::from_u32(u32::from(c) - 0xFEE0).unwrap_or(c);
+            out.push(Unit {
+                c: ascii,
+                ..units[i]
+            });
+        } else if j == i + 1 && is_nfkc_quick(std::iter::once(c)) == IsNormalized::Yes {
             out.push(units[i]);
         } else {
             cluster.clear();
@@ -201,6 +213,16 @@ fn nfkc(units: Vec<Unit>) -> Vec<Unit> {
     out
 }
 
+/// True for characters that NFKC leaves alone and that are not combining marks: ASCII and
+/// the common CJK blocks (unified ideographs, kana, hangul syllables, CJK punctuation other
+/// than the ideographic space). Checked by ranges before any table lookup.
+fn nfkc_inert(c: char) -> bool {
+    c.is_ascii()
+        || matches!(u32::from(c),
+            0x3001..=0x3029 | 0x3030..=0x3035 | 0x3041..=0x3096 | 0x30A1..=0x30FA
+            | 0x4E00..=0x9FFF | 0xAC00..=0xD7A3)
+}
+
 /// Lower-cases every unit and folds traditional Han characters to simplified ones.
 fn lowercase_and_simplify(units: Vec<Unit>) -> Vec<Unit> {
     let mut out: Vec<Unit> = Vec::with_capacity(units.len());
@@ -210,6 +232,9 @@ fn lowercase_and_simplify(units: Vec<Unit>) -> Vec<Unit> {
                 c: u.c.to_ascii_lowercase(),
                 ..u
             });
+        } else if is_cjk(u.c) {
+            // CJK scripts have no case.
+            out.push(u);
         } else {
             out.extend(u.c.to_lowercase().map(|c| Unit { c, ..u }));
         }

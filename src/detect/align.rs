@@ -99,46 +99,72 @@ fn extend(a: &[Token], i: usize, b: &[Token], j: usize) -> usize {
 }
 
 /// Maximal exact runs of the original found in the candidate, in original order and not
-/// overlapping in the original. Greedy: at each original position the longest run among
-/// the seed's candidate positions wins (ties go to the one continuing the previous run),
-/// and the walk jumps past it.
-pub fn runs(original: &[Token], candidate: &[Token]) -> Vec<Run> {
-    let mut out = Vec::new();
+/// overlapping in the original.
+///
+/// Greedy: at each original position the seed's candidate positions are extended and the
+/// best run wins, where a run continuing the previous one (within `max_gap` tokens on both
+/// sides) beats any other and a longer run beats a shorter one. When the best run at a
+/// position jumps elsewhere in the candidate, the next `max_gap` positions are checked for
+/// a continuation first: an edit inside a copied sentence often leaves a few tokens that
+/// also occur in another sentence, and jumping there would cut the passage in two.
+pub fn runs(original: &[Token], candidate: &[Token], max_gap: usize) -> Vec<Run> {
+    let mut out: Vec<Run> = Vec::new();
     if original.len() < SEED_TOKENS || candidate.len() < SEED_TOKENS {
         return out;
     }
     let index = SeedIndex::new(candidate);
     let original_seeds = seeds(original);
-    let mut expected_candidate = usize::MAX;
-    let mut i = 0;
-    while i < original_seeds.len() {
-        let mut best: Option<Run> = None;
+    let continues = |last: Option<&Run>, i: usize, j: usize| {
+        last.is_some_and(|l| {
+            i >= l.original_end()
+                && i - l.original_end() <= max_gap
+                && j >= l.candidate_end()
+                && j - l.candidate_end() <= max_gap
+        })
+    };
+    // The best run starting at original position i, if any, and whether it continues `last`.
+    let best_at = |i: usize, last: Option<&Run>| -> Option<(Run, bool)> {
+        let mut best: Option<(Run, bool)> = None;
         for j in index.positions(original_seeds[i]) {
             let len = extend(original, i, candidate, j);
             if len < SEED_TOKENS {
                 // A hash collision, not a real seed.
                 continue;
             }
-            let better = match best {
-                None => true,
-                Some(b) => len > b.len || (len == b.len && j == expected_candidate),
-            };
+            let near = continues(last, i, j);
+            let better = best.is_none_or(|(b, b_near)| (near, len) > (b_near, b.len));
             if better {
-                best = Some(Run {
-                    original: i,
-                    candidate: j,
-                    len,
-                });
+                best = Some((
+                    Run {
+                        original: i,
+                        candidate: j,
+                        len,
+                    },
+                    near,
+                ));
             }
         }
-        match best {
-            Some(run) => {
-                out.push(run);
-                i = run.original_end();
-                expected_candidate = run.candidate_end();
+        best
+    };
+    let mut i = 0;
+    while i < original_seeds.len() {
+        let Some((mut run, near)) = best_at(i, out.last()) else {
+            i += 1;
+            continue;
+        };
+        if !near && out.last().is_some() {
+            let horizon = out
+                .last()
+                .map_or(i, |l| l.original_end() + max_gap)
+                .min(original_seeds.len() - 1);
+            let continuation =
+                (i + 1..=horizon).find_map(|k| best_at(k, out.last()).filter(|&(_, near)| near));
+            if let Some((next, _)) = continuation {
+                run = next;
             }
-            None => i += 1,
         }
+        out.push(run);
+        i = run.original_end();
     }
     out
 }
@@ -176,7 +202,7 @@ mod tests {
     fn finds_runs_in_original_order() {
         let a = tokens("甲乙丙丁戊己庚辛壬癸子丑寅卯辰巳");
         let b = tokens("子丑寅卯辰巳无关内容甲乙丙丁戊己庚辛");
-        let found = runs(&a, &b);
+        let found = runs(&a, &b, 8);
         assert_eq!(
             found,
             [
@@ -198,7 +224,7 @@ mod tests {
     fn merges_runs_across_small_edits() {
         let a = tokens("一二三四五六七八九十百千万亿兆京");
         let b = tokens("一二三四五六七X九十百千万亿兆京");
-        let found = runs(&a, &b);
+        let found = runs(&a, &b, 8);
         assert_eq!(found.len(), 2);
         assert_eq!(passages(&found, 8).len(), 1);
         assert_eq!(passages(&found, 0).len(), 2);
@@ -206,8 +232,8 @@ mod tests {
 
     #[test]
     fn short_or_empty_inputs() {
-        assert!(runs(&tokens(""), &tokens("一二三四五")).is_empty());
-        assert!(runs(&tokens("一二三"), &tokens("一二三")).is_empty());
+        assert!(runs(&tokens(""), &tokens("一二三四五"), 8).is_empty());
+        assert!(runs(&tokens("一二三"), &tokens("一二三"), 8).is_empty());
         assert!(passages(&[], 8).is_empty());
     }
 
@@ -215,7 +241,7 @@ mod tests {
     fn repeated_phrase_candidate_stays_bounded() {
         let a = tokens(&"重复的话".repeat(2000));
         let b = tokens(&"重复的话".repeat(2000));
-        let found = runs(&a, &b);
+        let found = runs(&a, &b, 8);
         assert_eq!(found.iter().map(|r| r.len).sum::<usize>(), 8000);
     }
 }

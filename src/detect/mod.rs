@@ -138,7 +138,7 @@ pub struct Comparison {
 pub fn compare(original: &Document, candidate: &Document, params: &DetectParams) -> Comparison {
     let o = &original.normalized.tokens;
     let c = &candidate.normalized.tokens;
-    let runs = align::runs(o, c);
+    let runs = align::runs(o, c, params.max_gap_tokens);
     let kept: Vec<Vec<align::Run>> = align::passages(&runs, params.max_gap_tokens)
         .into_iter()
         .filter(|p| long_enough(o, p, params))

@@ -84,3 +84,34 @@ pub(crate) fn in_template(body: &str) -> String {
          版权声明：本站部分内容来自互联网，如有侵权请联系删除。\n友情链接：新浪 网易 搜狐 腾讯"
     )
 }
+
+const NEWS_PAGES: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../shared/data/news-pages/pages.jsonl"
+);
+
+/// The human-checked main text of one page of the news-pages set, by id, or `None` (with a
+/// message) when the set is absent.
+pub(crate) fn news_page_text(id: &str) -> Option<String> {
+    let jsonl = match std::fs::read_to_string(NEWS_PAGES) {
+        Ok(jsonl) => jsonl,
+        Err(err) => {
+            eprintln!("skipping real-text test: cannot read {NEWS_PAGES}: {err}");
+            return None;
+        }
+    };
+    jsonl
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find_map(|v| {
+            (v.get("id")?.as_str()? == id).then(|| v.get("text")?.as_str().map(str::to_string))?
+        })
+}
+
+/// Text as it looks when its UTF-8 bytes are read as GBK (`璐ㄩ噺` for 质量).
+pub(crate) fn gbk_mojibake(text: &str) -> String {
+    encoding_rs::GBK
+        .decode_without_bom_handling(text.as_bytes())
+        .0
+        .into_owned()
+}

@@ -194,3 +194,90 @@ fn inconsistent_documents_do_not_panic() {
     let r = compare(&o, &c, &DetectParams::default());
     assert!(r.passages.is_empty());
 }
+
+#[test]
+fn gbk_mojibake_fragments_do_not_break_passages() {
+    let Some(original) = original() else { return };
+    // In every paragraph, two characters out of every thirty are shown as GBK mojibake.
+    let garbled: Vec<String> = original
+        .lines()
+        .map(|line| {
+            let chars: Vec<char> = line.chars().collect();
+            chars
+                .chunks(30)
+                .map(|chunk| {
+                    let s: String = chunk.iter().collect();
+                    if chunk.len() < 30 {
+                        return s;
+                    }
+                    let head: String = chunk[10..12].iter().collect();
+                    format!(
+                        "{}{}{}",
+                        chunk[..10].iter().collect::<String>(),
+                        testdata::gbk_mojibake(&head),
+                        chunk[12..].iter().collect::<String>()
+                    )
+                })
+                .collect()
+        })
+        .collect();
+    assert!(
+        garbled
+            .iter()
+            .any(|l| l.contains('\u{fffd}') || l != &original),
+        "mojibake was inserted"
+    );
+    let r = check(&original, &testdata::in_template(&garbled.join("\n")));
+    assert_eq!(r.verdict, Verdict::Copy);
+    assert!(r.containment > 0.85, "containment {}", r.containment);
+    // Passages stay whole paragraphs instead of fragments.
+    assert!(
+        r.passages.len() <= original.lines().count() + 2,
+        "{} passages",
+        r.passages.len()
+    );
+}
+
+/// An English trade-press story (49 paragraphs) and an unrelated English article.
+fn english() -> Option<(String, String)> {
+    Some((
+        testdata::news_page_text("89338bf8792c5bef")?,
+        testdata::news_page_text("c9d7202a66cd79fc")?,
+    ))
+}
+
+#[test]
+fn english_copies_excerpts_and_quotes() {
+    let Some((original, other)) = english() else {
+        return;
+    };
+    let lines: Vec<&str> = original.lines().collect();
+
+    let copy = format!(
+        "Home | World | Business\nAdvertisement\n{}\nShare this story",
+        original.to_uppercase()
+    );
+    let r = check(&original, &copy);
+    assert_eq!(r.verdict, Verdict::Copy, "containment {}", r.containment);
+
+    let excerpt = lines[..lines.len() * 2 / 5].join("\n");
+    let r = check(&original, &format!("{other}\n{excerpt}"));
+    assert_eq!(r.verdict, Verdict::Partial, "containment {}", r.containment);
+
+    let sentence = lines
+        .iter()
+        .find(|l| l.split_whitespace().count() > 20)
+        .map_or("", |l| l);
+    let quoted = format!("{other}\nAs one report put it, \"{sentence}\"");
+    let r = check(&original, &quoted);
+    assert_eq!(
+        r.verdict,
+        Verdict::Unrelated,
+        "containment {}",
+        r.containment
+    );
+
+    let r = check(&original, &other);
+    assert_eq!(r.verdict, Verdict::Unrelated);
+    assert!(r.containment < 0.02, "containment {}", r.containment);
+}

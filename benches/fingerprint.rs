@@ -1,5 +1,5 @@
 //! Fingerprint throughput on real text: the `simhash` crate's `simhash_stream` (SipHash per
-//! feature, bit-by-bit counting) against our path (cheap shingle hash plus the byte-lane
+//! feature, bit-by-bit counting) against our path (cheap shingle hash plus the bit-sliced
 //! kernel) over the SAME character 3-gram shingles of People's Daily, January 1998.
 //!
 //! Criterion runs both for its usual report; then each is timed again here and the medians

@@ -281,3 +281,32 @@ fn english_copies_excerpts_and_quotes() {
     assert_eq!(r.verdict, Verdict::Unrelated);
     assert!(r.containment < 0.02, "containment {}", r.containment);
 }
+
+#[test]
+fn random_mixed_inputs_do_not_panic() {
+    // Characters chosen to hit every special case: markup, entities, parentheses, pinyin,
+    // mojibake bytes, combining marks, full-width forms, line breaks, astral Han.
+    let palette: Vec<char> =
+        "<>&;#=\"'()（）/ \n\r\tpdivclass=nbspzhìliàngaeÃ©è´¨é‡\u{8f}\u{301}质量發展１Ａ，。𠀀한カ"
+            .chars()
+            .collect();
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut next = || {
+        state = crate::text::mix64(state.wrapping_add(0x9e37_79b9_7f4a_7c15));
+        state
+    };
+    let texts: Vec<String> = (0..200)
+        .map(|_| {
+            let len = (next() % 120) as usize;
+            (0..len)
+                .map(|_| palette[(next() % palette.len() as u64) as usize])
+                .collect()
+        })
+        .collect();
+    for pair in texts.windows(2) {
+        let r = check(&pair[0], &pair[1]);
+        assert!((0.0..=1.0).contains(&r.containment));
+        let r = check(&pair[0], &format!("{}{}", pair[1], pair[0]));
+        assert!((0.0..=1.0).contains(&r.containment));
+    }
+}

@@ -21,6 +21,15 @@ fn check(original: &str, candidate: &str) -> Comparison {
         assert_eq!(p.text, quoted);
         assert!(p.original_start < p.original_end && p.original_end <= o.text.chars().count());
     }
+    if std::env::var_os("COPYHOUND_TEST_VERBOSE").is_some() {
+        eprintln!(
+            "verdict {:?} containment {:.3} hamming {} passages {}",
+            result.verdict,
+            result.containment,
+            result.hamming,
+            result.passages.len()
+        );
+    }
     // Passages come in original order.
     assert!(result
         .passages
@@ -158,10 +167,35 @@ fn three_copied_paragraphs_are_partial_even_below_the_threshold() {
         return;
     };
     let lines: Vec<&str> = long.lines().collect();
-    let candidate = format!("{other}\n{}", lines[10..13].join("\n"));
+    // The first three consecutive full paragraphs (at least 60 characters each).
+    let Some(k) =
+        (0..lines.len() - 3).find(|&k| lines[k..k + 3].iter().all(|l| l.chars().count() >= 60))
+    else {
+        panic!("no three long paragraphs in a row");
+    };
+    let candidate = format!("{other}\n{}", lines[k..k + 3].join("\n"));
     let r = check(&long, &candidate);
     assert!(r.containment < 0.25, "containment {}", r.containment);
     assert_eq!(r.verdict, Verdict::Partial);
+}
+
+#[test]
+fn three_copied_short_lines_are_unrelated() {
+    let (Some(long), Some(other)) = (testdata::article(5, 60), testdata::article(3000, 3010))
+    else {
+        return;
+    };
+    // The sign-off of the New Year address, the next article's title and its first short
+    // paragraph: consecutive, but short lines are not evidence of copying on their own.
+    let lines: Vec<&str> = long.lines().collect();
+    let candidate = format!("{other}\n{}", lines[10..13].join("\n"));
+    let r = check(&long, &candidate);
+    assert_eq!(
+        r.verdict,
+        Verdict::Unrelated,
+        "containment {}",
+        r.containment
+    );
 }
 
 #[test]

@@ -24,8 +24,11 @@ const NONE: u32 = u32::MAX;
 /// `candidate` in the candidate (token indices).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Run {
+    /// First token of the run in the original.
     pub original: usize,
+    /// First token of the run in the candidate.
     pub candidate: usize,
+    /// Number of tokens, at least `SEED_TOKENS`.
     pub len: usize,
 }
 

@@ -54,8 +54,9 @@ pub struct DetectParams {
     /// Share of a paragraph's tokens that must be in passages for the paragraph to count as
     /// copied in the `partial_min_paragraphs` rule (0.5).
     pub paragraph_copied_share: f64,
-    /// Paragraphs with fewer tokens than this (8) neither count nor break a run of copied
-    /// paragraphs in that rule: captions and datelines are often dropped by copiers.
+    /// Paragraphs with fewer tokens than this (20) neither count nor break a run of copied
+    /// paragraphs in that rule: titles, captions and datelines are often dropped or kept
+    /// by copiers independently of the body, and three of them are no evidence of copying.
     pub min_paragraph_tokens: usize,
 }
 
@@ -69,7 +70,7 @@ impl Default for DetectParams {
             min_passage_words: 8,
             max_gap_tokens: 8,
             paragraph_copied_share: 0.5,
-            min_paragraph_tokens: 8,
+            min_paragraph_tokens: 20,
         }
     }
 }

@@ -21,6 +21,15 @@ fn check(original: &str, candidate: &str) -> Comparison {
         assert_eq!(p.text, quoted);
         assert!(p.original_start < p.original_end && p.original_end <= o.text.chars().count());
     }
+    if std::env::var_os("COPYHOUND_TEST_VERBOSE").is_some() {
+        eprintln!(
+            "verdict {:?} containment {:.3} hamming {} passages {}",
+            result.verdict,
+            result.containment,
+            result.hamming,
+            result.passages.len()
+        );
+    }
     // Passages come in original order.
     assert!(result
         .passages
@@ -158,10 +167,35 @@ fn three_copied_paragraphs_are_partial_even_below_the_threshold() {
         return;
     };
     let lines: Vec<&str> = long.lines().collect();
-    let candidate = format!("{other}\n{}", lines[10..13].join("\n"));
+    // The first three consecutive full paragraphs (at least 60 characters each).
+    let Some(k) =
+        (0..lines.len() - 3).find(|&k| lines[k..k + 3].iter().all(|l| l.chars().count() >= 60))
+    else {
+        panic!("no three long paragraphs in a row");
+    };
+    let candidate = format!("{other}\n{}", lines[k..k + 3].join("\n"));
     let r = check(&long, &candidate);
     assert!(r.containment < 0.25, "containment {}", r.containment);
     assert_eq!(r.verdict, Verdict::Partial);
+}
+
+#[test]
+fn three_copied_short_lines_are_unrelated() {
+    let (Some(long), Some(other)) = (testdata::article(5, 60), testdata::article(3000, 3010))
+    else {
+        return;
+    };
+    // The sign-off of the New Year address, the next article's title and its first short
+    // paragraph: consecutive, but short lines are not evidence of copying on their own.
+    let lines: Vec<&str> = long.lines().collect();
+    let candidate = format!("{other}\n{}", lines[10..13].join("\n"));
+    let r = check(&long, &candidate);
+    assert_eq!(
+        r.verdict,
+        Verdict::Unrelated,
+        "containment {}",
+        r.containment
+    );
 }
 
 #[test]
@@ -280,4 +314,33 @@ fn english_copies_excerpts_and_quotes() {
     let r = check(&original, &other);
     assert_eq!(r.verdict, Verdict::Unrelated);
     assert!(r.containment < 0.02, "containment {}", r.containment);
+}
+
+#[test]
+fn random_mixed_inputs_do_not_panic() {
+    // Characters chosen to hit every special case: markup, entities, parentheses, pinyin,
+    // mojibake bytes, combining marks, full-width forms, line breaks, astral Han.
+    let palette: Vec<char> =
+        "<>&;#=\"'()（）/ \n\r\tpdivclass=nbspzhìliàngaeÃ©è´¨é‡\u{8f}\u{301}质量發展１Ａ，。𠀀한カ"
+            .chars()
+            .collect();
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut next = || {
+        state = crate::text::mix64(state.wrapping_add(0x9e37_79b9_7f4a_7c15));
+        state
+    };
+    let texts: Vec<String> = (0..200)
+        .map(|_| {
+            let len = (next() % 120) as usize;
+            (0..len)
+                .map(|_| palette[(next() % palette.len() as u64) as usize])
+                .collect()
+        })
+        .collect();
+    for pair in texts.windows(2) {
+        let r = check(&pair[0], &pair[1]);
+        assert!((0.0..=1.0).contains(&r.containment));
+        let r = check(&pair[0], &format!("{}{}", pair[1], pair[0]));
+        assert!((0.0..=1.0).contains(&r.containment));
+    }
 }

@@ -13,6 +13,7 @@
 mod markup;
 mod mojibake;
 mod pinyin;
+mod t2s;
 
 use std::ops::Range;
 
@@ -239,18 +240,8 @@ fn lowercase_and_simplify(units: Vec<Unit>) -> Vec<Unit> {
             out.extend(u.c.to_lowercase().map(|c| Unit { c, ..u }));
         }
     }
-    if out.iter().any(|u| is_han(u.c)) {
-        // fast2s converts character for character (it emits exactly one char per input
-        // char, looking at the neighbours for a few context-dependent characters), so the
-        // converted string zips back onto the units and offsets survive.
-        let joined: String = out.iter().map(|u| u.c).collect();
-        let converted = fast2s::convert(&joined);
-        if converted.chars().count() == out.len() {
-            for (u, c) in out.iter_mut().zip(converted.chars()) {
-                u.c = c;
-            }
-        }
-    }
+    // Simplification rewrites each unit's character one to one, so offsets survive.
+    t2s::simplify(&mut out);
     out
 }
 

@@ -11,4 +11,5 @@ pub mod detect;
 pub mod eval;
 pub mod extract;
 pub mod fingerprint;
+pub mod index;
 pub mod text;

@@ -7,10 +7,11 @@
 //! directory, a short binary search inside one bucket. It never decides which entries
 //! match a query: it only hands back index ranges.
 
-/// Fingerprints and ids in structure-of-arrays form, sorted by `(rotated, id)`.
+/// Fingerprints and ids in structure-of-arrays form, sorted by block key (the top
+/// `width` bits of the rotated fingerprint); the order within a key is unspecified.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Table {
-    /// Rotated fingerprints, ascending. Scanning these alone (8 bytes per candidate) is
+    /// Rotated fingerprints, ascending by block key. Scanning these alone (8 bytes per candidate) is
     /// what keeps a query's candidate check inside few cache lines; ids are only read for
     /// matches.
     pub rotated: Vec<u64>,
@@ -65,19 +66,15 @@ impl Table {
     /// Builds a table for a block `width` bits wide that starts `rotation` bits below the
     /// top, from unsorted entries.
     ///
-    /// The sort is a counting sort on the directory bits (one pass to count, one to
-    /// scatter) followed by sorting each bucket, which holds about four entries. That is
-    /// several times faster than a comparison sort of all entries at 10M and produces
-    /// the directory for free. `scratch` is reused between tables to avoid reallocating
-    /// the 16-byte-per-entry staging array. The caller guarantees that `entries.len()`
-    /// fits in `u32`.
-    pub(crate) fn build(
-        entries: &[(u64, u32)],
-        rotation: u32,
-        width: u32,
-        scratch: &mut Vec<(u64, u32)>,
-    ) -> Self {
-        let bits = bucket_bits_for(entries.len(), width);
+    /// Only the block key (the top `width` bits) orders a table, so when the directory
+    /// covers the whole block one counting sort on it (one pass to count, one to scatter
+    /// straight into the final arrays) is the entire sort, and the directory comes for
+    /// free. Wider blocks then sort each bucket by key; buckets hold about four entries.
+    /// Entries with equal keys keep their input order. The caller guarantees that
+    /// `entries.len()` fits in `u32`.
+    pub(crate) fn build(entries: &[(u64, u32)], rotation: u32, width: u32) -> Self {
+        let n = entries.len();
+        let bits = bucket_bits_for(n, width);
         let shift = 64 - bits;
         let buckets = 1usize << bits;
         let mut offsets = vec![0u32; buckets + 1];
@@ -91,38 +88,70 @@ impl Table {
             offsets[b + 1] += offsets[b];
         }
         let mut cursor: Vec<u32> = offsets[..buckets].to_vec();
-        scratch.clear();
-        scratch.resize(entries.len(), (0, 0));
+        let mut rotated = vec![0u64; n];
+        let mut ids = vec![0u32; n];
         for &(fp, id) in entries {
             let r = fp.rotate_left(rotation);
             let slot = &mut cursor[shr(r, shift) as usize];
             // Each bucket's cursor starts at its offset and is bumped once per entry
-            // counted above, so it never passes the next bucket's start.
-            scratch[*slot as usize] = (r, id);
+            // counted above, so it stays below the next bucket's start and below `n`.
+            rotated[*slot as usize] = r;
+            ids[*slot as usize] = id;
             *slot += 1;
         }
-        for b in 0..buckets {
-            let bucket = &mut scratch[offsets[b] as usize..offsets[b + 1] as usize];
-            if bucket.len() > 1 {
-                bucket.sort_unstable();
-            }
-        }
-        let rotated = scratch.iter().map(|&(r, _)| r).collect();
-        let ids = scratch.iter().map(|&(_, id)| id).collect();
-        Self {
+        drop(cursor);
+        let mut table = Self {
             rotated,
             ids,
             offsets,
             bucket_bits: bits,
+        };
+        if width > bits {
+            table.sort_buckets_by_key(width);
+        }
+        table
+    }
+
+    /// Sorts every bucket by block key (stable), for blocks wider than the directory.
+    fn sort_buckets_by_key(&mut self, width: u32) {
+        let shift = 64 - width;
+        let mut staged: Vec<(u64, u32)> = Vec::new();
+        for bucket in self.offsets.windows(2) {
+            let (lo, hi) = (bucket[0] as usize, bucket[1] as usize);
+            if hi - lo < 2 {
+                continue;
+            }
+            let (Some(rotated), Some(ids)) =
+                (self.rotated.get_mut(lo..hi), self.ids.get_mut(lo..hi))
+            else {
+                continue;
+            };
+            if rotated
+                .windows(2)
+                .all(|w| shr(w[0], shift) <= shr(w[1], shift))
+            {
+                continue;
+            }
+            staged.clear();
+            staged.extend(rotated.iter().copied().zip(ids.iter().copied()));
+            staged.sort_by_key(|&(r, _)| shr(r, shift));
+            for ((r, id), (dst_r, dst_id)) in
+                staged.iter().zip(rotated.iter_mut().zip(ids.iter_mut()))
+            {
+                *dst_r = *r;
+                *dst_id = *id;
+            }
         }
     }
 
-    /// Merges already-rotated entries, sorted by `(rotated, id)`, into this table in
-    /// place, then rebuilds the directory for the new size.
+    /// Merges already-rotated entries, sorted by block key, into this table in place,
+    /// then rebuilds the directory for the new size. On equal keys existing entries come
+    /// first, so a table stays in insertion order within a key.
     ///
     /// The merge runs backwards from the end of the grown arrays, so it needs no second
     /// copy of the table: for the big main tables that halves peak memory during a merge.
     pub(crate) fn merge_sorted(&mut self, add_rotated: &[u64], add_ids: &[u32], width: u32) {
+        let shift = 64 - width;
         let old = self.rotated.len();
         let add = add_rotated.len().min(add_ids.len());
         self.rotated.reserve_exact(add);
@@ -130,11 +159,11 @@ impl Table {
         self.rotated.resize(old + add, 0);
         self.ids.resize(old + add, 0);
         let (mut i, mut j, mut w) = (old, add, old + add);
-        // Loop invariant: slots `w..` are final, `i ≤ w - j`, so writes at `w - 1` never
-        // overwrite an unread old entry.
+        // Loop invariant: slots `w..` are final and `i + j == w`, so the write at `w - 1`
+        // never overwrites an old entry that has not been moved yet.
         while j > 0 {
-            let take_old = i > 0
-                && (self.rotated[i - 1], self.ids[i - 1]) > (add_rotated[j - 1], add_ids[j - 1]);
+            let take_old =
+                i > 0 && shr(self.rotated[i - 1], shift) > shr(add_rotated[j - 1], shift);
             w -= 1;
             if take_old {
                 i -= 1;
@@ -236,10 +265,13 @@ mod tests {
             .map(|i| (i.wrapping_mul(0x9E37_79B9_7F4A_7C15), i as u32))
             .chain([(0, 7), (0, 3), (u64::MAX, 1)])
             .collect();
-        let mut scratch = Vec::new();
         for width in [4, 16, 64] {
-            let t = Table::build(&entries, 8, width, &mut scratch);
-            assert!(t.rotated.windows(2).all(|w| w[0] <= w[1]));
+            let t = Table::build(&entries, 8, width);
+            let shift = 64 - width;
+            assert!(t
+                .rotated
+                .windows(2)
+                .all(|w| shr(w[0], shift) <= shr(w[1], shift)));
             assert_eq!(t.len(), entries.len());
             for &(fp, id) in &entries {
                 let r = fp.rotate_left(8);
@@ -261,17 +293,18 @@ mod tests {
 
     #[test]
     fn merge_keeps_order_and_directory() {
-        let mut scratch = Vec::new();
-        let a: Vec<(u64, u32)> = (0..500u64).map(|i| (i * 3, i as u32)).collect();
-        let mut t = Table::build(&a, 0, 16, &mut scratch);
-        let mut add: Vec<(u64, u32)> = (0..300u64).map(|i| (i * 5 + 1, 1000 + i as u32)).collect();
-        add.sort_unstable();
+        let a: Vec<(u64, u32)> = (0..500u64).map(|i| (i << 40 | i, i as u32)).collect();
+        let mut t = Table::build(&a, 0, 24);
+        // Keys collide with existing ones (every even i), and the low bits differ, so the
+        // merge must order by key only and keep existing entries first on ties.
+        let add: Vec<(u64, u32)> = (0..300u64)
+            .map(|i| ((2 * i) << 40 | 7, 1000 + i as u32))
+            .collect();
         let (ar, ai): (Vec<u64>, Vec<u32>) = add.iter().copied().unzip();
-        t.merge_sorted(&ar, &ai, 16);
+        t.merge_sorted(&ar, &ai, 24);
         assert_eq!(t.len(), 800);
-        assert!(t.rotated.windows(2).all(|w| w[0] <= w[1]));
         let mut all: Vec<(u64, u32)> = a.iter().chain(&add).copied().collect();
-        all.sort_unstable();
+        all.sort_by_key(|&(r, _)| r >> 40);
         let got: Vec<(u64, u32)> = t
             .rotated
             .iter()
@@ -279,9 +312,14 @@ mod tests {
             .zip(t.ids.iter().copied())
             .collect();
         assert_eq!(got, all);
-        assert_eq!(t.probe(0, 16).len(), 800, "all small values share block 0");
+        assert_eq!(
+            t.probe(0, 24).len(),
+            2,
+            "key 0 holds one old and one new entry"
+        );
+        assert_eq!(t.probe(501, 24).len(), 0);
         t.clear();
         assert_eq!(t.len(), 0);
-        assert_eq!(t.probe(0, 16), 0..0);
+        assert_eq!(t.probe(0, 24), 0..0);
     }
 }

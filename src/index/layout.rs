@@ -28,10 +28,16 @@ const MAX_PROBES: u64 = 1 << 16;
 
 /// The table count used by [`super::HammingIndex::new`] for each maximum distance.
 ///
-/// Chosen from `benches/index.rs` runs at 1M and 10M entries: for k ≤ 3 one table per
-/// allowed difference plus one (`k + 1` blocks, exact block lookups) is fastest; for
-/// k ≥ 4 four 16-bit blocks probed at radius 1 on some blocks beat five to seven narrower
-/// blocks, whose buckets hold too many candidates, and use less memory.
+/// Chosen from `COPYHOUND_INDEX_SWEEP=1 cargo bench --bench index` at 1M random entries
+/// (p50 query latency; the machine is noisy, so only large gaps count):
+/// - k = 1: 2 tables 0.5 µs, 3 tables 0.9 µs.
+/// - k = 2: 3 tables 1.35 µs, 4 tables 0.94 µs; 3 is kept because it needs 25% less
+///   memory (38 against 49 bytes per entry) for a difference of half a microsecond.
+/// - k = 3: 4 tables 1.0 µs, 3 tables 3.1 µs (4.2 µs at 10M), 5 tables 2.9 µs.
+/// - k = 4, 5, 6: 4 tables (16-bit blocks, radius 1 on some) 3.2, 5.8 and 7.8 µs; the
+///   next best were 5, 4 (k = 5 has no 5-table alternative measured) and 5 tables at
+///   3.8, 12.5 (6 tables) and 23.6 µs. Three wider tables probe hundreds of keys, seven
+///   narrow ones scan thousands of candidates.
 const DEFAULT_TABLES: [u32; MAX_DISTANCE as usize + 1] = [1, 2, 3, 4, 4, 4, 4];
 
 /// The default table count for `max_distance` (which the caller has already validated).

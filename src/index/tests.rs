@@ -295,3 +295,28 @@ fn memory_grows_with_entries() {
         "{per_entry} bytes per entry"
     );
 }
+
+#[test]
+fn default_thresholds_merge_into_main_tables() {
+    // Enough inserts into an empty index to fill the tail many times and pass the delta
+    // floor (4096), so that real main merges happen with the production constants.
+    let mut rng = SplitMix64(0xABCD);
+    let mut index = HammingIndex::new(3).unwrap_or_else(|e| panic!("{e}"));
+    let mut entries = Vec::new();
+    for id in 0..10_000u32 {
+        let e = entry(&mut rng, &entries, 3, id);
+        entries.push(e);
+        index.insert(e.0, e.1).unwrap_or_else(|err| panic!("{err}"));
+    }
+    assert!(index.main[0].len() > DELTA_FLOOR, "a main merge happened");
+    assert_eq!(
+        index.main[0].len() + index.delta_len() + index.tail.len(),
+        entries.len()
+    );
+    for _ in 0..200 {
+        let q = query_for(&mut rng, &entries, 3);
+        assert_eq!(sorted(index.query_vec(q)), brute_force(&entries, q, 3));
+    }
+    let debug = format!("{index:?}");
+    assert!(debug.starts_with("HammingIndex { len: 10000, max_distance: 3, tables: 4"));
+}

@@ -160,6 +160,50 @@ mod tests {
         assert_eq!(learned.ranges(text), vec![3..text.chars().count()]);
     }
 
+    const NOTICE: &str = "【版权声明】本文为江城日报原创稿件，版权归江城日报社所有。未经书面授权，任何单位和个人不得转载、摘编、改编或以其他方式使用。已获授权的，应在授权范围内使用，并注明“来源：江城日报”。违反上述声明者，本社将依法追究其法律责任。";
+    const BODY: &str = "市图书馆今起延长开放时间，工作日闭馆时间由晚上六点推迟到九点，周末照常开放。图书馆负责人表示，此举是为了方便上班族下班后借阅图书。";
+
+    fn compare(original: &str, candidate: &str, boilerplate: &Boilerplate) -> crate::detect::Comparison {
+        use crate::detect::{compare, DetectParams, Document};
+        let original = Document::new("o".into(), original.into()).with_boilerplate(boilerplate);
+        let candidate = Document::new("c".into(), candidate.into());
+        compare(&original, &candidate, &DetectParams::default())
+    }
+
+    #[test]
+    fn a_page_with_only_the_notice_copied_nothing() {
+        use crate::detect::Verdict;
+        let article = format!("{BODY}\n{NOTICE}\n责任编辑：孙卫东");
+        let notice_only = format!("另一家网站的另一篇文章，讲的是完全不同的事情。\n{NOTICE}");
+        let c = compare(&article, &notice_only, &Boilerplate::default());
+        assert_eq!(c.verdict, Verdict::Unrelated);
+        assert_eq!(c.containment, 0.0);
+        // Without boilerplate handling the notice alone would be most of this short article.
+        let naive = crate::detect::compare(
+            &crate::detect::Document::new("o".into(), article.clone()),
+            &crate::detect::Document::new("c".into(), notice_only),
+            &crate::detect::DetectParams::default(),
+        );
+        assert_ne!(naive.verdict, Verdict::Unrelated);
+        // The article without its notice is a whole copy.
+        let c = compare(&article, BODY, &Boilerplate::default());
+        assert_eq!(c.verdict, Verdict::Copy);
+        assert!(c.containment > 0.99, "{}", c.containment);
+    }
+
+    #[test]
+    fn learned_boilerplate_weighs_nothing() {
+        use crate::detect::Verdict;
+        let signature = "本报记者陈晓与通讯员刘明联合采写并发回此篇独家深度报道";
+        let article = format!("{BODY}\n{signature}。");
+        let copy_of_signature = format!("别处的一篇文章，内容毫不相干，只是抄了署名。\n{signature}。");
+        let unlearned = compare(&article, &copy_of_signature, &Boilerplate::default());
+        assert_ne!(unlearned.verdict, Verdict::Unrelated);
+        let learned = Boilerplate::new(sentences(signature).iter().map(|s| s.hash));
+        let c = compare(&article, &copy_of_signature, &learned);
+        assert_eq!(c.verdict, Verdict::Unrelated);
+    }
+
     #[test]
     fn short_sentences_are_not_counted() {
         assert!(sentences("图片。好。").is_empty());

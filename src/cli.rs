@@ -122,7 +122,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
             json,
         } => {
             let settings = settings_or_builtin(cli.config.as_deref())?;
-            let original = load_document(&original)?;
+            // The built-in notice markers apply: a rights notice copied with the article
+            // weighs nothing either way.
+            let original = load_document(&original)?
+                .with_boilerplate(&crate::boilerplate::Boilerplate::default());
             let candidate = load_document(&candidate)?;
             let comparison = detect::compare(&original, &candidate, &settings.detect);
             if json {
@@ -176,7 +179,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let progress = TerminalProgress::new();
             let runtime = runtime()?;
             let summary =
-                runtime.block_on(crate::originals::ingest(&settings, &mut store, &progress))?;
+                runtime.block_on(crate::originals::ingest(&settings, &mut store, None, &progress))?;
             progress.finish();
             println!(
                 "ingest: {} new, {} updated, {} unchanged, {} failed ({} originals in {})",

@@ -101,6 +101,9 @@ pub struct Document {
     pub normalized: crate::text::Normalized,
     /// Fingerprints of `normalized`.
     pub fingerprint: crate::fingerprint::Fingerprint,
+    /// One flag per token: true for boilerplate (the outlet's notice, bylines), which
+    /// carries no weight when this document is the original. Empty means none.
+    pub boilerplate: Vec<bool>,
 }
 
 impl Document {
@@ -113,7 +116,30 @@ impl Document {
             text,
             normalized,
             fingerprint,
+            boilerplate: Vec::new(),
         }
+    }
+
+    /// Marks the tokens inside the archive's boilerplate (learned frequent sentences and
+    /// notice paragraphs) so that copying only them never makes a copy.
+    pub fn with_boilerplate(mut self, boilerplate: &crate::boilerplate::Boilerplate) -> Document {
+        let ranges = boilerplate.ranges(&self.text);
+        self.boilerplate = self
+            .normalized
+            .tokens
+            .iter()
+            .map(|t| {
+                ranges
+                    .iter()
+                    .any(|r| r.start <= t.start as usize && (t.end as usize) <= r.end)
+            })
+            .collect();
+        self
+    }
+
+    /// True when token `i` is boilerplate.
+    fn is_boilerplate(&self, i: usize) -> bool {
+        self.boilerplate.get(i).copied().unwrap_or(false)
     }
 }
 
@@ -142,18 +168,25 @@ pub fn compare(original: &Document, candidate: &Document, params: &DetectParams)
     let runs = align::runs(o, c, params.max_gap_tokens);
     let kept: Vec<Vec<align::Run>> = align::passages(&runs, params.max_gap_tokens)
         .into_iter()
-        .filter(|p| long_enough(o, p, params))
+        .filter(|p| long_enough(original, p, params))
         .collect();
 
     let mut copied = vec![false; o.len()];
     for run in kept.iter().flatten() {
         copied[run.original..run.original + run.len].fill(true);
     }
-    let matched = copied.iter().filter(|&&m| m).count();
-    let containment = if o.is_empty() {
+    // Boilerplate counts on neither side of the ratio: an article is as much copied with
+    // or without its notice, and a page with only the notice copied nothing of it.
+    let weighed = (0..o.len()).filter(|&i| !original.is_boilerplate(i));
+    let (mut total, mut matched) = (0usize, 0usize);
+    for i in weighed {
+        total += 1;
+        matched += usize::from(copied[i]);
+    }
+    let containment = if total == 0 {
         0.0
     } else {
-        matched as f64 / o.len() as f64
+        matched as f64 / total as f64
     };
 
     let verdict = if containment >= params.copy_threshold && matched > 0 {
@@ -182,11 +215,17 @@ pub fn compare(original: &Document, candidate: &Document, params: &DetectParams)
     }
 }
 
-/// True when a passage has enough matched tokens not to be a coincidence.
-fn long_enough(original: &[Token], passage: &[align::Run], params: &DetectParams) -> bool {
+/// True when a passage has enough matched tokens, outside boilerplate, not to be a
+/// coincidence.
+fn long_enough(original: &Document, passage: &[align::Run], params: &DetectParams) -> bool {
+    let tokens = &original.normalized.tokens;
     let (mut cjk, mut words) = (0usize, 0usize);
     for run in passage {
-        for t in &original[run.original..run.original + run.len] {
+        for i in run.original..run.original + run.len {
+            if original.is_boilerplate(i) {
+                continue;
+            }
+            let Some(t) = tokens.get(i) else { continue };
             if t.cjk {
                 cjk += 1;
             } else {
@@ -211,7 +250,11 @@ fn copied_paragraph_run(original: &Document, copied: &[bool], params: &DetectPar
         let Some(flags) = copied.get(p.clone()) else {
             continue;
         };
-        if flags.len() < params.min_paragraph_tokens.max(1) {
+        // Short and boilerplate paragraphs (a byline, the notice) neither count nor break
+        // a run of copied paragraphs.
+        if flags.len() < params.min_paragraph_tokens.max(1)
+            || p.clone().all(|i| original.is_boilerplate(i))
+        {
             continue;
         }
         let share = flags.iter().filter(|&&m| m).count() as f64 / flags.len() as f64;

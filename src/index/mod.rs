@@ -43,6 +43,7 @@
 //! at 10M on the 2-core benchmark machine, once per ~50,000 inserts at 10M. Callers
 //! on an async runtime should insert from a blocking task.
 
+pub mod archive;
 mod layout;
 mod table;
 

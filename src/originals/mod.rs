@@ -17,7 +17,9 @@ use futures::StreamExt;
 use sha2::{Digest, Sha256};
 use url::Url;
 
+use crate::boilerplate::Boilerplate;
 use crate::config::Settings;
+use crate::index::archive::ArchiveIndex;
 use crate::detect::Document;
 use crate::extract;
 use crate::fetch::{FetchLimits, Fetcher};
@@ -91,6 +93,10 @@ pub enum IngestError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Fetch(#[from] crate::fetch::FetchError),
+    #[error(transparent)]
+    Index(#[from] crate::index::IndexError),
+    #[error("original id {id} does not fit the in-memory index (ids up to 4294967294)")]
+    IdOutOfRange { id: i64 },
 }
 
 /// The user agent of copyhound's own requests, with the outlet's site as contact.
@@ -111,9 +117,14 @@ pub fn user_agent(settings: &Settings) -> String {
 pub async fn ingest(
     settings: &Settings,
     store: &mut Store,
+    mut index: Option<&mut ArchiveIndex>,
     progress: &dyn Progress,
 ) -> Result<IngestSummary, IngestError> {
     let mut summary = IngestSummary::default();
+    let mut recorder = Recorder {
+        store,
+        index: index.take(),
+    };
     let fetcher = Fetcher::new(&user_agent(settings), FetchLimits::default())?;
     let sitemap_fetcher = Fetcher::new(
         &user_agent(settings),
@@ -125,7 +136,7 @@ pub async fn ingest(
 
     // Local archive exports first: they need no network and are usually the bulk.
     for dir in &settings.originals.paths {
-        ingest_dir(dir, store, progress, &mut summary)?;
+        ingest_dir(dir, &mut recorder, progress, &mut summary)?;
     }
 
     let mut links: Vec<(ArticleLink, String)> = Vec::new();
@@ -206,7 +217,7 @@ pub async fn ingest(
             .clone()
             .unwrap_or_else(|| link.url.clone());
         match build_article(url, source, extracted, page_meta, Some(&link)) {
-            Some(article) => summary.record(store.upsert_original(&article, Utc::now())?),
+            Some(article) => summary.record(recorder.record(&article)?),
             None => summary.fail(link.url.as_str(), "no article text found"),
         }
     }
@@ -216,10 +227,10 @@ pub async fn ingest(
 /// Ingests every `.html`/`.htm`/`.txt` file under `dir`, recursively.
 fn ingest_dir(
     dir: &Path,
-    store: &mut Store,
+    recorder: &mut Recorder<'_>,
     progress: &dyn Progress,
     summary: &mut IngestSummary,
-) -> Result<(), StoreError> {
+) -> Result<(), IngestError> {
     if !dir.is_dir() {
         summary.fail(dir.display().to_string(), "not a readable directory");
         return Ok(());
@@ -243,12 +254,97 @@ fn ingest_dir(
     for path in files {
         progress.done(&path.display().to_string());
         match read_local(&path) {
-            Ok(Some(article)) => summary.record(store.upsert_original(&article, Utc::now())?),
+            Ok(Some(article)) => summary.record(recorder.record(&article)?),
             Ok(None) => summary.fail(path.display().to_string(), "no article text found"),
             Err(e) => summary.fail(path.display().to_string(), e),
         }
     }
     Ok(())
+}
+
+/// Stores articles and keeps a live index in step.
+struct Recorder<'a> {
+    store: &'a mut Store,
+    index: Option<&'a mut ArchiveIndex>,
+}
+
+impl Recorder<'_> {
+    /// Stores the article, then adds a new or changed one to the live index. A changed
+    /// article's previous fingerprints stay in the live index until the next load: they
+    /// can only bring an extra candidate, and verification reads the current text.
+    fn record(&mut self, article: &NewArticle) -> Result<Upsert, IngestError> {
+        let outcome = self.store.upsert_original(article, Utc::now())?;
+        if let (Some(index), Upsert::New { id } | Upsert::Updated { id, .. }) =
+            (self.index.as_deref_mut(), outcome)
+        {
+            let fingerprint = crate::fingerprint::Fingerprint {
+                whole: article.simhash,
+                segments: article.segments.clone(),
+                anchors: article.anchors.clone(),
+            };
+            index.insert(index_id(id)?, &fingerprint)?;
+        }
+        Ok(outcome)
+    }
+}
+
+/// The archive as detection needs it in memory.
+#[derive(Debug)]
+pub struct Archive {
+    /// Candidate lookup over every original's current version.
+    pub index: ArchiveIndex,
+    /// Sentences learned as boilerplate, plus the built-in notice markers.
+    pub boilerplate: Boilerplate,
+}
+
+/// Loads the index and the learned boilerplate from the store (start-up of `scan`, the
+/// crawler and the daemon).
+///
+/// # Errors
+/// [`IngestError`] when the store cannot be read or holds ids the index cannot address.
+pub fn load_archive(store: &Store, settings: &Settings) -> Result<Archive, IngestError> {
+    let mut segments = store.current_whole_fingerprints()?;
+    segments.extend(store.current_segment_fingerprints()?);
+    let segments = segments
+        .into_iter()
+        .map(|(h, id)| Ok((h, index_id(id)?)))
+        .collect::<Result<Vec<_>, IngestError>>()?;
+    let anchors = store
+        .current_anchors()?
+        .into_iter()
+        .map(|(h, id)| Ok((h, index_id(id)?)))
+        .collect::<Result<Vec<_>, IngestError>>()?;
+    let index = ArchiveIndex::build(settings.index.max_distance, segments, anchors)?;
+    let boilerplate =
+        Boilerplate::new(store.frequent_sentences(settings.originals.boilerplate_min_originals)?);
+    Ok(Archive { index, boilerplate })
+}
+
+/// An original's current version, ready for verification against candidates.
+///
+/// # Errors
+/// [`IngestError`] when the store cannot be read.
+pub fn original_document(
+    store: &Store,
+    id: i64,
+    boilerplate: &Boilerplate,
+) -> Result<Option<(crate::store::OriginalRecord, Document)>, IngestError> {
+    Ok(store
+        .find_original(&crate::store::OriginalKey::Id(id))?
+        .map(|record| {
+            let doc = Document::new(record.title.clone(), record.text.clone())
+                .with_boilerplate(boilerplate);
+            (record, doc)
+        }))
+}
+
+/// Store ids address the in-memory index as `u32`; the marker value `u32::MAX` is kept
+/// out of range.
+fn index_id(id: i64) -> Result<u32, IngestError> {
+    u32::try_from(id)
+        .ok()
+        .filter(|&v| v < u32::MAX)
+        .ok_or(IngestError::IdOutOfRange { id })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -333,6 +429,7 @@ pub fn build_article(
         text_sha256: sha256_hex(&doc.text),
         simhash: doc.fingerprint.whole,
         segments: doc.fingerprint.segments.clone(),
+        anchors: doc.fingerprint.anchors.clone(),
         sentence_hashes: crate::boilerplate::sentences(&doc.text)
             .into_iter()
             .map(|s| s.hash)

@@ -59,6 +59,12 @@ const MIGRATIONS: &[&str] = &[
         simhash INTEGER NOT NULL,
         PRIMARY KEY (version_id, ordinal)
     ) WITHOUT ROWID;
+    -- Winnowed anchor hashes of each version, for the anchor index.
+    CREATE TABLE anchors (
+        version_id INTEGER NOT NULL REFERENCES original_versions(id),
+        hash INTEGER NOT NULL,
+        PRIMARY KEY (version_id, hash)
+    ) WITHOUT ROWID;
     -- How many originals contain each normalised sentence: sentences found in many
     -- originals (the anti-infringement notice, bylines) are boilerplate.
     CREATE TABLE sentence_docs (
@@ -104,6 +110,8 @@ pub struct NewArticle {
     pub text_sha256: String,
     pub simhash: u64,
     pub segments: Vec<crate::fingerprint::Segment>,
+    /// Winnowed anchor hashes (distinct).
+    pub anchors: Vec<u64>,
     /// Hashes of the article's normalised sentences, for boilerplate learning.
     pub sentence_hashes: Vec<u64>,
 }
@@ -399,19 +407,45 @@ impl Store {
     /// # Errors
     /// [`StoreError`] when the database cannot be read.
     pub fn current_segment_fingerprints(&self) -> Result<Vec<(u64, i64)>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT s.simhash, o.id
-                 FROM originals o
-                 JOIN original_versions v ON v.original_id = o.id AND v.version = o.current_version
-                 JOIN segments s ON s.version_id = v.id",
-            )
-            .map_err(|e| self.err(e))?;
+        self.pairs(
+            "SELECT s.simhash, o.id
+             FROM originals o
+             JOIN original_versions v ON v.original_id = o.id AND v.version = o.current_version
+             JOIN segments s ON s.version_id = v.id",
+        )
+    }
+
+    /// The whole-text SimHash of every original's current version, as `(simhash, id)`.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the database cannot be read.
+    pub fn current_whole_fingerprints(&self) -> Result<Vec<(u64, i64)>, StoreError> {
+        self.pairs(
+            "SELECT v.simhash, o.id
+             FROM originals o
+             JOIN original_versions v ON v.original_id = o.id AND v.version = o.current_version",
+        )
+    }
+
+    /// The anchors of every original's current version, as `(anchor, original id)`.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the database cannot be read.
+    pub fn current_anchors(&self) -> Result<Vec<(u64, i64)>, StoreError> {
+        self.pairs(
+            "SELECT a.hash, o.id
+             FROM originals o
+             JOIN original_versions v ON v.original_id = o.id AND v.version = o.current_version
+             JOIN anchors a ON a.version_id = v.id",
+        )
+    }
+
+    /// Runs a query of `(INTEGER, INTEGER)` rows, the first read back as the `u64` it was
+    /// stored from.
+    fn pairs(&self, sql: &str) -> Result<Vec<(u64, i64)>, StoreError> {
+        let mut stmt = self.conn.prepare(sql).map_err(|e| self.err(e))?;
         let rows = stmt
-            .query_map([], |r| {
-                Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)?))
-            })
+            .query_map([], |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)?)))
             .map_err(|e| self.err(e))?;
         rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
     }
@@ -502,6 +536,11 @@ fn insert_version(
             s.simhash as i64
         ])?;
     }
+    let mut stmt =
+        tx.prepare_cached("INSERT OR IGNORE INTO anchors (version_id, hash) VALUES (?1, ?2)")?;
+    for &h in &a.anchors {
+        stmt.execute(params![version_id, h as i64])?;
+    }
     Ok(())
 }
 
@@ -525,6 +564,7 @@ mod tests {
                 end: 3,
                 simhash: 0x8000_0000_0000_0001,
             }],
+            anchors: vec![3, u64::MAX],
             sentence_hashes: vec![7, 7, 9],
         }
     }
@@ -565,6 +605,10 @@ mod tests {
             store.current_segment_fingerprints().unwrap(),
             vec![(0x8000_0000_0000_0001, 1)]
         );
+        assert_eq!(store.current_whole_fingerprints().unwrap(), vec![(u64::MAX, 1)]);
+        let mut anchors = store.current_anchors().unwrap();
+        anchors.sort_unstable();
+        assert_eq!(anchors, vec![(3, 1), (u64::MAX, 1)]);
         // Sentences count once per original, and not again for a new version.
         store
             .upsert_original(&article("https://x.example/2", "z"), now)

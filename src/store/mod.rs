@@ -260,63 +260,34 @@ impl Store {
         article: &NewArticle,
         now: DateTime<Utc>,
     ) -> Result<Upsert, StoreError> {
+        let mut outcomes = self.upsert_originals(std::slice::from_ref(article), now)?;
+        // One article in, one outcome out: `upsert_originals` returns one per article.
+        Ok(outcomes.pop().unwrap_or(Upsert::Unchanged { id: 0 }))
+    }
+
+    /// Records several articles in one transaction (all or none are durable once this
+    /// returns): bulk loads pay one disk sync instead of one per article.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the database cannot be written; nothing is then recorded.
+    pub fn upsert_originals(
+        &mut self,
+        articles: &[NewArticle],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Upsert>, StoreError> {
         let path = self.path.clone();
         let err = |source| StoreError::Sqlite {
             path: path.clone(),
             source,
         };
         let tx = self.conn.transaction().map_err(err)?;
-        let existing: Option<(i64, i64, String)> = tx
-            .query_row(
-                "SELECT o.id, o.current_version, v.text_sha256
-                 FROM originals o JOIN original_versions v
-                   ON v.original_id = o.id AND v.version = o.current_version
-                 WHERE o.url = ?1",
-                params![article.url],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .optional()
+        let outcomes = articles
+            .iter()
+            .map(|a| upsert_in(&tx, a, now))
+            .collect::<rusqlite::Result<Vec<_>>>()
             .map_err(err)?;
-        let outcome = match existing {
-            Some((id, _, sha)) if sha == article.text_sha256 => Upsert::Unchanged { id },
-            Some((id, version, _)) => {
-                let version = version + 1;
-                insert_version(&tx, id, version, article, now).map_err(err)?;
-                tx.execute(
-                    "UPDATE originals SET current_version = ?1 WHERE id = ?2",
-                    params![version, id],
-                )
-                .map_err(err)?;
-                Upsert::Updated { id, version }
-            }
-            None => {
-                tx.execute(
-                    "INSERT INTO originals (url, first_seen, current_version) VALUES (?1, ?2, 1)",
-                    params![article.url, timestamp(now)],
-                )
-                .map_err(err)?;
-                let id = tx.last_insert_rowid();
-                insert_version(&tx, id, 1, article, now).map_err(err)?;
-                // Boilerplate statistics count each original once, at its first version:
-                // a corrected article must not double the weight of its notice.
-                let mut hashes = article.sentence_hashes.clone();
-                hashes.sort_unstable();
-                hashes.dedup();
-                let mut stmt = tx
-                    .prepare_cached(
-                        "INSERT INTO sentence_docs (hash, docs) VALUES (?1, 1)
-                         ON CONFLICT(hash) DO UPDATE SET docs = docs + 1",
-                    )
-                    .map_err(err)?;
-                for h in hashes {
-                    stmt.execute(params![h as i64]).map_err(err)?;
-                }
-                drop(stmt);
-                Upsert::New { id }
-            }
-        };
         tx.commit().map_err(err)?;
-        Ok(outcome)
+        Ok(outcomes)
     }
 
     /// Number of originals in the archive.
@@ -495,6 +466,56 @@ impl OriginalKey {
             Err(_) => OriginalKey::Url(text.trim().to_string()),
         }
     }
+}
+
+fn upsert_in(
+    tx: &Transaction<'_>,
+    article: &NewArticle,
+    now: DateTime<Utc>,
+) -> rusqlite::Result<Upsert> {
+    let existing: Option<(i64, i64, String)> = tx
+        .query_row(
+            "SELECT o.id, o.current_version, v.text_sha256
+             FROM originals o JOIN original_versions v
+               ON v.original_id = o.id AND v.version = o.current_version
+             WHERE o.url = ?1",
+            params![article.url],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?;
+    Ok(match existing {
+        Some((id, _, sha)) if sha == article.text_sha256 => Upsert::Unchanged { id },
+        Some((id, version, _)) => {
+            let version = version + 1;
+            insert_version(tx, id, version, article, now)?;
+            tx.execute(
+                "UPDATE originals SET current_version = ?1 WHERE id = ?2",
+                params![version, id],
+            )?;
+            Upsert::Updated { id, version }
+        }
+        None => {
+            tx.execute(
+                "INSERT INTO originals (url, first_seen, current_version) VALUES (?1, ?2, 1)",
+                params![article.url, timestamp(now)],
+            )?;
+            let id = tx.last_insert_rowid();
+            insert_version(tx, id, 1, article, now)?;
+            // Boilerplate statistics count each original once, at its first version: a
+            // corrected article must not double the weight of its notice.
+            let mut hashes = article.sentence_hashes.clone();
+            hashes.sort_unstable();
+            hashes.dedup();
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO sentence_docs (hash, docs) VALUES (?1, 1)
+                 ON CONFLICT(hash) DO UPDATE SET docs = docs + 1",
+            )?;
+            for h in hashes {
+                stmt.execute(params![h as i64])?;
+            }
+            Upsert::New { id }
+        }
+    })
 }
 
 fn insert_version(

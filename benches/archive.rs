@@ -1,0 +1,165 @@
+//! The archive at scale: ingest throughput from local files, and start-up (loading the
+//! index from SQLite) with about a million segment fingerprints.
+//!
+//! 1. People's Daily, January 1998, grouped into pseudo-articles of 10 paragraphs, written
+//!    as `.txt` files and ingested by the real `ingest` pass (extraction, normalisation,
+//!    fingerprints, one SQLite transaction per article with a full disk sync).
+//! 2. A database with `ORIGINALS` synthetic originals of `SEGMENTS_PER_ORIGINAL` segments
+//!    and `ANCHORS_PER_ORIGINAL` anchors each (the densities measured on the real corpus),
+//!    bulk-loaded, then `load_archive` timed: the daemon's start-up cost.
+//!
+//! Last line: `startup_1m_segments_s=<median seconds> ingest_articles_per_s=<n>`.
+
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use copyhound::config::Settings;
+use copyhound::fingerprint::Segment;
+use copyhound::originals::{ingest, load_archive, NoProgress};
+use copyhound::store::{NewArticle, Store};
+
+const CORPUS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../shared/data/peoples-daily-1998-01.txt"
+);
+
+const ORIGINALS: usize = 125_000;
+const SEGMENTS_PER_ORIGINAL: usize = 8;
+const ANCHORS_PER_ORIGINAL: usize = 95;
+
+fn settings(dir: &std::path::Path, paths: &str) -> Settings {
+    let source = format!(
+        "[outlet]\nname = \"Bench\"\nwebsite = \"https://bench.example.com\"\naddress = \"A\"\n[storage]\ndir = \"state\"\n[originals]\npaths = [{paths}]\n"
+    );
+    match Settings::parse(&source, dir) {
+        Ok(s) => s,
+        Err(e) => panic!("bench config: {e}"),
+    }
+}
+
+/// SplitMix64: deterministic synthetic fingerprints.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+}
+
+fn main() {
+    let Ok(corpus) = std::fs::read_to_string(CORPUS) else {
+        println!("skipping archive benchmark: cannot read {CORPUS}");
+        return;
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+
+    // 1. Ingest throughput on real text.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let archive = dir.path().join("archive");
+    std::fs::create_dir_all(&archive).expect("archive dir");
+    let paragraphs: Vec<&str> = corpus.lines().filter(|l| !l.trim().is_empty()).collect();
+    let articles: Vec<String> = paragraphs.chunks(10).map(|c| c.join("\n")).collect();
+    for (i, a) in articles.iter().enumerate() {
+        std::fs::write(archive.join(format!("{i:05}.txt")), a).expect("write article");
+    }
+    let s = settings(dir.path(), "\"archive\"");
+    let mut store = Store::open_dir(&s.storage.dir).expect("store");
+    let started = Instant::now();
+    let summary = runtime
+        .block_on(ingest(&s, &mut store, None, &NoProgress))
+        .expect("ingest");
+    let first = started.elapsed();
+    let started = Instant::now();
+    let again = runtime
+        .block_on(ingest(&s, &mut store, None, &NoProgress))
+        .expect("ingest");
+    let second = started.elapsed();
+    let segments = store.current_segment_fingerprints().expect("segments").len();
+    let anchors = store.current_anchors().expect("anchors").len();
+    let ingest_rate = summary.new as f64 / first.as_secs_f64();
+    println!(
+        "ingest: {} articles ({} MB of text) in {:.2} s = {:.0} articles/s; re-ingest unchanged: {:.0} articles/s",
+        summary.new,
+        corpus.len() / 1_000_000,
+        first.as_secs_f64(),
+        ingest_rate,
+        again.unchanged as f64 / second.as_secs_f64()
+    );
+    println!(
+        "per article: {:.1} segments, {:.1} anchors",
+        segments as f64 / summary.new.max(1) as f64,
+        anchors as f64 / summary.new.max(1) as f64
+    );
+    let started = Instant::now();
+    let loaded = load_archive(&store, &s).expect("load");
+    println!(
+        "load {} originals: {:.3} s, index {:.1} MB",
+        summary.new,
+        started.elapsed().as_secs_f64(),
+        loaded.index.memory_bytes() as f64 / 1e6
+    );
+    drop(store);
+
+    // 2. Start-up with about a million segment fingerprints.
+    let big = tempfile::tempdir().expect("temp dir");
+    let s = settings(big.path(), "");
+    let mut store = Store::open_dir(&s.storage.dir).expect("store");
+    let mut rng = Rng(42);
+    let now = Utc::now();
+    let started = Instant::now();
+    for batch in 0..ORIGINALS / 1000 {
+        let articles: Vec<NewArticle> = (0..1000)
+            .map(|i| {
+                let n = batch * 1000 + i;
+                NewArticle {
+                    url: format!("https://bench.example.com/a/{n}"),
+                    title: format!("article {n}"),
+                    published: None,
+                    author: None,
+                    source: "bench".into(),
+                    text: format!("article {n}"),
+                    text_sha256: format!("{n:064x}"),
+                    simhash: rng.next(),
+                    segments: (0..SEGMENTS_PER_ORIGINAL as u32)
+                        .map(|k| Segment {
+                            start: k * 100,
+                            end: k * 100 + 100,
+                            simhash: rng.next(),
+                        })
+                        .collect(),
+                    anchors: (0..ANCHORS_PER_ORIGINAL).map(|_| rng.next()).collect(),
+                    sentence_hashes: Vec::new(),
+                }
+            })
+            .collect();
+        store.upsert_originals(&articles, now).expect("bulk insert");
+    }
+    println!(
+        "built a database of {ORIGINALS} originals, {} segment fingerprints, {} anchors in {:.1} s",
+        ORIGINALS * SEGMENTS_PER_ORIGINAL,
+        ORIGINALS * ANCHORS_PER_ORIGINAL,
+        started.elapsed().as_secs_f64()
+    );
+    let mut times: Vec<Duration> = Vec::new();
+    let mut memory = 0;
+    for _ in 0..3 {
+        let started = Instant::now();
+        let loaded = load_archive(&store, &s).expect("load");
+        times.push(started.elapsed());
+        memory = loaded.index.memory_bytes();
+    }
+    times.sort();
+    let median = times[1].as_secs_f64();
+    println!(
+        "start-up (load_archive) median of 3: {median:.3} s, index {:.0} MB",
+        memory as f64 / 1e6
+    );
+    println!("startup_1m_segments_s={median:.3} ingest_articles_per_s={ingest_rate:.0}");
+}

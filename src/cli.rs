@@ -14,6 +14,7 @@ use serde::Serialize;
 
 use crate::config::{Settings, DEFAULT_CONFIG_PATH};
 use crate::detect::{self, Comparison, Document};
+use crate::store::{OriginalKey, Store};
 
 /// Input files larger than this are refused: a news article page is well under a few
 /// megabytes, and reading an arbitrary huge file into memory is never what was meant.
@@ -66,6 +67,14 @@ enum Command {
     },
     /// Validate the config file and list every problem with the key it concerns.
     CheckConfig,
+    /// One pass over the outlet's feeds, sitemaps and local archive folders
+    /// (`[originals]`), storing new and changed articles.
+    Ingest,
+    /// Inspect the archive of originals.
+    Originals {
+        #[command(subcommand)]
+        command: OriginalsCommand,
+    },
     /// Measure extraction and detection quality on the real test data.
     Eval {
         /// The shared data folder (holds news-pages/ and peoples-daily-1998-01.txt).
@@ -74,9 +83,28 @@ enum Command {
     },
 }
 
+#[derive(Debug, Subcommand)]
+enum OriginalsCommand {
+    /// List the archived originals, newest first.
+    List {
+        /// Print a JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one original (current version) by id or URL.
+    Show {
+        /// Numeric id or canonical URL.
+        key: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    init_logging();
     match run(cli) {
         Ok(code) => code,
         Err(err) => {
@@ -142,6 +170,91 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 }
             }
         }
+        Command::Ingest => {
+            let settings = load_settings(cli.config.as_deref())?;
+            let mut store = Store::open_dir(&settings.storage.dir)?;
+            let progress = TerminalProgress::new();
+            let runtime = runtime()?;
+            let summary =
+                runtime.block_on(crate::originals::ingest(&settings, &mut store, &progress))?;
+            progress.finish();
+            println!(
+                "ingest: {} new, {} updated, {} unchanged, {} failed ({} originals in {})",
+                summary.new,
+                summary.updated,
+                summary.unchanged,
+                summary.failed.len(),
+                store.original_count()?,
+                store.path().display()
+            );
+            for (what, why) in &summary.failed {
+                println!("failed: {}: {}", printable(what), printable(why));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Originals { command } => {
+            let settings = load_settings(cli.config.as_deref())?;
+            let store = Store::open_dir(&settings.storage.dir)?;
+            match command {
+                OriginalsCommand::List { json } => {
+                    let originals = store.list_originals()?;
+                    if json {
+                        print_json(&originals)?;
+                    } else {
+                        println!(
+                            "{:>6}  {:<20}  {:>6}  {:<50}  url",
+                            "id", "first seen", "chars", "title"
+                        );
+                        for o in &originals {
+                            println!(
+                                "{:>6}  {:<20}  {:>6}  {:<50}  {}",
+                                o.id,
+                                o.first_seen,
+                                o.chars,
+                                one_line(&o.title, 48),
+                                printable(&o.url)
+                            );
+                        }
+                        println!("{} original(s)", originals.len());
+                    }
+                    Ok(ExitCode::SUCCESS)
+                }
+                OriginalsCommand::Show { key, json } => {
+                    let Some(original) = store.find_original(&OriginalKey::parse(&key))? else {
+                        bail!("no original with id or URL {}", printable(&key));
+                    };
+                    if json {
+                        print_json(&original)?;
+                    } else {
+                        let o = &original;
+                        println!(
+                            "id: {}\nurl: {}\ntitle: {}",
+                            o.id,
+                            printable(&o.url),
+                            printable(&o.title)
+                        );
+                        println!("published: {}", o.published.as_deref().unwrap_or("unknown"));
+                        println!(
+                            "author: {}",
+                            printable(o.author.as_deref().unwrap_or("unknown"))
+                        );
+                        println!(
+                            "first seen: {}\nfetched: {}\nsource: {}",
+                            o.first_seen,
+                            o.fetched_at,
+                            printable(&o.source)
+                        );
+                        println!("version: {} of {}", o.version, o.versions);
+                        println!(
+                            "text sha256: {}\nsimhash: {}\nsegments: {}",
+                            o.text_sha256, o.simhash, o.segments
+                        );
+                        println!("\n{}", printable(&o.text));
+                    }
+                    Ok(ExitCode::SUCCESS)
+                }
+            }
+        }
         Command::Eval { data } => {
             let settings = settings_or_builtin(cli.config.as_deref())?;
             if !data.is_dir() {
@@ -158,6 +271,67 @@ fn run(cli: Cli) -> Result<ExitCode> {
             println!("{}", detection.render_table());
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+/// Settings for commands that need a real config (they write state).
+fn load_settings(explicit: Option<&Path>) -> Result<Settings> {
+    Ok(Settings::load(&config_path(explicit))?)
+}
+
+/// A runtime for the commands that do network I/O.
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+/// Logs go to stderr; `RUST_LOG` filters them (default: warnings and errors).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// A progress bar on a terminal; nothing when stderr is redirected (logs, CI, pipes).
+struct TerminalProgress {
+    bar: indicatif::ProgressBar,
+}
+
+impl TerminalProgress {
+    fn new() -> Self {
+        use std::io::IsTerminal;
+        let bar = if std::io::stderr().is_terminal() {
+            let bar = indicatif::ProgressBar::new(0);
+            if let Ok(style) = indicatif::ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {wide_msg}",
+            ) {
+                bar.set_style(style);
+            }
+            bar
+        } else {
+            indicatif::ProgressBar::hidden()
+        };
+        TerminalProgress { bar }
+    }
+
+    fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+impl crate::originals::Progress for TerminalProgress {
+    fn add_work(&self, n: u64) {
+        self.bar.inc_length(n);
+    }
+
+    fn done(&self, label: &str) {
+        self.bar.inc(1);
+        self.bar.set_message(one_line(label, 60));
     }
 }
 

@@ -640,10 +640,25 @@ fn parse_detect(s: &mut Section<'_>) -> Option<DetectParams> {
             format!("must not exceed copy_threshold ({copy}), got {partial}"),
         );
     }
+    let mut integer = |key: &'static str, default: usize| {
+        s.positive_integer(key).map_or(default, |v| v as usize)
+    };
+    let min_passage_cjk = integer("min_passage_cjk", defaults.min_passage_cjk);
+    let min_passage_words = integer("min_passage_words", defaults.min_passage_words);
+    let max_gap_tokens = integer("max_gap_tokens", defaults.max_gap_tokens);
+    let min_paragraph_tokens = integer("min_paragraph_tokens", defaults.min_paragraph_tokens);
+    let paragraph_copied_share = s
+        .fraction("paragraph_copied_share")
+        .unwrap_or(defaults.paragraph_copied_share);
     Some(DetectParams {
         copy_threshold: copy,
         partial_threshold: partial,
         partial_min_paragraphs: paragraphs as usize,
+        min_passage_cjk,
+        min_passage_words,
+        max_gap_tokens,
+        paragraph_copied_share,
+        min_paragraph_tokens,
     })
 }
 

@@ -14,6 +14,7 @@ pub mod eval;
 pub mod extract;
 pub mod fetch;
 pub mod fingerprint;
+pub mod index;
 pub mod originals;
 pub mod store;
 pub mod text;

@@ -62,7 +62,8 @@ impl IngestSummary {
 
     fn fail(&mut self, what: impl Into<String>, why: impl ToString) {
         let (what, why) = (what.into(), why.to_string());
-        tracing::warn!(source = %what, reason = %why, "ingest failed");
+        // Info, not warn: the pass's summary lists every failure for the operator.
+        tracing::info!(source = %crate::cli::printable(&what), reason = %why, "ingest failed");
         self.failed.push((what, why));
     }
 }

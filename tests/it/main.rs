@@ -4,4 +4,6 @@
 mod cli;
 mod detection;
 mod extract;
+mod ingest;
+mod site;
 mod util;

@@ -1,0 +1,280 @@
+//! `copyhound ingest` and `copyhound originals` against a real HTTP server on loopback
+//! serving feeds, sitemaps and real article pages from `../shared/data`, plus a local
+//! archive folder; and crash safety (the process killed mid-ingest).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use crate::site::{ok, Resource, Site};
+use crate::util::{copyhound, json, sample, shared_data, stderr, stdout};
+
+/// Real pages (zh and en) with enough text to be articles: `(id, html bytes)`.
+fn real_pages(data: &Path, count: usize) -> Vec<(String, Vec<u8>)> {
+    let pages = copyhound::eval::load_pages(data).unwrap();
+    pages
+        .iter()
+        .filter(|p| p.text.chars().count() >= 500)
+        .take(count)
+        .map(|p| {
+            (
+                p.id.clone(),
+                std::fs::read(data.join("news-pages").join(&p.html)).unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn write_config(dir: &Path, originals: &str) -> PathBuf {
+    let path = dir.join("copyhound.toml");
+    std::fs::write(
+        &path,
+        format!(
+            r#"[outlet]
+name = "Test Daily"
+website = "https://news.example.com"
+address = "1 Test Road"
+
+[storage]
+dir = "state"
+
+[originals]
+{originals}
+"#
+        ),
+    )
+    .unwrap();
+    path
+}
+
+fn ingest(config: &Path) -> String {
+    let out = copyhound(&["ingest", "--config", config.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "ingest failed: {}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    stdout(&out)
+}
+
+#[test]
+fn feeds_sitemaps_and_folders_are_ingested_once() {
+    let Some(data) = shared_data() else { return };
+    let pages = real_pages(&data, 6);
+    let mut site: HashMap<String, Resource> = HashMap::new();
+    for (id, html) in &pages {
+        site.insert(format!("/a/{id}.html"), ok("text/html", html.clone()));
+    }
+    // The feed lists the first four pages; the news sitemap (behind an index) lists the
+    // last three, so one page is in both and must be fetched and stored once.
+    let items: String = pages[..4]
+        .iter()
+        .map(|(id, _)| format!("<item><title>t</title><link>/a/{id}.html</link></item>"))
+        .collect();
+    site.insert(
+        "/rss.xml".into(),
+        ok("application/rss+xml", format!(r#"<?xml version="1.0"?><rss version="2.0"><channel><title>T</title><link>/</link>{items}</channel></rss>"#)),
+    );
+    let urls: String = pages[3..]
+        .iter()
+        .map(|(id, _)| format!("<url><loc>/a/{id}.html</loc><news:news><news:publication_date>2026-11-20T08:30:00+08:00</news:publication_date><news:title>n</news:title></news:news></url>"))
+        .collect();
+    site.insert(
+        "/sitemap-news.xml".into(),
+        ok("application/xml", format!(r#"<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9" xmlns:news="http://www.google.com/schemas/sitemap-news/0.9">{urls}</urlset>"#)),
+    );
+    site.insert(
+        "/sitemap.xml".into(),
+        ok("application/xml", r#"<?xml version="1.0"?><sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"><sitemap><loc>/sitemap-news.xml</loc></sitemap></sitemapindex>"#),
+    );
+    site.insert(
+        "/bad.xml".into(),
+        ok("application/xml", "<rss><channel><item>"),
+    );
+    let site = Site::serve(site);
+
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("archive/2026");
+    std::fs::create_dir_all(&archive).unwrap();
+    std::fs::copy(sample("original-zh.html"), archive.join("zh.html")).unwrap();
+    std::fs::copy(sample("original-en.html"), archive.join("en.HTM")).unwrap();
+    std::fs::write(
+        archive.join("brief.txt"),
+        "简讯标题\n市图书馆今起延长开放时间至晚上九点，周一闭馆。",
+    )
+    .unwrap();
+    std::fs::write(archive.join("notes.md"), "not an article").unwrap();
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "feeds = [\"{}\", \"{}\", \"{}\"]\nsitemaps = [\"{}\"]\npaths = [\"archive\"]\n",
+            site.url("/rss.xml"),
+            site.url("/missing.xml"),
+            site.url("/bad.xml"),
+            site.url("/sitemap.xml"),
+        ),
+    );
+
+    let first = ingest(&config);
+    assert!(
+        first.starts_with("ingest: 9 new, 0 updated, 0 unchanged, 2 failed"),
+        "{first}"
+    );
+    assert!(first.contains("/missing.xml: HTTP 404"), "{first}");
+    assert!(first.contains("/bad.xml: not a feed"), "{first}");
+
+    let list = json(&copyhound(&[
+        "originals",
+        "list",
+        "--json",
+        "--config",
+        config.to_str().unwrap(),
+    ]));
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 9);
+    // Local pages with a canonical link are known by it; others by a file:// URL.
+    let urls: Vec<&str> = list.iter().map(|o| o["url"].as_str().unwrap()).collect();
+    assert!(
+        urls.contains(&"https://www.jiangcheng-daily.example/news/2026-11/20/content_10086.html"),
+        "{urls:?}"
+    );
+    assert!(
+        urls.iter()
+            .any(|u| u.starts_with("file://") && u.ends_with("brief.txt")),
+        "{urls:?}"
+    );
+
+    let second = ingest(&config);
+    assert!(
+        second.starts_with("ingest: 0 new, 0 updated, 9 unchanged, 2 failed"),
+        "{second}"
+    );
+
+    // A corrected article becomes version 2; version 1 is kept.
+    std::fs::write(
+        archive.join("brief.txt"),
+        "简讯标题\n市图书馆今起延长开放时间至晚上十点，周一闭馆。",
+    )
+    .unwrap();
+    let third = ingest(&config);
+    assert!(
+        third.starts_with("ingest: 0 new, 1 updated, 8 unchanged"),
+        "{third}"
+    );
+    let brief = urls.iter().find(|u| u.ends_with("brief.txt")).unwrap();
+    let shown = json(&copyhound(&[
+        "originals",
+        "show",
+        brief,
+        "--json",
+        "--config",
+        config.to_str().unwrap(),
+    ]));
+    assert_eq!(shown["version"], 2);
+    assert_eq!(shown["versions"], 2);
+    assert!(shown["text"].as_str().unwrap().contains("十点"));
+    assert_eq!(shown["text_sha256"].as_str().unwrap().len(), 64);
+    assert!(shown["segments"].as_u64().unwrap() >= 1);
+
+    // The sitemap's publication date reached the archive.
+    let zh = json(&copyhound(&[
+        "originals",
+        "show",
+        "1",
+        "--json",
+        "--config",
+        config.to_str().unwrap(),
+    ]));
+    assert!(zh["first_seen"].as_str().unwrap().ends_with('Z'));
+}
+
+#[test]
+fn unknown_original_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "");
+    let out = copyhound(&[
+        "originals",
+        "show",
+        "42",
+        "--config",
+        config.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("no original with id or URL 42"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn killing_ingest_midway_leaves_a_consistent_archive() {
+    let Some(data) = shared_data() else { return };
+    let corpus = std::fs::read_to_string(data.join("peoples-daily-1998-01.txt")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("archive");
+    std::fs::create_dir_all(&archive).unwrap();
+    let paragraphs: Vec<&str> = corpus.lines().filter(|l| l.chars().count() > 20).collect();
+    let articles: Vec<String> = paragraphs
+        .chunks(10)
+        .take(1500)
+        .map(|c| c.join("\n"))
+        .collect();
+    for (i, a) in articles.iter().enumerate() {
+        std::fs::write(archive.join(format!("{i:05}.txt")), a).unwrap();
+    }
+    let config = write_config(dir.path(), "paths = [\"archive\"]\n");
+    let db = dir.path().join("state/copyhound.db");
+
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_copyhound"))
+        .args(["ingest", "--config", config.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill it once some, but not all, articles are in.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        if let Ok(store) = copyhound::store::Store::open(&db) {
+            if store.original_count().unwrap_or(0) >= 100 {
+                break;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "ingest made no progress"
+        );
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let store = copyhound::store::Store::open(&db).unwrap();
+    assert!(store.integrity_ok().unwrap());
+    let stored = store.list_originals().unwrap();
+    assert!(
+        stored.len() >= 100 && stored.len() < 1500,
+        "killed too late: {}",
+        stored.len()
+    );
+    // Every stored original is whole: its current version and its segments are there.
+    for o in &stored {
+        let full = store
+            .find_original(&copyhound::store::OriginalKey::Id(o.id))
+            .unwrap()
+            .unwrap();
+        assert!(full.segments >= 1, "original {} has no segments", o.id);
+    }
+    drop(store);
+
+    let out = ingest(&config);
+    let done = stored.len();
+    assert!(
+        out.starts_with(&format!(
+            "ingest: {} new, 0 updated, {} unchanged, 0 failed (1500 originals",
+            1500 - done,
+            done
+        )),
+        "{out}"
+    );
+}

@@ -640,9 +640,8 @@ fn parse_detect(s: &mut Section<'_>) -> Option<DetectParams> {
             format!("must not exceed copy_threshold ({copy}), got {partial}"),
         );
     }
-    let mut integer = |key: &'static str, default: usize| {
-        s.positive_integer(key).map_or(default, |v| v as usize)
-    };
+    let mut integer =
+        |key: &'static str, default: usize| s.positive_integer(key).map_or(default, |v| v as usize);
     let min_passage_cjk = integer("min_passage_cjk", defaults.min_passage_cjk);
     let min_passage_words = integer("min_passage_words", defaults.min_passage_words);
     let max_gap_tokens = integer("max_gap_tokens", defaults.max_gap_tokens);

@@ -113,8 +113,8 @@ pub struct Guard {
     allow_private: bool,
     /// Individual addresses allowed even when private networks are not: a fixture site
     /// in tests, or an operator's own mirror. A socket address with port 0 exempts the
-    /// IP on every port; DNS answers are matched by IP only, since a resolver does not
-    /// know the port.
+    /// IP on every port. Exemptions apply to IP-literal URLs only, never to DNS answers
+    /// (see [`Guard::filter_resolved`]).
     exempt: Vec<SocketAddr>,
 }
 
@@ -179,7 +179,9 @@ impl Guard {
         self.check_addr(url, SocketAddr::new(ip, port))
     }
 
-    /// Keeps the allowed addresses of a DNS answer, in order.
+    /// Keeps the allowed addresses of a DNS answer, in order. Exemptions do not apply:
+    /// a name that resolves to a private address is refused unless private networks are
+    /// allowed altogether.
     ///
     /// # Errors
     /// [`GuardError::Resolution`] when none is left.
@@ -191,11 +193,10 @@ impl Guard {
         let mut kept = Vec::new();
         let mut refused = Vec::new();
         for addr in addrs {
-            // The resolver's answers carry port 0, so only IP exemptions can match here.
-            if self.allow_private
-                || non_public_class(addr.ip()).is_none()
-                || self.exempt.iter().any(|e| e.ip() == addr.ip())
-            {
+            // Exemptions never apply here: they name an address and port, and a DNS
+            // answer carries no port. Exempting by IP alone would let a redirect to
+            // `localhost:OTHER_PORT` reach every service on an exempted host.
+            if self.allow_private || non_public_class(addr.ip()).is_none() {
                 kept.push(addr);
             } else {
                 refused.push(addr.ip().to_string());
@@ -339,6 +340,10 @@ mod tests {
         assert!(!g.allows("127.0.0.2:4000".parse().unwrap()));
         let any_port = Guard::new(false).with_exemption("127.0.0.1:0".parse().unwrap());
         assert!(any_port.allows("127.0.0.1:4001".parse().unwrap()));
+        // A name resolving to an exempted IP is still refused.
+        assert!(any_port
+            .filter_resolved("localhost", vec!["127.0.0.1:0".parse().unwrap()])
+            .is_err());
     }
 
     #[test]

@@ -29,6 +29,7 @@ use url::Url;
 
 use crate::config::{user_agent_has_contact, CrawlSettings};
 use crate::crawl::guard::{Guard, GuardError, GuardedResolver};
+use crate::crawl::sanitize;
 
 /// A `Retry-After` longer than this is cut to it: a server asking for a week off is
 /// honoured for a day, and the next cycle asks again. It also keeps time arithmetic far
@@ -405,6 +406,12 @@ impl PageFetcher {
                         limit: self.limits.max_redirects,
                     });
                 }
+                tracing::debug!(
+                    from = %sanitize(current.as_str()),
+                    to = %sanitize(next.as_str()),
+                    status,
+                    "following redirect"
+                );
                 current = next;
                 continue;
             }
@@ -473,6 +480,14 @@ impl PageFetcher {
                     kind == ContentKind::Robots,
                 )
                 .await?;
+            tracing::debug!(
+                url = %sanitize(url.as_str()),
+                final_url = %sanitize(current.as_str()),
+                status,
+                bytes = body.raw.len(),
+                redirects = redirects.len(),
+                "page fetched"
+            );
             let body_sha256 = hex::encode(sha2::Sha256::digest(
                 body.decoded.as_deref().unwrap_or(&body.raw),
             ));

@@ -53,6 +53,8 @@ pub struct Fingerprint {
     pub whole: u64,
     /// Segments in source order.
     pub segments: Vec<Segment>,
+    /// Winnowed anchor hashes (sorted, distinct): see [`anchors`].
+    pub anchors: Vec<u64>,
 }
 
 /// A segment (paragraph or fixed window) and its SimHash.
@@ -465,7 +467,85 @@ pub fn fingerprint(text: &Normalized) -> Fingerprint {
             simhash: simhash(&features),
         });
     }
-    Fingerprint { whole, segments }
+    Fingerprint {
+        whole,
+        segments,
+        anchors: anchors(text),
+    }
+}
+
+/// Tokens per anchor shingle: six CJK characters (a short clause) or six words.
+pub const ANCHOR_TOKENS: usize = 6;
+/// Winnowing window, in shingles. Any run of `ANCHOR_TOKENS + ANCHOR_WINDOW - 1` = 15
+/// tokens that two texts share yields at least one anchor they share.
+pub const ANCHOR_WINDOW: usize = 10;
+
+/// Winnowed shingle hashes of a text (Schleimer, Wilkerson and Aiken's winnowing, as in
+/// MOSS): in every window of [`ANCHOR_WINDOW`] consecutive [`ANCHOR_TOKENS`]-token
+/// shingles of a paragraph, the smallest hash is an anchor.
+///
+/// SimHash segments find copies whose paragraphs survive nearly whole; anchors find the
+/// rest: an excerpt cut mid-paragraph, a text with an edit every few words, paragraphs
+/// glued together by a template. A candidate page that shares one anchor with an original
+/// is worth verifying; the verification decides. Returned sorted and without duplicates.
+pub fn anchors(text: &Normalized) -> Vec<u64> {
+    let mut out = Vec::new();
+    let mut shingles = Vec::new();
+    let mut token_hashes = [0u64; ANCHOR_TOKENS];
+    for p in paragraphs(text) {
+        let tokens = &text.tokens[p];
+        if tokens.len() < ANCHOR_TOKENS {
+            continue;
+        }
+        shingles.clear();
+        for window in tokens.windows(ANCHOR_TOKENS) {
+            for (slot, t) in token_hashes.iter_mut().zip(window) {
+                *slot = t.hash;
+            }
+            // A different finaliser from the SimHash features, so anchors and features
+            // are independent hash families.
+            shingles.push(mix64(shingle_hash(&token_hashes) ^ 0xa5a5_5a5a_c3c3_3c3c));
+        }
+        if shingles.len() <= ANCHOR_WINDOW {
+            out.extend(shingles.iter().min());
+            continue;
+        }
+        // The rightmost minimum of each window; consecutive windows usually share it, so
+        // it is recorded once.
+        let mut last_pick = usize::MAX;
+        for start in 0..=shingles.len() - ANCHOR_WINDOW {
+            let mut pick = start;
+            for i in start..start + ANCHOR_WINDOW {
+                if shingles[i] <= shingles[pick] {
+                    pick = i;
+                }
+            }
+            if pick != last_pick {
+                out.push(shingles[pick]);
+                last_pick = pick;
+            }
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// Number of anchors two sorted, distinct anchor lists share.
+pub fn shared_anchors(a: &[u64], b: &[u64]) -> usize {
+    let (mut i, mut j, mut shared) = (0, 0, 0);
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                shared += 1;
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    shared
 }
 
 #[cfg(test)]

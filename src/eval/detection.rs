@@ -6,8 +6,9 @@
 //! infringers and mirror sites make them (see [`Transformation`]); negatives are other
 //! articles of the same language, an article that quotes one sentence of the original,
 //! and People's Daily text. Every candidate goes through the same path as in production:
-//! extraction where the copy is a page, then candidate retrieval by segment SimHash within
-//! Hamming distance [`RETRIEVAL_HAMMING`], then verification.
+//! extraction where the copy is a page, then candidate retrieval (a segment SimHash within
+//! Hamming distance [`RETRIEVAL_HAMMING`] of one of the original's, or a shared winnowed
+//! anchor), then verification.
 //!
 //! The generators are deterministic (a fixed-seed PRNG), so two runs print the same table.
 
@@ -82,10 +83,12 @@ impl Transformation {
 pub struct RecallRow {
     pub name: &'static str,
     pub copies: usize,
-    /// Retrieved by segment SimHash and verified as `copy` or `partial`.
+    /// Retrieved and verified as `copy` or `partial`.
     pub found: usize,
-    /// Retrieved by the segment index (whatever the verdict).
+    /// Retrieved by the segment index or an anchor (whatever the verdict).
     pub retrieved: usize,
+    /// Retrieved by the segment SimHash index alone (no anchors).
+    pub retrieved_by_segments: usize,
     /// Verified as `copy` or `partial` (whatever the retrieval).
     pub verified: usize,
     /// Found by whole-text SimHash over whitespace tokens within the same radius.
@@ -140,11 +143,12 @@ impl DetectionReport {
         );
         let _ = writeln!(
             out,
-            "{:<22} {:>6} {:>8} {:>10} {:>9} {:>14} {:>14}",
+            "{:<22} {:>6} {:>8} {:>10} {:>9} {:>9} {:>11} {:>11}",
             "transformation",
             "copies",
             "recall",
             "retrieved",
+            "seg-only",
             "verified",
             "ws-simhash",
             "cjk-simhash"
@@ -152,11 +156,12 @@ impl DetectionReport {
         for r in &self.recall {
             let _ = writeln!(
                 out,
-                "{:<22} {:>6} {:>8.3} {:>10.3} {:>9.3} {:>14.3} {:>14.3}",
+                "{:<22} {:>6} {:>8.3} {:>10.3} {:>9.3} {:>9.3} {:>11.3} {:>11.3}",
                 r.name,
                 r.copies,
                 ratio(r.found, r.copies),
                 ratio(r.retrieved, r.copies),
+                ratio(r.retrieved_by_segments, r.copies),
                 ratio(r.verified, r.copies),
                 ratio(r.baseline_whitespace, r.copies),
                 ratio(r.baseline_whole_text, r.copies)
@@ -266,6 +271,8 @@ pub fn evaluate_detection(
             let row = &mut recall[ti];
             row.copies += 1;
             row.retrieved += usize::from(outcome.retrieved);
+            row.retrieved_by_segments +=
+                usize::from(retrieved_by_segments(&original.doc, &candidate));
             row.verified += usize::from(outcome.flagged);
             row.found += usize::from(outcome.retrieved && outcome.flagged);
             row.baseline_whitespace += usize::from(
@@ -313,8 +320,9 @@ pub fn evaluate_detection(
             count_negative(&mut other_articles, &original.doc, &other.doc, params);
         }
         if let Some(host) = peers.get(oi % peers.len().max(1)) {
-            let quoting = quote_one_sentence(original, host, &mut rng);
-            count_negative(&mut quotes, &original.doc, &quoting, params);
+            if let Some(quoting) = quote_one_sentence(original, host, &mut rng) {
+                count_negative(&mut quotes, &original.doc, &quoting, params);
+            }
         }
         if original.cjk {
             for k in 0..5 {
@@ -362,19 +370,26 @@ fn count_negative(row: &mut NegativeRow, original: &Document, other: &Document, 
     row.false_positives += usize::from(outcome.flagged && outcome.retrieved);
 }
 
-/// True when any segment (or the whole text) of the candidate is within the retrieval
-/// radius of one of the original's: what the archive's Hamming index answers.
+/// True when the archive's lookup would return the original for this candidate: the
+/// whole text or a segment within the retrieval radius (the Hamming index), or a shared
+/// anchor (the anchor index).
 fn retrieved_by_index(original: &Document, candidate: &Document) -> bool {
-    if hamming(original.fingerprint.whole, candidate.fingerprint.whole) <= RETRIEVAL_HAMMING {
-        return true;
-    }
-    original.fingerprint.segments.iter().any(|o| {
-        candidate
-            .fingerprint
-            .segments
-            .iter()
-            .any(|c| hamming(o.simhash, c.simhash) <= RETRIEVAL_HAMMING)
-    })
+    retrieved_by_segments(original, candidate)
+        || crate::fingerprint::shared_anchors(
+            &original.fingerprint.anchors,
+            &candidate.fingerprint.anchors,
+        ) > 0
+}
+
+/// The Hamming index's part of the lookup: the whole text or a segment within the radius.
+fn retrieved_by_segments(original: &Document, candidate: &Document) -> bool {
+    let (o, c) = (&original.fingerprint, &candidate.fingerprint);
+    hamming(o.whole, c.whole) <= RETRIEVAL_HAMMING
+        || o.segments.iter().any(|os| {
+            c.segments
+                .iter()
+                .any(|cs| hamming(os.simhash, cs.simhash) <= RETRIEVAL_HAMMING)
+        })
 }
 
 fn hamming(a: u64, b: u64) -> u32 {
@@ -442,18 +457,20 @@ fn make_copy(
             let share = 0.30 + 0.10 * rng.unit();
             let start = rng.below(units.len());
             // Take consecutive units from a random start (wrapping) until the share is
-            // reached, but never beyond 40%.
-            let mut taken = Vec::new();
-            let mut chars = 0;
+            // reached; a unit that would overshoot 40% is cut, as a copier cuts mid-sentence.
+            let mut taken: Vec<String> = Vec::new();
+            let mut chars = 0usize;
+            let target = (share * total as f64).ceil() as usize;
             for k in 0..units.len() {
                 let u = units[(start + k) % units.len()];
                 let n = u.chars().count();
-                if chars > 0 && (chars + n) as f64 > 0.40 * total as f64 {
+                if chars + n > (0.40 * total as f64) as usize {
+                    taken.push(u.chars().take(target.saturating_sub(chars)).collect());
                     break;
                 }
-                taken.push(u);
+                taken.push(u.to_string());
                 chars += n;
-                if chars as f64 >= share * total as f64 {
+                if chars >= target {
                     break;
                 }
             }
@@ -570,16 +587,19 @@ fn mangle_like_a_mirror(text: &str, rng: &mut Rng) -> String {
 
 /// An article of another author that quotes one sentence of the original in quotation
 /// marks, as news reports do.
-fn quote_one_sentence(original: &Original, host: &Original, rng: &mut Rng) -> Document {
+fn quote_one_sentence(original: &Original, host: &Original, rng: &mut Rng) -> Option<Document> {
+    // A quotable sentence: long enough to be a statement, short enough to be what a
+    // reporter quotes (about one line of print), and a small part of the article.
+    let max_chars = if original.cjk { 80 } else { 300 };
+    let total = original.doc.text.chars().count();
     let sentences: Vec<&str> = split_units(&original.doc.text)
         .into_iter()
-        .filter(|s| s.chars().count() >= 15)
+        .filter(|s| {
+            let n = s.trim().chars().count();
+            n >= 15 && n <= max_chars && n * 5 <= total
+        })
         .collect();
-    let quote = if sentences.is_empty() {
-        original.doc.title.as_str()
-    } else {
-        sentences[rng.below(sentences.len())].trim()
-    };
+    let quote = sentences.get(rng.below(sentences.len()))?.trim();
     let mut lines: Vec<String> = host.doc.text.lines().map(str::to_string).collect();
     let at = lines.len() / 2;
     let inserted = if original.cjk {
@@ -588,7 +608,7 @@ fn quote_one_sentence(original: &Original, host: &Original, rng: &mut Rng) -> Do
         format!("As previously reported, \"{quote}\" Industry observers took note.")
     };
     lines.insert(at, inserted);
-    document_from_text(&lines.join("\n"))
+    Some(document_from_text(&lines.join("\n")))
 }
 
 /// Splits a text into sentences (ending with 。！？.!? or a line break), keeping the
@@ -597,7 +617,8 @@ fn split_units(text: &str) -> Vec<&str> {
     let mut units = Vec::new();
     let mut start = 0;
     for (i, c) in text.char_indices() {
-        if matches!(c, '。' | '！' | '？' | '!' | '?' | '\n')
+        // Full stops of Chinese, Japanese, Latin, Arabic-script (۔ ؟) and Devanagari (।).
+        if matches!(c, '。' | '！' | '？' | '!' | '?' | '\n' | '۔' | '؟' | '।')
             || (c == '.' && text[i + 1..].starts_with(' '))
         {
             let end = i + c.len_utf8();
@@ -740,10 +761,19 @@ mod tests {
     }
 
     #[test]
-    fn units_rejoin_to_the_text() {
-        let text = "第一句。第二句！\nThird one. Fourth?";
-        assert_eq!(split_units(text).concat(), text);
-        assert_eq!(split_units(text).len(), 4);
+    fn units_are_sentences_without_blank_ones() {
+        let text = "第一句。第二句！\nThird one. Fourth?\nاردو جملہ۔ دوسرا";
+        assert_eq!(
+            split_units(text),
+            vec![
+                "第一句。",
+                "第二句！",
+                "Third one.",
+                " Fourth?",
+                "اردو جملہ۔",
+                " دوسرا"
+            ]
+        );
     }
 
     #[test]

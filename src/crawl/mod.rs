@@ -12,12 +12,15 @@
 //! - [`politeness`]: per-host delays, connection limits, backoff and budgets
 //!   ([`politeness::HostScheduler`]).
 //! - [`links`]: links of an HTML page ([`links::extract_links`]).
+//! - [`frontier`]: which links to queue and at what depth ([`frontier::follow`]), and
+//!   the conversions between scheduler and stored host state.
 //!
 //! The frontier and fetch history live in the store (`store::crawl`); this module never
 //! speaks SQL. None of it logs page content: crawled strings reach logs only through
 //! [`sanitize`].
 
 pub mod fetch;
+pub mod frontier;
 pub mod guard;
 pub mod links;
 pub mod politeness;

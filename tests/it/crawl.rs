@@ -24,11 +24,12 @@ use url::Url;
 
 use copyhound::config::CrawlSettings;
 use copyhound::crawl::fetch::{FetchError, FetchOutcome, PageFetcher, Validators};
+use copyhound::crawl::frontier;
 use copyhound::crawl::guard::{Guard, GuardError};
 use copyhound::crawl::links::extract_links;
 use copyhound::crawl::politeness::{AcquireError, HostScheduler};
 use copyhound::crawl::robots::RobotsCache;
-use copyhound::crawl::urls::{dedupe_key, host_key, in_scope, normalize, DomainSet, UrlRules};
+use copyhound::crawl::urls::{dedupe_key, host_key, normalize, DomainSet, UrlRules};
 use copyhound::store::{ContentChange, FetchRecord, FrontierState, FrontierUrl, Store};
 
 use crate::util::fixture::{read_head, serve, serve_raw};
@@ -535,20 +536,10 @@ async fn crawl_until_empty(
                         content_sha256: Some(c.body_sha256.clone()),
                     })
                     .unwrap();
-                if change != ContentChange::Unchanged && item.depth < s.max_depth {
+                if change != ContentChange::Unchanged {
                     let html = String::from_utf8_lossy(c.body());
-                    let next: Vec<FrontierUrl> = extract_links(&html, &c.final_url)
-                        .iter()
-                        .filter_map(|l| normalize(l, &rules).ok())
-                        .filter(|l| in_scope(l, &s.scope))
-                        .map(|l| FrontierUrl {
-                            url_key: dedupe_key(&l),
-                            host: host_key(&l),
-                            url: l.to_string(),
-                            depth: item.depth + 1,
-                            discovered_from: Some(item.url.clone()),
-                        })
-                        .collect();
+                    let links = extract_links(&html, &c.final_url);
+                    let next = frontier::follow(&links, &item, s, &rules);
                     store.enqueue_urls(&next, Utc::now()).unwrap();
                 }
             }
@@ -581,14 +572,7 @@ async fn crawl_until_empty(
 }
 
 fn seed(u: &Url, rules: &UrlRules) -> FrontierUrl {
-    let n = normalize(u, rules).unwrap();
-    FrontierUrl {
-        url_key: dedupe_key(&n),
-        host: host_key(&n),
-        url: n.to_string(),
-        depth: 0,
-        discovered_from: None,
-    }
+    frontier::entry(u, 0, None, rules).unwrap()
 }
 
 /// A calendar whose every day links to the next one, forever.

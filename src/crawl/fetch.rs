@@ -29,6 +29,7 @@ use url::Url;
 
 use crate::config::{user_agent_has_contact, CrawlSettings};
 use crate::crawl::guard::{Guard, GuardError, GuardedResolver};
+use crate::crawl::robots::RobotsCache;
 use crate::crawl::sanitize;
 
 /// A `Retry-After` longer than this is cut to it: a server asking for a week off is
@@ -181,6 +182,8 @@ pub enum FetchError {
     BadRedirect { url: String, status: u16 },
     #[error("{url}: HTTP {status}")]
     Status { url: String, status: u16 },
+    #[error("{url}: disallowed by robots.txt")]
+    Robots { url: String },
     #[error("{url}: content type {content_type:?} is not accepted here")]
     ContentType { url: String, content_type: String },
     #[error("{url}: body larger than {limit} bytes ({stage})")]
@@ -321,6 +324,23 @@ impl PageFetcher {
         self.fetch_as(url, ContentKind::Page, validators).await
     }
 
+    /// Like [`PageFetcher::fetch_as`], but every hop (the first URL and each redirect
+    /// target) must be allowed by its origin's robots.txt, looked up in `robots`. A
+    /// redirect into a disallowed path is not followed.
+    ///
+    /// # Errors
+    /// [`FetchError::Robots`] naming the disallowed hop, or as [`PageFetcher::fetch`].
+    pub async fn fetch_allowed(
+        &self,
+        url: &Url,
+        kind: ContentKind,
+        validators: Option<&Validators>,
+        robots: &RobotsCache,
+    ) -> Result<FetchOutcome, FetchError> {
+        self.with_total_timeout(url, self.fetch_inner(url, kind, validators, Some(robots)))
+            .await
+    }
+
     /// Fetches `url` expecting a document of `kind`.
     ///
     /// # Errors
@@ -331,9 +351,16 @@ impl PageFetcher {
         kind: ContentKind,
         validators: Option<&Validators>,
     ) -> Result<FetchOutcome, FetchError> {
-        match tokio::time::timeout(self.limits.timeout, self.fetch_inner(url, kind, validators))
+        self.with_total_timeout(url, self.fetch_inner(url, kind, validators, None))
             .await
-        {
+    }
+
+    async fn with_total_timeout(
+        &self,
+        url: &Url,
+        fetch: impl std::future::Future<Output = Result<FetchOutcome, FetchError>>,
+    ) -> Result<FetchOutcome, FetchError> {
+        match tokio::time::timeout(self.limits.timeout, fetch).await {
             Ok(result) => result,
             Err(_) => Err(FetchError::Timeout {
                 url: url.to_string(),
@@ -347,6 +374,7 @@ impl PageFetcher {
         url: &Url,
         kind: ContentKind,
         validators: Option<&Validators>,
+        robots: Option<&RobotsCache>,
     ) -> Result<FetchOutcome, FetchError> {
         let started_at = Utc::now();
         let mut current = url.clone();
@@ -358,6 +386,13 @@ impl PageFetcher {
                 });
             }
             self.guard.check_url(&current)?;
+            if let Some(robots) = robots {
+                if !robots.allowed_boxed(&current).await {
+                    return Err(FetchError::Robots {
+                        url: current.to_string(),
+                    });
+                }
+            }
             let headers = self.request_headers(kind, validators);
             let request_head = render_request_head(&current, &headers);
             let response = self

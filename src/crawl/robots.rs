@@ -236,6 +236,16 @@ impl RobotsCache {
         self.rules_for(url).await.allowed(url)
     }
 
+    /// [`RobotsCache::allowed`] as a boxed future, for the fetcher's per-hop check:
+    /// the fetcher awaits this cache, which awaits the fetcher, and a future cannot
+    /// contain itself by value.
+    pub(crate) fn allowed_boxed<'a>(
+        &'a self,
+        url: &'a Url,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send + 'a>> {
+        Box::pin(self.allowed(url))
+    }
+
     fn slot(&self, origin: &str) -> Slot {
         // A poisoned lock means another task panicked while holding it; the map itself
         // is still consistent (every operation on it is a single insert or remove).

@@ -891,3 +891,47 @@ async fn other_content_types_and_a_missing_contact_are_refused() {
     .unwrap_err();
     assert!(err.to_string().contains("has no contact URL"), "{err}");
 }
+
+#[tokio::test]
+async fn redirects_into_disallowed_paths_are_not_followed() {
+    let hits: Hits = Arc::default();
+    let h = Arc::clone(&hits);
+    let router = axum::Router::new().fallback(move |uri: axum::http::Uri| {
+        let h = Arc::clone(&h);
+        async move {
+            let path = uri.path().to_string();
+            h.lock()
+                .unwrap()
+                .entry(path.clone())
+                .or_default()
+                .push(Instant::now());
+            match path.as_str() {
+                "/robots.txt" => "User-agent: copyhound\nDisallow: /private\n".into_response(),
+                "/go" => (StatusCode::FOUND, [(header::LOCATION, "/private/page")]).into_response(),
+                "/open" => ([(header::CONTENT_TYPE, "text/html")], "<p>open</p>").into_response(),
+                _ => StatusCode::NOT_FOUND.into_response(),
+            }
+        }
+    });
+    let addr = serve(router).await;
+    let s = settings();
+    let f = fetcher_for(&s, addr);
+    let robots = RobotsCache::new(f.clone(), &s);
+    let page = copyhound::crawl::fetch::ContentKind::Page;
+    let err = f
+        .fetch_allowed(&url(addr, "/go"), page, None, &robots)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, FetchError::Robots { .. }), "{err}");
+    assert_eq!(
+        err.to_string(),
+        format!("http://{addr}/private/page: disallowed by robots.txt")
+    );
+    assert_eq!(count(&hits, "/private/page"), 0);
+    fetched(
+        f.fetch_allowed(&url(addr, "/open"), page, None, &robots)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(count(&hits, "/robots.txt"), 1);
+}

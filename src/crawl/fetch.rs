@@ -378,6 +378,8 @@ impl PageFetcher {
     ) -> Result<FetchOutcome, FetchError> {
         let started_at = Utc::now();
         let mut current = url.clone();
+        // The fragment is never sent; without it, loop detection compares like with like.
+        current.set_fragment(None);
         let mut redirects: Vec<RedirectHop> = Vec::new();
         loop {
             if !matches!(current.scheme(), "http" | "https") {
@@ -422,12 +424,6 @@ impl PageFetcher {
                     })?;
                 let mut next = next;
                 next.set_fragment(None);
-                if next == *url || redirects.iter().any(|h| h.url == next) {
-                    return Err(FetchError::RedirectLoop {
-                        url: url.to_string(),
-                        target: next.to_string(),
-                    });
-                }
                 redirects.push(RedirectHop {
                     url: current.clone(),
                     status,
@@ -435,6 +431,14 @@ impl PageFetcher {
                     remote_addr,
                     at: Utc::now(),
                 });
+                // Every URL requested so far is in `redirects` now, the first and the
+                // current one included, so a self-redirect is a loop too.
+                if redirects.iter().any(|h| h.url == next) {
+                    return Err(FetchError::RedirectLoop {
+                        url: url.to_string(),
+                        target: next.to_string(),
+                    });
+                }
                 if redirects.len() > self.limits.max_redirects {
                     return Err(FetchError::TooManyRedirects {
                         url: url.to_string(),

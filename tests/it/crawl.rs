@@ -184,6 +184,10 @@ async fn redirect_loops_and_chains_end_with_a_clear_error() {
             get(|| async { (StatusCode::MOVED_PERMANENTLY, [(header::LOCATION, "/a")]) }),
         )
         .route(
+            "/self",
+            get(|| async { (StatusCode::FOUND, [(header::LOCATION, "/self")]) }),
+        )
+        .route(
             "/chain/{n}",
             get(|Path(n): Path<u32>| async move {
                 (
@@ -217,6 +221,8 @@ async fn redirect_loops_and_chains_end_with_a_clear_error() {
         err.to_string(),
         format!("http://{addr}/a: redirect loop back to http://{addr}/a")
     );
+    let err = f.fetch(&url(addr, "/self#x"), None).await.unwrap_err();
+    assert!(matches!(err, FetchError::RedirectLoop { .. }), "{err}");
     let err = f.fetch(&url(addr, "/chain/0"), None).await.unwrap_err();
     assert!(
         matches!(err, FetchError::TooManyRedirects { limit: 5, .. }),

@@ -1012,6 +1012,48 @@ mod tests {
     }
 
     #[test]
+    fn brotli_decodes_and_stops_at_the_limit() {
+        let url = Url::parse("http://example.com/").unwrap();
+        let compress = |data: &[u8]| {
+            let mut out = Vec::new();
+            {
+                let mut w = brotli::CompressorWriter::new(&mut out, 4096, 9, 22);
+                w.write_all(data).unwrap();
+            }
+            out
+        };
+        let page = compress("<p>brotli 页面</p>".as_bytes());
+        let mut d = Decoder::new(&url, Some("br"), 1000).unwrap();
+        for c in page.chunks(3) {
+            assert!(d.write(c).is_ok());
+        }
+        assert_eq!(
+            d.finish().ok().flatten().as_deref(),
+            Some("<p>brotli 页面</p>".as_bytes())
+        );
+        let bomb = compress(&vec![0u8; 4 * 1024 * 1024]);
+        assert!(bomb.len() < 10_000, "{}", bomb.len());
+        let mut d = Decoder::new(&url, Some("br"), 1024 * 1024).unwrap();
+        let failed = bomb
+            .chunks(512)
+            .map(|c| d.write(c))
+            .any(|r| matches!(r, Err(DecodeFailure::Limit)));
+        assert!(failed || matches!(d.finish(), Err(DecodeFailure::Limit)));
+    }
+
+    #[test]
+    fn corrupt_and_unknown_encodings_are_errors() {
+        let url = Url::parse("http://example.com/").unwrap();
+        assert!(matches!(
+            Decoder::new(&url, Some("zstd"), 10),
+            Err(FetchError::Encoding { .. })
+        ));
+        let mut d = Decoder::new(&url, Some("gzip"), 1000).unwrap();
+        let r = d.write(b"this is not gzip at all");
+        assert!(matches!(r, Err(DecodeFailure::Corrupt(_))) || d.finish().is_err());
+    }
+
+    #[test]
     fn deflate_accepts_zlib_and_raw() {
         let text = b"hello hello hello hello";
         let url = Url::parse("http://example.com/").unwrap();

@@ -12,6 +12,9 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::crawl::urls::DomainSet;
 
 use crate::detect::DetectParams;
 
@@ -40,6 +43,10 @@ pub struct Settings {
     pub originals: OriginalsSettings,
     /// The Hamming index over segment fingerprints.
     pub index: IndexSettings,
+    /// What the crawler fetches, how politely, and within which limits (`[crawl]`).
+    pub crawl: CrawlSettings,
+    /// Where candidate pages are discovered besides the crawl (`[discovery]`).
+    pub discovery: DiscoverySettings,
 }
 
 /// Sources of the outlet's original articles (`[originals]`).
@@ -52,7 +59,7 @@ pub struct OriginalsSettings {
     /// Local directories of `.html`/`.htm`/`.txt` files, read recursively.
     pub paths: Vec<PathBuf>,
     /// How often the daemon re-reads feeds and sitemaps.
-    pub refresh: std::time::Duration,
+    pub refresh: Duration,
     /// A sentence found in at least this many originals is boilerplate (the
     /// anti-infringement notice, bylines) and carries no weight in matching.
     pub boilerplate_min_originals: u32,
@@ -64,7 +71,7 @@ impl Default for OriginalsSettings {
             feeds: Vec::new(),
             sitemaps: Vec::new(),
             paths: Vec::new(),
-            refresh: std::time::Duration::from_secs(30 * 60),
+            refresh: Duration::from_secs(30 * 60),
             boilerplate_min_originals: 3,
         }
     }
@@ -80,6 +87,165 @@ pub struct IndexSettings {
 impl Default for IndexSettings {
     fn default() -> Self {
         IndexSettings { max_distance: 3 }
+    }
+}
+
+/// The crawler (`[crawl]`): where it starts, what it may follow, and the limits that keep
+/// it polite to the sites it visits and safe from the ones that misbehave.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CrawlSettings {
+    /// Pages the crawl starts from (depth 0).
+    pub seeds: Vec<url::Url>,
+    /// Sitemaps whose URLs are queued at depth 0.
+    pub sitemaps: Vec<url::Url>,
+    /// RSS/Atom/JSON feeds whose items are queued at depth 0.
+    pub feeds: Vec<url::Url>,
+    /// Domains whose pages may be fetched; each covers its subdomains. The domains of
+    /// the seeds, sitemaps and feeds are always included (a leading `www.` dropped), so
+    /// a crawl never wanders off to the whole web by following links.
+    pub scope: DomainSet,
+    /// Domains of licensed partners: copies found there are licensed, not infringing.
+    /// The crawler fetches them like any other site; the pipeline uses the list to
+    /// classify matches.
+    pub licensed: DomainSet,
+    /// Links are followed this many hops from a seed; deeper links are dropped, which
+    /// ends calendar traps and infinite pagination.
+    pub max_depth: u32,
+    /// The least time between two requests to one host. A robots.txt `Crawl-delay`
+    /// longer than this wins.
+    pub per_host_delay: Duration,
+    /// Requests in flight at once over all hosts.
+    pub concurrency: usize,
+    /// Requests in flight at once to one host (1: one connection per host).
+    pub connections_per_host: usize,
+    /// Pages fetched from one host in one crawl cycle; the rest wait for the next cycle.
+    pub max_pages_per_host: u32,
+    /// Sent with every request. It carries a contact URL so a webmaster can find out who
+    /// crawls them; the robots.txt product token is its first word before `/`.
+    pub user_agent: String,
+    /// Lets the crawler connect to loopback, private and other non-public addresses.
+    /// Off by default: a crawled page must never make us reach into our own network.
+    pub allow_private_networks: bool,
+    /// A body larger than this, compressed or decompressed, is refused.
+    pub max_body_bytes: usize,
+    /// Redirects followed for one fetch before it fails.
+    pub max_redirects: usize,
+    /// Whole request, from connect to the last body byte.
+    pub timeout: Duration,
+    /// TCP and TLS connection set-up.
+    pub connect_timeout: Duration,
+    /// Longest silence while reading a response: a stalled server fails after this.
+    pub read_timeout: Duration,
+    /// How long a fetched robots.txt is trusted before it is fetched again.
+    pub robots_ttl: Duration,
+    /// The longest pause given to a host that keeps failing (the backoff doubles up to
+    /// this).
+    pub max_backoff: Duration,
+    /// Query parameters dropped by URL normalisation: exact names, or prefixes ending in
+    /// `*` (`utm_*`). They only track who shared a link; keeping them would make one
+    /// article look like many.
+    pub tracking_params: Vec<String>,
+    /// Longer URLs are dropped: traps and session-id soup, not articles.
+    pub max_url_length: usize,
+}
+
+/// Tracking parameters dropped when `[crawl] tracking_params` is not set.
+pub const DEFAULT_TRACKING_PARAMS: &[&str] = &[
+    "utm_*",
+    "fbclid",
+    "gclid",
+    "dclid",
+    "gbraid",
+    "wbraid",
+    "msclkid",
+    "yclid",
+    "mc_cid",
+    "mc_eid",
+    "_ga",
+    "_gl",
+    "igshid",
+    "spm",
+    "from",
+    "isappinstalled",
+    "scene",
+    "share_token",
+    "ref_src",
+    "vd_source",
+];
+
+impl Default for CrawlSettings {
+    /// The defaults of every key. The user agent carries no contact URL here because the
+    /// outlet's website is unknown; [`crate::crawl::fetch::PageFetcher::new`] refuses it,
+    /// so a crawler is never built from these defaults alone.
+    fn default() -> Self {
+        CrawlSettings {
+            seeds: Vec::new(),
+            sitemaps: Vec::new(),
+            feeds: Vec::new(),
+            scope: DomainSet::default(),
+            licensed: DomainSet::default(),
+            max_depth: 3,
+            per_host_delay: Duration::from_secs(2),
+            concurrency: 8,
+            connections_per_host: 1,
+            max_pages_per_host: 1000,
+            user_agent: default_user_agent(None),
+            allow_private_networks: false,
+            max_body_bytes: 5 * 1024 * 1024,
+            max_redirects: 5,
+            timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(10),
+            read_timeout: Duration::from_secs(15),
+            robots_ttl: Duration::from_secs(24 * 3600),
+            max_backoff: Duration::from_secs(3600),
+            tracking_params: DEFAULT_TRACKING_PARAMS
+                .iter()
+                .map(|p| p.to_string())
+                .collect(),
+            max_url_length: 2048,
+        }
+    }
+}
+
+/// `copyhound/<version> (+<website>)`, or without the parenthesis when the website is
+/// unknown.
+pub fn default_user_agent(website: Option<&str>) -> String {
+    let version = env!("CARGO_PKG_VERSION");
+    match website {
+        Some(w) if !w.is_empty() => format!("copyhound/{version} (+{w})"),
+        _ => format!("copyhound/{version}"),
+    }
+}
+
+/// Whether a user agent carries a contact URL (`http://` or `https://` followed by a
+/// host), as webmasters expect from a crawler.
+pub fn user_agent_has_contact(user_agent: &str) -> bool {
+    ["http://", "https://"].iter().any(|scheme| {
+        user_agent.find(scheme).is_some_and(|i| {
+            user_agent[i + scheme.len()..]
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_alphanumeric())
+        })
+    })
+}
+
+/// Discovery of candidate pages through a search engine (`[discovery]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiscoverySettings {
+    /// A SearXNG instance queried for distinctive sentences of our articles; `None`
+    /// turns search discovery off.
+    pub searxng_url: Option<url::Url>,
+    /// The least time between two queries, so the instance is not hammered.
+    pub interval: Duration,
+}
+
+impl Default for DiscoverySettings {
+    fn default() -> Self {
+        DiscoverySettings {
+            searxng_url: None,
+            interval: Duration::from_secs(10),
+        }
     }
 }
 
@@ -245,12 +411,28 @@ impl Settings {
             let detect = root.table("detect", false, parse_detect);
             let originals = root.table("originals", false, |s| parse_originals(s, base_dir));
             let index = root.table("index", false, parse_index);
+            let website = outlet.as_ref().map(|o: &Outlet| o.website.clone());
+            let crawl = root
+                .table("crawl", false, |s| parse_crawl(s, website.as_deref()))
+                .or_else(|| {
+                    // Without a `[crawl]` section the defaults apply, including the
+                    // user agent built from the outlet's website.
+                    let mut empty_problems = Vec::new();
+                    let empty = toml::Table::new();
+                    let mut s = Section::new(&empty, "crawl.", &mut empty_problems);
+                    parse_crawl(&mut s, website.as_deref())
+                });
+            let discovery = root.table("discovery", false, parse_discovery);
             root.finish();
-            (outlet, contacts, storage, detect, originals, index)
+            (
+                outlet, contacts, storage, detect, originals, index, crawl, discovery,
+            )
         };
         check_contacts(&settings.1, &mut problems);
         match settings {
-            (Some(outlet), contacts, storage, detect, originals, index) if problems.is_empty() => {
+            (Some(outlet), contacts, storage, detect, originals, index, crawl, discovery)
+                if problems.is_empty() =>
+            {
                 Ok(Settings {
                     outlet,
                     contacts,
@@ -260,6 +442,8 @@ impl Settings {
                     detect: detect.unwrap_or_default(),
                     originals: originals.unwrap_or_default(),
                     index: index.unwrap_or_default(),
+                    crawl: crawl.unwrap_or_default(),
+                    discovery: discovery.unwrap_or_default(),
                 })
             }
             _ => {
@@ -297,6 +481,8 @@ impl Settings {
             detect: DetectParams::default(),
             originals: OriginalsSettings::default(),
             index: IndexSettings::default(),
+            crawl: CrawlSettings::default(),
+            discovery: DiscoverySettings::default(),
         }
     }
 }
@@ -515,6 +701,125 @@ fn parse_index(s: &mut Section<'_>) -> Option<IndexSettings> {
     Some(IndexSettings { max_distance })
 }
 
+fn parse_crawl(s: &mut Section<'_>, website: Option<&str>) -> Option<CrawlSettings> {
+    let d = CrawlSettings::default();
+    let seeds = s.url_list("seeds");
+    let sitemaps = s.url_list("sitemaps");
+    let feeds = s.url_list("feeds");
+    let mut scope = s.domain_list("scope");
+    let licensed = s.domain_list("licensed");
+    // The operator named these sites, so they are in scope without being listed twice.
+    for url in seeds.iter().chain(&sitemaps).chain(&feeds) {
+        if let Some(host) = url.host_str() {
+            scope.insert(host.strip_prefix("www.").unwrap_or(host));
+        }
+    }
+    let max_depth = s
+        .integer_in("max_depth", 0, 100)
+        .map_or(d.max_depth, |v| v as u32);
+    let per_host_delay = s
+        .duration_or_zero("per_host_delay")
+        .unwrap_or(d.per_host_delay);
+    let concurrency = s
+        .integer_in("concurrency", 1, 1024)
+        .map_or(d.concurrency, |v| v as usize);
+    let connections_per_host = s
+        .integer_in("connections_per_host", 1, 16)
+        .map_or(d.connections_per_host, |v| v as usize);
+    if connections_per_host > concurrency {
+        s.problem(
+            "connections_per_host",
+            format!("must not exceed concurrency ({concurrency}), got {connections_per_host}"),
+        );
+    }
+    let max_pages_per_host = s
+        .integer_in("max_pages_per_host", 1, 10_000_000)
+        .map_or(d.max_pages_per_host, |v| v as u32);
+    let user_agent = match s.string("user_agent", false) {
+        Some(ua) => ua,
+        None => default_user_agent(website),
+    };
+    if !user_agent_has_contact(&user_agent) {
+        s.problem(
+            "user_agent",
+            format!(
+                "must contain a contact URL (http:// or https://) so webmasters can reach us, got {user_agent:?}"
+            ),
+        );
+    } else if user_agent.chars().any(|c| c.is_control() || !c.is_ascii()) {
+        s.problem(
+            "user_agent",
+            "must be printable ASCII (it is sent as an HTTP header)".into(),
+        );
+    }
+    let allow_private_networks = s
+        .boolean("allow_private_networks")
+        .unwrap_or(d.allow_private_networks);
+    let max_body_bytes = s
+        .integer_in("max_body_bytes", 1024, 1024 * 1024 * 1024)
+        .map_or(d.max_body_bytes, |v| v as usize);
+    let max_redirects = s
+        .integer_in("max_redirects", 0, 20)
+        .map_or(d.max_redirects, |v| v as usize);
+    let timeout = s.duration("timeout").unwrap_or(d.timeout);
+    let connect_timeout = s.duration("connect_timeout").unwrap_or(d.connect_timeout);
+    let read_timeout = s.duration("read_timeout").unwrap_or(d.read_timeout);
+    let robots_ttl = s.duration("robots_ttl").unwrap_or(d.robots_ttl);
+    let max_backoff = s.duration("max_backoff").unwrap_or(d.max_backoff);
+    let tracking_params = match s.get("tracking_params") {
+        None => d.tracking_params,
+        Some(_) => {
+            let list = s.string_list("tracking_params");
+            for (i, p) in list.iter().enumerate() {
+                let bare = p.strip_suffix('*').unwrap_or(p);
+                if bare.is_empty() || bare.contains(['*', '&', '=', ' ']) {
+                    s.problem(
+                        &format!("tracking_params[{i}]"),
+                        format!("must be a parameter name, optionally ending in *, got {p:?}"),
+                    );
+                }
+            }
+            list
+        }
+    };
+    let max_url_length = s
+        .integer_in("max_url_length", 64, 65_536)
+        .map_or(d.max_url_length, |v| v as usize);
+    Some(CrawlSettings {
+        seeds,
+        sitemaps,
+        feeds,
+        scope,
+        licensed,
+        max_depth,
+        per_host_delay,
+        concurrency,
+        connections_per_host,
+        max_pages_per_host,
+        user_agent,
+        allow_private_networks,
+        max_body_bytes,
+        max_redirects,
+        timeout,
+        connect_timeout,
+        read_timeout,
+        robots_ttl,
+        max_backoff,
+        tracking_params,
+        max_url_length,
+    })
+}
+
+fn parse_discovery(s: &mut Section<'_>) -> Option<DiscoverySettings> {
+    let d = DiscoverySettings::default();
+    let searxng_url = s.url("searxng_url");
+    let interval = s.duration("interval").unwrap_or(d.interval);
+    Some(DiscoverySettings {
+        searxng_url,
+        interval,
+    })
+}
+
 /// Resolves a path from the config file against the file's folder.
 fn resolve(base_dir: &Path, path: &str) -> PathBuf {
     let p = PathBuf::from(path);
@@ -529,7 +834,7 @@ fn resolve(base_dir: &Path, path: &str) -> PathBuf {
 ///
 /// # Errors
 /// A message saying what was expected.
-pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text.trim())
         .map_err(|e| format!("not a duration like \"500ms\", \"2s\" or \"30m\": {e}"))
 }
@@ -655,7 +960,7 @@ impl<'a> Section<'a> {
         out
     }
 
-    fn duration(&mut self, key: &'static str) -> Option<std::time::Duration> {
+    fn duration(&mut self, key: &'static str) -> Option<Duration> {
         match self.get(key)? {
             toml::Value::String(v) => match parse_duration(v) {
                 Ok(d) if !d.is_zero() => Some(d),
@@ -692,6 +997,86 @@ impl<'a> Section<'a> {
                 None
             }
         }
+    }
+
+    fn boolean(&mut self, key: &'static str) -> Option<bool> {
+        match self.get(key)? {
+            toml::Value::Boolean(v) => Some(*v),
+            other => {
+                let t = other.type_str();
+                self.problem(key, format!("must be true or false, got {t}"));
+                None
+            }
+        }
+    }
+
+    /// An integer in `min..=max`.
+    fn integer_in(&mut self, key: &'static str, min: i64, max: i64) -> Option<i64> {
+        match self.get(key)? {
+            toml::Value::Integer(v) if (min..=max).contains(v) => Some(*v),
+            toml::Value::Integer(v) => {
+                self.problem(key, format!("must be between {min} and {max}, got {v}"));
+                None
+            }
+            other => {
+                let t = other.type_str();
+                self.problem(key, format!("must be an integer, got {t}"));
+                None
+            }
+        }
+    }
+
+    /// A duration string where zero is allowed (`"0s"`: no delay).
+    fn duration_or_zero(&mut self, key: &'static str) -> Option<Duration> {
+        match self.get(key)? {
+            toml::Value::String(v) => match parse_duration(v) {
+                Ok(d) => Some(d),
+                Err(e) => {
+                    self.problem(key, format!("{e}, got {v:?}"));
+                    None
+                }
+            },
+            other => {
+                let t = other.type_str();
+                self.problem(
+                    key,
+                    format!("must be a duration string like \"2s\", got {t}"),
+                );
+                None
+            }
+        }
+    }
+
+    /// One optional `http://` or `https://` URL.
+    fn url(&mut self, key: &'static str) -> Option<url::Url> {
+        let text = self.string(key, false)?;
+        match url::Url::parse(&text) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Some(u),
+            Ok(_) => {
+                self.problem(
+                    key,
+                    format!("must be an http:// or https:// URL, got {text:?}"),
+                );
+                None
+            }
+            Err(e) => {
+                self.problem(key, format!("invalid URL {text:?}: {e}"));
+                None
+            }
+        }
+    }
+
+    /// A list of domain names (`example.com`; `*.example.com` and `.example.com` mean
+    /// the same, since a domain always covers its subdomains).
+    fn domain_list(&mut self, key: &'static str) -> DomainSet {
+        let mut out = DomainSet::default();
+        for (i, text) in self.string_list(key).into_iter().enumerate() {
+            match crate::crawl::urls::parse_domain(&text) {
+                Ok(domain) => out.insert(&domain),
+                Err(e) => self.problem(&format!("{key}[{i}]"), e),
+            }
+        }
+        out
     }
 
     /// Parses the sub-table `key` with `parse`; a missing required table is a problem.
@@ -923,25 +1308,94 @@ partial_min_paragraphs = 0
         );
         let s = Settings::parse(&ok, Path::new("/srv")).unwrap();
         assert_eq!(s.originals.paths, vec![PathBuf::from("/srv/archive")]);
-        assert_eq!(s.originals.refresh, std::time::Duration::from_secs(900));
+        assert_eq!(s.originals.refresh, Duration::from_secs(900));
         assert_eq!(s.index.max_distance, 3);
     }
 
     #[test]
     fn durations_parse() {
-        assert_eq!(
-            parse_duration("500ms").unwrap(),
-            std::time::Duration::from_millis(500)
-        );
-        assert_eq!(
-            parse_duration("2s").unwrap(),
-            std::time::Duration::from_secs(2)
-        );
-        assert_eq!(
-            parse_duration("30m").unwrap(),
-            std::time::Duration::from_secs(1800)
-        );
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("2s").unwrap(), Duration::from_secs(2));
+        assert_eq!(parse_duration("30m").unwrap(), Duration::from_secs(1800));
         assert!(parse_duration("2 parsecs").is_err());
+    }
+
+    #[test]
+    fn crawl_defaults_and_seed_scope() {
+        let s = Settings::parse(MINIMAL, Path::new("/etc/copyhound")).unwrap();
+        let c = &s.crawl;
+        assert_eq!(c.max_depth, 3);
+        assert_eq!(c.per_host_delay, Duration::from_secs(2));
+        assert_eq!(c.concurrency, 8);
+        assert!(!c.allow_private_networks);
+        assert_eq!(
+            c.user_agent,
+            format!(
+                "copyhound/{} (+https://news.example.com)",
+                env!("CARGO_PKG_VERSION")
+            )
+        );
+        assert!(c.tracking_params.iter().any(|p| p == "utm_*"));
+        assert_eq!(s.discovery.searxng_url, None);
+
+        let src = format!(
+            "{MINIMAL}\n[crawl]\nseeds = [\"https://www.copier.example/news/\"]\nscope = [\"mirror.example\"]\nlicensed = [\"partner.example\"]\nmax_depth = 0\nper_host_delay = \"500ms\"\nconcurrency = 2\ntracking_params = [\"ref\", \"track_*\"]\n[discovery]\nsearxng_url = \"http://127.0.0.1:8888/\"\ninterval = \"30s\"\n"
+        );
+        let s = Settings::parse(&src, Path::new("/etc/copyhound")).unwrap();
+        let c = &s.crawl;
+        assert!(c.scope.contains_host("copier.example"));
+        assert!(c.scope.contains_host("img.copier.example"));
+        assert!(c.scope.contains_host("mirror.example"));
+        assert!(!c.scope.contains_host("partner.example"));
+        assert!(c.licensed.contains_host("www.partner.example"));
+        assert_eq!(c.max_depth, 0);
+        assert_eq!(c.per_host_delay, Duration::from_millis(500));
+        assert_eq!(c.concurrency, 2);
+        assert_eq!(c.tracking_params, vec!["ref", "track_*"]);
+        assert_eq!(s.discovery.interval, Duration::from_secs(30));
+        assert_eq!(
+            s.discovery.searxng_url.as_ref().map(|u| u.as_str()),
+            Some("http://127.0.0.1:8888/")
+        );
+    }
+
+    #[test]
+    fn crawl_problems_are_named() {
+        let src = format!(
+            "{MINIMAL}\n[crawl]\nseeds = [\"gopher://x.example/\"]\nscope = [\"https://x.example/\"]\nmax_depth = -1\nper_host_delay = \"fast\"\nconcurrency = 0\nuser_agent = \"copyhound/1.0\"\nallow_private_networks = \"yes\"\ntracking_params = [\"a=b\"]\nmax_dept = 3\n[discovery]\nsearxng_url = \"searx\"\nrate = 1\n"
+        );
+        let got = problems(&src);
+        let expected = [
+            "crawl.seeds[0]: must be an http:// or https:// URL",
+            "crawl.scope[0]: must be a domain name",
+            "crawl.max_depth: must be between 0 and 100, got -1",
+            "crawl.per_host_delay: not a duration",
+            "crawl.concurrency: must be between 1 and 1024, got 0",
+            "crawl.user_agent: must contain a contact URL",
+            "crawl.allow_private_networks: must be true or false, got string",
+            "crawl.tracking_params[0]: must be a parameter name",
+            "crawl.max_dept: unknown key",
+            "discovery.searxng_url: invalid URL",
+            "discovery.rate: unknown key",
+        ];
+        for e in expected {
+            assert!(
+                got.iter().any(|g| g.contains(e)),
+                "missing {e:?} in {got:#?}"
+            );
+        }
+        assert_eq!(got.len(), expected.len(), "{got:#?}");
+    }
+
+    #[test]
+    fn user_agent_contact_check() {
+        assert!(user_agent_has_contact(
+            "copyhound/1 (+https://news.example.com)"
+        ));
+        assert!(user_agent_has_contact("copyhound/1 (http://x.example/bot)"));
+        assert!(!user_agent_has_contact("copyhound/1"));
+        assert!(!user_agent_has_contact("copyhound/1 (+https://)"));
+        assert!(!user_agent_has_contact("copyhound/1 (mailto:a@b.example)"));
     }
 
     #[test]

@@ -8,6 +8,7 @@
 pub mod boilerplate;
 pub mod cli;
 pub mod config;
+pub mod crawl;
 pub mod detect;
 pub mod eval;
 pub mod extract;

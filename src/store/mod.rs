@@ -16,6 +16,13 @@ use std::time::Duration;
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
+mod crawl;
+
+pub use crawl::{
+    ContentChange, FetchRecord, FrontierCounts, FrontierItem, FrontierState, FrontierUrl,
+    HostRecord,
+};
+
 /// Name of the database file inside the state directory.
 pub const DATABASE_FILE: &str = "copyhound.db";
 
@@ -71,6 +78,57 @@ const MIGRATIONS: &[&str] = &[
         hash INTEGER PRIMARY KEY,
         docs INTEGER NOT NULL
     ) WITHOUT ROWID;
+    "#,
+    // 2: the crawler's frontier, per-host politeness state and fetch history.
+    r#"
+    CREATE TABLE crawl_frontier (
+        id INTEGER PRIMARY KEY,
+        -- The normalised URL to fetch.
+        url TEXT NOT NULL,
+        -- crawl::urls::dedupe_key of the URL: one row per page, however it was spelled.
+        url_key TEXT NOT NULL UNIQUE,
+        -- crawl::urls::host_key: politeness and budgets apply per host.
+        host TEXT NOT NULL,
+        -- Hops from a seed, sitemap or feed (0).
+        depth INTEGER NOT NULL,
+        -- The page whose link led here (NULL for seeds).
+        discovered_from TEXT,
+        -- queued: waiting; fetching: claimed by a running crawl (back to queued at
+        -- start-up, see Store::requeue_interrupted); done; failed: permanently.
+        state TEXT NOT NULL DEFAULT 'queued'
+            CHECK (state IN ('queued', 'fetching', 'done', 'failed')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        -- Not fetched before this time (RFC 3339, UTC).
+        next_fetch_at TEXT NOT NULL,
+        added_at TEXT NOT NULL,
+        last_error TEXT
+    );
+    CREATE INDEX crawl_frontier_due ON crawl_frontier (state, next_fetch_at);
+    CREATE INDEX crawl_frontier_host ON crawl_frontier (host, state);
+    CREATE TABLE crawl_hosts (
+        host TEXT PRIMARY KEY,
+        -- No request to the host before this time (delay, Retry-After or backoff).
+        next_allowed_at TEXT,
+        consecutive_failures INTEGER NOT NULL DEFAULT 0,
+        -- End of the current failure backoff, if the host is backing off.
+        backoff_until TEXT,
+        updated_at TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE crawl_fetches (
+        id INTEGER PRIMARY KEY,
+        url_key TEXT NOT NULL,
+        url TEXT NOT NULL,
+        -- After redirects; NULL when the fetch produced no body (304, errors).
+        final_url TEXT,
+        fetched_at TEXT NOT NULL,
+        -- HTTP status; 0 when no response arrived (timeout, refused).
+        status INTEGER NOT NULL,
+        etag TEXT,
+        last_modified TEXT,
+        -- Lower-case hex SHA-256 of the decoded body, for 2xx fetches.
+        content_sha256 TEXT
+    );
+    CREATE INDEX crawl_fetches_key ON crawl_fetches (url_key, id);
     "#,
 ];
 

@@ -2,6 +2,7 @@
 //! shared harness.
 
 mod cli;
+mod crawl;
 mod detection;
 mod extract;
 mod ingest;

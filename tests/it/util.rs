@@ -62,3 +62,53 @@ pub fn char_slice(text: &str, start: usize, end: usize) -> String {
         .take(end.saturating_sub(start))
         .collect()
 }
+
+/// Fixture servers for the crawler's tests: real HTTP on 127.0.0.1, port 0.
+pub mod fixture {
+    use std::future::Future;
+    use std::net::SocketAddr;
+
+    use tokio::io::AsyncReadExt;
+    use tokio::net::{TcpListener, TcpStream};
+
+    /// Serves an axum router on 127.0.0.1 (port 0) from a task of the calling runtime;
+    /// the server ends with the test.
+    pub async fn serve(router: axum::Router) -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("local address");
+        tokio::spawn(async move {
+            axum::serve(listener, router).await.expect("serve");
+        });
+        addr
+    }
+
+    /// A hand-rolled server for misbehaviour axum would not produce (slow drip, endless
+    /// bodies, stalls): `handle` gets each accepted connection.
+    pub async fn serve_raw<F, Fut>(handle: F) -> SocketAddr
+    where
+        F: Fn(TcpStream) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("local address");
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                tokio::spawn(handle(stream));
+            }
+        });
+        addr
+    }
+
+    /// Reads one request head (up to the blank line); empty when the peer closed first.
+    pub async fn read_head(stream: &mut TcpStream) -> Vec<u8> {
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") && head.len() < 64 * 1024 {
+            match stream.read(&mut byte).await {
+                Ok(1) => head.push(byte[0]),
+                _ => break,
+            }
+        }
+        head
+    }
+}

@@ -25,7 +25,7 @@ const CORPUS: &str = concat!(
 
 const ORIGINALS: usize = 125_000;
 const SEGMENTS_PER_ORIGINAL: usize = 8;
-const ANCHORS_PER_ORIGINAL: usize = 95;
+const ANCHORS_PER_ORIGINAL: usize = 70;
 
 fn settings(dir: &std::path::Path, paths: &str) -> Settings {
     let source = format!(
@@ -81,7 +81,10 @@ fn main() {
         .block_on(ingest(&s, &mut store, None, &NoProgress))
         .expect("ingest");
     let second = started.elapsed();
-    let segments = store.current_segment_fingerprints().expect("segments").len();
+    let segments = store
+        .current_segment_fingerprints()
+        .expect("segments")
+        .len();
     let anchors = store.current_anchors().expect("anchors").len();
     let ingest_rate = summary.new as f64 / first.as_secs_f64();
     println!(

@@ -18,7 +18,10 @@ const CORPUS: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../shared/data/peoples-daily-1998-01.txt"
 );
-const PAGES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/news-pages/html");
+const PAGES: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../shared/data/news-pages/html"
+);
 
 /// The raw HTML of the real news pages; empty when the folder is absent.
 fn real_pages() -> Vec<Vec<u8>> {

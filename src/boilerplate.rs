@@ -163,7 +163,11 @@ mod tests {
     const NOTICE: &str = "【版权声明】本文为江城日报原创稿件，版权归江城日报社所有。未经书面授权，任何单位和个人不得转载、摘编、改编或以其他方式使用。已获授权的，应在授权范围内使用，并注明“来源：江城日报”。违反上述声明者，本社将依法追究其法律责任。";
     const BODY: &str = "市图书馆今起延长开放时间，工作日闭馆时间由晚上六点推迟到九点，周末照常开放。图书馆负责人表示，此举是为了方便上班族下班后借阅图书。";
 
-    fn compare(original: &str, candidate: &str, boilerplate: &Boilerplate) -> crate::detect::Comparison {
+    fn compare(
+        original: &str,
+        candidate: &str,
+        boilerplate: &Boilerplate,
+    ) -> crate::detect::Comparison {
         use crate::detect::{compare, DetectParams, Document};
         let original = Document::new("o".into(), original.into()).with_boilerplate(boilerplate);
         let candidate = Document::new("c".into(), candidate.into());
@@ -196,7 +200,8 @@ mod tests {
         use crate::detect::Verdict;
         let signature = "本报记者陈晓与通讯员刘明联合采写并发回此篇独家深度报道";
         let article = format!("{BODY}\n{signature}。");
-        let copy_of_signature = format!("别处的一篇文章，内容毫不相干，只是抄了署名。\n{signature}。");
+        let copy_of_signature =
+            format!("别处的一篇文章，内容毫不相干，只是抄了署名。\n{signature}。");
         let unlearned = compare(&article, &copy_of_signature, &Boilerplate::default());
         assert_ne!(unlearned.verdict, Verdict::Unrelated);
         let learned = Boilerplate::new(sentences(signature).iter().map(|s| s.hash));

@@ -178,8 +178,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let mut store = Store::open_dir(&settings.storage.dir)?;
             let progress = TerminalProgress::new();
             let runtime = runtime()?;
-            let summary =
-                runtime.block_on(crate::originals::ingest(&settings, &mut store, None, &progress))?;
+            let summary = runtime.block_on(crate::originals::ingest(
+                &settings, &mut store, None, &progress,
+            ))?;
             progress.finish();
             println!(
                 "ingest: {} new, {} updated, {} unchanged, {} failed ({} originals in {})",

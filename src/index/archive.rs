@@ -36,15 +36,24 @@ pub struct Candidate {
 /// Both indexes over the archive.
 pub struct ArchiveIndex {
     segments: HammingIndex,
-    /// Anchor hash → originals containing it; an empty list marks a common anchor.
-    anchors: HashMap<u64, Vec<u32>>,
+    /// `(anchor, original)` pairs sorted by anchor: 12 bytes per pair, built by one sort at
+    /// start-up. An anchor in too many originals keeps one pair, with the id [`COMMON`].
+    anchors: Vec<(u64, u32)>,
+    /// Pairs inserted since the last merge into `anchors` (incremental ingest).
+    recent: HashMap<u64, Vec<u32>>,
+    /// Number of pairs in `recent`.
+    recent_pairs: usize,
 }
+
+/// `recent` is merged into the sorted pairs once it holds this many pairs or an eighth of
+/// them, whichever is more: inserts stay cheap and merges rare.
+const MIN_MERGE_PAIRS: usize = 65_536;
 
 impl std::fmt::Debug for ArchiveIndex {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ArchiveIndex")
             .field("segments", &self.segments.len())
-            .field("anchors", &self.anchors.len())
+            .field("anchors", &(self.anchors.len() + self.recent_pairs))
             .finish()
     }
 }
@@ -60,14 +69,12 @@ impl ArchiveIndex {
         segments: Vec<(u64, u32)>,
         anchors: impl IntoIterator<Item = (u64, u32)>,
     ) -> Result<ArchiveIndex, IndexError> {
-        let mut index = ArchiveIndex {
+        Ok(ArchiveIndex {
             segments: HammingIndex::build(max_distance, segments)?,
-            anchors: HashMap::new(),
-        };
-        for (anchor, original) in anchors {
-            index.add_anchor(anchor, original);
-        }
-        Ok(index)
+            anchors: sorted_pairs(anchors.into_iter().collect()),
+            recent: HashMap::new(),
+            recent_pairs: 0,
+        })
     }
 
     /// An empty index.
@@ -93,21 +100,38 @@ impl ArchiveIndex {
     }
 
     fn add_anchor(&mut self, anchor: u64, original: u32) {
-        let postings = self.anchors.entry(anchor).or_default();
-        if postings.as_slice() == [COMMON] || postings.contains(&original) {
+        if self.main_postings(anchor) == [(anchor, COMMON)] {
             return;
         }
-        postings.push(original);
-        if postings.len() > MAX_ORIGINALS_PER_ANCHOR {
-            // A common anchor keeps its key with the marker alone, so that the next
-            // original containing it does not start a new list.
-            *postings = vec![COMMON];
+        let postings = self.recent.entry(anchor).or_default();
+        if !postings.contains(&original) {
+            postings.push(original);
+            self.recent_pairs += 1;
         }
+        if self.recent_pairs >= MIN_MERGE_PAIRS.max(self.anchors.len() / 8) {
+            self.merge_recent();
+        }
+    }
+
+    fn merge_recent(&mut self) {
+        let mut pairs = std::mem::take(&mut self.anchors);
+        for (anchor, originals) in self.recent.drain() {
+            pairs.extend(originals.into_iter().map(|o| (anchor, o)));
+        }
+        self.recent_pairs = 0;
+        self.anchors = sorted_pairs(pairs);
+    }
+
+    /// The sorted pairs of one anchor.
+    fn main_postings(&self, anchor: u64) -> &[(u64, u32)] {
+        let start = self.anchors.partition_point(|&(a, _)| a < anchor);
+        let end = start + self.anchors[start..].partition_point(|&(a, _)| a == anchor);
+        &self.anchors[start..end]
     }
 
     /// Number of segment fingerprints and of distinct anchors indexed.
     pub fn len(&self) -> (usize, usize) {
-        (self.segments.len(), self.anchors.len())
+        (self.segments.len(), self.anchors.len() + self.recent_pairs)
     }
 
     /// True when nothing is indexed.
@@ -118,9 +142,10 @@ impl ArchiveIndex {
     /// Approximate heap size in bytes.
     pub fn memory_bytes(&self) -> usize {
         self.segments.memory_bytes()
-            + self.anchors.capacity() * (8 + std::mem::size_of::<Vec<u32>>() + 8)
+            + self.anchors.capacity() * std::mem::size_of::<(u64, u32)>()
+            + self.recent.capacity() * (8 + std::mem::size_of::<Vec<u32>>() + 8)
             + self
-                .anchors
+                .recent
                 .values()
                 .map(|v| v.capacity() * 4)
                 .sum::<usize>()
@@ -137,11 +162,16 @@ impl ArchiveIndex {
                 entry(&mut found, m.id).segment_hits += 1;
             }
         }
-        for anchor in &fingerprint.anchors {
-            if let Some(postings) = self.anchors.get(anchor) {
-                for &original in postings.iter().filter(|&&o| o != COMMON) {
-                    entry(&mut found, original).anchor_hits += 1;
-                }
+        for &anchor in &fingerprint.anchors {
+            let main = self.main_postings(anchor);
+            let recent = self.recent.get(&anchor).map_or(&[][..], Vec::as_slice);
+            // A common anchor (marked, or grown common since the last merge) is no
+            // evidence of anything.
+            if main == [(anchor, COMMON)] || main.len() + recent.len() > MAX_ORIGINALS_PER_ANCHOR {
+                continue;
+            }
+            for original in main.iter().map(|&(_, o)| o).chain(recent.iter().copied()) {
+                entry(&mut found, original).anchor_hits += 1;
             }
         }
         let mut candidates: Vec<Candidate> = found.into_values().collect();
@@ -158,6 +188,27 @@ impl ArchiveIndex {
 /// checked to fit below it when the index is loaded.
 const COMMON: u32 = u32::MAX;
 
+/// Sorts and deduplicates `(anchor, original)` pairs, collapsing each anchor found in more
+/// than [`MAX_ORIGINALS_PER_ANCHOR`] originals into one `(anchor, COMMON)` pair.
+fn sorted_pairs(mut pairs: Vec<(u64, u32)>) -> Vec<(u64, u32)> {
+    pairs.sort_unstable();
+    pairs.dedup();
+    let mut out = Vec::with_capacity(pairs.len());
+    let mut i = 0;
+    while i < pairs.len() {
+        let anchor = pairs[i].0;
+        let run = pairs[i..].partition_point(|&(a, _)| a == anchor);
+        if run > MAX_ORIGINALS_PER_ANCHOR || pairs[i + run - 1].1 == COMMON {
+            out.push((anchor, COMMON));
+        } else {
+            out.extend_from_slice(&pairs[i..i + run]);
+        }
+        i += run;
+    }
+    out.shrink_to_fit();
+    out
+}
+
 fn entry(found: &mut HashMap<u32, Candidate>, original: u32) -> &mut Candidate {
     found.entry(original).or_insert(Candidate {
         original,
@@ -168,7 +219,9 @@ fn entry(found: &mut HashMap<u32, Candidate>, original: u32) -> &mut Candidate {
 
 /// The SimHashes of a fingerprint that go into the Hamming index: the whole text and each
 /// segment (the second field is the segment's ordinal, `None` for the whole text).
-pub fn fingerprint_rows(fingerprint: &Fingerprint) -> impl Iterator<Item = (u64, Option<usize>)> + '_ {
+pub fn fingerprint_rows(
+    fingerprint: &Fingerprint,
+) -> impl Iterator<Item = (u64, Option<usize>)> + '_ {
     std::iter::once((fingerprint.whole, None)).chain(
         fingerprint
             .segments
@@ -188,13 +241,22 @@ mod tests {
     }
 
     fn corpus() -> Option<Vec<String>> {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/peoples-daily-1998-01.txt");
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../shared/data/peoples-daily-1998-01.txt"
+        );
         let Ok(text) = std::fs::read_to_string(path) else {
             eprintln!("skipping: ../shared/data not found");
             return None;
         };
         let paragraphs: Vec<&str> = text.lines().filter(|l| l.chars().count() > 20).collect();
-        Some(paragraphs.chunks(8).take(300).map(|c| c.join("\n")).collect())
+        Some(
+            paragraphs
+                .chunks(8)
+                .take(300)
+                .map(|c| c.join("\n"))
+                .collect(),
+        )
     }
 
     #[test]
@@ -215,7 +277,10 @@ mod tests {
             let third = chars.len() / 3;
             let excerpt: String = chars[third..2 * third].iter().collect();
             let found = index.lookup(&doc(&excerpt).fingerprint);
-            assert!(found.iter().any(|c| c.original == id), "excerpt of {id} not found");
+            assert!(
+                found.iter().any(|c| c.original == id),
+                "excerpt of {id} not found"
+            );
         }
         // A text from elsewhere in the corpus, not indexed, retrieves little or nothing.
         let unrelated: String = corpus().unwrap()[299].clone();
@@ -224,17 +289,30 @@ mod tests {
 
     #[test]
     fn common_anchors_stop_being_indexed() {
-        let mut index = ArchiveIndex::new(3).unwrap();
-        for id in 1..=(MAX_ORIGINALS_PER_ANCHOR as u32 + 5) {
-            index.add_anchor(42, id);
-        }
         let fp = Fingerprint {
             anchors: vec![42],
             ..Fingerprint::default()
         };
+        let many = 1..=(MAX_ORIGINALS_PER_ANCHOR as u32 + 5);
+        // Incrementally, before and after a merge.
+        let mut index = ArchiveIndex::new(3).unwrap();
+        for id in many.clone() {
+            index.add_anchor(42, id);
+        }
         assert!(index.lookup(&fp).is_empty());
+        index.merge_recent();
+        assert_eq!(index.anchors, vec![(42, COMMON)]);
         index.add_anchor(42, 999);
         assert!(index.lookup(&fp).is_empty());
+        // In bulk.
+        let built = ArchiveIndex::build(3, Vec::new(), many.map(|id| (42, id))).unwrap();
+        assert!(built.lookup(&fp).is_empty());
+        // Below the limit, an anchor retrieves its originals from both parts.
+        let mut index = ArchiveIndex::build(3, Vec::new(), [(42, 1), (42, 2)]).unwrap();
+        index.add_anchor(42, 3);
+        let mut found: Vec<u32> = index.lookup(&fp).iter().map(|c| c.original).collect();
+        found.sort_unstable();
+        assert_eq!(found, vec![1, 2, 3]);
     }
 
     #[test]
@@ -244,10 +322,14 @@ mod tests {
         for (simhash, _) in fingerprint_rows(&a.fingerprint) {
             rows.push((simhash, 7));
         }
-        let built = ArchiveIndex::build(3, rows, a.fingerprint.anchors.iter().map(|&x| (x, 7))).unwrap();
+        let built =
+            ArchiveIndex::build(3, rows, a.fingerprint.anchors.iter().map(|&x| (x, 7))).unwrap();
         let mut inserted = ArchiveIndex::new(3).unwrap();
         inserted.insert(7, &a.fingerprint).unwrap();
-        assert_eq!(built.lookup(&a.fingerprint), inserted.lookup(&a.fingerprint));
+        assert_eq!(
+            built.lookup(&a.fingerprint),
+            inserted.lookup(&a.fingerprint)
+        );
         assert_eq!(built.len(), inserted.len());
     }
 }

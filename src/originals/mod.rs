@@ -19,10 +19,10 @@ use url::Url;
 
 use crate::boilerplate::Boilerplate;
 use crate::config::Settings;
-use crate::index::archive::ArchiveIndex;
 use crate::detect::Document;
 use crate::extract;
 use crate::fetch::{FetchLimits, Fetcher};
+use crate::index::archive::ArchiveIndex;
 use crate::store::{NewArticle, Store, StoreError, Upsert};
 use sources::{ArticleLink, Sitemap};
 

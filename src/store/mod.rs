@@ -55,6 +55,9 @@ const MIGRATIONS: &[&str] = &[
         text TEXT NOT NULL,
         text_sha256 TEXT NOT NULL,
         simhash INTEGER NOT NULL,
+        -- Winnowed anchor hashes, packed as little-endian u64: one blob per version
+        -- loads far faster at start-up than one row per anchor.
+        anchors BLOB NOT NULL,
         fetched_at TEXT NOT NULL,
         UNIQUE (original_id, version)
     );
@@ -65,12 +68,6 @@ const MIGRATIONS: &[&str] = &[
         end_char INTEGER NOT NULL,
         simhash INTEGER NOT NULL,
         PRIMARY KEY (version_id, ordinal)
-    ) WITHOUT ROWID;
-    -- Winnowed anchor hashes of each version, for the anchor index.
-    CREATE TABLE anchors (
-        version_id INTEGER NOT NULL REFERENCES original_versions(id),
-        hash INTEGER NOT NULL,
-        PRIMARY KEY (version_id, hash)
     ) WITHOUT ROWID;
     -- How many originals contain each normalised sentence: sentences found in many
     -- originals (the anti-infringement notice, bylines) are boilerplate.
@@ -461,12 +458,23 @@ impl Store {
     /// # Errors
     /// [`StoreError`] when the database cannot be read.
     pub fn current_anchors(&self) -> Result<Vec<(u64, i64)>, StoreError> {
-        self.pairs(
-            "SELECT a.hash, o.id
-             FROM originals o
-             JOIN original_versions v ON v.original_id = o.id AND v.version = o.current_version
-             JOIN anchors a ON a.version_id = v.id",
-        )
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT v.anchors, o.id
+                 FROM originals o
+                 JOIN original_versions v ON v.original_id = o.id AND v.version = o.current_version",
+            )
+            .map_err(|e| self.err(e))?;
+        let mut rows = stmt.query([]).map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().map_err(|e| self.err(e))? {
+            let id: i64 = row.get(1).map_err(|e| self.err(e))?;
+            let blob = row.get_ref(0).map_err(|e| self.err(e))?;
+            let bytes = blob.as_blob().map_err(|e| self.err(e.into()))?;
+            out.extend(unpack_anchors(bytes).map(|h| (h, id)));
+        }
+        Ok(out)
     }
 
     /// Runs a query of `(INTEGER, INTEGER)` rows, the first read back as the `u64` it was
@@ -474,7 +482,9 @@ impl Store {
     fn pairs(&self, sql: &str) -> Result<Vec<(u64, i64)>, StoreError> {
         let mut stmt = self.conn.prepare(sql).map_err(|e| self.err(e))?;
         let rows = stmt
-            .query_map([], |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)?)))
+            .query_map([], |r| {
+                Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)?))
+            })
             .map_err(|e| self.err(e))?;
         rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
     }
@@ -524,6 +534,20 @@ impl OriginalKey {
             Err(_) => OriginalKey::Url(text.trim().to_string()),
         }
     }
+}
+
+/// Anchors as stored: little-endian `u64`s back to back.
+fn pack_anchors(anchors: &[u64]) -> Vec<u8> {
+    anchors.iter().flat_map(|h| h.to_le_bytes()).collect()
+}
+
+/// The inverse of [`pack_anchors`]; a trailing partial value (a damaged blob) is ignored.
+fn unpack_anchors(bytes: &[u8]) -> impl Iterator<Item = u64> + '_ {
+    bytes.chunks_exact(8).map(|c| {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(c);
+        u64::from_le_bytes(b)
+    })
 }
 
 fn upsert_in(
@@ -586,8 +610,8 @@ fn insert_version(
     tx.execute(
         "INSERT INTO original_versions
            (original_id, version, title, published, author, source, text, text_sha256,
-            simhash, fetched_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            simhash, anchors, fetched_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         params![
             original_id,
             version,
@@ -598,6 +622,7 @@ fn insert_version(
             a.text,
             a.text_sha256,
             a.simhash as i64,
+            pack_anchors(&a.anchors),
             timestamp(now),
         ],
     )?;
@@ -614,11 +639,6 @@ fn insert_version(
             s.end,
             s.simhash as i64
         ])?;
-    }
-    let mut stmt =
-        tx.prepare_cached("INSERT OR IGNORE INTO anchors (version_id, hash) VALUES (?1, ?2)")?;
-    for &h in &a.anchors {
-        stmt.execute(params![version_id, h as i64])?;
     }
     Ok(())
 }
@@ -684,7 +704,10 @@ mod tests {
             store.current_segment_fingerprints().unwrap(),
             vec![(0x8000_0000_0000_0001, 1)]
         );
-        assert_eq!(store.current_whole_fingerprints().unwrap(), vec![(u64::MAX, 1)]);
+        assert_eq!(
+            store.current_whole_fingerprints().unwrap(),
+            vec![(u64::MAX, 1)]
+        );
         let mut anchors = store.current_anchors().unwrap();
         anchors.sort_unstable();
         assert_eq!(anchors, vec![(3, 1), (u64::MAX, 1)]);

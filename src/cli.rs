@@ -369,16 +369,8 @@ fn load_document(path: &Path) -> Result<Document> {
             Ok(Document::new(extracted.title, extracted.text))
         }
         Some("txt") => {
-            let (text, _encoding, _warnings) = crate::extract::decode(&bytes, None);
-            let title = text
-                .lines()
-                .map(str::trim)
-                .find(|l| !l.is_empty())
-                .unwrap_or_default()
-                .chars()
-                .take(200)
-                .collect();
-            Ok(Document::new(title, text))
+            let extracted = crate::extract::from_text(&bytes);
+            Ok(Document::new(extracted.title, extracted.text))
         }
         _ => bail!(
             "{}: unsupported file type (expected .html, .htm or .txt)",

@@ -144,14 +144,20 @@ impl Fetcher {
 /// reqwest's top-level message is often just "error sending request"; the cause chain
 /// says what happened (connection refused, timed out, too many redirects).
 fn describe(err: &reqwest::Error) -> String {
-    let mut message = if err.is_timeout() {
+    let head = if err.is_timeout() {
         "timed out".to_string()
     } else if err.is_redirect() {
         format!("too many redirects (limit {MAX_REDIRECTS})")
     } else {
         err.to_string()
     };
-    let mut source = std::error::Error::source(err);
+    with_causes(head, err)
+}
+
+/// `head` followed by each distinct message of `err`'s cause chain, `: `-separated.
+pub fn with_causes(head: String, err: &dyn std::error::Error) -> String {
+    let mut message = head;
+    let mut source = err.source();
     while let Some(s) = source {
         let text = s.to_string();
         if !message.contains(&text) {

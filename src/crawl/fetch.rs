@@ -934,17 +934,7 @@ fn classify(url: &Url, err: &reqwest::Error) -> FetchError {
 /// reqwest's top-level message is often just "error sending request"; the cause chain
 /// says what happened (connection refused, reset, TLS failure).
 fn describe(err: &reqwest::Error) -> String {
-    let mut message = err.to_string();
-    let mut source = std::error::Error::source(err);
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !message.contains(&text) {
-            message.push_str(": ");
-            message.push_str(&text);
-        }
-        source = s.source();
-    }
-    message
+    crate::fetch::with_causes(err.to_string(), err)
 }
 
 #[cfg(test)]

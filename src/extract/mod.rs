@@ -54,6 +54,26 @@ pub fn extract(html: &[u8], content_type: Option<&str>) -> Extracted {
     out
 }
 
+/// A plain-text file taken as is: decoded (BOM, statistical detection), with its first
+/// non-empty line as the title.
+pub fn from_text(bytes: &[u8]) -> Extracted {
+    let (text, encoding, warnings) = decode(bytes, None);
+    let title = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or_default()
+        .chars()
+        .take(200)
+        .collect();
+    Extracted {
+        title,
+        text,
+        encoding: encoding.name(),
+        warnings,
+    }
+}
+
 /// Extracts title and main text from an already decoded page. `encoding` is left empty.
 pub fn extract_str(source: &str) -> Extracted {
     let (source, flattened) = nesting::flatten(source);

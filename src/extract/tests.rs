@@ -153,3 +153,14 @@ fn title_strips_site_name() {
     );
     assert_eq!(strip_site_name("Plain title"), "Plain title");
 }
+
+#[test]
+fn text_files_are_taken_as_is_with_the_first_line_as_title() {
+    let gbk = encoding_rs::GBK
+        .encode("\n  简讯标题  \n市图书馆今起延长开放时间。")
+        .0;
+    let got = super::from_text(&gbk);
+    assert_eq!(got.title, "简讯标题");
+    assert_eq!(got.text, "\n  简讯标题  \n市图书馆今起延长开放时间。");
+    assert_eq!(super::from_text(b"").title, "");
+}

@@ -380,20 +380,7 @@ fn read_local(path: &Path) -> Result<Option<NewArticle>, String> {
             build_article(url, source, extract::extract(&bytes, None), page_meta, None)
         }
         _ => {
-            let text = extract::decode(&bytes, None).0;
-            let title = text
-                .lines()
-                .map(str::trim)
-                .find(|l| !l.is_empty())
-                .unwrap_or_default()
-                .chars()
-                .take(200)
-                .collect();
-            let extracted = extract::Extracted {
-                title,
-                text,
-                ..extract::Extracted::default()
-            };
+            let extracted = extract::from_text(&bytes);
             build_article(file_url, source, extracted, meta::PageMeta::default(), None)
         }
     })

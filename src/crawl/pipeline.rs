@@ -366,6 +366,14 @@ async fn visit(
     previous_sha: Option<String>,
     follow_links: bool,
 ) -> PageResult {
+    // An address the guard refuses is reported as such, before robots.txt (whose fetch
+    // the guard would refuse too, which would read as "disallowed").
+    if let Err(e) = shared.fetcher.guard().check_url(&url) {
+        return PageResult::Failed {
+            error: e.to_string(),
+            transient: false,
+        };
+    }
     let permit = match shared.sched.acquire(&host).await {
         Ok(p) => p,
         Err(AcquireError::BudgetExhausted { .. }) => return PageResult::BudgetExhausted,
@@ -374,6 +382,14 @@ async fn visit(
     // robots.txt is fetched (when not cached) under the host's permit, like any request.
     let rules = shared.robots.rules_for(&url).await;
     shared.sched.set_crawl_delay(&host, rules.crawl_delay);
+    if let Some(reason) = rules.disallow_reason() {
+        // robots.txt could not be read: the site is off limits for now, which is a
+        // transient failure, not the site's wish.
+        return PageResult::Failed {
+            error: format!("{url}: {reason}"),
+            transient: true,
+        };
+    }
     if !rules.allowed(&url) {
         return PageResult::Disallowed;
     }

@@ -6,5 +6,6 @@ mod crawl;
 mod detection;
 mod extract;
 mod ingest;
+mod pipeline;
 mod site;
 mod util;

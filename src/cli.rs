@@ -37,8 +37,18 @@ struct Cli {
     )]
     config: Option<PathBuf>,
 
+    /// Log format on stderr: `human` (default) or `json` (one object per line).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human)]
+    log_format: LogFormat,
+
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Human,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -89,6 +99,20 @@ enum Command {
         /// Run one full cycle and exit with a summary line.
         #[arg(long)]
         once: bool,
+    },
+    /// Run as a service: originals refresh, crawl cycles, search discovery and alerts on
+    /// their schedules, with `/healthz` and `/metrics` on `[web] listen`.
+    ///
+    /// SIGTERM/SIGINT stop it within `[daemon] shutdown_timeout`; SIGHUP reloads the
+    /// config (an invalid one is refused and the old one stays). Speaks systemd's
+    /// notification protocol when `NOTIFY_SOCKET` is set.
+    Run,
+    /// A self-contained demonstration on loopback: a fixture outlet, a mirror site and a
+    /// licensed partner, then the real pipeline over them. Needs no config or network.
+    Demo {
+        /// Keep the demo's state here instead of a temporary folder.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
     },
     /// Inspect recorded matches.
     Matches {
@@ -142,7 +166,13 @@ enum MatchesCommand {
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    // The service and the demo report progress as info logs; one-shot commands print
+    // their results and log only problems.
+    let default_level = match cli.command {
+        Command::Run => "info",
+        _ => "warn",
+    };
+    init_logging(cli.log_format, default_level);
     match run(cli) {
         Ok(code) => code,
         Err(err) => {
@@ -324,6 +354,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
             println!("{}", summary.render());
             Ok(ExitCode::SUCCESS)
         }
+        Command::Run => run_daemon(cli.config.as_deref()),
+        Command::Demo { dir } => {
+            let runtime = runtime()?;
+            let report = runtime.block_on(crate::demo::run(dir.as_deref()))?;
+            print!("{}", report.render());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Matches { command } => {
             let settings = load_settings(cli.config.as_deref())?;
             let store = Store::open_dir(&settings.storage.dir)?;
@@ -468,14 +505,57 @@ async fn shutdown_signal() {
     ctrl_c.await;
 }
 
-/// Logs go to stderr; `RUST_LOG` filters them (default: warnings and errors).
-fn init_logging() {
+/// Logs go to stderr (journald captures them under systemd); `RUST_LOG` filters them.
+fn init_logging(format: LogFormat, default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Human => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+/// `copyhound run`: loads the config, binds the endpoint and runs the daemon until
+/// SIGTERM/SIGINT.
+fn run_daemon(explicit: Option<&Path>) -> Result<ExitCode> {
+    let path = config_path(explicit);
+    let settings = load_settings(Some(&path))?;
+    let runtime = runtime()?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(settings.web.listen)
+            .await
+            .with_context(|| format!("cannot listen on {} ([web] listen)", settings.web.listen))?;
+        tracing::info!(listen = %settings.web.listen, config = %path.display(), "starting");
+        let (reload_tx, reload_rx) = tokio::sync::mpsc::channel(1);
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let mut hup = signal(SignalKind::hangup()).context("cannot handle SIGHUP")?;
+            tokio::spawn(async move {
+                while hup.recv().await.is_some() {
+                    // A reload already waiting covers this one too.
+                    let _ = reload_tx.try_send(());
+                }
+            });
+        }
+        #[cfg(not(unix))]
+        drop(reload_tx);
+        let daemon = crate::daemon::Daemon {
+            config_path: path.clone(),
+            notifier: crate::daemon::notify::Notifier::from_env(),
+            metrics: std::sync::Arc::default(),
+        };
+        daemon
+            .run(settings, listener, reload_rx, shutdown_signal())
+            .await?;
+        Ok::<_, anyhow::Error>(())
+    })?;
+    // Tasks that missed the deadline are dropped with the runtime, without waiting.
+    runtime.shutdown_background();
+    Ok(ExitCode::SUCCESS)
 }
 
 /// A progress bar on a terminal; nothing when stderr is redirected (logs, CI, pipes).

@@ -47,6 +47,42 @@ pub struct Settings {
     pub crawl: CrawlSettings,
     /// Where candidate pages are discovered besides the crawl (`[discovery]`).
     pub discovery: DiscoverySettings,
+    /// How `copyhound run` behaves as a service (`[daemon]`).
+    pub daemon: DaemonSettings,
+    /// The health, metrics (and later review) HTTP endpoint (`[web]`).
+    pub web: WebSettings,
+}
+
+/// The service's own behaviour (`[daemon]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DaemonSettings {
+    /// After SIGTERM/SIGINT, tasks get this long to stop at a safe point before the
+    /// daemon gives up on them and exits; systemd's `TimeoutStopSec` must be longer.
+    pub shutdown_timeout: Duration,
+}
+
+impl Default for DaemonSettings {
+    fn default() -> Self {
+        DaemonSettings {
+            shutdown_timeout: Duration::from_secs(20),
+        }
+    }
+}
+
+/// The daemon's HTTP endpoint (`[web]`): `/healthz` and `/metrics`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebSettings {
+    /// Address the endpoint listens on. Loopback by default: the endpoint is
+    /// unauthenticated, so exposing it is a deliberate choice.
+    pub listen: std::net::SocketAddr,
+}
+
+impl Default for WebSettings {
+    fn default() -> Self {
+        WebSettings {
+            listen: std::net::SocketAddr::from(([127, 0, 0, 1], 8600)),
+        }
+    }
 }
 
 /// Sources of the outlet's original articles (`[originals]`).
@@ -147,6 +183,8 @@ pub struct CrawlSettings {
     pub tracking_params: Vec<String>,
     /// Longer URLs are dropped: traps and session-id soup, not articles.
     pub max_url_length: usize,
+    /// The daemon's pause between the end of one crawl cycle and the start of the next.
+    pub cycle_interval: Duration,
 }
 
 /// Tracking parameters dropped when `[crawl] tracking_params` is not set.
@@ -203,6 +241,7 @@ impl Default for CrawlSettings {
                 .map(|p| p.to_string())
                 .collect(),
             max_url_length: 2048,
+            cycle_interval: Duration::from_secs(600),
         }
     }
 }
@@ -423,29 +462,40 @@ impl Settings {
                     parse_crawl(&mut s, website.as_deref())
                 });
             let discovery = root.table("discovery", false, parse_discovery);
+            let daemon = root.table("daemon", false, parse_daemon);
+            let web = root.table("web", false, parse_web);
             root.finish();
             (
-                outlet, contacts, storage, detect, originals, index, crawl, discovery,
+                outlet, contacts, storage, detect, originals, index, crawl, discovery, daemon, web,
             )
         };
         check_contacts(&settings.1, &mut problems);
         match settings {
-            (Some(outlet), contacts, storage, detect, originals, index, crawl, discovery)
-                if problems.is_empty() =>
-            {
-                Ok(Settings {
-                    outlet,
-                    contacts,
-                    storage: storage.unwrap_or_else(|| Storage {
-                        dir: PathBuf::from(DEFAULT_STORAGE_DIR),
-                    }),
-                    detect: detect.unwrap_or_default(),
-                    originals: originals.unwrap_or_default(),
-                    index: index.unwrap_or_default(),
-                    crawl: crawl.unwrap_or_default(),
-                    discovery: discovery.unwrap_or_default(),
-                })
-            }
+            (
+                Some(outlet),
+                contacts,
+                storage,
+                detect,
+                originals,
+                index,
+                crawl,
+                discovery,
+                daemon,
+                web,
+            ) if problems.is_empty() => Ok(Settings {
+                outlet,
+                contacts,
+                storage: storage.unwrap_or_else(|| Storage {
+                    dir: PathBuf::from(DEFAULT_STORAGE_DIR),
+                }),
+                detect: detect.unwrap_or_default(),
+                originals: originals.unwrap_or_default(),
+                index: index.unwrap_or_default(),
+                crawl: crawl.unwrap_or_default(),
+                discovery: discovery.unwrap_or_default(),
+                daemon: daemon.unwrap_or_default(),
+                web: web.unwrap_or_default(),
+            }),
             _ => {
                 if problems.is_empty() {
                     // The outlet section was missing without a recorded problem: cannot
@@ -483,6 +533,8 @@ impl Settings {
             index: IndexSettings::default(),
             crawl: CrawlSettings::default(),
             discovery: DiscoverySettings::default(),
+            daemon: DaemonSettings::default(),
+            web: WebSettings::default(),
         }
     }
 }
@@ -785,6 +837,7 @@ fn parse_crawl(s: &mut Section<'_>, website: Option<&str>) -> Option<CrawlSettin
     let max_url_length = s
         .integer_in("max_url_length", 64, 65_536)
         .map_or(d.max_url_length, |v| v as usize);
+    let cycle_interval = s.duration("cycle_interval").unwrap_or(d.cycle_interval);
     Some(CrawlSettings {
         seeds,
         sitemaps,
@@ -807,6 +860,7 @@ fn parse_crawl(s: &mut Section<'_>, website: Option<&str>) -> Option<CrawlSettin
         max_backoff,
         tracking_params,
         max_url_length,
+        cycle_interval,
     })
 }
 
@@ -818,6 +872,49 @@ fn parse_discovery(s: &mut Section<'_>) -> Option<DiscoverySettings> {
         searxng_url,
         interval,
     })
+}
+
+fn parse_daemon(s: &mut Section<'_>) -> Option<DaemonSettings> {
+    let d = DaemonSettings::default();
+    let shutdown_timeout = s.duration("shutdown_timeout").unwrap_or(d.shutdown_timeout);
+    if shutdown_timeout > Duration::from_secs(600) {
+        // systemd's stop timeout has to outlast it; a deadline of many minutes means a
+        // stuck service nobody can restart promptly.
+        s.problem(
+            "shutdown_timeout",
+            format!(
+                "must be at most 10m, got {}",
+                humantime::format_duration(shutdown_timeout)
+            ),
+        );
+    }
+    Some(DaemonSettings { shutdown_timeout })
+}
+
+fn parse_web(s: &mut Section<'_>) -> Option<WebSettings> {
+    let d = WebSettings::default();
+    let listen = match s.get("listen") {
+        None => d.listen,
+        Some(toml::Value::String(v)) => match v.parse::<std::net::SocketAddr>() {
+            Ok(addr) => addr,
+            Err(_) => {
+                s.problem(
+                    "listen",
+                    format!("must be an address and port like \"127.0.0.1:8600\", got {v:?}"),
+                );
+                return None;
+            }
+        },
+        Some(other) => {
+            let t = other.type_str();
+            s.problem(
+                "listen",
+                format!("must be a string like \"127.0.0.1:8600\", got {t}"),
+            );
+            return None;
+        }
+    };
+    Some(WebSettings { listen })
 }
 
 /// Resolves a path from the config file against the file's folder.

@@ -9,6 +9,8 @@ pub mod boilerplate;
 pub mod cli;
 pub mod config;
 pub mod crawl;
+pub mod daemon;
+pub mod demo;
 pub mod detect;
 pub mod eval;
 pub mod extract;

@@ -937,6 +937,21 @@ pub async fn crawl_once(
     store: &mut Store,
     shutdown: impl Future<Output = ()>,
 ) -> Result<CrawlSummary, PipelineError> {
+    crawl_cycle(settings, store, shutdown, SHUTDOWN_DEADLINE).await
+}
+
+/// [`crawl_once`] with the time pages in flight get after `shutdown` completes: the
+/// daemon passes a share of its own `[daemon] shutdown_timeout`, so the cycle writes its
+/// state before the daemon's deadline instead of being dropped mid-way.
+///
+/// # Errors
+/// As [`crawl_once`].
+pub async fn crawl_cycle(
+    settings: &Settings,
+    store: &mut Store,
+    shutdown: impl Future<Output = ()>,
+    shutdown_deadline: Duration,
+) -> Result<CrawlSummary, PipelineError> {
     let crawl = &settings.crawl;
     let rules = UrlRules::from_settings(crawl);
     let now = Utc::now();
@@ -1073,7 +1088,7 @@ pub async fn crawl_once(
                 tracing::info!(active = state.active, "shutting down: waiting for pages in flight");
                 stopping = true;
                 shared.sched.close();
-                deadline = Some(tokio::time::Instant::now() + SHUTDOWN_DEADLINE);
+                deadline = Some(tokio::time::Instant::now() + shutdown_deadline);
             }
             () = async { if let Some(d) = deadline { tokio::time::sleep_until(d).await } else { std::future::pending().await } } => {
                 tracing::warn!(active = state.active, "shutdown deadline passed; pages in flight are fetched again next run");

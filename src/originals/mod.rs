@@ -118,7 +118,7 @@ pub async fn ingest(
     settings: &Settings,
     store: &mut Store,
     mut index: Option<&mut ArchiveIndex>,
-    progress: &dyn Progress,
+    progress: &(dyn Progress + Sync),
 ) -> Result<IngestSummary, IngestError> {
     let mut summary = IngestSummary::default();
     let mut recorder = Recorder {
@@ -227,7 +227,7 @@ pub async fn ingest(
 fn ingest_dir(
     dir: &Path,
     recorder: &mut Recorder<'_>,
-    progress: &dyn Progress,
+    progress: &(dyn Progress + Sync),
     summary: &mut IngestSummary,
 ) -> Result<(), IngestError> {
     if !dir.is_dir() {

@@ -279,6 +279,24 @@ impl Store {
             .map_err(|e| self.err(e))
     }
 
+    /// Matches recorded, by verdict: `(copy, partial, licensed)`, where licensed
+    /// matches (either verdict) are counted only under licensed.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the database cannot be read.
+    pub fn match_counts_by_verdict(&self) -> Result<(i64, i64, i64), StoreError> {
+        self.conn
+            .query_row(
+                "SELECT COALESCE(SUM(licensed = 0 AND verdict = 'copy'), 0),
+                        COALESCE(SUM(licensed = 0 AND verdict = 'partial'), 0),
+                        COALESCE(SUM(licensed != 0), 0)
+                 FROM matches",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .map_err(|e| self.err(e))
+    }
+
     /// One match with its passages and capture summary.
     ///
     /// # Errors

@@ -1,0 +1,431 @@
+//! `copyhound run`: the long-running service.
+//!
+//! Owns the schedule and the lifecycle, not the work: the originals refresh calls
+//! [`crate::originals::ingest`], the crawl loop calls [`crawl_cycle`], and both open their
+//! own connection to the store. Each stage is a tokio task tracked by one
+//! [`TaskTracker`]; one [`CancellationToken`] stops them all.
+//!
+//! Start-up: the HTTP endpoint answers at once (`/healthz` 503), the store is opened
+//! and the index loaded, then systemd hears `READY=1` and the stages start.
+//!
+//! Shutdown has two phases (vector's model): the token is cancelled and every task stops
+//! at its next safe point (between articles, between pages; pages in flight get half the
+//! deadline to finish); then the daemon waits for them at most `[daemon]
+//! shutdown_timeout`, and names the tasks that missed it before exiting anyway. The
+//! store stays consistent either way because every write is one SQLite transaction that
+//! completes inside a single poll: dropping a task between polls never leaves half a
+//! write.
+//!
+//! Reload (SIGHUP): the config file is read and validated again; a valid one replaces
+//! the settings the stages read at the start of their next pass, an invalid one is
+//! refused with every problem logged and the old one stays in force.
+//!
+//! This module never speaks SQL and never decides what a copy is.
+
+pub mod metrics;
+pub mod notify;
+pub mod web;
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::{ConfigError, Settings};
+use crate::crawl::pipeline::{crawl_cycle, PipelineError};
+use crate::originals::{load_archive, IngestError, NoProgress};
+use crate::store::{Store, StoreError};
+use metrics::Metrics;
+use notify::Notifier;
+
+/// Why the daemon could not start or had to stop (a failing page, source or cycle is
+/// logged and retried, never an error here).
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Archive(#[from] IngestError),
+    #[error("cannot serve {what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("a start-up task failed: {0}")]
+    Join(#[from] tokio::task::JoinError),
+}
+
+/// What the daemon needs besides its settings.
+pub struct Daemon {
+    /// The config file, read again on reload.
+    pub config_path: PathBuf,
+    /// Where `READY=1`, `STATUS=` and `WATCHDOG=1` go.
+    pub notifier: Notifier,
+    /// Shared with the HTTP endpoint.
+    pub metrics: Arc<Metrics>,
+}
+
+/// Names of the tasks still running, so a missed shutdown deadline names the culprits.
+type Running = Arc<Mutex<BTreeSet<&'static str>>>;
+
+/// Removes a task's name from [`Running`] when the task ends, however it ends.
+struct RunningGuard {
+    running: Running,
+    name: &'static str,
+}
+
+impl Drop for RunningGuard {
+    fn drop(&mut self) {
+        self.running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(self.name);
+    }
+}
+
+fn spawn_named<F>(tracker: &TaskTracker, running: &Running, name: &'static str, task: F)
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    running
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(name);
+    let guard = RunningGuard {
+        running: Arc::clone(running),
+        name,
+    };
+    tracker.spawn(async move {
+        let _guard = guard;
+        task.await;
+    });
+}
+
+impl Daemon {
+    /// Runs until `shutdown` completes, then stops within `[daemon] shutdown_timeout`.
+    /// `reload` receives one message per reload request (SIGHUP in `main`, a channel in
+    /// tests). `listener` serves `/healthz` and `/metrics`.
+    ///
+    /// # Errors
+    /// [`DaemonError`] when the store or the index cannot be loaded at start-up.
+    pub async fn run(
+        self,
+        settings: Settings,
+        listener: tokio::net::TcpListener,
+        mut reload: mpsc::Receiver<()>,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<(), DaemonError> {
+        let Daemon {
+            config_path,
+            notifier,
+            metrics,
+        } = self;
+        let token = CancellationToken::new();
+        let tracker = TaskTracker::new();
+        let running: Running = Arc::default();
+
+        // The endpoint first, so a probe sees 503 "starting" rather than a refused
+        // connection while the index loads.
+        let router = web::router(Arc::clone(&metrics));
+        let web_token = token.clone();
+        spawn_named(&tracker, &running, "web", async move {
+            let stop = web_token.clone();
+            if let Err(err) = axum::serve(listener, router)
+                .with_graceful_shutdown(async move { stop.cancelled().await })
+                .await
+            {
+                tracing::error!(error = %err, "health and metrics endpoint failed");
+            }
+        });
+
+        notifier.status("loading the index");
+        let started = Instant::now();
+        let dir = settings.storage.dir.clone();
+        let load_settings = settings.clone();
+        let (originals, index_len) = tokio::task::spawn_blocking(move || {
+            let store = Store::open_dir(&dir)?;
+            let archive = load_archive(&store, &load_settings)?;
+            Ok::<_, DaemonError>((store.original_count()?, archive.index.len()))
+        })
+        .await??;
+        metrics.set_originals(originals);
+        metrics.set_index(index_len.0, index_len.1);
+        let status = format!(
+            "{originals} originals indexed in {:.1}s; crawling",
+            started.elapsed().as_secs_f64()
+        );
+        metrics.set_status(status.clone());
+        metrics.set_ready();
+        notifier.ready(&status);
+        tracing::info!(
+            originals,
+            fingerprints = index_len.0,
+            anchors = index_len.1,
+            "ready"
+        );
+
+        let (settings_tx, settings_rx) = watch::channel(Arc::new(settings));
+        // Counts completed originals passes: the first crawl cycle waits for the first
+        // pass, so a fresh install does not crawl against an empty archive.
+        let (passes_tx, passes_rx) = watch::channel(0u64);
+        spawn_named(
+            &tracker,
+            &running,
+            "originals refresh",
+            refresh_loop(
+                settings_rx.clone(),
+                token.clone(),
+                Arc::clone(&metrics),
+                passes_tx,
+            ),
+        );
+        spawn_named(
+            &tracker,
+            &running,
+            "crawl",
+            crawl_loop(
+                settings_rx.clone(),
+                token.clone(),
+                Arc::clone(&metrics),
+                notifier.clone(),
+                passes_rx,
+            ),
+        );
+
+        // The watchdog is pinged from this loop, so a wedged control loop (not just a
+        // live process) makes systemd restart the service.
+        let mut watchdog = notify::watchdog_interval().map(tokio::time::interval);
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                () = &mut shutdown => break,
+                request = reload.recv() => {
+                    if request.is_none() {
+                        // Nobody can ask for a reload any more; keep running.
+                        reload = mpsc::channel(1).1;
+                        continue;
+                    }
+                    notifier.notify("RELOADING=1");
+                    apply_reload(&config_path, &settings_tx, &metrics);
+                    notifier.ready(&metrics.status());
+                }
+                _ = async {
+                    match watchdog.as_mut() {
+                        Some(w) => w.tick().await,
+                        None => std::future::pending().await,
+                    }
+                } => notifier.notify("WATCHDOG=1"),
+            }
+        }
+
+        let deadline = settings_tx.borrow().daemon.shutdown_timeout;
+        tracing::info!(deadline = ?deadline, "shutting down");
+        notifier.notify("STOPPING=1");
+        token.cancel();
+        tracker.close();
+        if tokio::time::timeout(deadline, tracker.wait())
+            .await
+            .is_err()
+        {
+            let missed: Vec<&str> = running
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .copied()
+                .collect();
+            tracing::warn!(
+                tasks = ?missed,
+                "shutdown deadline passed; stopping anyway (their work is redone next start)"
+            );
+        } else {
+            tracing::info!("stopped cleanly");
+        }
+        Ok(())
+    }
+}
+
+/// Reads and validates the config again; a valid one replaces the settings in force.
+fn apply_reload(
+    path: &std::path::Path,
+    settings: &watch::Sender<Arc<Settings>>,
+    metrics: &Metrics,
+) {
+    match Settings::load(path) {
+        Ok(new) => {
+            let old = settings.borrow().clone();
+            if new.storage.dir != old.storage.dir || new.web.listen != old.web.listen {
+                tracing::warn!(
+                    "[storage] dir and [web] listen take effect only after a restart; the running values stay"
+                );
+            }
+            let mut new = new;
+            new.storage.dir = old.storage.dir.clone();
+            new.web.listen = old.web.listen;
+            settings.send_replace(Arc::new(new));
+            metrics.reload(true);
+            tracing::info!(config = %path.display(), "configuration reloaded");
+        }
+        Err(err) => {
+            metrics.reload(false);
+            let problems = match &err {
+                ConfigError::Invalid { .. } => err.problems().join("; "),
+                other => other.to_string(),
+            };
+            tracing::error!(
+                config = %path.display(),
+                problems = %problems,
+                "configuration reload refused: the previous configuration stays in force"
+            );
+        }
+    }
+}
+
+/// Sleeps `d`, or returns `false` at once when the token is cancelled.
+async fn pause(token: &CancellationToken, d: Duration) -> bool {
+    tokio::select! {
+        () = token.cancelled() => false,
+        () = tokio::time::sleep(d) => true,
+    }
+}
+
+/// The originals refresh: an ingest pass now and every `[originals] refresh`.
+async fn refresh_loop(
+    settings: watch::Receiver<Arc<Settings>>,
+    token: CancellationToken,
+    metrics: Arc<Metrics>,
+    passes: watch::Sender<u64>,
+) {
+    let dir = settings.borrow().storage.dir.clone();
+    let mut store = match Store::open_dir(&dir) {
+        Ok(s) => s,
+        Err(err) => {
+            tracing::error!(error = %err, "originals refresh cannot open the store; it stops");
+            token.cancel();
+            return;
+        }
+    };
+    loop {
+        let current = settings.borrow().clone();
+        let started = Instant::now();
+        // Dropping the pass on cancellation is safe: each article is written in one
+        // synchronous transaction, which a drop between polls cannot split.
+        let result = tokio::select! {
+            () = token.cancelled() => return,
+            r = crate::originals::ingest(&current, &mut store, None, &NoProgress) => r,
+        };
+        match result {
+            Ok(summary) => {
+                tracing::info!(
+                    new = summary.new,
+                    updated = summary.updated,
+                    unchanged = summary.unchanged,
+                    failed = summary.failed.len(),
+                    seconds = started.elapsed().as_secs_f64(),
+                    "originals refreshed"
+                );
+                if let Ok(n) = store.original_count() {
+                    metrics.set_originals(n);
+                }
+                if summary.new + summary.updated > 0 {
+                    // The next crawl cycle loads the new index from the store; this
+                    // publishes its size now.
+                    match tokio::task::block_in_place(|| load_archive(&store, &current)) {
+                        Ok(archive) => {
+                            let (f, a) = archive.index.len();
+                            metrics.set_index(f, a);
+                        }
+                        Err(err) => tracing::warn!(error = %err, "cannot measure the index"),
+                    }
+                }
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "originals refresh failed; retrying at the next refresh")
+            }
+        }
+        metrics.ingest_pass();
+        passes.send_modify(|n| *n += 1);
+        if !pause(&token, current.originals.refresh).await {
+            return;
+        }
+    }
+}
+
+/// The crawl: one cycle after another, `[crawl] cycle_interval` apart.
+async fn crawl_loop(
+    settings: watch::Receiver<Arc<Settings>>,
+    token: CancellationToken,
+    metrics: Arc<Metrics>,
+    notifier: Notifier,
+    mut passes: watch::Receiver<u64>,
+) {
+    tokio::select! {
+        () = token.cancelled() => return,
+        r = passes.wait_for(|n| *n > 0) => if r.is_err() { return },
+    }
+    let dir = settings.borrow().storage.dir.clone();
+    let mut store = match Store::open_dir(&dir) {
+        Ok(s) => s,
+        Err(err) => {
+            tracing::error!(error = %err, "the crawl cannot open the store; it stops");
+            token.cancel();
+            return;
+        }
+    };
+    while !token.is_cancelled() {
+        let current = settings.borrow().clone();
+        let started = Instant::now();
+        // Pages in flight get half the shutdown deadline, leaving the other half for
+        // writing the cycle's state.
+        let grace = current.daemon.shutdown_timeout / 2;
+        let result: Result<_, PipelineError> =
+            crawl_cycle(&current, &mut store, token.cancelled(), grace).await;
+        let took = started.elapsed();
+        match result {
+            Ok(summary) => {
+                metrics.record_cycle(&summary, took);
+                tracing::info!(seconds = took.as_secs_f64(), "{}", summary.render());
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "crawl cycle failed; retrying after the pause")
+            }
+        }
+        publish_store_gauges(&store, &metrics);
+        let status = format!(
+            "{} cycles, last {:.1}s; {}",
+            metrics.cycles(),
+            took.as_secs_f64(),
+            status_counts(&store)
+        );
+        metrics.set_status(status.clone());
+        notifier.status(&status);
+        if !pause(&token, current.crawl.cycle_interval).await {
+            break;
+        }
+    }
+}
+
+fn publish_store_gauges(store: &Store, metrics: &Metrics) {
+    match store.match_counts_by_verdict() {
+        Ok((c, p, l)) => metrics.set_matches(c, p, l),
+        Err(err) => tracing::warn!(error = %err, "cannot count matches"),
+    }
+    match store.frontier_counts() {
+        Ok(f) => metrics.set_frontier(f.queued),
+        Err(err) => tracing::warn!(error = %err, "cannot count the frontier"),
+    }
+    if let Ok(n) = store.original_count() {
+        metrics.set_originals(n);
+    }
+}
+
+fn status_counts(store: &Store) -> String {
+    let originals = store.original_count().unwrap_or(0);
+    let matches = store.match_count().unwrap_or(0);
+    format!("{originals} originals, {matches} matches")
+}

@@ -1,0 +1,281 @@
+//! `copyhound demo`: the whole pipeline on loopback, with nothing to set up.
+//!
+//! Three small fixture sites are served from this process: the outlet (an RSS feed and
+//! the two bundled sample articles), a mirror site (a traditional-character copy with
+//! pinyin, an excerpt and an unrelated page) on 127.0.0.1, and a licensed partner's copy
+//! on 127.0.0.2. A config pointing at them is written to the demo folder; then the real
+//! ingest and one real crawl cycle run against them and the recorded matches are printed.
+//!
+//! The sample pages are compiled into the binary, so the demo works from an installed
+//! copy. It never reaches beyond loopback: the only URLs it configures are its own.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::http::{header, StatusCode, Uri};
+use axum::response::IntoResponse;
+
+use crate::config::{ConfigError, Settings};
+use crate::crawl::pipeline::{CrawlSummary, PipelineError};
+use crate::originals::{IngestError, IngestSummary, NoProgress};
+use crate::store::{MatchSummary, Store, StoreError};
+
+const ORIGINAL_ZH: &[u8] = include_bytes!("../samples/original-zh.html");
+const ORIGINAL_EN: &[u8] = include_bytes!("../samples/original-en.html");
+const COPY_ZH_MIRROR: &[u8] = include_bytes!("../samples/copy-zh-mirror.html");
+const COPY_EN_EXCERPT: &[u8] = include_bytes!("../samples/copy-en-excerpt.html");
+const COPY_EN_PARTNER: &[u8] = include_bytes!("../samples/copy-en-partner.html");
+const UNRELATED_EN: &[u8] = include_bytes!("../samples/unrelated-en.html");
+
+/// Why the demo could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Ingest(#[from] IngestError),
+    #[error(transparent)]
+    Pipeline(#[from] PipelineError),
+}
+
+fn io_err(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> DemoError {
+    let path = path.into();
+    move |source| DemoError::Io { path, source }
+}
+
+/// What the demo found and where it left its state.
+#[derive(Debug)]
+pub struct Report {
+    /// The demo folder (config, state).
+    pub dir: PathBuf,
+    /// The config written for the fixture sites.
+    pub config: PathBuf,
+    /// The database holding originals, matches and their captures.
+    pub database: PathBuf,
+    pub ingest: IngestSummary,
+    pub crawl: CrawlSummary,
+    /// Every match recorded, oldest first.
+    pub matches: Vec<MatchSummary>,
+    /// Wall time of the whole demo.
+    pub seconds: f64,
+}
+
+impl Report {
+    /// The human summary `copyhound demo` prints.
+    pub fn render(&self) -> String {
+        use crate::cli::printable;
+        let mut out = String::new();
+        out.push_str(&format!(
+            "demo: ingested {} originals from the outlet's feed; crawled the mirror and partner sites: {} pages fetched\n",
+            self.ingest.new + self.ingest.updated + self.ingest.unchanged,
+            self.crawl.fetched
+        ));
+        out.push_str(&format!("found {} match(es):\n", self.matches.len()));
+        for m in &self.matches {
+            let kind = if m.licensed {
+                "licensed partner"
+            } else {
+                "infringing"
+            };
+            out.push_str(&format!(
+                "  #{} {:<8} {:>5.1}% of \"{}\" at {} ({kind})\n",
+                m.id,
+                m.verdict,
+                m.containment * 100.0,
+                printable(&m.original_title),
+                printable(&m.copy_url)
+            ));
+        }
+        let config = self.config.display();
+        out.push_str(&format!(
+            "state: {}\ndatabase (originals, matches, raw captures as evidence): {}\n",
+            self.dir.display(),
+            self.database.display()
+        ));
+        out.push_str(&format!(
+            "inspect: copyhound matches list --config {config}\n         copyhound matches show 1 --config {config}\n"
+        ));
+        out.push_str(&format!("done in {:.1}s\n", self.seconds));
+        out
+    }
+}
+
+type Pages = HashMap<&'static str, (&'static str, Vec<u8>)>;
+
+/// Binds `addr` (port 0) on loopback.
+async fn bind(addr: &str) -> Result<(tokio::net::TcpListener, SocketAddr), DemoError> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(io_err(addr))?;
+    let local = listener.local_addr().map_err(io_err(addr))?;
+    Ok((listener, local))
+}
+
+/// Serves `pages` (path → content type and body) from a task of the current runtime;
+/// the site lives as long as the runtime.
+fn serve(listener: tokio::net::TcpListener, pages: Pages) {
+    let pages = Arc::new(pages);
+    let router = axum::Router::new().fallback(move |uri: Uri| {
+        let pages = Arc::clone(&pages);
+        async move {
+            match pages.get(uri.path()) {
+                Some((ctype, body)) => {
+                    ([(header::CONTENT_TYPE, *ctype)], body.clone()).into_response()
+                }
+                None => StatusCode::NOT_FOUND.into_response(),
+            }
+        }
+    });
+    tokio::spawn(async move {
+        if let Err(err) = axum::serve(listener, router).await {
+            tracing::warn!(error = %err, "demo fixture site stopped");
+        }
+    });
+}
+
+const HTML: &str = "text/html; charset=utf-8";
+
+/// Runs the demo with its state in `dir` (created if needed), or in a new folder under
+/// the system's temporary directory that is kept afterwards so it can be inspected.
+///
+/// # Errors
+/// [`DemoError`] when a fixture site cannot listen, the folder cannot be written, or the
+/// pipeline cannot run.
+pub async fn run(dir: Option<&Path>) -> Result<Report, DemoError> {
+    let started = Instant::now();
+    let dir = match dir {
+        Some(d) => d.to_path_buf(),
+        None => std::env::temp_dir().join(format!(
+            "copyhound-demo-{}-{}",
+            std::process::id(),
+            chrono::Utc::now().format("%Y%m%d%H%M%S")
+        )),
+    };
+    std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+
+    // The outlet's feed names its own address, so the site is bound first.
+    let (outlet_listener, outlet_addr) = bind("127.0.0.1:0").await?;
+    let feed = format!(
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<rss version=\"2.0\"><channel><title>Demo outlet</title><link>http://{outlet_addr}/</link><description>demo</description>\
+         <item><title>zh</title><link>http://{outlet_addr}/articles/zh.html</link></item>\
+         <item><title>en</title><link>http://{outlet_addr}/articles/en.html</link></item>\
+         </channel></rss>\n"
+    );
+    let mut outlet_pages = Pages::new();
+    outlet_pages.insert("/feed.xml", ("application/rss+xml", feed.into_bytes()));
+    outlet_pages.insert("/articles/zh.html", (HTML, ORIGINAL_ZH.to_vec()));
+    outlet_pages.insert("/articles/en.html", (HTML, ORIGINAL_EN.to_vec()));
+    serve(outlet_listener, outlet_pages);
+
+    let mut mirror = Pages::new();
+    mirror.insert(
+        "/",
+        (
+            HTML,
+            b"<html><head><title>Mirror Daily Digest</title></head><body><h1>Mirror Daily Digest</h1>\
+              <a href=\"/news/zh-mirror.html\">\xe6\xb1\x9f\xe5\x9f\x8e\xe6\x96\xb0\xe8\x81\x9e</a> \
+              <a href=\"/news/en-excerpt.html\">Wetland</a> \
+              <a href=\"/news/library-hours.html\">Library</a></body></html>"
+                .to_vec(),
+        ),
+    );
+    mirror.insert("/news/zh-mirror.html", (HTML, COPY_ZH_MIRROR.to_vec()));
+    mirror.insert("/news/en-excerpt.html", (HTML, COPY_EN_EXCERPT.to_vec()));
+    mirror.insert("/news/library-hours.html", (HTML, UNRELATED_EN.to_vec()));
+    let (listener, mirror_addr) = bind("127.0.0.1:0").await?;
+    serve(listener, mirror);
+
+    let mut partner = Pages::new();
+    partner.insert(
+        "/",
+        (
+            HTML,
+            b"<html><head><title>Valley Partner News</title></head><body>\
+              <a href=\"/syndication/wetland.html\">Wetland comeback</a></body></html>"
+                .to_vec(),
+        ),
+    );
+    partner.insert(
+        "/syndication/wetland.html",
+        (HTML, COPY_EN_PARTNER.to_vec()),
+    );
+    // A second loopback address, so the partner is a different host from the mirror.
+    let (listener, partner_addr) = bind("127.0.0.2:0").await?;
+    serve(listener, partner);
+
+    let config = dir.join("copyhound.toml");
+    let text = demo_config(outlet_addr, mirror_addr, partner_addr);
+    std::fs::write(&config, text).map_err(io_err(&config))?;
+    let settings = Settings::load(&config)?;
+
+    let mut store = Store::open_dir(&settings.storage.dir)?;
+    tracing::info!(outlet = %outlet_addr, mirror = %mirror_addr, partner = %partner_addr, "demo sites up");
+    let ingest = crate::originals::ingest(&settings, &mut store, None, &NoProgress).await?;
+    let crawl = crate::crawl::pipeline::crawl_once(&settings, &mut store, interrupted()).await?;
+    let matches = store.list_matches()?;
+    Ok(Report {
+        database: store.path().to_path_buf(),
+        dir,
+        config,
+        ingest,
+        crawl,
+        matches,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// Completes on Ctrl-C, so an interrupted demo still writes its crawl state.
+async fn interrupted() {
+    if tokio::signal::ctrl_c().await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+/// The demo's config: the outlet's feed, the mirror and partner as seeds, loopback
+/// allowed (these are our own fixture sites), no politeness delay.
+fn demo_config(outlet: SocketAddr, mirror: SocketAddr, partner: SocketAddr) -> String {
+    format!(
+        r#"# Written by `copyhound demo` for its loopback fixture sites.
+[outlet]
+name = "江城日报社 (demo)"
+website = "https://www.jiangcheng-daily.example"
+address = "江城市滨江路 88 号"
+
+[[contacts]]
+role = "legal"
+name = "Demo counsel"
+email = "legal@jiangcheng-daily.example"
+
+[[contacts]]
+role = "licensing"
+name = "Demo licensing desk"
+email = "licensing@jiangcheng-daily.example"
+
+[storage]
+dir = "state"
+
+[originals]
+feeds = ["http://{outlet}/feed.xml"]
+
+[crawl]
+seeds = ["http://{mirror}/", "http://{partner}/"]
+licensed = ["{partner_ip}"]
+max_depth = 2
+per_host_delay = "0s"
+allow_private_networks = true
+timeout = "10s"
+"#,
+        partner_ip = partner.ip()
+    )
+}

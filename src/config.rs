@@ -1485,6 +1485,31 @@ partial_min_paragraphs = 0
     }
 
     #[test]
+    fn daemon_and_web_keys_are_validated() {
+        let s = Settings::parse(MINIMAL, Path::new("/etc/copyhound")).unwrap();
+        assert_eq!(s.daemon.shutdown_timeout, Duration::from_secs(20));
+        assert_eq!(s.web.listen.to_string(), "127.0.0.1:8600");
+        assert_eq!(s.crawl.cycle_interval, Duration::from_secs(600));
+        let src = format!(
+            "{MINIMAL}\n[crawl]\ncycle_interval = \"often\"\n[daemon]\nshutdown_timeout = \"1h\"\ngrace = 1\n[web]\nlisten = \"localhost\"\n"
+        );
+        let got = problems(&src);
+        let expected = [
+            "crawl.cycle_interval: not a duration",
+            "daemon.shutdown_timeout: must be at most 10m, got 1h",
+            "daemon.grace: unknown key",
+            "web.listen: must be an address and port like \"127.0.0.1:8600\", got \"localhost\"",
+        ];
+        for e in expected {
+            assert!(
+                got.iter().any(|g| g.contains(e)),
+                "missing {e:?} in {got:#?}"
+            );
+        }
+        assert_eq!(got.len(), expected.len(), "{got:#?}");
+    }
+
+    #[test]
     fn user_agent_contact_check() {
         assert!(user_agent_has_contact(
             "copyhound/1 (+https://news.example.com)"

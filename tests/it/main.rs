@@ -3,6 +3,7 @@
 
 mod cli;
 mod crawl;
+mod daemon;
 mod detection;
 mod extract;
 mod ingest;

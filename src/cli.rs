@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use crate::config::{Settings, DEFAULT_CONFIG_PATH};
 use crate::detect::{self, Comparison, Document};
-use crate::store::{OriginalKey, Store};
+use crate::store::{AlertRecord, AlertState, OriginalKey, Store};
 
 /// Input files larger than this are refused: a news article page is well under a few
 /// megabytes, and reading an arbitrary huge file into memory is never what was meant.
@@ -75,11 +75,54 @@ enum Command {
         #[command(subcommand)]
         command: OriginalsCommand,
     },
+    /// Re-check every digest of an evidence file (WARC) and name any altered record.
+    ///
+    /// Exit status 1 when a record's digest does not match, a record is damaged or a
+    /// record it links to is missing.
+    VerifyEvidence {
+        /// The `.warc.gz` evidence file.
+        file: PathBuf,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The mail outbox: alerts queued, sent and failed.
+    Alerts {
+        #[command(subcommand)]
+        command: AlertsCommand,
+    },
+    /// Send a test email to every contact through `[email]`, to check the mail set-up.
+    SendTestEmail,
     /// Measure extraction and detection quality on the real test data.
     Eval {
         /// The shared data folder (holds news-pages/ and peoples-daily-1998-01.txt).
         #[arg(long, value_name = "DIR", default_value = "../shared/data")]
         data: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AlertsCommand {
+    /// List alerts, newest first: state (queued, sending, sent, failed), attempts and
+    /// the last failure's reason.
+    List {
+        /// Print a JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Show at most this many alerts.
+        #[arg(long, default_value_t = 200)]
+        limit: usize,
+    },
+    /// Put a failed alert back in the queue (after fixing the cause, e.g. an address).
+    Retry {
+        /// The alert's id, as listed.
+        id: i64,
+    },
+    /// Deliver due alerts now, waiting up to --wait for retries that fall due.
+    Send {
+        /// How long to keep retrying before leaving the rest queued (e.g. "30s").
+        #[arg(long, default_value = "30s", value_name = "DURATION")]
+        wait: String,
     },
 }
 
@@ -259,6 +302,99 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 }
             }
         }
+        Command::VerifyEvidence { file, json } => {
+            let verification = crate::evidence::verify_file(&file)?;
+            if json {
+                print_json(&verification)?;
+            } else {
+                println!("{}: sha256 {}", file.display(), verification.sha256);
+                for line in &verification.records {
+                    println!("  {}", printable(line));
+                }
+                for problem in &verification.problems {
+                    println!("ALTERED: {}", printable(problem));
+                }
+                println!(
+                    "{}",
+                    if verification.ok() {
+                        "ok: every digest matches"
+                    } else {
+                        "FAILED: the file was altered or damaged"
+                    }
+                );
+            }
+            Ok(if verification.ok() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        Command::Alerts { command } => {
+            let settings = load_settings(cli.config.as_deref())?;
+            let mut store = Store::open_dir(&settings.storage.dir)?;
+            match command {
+                AlertsCommand::List { json, limit } => {
+                    let alerts = store.list_alerts(limit)?;
+                    if json {
+                        print_json(&alerts)?;
+                    } else {
+                        print!("{}", render_alerts(&alerts));
+                    }
+                    Ok(ExitCode::SUCCESS)
+                }
+                AlertsCommand::Retry { id } => {
+                    if store.requeue_failed_alert(id, chrono::Utc::now())? {
+                        println!("alert {id}: queued again");
+                        Ok(ExitCode::SUCCESS)
+                    } else {
+                        bail!("no failed alert with id {id}")
+                    }
+                }
+                AlertsCommand::Send { wait } => {
+                    let wait = crate::config::parse_duration(&wait)
+                        .map_err(|e| anyhow::anyhow!("--wait: {e}"))?;
+                    let mailer = crate::notify::Mailer::from_settings(&settings)?;
+                    let summary = runtime()?.block_on(crate::notify::deliver_until(
+                        &mut store,
+                        &settings,
+                        &mailer,
+                        tokio::time::Instant::now() + wait,
+                    ))?;
+                    println!(
+                        "alerts: {} sent in {} email(s), {} failed, {} still queued (via {})",
+                        summary.sent,
+                        summary.emails,
+                        summary.failed,
+                        store
+                            .list_alerts(usize::MAX)?
+                            .iter()
+                            .filter(|a| matches!(a.state, AlertState::Queued | AlertState::Sending))
+                            .count(),
+                        mailer.describe()
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+            }
+        }
+        Command::SendTestEmail => {
+            let settings = load_settings(cli.config.as_deref())?;
+            if settings.contacts.is_empty() {
+                bail!("no [[contacts]] in the config: nobody to send a test email to");
+            }
+            let mailer = crate::notify::Mailer::from_settings(&settings)?;
+            let message = crate::notify::test_message(&settings)?;
+            match runtime()?.block_on(mailer.send(&message)) {
+                Ok(()) => {
+                    println!(
+                        "test email to {} contact(s) accepted by {}",
+                        settings.contacts.len(),
+                        mailer.describe()
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => bail!("test email not sent via {}: {e}", mailer.describe()),
+            }
+        }
         Command::Eval { data } => {
             let settings = settings_or_builtin(cli.config.as_deref())?;
             if !data.is_dir() {
@@ -427,6 +563,42 @@ fn one_line(text: &str, max_chars: usize) -> String {
         out.push('…');
     }
     printable(&out)
+}
+
+/// The alerts table for `alerts list`.
+fn render_alerts(alerts: &[AlertRecord]) -> String {
+    let mut out = format!(
+        "{:>5}  {:<8}  {:<9}  {:>3}  {:<20}  {:<20}  {:<7}  reason\n",
+        "id", "state", "role", "try", "created", "sent / next attempt", "match"
+    );
+    for a in alerts {
+        let when = match a.state {
+            AlertState::Sent => a.sent_at.clone().unwrap_or_default(),
+            AlertState::Failed => "-".into(),
+            _ => a.next_attempt_at.clone(),
+        };
+        out.push_str(&format!(
+            "{:>5}  {:<8}  {:<9}  {:>3}  {:<20}  {:<20}  {:<7}  {}\n",
+            a.id,
+            a.state.as_str(),
+            a.role,
+            a.attempts,
+            a.created_at,
+            when,
+            a.match_id.map_or_else(|| "-".into(), |m| m.to_string()),
+            one_line(a.last_error.as_deref().unwrap_or(""), 200)
+        ));
+    }
+    let count = |s: AlertState| alerts.iter().filter(|a| a.state == s).count();
+    out.push_str(&format!(
+        "{} alert(s): {} queued, {} sending, {} sent, {} failed\n",
+        alerts.len(),
+        count(AlertState::Queued),
+        count(AlertState::Sending),
+        count(AlertState::Sent),
+        count(AlertState::Failed)
+    ));
+    out
 }
 
 #[derive(Serialize)]

@@ -16,8 +16,10 @@ use std::time::Duration;
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
+mod alerts;
 mod crawl;
 
+pub use alerts::{enqueue_alerts_in, AlertRecord, AlertState, NewAlert};
 pub use crawl::{
     ContentChange, FetchRecord, FrontierCounts, FrontierItem, FrontierState, FrontierUrl,
     HostRecord,
@@ -126,6 +128,35 @@ const MIGRATIONS: &[&str] = &[
         content_sha256 TEXT
     );
     CREATE INDEX crawl_fetches_key ON crawl_fetches (url_key, id);
+    "#,
+    // 3: the mail outbox (see store::alerts).
+    r#"
+    CREATE TABLE alerts (
+        id INTEGER PRIMARY KEY,
+        -- The match this alert is about (NULL for alerts queued without one).
+        match_id INTEGER,
+        role TEXT NOT NULL CHECK (role IN ('legal', 'licensing')),
+        -- The match as JSON (evidence::MatchFacts): the message is rendered from it at
+        -- sending time, so an alert needs nothing else to be sent after a restart.
+        facts TEXT NOT NULL,
+        -- File name under [storage] dir/evidence and its SHA-256 (hex).
+        evidence_file TEXT,
+        evidence_sha256 TEXT,
+        -- queued: waiting; sending: claimed by a worker until next_attempt_at (its
+        -- lease); sent: accepted by the server; failed: refused permanently.
+        state TEXT NOT NULL DEFAULT 'queued'
+            CHECK (state IN ('queued', 'sending', 'sent', 'failed')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        sent_at TEXT,
+        -- The Message-ID of the email that carried it (one email may carry a digest of
+        -- many alerts); kept across retries so a duplicate is recognisable.
+        message_id TEXT,
+        last_error TEXT
+    );
+    CREATE INDEX alerts_due ON alerts (role, state, next_attempt_at);
+    CREATE INDEX alerts_sent ON alerts (role, state, sent_at);
     "#,
 ];
 

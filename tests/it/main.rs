@@ -1,9 +1,11 @@
 //! All integration tests build into this one binary (ripgrep style); `util` is the
 //! shared harness.
 
+mod alerts;
 mod cli;
 mod crawl;
 mod detection;
+mod evidence;
 mod extract;
 mod ingest;
 mod site;

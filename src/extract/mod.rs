@@ -35,6 +35,12 @@ pub struct Extracted {
 
 /// Extracts title and main text; `content_type` is the HTTP `Content-Type` header when known.
 pub fn extract(html: &[u8], content_type: Option<&str>) -> Extracted {
+    extract_page(html, content_type).0
+}
+
+/// [`extract`], also returning the decoded page for callers that read more of it (the
+/// archive reads the page's metadata), so the bytes are decoded once.
+pub fn extract_page(html: &[u8], content_type: Option<&str>) -> (Extracted, String) {
     let mut warnings = Vec::new();
     let bytes = if html.len() > MAX_HTML_BYTES {
         warnings.push(format!(
@@ -51,7 +57,7 @@ pub fn extract(html: &[u8], content_type: Option<&str>) -> Extracted {
     warnings.append(&mut out.warnings);
     out.warnings = warnings;
     out.encoding = encoding.name();
-    out
+    (out, source)
 }
 
 /// A plain-text file taken as is: decoded (BOM, statistical detection), with its first

@@ -207,8 +207,7 @@ pub async fn ingest(
                 continue;
             }
         };
-        let html = extract::decode(&page.body, page.content_type.as_deref()).0;
-        let extracted = extract::extract(&page.body, page.content_type.as_deref());
+        let (extracted, html) = extract::extract_page(&page.body, page.content_type.as_deref());
         let page_meta = meta::page_meta(&html, Some(&page.url));
         // The link as listed by the outlet is the article's identity; a canonical link
         // on the page wins when present, so that tracking parameters do not split it.
@@ -374,10 +373,10 @@ fn read_local(path: &Path) -> Result<Option<NewArticle>, String> {
     let source = path.display().to_string();
     Ok(match local_kind(path) {
         Some(LocalKind::Html) => {
-            let html = extract::decode(&bytes, None).0;
+            let (extracted, html) = extract::extract_page(&bytes, None);
             let page_meta = meta::page_meta(&html, None);
             let url = page_meta.canonical.clone().unwrap_or(file_url);
-            build_article(url, source, extract::extract(&bytes, None), page_meta, None)
+            build_article(url, source, extracted, page_meta, None)
         }
         _ => {
             let extracted = extract::from_text(&bytes);

@@ -365,11 +365,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                         summary.sent,
                         summary.emails,
                         summary.failed,
-                        store
-                            .list_alerts(usize::MAX)?
-                            .iter()
-                            .filter(|a| matches!(a.state, AlertState::Queued | AlertState::Sending))
-                            .count(),
+                        store.pending_alert_count()?,
                         mailer.describe()
                     );
                     Ok(ExitCode::SUCCESS)

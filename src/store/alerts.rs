@@ -372,6 +372,20 @@ impl Store {
         Ok(n == 1)
     }
 
+    /// Alerts not yet delivered nor failed (`queued` or `sending`).
+    ///
+    /// # Errors
+    /// [`StoreError`] when the database cannot be read.
+    pub fn pending_alert_count(&self) -> Result<i64, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT COUNT(*) FROM alerts WHERE state IN ('queued', 'sending')",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err(e))
+    }
+
     /// One alert by id.
     ///
     /// # Errors

@@ -49,6 +49,9 @@ pub struct Settings {
     pub discovery: DiscoverySettings,
     /// How alerts reach the contacts (`[email]`).
     pub email: EmailSettings,
+    /// Lower-case hex SHA-256 of the config file's bytes (empty for built-in settings):
+    /// evidence files record which configuration made a capture.
+    pub config_sha256: String,
 }
 
 /// How alert emails are delivered (`[email]`).
@@ -484,7 +487,12 @@ impl Settings {
         }
         let source = std::fs::read_to_string(path).map_err(read_err)?;
         let base = path.parent().unwrap_or_else(|| Path::new("."));
-        Settings::parse(&source, base).map_err(|e| e.with_path(path))
+        let mut settings = Settings::parse(&source, base).map_err(|e| e.with_path(path))?;
+        settings.config_sha256 = {
+            use sha2::Digest;
+            hex::encode(sha2::Sha256::digest(source.as_bytes()))
+        };
+        Ok(settings)
     }
 
     /// Validates config text; relative paths are resolved against `base_dir`.
@@ -551,6 +559,7 @@ impl Settings {
                 crawl: crawl.unwrap_or_default(),
                 discovery: discovery.unwrap_or_default(),
                 email: email.unwrap_or_default(),
+                config_sha256: String::new(),
             }),
             _ => {
                 if problems.is_empty() {
@@ -590,6 +599,7 @@ impl Settings {
             crawl: CrawlSettings::default(),
             discovery: DiscoverySettings::default(),
             email: EmailSettings::default(),
+            config_sha256: String::new(),
         }
     }
 }

@@ -161,6 +161,19 @@ impl WarcInfo {
     }
 }
 
+impl WarcInfo {
+    /// This program on this machine, with the loaded config's digest and the crawler's
+    /// user agent: what the pipeline records in every bundle.
+    pub fn for_settings(settings: &crate::config::Settings) -> WarcInfo {
+        WarcInfo {
+            software: format!("copyhound/{}", env!("CARGO_PKG_VERSION")),
+            hostname: hostname(),
+            config_sha256: settings.config_sha256.clone(),
+            user_agent: settings.crawl.user_agent.clone(),
+        }
+    }
+}
+
 fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()

@@ -658,6 +658,24 @@ fn message_id(ids: &[i64], settings: &Settings) -> String {
     format!("<alert-{}@copyhound.{host}>", list.join("."))
 }
 
+/// How long `scan` and `crawl --once` keep delivering the alerts they queued before
+/// they exit; what is still undelivered then stays queued for the next run.
+pub const EXIT_DELIVERY_WAIT: Duration = Duration::from_secs(30);
+
+/// Builds the mailer from `settings` and delivers until nothing is due within `wait`:
+/// the one call a command makes before it exits.
+///
+/// # Errors
+/// As [`Mailer::from_settings`] and [`deliver_pass`].
+pub async fn deliver_queued(
+    store: &mut Store,
+    settings: &Settings,
+    wait: Duration,
+) -> Result<PassSummary, NotifyError> {
+    let mailer = Mailer::from_settings(settings)?;
+    deliver_until(store, settings, &mailer, tokio::time::Instant::now() + wait).await
+}
+
 /// Delivery passes until nothing is due before `deadline`: what `scan`, `crawl --once`
 /// and `alerts send` run before they exit. Alerts that cannot be delivered by then stay
 /// queued for the next run or the daemon.
@@ -720,5 +738,79 @@ mod tests {
         assert_eq!(backoff(4, s(30), s(3600)), s(240));
         assert_eq!(backoff(20, s(30), s(3600)), s(3600));
         assert_eq!(backoff(u32::MAX, s(30), s(3600)), s(3600));
+    }
+}
+
+#[cfg(test)]
+mod message_tests {
+    use super::*;
+    use crate::evidence::tests::facts;
+
+    fn settings(dir: &Path) -> Settings {
+        let mut s = Settings::builtin();
+        s.outlet.name = "江城日报社".into();
+        s.outlet.website = "https://www.jiangcheng-daily.example".into();
+        s.storage.dir = dir.to_path_buf();
+        s.contacts = vec![Contact {
+            role: Role::Legal,
+            name: "王律师\r\nBcc: x@evil.example".into(),
+            email: "legal@jiangcheng-daily.example".into(),
+            phone: None,
+        }];
+        s
+    }
+
+    #[test]
+    fn subject_is_rfc2047_and_headers_cannot_be_injected() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = settings(dir.path());
+        let mut f = facts();
+        f.original.title = "江城\r\nBcc: evil@example.com\r\n\r\n<b>x</b>".into();
+        let item = ReportItem {
+            facts: f,
+            evidence: None,
+        };
+        let recipients: Vec<&Contact> = s.contacts.iter().collect();
+        let m = build_message(&s, Role::Legal, &recipients, &[item], "<a-1@copyhound.x>").unwrap();
+        let raw = m.formatted();
+        let text = String::from_utf8_lossy(&raw);
+        let head = &text[..text.find("\r\n\r\n").unwrap()];
+        assert!(head.is_ascii(), "{head}");
+        assert!(
+            !head
+                .lines()
+                .any(|l| l.to_ascii_lowercase().starts_with("bcc:")),
+            "{head}"
+        );
+        let subject = head
+            .split("\r\n")
+            .skip_while(|l| !l.starts_with("Subject:"))
+            .take_while(|l| l.starts_with("Subject:") || l.starts_with(' '))
+            .collect::<Vec<_>>()
+            .join("\r\n");
+        assert!(subject.contains("=?utf-8?b?"), "{subject}");
+        let parsed = mail_parser::MessageParser::default().parse(&raw).unwrap();
+        assert_eq!(
+            parsed.subject().unwrap(),
+            "[copyhound] 发现疑似侵权转载: 江城 Bcc: evil@example.com <b>x</b> — copier.example (87%)"
+        );
+        assert!(parsed.bcc().is_none());
+        assert_eq!(parsed.message_id(), Some("a-1@copyhound.x"));
+        // The evidence-less alert still carries the match JSON.
+        assert_eq!(
+            mail_parser::MimeHeaders::attachment_name(parsed.attachments().next().unwrap()),
+            Some("match-7.json")
+        );
+    }
+
+    #[test]
+    fn evidence_names_cannot_escape_the_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("secret"), "x").unwrap();
+        let evidence = dir.path().join("evidence");
+        std::fs::create_dir_all(&evidence).unwrap();
+        assert!(read_evidence(&evidence, "../secret", 100).is_err());
+        assert!(read_evidence(&evidence, "..", 100).is_err());
+        assert!(read_evidence(&evidence, "", 100).is_err());
     }
 }

@@ -144,6 +144,8 @@ struct Labels {
     captured: &'static str,
     share: &'static str,
     verdict: &'static str,
+    verdict_copy: &'static str,
+    verdict_partial: &'static str,
     licensed: &'static str,
     passages: &'static str,
     original_side: &'static str,
@@ -173,6 +175,8 @@ const ZH: Labels = Labels {
     captured: "取证时间（UTC）",
     share: "被转载比例",
     verdict: "判定",
+    verdict_copy: "全文转载（copy）",
+    verdict_partial: "部分转载（partial）",
     licensed: "该网站在授权合作名单中：请核实授权范围。",
     passages: "对照段落（转载文字以高亮标出）",
     original_side: "原文",
@@ -202,6 +206,8 @@ const EN: Labels = Labels {
     captured: "Captured (UTC)",
     share: "Share of the original copied",
     verdict: "Verdict",
+    verdict_copy: "copy (most of the original)",
+    verdict_partial: "partial (a substantial part)",
     licensed: "This site is on the licensed-partner list: check the licence's scope.",
     passages: "Aligned passages (copied text highlighted)",
     original_side: "Original",
@@ -219,6 +225,15 @@ fn labels(language: Language) -> &'static Labels {
     match language {
         Language::ZhCn => &ZH,
         Language::En => &EN,
+    }
+}
+
+/// The verdict in the report's language (`copy`, `partial`; anything else as is).
+fn verdict_label(verdict: &str, l: &Labels) -> String {
+    match verdict {
+        "copy" => l.verdict_copy.to_string(),
+        "partial" => l.verdict_partial.to_string(),
+        other => one_line(other, 20),
     }
 }
 
@@ -331,7 +346,7 @@ fn write_match(
         .map_or_else(|| unknown.clone(), |id| id.to_string());
     let summary = [
         (l.share, percent(f.containment)),
-        (l.verdict, one_line(&f.verdict, 20)),
+        (l.verdict, verdict_label(&f.verdict, l)),
         (l.evidence, evidence),
         (l.match_id, match_id),
     ];
@@ -686,6 +701,60 @@ mod tests {
         };
         let d = render_digest(&[item(), item()], &legal);
         assert!(d.text.contains("    2. 作品《江城新闻》"));
+    }
+
+    #[test]
+    fn en_licensing_report_snapshot() {
+        let o = Outlet {
+            name: "Riverside Daily".into(),
+            website: "https://riverside.example".into(),
+            address: "1 Quay St".into(),
+            language: Language::En,
+        };
+        let contacts = contacts();
+        let cx = ReportContext {
+            outlet: &o,
+            contacts: &contacts,
+            role: Role::Licensing,
+        };
+        let mut it = item();
+        it.evidence.as_mut().unwrap().sha256 = "cd".into();
+        it.facts.original.text_sha256 = "ab".into();
+        let r = render_match(&it, &cx);
+        assert_eq!(
+            r.text,
+            "copyhound found a page that copies one of our articles. The evidence file is attached for review.
+
+Original article
+  Title: 江城新闻
+  URL: https://www.jiangcheng-daily.example/a/1
+  Published: 2026-02-28T08:00:00Z
+  First seen by copyhound: 2026-02-28T09:00:00Z
+  Text SHA-256: ab
+Copying page
+  Title: Evil Bcc: x@y.example <script>alert(1)</script>
+  URL: http://copier.example/a
+  Host: copier.example
+  IP address: 203.0.113.7
+  Captured (UTC): 2026-03-01T10:00:00Z
+Share of the original copied: 87%
+Verdict: copy (most of the original)
+Evidence file (WARC): 20260301T100000.000Z-m7-copier.example.warc.gz (SHA-256 cd)
+Match id (review screen): 7
+
+Aligned passages (copied text highlighted)
+[1] Original 0..4:
+    江城新闻
+    Text on the copying page 10..14:
+    >>> 江城新聞<b> <<<
+"
+        );
+        assert!(r.html.contains(
+            "<tr><td valign=\"top\">江城新闻</td><td valign=\"top\"><mark>江城新聞&lt;b&gt;</mark></td></tr>"
+        ));
+        assert!(r.html.contains(
+            "<tr><th align=\"left\">Title</th><td>Evil Bcc: x@y.example &lt;script&gt;alert(1)&lt;/script&gt;</td></tr>"
+        ));
     }
 
     #[test]

@@ -711,10 +711,90 @@ pub async fn deliver_until(
     }
 }
 
+/// How often a long-running worker looks for new alerts when none is scheduled (alerts
+/// queued by another process, such as a `copyhound scan`, are not announced).
+pub const WORKER_POLL: Duration = Duration::from_secs(5);
+
+/// The outbox worker of a long-running process (the daemon): delivers due alerts,
+/// sleeps until the next one is due (at most [`WORKER_POLL`]), and returns when
+/// `shutdown` completes. A pass in progress finishes first, so an alert the server
+/// accepted is always marked sent.
+///
+/// # Errors
+/// [`NotifyError`] when the database fails.
+pub async fn run_worker(
+    store: &mut Store,
+    settings: &Settings,
+    mailer: &Mailer,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), NotifyError> {
+    tokio::pin!(shutdown);
+    loop {
+        deliver_pass(store, settings, mailer, Utc::now()).await?;
+        let wait = match store.next_alert_due()? {
+            Some(next) => (next - Utc::now())
+                .to_std()
+                .unwrap_or(Duration::ZERO)
+                .min(WORKER_POLL),
+            None => WORKER_POLL,
+        };
+        tokio::select! {
+            _ = &mut shutdown => return Ok(()),
+            _ = tokio::time::sleep(wait + Duration::from_millis(200)) => {}
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::evidence::tests::facts;
+
+    #[tokio::test]
+    async fn worker_delivers_to_files_and_stops_on_shutdown() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = Settings::builtin();
+        settings.outlet.website = "https://x.example".into();
+        settings.storage.dir = dir.path().to_path_buf();
+        settings.contacts = vec![
+            Contact {
+                role: Role::Legal,
+                name: "L".into(),
+                email: "l@x.example".into(),
+                phone: None,
+            },
+            Contact {
+                role: Role::Licensing,
+                name: "C".into(),
+                email: "c@x.example".into(),
+                phone: None,
+            },
+        ];
+        let mut store = Store::open_dir(dir.path()).unwrap();
+        let alerts = new_alerts(&facts(), None, &settings.email).unwrap();
+        store.enqueue_alerts(&alerts, Utc::now()).unwrap();
+        let mailer = Mailer::from_settings(&settings).unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let outbox = dir.path().join(OUTBOX_DIR);
+        let watcher = {
+            let outbox = outbox.clone();
+            async move {
+                while std::fs::read_dir(&outbox).map_or(0, |d| d.count()) < 2 {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                let _ = tx.send(());
+            }
+        };
+        let (result, ()) = tokio::join!(
+            run_worker(&mut store, &settings, &mailer, async {
+                let _ = rx.await;
+            }),
+            watcher
+        );
+        result.unwrap();
+        assert_eq!(std::fs::read_dir(&outbox).unwrap().count(), 2);
+        assert_eq!(store.pending_alert_count().unwrap(), 0);
+    }
 
     #[test]
     fn roles_follow_the_filters() {

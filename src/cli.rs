@@ -93,6 +93,26 @@ enum Command {
     },
     /// Send a test email to every contact through `[email]`, to check the mail set-up.
     SendTestEmail,
+    /// Fetch the given URLs now, compare them with the archive and record matches.
+    ///
+    /// Prints one line per URL: `<url> TAB <verdict> TAB <best original url or -> TAB
+    /// <containment>`. The verdict is `copy`, `partial`, `unrelated`, `not-modified`,
+    /// `disallowed by robots.txt` or `error: <reason>`. Exits 0 whatever the verdicts.
+    Scan {
+        #[arg(required = true, value_name = "URL")]
+        urls: Vec<String>,
+    },
+    /// Crawl the configured sites for copies (`[crawl]`, `[discovery]`).
+    Crawl {
+        /// Run one full cycle and exit with a summary line.
+        #[arg(long)]
+        once: bool,
+    },
+    /// Inspect recorded matches.
+    Matches {
+        #[command(subcommand)]
+        command: MatchesCommand,
+    },
     /// Measure extraction and detection quality on the real test data.
     Eval {
         /// The shared data folder (holds news-pages/ and peoples-daily-1998-01.txt).
@@ -138,6 +158,24 @@ enum OriginalsCommand {
     Show {
         /// Numeric id or canonical URL.
         key: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum MatchesCommand {
+    /// List every match, oldest first.
+    List {
+        /// Print a JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one match with its passages and capture.
+    Show {
+        /// The match id.
+        id: i64,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
@@ -391,6 +429,122 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 Err(e) => bail!("test email not sent via {}: {e}", mailer.describe()),
             }
         }
+        Command::Scan { urls } => {
+            let settings = load_settings(cli.config.as_deref())?;
+            let mut store = Store::open_dir(&settings.storage.dir)?;
+            let runtime = runtime()?;
+            let (lines, _) =
+                runtime.block_on(crate::crawl::pipeline::scan(&settings, &mut store, &urls))?;
+            let mut out = std::io::stdout().lock();
+            for line in &lines {
+                writeln!(out, "{}", line.render())?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Crawl { once } => {
+            if !once {
+                bail!("crawl runs one cycle and needs --once (the daemon will run cycles continuously)");
+            }
+            let settings = load_settings(cli.config.as_deref())?;
+            let mut store = Store::open_dir(&settings.storage.dir)?;
+            let runtime = runtime()?;
+            let summary = runtime.block_on(crate::crawl::pipeline::crawl_once(
+                &settings,
+                &mut store,
+                shutdown_signal(),
+            ))?;
+            println!("{}", summary.render());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Matches { command } => {
+            let settings = load_settings(cli.config.as_deref())?;
+            let store = Store::open_dir(&settings.storage.dir)?;
+            match command {
+                MatchesCommand::List { json } => {
+                    let matches = store.list_matches()?;
+                    if json {
+                        print_json(&matches)?;
+                    } else {
+                        println!(
+                            "{:>6}  {:<8}  {:>6}  {:<9}  {:<20}  {:<40}  original",
+                            "id", "verdict", "share", "status", "first seen", "copy"
+                        );
+                        for m in &matches {
+                            println!(
+                                "{:>6}  {:<8}  {:>6.3}  {:<9}  {:<20}  {:<40}  {} ({})",
+                                m.id,
+                                m.verdict,
+                                m.containment,
+                                printable(&m.status),
+                                m.first_seen,
+                                one_line(&m.copy_url, 40),
+                                one_line(&m.original_title, 30),
+                                printable(&m.original_url)
+                            );
+                        }
+                        println!("{} match(es)", matches.len());
+                    }
+                    Ok(ExitCode::SUCCESS)
+                }
+                MatchesCommand::Show { id, json } => {
+                    let Some(m) = store.find_match(id)? else {
+                        bail!("no match with id {id}");
+                    };
+                    if json {
+                        print_json(&m)?;
+                    } else {
+                        let s = &m.summary;
+                        println!(
+                            "id: {}\nverdict: {} ({:.3} of the original)\nstatus: {}",
+                            s.id,
+                            s.verdict,
+                            s.containment,
+                            printable(&s.status)
+                        );
+                        println!(
+                            "copy: {}\ncopy title: {}\nhost: {}",
+                            printable(&s.copy_url),
+                            one_line(&s.copy_title, 80),
+                            printable(&s.copy_host)
+                        );
+                        println!(
+                            "original: {} {}\noriginal title: {}",
+                            s.original_id,
+                            printable(&s.original_url),
+                            one_line(&s.original_title, 80)
+                        );
+                        println!(
+                            "first seen: {}\nlast seen: {}\ncaptured: {} from {}",
+                            s.first_seen,
+                            s.last_seen,
+                            s.captured_at,
+                            s.remote_ip.as_deref().unwrap_or("unknown address")
+                        );
+                        let c = &m.capture;
+                        println!(
+                            "capture {}: HTTP {} {} ({} bytes, sha256 {})",
+                            c.id,
+                            c.status,
+                            printable(&c.final_url),
+                            c.raw_body_bytes,
+                            c.body_sha256
+                        );
+                        println!("passages: {}", m.passages.len());
+                        for p in &m.passages {
+                            println!(
+                                "  original {}..{} = copy {}..{}: {}",
+                                p.original_start,
+                                p.original_end,
+                                p.candidate_start,
+                                p.candidate_end,
+                                one_line(&p.text, 60)
+                            );
+                        }
+                    }
+                    Ok(ExitCode::SUCCESS)
+                }
+            }
+        }
         Command::Eval { data } => {
             let settings = settings_or_builtin(cli.config.as_deref())?;
             if !data.is_dir() {
@@ -421,6 +575,29 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")
+}
+
+/// Completes on SIGINT or SIGTERM: the crawl stops starting pages, lets those in flight
+/// finish (with a deadline) and writes its state.
+async fn shutdown_signal() {
+    // A signal handler that cannot be installed must not read as "shut down now".
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                () = ctrl_c => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    ctrl_c.await;
 }
 
 /// Logs go to stderr; `RUST_LOG` filters them (default: warnings and errors).

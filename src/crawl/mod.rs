@@ -14,15 +14,20 @@
 //! - [`links`]: links of an HTML page ([`links::extract_links`]).
 //! - [`frontier`]: which links to queue and at what depth ([`frontier::follow`]), and
 //!   the conversions between scheduler and stored host state.
+//! - [`discovery`]: search queries for SearXNG and reading its answers.
+//! - [`pipeline`]: the composition: `scan` and one crawl cycle, detection against the
+//!   archive, matches recorded with their capture.
 //!
 //! The frontier and fetch history live in the store (`store::crawl`); this module never
 //! speaks SQL. None of it logs page content: crawled strings reach logs only through
 //! [`sanitize`].
 
+pub mod discovery;
 pub mod fetch;
 pub mod frontier;
 pub mod guard;
 pub mod links;
+pub mod pipeline;
 pub mod politeness;
 pub mod robots;
 pub mod urls;

@@ -214,7 +214,8 @@ impl DomainSet {
 }
 
 /// Turns a domain as written in the config into its canonical form: lower-case,
-/// punycode for international names, without `*.`/`.` prefix or trailing dot.
+/// punycode for international names, without `*.`/`.` prefix or trailing dot. An IPv4
+/// address is accepted as itself (it matches only that exact host).
 ///
 /// # Errors
 /// A message saying what is wrong with the text.
@@ -232,8 +233,11 @@ pub fn parse_domain(text: &str) -> Result<String, String> {
     }
     match url::Host::parse(bare) {
         Ok(url::Host::Domain(d)) => Ok(d.to_ascii_lowercase()),
+        // An IPv4 literal covers exactly that host (it has no subdomains): sites served
+        // from a bare address, and loopback fixtures in tests.
+        Ok(url::Host::Ipv4(ip)) if !t.starts_with(['*', '.']) => Ok(ip.to_string()),
         Ok(_) => Err(format!(
-            "must be a domain name, not an IP address, got {text:?}"
+            "must be a domain name or an IPv4 address, got {text:?}"
         )),
         Err(e) => Err(format!("invalid domain name {text:?}: {e}")),
     }
@@ -403,7 +407,9 @@ mod tests {
         assert_eq!(parse_domain("例子.中国").unwrap(), "xn--fsqu00a.xn--fiqs8s");
         assert!(parse_domain("https://example.com").is_err());
         assert!(parse_domain("example.com/x").is_err());
-        assert!(parse_domain("127.0.0.1").is_err());
+        assert_eq!(parse_domain("127.0.0.2").unwrap(), "127.0.0.2");
+        assert!(parse_domain("*.127.0.0.2").is_err());
+        assert!(parse_domain("[::1]").is_err());
         assert!(parse_domain("").is_err());
     }
 }

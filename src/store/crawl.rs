@@ -107,6 +107,37 @@ pub struct HostRecord {
     pub backoff_until: Option<DateTime<Utc>>,
 }
 
+/// The crawl loop's bookkeeping for a run of pages, written in one transaction by
+/// [`Store::apply_crawl_batch`]: one disk sync for many pages instead of several per
+/// page. Losing a batch to a crash is harmless: its URLs are still `fetching`, go back
+/// to `queued` at the next start-up and are fetched again (matches are recorded at once,
+/// outside batches, and deduplicated).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CrawlBatch {
+    /// New frontier URLs (links followed), as [`Store::enqueue_urls`].
+    pub enqueue: Vec<FrontierUrl>,
+    /// Fetches for the history, as [`Store::record_fetch`].
+    pub fetches: Vec<FetchRecord>,
+    /// URLs fetched (whatever the page turned out to be), as [`Store::mark_done`].
+    pub done: Vec<String>,
+    /// `(url_key, error, retry_at)`, as [`Store::mark_failed`].
+    pub failed: Vec<(String, String, Option<DateTime<Utc>>)>,
+}
+
+impl CrawlBatch {
+    /// Pages (done or failed) in the batch.
+    pub fn pages(&self) -> usize {
+        self.done.len() + self.failed.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.enqueue.is_empty()
+            && self.fetches.is_empty()
+            && self.done.is_empty()
+            && self.failed.is_empty()
+    }
+}
+
 fn parse_time(text: Option<String>) -> Option<DateTime<Utc>> {
     text.and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
         .map(|t| t.with_timezone(&Utc))
@@ -203,6 +234,154 @@ impl Store {
         };
         tx.commit().map_err(err)?;
         Ok(items)
+    }
+
+    /// Like [`Store::claim_due`], but at most `per_host` URLs of any one host, so that a
+    /// host with a deep queue cannot fill the crawler's pipeline and starve the others.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the database cannot be written.
+    pub fn claim_due_spread(
+        &mut self,
+        now: DateTime<Utc>,
+        limit: usize,
+        per_host: usize,
+    ) -> Result<Vec<FrontierItem>, StoreError> {
+        let path = self.path.clone();
+        let err = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(err)?;
+        let items = {
+            let mut stmt = tx
+                .prepare_cached(
+                    "UPDATE crawl_frontier SET state = 'fetching', attempts = attempts + 1
+                     WHERE id IN (
+                         SELECT id FROM (
+                             SELECT id, depth, next_fetch_at, ROW_NUMBER() OVER (
+                                 PARTITION BY host ORDER BY depth, next_fetch_at, id) AS n
+                             FROM crawl_frontier
+                             WHERE state = 'queued' AND next_fetch_at <= ?1)
+                         WHERE n <= ?3
+                         ORDER BY depth, next_fetch_at, id
+                         LIMIT ?2)
+                     RETURNING url, url_key, host, depth, discovered_from, attempts",
+                )
+                .map_err(err)?;
+            let rows = stmt
+                .query_map(
+                    params![timestamp(now), limit as i64, per_host.max(1) as i64],
+                    |r| {
+                        Ok(FrontierItem {
+                            url: r.get(0)?,
+                            url_key: r.get(1)?,
+                            host: r.get(2)?,
+                            depth: r.get(3)?,
+                            discovered_from: r.get(4)?,
+                            attempts: r.get(5)?,
+                        })
+                    },
+                )
+                .map_err(err)?;
+            let mut items = rows.collect::<Result<Vec<_>, _>>().map_err(err)?;
+            items.sort_by_key(|i| i.depth);
+            items
+        };
+        tx.commit().map_err(err)?;
+        Ok(items)
+    }
+
+    /// Writes a [`CrawlBatch`] in one transaction: links enqueued, fetches recorded,
+    /// URLs marked done or failed. Returns how many enqueued URLs were new.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the database cannot be written; nothing is then written.
+    pub fn apply_crawl_batch(
+        &mut self,
+        batch: &CrawlBatch,
+        now: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        let path = self.path.clone();
+        let err = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(err)?;
+        let mut added = 0;
+        {
+            let now = timestamp(now);
+            let mut enqueue = tx
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO crawl_frontier
+                       (url, url_key, host, depth, discovered_from, next_fetch_at, added_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+                )
+                .map_err(err)?;
+            for u in &batch.enqueue {
+                added += enqueue
+                    .execute(params![
+                        u.url,
+                        u.url_key,
+                        u.host,
+                        u.depth,
+                        u.discovered_from,
+                        now
+                    ])
+                    .map_err(err)?;
+            }
+            let mut fetch = tx
+                .prepare_cached(
+                    "INSERT INTO crawl_fetches
+                       (url_key, url, final_url, fetched_at, status, etag, last_modified,
+                        content_sha256)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )
+                .map_err(err)?;
+            for r in &batch.fetches {
+                fetch
+                    .execute(params![
+                        r.url_key,
+                        r.url,
+                        r.final_url,
+                        timestamp(r.fetched_at),
+                        r.status,
+                        r.etag,
+                        r.last_modified,
+                        r.content_sha256,
+                    ])
+                    .map_err(err)?;
+            }
+            let mut done = tx
+                .prepare_cached(
+                    "UPDATE crawl_frontier SET state = 'done', last_error = NULL
+                     WHERE url_key = ?1",
+                )
+                .map_err(err)?;
+            for key in &batch.done {
+                done.execute(params![key]).map_err(err)?;
+            }
+            let mut failed = tx
+                .prepare_cached(
+                    "UPDATE crawl_frontier
+                     SET state = ?2, last_error = ?3,
+                         next_fetch_at = COALESCE(?4, next_fetch_at)
+                     WHERE url_key = ?1",
+                )
+                .map_err(err)?;
+            for (key, error, retry_at) in &batch.failed {
+                let state = if retry_at.is_some() {
+                    "queued"
+                } else {
+                    "failed"
+                };
+                failed
+                    .execute(params![key, state, error, retry_at.map(timestamp)])
+                    .map_err(err)?;
+            }
+        }
+        tx.commit().map_err(err)?;
+        Ok(added)
     }
 
     /// Puts URLs left `fetching` by a run that stopped (crash, kill, shutdown deadline)

@@ -1,5 +1,6 @@
-//! Storage: the one SQLite file under `[storage] dir` that holds the archive of originals
-//! (and, in later stages, matches, evidence records and the mail outbox).
+//! Storage: the one SQLite file under `[storage] dir` that holds the archive of originals,
+//! the crawler's state, matches with their captures (and, in later stages, evidence
+//! records and the mail outbox).
 //!
 //! This is the only module that speaks SQL. Other modules call typed functions and get
 //! typed rows. Schema changes are numbered migrations in [`MIGRATIONS`], applied in order
@@ -18,12 +19,14 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 mod alerts;
 mod crawl;
+mod matches;
 
 pub use alerts::{enqueue_alerts_in, AlertRecord, AlertState, NewAlert};
 pub use crawl::{
-    ContentChange, FetchRecord, FrontierCounts, FrontierItem, FrontierState, FrontierUrl,
-    HostRecord,
+    ContentChange, CrawlBatch, FetchRecord, FrontierCounts, FrontierItem, FrontierState,
+    FrontierUrl, HostRecord,
 };
+pub use matches::{CaptureRecord, MatchDetail, MatchOutcome, MatchSummary, NewMatch};
 
 /// Name of the database file inside the state directory.
 pub const DATABASE_FILE: &str = "copyhound.db";
@@ -129,7 +132,74 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX crawl_fetches_key ON crawl_fetches (url_key, id);
     "#,
-    // 3: the mail outbox (see store::alerts).
+    // 3: matches, the captures that prove them, and search discovery's progress.
+    r#"
+    -- The raw evidence of one fetch that produced at least one match, kept byte for byte
+    -- so that the evidence stage can write a WARC record from it.
+    CREATE TABLE captures (
+        id INTEGER PRIMARY KEY,
+        requested_url TEXT NOT NULL,
+        -- After redirects: the URL that answered with the body.
+        final_url TEXT NOT NULL,
+        -- The redirects followed, as a JSON array of {url, status, location, at}.
+        redirects TEXT NOT NULL,
+        -- IP address (without port) the body came from; NULL if unknown.
+        remote_ip TEXT,
+        remote_port INTEGER,
+        -- Request line and headers as sent, CRLF-separated.
+        request_head BLOB NOT NULL,
+        status INTEGER NOT NULL,
+        -- Status line and headers as received, CRLF-separated.
+        response_head BLOB NOT NULL,
+        content_type TEXT,
+        content_encoding TEXT,
+        -- The body as received on the wire (before content decoding).
+        raw_body BLOB NOT NULL,
+        -- Lower-case hex SHA-256 of raw_body.
+        raw_body_sha256 TEXT NOT NULL,
+        -- Lower-case hex SHA-256 of the decoded body (equal to the above when the body
+        -- was not content-encoded).
+        body_sha256 TEXT NOT NULL,
+        -- First request sent and last body byte received (RFC 3339, UTC, milliseconds).
+        started_at TEXT NOT NULL,
+        finished_at TEXT NOT NULL
+    );
+    CREATE TABLE matches (
+        id INTEGER PRIMARY KEY,
+        -- The copy's page, normalised (crawl::urls::normalize of the final URL).
+        copy_url TEXT NOT NULL,
+        copy_host TEXT NOT NULL,
+        original_id INTEGER NOT NULL REFERENCES originals(id),
+        verdict TEXT NOT NULL CHECK (verdict IN ('copy', 'partial')),
+        -- Share of the original found in the copy, 0..1.
+        containment REAL NOT NULL,
+        -- detect::Passage list as JSON: offsets into both texts and the copied text.
+        passages TEXT NOT NULL,
+        copy_title TEXT NOT NULL,
+        -- The capture that first produced this match (the evidence).
+        capture_id INTEGER NOT NULL REFERENCES captures(id),
+        -- When that capture finished (RFC 3339, UTC).
+        captured_at TEXT NOT NULL,
+        remote_ip TEXT,
+        -- Found on a [crawl] licensed domain: a partner's licensed copy.
+        licensed INTEGER NOT NULL,
+        -- new: to review; licensed: on a licensed domain. Later stages add review states.
+        status TEXT NOT NULL,
+        first_seen TEXT NOT NULL,
+        last_seen TEXT NOT NULL,
+        -- One page copying one original is one match, however often it is seen again.
+        UNIQUE (copy_url, original_id)
+    );
+    CREATE INDEX matches_status ON matches (status, id);
+    CREATE INDEX matches_original ON matches (original_id);
+    -- Originals already searched for through [discovery] searxng_url.
+    CREATE TABLE discovery_searches (
+        original_id INTEGER PRIMARY KEY REFERENCES originals(id),
+        searched_at TEXT NOT NULL,
+        results INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    "#,
+    // 4: the mail outbox (see store::alerts), and each match's evidence file.
     r#"
     CREATE TABLE alerts (
         id INTEGER PRIMARY KEY,
@@ -157,6 +227,8 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX alerts_due ON alerts (role, state, next_attempt_at);
     CREATE INDEX alerts_sent ON alerts (role, state, sent_at);
+    ALTER TABLE matches ADD COLUMN evidence_file TEXT;
+    ALTER TABLE matches ADD COLUMN evidence_sha256 TEXT;
     "#,
 ];
 

@@ -8,5 +8,6 @@ mod detection;
 mod evidence;
 mod extract;
 mod ingest;
+mod pipeline;
 mod site;
 mod util;

@@ -1,0 +1,579 @@
+//! Matches (a crawled page that copies one of our originals) and the captures that prove
+//! them; and which originals search discovery has already looked for.
+//!
+//! What survives a crash: a match is durable once [`Store::record_matches`] returns. The
+//! capture and its matches are written in one transaction, so there is never a match
+//! without its evidence nor evidence without its match. `(copy_url, original_id)` is
+//! unique: a page seen again (a revisit, a restarted crawl, a `scan`) only moves
+//! `last_seen`, so one page copying one original is recorded, and alerted, once.
+//!
+//! Like the rest of `store`, this is the only place that knows the tables; it never
+//! fetches and never judges pages (the pipeline passes its verdicts).
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use rusqlite::{params, OptionalExtension};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::{timestamp, Store, StoreError};
+use crate::crawl::fetch::Capture;
+use crate::detect::{Passage, Verdict};
+
+/// A match as the pipeline found it, to record with its capture.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewMatch {
+    /// The copy's normalised URL.
+    pub copy_url: String,
+    /// `crawl::urls::host_key` of the copy.
+    pub copy_host: String,
+    pub original_id: i64,
+    /// `Copy` or `Partial` (an `Unrelated` page is not a match and is refused).
+    pub verdict: Verdict,
+    pub containment: f64,
+    pub passages: Vec<Passage>,
+    pub copy_title: String,
+    /// Found on a `[crawl] licensed` domain.
+    pub licensed: bool,
+}
+
+/// What [`Store::record_matches`] did with one match.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MatchOutcome {
+    /// First time this page was found copying this original.
+    New { id: i64 },
+    /// Already recorded: only `last_seen` moved.
+    Seen { id: i64 },
+    /// Not a match (`Unrelated` verdict): nothing written.
+    Ignored,
+}
+
+/// One match as listed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MatchSummary {
+    pub id: i64,
+    pub copy_url: String,
+    pub copy_host: String,
+    pub copy_title: String,
+    pub original_id: i64,
+    pub original_url: String,
+    pub original_title: String,
+    pub verdict: String,
+    pub containment: f64,
+    pub status: String,
+    pub licensed: bool,
+    pub first_seen: String,
+    pub last_seen: String,
+    pub captured_at: String,
+    pub remote_ip: Option<String>,
+}
+
+/// The capture behind a match, without its bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CaptureSummary {
+    pub id: i64,
+    pub requested_url: String,
+    pub final_url: String,
+    pub status: u16,
+    pub remote_ip: Option<String>,
+    pub started_at: String,
+    pub finished_at: String,
+    pub body_sha256: String,
+    pub raw_body_sha256: String,
+    pub raw_body_bytes: i64,
+}
+
+/// One match in full: the summary, its passages and its capture.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MatchDetail {
+    #[serde(flatten)]
+    pub summary: MatchSummary,
+    pub passages: Vec<StoredPassage>,
+    pub capture: CaptureSummary,
+}
+
+/// A passage as stored (the JSON form of [`Passage`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct StoredPassage {
+    pub original_start: usize,
+    pub original_end: usize,
+    pub candidate_start: usize,
+    pub candidate_end: usize,
+    pub text: String,
+}
+
+/// A capture's bytes as stored, for the evidence stage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaptureRecord {
+    pub id: i64,
+    pub requested_url: String,
+    pub final_url: String,
+    pub redirects_json: String,
+    pub remote_ip: Option<String>,
+    pub remote_port: Option<u16>,
+    pub request_head: Vec<u8>,
+    pub status: u16,
+    pub response_head: Vec<u8>,
+    pub content_type: Option<String>,
+    pub content_encoding: Option<String>,
+    pub raw_body: Vec<u8>,
+    pub raw_body_sha256: String,
+    pub body_sha256: String,
+    pub started_at: String,
+    pub finished_at: String,
+}
+
+/// Capture times keep milliseconds: evidence orders requests finer than seconds.
+fn precise(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+fn verdict_name(v: Verdict) -> Option<&'static str> {
+    match v {
+        Verdict::Copy => Some("copy"),
+        Verdict::Partial => Some("partial"),
+        Verdict::Unrelated => None,
+    }
+}
+
+#[derive(Serialize)]
+struct HopJson<'a> {
+    url: &'a str,
+    status: u16,
+    location: &'a str,
+    remote_addr: Option<String>,
+    at: String,
+}
+
+const SUMMARY_COLUMNS: &str = "m.id, m.copy_url, m.copy_host, m.copy_title, m.original_id, o.url,
+    COALESCE(v.title, ''), m.verdict, m.containment, m.status, m.licensed, m.first_seen,
+    m.last_seen, m.captured_at, m.remote_ip";
+
+const SUMMARY_FROM: &str = "FROM matches m
+    JOIN originals o ON o.id = m.original_id
+    LEFT JOIN original_versions v ON v.original_id = o.id AND v.version = o.current_version";
+
+fn summary_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MatchSummary> {
+    Ok(MatchSummary {
+        id: r.get(0)?,
+        copy_url: r.get(1)?,
+        copy_host: r.get(2)?,
+        copy_title: r.get(3)?,
+        original_id: r.get(4)?,
+        original_url: r.get(5)?,
+        original_title: r.get(6)?,
+        verdict: r.get(7)?,
+        containment: r.get(8)?,
+        status: r.get(9)?,
+        licensed: r.get::<_, i64>(10)? != 0,
+        first_seen: r.get(11)?,
+        last_seen: r.get(12)?,
+        captured_at: r.get(13)?,
+        remote_ip: r.get(14)?,
+    })
+}
+
+impl Store {
+    /// Records the matches one capture produced. One transaction: the capture is stored
+    /// (once, shared by its matches) only when at least one match is new; matches already
+    /// recorded for the same `(copy_url, original_id)` only get `last_seen = now`.
+    /// Returns one outcome per match, in order. Durable once this returns.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the database cannot be written; nothing is then recorded.
+    pub fn record_matches(
+        &mut self,
+        capture: &Capture,
+        matches: &[NewMatch],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<MatchOutcome>, StoreError> {
+        let path = self.path.clone();
+        let err = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let now_text = timestamp(now);
+        let tx = self.conn.transaction().map_err(err)?;
+        let mut outcomes = Vec::with_capacity(matches.len());
+        let mut capture_id: Option<i64> = None;
+        for m in matches {
+            let Some(verdict) = verdict_name(m.verdict) else {
+                outcomes.push(MatchOutcome::Ignored);
+                continue;
+            };
+            let existing: Option<i64> = tx
+                .query_row(
+                    "SELECT id FROM matches WHERE copy_url = ?1 AND original_id = ?2",
+                    params![m.copy_url, m.original_id],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(err)?;
+            if let Some(id) = existing {
+                tx.execute(
+                    "UPDATE matches SET last_seen = ?2 WHERE id = ?1",
+                    params![id, now_text],
+                )
+                .map_err(err)?;
+                outcomes.push(MatchOutcome::Seen { id });
+                continue;
+            }
+            let cid = match capture_id {
+                Some(id) => id,
+                None => {
+                    let id = insert_capture(&tx, capture).map_err(err)?;
+                    capture_id = Some(id);
+                    id
+                }
+            };
+            // Serialising plain structs of numbers and strings cannot fail.
+            let passages = serde_json::to_string(&m.passages).unwrap_or_else(|_| "[]".into());
+            tx.execute(
+                "INSERT INTO matches
+                   (copy_url, copy_host, original_id, verdict, containment, passages,
+                    copy_title, capture_id, captured_at, remote_ip, licensed, status,
+                    first_seen, last_seen)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13)",
+                params![
+                    m.copy_url,
+                    m.copy_host,
+                    m.original_id,
+                    verdict,
+                    m.containment,
+                    passages,
+                    m.copy_title,
+                    cid,
+                    timestamp(capture.finished_at),
+                    capture.remote_addr.map(|a| a.ip().to_string()),
+                    m.licensed,
+                    if m.licensed { "licensed" } else { "new" },
+                    now_text,
+                ],
+            )
+            .map_err(err)?;
+            outcomes.push(MatchOutcome::New {
+                id: tx.last_insert_rowid(),
+            });
+        }
+        tx.commit().map_err(err)?;
+        Ok(outcomes)
+    }
+
+    /// Every match, oldest first.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the database cannot be read.
+    pub fn list_matches(&self) -> Result<Vec<MatchSummary>, StoreError> {
+        let sql = format!("SELECT {SUMMARY_COLUMNS} {SUMMARY_FROM} ORDER BY m.id");
+        let mut stmt = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
+        let rows = stmt.query_map([], summary_row).map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+
+    /// Number of matches recorded.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the database cannot be read.
+    pub fn match_count(&self) -> Result<i64, StoreError> {
+        self.conn
+            .query_row("SELECT COUNT(*) FROM matches", [], |r| r.get(0))
+            .map_err(|e| self.err(e))
+    }
+
+    /// One match with its passages and capture summary.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the database cannot be read.
+    pub fn find_match(&self, id: i64) -> Result<Option<MatchDetail>, StoreError> {
+        let sql = format!(
+            "SELECT {SUMMARY_COLUMNS}, m.passages, c.id, c.requested_url, c.final_url,
+                    c.status, c.remote_ip, c.started_at, c.finished_at, c.body_sha256,
+                    c.raw_body_sha256, length(c.raw_body)
+             {SUMMARY_FROM} JOIN captures c ON c.id = m.capture_id
+             WHERE m.id = ?1"
+        );
+        self.conn
+            .query_row(&sql, params![id], |r| {
+                let passages: String = r.get(15)?;
+                Ok(MatchDetail {
+                    summary: summary_row(r)?,
+                    // The column is written by record_matches from the same type; a
+                    // damaged value shows as no passages rather than failing the read.
+                    passages: serde_json::from_str(&passages).unwrap_or_default(),
+                    capture: CaptureSummary {
+                        id: r.get(16)?,
+                        requested_url: r.get(17)?,
+                        final_url: r.get(18)?,
+                        status: r.get(19)?,
+                        remote_ip: r.get(20)?,
+                        started_at: r.get(21)?,
+                        finished_at: r.get(22)?,
+                        body_sha256: r.get(23)?,
+                        raw_body_sha256: r.get(24)?,
+                        raw_body_bytes: r.get(25)?,
+                    },
+                })
+            })
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// A capture with its bytes, for the evidence stage.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the database cannot be read.
+    pub fn capture(&self, id: i64) -> Result<Option<CaptureRecord>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT id, requested_url, final_url, redirects, remote_ip, remote_port,
+                        request_head, status, response_head, content_type, content_encoding,
+                        raw_body, raw_body_sha256, body_sha256, started_at, finished_at
+                 FROM captures WHERE id = ?1",
+                params![id],
+                |r| {
+                    Ok(CaptureRecord {
+                        id: r.get(0)?,
+                        requested_url: r.get(1)?,
+                        final_url: r.get(2)?,
+                        redirects_json: r.get(3)?,
+                        remote_ip: r.get(4)?,
+                        remote_port: r.get(5)?,
+                        request_head: r.get(6)?,
+                        status: r.get(7)?,
+                        response_head: r.get(8)?,
+                        content_type: r.get(9)?,
+                        content_encoding: r.get(10)?,
+                        raw_body: r.get(11)?,
+                        raw_body_sha256: r.get(12)?,
+                        body_sha256: r.get(13)?,
+                        started_at: r.get(14)?,
+                        finished_at: r.get(15)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Up to `limit` originals (ids, oldest first) that search discovery has not looked
+    /// for yet.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the database cannot be read.
+    pub fn unsearched_originals(&self, limit: usize) -> Result<Vec<i64>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT o.id FROM originals o
+                 WHERE NOT EXISTS (SELECT 1 FROM discovery_searches d WHERE d.original_id = o.id)
+                 ORDER BY o.id LIMIT ?1",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![limit as i64], |r| r.get(0))
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+
+    /// Records that an original was searched for, with how many results came back.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the database cannot be written.
+    pub fn mark_searched(
+        &mut self,
+        original_id: i64,
+        results: usize,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO discovery_searches (original_id, searched_at, results)
+                 VALUES (?1, ?2, ?3)",
+                params![original_id, timestamp(now), results as i64],
+            )
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+}
+
+fn insert_capture(tx: &rusqlite::Transaction<'_>, c: &Capture) -> rusqlite::Result<i64> {
+    let hops: Vec<HopJson<'_>> = c
+        .redirects
+        .iter()
+        .map(|h| HopJson {
+            url: h.url.as_str(),
+            status: h.status,
+            location: &h.location,
+            remote_addr: h.remote_addr.map(|a| a.to_string()),
+            at: precise(h.at),
+        })
+        .collect();
+    // Serialising strings and numbers cannot fail.
+    let redirects = serde_json::to_string(&hops).unwrap_or_else(|_| "[]".into());
+    tx.execute(
+        "INSERT INTO captures
+           (requested_url, final_url, redirects, remote_ip, remote_port, request_head, status,
+            response_head, content_type, content_encoding, raw_body, raw_body_sha256,
+            body_sha256, started_at, finished_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+        params![
+            c.requested_url.as_str(),
+            c.final_url.as_str(),
+            redirects,
+            c.remote_addr.map(|a| a.ip().to_string()),
+            c.remote_addr.map(|a| a.port()),
+            c.request_head,
+            c.status,
+            c.response_head,
+            c.content_type,
+            c.content_encoding,
+            c.raw_body,
+            hex::encode(Sha256::digest(&c.raw_body)),
+            c.body_sha256,
+            precise(c.started_at),
+            precise(c.finished_at),
+        ],
+    )?;
+    Ok(tx.last_insert_rowid())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crawl::fetch::Validators;
+    use crate::store::NewArticle;
+    use chrono::TimeZone;
+
+    fn capture(body: &[u8]) -> Capture {
+        let t = Utc.with_ymd_and_hms(2026, 11, 26, 8, 0, 0).unwrap();
+        Capture {
+            requested_url: url::Url::parse("http://copier.example/a").unwrap(),
+            final_url: url::Url::parse("http://copier.example/a").unwrap(),
+            redirects: Vec::new(),
+            remote_addr: Some("203.0.113.7:80".parse().unwrap()),
+            request_head: b"GET /a HTTP/1.1\r\nhost: copier.example\r\n".to_vec(),
+            status: 200,
+            response_head: b"HTTP/1.1 200 OK\r\ncontent-type: text/html\r\n".to_vec(),
+            content_type: Some("text/html".into()),
+            content_encoding: None,
+            raw_body: body.to_vec(),
+            decoded_body: None,
+            body_sha256: hex::encode(Sha256::digest(body)),
+            truncated: false,
+            validators: Validators::default(),
+            started_at: t,
+            finished_at: t + chrono::Duration::milliseconds(250),
+        }
+    }
+
+    fn original(store: &mut Store, url: &str) -> i64 {
+        let a = NewArticle {
+            url: url.into(),
+            title: "标题".into(),
+            published: None,
+            author: None,
+            source: "test".into(),
+            text: "正文".into(),
+            text_sha256: url.into(),
+            simhash: 1,
+            segments: Vec::new(),
+            anchors: Vec::new(),
+            sentence_hashes: Vec::new(),
+        };
+        match store.upsert_original(&a, Utc::now()).unwrap() {
+            crate::store::Upsert::New { id } => id,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn new_match(original_id: i64, verdict: Verdict, licensed: bool) -> NewMatch {
+        NewMatch {
+            copy_url: "http://copier.example/a".into(),
+            copy_host: "copier.example".into(),
+            original_id,
+            verdict,
+            containment: 0.91,
+            passages: vec![Passage {
+                original_start: 0,
+                original_end: 2,
+                candidate_start: 5,
+                candidate_end: 7,
+                text: "正文".into(),
+            }],
+            copy_title: "抄来的".into(),
+            licensed,
+        }
+    }
+
+    #[test]
+    fn a_match_is_recorded_once_with_its_capture() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open_dir(dir.path()).unwrap();
+        let o1 = original(&mut store, "https://news.example.com/1");
+        let o2 = original(&mut store, "https://news.example.com/2");
+        let c = capture(b"<p>\x00raw bytes\xff</p>");
+        let now = Utc::now();
+        let out = store
+            .record_matches(
+                &c,
+                &[
+                    new_match(o1, Verdict::Copy, false),
+                    new_match(o2, Verdict::Unrelated, false),
+                ],
+                now,
+            )
+            .unwrap();
+        assert_eq!(
+            out,
+            vec![MatchOutcome::New { id: 1 }, MatchOutcome::Ignored]
+        );
+        // Seen again: no new row, no new capture.
+        let later = now + chrono::Duration::hours(1);
+        let out = store
+            .record_matches(
+                &c,
+                &[
+                    new_match(o1, Verdict::Copy, false),
+                    new_match(o2, Verdict::Partial, true),
+                ],
+                later,
+            )
+            .unwrap();
+        assert_eq!(
+            out,
+            vec![MatchOutcome::Seen { id: 1 }, MatchOutcome::New { id: 2 }]
+        );
+        let list = store.list_matches().unwrap();
+        assert_eq!(list.len(), 2);
+        assert_eq!(list[0].status, "new");
+        assert_eq!(list[0].original_url, "https://news.example.com/1");
+        assert_eq!(list[0].original_title, "标题");
+        assert_eq!(list[0].last_seen, timestamp(later));
+        assert_eq!(list[1].status, "licensed");
+        assert_eq!(list[1].verdict, "partial");
+        assert_eq!(list[1].remote_ip.as_deref(), Some("203.0.113.7"));
+        let detail = store.find_match(1).unwrap().unwrap();
+        assert_eq!(detail.passages[0].text, "正文");
+        assert_eq!(detail.capture.raw_body_bytes, c.raw_body.len() as i64);
+        // The evidence is byte-exact.
+        let stored = store.capture(detail.capture.id).unwrap().unwrap();
+        assert_eq!(stored.raw_body, c.raw_body);
+        assert_eq!(stored.request_head, c.request_head);
+        assert_eq!(stored.response_head, c.response_head);
+        assert_eq!(stored.started_at, "2026-11-26T08:00:00.000Z");
+        assert_eq!(stored.finished_at, "2026-11-26T08:00:00.250Z");
+        assert_eq!(stored.remote_port, Some(80));
+        assert_eq!(stored.redirects_json, "[]");
+        assert!(store.find_match(99).unwrap().is_none());
+    }
+
+    #[test]
+    fn discovery_progress_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open_dir(dir.path()).unwrap();
+        let a = original(&mut store, "https://news.example.com/1");
+        let b = original(&mut store, "https://news.example.com/2");
+        assert_eq!(store.unsearched_originals(10).unwrap(), vec![a, b]);
+        store.mark_searched(a, 3, Utc::now()).unwrap();
+        assert_eq!(store.unsearched_originals(10).unwrap(), vec![b]);
+    }
+}

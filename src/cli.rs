@@ -439,6 +439,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             for line in &lines {
                 writeln!(out, "{}", line.render())?;
             }
+            drop(out);
+            deliver_before_exit(&runtime, &mut store, &settings);
             Ok(ExitCode::SUCCESS)
         }
         Command::Crawl { once } => {
@@ -454,6 +456,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 shutdown_signal(),
             ))?;
             println!("{}", summary.render());
+            deliver_before_exit(&runtime, &mut store, &settings);
             Ok(ExitCode::SUCCESS)
         }
         Command::Matches { command } => {
@@ -529,6 +532,18 @@ fn run(cli: Cli) -> Result<ExitCode> {
                             c.raw_body_bytes,
                             c.body_sha256
                         );
+                        match (&m.evidence_file, &m.evidence_sha256) {
+                            (Some(file), Some(sha)) => println!(
+                                "evidence: {} (sha256 {sha})",
+                                settings
+                                    .storage
+                                    .dir
+                                    .join(crate::evidence::EVIDENCE_DIR)
+                                    .join(file)
+                                    .display()
+                            ),
+                            _ => println!("evidence: none recorded"),
+                        }
                         println!("passages: {}", m.passages.len());
                         for p in &m.passages {
                             println!(
@@ -561,6 +576,31 @@ fn run(cli: Cli) -> Result<ExitCode> {
             println!("{}", detection.render_table());
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+/// Delivers the queued alerts before a command that records matches exits, waiting at
+/// most `notify::EXIT_DELIVERY_WAIT` for retries. The outcome goes to stderr (stdout
+/// keeps the command's own format); what is not delivered stays queued for the next
+/// run, `copyhound alerts send` or the daemon, so a delivery problem is a warning, not a
+/// failure of the command.
+fn deliver_before_exit(runtime: &tokio::runtime::Runtime, store: &mut Store, settings: &Settings) {
+    let result = runtime.block_on(crate::notify::deliver_queued(
+        store,
+        settings,
+        crate::notify::EXIT_DELIVERY_WAIT,
+    ));
+    let pending = store.pending_alert_count().unwrap_or(0);
+    match result {
+        Ok(s) if s.sent + s.failed + pending as usize > 0 => eprintln!(
+            "alerts: {} sent in {} email(s), {} failed, {} still queued",
+            s.sent, s.emails, s.failed, pending
+        ),
+        Ok(_) => {}
+        Err(e) => eprintln!(
+            "copyhound: alerts not delivered ({pending} queued): {}",
+            printable(&e.to_string())
+        ),
     }
 }
 

@@ -92,7 +92,8 @@ pub fn alert_roles(facts: &MatchFacts, email: &EmailSettings) -> Vec<Role> {
     roles
 }
 
-/// The outbox rows for a new match (empty when no role wants it).
+/// The outbox rows for a new match: one per role that wants it and has a contact (a
+/// role nobody holds is owed nothing; `check-config` warns about it).
 ///
 /// # Errors
 /// [`NotifyError::Message`] when the facts cannot be serialised.
@@ -100,10 +101,12 @@ pub fn new_alerts(
     facts: &MatchFacts,
     evidence: Option<&EvidenceRef>,
     email: &EmailSettings,
+    contacts: &[Contact],
 ) -> Result<Vec<NewAlert>, NotifyError> {
     let json = serde_json::to_string(facts).map_err(|e| NotifyError::Message(e.to_string()))?;
     Ok(alert_roles(facts, email)
         .into_iter()
+        .filter(|role| contacts.iter().any(|c| c.role == *role))
         .map(|role| NewAlert {
             match_id: facts.match_id,
             role,
@@ -771,7 +774,10 @@ mod tests {
             },
         ];
         let mut store = Store::open_dir(dir.path()).unwrap();
-        let alerts = new_alerts(&facts(), None, &settings.email).unwrap();
+        let alerts = new_alerts(&facts(), None, &settings.email, &settings.contacts).unwrap();
+        assert!(new_alerts(&facts(), None, &settings.email, &[])
+            .unwrap()
+            .is_empty());
         store.enqueue_alerts(&alerts, Utc::now()).unwrap();
         let mailer = Mailer::from_settings(&settings).unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();

@@ -26,7 +26,9 @@ pub use crawl::{
     ContentChange, CrawlBatch, FetchRecord, FrontierCounts, FrontierItem, FrontierState,
     FrontierUrl, HostRecord,
 };
-pub use matches::{CaptureRecord, MatchDetail, MatchOutcome, MatchSummary, NewMatch};
+pub use matches::{
+    CaptureRecord, MatchDetail, MatchEvidence, MatchOutcome, MatchSummary, NewMatch,
+};
 
 /// Name of the database file inside the state directory.
 pub const DATABASE_FILE: &str = "copyhound.db";

@@ -102,7 +102,13 @@ dir = "state"
             file_name: file.file_name.clone(),
             sha256: file.sha256.clone(),
         };
-        let alerts = notify::new_alerts(&facts, Some(&evidence_ref), &settings.email).unwrap();
+        let alerts = notify::new_alerts(
+            &facts,
+            Some(&evidence_ref),
+            &settings.email,
+            &settings.contacts,
+        )
+        .unwrap();
         let mut store = Store::open_dir(&settings.storage.dir).unwrap();
         store.enqueue_alerts(&alerts, Utc::now()).unwrap();
         (facts, file)
@@ -496,4 +502,109 @@ fn the_smtp_password_is_never_printed() {
     let out = env.run(&["check-config"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(!stdout(&out).contains("hunter2"));
+}
+
+/// The whole path: `scan` finds a copy of an archived original on a loopback site,
+/// records the match with its evidence file and digest, queues both alerts in that
+/// transaction, and delivers them before it exits; scanning again alerts nobody.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scan_records_evidence_and_delivers_alerts_once() {
+    if skip_without_smtp("scan_records_evidence_and_delivers_alerts_once") {
+        return;
+    }
+    let copy = std::fs::read(crate::util::sample("copy-zh-mirror.html")).unwrap();
+    let router = axum::Router::new().route(
+        "/news/copy.html",
+        axum::routing::get(move || {
+            let copy = copy.clone();
+            async move { ([("content-type", "text/html; charset=utf-8")], copy) }
+        }),
+    );
+    let site = crate::util::fixture::serve(router).await;
+    let port = free_port();
+    let env = Env::smtp(
+        port,
+        "\n[originals]\npaths = [\"archive\"]\n\n[crawl]\nallow_private_networks = true\nper_host_delay = \"0s\"\ntimeout = \"10s\"\n",
+    );
+    std::fs::create_dir_all(env.root.join("archive")).unwrap();
+    std::fs::copy(
+        crate::util::sample("original-zh.html"),
+        env.root.join("archive/original-zh.html"),
+    )
+    .unwrap();
+    let sink = SmtpSink::start(port, &env.root.join("mail"), None);
+    let run = |args: Vec<String>| {
+        let env_config = env.config.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut all: Vec<String> = args;
+            all.extend(["--config".to_string(), env_config.display().to_string()]);
+            let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+            copyhound(&refs)
+        })
+    };
+    let out = run(vec!["ingest".into()]).await.unwrap();
+    assert!(
+        stdout(&out).starts_with("ingest: 1 new"),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+
+    let url = format!("http://{site}/news/copy.html");
+    let out = run(vec!["scan".into(), url.clone()]).await.unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("\tcopy\t"), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("alerts: 2 sent in 2 email(s), 0 failed, 0 still queued"),
+        "{}",
+        stderr(&out)
+    );
+
+    // The match names its evidence file and digest; the file is on disk and intact.
+    let matches = json(&env.run(&["matches", "list", "--json"]));
+    let id = matches[0]["id"].as_i64().unwrap();
+    let detail = json(&env.run(&["matches", "show", &id.to_string(), "--json"]));
+    let file_name = detail["evidence_file"].as_str().unwrap().to_string();
+    let sha = detail["evidence_sha256"].as_str().unwrap().to_string();
+    let path = env.root.join("state/evidence").join(&file_name);
+    assert_eq!(
+        hex::encode(Sha256::digest(std::fs::read(&path).unwrap())),
+        sha
+    );
+    let out = copyhound(&["verify-evidence", path.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stdout(&out));
+    let bytes = std::fs::read(&path).unwrap();
+    let (records, _) = evidence::warc::check_all(&bytes[..]);
+    let meta: MatchFacts = serde_json::from_slice(&records[3].record.block).unwrap();
+    assert_eq!(meta.match_id, Some(id));
+    assert_eq!(meta.copy.url, url);
+    assert_eq!(meta.copy.ip.as_deref(), Some("127.0.0.1"));
+    assert!(!meta.passages.is_empty());
+
+    // Both roles got one email, with that file attached and the match id stated.
+    let alerts = env.alerts();
+    assert_eq!(alerts.len(), 2);
+    assert!(alerts
+        .iter()
+        .all(|a| state(a) == "sent" && a["match_id"] == id));
+    let messages = sink.messages();
+    assert_eq!(messages.len(), 2);
+    for (raw, _) in &messages {
+        let msg = MessageParser::default().parse(raw).unwrap();
+        assert!(msg
+            .body_text(0)
+            .unwrap()
+            .contains(&format!("匹配编号（审阅页面）: {id}")));
+        let warc = msg
+            .attachments()
+            .find(|a| a.attachment_name() == Some(file_name.as_str()))
+            .expect("evidence attached");
+        assert_eq!(hex::encode(Sha256::digest(warc.contents())), sha);
+    }
+
+    // The same page again: the match is known, nobody is alerted twice.
+    let out = run(vec!["scan".into(), url]).await.unwrap();
+    assert!(out.status.success());
+    assert_eq!(sink.messages().len(), 2);
+    assert_eq!(env.alerts().len(), 2);
 }

@@ -341,6 +341,35 @@ fn alerts_survive_an_smtp_outage_and_arrive_once() {
 }
 
 #[test]
+fn a_451_reply_is_retried_with_backoff_and_delivered_once() {
+    if skip_without_smtp("a_451_reply_is_retried_with_backoff_and_delivered_once") {
+        return;
+    }
+    let port = free_port();
+    let env = Env::smtp(port, "");
+    let sink = SmtpSink::start_with(port, &env.root.join("mail"), None, 2);
+    env.new_match(1, "标题");
+    // One pass: both messages get 451 and stay queued with the reply.
+    send(&env, "0s");
+    let alerts = env.alerts();
+    assert!(alerts.iter().all(|a| state(a) == "queued"
+        && a["attempts"] == 1
+        && a["last_error"].as_str().unwrap().contains("451")));
+    assert!(sink.messages().is_empty());
+    // Retried after the backoff: delivered, each once.
+    let summary = send(&env, "20s");
+    assert!(summary.contains("2 sent"), "{summary}");
+    let alerts = env.alerts();
+    assert!(
+        alerts
+            .iter()
+            .all(|a| state(a) == "sent" && a["attempts"] == 2),
+        "{alerts:?}"
+    );
+    assert_eq!(sink.messages().len(), 2);
+}
+
+#[test]
 fn a_550_reply_marks_the_alert_failed_and_listed() {
     if skip_without_smtp("a_550_reply_marks_the_alert_failed_and_listed") {
         return;
@@ -504,6 +533,78 @@ fn the_smtp_password_is_never_printed() {
     assert!(!stdout(&out).contains("hunter2"));
 }
 
+/// A loopback site with a copy of the bundled Chinese sample at /news/copy.html (linked
+/// from /), and an environment whose archive holds the original and whose crawl seed is
+/// the site. Returns the environment, the site's address and the SMTP port to use.
+async fn copy_site_env() -> (Env, std::net::SocketAddr, u16) {
+    let copy = std::fs::read(crate::util::sample("copy-zh-mirror.html")).unwrap();
+    let router = axum::Router::new()
+        .route(
+            "/news/copy.html",
+            axum::routing::get(move || {
+                let copy = copy.clone();
+                async move { ([("content-type", "text/html; charset=utf-8")], copy) }
+            }),
+        )
+        .route(
+            "/",
+            axum::routing::get(|| async {
+                (
+                    [("content-type", "text/html; charset=utf-8")],
+                    "<html><body><a href=\"/news/copy.html\">news</a></body></html>",
+                )
+            }),
+        );
+    let site = crate::util::fixture::serve(router).await;
+    let port = free_port();
+    let env = Env::smtp(
+        port,
+        &format!("\n[originals]\npaths = [\"archive\"]\n\n[crawl]\nseeds = [\"http://{site}/\"]\nallow_private_networks = true\nper_host_delay = \"0s\"\ntimeout = \"10s\"\n"),
+    );
+    std::fs::create_dir_all(env.root.join("archive")).unwrap();
+    std::fs::copy(
+        crate::util::sample("original-zh.html"),
+        env.root.join("archive/original-zh.html"),
+    )
+    .unwrap();
+    (env, site, port)
+}
+
+/// Runs the binary with `args` and the environment's config off the async runtime (the
+/// fixture site runs on it).
+async fn run_blocking(env: &Env, args: &[&str]) -> std::process::Output {
+    let mut all: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    all.extend(["--config".to_string(), env.config.display().to_string()]);
+    tokio::task::spawn_blocking(move || {
+        let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+        copyhound(&refs)
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crawl_once_delivers_the_alerts_it_queued() {
+    if skip_without_smtp("crawl_once_delivers_the_alerts_it_queued") {
+        return;
+    }
+    let (env, _site, port) = copy_site_env().await;
+    let sink = SmtpSink::start(port, &env.root.join("mail"), None);
+    let out = run_blocking(&env, &["ingest"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run_blocking(&env, &["crawl", "--once"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("alerts: 2 sent in 2 email(s)"),
+        "{}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert_eq!(sink.messages().len(), 2);
+    let matches = json(&env.run(&["matches", "list", "--json"]));
+    assert_eq!(matches.as_array().unwrap().len(), 1);
+}
+
 /// The whole path: `scan` finds a copy of an archived original on a loopback site,
 /// records the match with its evidence file and digest, queues both alerts in that
 /// transaction, and delivers them before it exits; scanning again alerts nobody.
@@ -512,37 +613,9 @@ async fn scan_records_evidence_and_delivers_alerts_once() {
     if skip_without_smtp("scan_records_evidence_and_delivers_alerts_once") {
         return;
     }
-    let copy = std::fs::read(crate::util::sample("copy-zh-mirror.html")).unwrap();
-    let router = axum::Router::new().route(
-        "/news/copy.html",
-        axum::routing::get(move || {
-            let copy = copy.clone();
-            async move { ([("content-type", "text/html; charset=utf-8")], copy) }
-        }),
-    );
-    let site = crate::util::fixture::serve(router).await;
-    let port = free_port();
-    let env = Env::smtp(
-        port,
-        "\n[originals]\npaths = [\"archive\"]\n\n[crawl]\nallow_private_networks = true\nper_host_delay = \"0s\"\ntimeout = \"10s\"\n",
-    );
-    std::fs::create_dir_all(env.root.join("archive")).unwrap();
-    std::fs::copy(
-        crate::util::sample("original-zh.html"),
-        env.root.join("archive/original-zh.html"),
-    )
-    .unwrap();
+    let (env, site, port) = copy_site_env().await;
     let sink = SmtpSink::start(port, &env.root.join("mail"), None);
-    let run = |args: Vec<String>| {
-        let env_config = env.config.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut all: Vec<String> = args;
-            all.extend(["--config".to_string(), env_config.display().to_string()]);
-            let refs: Vec<&str> = all.iter().map(String::as_str).collect();
-            copyhound(&refs)
-        })
-    };
-    let out = run(vec!["ingest".into()]).await.unwrap();
+    let out = run_blocking(&env, &["ingest"]).await;
     assert!(
         stdout(&out).starts_with("ingest: 1 new"),
         "{}{}",
@@ -551,7 +624,7 @@ async fn scan_records_evidence_and_delivers_alerts_once() {
     );
 
     let url = format!("http://{site}/news/copy.html");
-    let out = run(vec!["scan".into(), url.clone()]).await.unwrap();
+    let out = run_blocking(&env, &["scan", &url]).await;
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("\tcopy\t"), "{}", stdout(&out));
     assert!(
@@ -603,7 +676,7 @@ async fn scan_records_evidence_and_delivers_alerts_once() {
     }
 
     // The same page again: the match is known, nobody is alerted twice.
-    let out = run(vec!["scan".into(), url]).await.unwrap();
+    let out = run_blocking(&env, &["scan", &url]).await;
     assert!(out.status.success());
     assert_eq!(sink.messages().len(), 2);
     assert_eq!(env.alerts().len(), 2);

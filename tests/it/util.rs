@@ -147,6 +147,11 @@ pub struct SmtpSink {
 impl SmtpSink {
     /// Starts the sink on `port`; recipients containing `reject` get a 550.
     pub fn start(port: u16, dir: &Path, reject: Option<&str>) -> SmtpSink {
+        SmtpSink::start_with(port, dir, reject, 0)
+    }
+
+    /// Like [`SmtpSink::start`], and the first `tempfail` messages get a 451.
+    pub fn start_with(port: u16, dir: &Path, reject: Option<&str>, tempfail: u32) -> SmtpSink {
         let mut cmd = Command::new("python3");
         cmd.arg(root().join("tests/support/smtp_sink.py"))
             .args(["--port", &port.to_string(), "--dir"])
@@ -156,6 +161,7 @@ impl SmtpSink {
         if let Some(r) = reject {
             cmd.args(["--reject", r]);
         }
+        cmd.args(["--tempfail", &tempfail.to_string()]);
         let child = cmd.spawn().expect("python3 runs the SMTP sink");
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {

@@ -235,12 +235,24 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let path = config_path(cli.config.as_deref());
             match Settings::load(&path) {
                 Ok(settings) => {
+                    let mail = match &settings.email.smtp {
+                        Some(smtp) => smtp.display_url(),
+                        None => format!(
+                            "no smtp_url: .eml files in {}",
+                            settings
+                                .storage
+                                .dir
+                                .join(crate::notify::OUTBOX_DIR)
+                                .display()
+                        ),
+                    };
                     println!(
-                        "{}: ok ({}, {} contact(s), storage in {})",
+                        "{}: ok ({}, {} contact(s), storage in {}, mail via {})",
                         path.display(),
                         printable(&settings.outlet.name),
                         settings.contacts.len(),
-                        settings.storage.dir.display()
+                        settings.storage.dir.display(),
+                        mail
                     );
                     Ok(ExitCode::SUCCESS)
                 }

@@ -370,6 +370,58 @@ fn a_451_reply_is_retried_with_backoff_and_delivered_once() {
 }
 
 #[test]
+fn an_alert_claimed_by_a_dead_worker_is_sent_after_its_lease() {
+    if skip_without_smtp("an_alert_claimed_by_a_dead_worker_is_sent_after_its_lease") {
+        return;
+    }
+    let port = free_port();
+    let env = Env::smtp(port, "");
+    let sink = SmtpSink::start(port, &env.root.join("mail"), None);
+    env.new_match(1, "标题");
+    // A worker claims both alerts and dies before the server answers: they stay
+    // `sending` until the lease ends (here: at once), and are not lost.
+    let settings = env.settings();
+    let mut store = Store::open_dir(&settings.storage.dir).unwrap();
+    let now = Utc::now();
+    let ids: Vec<i64> = env
+        .alerts()
+        .iter()
+        .map(|a| a["id"].as_i64().unwrap())
+        .collect();
+    for id in &ids {
+        let claimed = store
+            .claim_alerts(
+                &[*id],
+                &format!("<alert-{id}@copyhound.www.jiangcheng-daily.example>"),
+                now,
+                now,
+            )
+            .unwrap();
+        assert_eq!(claimed, vec![*id]);
+    }
+    drop(store);
+    assert!(env.alerts().iter().all(|a| state(a) == "sending"));
+    let summary = send(&env, "5s");
+    assert!(summary.contains("2 sent"), "{summary}");
+    let messages = sink.messages();
+    assert_eq!(messages.len(), 2);
+    // The re-send carries the Message-ID fixed by the alert, so a copy the dead worker
+    // may already have delivered is recognisable as the same message.
+    for (raw, _) in &messages {
+        let msg = MessageParser::default().parse(raw).unwrap();
+        let id = msg.message_id().unwrap();
+        assert!(
+            id.starts_with("alert-") && id.ends_with("@copyhound.www.jiangcheng-daily.example"),
+            "{id}"
+        );
+    }
+    assert!(env
+        .alerts()
+        .iter()
+        .all(|a| state(a) == "sent" && a["attempts"] == 2));
+}
+
+#[test]
 fn a_550_reply_marks_the_alert_failed_and_listed() {
     if skip_without_smtp("a_550_reply_marks_the_alert_failed_and_listed") {
         return;

@@ -353,7 +353,29 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
         }
         Command::VerifyEvidence { file, json } => {
-            let verification = crate::evidence::verify_file(&file)?;
+            let mut verification = crate::evidence::verify_file(&file)?;
+            // With a config, the file's digest is also compared with the one recorded
+            // for its match: that catches a file whose record digests were recomputed
+            // after an edit.
+            if let Some(settings) = optional_settings(cli.config.as_deref())? {
+                let name = file
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                let store = Store::open_dir(&settings.storage.dir)?;
+                match store.match_by_evidence_file(&name)? {
+                    Some((id, Some(recorded))) if recorded == verification.sha256 => verification
+                        .records
+                        .push(format!("file sha256 matches the digest recorded for match {id}")),
+                    Some((id, Some(recorded))) => verification.problems.push(format!(
+                        "file sha256 {} differs from {recorded} recorded for match {id}: the file was replaced or altered",
+                        verification.sha256
+                    )),
+                    _ => verification
+                        .records
+                        .push(format!("no match records {name} in {}", store.path().display())),
+                }
+            }
             if json {
                 print_json(&verification)?;
             } else {
@@ -588,6 +610,18 @@ fn run(cli: Cli) -> Result<ExitCode> {
             println!("{}", detection.render_table());
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+/// The settings when a config file is named (`--config`, `COPYHOUND_CONFIG`) or present
+/// at the default path; `None` otherwise.
+fn optional_settings(explicit: Option<&Path>) -> Result<Option<Settings>> {
+    match explicit {
+        Some(path) => Ok(Some(Settings::load(path)?)),
+        None if Path::new(DEFAULT_CONFIG_PATH).exists() => {
+            Ok(Some(Settings::load(Path::new(DEFAULT_CONFIG_PATH))?))
+        }
+        None => Ok(None),
     }
 }
 

@@ -362,6 +362,24 @@ impl Store {
             .map_err(|e| self.err(e))
     }
 
+    /// The match whose evidence file is `file_name`, with the SHA-256 recorded for it.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the database cannot be read.
+    pub fn match_by_evidence_file(
+        &self,
+        file_name: &str,
+    ) -> Result<Option<(i64, Option<String>)>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT id, evidence_sha256 FROM matches WHERE evidence_file = ?1",
+                params![file_name],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
     /// A capture with its bytes, for the evidence stage.
     ///
     /// # Errors
@@ -620,5 +638,60 @@ mod tests {
         assert_eq!(store.unsearched_originals(10).unwrap(), vec![a, b]);
         store.mark_searched(a, 3, Utc::now()).unwrap();
         assert_eq!(store.unsearched_originals(10).unwrap(), vec![b]);
+    }
+
+    #[test]
+    fn evidence_and_alerts_commit_with_the_match() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open_dir(dir.path()).unwrap();
+        let id = original(&mut store, "https://news.example/1");
+        let alert = |role| crate::store::NewAlert {
+            match_id: None,
+            role,
+            facts_json: "{}".into(),
+            evidence_file: Some("e.warc.gz".into()),
+            evidence_sha256: Some("ab".into()),
+        };
+        let mut calls = Vec::new();
+        let outcomes = store
+            .record_matches_with(
+                &capture(b"page"),
+                &[new_match(id, Verdict::Copy, false)],
+                Utc::now(),
+                &mut |i, match_id| {
+                    calls.push((i, match_id));
+                    MatchEvidence {
+                        evidence_file: Some("e.warc.gz".into()),
+                        evidence_sha256: Some("ab".into()),
+                        alerts: vec![
+                            alert(crate::config::Role::Legal),
+                            alert(crate::config::Role::Licensing),
+                        ],
+                    }
+                },
+            )
+            .unwrap();
+        let MatchOutcome::New { id: match_id } = outcomes[0] else {
+            panic!("{outcomes:?}")
+        };
+        assert_eq!(calls, vec![(0, match_id)]);
+        let detail = store.find_match(match_id).unwrap().unwrap();
+        assert_eq!(detail.evidence_file.as_deref(), Some("e.warc.gz"));
+        assert_eq!(detail.evidence_sha256.as_deref(), Some("ab"));
+        assert_eq!(
+            store.match_by_evidence_file("e.warc.gz").unwrap(),
+            Some((match_id, Some("ab".into())))
+        );
+        assert_eq!(store.pending_alert_count().unwrap(), 2);
+        // Seen again: no new evidence, no new alerts.
+        store
+            .record_matches_with(
+                &capture(b"page"),
+                &[new_match(id, Verdict::Copy, false)],
+                Utc::now(),
+                &mut |_, _| panic!("only new matches get evidence"),
+            )
+            .unwrap();
+        assert_eq!(store.pending_alert_count().unwrap(), 2);
     }
 }

@@ -696,8 +696,15 @@ async fn scan_records_evidence_and_delivers_alerts_once() {
         hex::encode(Sha256::digest(std::fs::read(&path).unwrap())),
         sha
     );
-    let out = copyhound(&["verify-evidence", path.to_str().unwrap()]);
+    let out = env.run(&["verify-evidence", path.to_str().unwrap()]);
     assert!(out.status.success(), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains(&format!(
+            "file sha256 matches the digest recorded for match {id}"
+        )),
+        "{}",
+        stdout(&out)
+    );
     let bytes = std::fs::read(&path).unwrap();
     let (records, _) = evidence::warc::check_all(&bytes[..]);
     let meta: MatchFacts = serde_json::from_slice(&records[3].record.block).unwrap();
@@ -726,6 +733,42 @@ async fn scan_records_evidence_and_delivers_alerts_once() {
             .expect("evidence attached");
         assert_eq!(hex::encode(Sha256::digest(warc.contents())), sha);
     }
+
+    // A forger who edits the page and recomputes every record digest makes a valid WARC,
+    // but not the file whose digest the database recorded.
+    let mut forged = records[2].record.clone();
+    let at = forged.block.len() - 10;
+    forged.block[at] ^= 1;
+    let label = evidence::warc::sha256_label(&forged.block);
+    for (name, value) in forged.headers.iter_mut() {
+        if name == "WARC-Block-Digest" {
+            *value = label.clone();
+        }
+        if name == "WARC-Payload-Digest" {
+            *value =
+                evidence::warc::sha256_label(evidence::warc::http_payload(&forged.block).unwrap());
+        }
+    }
+    let mut file = bytes[..records[2].offset as usize].to_vec();
+    file.extend(forged.to_gzip_member());
+    file.extend(&bytes[records[3].offset as usize..]);
+    let forged_path = env.root.join("forged").join(&file_name);
+    std::fs::create_dir_all(forged_path.parent().unwrap()).unwrap();
+    std::fs::write(&forged_path, &file).unwrap();
+    assert!(
+        copyhound(&["verify-evidence", forged_path.to_str().unwrap()])
+            .status
+            .success()
+    );
+    let out = env.run(&["verify-evidence", forged_path.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(
+        stdout(&out).contains(&format!(
+            "recorded for match {id}: the file was replaced or altered"
+        )),
+        "{}",
+        stdout(&out)
+    );
 
     // The same page again: the match is known, nobody is alerted twice.
     let out = run_blocking(&env, &["scan", &url]).await;

@@ -631,6 +631,10 @@ fn optional_settings(explicit: Option<&Path>) -> Result<Option<Settings>> {
 /// run, `copyhound alerts send` or the daemon, so a delivery problem is a warning, not a
 /// failure of the command.
 fn deliver_before_exit(runtime: &tokio::runtime::Runtime, store: &mut Store, settings: &Settings) {
+    if store.pending_alert_count().unwrap_or(1) == 0 {
+        // Nothing owed: no mail set-up is touched (and none can fail).
+        return;
+    }
     let result = runtime.block_on(crate::notify::deliver_queued(
         store,
         settings,

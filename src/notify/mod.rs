@@ -274,13 +274,6 @@ fn write_eml(dir: &Path, message: &Message) -> Result<(), String> {
     Err(format!("{}: no free file name", dir.display()))
 }
 
-/// An attachment offered to a message; it is left out (with a note) beyond the size cap.
-struct Offered {
-    name: String,
-    content_type: &'static str,
-    bytes: Result<Vec<u8>, String>,
-}
-
 /// Builds the email for `items` (one match, or a digest of several) to `recipients`.
 ///
 /// # Errors
@@ -303,70 +296,52 @@ pub fn build_message(
         report::render_digest(items, &cx)
     };
     let evidence_dir = settings.storage.dir.join(EVIDENCE_DIR);
-    let mut offered = Vec::new();
     let json: Vec<&MatchFacts> = items.iter().map(|i| &i.facts).collect();
-    offered.push(Offered {
-        name: if items.len() == 1 {
-            format!("match-{}.json", id_label(&items[0].facts))
-        } else {
-            format!("matches-{}.json", items.len())
-        },
-        content_type: "application/json",
-        bytes: serde_json::to_vec_pretty(
-            &if items.len() == 1 {
-                serde_json::to_value(json[0])
-            } else {
-                serde_json::to_value(&json)
-            }
-            .map_err(|e| NotifyError::Message(e.to_string()))?,
-        )
-        .map_err(|e| e.to_string()),
-    });
-    for item in items {
-        if let Some(e) = &item.evidence {
-            offered.push(Offered {
-                name: e.file_name.clone(),
-                content_type: "application/warc",
-                bytes: read_evidence(
-                    &evidence_dir,
-                    &e.file_name,
-                    settings.email.max_attachment_bytes,
-                ),
-            });
-        }
+    let json_name = if items.len() == 1 {
+        format!("match-{}.json", id_label(&items[0].facts))
+    } else {
+        format!("matches-{}.json", items.len())
+    };
+    let json_bytes = if items.len() == 1 {
+        serde_json::to_vec_pretty(json[0])
+    } else {
+        serde_json::to_vec_pretty(&json)
     }
-    let mut budget = settings.email.max_attachment_bytes;
+    .map_err(|e| NotifyError::Message(e.to_string()))?;
+    let zh = settings.outlet.language == crate::config::Language::ZhCn;
+    let cap = settings.email.max_attachment_bytes;
+    let left_out = |name: &str, why: &str| {
+        if zh {
+            format!("附件 {name} 未随邮件发送：{why}")
+        } else {
+            format!("Attachment {name} left out: {why}")
+        }
+    };
+    // The cap holds for all attachments of one message together; each file is checked
+    // against what is left before it is read, so a digest never reads more than the cap.
+    let mut budget = cap;
     let mut parts = Vec::new();
     let mut notes = Vec::new();
-    let zh = settings.outlet.language == crate::config::Language::ZhCn;
-    for o in offered {
-        match o.bytes {
-            Ok(bytes) if bytes.len() <= budget => {
+    if json_bytes.len() <= budget {
+        budget -= json_bytes.len();
+        parts.push((json_name, "application/json", json_bytes));
+    } else {
+        notes.push(left_out(
+            &json_name,
+            &format!(
+                "{} bytes, over the {cap}-byte attachment cap",
+                json_bytes.len()
+            ),
+        ));
+    }
+    for item in items {
+        let Some(e) = &item.evidence else { continue };
+        match read_evidence(&evidence_dir, &e.file_name, budget) {
+            Ok(bytes) => {
                 budget -= bytes.len();
-                parts.push((o.name, o.content_type, bytes));
+                parts.push((e.file_name.clone(), "application/warc", bytes));
             }
-            Ok(bytes) => notes.push(if zh {
-                format!(
-                    "附件 {} 未随邮件发送（{} 字节，超过上限 {} 字节），文件保存在服务器的 {} 目录。",
-                    o.name,
-                    bytes.len(),
-                    settings.email.max_attachment_bytes,
-                    evidence_dir.display()
-                )
-            } else {
-                format!(
-                    "Attachment {} left out ({} bytes, over the {}-byte cap); the file is on the server in {}.",
-                    o.name,
-                    bytes.len(),
-                    settings.email.max_attachment_bytes,
-                    evidence_dir.display()
-                )
-            }),
-            Err(why) => notes.push(if zh {
-                format!("附件 {} 未随邮件发送：{}", o.name, why)
-            } else {
-                format!("Attachment {} left out: {}", o.name, why)
-            }),
+            Err(why) => notes.push(left_out(&e.file_name, &why)),
         }
     }
     if !notes.is_empty() {
@@ -459,7 +434,7 @@ fn id_label(f: &MatchFacts) -> String {
         .map_or_else(|| format!("o{}", f.original.id), |m| m.to_string())
 }
 
-/// Reads an evidence file for attaching; the name must be a bare file name (it comes
+/// Reads an evidence file for attaching if it is at most `cap` bytes; the name must be a bare file name (it comes
 /// from the database, but a path in it must never reach outside the evidence folder).
 fn read_evidence(dir: &Path, name: &str, cap: usize) -> Result<Vec<u8>, String> {
     if name.is_empty() || name.contains(['/', '\\']) || name.starts_with('.') {
@@ -472,7 +447,7 @@ fn read_evidence(dir: &Path, name: &str, cap: usize) -> Result<Vec<u8>, String> 
     if len > cap as u64 {
         // Report the size without reading the file.
         return Err(format!(
-            "{len} bytes, over the {cap}-byte cap; the file is on the server: {}",
+            "{len} bytes would take the message over the attachment cap ([email] max_attachment_bytes); the file is on the server: {}",
             path.display()
         ));
     }

@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use crate::config::{Settings, DEFAULT_CONFIG_PATH};
 use crate::detect::{self, Comparison, Document};
-use crate::store::{OriginalKey, Store};
+use crate::store::{AlertRecord, AlertState, OriginalKey, Store};
 
 /// Input files larger than this are refused: a news article page is well under a few
 /// megabytes, and reading an arbitrary huge file into memory is never what was meant.
@@ -85,6 +85,24 @@ enum Command {
         #[command(subcommand)]
         command: OriginalsCommand,
     },
+    /// Re-check every digest of an evidence file (WARC) and name any altered record.
+    ///
+    /// Exit status 1 when a record's digest does not match, a record is damaged or a
+    /// record it links to is missing.
+    VerifyEvidence {
+        /// The `.warc.gz` evidence file.
+        file: PathBuf,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The mail outbox: alerts queued, sent and failed.
+    Alerts {
+        #[command(subcommand)]
+        command: AlertsCommand,
+    },
+    /// Send a test email to every contact through `[email]`, to check the mail set-up.
+    SendTestEmail,
     /// Fetch the given URLs now, compare them with the archive and record matches.
     ///
     /// Prints one line per URL: `<url> TAB <verdict> TAB <best original url or -> TAB
@@ -124,6 +142,31 @@ enum Command {
         /// The shared data folder (holds news-pages/ and peoples-daily-1998-01.txt).
         #[arg(long, value_name = "DIR", default_value = "../shared/data")]
         data: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AlertsCommand {
+    /// List alerts, newest first: state (queued, sending, sent, failed), attempts and
+    /// the last failure's reason.
+    List {
+        /// Print a JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Show at most this many alerts.
+        #[arg(long, default_value_t = 200)]
+        limit: usize,
+    },
+    /// Put a failed alert back in the queue (after fixing the cause, e.g. an address).
+    Retry {
+        /// The alert's id, as listed.
+        id: i64,
+    },
+    /// Deliver due alerts now, waiting up to --wait for retries that fall due.
+    Send {
+        /// How long to keep retrying before leaving the rest queued (e.g. "30s").
+        #[arg(long, default_value = "30s", value_name = "DURATION")]
+        wait: String,
     },
 }
 
@@ -222,12 +265,24 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let path = config_path(cli.config.as_deref());
             match Settings::load(&path) {
                 Ok(settings) => {
+                    let mail = match &settings.email.smtp {
+                        Some(smtp) => smtp.display_url(),
+                        None => format!(
+                            "no smtp_url: .eml files in {}",
+                            settings
+                                .storage
+                                .dir
+                                .join(crate::notify::OUTBOX_DIR)
+                                .display()
+                        ),
+                    };
                     println!(
-                        "{}: ok ({}, {} contact(s), storage in {})",
+                        "{}: ok ({}, {} contact(s), storage in {}, mail via {})",
                         path.display(),
                         printable(&settings.outlet.name),
                         settings.contacts.len(),
-                        settings.storage.dir.display()
+                        settings.storage.dir.display(),
+                        mail
                     );
                     Ok(ExitCode::SUCCESS)
                 }
@@ -327,6 +382,117 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 }
             }
         }
+        Command::VerifyEvidence { file, json } => {
+            let mut verification = crate::evidence::verify_file(&file)?;
+            // With a config, the file's digest is also compared with the one recorded
+            // for its match: that catches a file whose record digests were recomputed
+            // after an edit.
+            if let Some(settings) = optional_settings(cli.config.as_deref())? {
+                let name = file
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                let store = Store::open_dir(&settings.storage.dir)?;
+                match store.match_by_evidence_file(&name)? {
+                    Some((id, Some(recorded))) if recorded == verification.sha256 => verification
+                        .records
+                        .push(format!("file sha256 matches the digest recorded for match {id}")),
+                    Some((id, Some(recorded))) => verification.problems.push(format!(
+                        "file sha256 {} differs from {recorded} recorded for match {id}: the file was replaced or altered",
+                        verification.sha256
+                    )),
+                    _ => verification
+                        .records
+                        .push(format!("no match records {name} in {}", store.path().display())),
+                }
+            }
+            if json {
+                print_json(&verification)?;
+            } else {
+                println!("{}: sha256 {}", file.display(), verification.sha256);
+                for line in &verification.records {
+                    println!("  {}", printable(line));
+                }
+                for problem in &verification.problems {
+                    println!("ALTERED: {}", printable(problem));
+                }
+                println!(
+                    "{}",
+                    if verification.ok() {
+                        "ok: every digest matches"
+                    } else {
+                        "FAILED: the file was altered or damaged"
+                    }
+                );
+            }
+            Ok(if verification.ok() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        Command::Alerts { command } => {
+            let settings = load_settings(cli.config.as_deref())?;
+            let mut store = Store::open_dir(&settings.storage.dir)?;
+            match command {
+                AlertsCommand::List { json, limit } => {
+                    let alerts = store.list_alerts(limit)?;
+                    if json {
+                        print_json(&alerts)?;
+                    } else {
+                        print!("{}", render_alerts(&alerts));
+                    }
+                    Ok(ExitCode::SUCCESS)
+                }
+                AlertsCommand::Retry { id } => {
+                    if store.requeue_failed_alert(id, chrono::Utc::now())? {
+                        println!("alert {id}: queued again");
+                        Ok(ExitCode::SUCCESS)
+                    } else {
+                        bail!("no failed alert with id {id}")
+                    }
+                }
+                AlertsCommand::Send { wait } => {
+                    let wait = crate::config::parse_duration(&wait)
+                        .map_err(|e| anyhow::anyhow!("--wait: {e}"))?;
+                    let mailer = crate::notify::Mailer::from_settings(&settings)?;
+                    let summary = runtime()?.block_on(crate::notify::deliver_until(
+                        &mut store,
+                        &settings,
+                        &mailer,
+                        tokio::time::Instant::now() + wait,
+                    ))?;
+                    println!(
+                        "alerts: {} sent in {} email(s), {} failed, {} still queued (via {})",
+                        summary.sent,
+                        summary.emails,
+                        summary.failed,
+                        store.pending_alert_count()?,
+                        mailer.describe()
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+            }
+        }
+        Command::SendTestEmail => {
+            let settings = load_settings(cli.config.as_deref())?;
+            if settings.contacts.is_empty() {
+                bail!("no [[contacts]] in the config: nobody to send a test email to");
+            }
+            let mailer = crate::notify::Mailer::from_settings(&settings)?;
+            let message = crate::notify::test_message(&settings)?;
+            match runtime()?.block_on(mailer.send(&message)) {
+                Ok(()) => {
+                    println!(
+                        "test email to {} contact(s) accepted by {}",
+                        settings.contacts.len(),
+                        mailer.describe()
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => bail!("test email not sent via {}: {e}", mailer.describe()),
+            }
+        }
         Command::Scan { urls } => {
             let settings = load_settings(cli.config.as_deref())?;
             let mut store = Store::open_dir(&settings.storage.dir)?;
@@ -337,6 +503,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             for line in &lines {
                 writeln!(out, "{}", line.render())?;
             }
+            drop(out);
+            deliver_before_exit(&runtime, &mut store, &settings);
             Ok(ExitCode::SUCCESS)
         }
         Command::Crawl { once } => {
@@ -352,6 +520,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 shutdown_signal(),
             ))?;
             println!("{}", summary.render());
+            deliver_before_exit(&runtime, &mut store, &settings);
             Ok(ExitCode::SUCCESS)
         }
         Command::Run => run_daemon(cli.config.as_deref()),
@@ -434,6 +603,18 @@ fn run(cli: Cli) -> Result<ExitCode> {
                             c.raw_body_bytes,
                             c.body_sha256
                         );
+                        match (&m.evidence_file, &m.evidence_sha256) {
+                            (Some(file), Some(sha)) => println!(
+                                "evidence: {} (sha256 {sha})",
+                                settings
+                                    .storage
+                                    .dir
+                                    .join(crate::evidence::EVIDENCE_DIR)
+                                    .join(file)
+                                    .display()
+                            ),
+                            _ => println!("evidence: none recorded"),
+                        }
                         println!("passages: {}", m.passages.len());
                         for p in &m.passages {
                             println!(
@@ -466,6 +647,47 @@ fn run(cli: Cli) -> Result<ExitCode> {
             println!("{}", detection.render_table());
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+/// The settings when a config file is named (`--config`, `COPYHOUND_CONFIG`) or present
+/// at the default path; `None` otherwise.
+fn optional_settings(explicit: Option<&Path>) -> Result<Option<Settings>> {
+    match explicit {
+        Some(path) => Ok(Some(Settings::load(path)?)),
+        None if Path::new(DEFAULT_CONFIG_PATH).exists() => {
+            Ok(Some(Settings::load(Path::new(DEFAULT_CONFIG_PATH))?))
+        }
+        None => Ok(None),
+    }
+}
+
+/// Delivers the queued alerts before a command that records matches exits, waiting at
+/// most `notify::EXIT_DELIVERY_WAIT` for retries. The outcome goes to stderr (stdout
+/// keeps the command's own format); what is not delivered stays queued for the next
+/// run, `copyhound alerts send` or the daemon, so a delivery problem is a warning, not a
+/// failure of the command.
+fn deliver_before_exit(runtime: &tokio::runtime::Runtime, store: &mut Store, settings: &Settings) {
+    if store.pending_alert_count().unwrap_or(1) == 0 {
+        // Nothing owed: no mail set-up is touched (and none can fail).
+        return;
+    }
+    let result = runtime.block_on(crate::notify::deliver_queued(
+        store,
+        settings,
+        crate::notify::EXIT_DELIVERY_WAIT,
+    ));
+    let pending = store.pending_alert_count().unwrap_or(0);
+    match result {
+        Ok(s) if s.sent + s.failed + pending as usize > 0 => eprintln!(
+            "alerts: {} sent in {} email(s), {} failed, {} still queued",
+            s.sent, s.emails, s.failed, pending
+        ),
+        Ok(_) => {}
+        Err(e) => eprintln!(
+            "copyhound: alerts not delivered ({pending} queued): {}",
+            printable(&e.to_string())
+        ),
     }
 }
 
@@ -684,6 +906,42 @@ fn one_line(text: &str, max_chars: usize) -> String {
         out.push('…');
     }
     printable(&out)
+}
+
+/// The alerts table for `alerts list`.
+fn render_alerts(alerts: &[AlertRecord]) -> String {
+    let mut out = format!(
+        "{:>5}  {:<8}  {:<9}  {:>3}  {:<20}  {:<20}  {:<7}  reason\n",
+        "id", "state", "role", "try", "created", "sent / next attempt", "match"
+    );
+    for a in alerts {
+        let when = match a.state {
+            AlertState::Sent => a.sent_at.clone().unwrap_or_default(),
+            AlertState::Failed => "-".into(),
+            _ => a.next_attempt_at.clone(),
+        };
+        out.push_str(&format!(
+            "{:>5}  {:<8}  {:<9}  {:>3}  {:<20}  {:<20}  {:<7}  {}\n",
+            a.id,
+            a.state.as_str(),
+            a.role,
+            a.attempts,
+            a.created_at,
+            when,
+            a.match_id.map_or_else(|| "-".into(), |m| m.to_string()),
+            one_line(a.last_error.as_deref().unwrap_or(""), 200)
+        ));
+    }
+    let count = |s: AlertState| alerts.iter().filter(|a| a.state == s).count();
+    out.push_str(&format!(
+        "{} alert(s): {} queued, {} sending, {} sent, {} failed\n",
+        alerts.len(),
+        count(AlertState::Queued),
+        count(AlertState::Sending),
+        count(AlertState::Sent),
+        count(AlertState::Failed)
+    ));
+    out
 }
 
 #[derive(Serialize)]

@@ -47,10 +47,15 @@ pub struct Settings {
     pub crawl: CrawlSettings,
     /// Where candidate pages are discovered besides the crawl (`[discovery]`).
     pub discovery: DiscoverySettings,
+    /// How alerts reach the contacts (`[email]`).
+    pub email: EmailSettings,
     /// How `copyhound run` behaves as a service (`[daemon]`).
     pub daemon: DaemonSettings,
     /// The health, metrics (and later review) HTTP endpoint (`[web]`).
     pub web: WebSettings,
+    /// Lower-case hex SHA-256 of the config file's bytes (empty for built-in settings):
+    /// evidence files record which configuration made a capture.
+    pub config_sha256: String,
 }
 
 /// The service's own behaviour (`[daemon]`).
@@ -82,6 +87,102 @@ impl Default for WebSettings {
         WebSettings {
             listen: std::net::SocketAddr::from(([127, 0, 0, 1], 8600)),
         }
+    }
+}
+
+/// How alert emails are delivered (`[email]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EmailSettings {
+    /// The SMTP server; `None` writes each message as an `.eml` file under
+    /// `[storage] dir`/outbox instead (the embedded default, for a first run or a
+    /// machine without a mail relay).
+    pub smtp: Option<SmtpSettings>,
+    /// The `From:` mailbox, e.g. `copyhound <copyhound@example.com>`.
+    pub from: String,
+    /// Legal counsel is alerted only for matches with at least this containment.
+    pub legal_min_containment: f64,
+    /// Licensing staff are alerted only for matches with at least this containment.
+    pub licensing_min_containment: f64,
+    /// At most this many emails per role within `digest_window`; alerts beyond that are
+    /// gathered into one digest email instead of a flood.
+    pub digest_after: u32,
+    /// The window `digest_after` counts in.
+    pub digest_window: Duration,
+    /// Attachments larger than this (each, and all of one message together) are left out
+    /// with a note in the message.
+    pub max_attachment_bytes: usize,
+    /// The first pause after a transient failure (4xx, connection failure); it doubles
+    /// with each attempt up to `retry_max`.
+    pub retry_initial: Duration,
+    /// The longest pause between two attempts.
+    pub retry_max: Duration,
+    /// One SMTP conversation, connect to the final reply.
+    pub timeout: Duration,
+}
+
+impl Default for EmailSettings {
+    fn default() -> Self {
+        EmailSettings {
+            smtp: None,
+            from: "copyhound <copyhound@localhost>".into(),
+            legal_min_containment: 0.0,
+            licensing_min_containment: 0.0,
+            digest_after: 5,
+            digest_window: Duration::from_secs(600),
+            max_attachment_bytes: 10 * 1024 * 1024,
+            retry_initial: Duration::from_secs(30),
+            retry_max: Duration::from_secs(3600),
+            timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// How the SMTP connection is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpSecurity {
+    /// `smtps://`: TLS from the first byte (port 465 by default).
+    ImplicitTls,
+    /// `smtp://` with `starttls = "required"` (the default): no mail is sent unless the
+    /// server upgrades the connection with STARTTLS.
+    StartTlsRequired,
+    /// `smtp://` with `starttls = "opportunistic"`: STARTTLS when offered, plain text
+    /// otherwise. Meant for a relay on loopback (and the tests); never over a network.
+    StartTlsOpportunistic,
+}
+
+/// The SMTP server of `[email] smtp_url`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SmtpSettings {
+    pub host: String,
+    pub port: u16,
+    pub security: SmtpSecurity,
+    /// Login name; the password comes from `password_file` or the
+    /// `COPYHOUND_SMTP_PASSWORD` environment variable, read when mail is sent, so it is
+    /// never part of the settings (nor of any log line that prints them).
+    pub username: Option<String>,
+    pub password_file: Option<PathBuf>,
+}
+
+impl fmt::Debug for SmtpSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SmtpSettings")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("security", &self.security)
+            .field("username", &self.username)
+            .field("password_file", &self.password_file)
+            .finish()
+    }
+}
+
+impl SmtpSettings {
+    /// `smtp://host:port` or `smtps://host:port`, for messages and logs.
+    pub fn display_url(&self) -> String {
+        let scheme = match self.security {
+            SmtpSecurity::ImplicitTls => "smtps",
+            _ => "smtp",
+        };
+        format!("{scheme}://{}:{}", self.host, self.port)
     }
 }
 
@@ -425,7 +526,12 @@ impl Settings {
         }
         let source = std::fs::read_to_string(path).map_err(read_err)?;
         let base = path.parent().unwrap_or_else(|| Path::new("."));
-        Settings::parse(&source, base).map_err(|e| e.with_path(path))
+        let mut settings = Settings::parse(&source, base).map_err(|e| e.with_path(path))?;
+        settings.config_sha256 = {
+            use sha2::Digest;
+            hex::encode(sha2::Sha256::digest(source.as_bytes()))
+        };
+        Ok(settings)
     }
 
     /// Validates config text; relative paths are resolved against `base_dir`.
@@ -462,11 +568,13 @@ impl Settings {
                     parse_crawl(&mut s, website.as_deref())
                 });
             let discovery = root.table("discovery", false, parse_discovery);
+            let email = root.table("email", false, |s| parse_email(s, base_dir));
             let daemon = root.table("daemon", false, parse_daemon);
             let web = root.table("web", false, parse_web);
             root.finish();
             (
-                outlet, contacts, storage, detect, originals, index, crawl, discovery, daemon, web,
+                outlet, contacts, storage, detect, originals, index, crawl, discovery, email,
+                daemon, web,
             )
         };
         check_contacts(&settings.1, &mut problems);
@@ -480,6 +588,7 @@ impl Settings {
                 index,
                 crawl,
                 discovery,
+                email,
                 daemon,
                 web,
             ) if problems.is_empty() => Ok(Settings {
@@ -493,8 +602,10 @@ impl Settings {
                 index: index.unwrap_or_default(),
                 crawl: crawl.unwrap_or_default(),
                 discovery: discovery.unwrap_or_default(),
+                email: email.unwrap_or_default(),
                 daemon: daemon.unwrap_or_default(),
                 web: web.unwrap_or_default(),
+                config_sha256: String::new(),
             }),
             _ => {
                 if problems.is_empty() {
@@ -533,8 +644,10 @@ impl Settings {
             index: IndexSettings::default(),
             crawl: CrawlSettings::default(),
             discovery: DiscoverySettings::default(),
+            email: EmailSettings::default(),
             daemon: DaemonSettings::default(),
             web: WebSettings::default(),
+            config_sha256: String::new(),
         }
     }
 }
@@ -871,6 +984,139 @@ fn parse_discovery(s: &mut Section<'_>) -> Option<DiscoverySettings> {
     Some(DiscoverySettings {
         searxng_url,
         interval,
+    })
+}
+
+fn parse_email(s: &mut Section<'_>, base_dir: &Path) -> Option<EmailSettings> {
+    let d = EmailSettings::default();
+    let smtp_url = s.string("smtp_url", false);
+    let starttls = s.string("starttls", false);
+    let username = s.string("username", false);
+    let password_file = s
+        .string("password_file", false)
+        .map(|p| resolve(base_dir, &p));
+    let from = s.string("from", false);
+    let legal_min_containment = s.fraction("legal_min_containment").unwrap_or(0.0);
+    let licensing_min_containment = s.fraction("licensing_min_containment").unwrap_or(0.0);
+    let digest_after = s
+        .integer_in("digest_after", 1, 10_000)
+        .map_or(d.digest_after, |v| v as u32);
+    let digest_window = s.duration("digest_window").unwrap_or(d.digest_window);
+    let max_attachment_bytes = s
+        .integer_in("max_attachment_bytes", 0, 100 * 1024 * 1024)
+        .map_or(d.max_attachment_bytes, |v| v as usize);
+    let retry_initial = s.duration("retry_initial").unwrap_or(d.retry_initial);
+    let retry_max = s.duration("retry_max").unwrap_or(d.retry_max);
+    let timeout = s.duration("timeout").unwrap_or(d.timeout);
+    if retry_initial > retry_max {
+        s.problem(
+            "retry_initial",
+            format!(
+                "must not exceed retry_max ({}), got {}",
+                humantime::format_duration(retry_max),
+                humantime::format_duration(retry_initial)
+            ),
+        );
+    }
+    let opportunistic = match starttls.as_deref() {
+        None | Some("required") => false,
+        Some("opportunistic") => true,
+        Some(other) => {
+            s.problem(
+                "starttls",
+                format!("must be \"required\" or \"opportunistic\", got {other:?}"),
+            );
+            false
+        }
+    };
+    let smtp_given = smtp_url.is_some();
+    let smtp = smtp_url.and_then(|text| match parse_smtp_url(&text, opportunistic) {
+        Ok(mut smtp) => {
+            smtp.username = username.clone();
+            smtp.password_file = password_file.clone();
+            Some(smtp)
+        }
+        Err(message) => {
+            s.problem("smtp_url", message);
+            None
+        }
+    });
+    if !smtp_given && (username.is_some() || password_file.is_some()) {
+        s.problem(
+            if username.is_some() {
+                "username"
+            } else {
+                "password_file"
+            },
+            "has no effect without smtp_url".into(),
+        );
+    }
+    if password_file.is_some() && username.is_none() {
+        s.problem("password_file", "needs username".into());
+    }
+    let from = match from {
+        Some(f) => {
+            if f.parse::<lettre::message::Mailbox>().is_err() || f.chars().any(|c| c.is_control()) {
+                s.problem(
+                    "from",
+                    format!("not a mailbox like \"copyhound <alerts@example.com>\": {f:?}"),
+                );
+            }
+            f
+        }
+        None if smtp_given => {
+            s.problem("from", "missing (required with smtp_url)".into());
+            d.from
+        }
+        None => d.from,
+    };
+    Some(EmailSettings {
+        smtp,
+        from,
+        legal_min_containment,
+        licensing_min_containment,
+        digest_after,
+        digest_window,
+        max_attachment_bytes,
+        retry_initial,
+        retry_max,
+        timeout,
+    })
+}
+
+/// `smtp://host[:port]` (STARTTLS, port 587 by default) or `smtps://host[:port]`
+/// (implicit TLS, port 465). Credentials are separate keys, never part of the URL, so
+/// the URL can be shown in messages.
+fn parse_smtp_url(text: &str, opportunistic: bool) -> Result<SmtpSettings, String> {
+    let url = url::Url::parse(text).map_err(|e| format!("invalid URL {text:?}: {e}"))?;
+    let (security, default_port) = match url.scheme() {
+        "smtps" => (SmtpSecurity::ImplicitTls, 465),
+        "smtp" if opportunistic => (SmtpSecurity::StartTlsOpportunistic, 587),
+        "smtp" => (SmtpSecurity::StartTlsRequired, 587),
+        other => {
+            return Err(format!(
+                "must be smtp://host:port or smtps://host:port, got scheme {other:?}"
+            ))
+        }
+    };
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("must not contain credentials: use username and password_file".into());
+    }
+    if url.path() != "" && url.path() != "/" || url.query().is_some() {
+        return Err(format!("must be only scheme, host and port, got {text:?}"));
+    }
+    let host = match url.host() {
+        Some(url::Host::Domain(d)) => d.to_string(),
+        Some(url::Host::Ipv4(ip)) => ip.to_string(),
+        Some(url::Host::Ipv6(ip)) => ip.to_string(),
+        None => return Err(format!("has no host: {text:?}")),
+    };
+    Ok(SmtpSettings {
+        host,
+        port: url.port().unwrap_or(default_port),
+        security,
+        username: None,
+        password_file: None,
     })
 }
 
@@ -1283,6 +1529,53 @@ address = "1 Example Road"
         assert_eq!(s.storage.dir, PathBuf::from(DEFAULT_STORAGE_DIR));
         assert_eq!(s.detect, DetectParams::default());
         assert!(s.contacts.is_empty());
+    }
+
+    #[test]
+    fn email_keys_are_validated() {
+        let base = "[outlet]\nname = \"n\"\nwebsite = \"https://n.example\"\naddress = \"a\"\n";
+        let ok = Settings::parse(
+            &format!("{base}[email]\nsmtp_url = \"smtp://127.0.0.1:2525\"\nstarttls = \"opportunistic\"\nfrom = \"c <c@n.example>\"\nusername = \"u\"\ndigest_after = 2\ndigest_window = \"1m\"\nlegal_min_containment = 0.5\n"),
+            Path::new("/etc"),
+        )
+        .unwrap();
+        let smtp = ok.email.smtp.as_ref().unwrap();
+        assert_eq!((smtp.host.as_str(), smtp.port), ("127.0.0.1", 2525));
+        assert_eq!(smtp.security, SmtpSecurity::StartTlsOpportunistic);
+        assert_eq!(smtp.display_url(), "smtp://127.0.0.1:2525");
+        assert_eq!(ok.email.digest_after, 2);
+        assert_eq!(ok.email.legal_min_containment, 0.5);
+        let implicit = Settings::parse(
+            &format!(
+                "{base}[email]\nsmtp_url = \"smtps://mail.n.example\"\nfrom = \"c@n.example\"\n"
+            ),
+            Path::new("/etc"),
+        )
+        .unwrap();
+        let smtp = implicit.email.smtp.unwrap();
+        assert_eq!((smtp.port, smtp.security), (465, SmtpSecurity::ImplicitTls));
+        let p = problems(&format!(
+            "{base}[email]\nsmtp_url = \"http://x:25\"\nstarttls = \"maybe\"\nfrom = \"a\\r\\nBcc: b@c.d\"\npassword_file = \"p\"\nretry_initial = \"2h\"\ndigest_windw = \"1m\"\n"
+        ));
+        for needle in [
+            "email.smtp_url: must be smtp://host:port or smtps://host:port",
+            "email.starttls: must be",
+            "email.from: not a mailbox",
+            "email.password_file: needs username",
+            "email.retry_initial: must not exceed retry_max",
+            "email.digest_windw: unknown key",
+        ] {
+            assert!(p.iter().any(|x| x.contains(needle)), "{needle}: {p:?}");
+        }
+        let p = problems(&format!(
+            "{base}[email]\nsmtp_url = \"smtp://u:secret@x:25\"\n"
+        ));
+        assert!(
+            p.iter().any(|x| x.contains("must not contain credentials")),
+            "{p:?}"
+        );
+        assert!(!p.iter().any(|x| x.contains("secret")), "{p:?}");
+        assert!(p.iter().any(|x| x.contains("email.from: missing")), "{p:?}");
     }
 
     #[test]

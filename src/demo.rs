@@ -47,6 +47,8 @@ pub enum DemoError {
     Ingest(#[from] IngestError),
     #[error(transparent)]
     Pipeline(#[from] PipelineError),
+    #[error(transparent)]
+    Notify(#[from] crate::notify::NotifyError),
 }
 
 fn io_err(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> DemoError {
@@ -65,6 +67,12 @@ pub struct Report {
     pub database: PathBuf,
     pub ingest: IngestSummary,
     pub crawl: CrawlSummary,
+    /// Alerts delivered as `.eml` files to the outbox folder.
+    pub alerts: crate::notify::PassSummary,
+    /// Where the WARC evidence files are.
+    pub evidence_dir: PathBuf,
+    /// Where the alert emails are.
+    pub outbox_dir: PathBuf,
     /// Every match recorded, oldest first.
     pub matches: Vec<MatchSummary>,
     /// Wall time of the whole demo.
@@ -99,8 +107,13 @@ impl Report {
         }
         let config = self.config.display();
         out.push_str(&format!(
-            "state: {}\ndatabase (originals, matches, raw captures as evidence): {}\n",
-            self.dir.display(),
+            "alerts: {} email(s) to legal counsel and licensing staff in {}\n",
+            self.alerts.emails,
+            self.outbox_dir.display()
+        ));
+        out.push_str(&format!(
+            "evidence (WARC captures): {}\ndatabase (originals, matches): {}\n",
+            self.evidence_dir.display(),
             self.database.display()
         ));
         out.push_str(&format!(
@@ -223,8 +236,15 @@ pub async fn run(dir: Option<&Path>) -> Result<Report, DemoError> {
     tracing::info!(outlet = %outlet_addr, mirror = %mirror_addr, partner = %partner_addr, "demo sites up");
     let ingest = crate::originals::ingest(&settings, &mut store, None, &NoProgress).await?;
     let crawl = crate::crawl::pipeline::crawl_once(&settings, &mut store, interrupted()).await?;
+    // The demo has no mail relay: `[email]` is unset, so alerts become `.eml` files.
+    let alerts =
+        crate::notify::deliver_queued(&mut store, &settings, crate::notify::EXIT_DELIVERY_WAIT)
+            .await?;
     let matches = store.list_matches()?;
     Ok(Report {
+        alerts,
+        evidence_dir: settings.storage.dir.join(crate::evidence::EVIDENCE_DIR),
+        outbox_dir: settings.storage.dir.join(crate::notify::OUTBOX_DIR),
         database: store.path().to_path_buf(),
         dir,
         config,

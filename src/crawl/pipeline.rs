@@ -14,7 +14,9 @@
 //! a slow host holds only its own slots while the others go on.
 //!
 //! Durability: a match is recorded (one transaction with its capture) as soon as its
-//! page's result arrives, before anything else about that page. The frontier bookkeeping
+//! page's result arrives, before anything else about that page. Inside that transaction
+//! each new match gets its evidence file (`evidence::write_bundle`, written and synced
+//! first) recorded with it, and its alerts queued in the outbox (`notify::new_alerts`). The frontier bookkeeping
 //! is batched ([`CrawlBatch`]); losing a batch to a crash only means its pages are fetched
 //! again, and a page matching an original already recorded is not recorded again.
 //!
@@ -43,11 +45,13 @@ use crate::crawl::robots::RobotsCache;
 use crate::crawl::sanitize;
 use crate::crawl::urls::{dedupe_key, host_key, normalize, DomainSet, UrlRules};
 use crate::detect::{compare, Comparison, DetectParams, Document, Verdict};
+use crate::evidence::{CopyFacts, MatchFacts, OriginalFacts, WarcInfo};
+use crate::notify::report::EvidenceRef;
 use crate::originals::sources::{self, Sitemap};
 use crate::originals::{load_archive, Archive, IngestError};
 use crate::store::{
-    CrawlBatch, FetchRecord, FrontierItem, FrontierUrl, MatchOutcome, NewMatch, OriginalKey, Store,
-    StoreError,
+    CrawlBatch, FetchRecord, FrontierItem, FrontierUrl, MatchEvidence, MatchOutcome, NewMatch,
+    OriginalKey, Store, StoreError,
 };
 
 /// Originals kept prepared (normalised, fingerprinted) in memory: the ones copied most
@@ -210,6 +214,17 @@ pub struct Detector {
     own_urls: HashSet<String>,
     rules: UrlRules,
     originals: Mutex<OriginalCache>,
+    /// What the evidence stage and the alerts need when a new match is recorded.
+    evidence: EvidenceStage,
+}
+
+/// The settings the evidence stage and the alert queue need, taken once.
+struct EvidenceStage {
+    /// `[storage] dir`: evidence files go under its `evidence` folder.
+    storage_dir: std::path::PathBuf,
+    info: WarcInfo,
+    email: crate::config::EmailSettings,
+    contacts: Vec<crate::config::Contact>,
 }
 
 impl Detector {
@@ -246,6 +261,12 @@ impl Detector {
                 entries: HashMap::new(),
                 tick: 0,
             }),
+            evidence: EvidenceStage {
+                storage_dir: settings.storage.dir.clone(),
+                info: WarcInfo::for_settings(settings),
+                email: settings.email.clone(),
+                contacts: settings.contacts.clone(),
+            },
         })
     }
 
@@ -516,7 +537,20 @@ fn record(
     if matches.is_empty() {
         return Ok(());
     }
-    let outcomes = store.record_matches(capture, &matches, Utc::now())?;
+    // The facts each report and evidence file states, read before the transaction (the
+    // originals' metadata comes from the store).
+    let mut facts = matches
+        .iter()
+        .map(|m| match_facts(store, capture, m))
+        .collect::<Result<Vec<_>, _>>()?;
+    let outcomes =
+        store.record_matches_with(capture, &matches, Utc::now(), &mut |i, id| match facts
+            .get_mut(i)
+            .and_then(Option::as_mut)
+        {
+            Some(f) => detector.evidence.for_new_match(capture, f, id),
+            None => MatchEvidence::default(),
+        })?;
     for (m, outcome) in matches.iter().zip(outcomes) {
         if let MatchOutcome::New { id } = outcome {
             if m.licensed {
@@ -538,6 +572,86 @@ fn record(
         }
     }
     Ok(())
+}
+
+/// What a report on `m` states, or `None` when its original vanished from the store.
+fn match_facts(
+    store: &Store,
+    capture: &Capture,
+    m: &NewMatch,
+) -> Result<Option<MatchFacts>, StoreError> {
+    let Some(original) = store.find_original(&OriginalKey::Id(m.original_id))? else {
+        return Ok(None);
+    };
+    let (passages, passages_omitted) = MatchFacts::passages_from(&original.text, &m.passages);
+    Ok(Some(MatchFacts {
+        match_id: None,
+        original: OriginalFacts {
+            id: original.id,
+            url: original.url,
+            title: original.title,
+            published: original.published,
+            first_seen: original.first_seen,
+            text_sha256: original.text_sha256,
+        },
+        copy: CopyFacts {
+            url: capture.final_url.to_string(),
+            host: capture.final_url.host_str().unwrap_or_default().to_string(),
+            ip: capture.remote_addr.map(|a| a.ip().to_string()),
+            captured_at: crate::evidence::utc(capture.finished_at),
+            title: m.copy_title.clone(),
+        },
+        verdict: verdict_name(m.verdict).to_string(),
+        containment: m.containment,
+        licensed: m.licensed,
+        passages,
+        passages_omitted,
+    }))
+}
+
+impl EvidenceStage {
+    /// Writes the evidence file of new match `id` and lists its alerts. A file that
+    /// cannot be written is logged and the match recorded without it (the capture's
+    /// bytes stay in the database); its alerts are still owed.
+    fn for_new_match(&self, capture: &Capture, facts: &mut MatchFacts, id: i64) -> MatchEvidence {
+        facts.match_id = Some(id);
+        let file = match crate::evidence::write_bundle(
+            &self.storage_dir,
+            &self.info,
+            capture,
+            facts,
+            Utc::now(),
+        ) {
+            Ok(file) => Some(file),
+            Err(e) => {
+                tracing::error!(id, error = %e, "evidence file not written");
+                None
+            }
+        };
+        let evidence = file.as_ref().map(|f| EvidenceRef {
+            file_name: f.file_name.clone(),
+            sha256: f.sha256.clone(),
+        });
+        let alerts = match crate::notify::new_alerts(
+            facts,
+            evidence.as_ref(),
+            &self.email,
+            &self.contacts,
+        ) {
+            Ok(alerts) => alerts,
+            Err(e) => {
+                // Serialising plain strings and numbers does not fail; should it
+                // ever, the match is still recorded and `matches list` shows it.
+                tracing::error!(id, error = %e, "alerts not queued");
+                Vec::new()
+            }
+        };
+        MatchEvidence {
+            evidence_file: file.as_ref().map(|f| f.file_name.clone()),
+            evidence_sha256: file.map(|f| f.sha256),
+            alerts,
+        }
+    }
 }
 
 /// One line of `copyhound scan`.

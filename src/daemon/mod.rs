@@ -188,6 +188,12 @@ impl Daemon {
         spawn_named(
             &tracker,
             &running,
+            "alert outbox",
+            outbox_loop(settings_rx.clone(), token.clone(), Arc::clone(&metrics)),
+        );
+        spawn_named(
+            &tracker,
+            &running,
             "crawl",
             crawl_loop(
                 settings_rx.clone(),
@@ -352,6 +358,70 @@ async fn refresh_loop(
         passes.send_modify(|n| *n += 1);
         if !pause(&token, current.originals.refresh).await {
             return;
+        }
+    }
+}
+
+/// The alert outbox: delivers alerts as they become due (queued by the crawl in each
+/// match's transaction). A reload rebuilds the mailer from the new `[email]` settings.
+async fn outbox_loop(
+    mut settings: watch::Receiver<Arc<Settings>>,
+    token: CancellationToken,
+    metrics: Arc<Metrics>,
+) {
+    let dir = settings.borrow().storage.dir.clone();
+    let mut store = match Store::open_dir(&dir) {
+        Ok(s) => s,
+        Err(err) => {
+            tracing::error!(error = %err, "the alert outbox cannot open the store; it stops");
+            token.cancel();
+            return;
+        }
+    };
+    while !token.is_cancelled() {
+        let current = settings.borrow_and_update().clone();
+        let mailer = match crate::notify::Mailer::from_settings(&current) {
+            Ok(m) => m,
+            Err(err) => {
+                // Alerts stay queued; a reload with a working [email] resumes delivery.
+                tracing::error!(error = %err, "cannot set up alert delivery; alerts stay queued");
+                tokio::select! {
+                    () = token.cancelled() => return,
+                    _ = settings.changed() => continue,
+                }
+            }
+        };
+        tracing::info!(mailer = %mailer.describe(), "alert outbox running");
+        // The worker finishes a pass in progress before it returns, so an alert the
+        // server accepted is always marked sent before shutdown.
+        let stop = async {
+            tokio::select! {
+                () = token.cancelled() => {}
+                _ = settings.changed() => {}
+            }
+        };
+        let result =
+            crate::notify::run_worker_with(&mut store, &current, &mailer, stop, |store, pass| {
+                metrics.add_alerts(pass.sent as u64, pass.failed as u64);
+                if let Ok(n) = store.pending_alert_count() {
+                    metrics.set_alerts_queued(n.max(0) as u64);
+                }
+                if pass.sent + pass.failed > 0 {
+                    tracing::info!(
+                        emails = pass.emails,
+                        sent = pass.sent,
+                        failed = pass.failed,
+                        retrying = pass.retrying,
+                        "alerts delivered"
+                    );
+                }
+            })
+            .await;
+        if let Err(err) = result {
+            tracing::error!(error = %err, "alert outbox failed; retrying shortly");
+            if !pause(&token, Duration::from_secs(5)).await {
+                return;
+            }
         }
     }
 }

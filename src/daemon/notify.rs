@@ -2,8 +2,9 @@
 //! `WATCHDOG=1` and `RELOADING=1` datagrams sent to the socket named by `NOTIFY_SOCKET`.
 //!
 //! It is a few lines over a std [`UnixDatagram`], so no crate is needed. Outside systemd
-//! (no `NOTIFY_SOCKET`) every call is a no-op. Sending never fails the daemon: a lost
-//! notification is logged, because systemd's own timeouts then tell the operator.
+//! (no `NOTIFY_SOCKET`) every call is a no-op. Sending never blocks and never fails the
+//! daemon: a lost notification is logged, because systemd's own timeouts then tell the
+//! operator.
 
 use std::io;
 use std::os::unix::net::{SocketAddr, UnixDatagram};
@@ -58,6 +59,10 @@ impl Notifier {
             return Ok(());
         };
         let socket = UnixDatagram::unbound()?;
+        // Never wait for the receiver: a full queue must not stall the task that
+        // reports (the crawl loop, the control loop). The notification is dropped and
+        // the failure logged instead.
+        socket.set_nonblocking(true)?;
         match target {
             Target::Path(path) => socket.send_to(state.as_bytes(), path)?,
             Target::Abstract(name) => {

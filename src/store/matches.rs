@@ -36,6 +36,19 @@ pub struct NewMatch {
     pub licensed: bool,
 }
 
+/// What the evidence stage adds to a new match, inside the transaction that records it:
+/// the evidence file and its digest, and the alerts to queue.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MatchEvidence {
+    /// File name under `[storage] dir`/evidence; `None` when it could not be written
+    /// (the capture is still in the database, so it can be written later).
+    pub evidence_file: Option<String>,
+    /// Lower-case hex SHA-256 of that file.
+    pub evidence_sha256: Option<String>,
+    /// The alerts owed for this match (see `notify::new_alerts`).
+    pub alerts: Vec<super::NewAlert>,
+}
+
 /// What [`Store::record_matches`] did with one match.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MatchOutcome {
@@ -89,6 +102,9 @@ pub struct MatchDetail {
     pub summary: MatchSummary,
     pub passages: Vec<StoredPassage>,
     pub capture: CaptureSummary,
+    /// The evidence file (name under `[storage] dir`/evidence) and its SHA-256.
+    pub evidence_file: Option<String>,
+    pub evidence_sha256: Option<String>,
 }
 
 /// A passage as stored (the JSON form of [`Passage`]).
@@ -186,6 +202,25 @@ impl Store {
         matches: &[NewMatch],
         now: DateTime<Utc>,
     ) -> Result<Vec<MatchOutcome>, StoreError> {
+        self.record_matches_with(capture, matches, now, &mut |_, _| MatchEvidence::default())
+    }
+
+    /// [`Store::record_matches`], calling `evidence(index, match_id)` for each *new*
+    /// match inside the transaction, after its row is inserted: the file it returns is
+    /// recorded with the match and its alerts are queued, so a match, its evidence
+    /// record and its alerts commit together or not at all. (`evidence` writes the file
+    /// itself; a file written for a transaction that then fails is an orphan, never an
+    /// overwrite.)
+    ///
+    /// # Errors
+    /// As [`Store::record_matches`].
+    pub fn record_matches_with(
+        &mut self,
+        capture: &Capture,
+        matches: &[NewMatch],
+        now: DateTime<Utc>,
+        evidence: &mut dyn FnMut(usize, i64) -> MatchEvidence,
+    ) -> Result<Vec<MatchOutcome>, StoreError> {
         let path = self.path.clone();
         let err = |source| StoreError::Sqlite {
             path: path.clone(),
@@ -195,7 +230,7 @@ impl Store {
         let tx = self.conn.transaction().map_err(err)?;
         let mut outcomes = Vec::with_capacity(matches.len());
         let mut capture_id: Option<i64> = None;
-        for m in matches {
+        for (index, m) in matches.iter().enumerate() {
             let Some(verdict) = verdict_name(m.verdict) else {
                 outcomes.push(MatchOutcome::Ignored);
                 continue;
@@ -250,9 +285,17 @@ impl Store {
                 ],
             )
             .map_err(err)?;
-            outcomes.push(MatchOutcome::New {
-                id: tx.last_insert_rowid(),
-            });
+            let id = tx.last_insert_rowid();
+            let extra = evidence(index, id);
+            if extra.evidence_file.is_some() {
+                tx.execute(
+                    "UPDATE matches SET evidence_file = ?2, evidence_sha256 = ?3 WHERE id = ?1",
+                    params![id, extra.evidence_file, extra.evidence_sha256],
+                )
+                .map_err(err)?;
+            }
+            super::enqueue_alerts_in(&tx, &extra.alerts, now).map_err(err)?;
+            outcomes.push(MatchOutcome::New { id });
         }
         tx.commit().map_err(err)?;
         Ok(outcomes)
@@ -305,7 +348,7 @@ impl Store {
         let sql = format!(
             "SELECT {SUMMARY_COLUMNS}, m.passages, c.id, c.requested_url, c.final_url,
                     c.status, c.remote_ip, c.started_at, c.finished_at, c.body_sha256,
-                    c.raw_body_sha256, length(c.raw_body)
+                    c.raw_body_sha256, length(c.raw_body), m.evidence_file, m.evidence_sha256
              {SUMMARY_FROM} JOIN captures c ON c.id = m.capture_id
              WHERE m.id = ?1"
         );
@@ -329,8 +372,28 @@ impl Store {
                         raw_body_sha256: r.get(24)?,
                         raw_body_bytes: r.get(25)?,
                     },
+                    evidence_file: r.get(26)?,
+                    evidence_sha256: r.get(27)?,
                 })
             })
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// The match whose evidence file is `file_name`, with the SHA-256 recorded for it.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the database cannot be read.
+    pub fn match_by_evidence_file(
+        &self,
+        file_name: &str,
+    ) -> Result<Option<(i64, Option<String>)>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT id, evidence_sha256 FROM matches WHERE evidence_file = ?1",
+                params![file_name],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
             .optional()
             .map_err(|e| self.err(e))
     }
@@ -593,5 +656,60 @@ mod tests {
         assert_eq!(store.unsearched_originals(10).unwrap(), vec![a, b]);
         store.mark_searched(a, 3, Utc::now()).unwrap();
         assert_eq!(store.unsearched_originals(10).unwrap(), vec![b]);
+    }
+
+    #[test]
+    fn evidence_and_alerts_commit_with_the_match() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open_dir(dir.path()).unwrap();
+        let id = original(&mut store, "https://news.example/1");
+        let alert = |role| crate::store::NewAlert {
+            match_id: None,
+            role,
+            facts_json: "{}".into(),
+            evidence_file: Some("e.warc.gz".into()),
+            evidence_sha256: Some("ab".into()),
+        };
+        let mut calls = Vec::new();
+        let outcomes = store
+            .record_matches_with(
+                &capture(b"page"),
+                &[new_match(id, Verdict::Copy, false)],
+                Utc::now(),
+                &mut |i, match_id| {
+                    calls.push((i, match_id));
+                    MatchEvidence {
+                        evidence_file: Some("e.warc.gz".into()),
+                        evidence_sha256: Some("ab".into()),
+                        alerts: vec![
+                            alert(crate::config::Role::Legal),
+                            alert(crate::config::Role::Licensing),
+                        ],
+                    }
+                },
+            )
+            .unwrap();
+        let MatchOutcome::New { id: match_id } = outcomes[0] else {
+            panic!("{outcomes:?}")
+        };
+        assert_eq!(calls, vec![(0, match_id)]);
+        let detail = store.find_match(match_id).unwrap().unwrap();
+        assert_eq!(detail.evidence_file.as_deref(), Some("e.warc.gz"));
+        assert_eq!(detail.evidence_sha256.as_deref(), Some("ab"));
+        assert_eq!(
+            store.match_by_evidence_file("e.warc.gz").unwrap(),
+            Some((match_id, Some("ab".into())))
+        );
+        assert_eq!(store.pending_alert_count().unwrap(), 2);
+        // Seen again: no new evidence, no new alerts.
+        store
+            .record_matches_with(
+                &capture(b"page"),
+                &[new_match(id, Verdict::Copy, false)],
+                Utc::now(),
+                &mut |_, _| panic!("only new matches get evidence"),
+            )
+            .unwrap();
+        assert_eq!(store.pending_alert_count().unwrap(), 2);
     }
 }

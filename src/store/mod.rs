@@ -17,14 +17,18 @@ use std::time::Duration;
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
+mod alerts;
 mod crawl;
 mod matches;
 
+pub use alerts::{enqueue_alerts_in, AlertRecord, AlertState, NewAlert};
 pub use crawl::{
     ContentChange, CrawlBatch, FetchRecord, FrontierCounts, FrontierItem, FrontierState,
     FrontierUrl, HostRecord,
 };
-pub use matches::{CaptureRecord, MatchDetail, MatchOutcome, MatchSummary, NewMatch};
+pub use matches::{
+    CaptureRecord, MatchDetail, MatchEvidence, MatchOutcome, MatchSummary, NewMatch,
+};
 
 /// Name of the database file inside the state directory.
 pub const DATABASE_FILE: &str = "copyhound.db";
@@ -196,6 +200,37 @@ const MIGRATIONS: &[&str] = &[
         searched_at TEXT NOT NULL,
         results INTEGER NOT NULL
     ) WITHOUT ROWID;
+    "#,
+    // 4: the mail outbox (see store::alerts), and each match's evidence file.
+    r#"
+    CREATE TABLE alerts (
+        id INTEGER PRIMARY KEY,
+        -- The match this alert is about (NULL for alerts queued without one).
+        match_id INTEGER,
+        role TEXT NOT NULL CHECK (role IN ('legal', 'licensing')),
+        -- The match as JSON (evidence::MatchFacts): the message is rendered from it at
+        -- sending time, so an alert needs nothing else to be sent after a restart.
+        facts TEXT NOT NULL,
+        -- File name under [storage] dir/evidence and its SHA-256 (hex).
+        evidence_file TEXT,
+        evidence_sha256 TEXT,
+        -- queued: waiting; sending: claimed by a worker until next_attempt_at (its
+        -- lease); sent: accepted by the server; failed: refused permanently.
+        state TEXT NOT NULL DEFAULT 'queued'
+            CHECK (state IN ('queued', 'sending', 'sent', 'failed')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        sent_at TEXT,
+        -- The Message-ID of the email that carried it (one email may carry a digest of
+        -- many alerts); kept across retries so a duplicate is recognisable.
+        message_id TEXT,
+        last_error TEXT
+    );
+    CREATE INDEX alerts_due ON alerts (role, state, next_attempt_at);
+    CREATE INDEX alerts_sent ON alerts (role, state, sent_at);
+    ALTER TABLE matches ADD COLUMN evidence_file TEXT;
+    ALTER TABLE matches ADD COLUMN evidence_sha256 TEXT;
     "#,
 ];
 

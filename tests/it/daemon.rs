@@ -109,6 +109,16 @@ name = "Test Daily"
 website = "https://www.jiangcheng-daily.example"
 address = "1 Test Road"
 
+[[contacts]]
+role = "legal"
+name = "Counsel"
+email = "legal@test.example"
+
+[[contacts]]
+role = "licensing"
+name = "Licensing"
+email = "licensing@test.example"
+
 [storage]
 dir = "state"
 
@@ -152,7 +162,7 @@ listen = "{web}"
 
     /// Starts `copyhound run` with a notify socket of its own; returns once it sent
     /// `READY=1`, with every datagram it sent until then.
-    async fn start(&self) -> (Child, UnixDatagram, Vec<String>) {
+    async fn start(&self) -> (Reap, Notifications, Vec<String>) {
         let socket_path = self.dir.path().join(format!(
             "notify-{}.sock",
             Instant::now().elapsed().as_nanos()
@@ -191,7 +201,19 @@ listen = "{web}"
         })
         .await
         .unwrap();
-        (child, socket, messages)
+        // Like systemd, keep reading: the daemon's later notifications are collected.
+        let later = Notifications::default();
+        let sink = Arc::clone(&later.0);
+        socket.set_read_timeout(None).unwrap();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = socket.recv(&mut buf) {
+                sink.lock()
+                    .unwrap()
+                    .push(String::from_utf8_lossy(&buf[..n]).into_owned());
+            }
+        });
+        (Reap(Some(child)), later, messages)
     }
 
     async fn get(&self, path: &str) -> (u16, String) {
@@ -255,6 +277,27 @@ listen = "{web}"
         (set, all.len())
     }
 
+    /// The `.eml` files in the outbox and the distinct Message-IDs among them.
+    fn outbox(&self) -> (usize, BTreeSet<String>) {
+        let dir = state(self.dir.path()).join("outbox");
+        let mut files = 0;
+        let mut ids = BTreeSet::new();
+        for entry in std::fs::read_dir(dir).into_iter().flatten() {
+            let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+            files += 1;
+            let id = text
+                .lines()
+                .find_map(|l| {
+                    let (k, v) = l.split_once(':')?;
+                    k.eq_ignore_ascii_case("message-id")
+                        .then(|| v.trim().to_string())
+                })
+                .expect("a Message-ID header");
+            ids.insert(id);
+        }
+        (files, ids)
+    }
+
     fn expected(&self) -> BTreeSet<(String, String, String)> {
         [
             (format!("http://{}/zh.html", self.mirror), "copy", "new"),
@@ -267,15 +310,44 @@ listen = "{web}"
     }
 }
 
-fn signal(child: &Child, sig: libc::c_int) {
+/// The notifications a daemon sent after `READY=1`.
+#[derive(Default)]
+struct Notifications(Arc<std::sync::Mutex<Vec<String>>>);
+
+impl Notifications {
+    fn contains(&self, line: &str) -> bool {
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|m| m.lines().any(|l| l == line))
+    }
+}
+
+/// Kills the daemon when a test fails before stopping it, so no process outlives
+/// the test.
+struct Reap(Option<Child>);
+
+impl Drop for Reap {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn signal(child: &Reap, sig: libc::c_int) {
+    let pid = child.0.as_ref().expect("a running daemon").id();
     // SAFETY: kill(2) with the pid of a child we spawned and have not reaped.
-    let rc = unsafe { libc::kill(child.id() as libc::pid_t, sig) };
+    let rc = unsafe { libc::kill(pid as libc::pid_t, sig) };
     assert_eq!(rc, 0, "kill failed");
 }
 
 /// Waits for the child to exit, at most `limit`.
-async fn exit_within(child: Child, limit: Duration) -> (std::process::ExitStatus, Duration) {
+async fn exit_within(mut child: Reap, limit: Duration) -> (std::process::ExitStatus, Duration) {
     let start = Instant::now();
+    let child = child.0.take().expect("a running daemon");
     tokio::task::spawn_blocking(move || {
         let mut child = child;
         loop {
@@ -300,7 +372,7 @@ fn state(dir: &Path) -> PathBuf {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_daemon_runs_reloads_and_stops_cleanly() {
     let w = world(Duration::ZERO, 4).await;
-    let (child, _socket, messages) = w.start().await;
+    let (child, notes, messages) = w.start().await;
     let ready = messages.last().unwrap();
     assert!(ready.contains("STATUS="), "{ready}");
     assert!(state(w.dir.path()).join("copyhound.db").is_file());
@@ -343,12 +415,27 @@ async fn the_daemon_runs_reloads_and_stops_cleanly() {
             > 0.0
     );
 
+    // The alerts go out through the outbox worker: two infringing copies to counsel and
+    // licensing, the partner's licensed copy to licensing only.
+    w.wait_for("the alerts", Duration::from_secs(30), || async {
+        w.metric("copyhound_alerts_total{outcome=\"sent\"}").await >= 5.0
+    })
+    .await;
+    assert_eq!(w.metric("copyhound_alerts_queued").await, 0.0);
+    assert_eq!(
+        w.metric("copyhound_alerts_total{outcome=\"failed\"}").await,
+        0.0
+    );
+    let (files, ids) = w.outbox();
+    assert_eq!((files, ids.len()), (5, 5));
+
     // Cycles go on, `cycle_interval` apart, and revisit pages without new matches.
     w.wait_for("a second cycle", Duration::from_secs(30), || async {
         w.metric("copyhound_crawl_cycles_total").await >= 2.0
     })
     .await;
     assert_eq!(w.match_set().1, 3);
+    assert_eq!(w.outbox().0, 5, "a revisit alerted again");
 
     // SIGHUP with a valid config: applied.
     w.write_config(&w.config_text(4, "200ms"));
@@ -360,6 +447,7 @@ async fn the_daemon_runs_reloads_and_stops_cleanly() {
     })
     .await;
     assert!(w.log().contains("configuration reloaded"), "{}", w.log());
+    assert!(notes.contains("RELOADING=1"));
 
     // SIGHUP with an invalid config: refused, named, the daemon goes on.
     w.write_config(&format!(
@@ -395,6 +483,7 @@ async fn the_daemon_runs_reloads_and_stops_cleanly() {
     assert!(status.success(), "{status:?}\n{}", w.log());
     assert!(took < Duration::from_secs(6), "took {took:?}");
     assert!(w.log().contains("stopped cleanly"), "{}", w.log());
+    assert!(notes.contains("STOPPING=1"));
     w.write_config(&w.config_text(4, "200ms"));
     assert_eq!(w.match_set().0, w.expected());
 }
@@ -420,10 +509,10 @@ async fn sigterm_mid_cycle_stops_within_the_deadline() {
 async fn a_killed_daemon_restarts_without_losing_or_repeating_matches() {
     // Slow pages, one at a time: the kill lands mid-cycle.
     let w = world(Duration::from_millis(400), 1).await;
-    let (mut child, _socket, _) = w.start().await;
+    let (child, _socket, _) = w.start().await;
     tokio::time::sleep(Duration::from_millis(1800)).await;
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
+    signal(&child, libc::SIGKILL);
+    drop(child);
     let (before, _) = w.match_set();
     assert!(before.len() < 3, "killed too late: {before:?}");
     assert!(before.is_subset(&w.expected()));
@@ -435,12 +524,22 @@ async fn a_killed_daemon_restarts_without_losing_or_repeating_matches() {
         || async { w.metric("copyhound_crawl_cycles_total").await >= 1.0 },
     )
     .await;
+    w.wait_for("the alerts", Duration::from_secs(30), || async {
+        w.outbox().1.len() >= 5 && w.metric("copyhound_alerts_queued").await == 0.0
+    })
+    .await;
     signal(&child, libc::SIGTERM);
     let (status, _) = exit_within(child, Duration::from_secs(15)).await;
     assert!(status.success(), "{}", w.log());
     let (set, count) = w.match_set();
     assert_eq!(set, w.expected());
     assert_eq!(count, 3, "a match was recorded twice");
+    // Every match alerted, none twice. (Delivery is at-least-once by design: a kill
+    // between the mail server's acceptance and the store's `sent` mark re-sends with the
+    // same Message-ID; the kill here lands while pages are slow, far from that window.)
+    let (files, ids) = w.outbox();
+    assert_eq!(ids.len(), 5, "alerts missing");
+    assert_eq!(files, 5, "an alert was sent twice");
 }
 
 #[test]
@@ -458,6 +557,15 @@ fn the_demo_finds_the_planted_copies_on_loopback() {
     assert!(took < Duration::from_secs(30), "the demo took {took:?}");
     assert!(text.contains("ingested 2 originals"), "{text}");
     assert!(text.contains("found 3 match(es)"), "{text}");
+    assert!(text.contains("alerts: 5 email(s)"), "{text}");
+    let outbox = dir.path().join("state/outbox");
+    assert_eq!(std::fs::read_dir(&outbox).unwrap().count(), 5);
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("state/evidence"))
+            .unwrap()
+            .count(),
+        3
+    );
     let lines: Vec<&str> = text.lines().filter(|l| l.starts_with("  #")).collect();
     assert_eq!(lines.len(), 3, "{text}");
     assert!(lines.iter().any(|l| l.contains("zh-mirror.html")

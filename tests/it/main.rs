@@ -1,10 +1,12 @@
 //! All integration tests build into this one binary (ripgrep style); `util` is the
 //! shared harness.
 
+mod alerts;
 mod cli;
 mod crawl;
 mod daemon;
 mod detection;
+mod evidence;
 mod extract;
 mod ingest;
 mod pipeline;

@@ -112,3 +112,95 @@ pub mod fixture {
         head
     }
 }
+
+/// Whether `python3` can import `module`; prints a skip message naming the test when
+/// it cannot. `.ci/run` installs the modules, so CI never skips.
+pub fn python_has(module: &str, test: &str) -> bool {
+    let ok = Command::new("python3")
+        .args(["-c", &format!("import {module}")])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        eprintln!(
+            "skipping {test}: python3 module {module} not installed (pip install warcio aiosmtpd; CI installs them)"
+        );
+    }
+    ok
+}
+
+/// A free TCP port on loopback (bound, then released for the server to take).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// A real SMTP server on loopback: Python's aiosmtpd running `tests/support/smtp_sink.py`,
+/// which saves each accepted message as `NNNN.eml` (+ `NNNN.rcpt`) in `dir`. Killed on
+/// drop.
+pub struct SmtpSink {
+    child: std::process::Child,
+    pub dir: PathBuf,
+}
+
+impl SmtpSink {
+    /// Starts the sink on `port`; recipients containing `reject` get a 550.
+    pub fn start(port: u16, dir: &Path, reject: Option<&str>) -> SmtpSink {
+        SmtpSink::start_with(port, dir, reject, 0)
+    }
+
+    /// Like [`SmtpSink::start`], and the first `tempfail` messages get a 451.
+    pub fn start_with(port: u16, dir: &Path, reject: Option<&str>, tempfail: u32) -> SmtpSink {
+        let mut cmd = Command::new("python3");
+        cmd.arg(root().join("tests/support/smtp_sink.py"))
+            .args(["--port", &port.to_string(), "--dir"])
+            .arg(dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::inherit());
+        if let Some(r) = reject {
+            cmd.args(["--reject", r]);
+        }
+        cmd.args(["--tempfail", &tempfail.to_string()]);
+        let child = cmd.spawn().expect("python3 runs the SMTP sink");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "SMTP sink did not start on port {port}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        SmtpSink {
+            child,
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    /// The messages received so far, in order, as raw bytes with their envelope
+    /// recipients.
+    pub fn messages(&self) -> Vec<(Vec<u8>, Vec<String>)> {
+        let mut names: Vec<PathBuf> = std::fs::read_dir(&self.dir)
+            .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
+            .unwrap_or_default();
+        names.retain(|p| p.extension().is_some_and(|e| e == "eml"));
+        names.sort();
+        names
+            .iter()
+            .map(|p| {
+                let rcpt = std::fs::read_to_string(p.with_extension("rcpt")).unwrap_or_default();
+                (
+                    std::fs::read(p).expect("message file"),
+                    rcpt.lines().map(str::to_string).collect(),
+                )
+            })
+            .collect()
+    }
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

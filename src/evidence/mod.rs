@@ -1,0 +1,573 @@
+//! Evidence: one WARC/1.1 file per match, proving what a copying page served and when.
+//!
+//! A bundle holds four records, each its own gzip member: `warcinfo` (who captured it,
+//! with which configuration), `request` and `response` exactly as sent and received
+//! (head bytes and raw body bytes from [`Capture`]), and `metadata` with the match as
+//! JSON ([`MatchFacts`]). Every record carries a SHA-256 block digest, the response a
+//! payload digest too, and the records of one capture point at each other with
+//! `WARC-Concurrent-To`. The SHA-256 of the whole file is returned so it can be stored
+//! with the match: a later change to the file is then detectable even if someone
+//! recomputed the per-record digests.
+//!
+//! Files go under `[storage] dir`/evidence and are created with `create_new`: an
+//! evidence file is never overwritten, a name collision picks the next free name.
+//!
+//! This module writes and reads files; it never sends anything and never decides what
+//! is a match (that is `detect` and the pipeline).
+
+pub mod warc;
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::crawl::fetch::Capture;
+use warc::{new_record_id, sha256_label, Record, RecordProblem};
+
+/// Subfolder of `[storage] dir` holding the evidence files.
+pub const EVIDENCE_DIR: &str = "evidence";
+
+/// Passages kept in a [`MatchFacts`] (and so in the metadata record and the reports); a
+/// page that copies everything is proven by its first passages and the containment.
+pub const MAX_PASSAGES: usize = 50;
+
+/// Characters kept of one passage's text on each side.
+pub const MAX_PASSAGE_CHARS: usize = 4000;
+
+/// An evidence file larger than this is not read by [`verify_file`].
+pub const MAX_EVIDENCE_BYTES: u64 = 2 * 1024 * 1024 * 1024;
+
+/// The original article of a match, as the archive knows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OriginalFacts {
+    pub id: i64,
+    pub url: String,
+    pub title: String,
+    /// Publication time as stored (RFC 3339), when known.
+    pub published: Option<String>,
+    /// When copyhound first had the article (RFC 3339, UTC): our proof of priority.
+    pub first_seen: String,
+    /// Lower-case hex SHA-256 of the original's text.
+    pub text_sha256: String,
+}
+
+/// The copying page, as captured.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CopyFacts {
+    /// The final URL (after redirects).
+    pub url: String,
+    pub host: String,
+    /// The address the page was served from, when known.
+    pub ip: Option<String>,
+    /// When the last body byte arrived (RFC 3339, UTC).
+    pub captured_at: String,
+    pub title: String,
+}
+
+/// One aligned passage: where it is on both sides and what it says.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PassageFacts {
+    pub original_start: usize,
+    pub original_end: usize,
+    pub copy_start: usize,
+    pub copy_end: usize,
+    /// The original's text of the passage (cut at [`MAX_PASSAGE_CHARS`]).
+    pub original_text: String,
+    /// The copy's text of the passage, exactly as on the page (cut likewise).
+    pub copy_text: String,
+}
+
+/// Everything a report, an alert and the metadata record say about one match.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MatchFacts {
+    /// The match's id in the database (for the review screen), once recorded.
+    pub match_id: Option<i64>,
+    pub original: OriginalFacts,
+    pub copy: CopyFacts,
+    /// `copy` or `partial`.
+    pub verdict: String,
+    /// Share of the original found in the copy, 0..=1.
+    pub containment: f64,
+    /// True when the copy is on a licensed partner's site (`[crawl] licensed`).
+    pub licensed: bool,
+    /// Aligned passages in original order, at most [`MAX_PASSAGES`].
+    pub passages: Vec<PassageFacts>,
+    /// Passages left out by the [`MAX_PASSAGES`] bound.
+    pub passages_omitted: usize,
+}
+
+impl MatchFacts {
+    /// Builds the passages from a comparison, bounded, with the original's side cut from
+    /// `original_text` by character offsets.
+    pub fn passages_from(
+        original_text: &str,
+        passages: &[crate::detect::Passage],
+    ) -> (Vec<PassageFacts>, usize) {
+        let chars: Vec<char> = original_text.chars().collect();
+        let kept = passages
+            .iter()
+            .take(MAX_PASSAGES)
+            .map(|p| {
+                let start = p.original_start.min(chars.len());
+                let end = p.original_end.clamp(start, chars.len());
+                PassageFacts {
+                    original_start: p.original_start,
+                    original_end: p.original_end,
+                    copy_start: p.candidate_start,
+                    copy_end: p.candidate_end,
+                    original_text: cut(&chars[start..end].iter().collect::<String>()),
+                    copy_text: cut(&p.text),
+                }
+            })
+            .collect();
+        (kept, passages.len().saturating_sub(MAX_PASSAGES))
+    }
+}
+
+fn cut(text: &str) -> String {
+    if text.chars().count() <= MAX_PASSAGE_CHARS {
+        text.to_string()
+    } else {
+        let mut s: String = text.chars().take(MAX_PASSAGE_CHARS).collect();
+        s.push('…');
+        s
+    }
+}
+
+/// Who made the capture: the `warcinfo` record's fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WarcInfo {
+    /// `copyhound/<version>`.
+    pub software: String,
+    pub hostname: String,
+    /// SHA-256 of the config file in force, so the capture's settings can be shown.
+    pub config_sha256: String,
+    pub user_agent: String,
+}
+
+impl WarcInfo {
+    /// This program on this machine with the given config text and crawler user agent.
+    pub fn current(config_bytes: &[u8], user_agent: &str) -> WarcInfo {
+        WarcInfo {
+            software: format!("copyhound/{}", env!("CARGO_PKG_VERSION")),
+            hostname: hostname(),
+            config_sha256: hex::encode(Sha256::digest(config_bytes)),
+            user_agent: user_agent.to_string(),
+        }
+    }
+}
+
+impl WarcInfo {
+    /// This program on this machine, with the loaded config's digest and the crawler's
+    /// user agent: what the pipeline records in every bundle.
+    pub fn for_settings(settings: &crate::config::Settings) -> WarcInfo {
+        WarcInfo {
+            software: format!("copyhound/{}", env!("CARGO_PKG_VERSION")),
+            hostname: hostname(),
+            config_sha256: settings.config_sha256.clone(),
+            user_agent: settings.crawl.user_agent.clone(),
+        }
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// A written evidence file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EvidenceFile {
+    pub path: PathBuf,
+    /// The file name inside the evidence folder (what the database stores).
+    pub file_name: String,
+    /// Lower-case hex SHA-256 of the file's bytes.
+    pub sha256: String,
+    pub bytes: u64,
+}
+
+/// Why evidence could not be written or read.
+#[derive(Debug, thiserror::Error)]
+pub enum EvidenceError {
+    #[error("{path}: cannot create evidence folder: {source}")]
+    CreateDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: cannot write evidence file: {source}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: cannot read evidence file: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: larger than {MAX_EVIDENCE_BYTES} bytes")]
+    TooLarge { path: PathBuf },
+    #[error("cannot serialise the match: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+/// The records of one capture, in file order.
+///
+/// # Errors
+/// [`EvidenceError::Json`] when the facts cannot be serialised (not expected: they are
+/// plain data).
+pub fn bundle_records(
+    info: &WarcInfo,
+    capture: &Capture,
+    facts: &MatchFacts,
+    file_name: &str,
+    now: DateTime<Utc>,
+) -> Result<Vec<Record>, EvidenceError> {
+    let info_id = new_record_id();
+    let request_id = new_record_id();
+    let response_id = new_record_id();
+    let metadata_id = new_record_id();
+    let target = capture.final_url.as_str();
+    let ip = capture.remote_addr.map(|a| a.ip().to_string());
+
+    let warcinfo_block = format!(
+        "software: {}\r\nhostname: {}\r\nformat: WARC File Format 1.1\r\n\
+         conformsTo: http://iipc.github.io/warc-specifications/specifications/warc-format/warc-1.1/\r\n\
+         http-header-user-agent: {}\r\nconfig-sha256: {}\r\n",
+        one_line(&info.software),
+        one_line(&info.hostname),
+        one_line(&info.user_agent),
+        info.config_sha256
+    );
+    let warcinfo = Record::new("warcinfo", &info_id, now, warcinfo_block.into_bytes())
+        .with("WARC-Filename", file_name)
+        .with("Content-Type", "application/warc-fields");
+
+    // The recorded heads end with the CRLF of their last header; the blank line that
+    // ends an HTTP head is added here so the block is the message as on the wire.
+    let mut request_block = capture.request_head.clone();
+    request_block.extend_from_slice(b"\r\n");
+    let mut request = Record::new("request", &request_id, capture.started_at, request_block)
+        .with("WARC-Target-URI", target)
+        .with("WARC-Warcinfo-ID", &info_id)
+        .with("WARC-Concurrent-To", &response_id)
+        .with("Content-Type", "application/http;msgtype=request");
+    if let Some(ip) = &ip {
+        request = request.with("WARC-IP-Address", ip);
+    }
+
+    let mut response_block = capture.response_head.clone();
+    response_block.extend_from_slice(b"\r\n");
+    response_block.extend_from_slice(&capture.raw_body);
+    let mut response = Record::new(
+        "response",
+        &response_id,
+        capture.finished_at,
+        response_block,
+    )
+    .with("WARC-Target-URI", target)
+    .with("WARC-Warcinfo-ID", &info_id)
+    .with("WARC-Concurrent-To", &request_id)
+    .with("WARC-Payload-Digest", &sha256_label(&capture.raw_body))
+    .with("Content-Type", "application/http;msgtype=response");
+    if let Some(ip) = &ip {
+        response = response.with("WARC-IP-Address", ip);
+    }
+
+    let metadata_block = serde_json::to_vec_pretty(facts)?;
+    let metadata = Record::new("metadata", &metadata_id, now, metadata_block)
+        .with("WARC-Target-URI", target)
+        .with("WARC-Warcinfo-ID", &info_id)
+        .with("WARC-Refers-To", &response_id)
+        .with("WARC-Concurrent-To", &response_id)
+        .with("Content-Type", "application/json");
+    Ok(vec![warcinfo, request, response, metadata])
+}
+
+fn one_line(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+/// Writes the evidence bundle of one match under `storage_dir`/evidence and returns its
+/// name and SHA-256. The file is created with `create_new` and synced before returning;
+/// an existing file is never touched (the next free name is used instead).
+///
+/// # Errors
+/// [`EvidenceError`] naming the path when the folder or file cannot be written.
+pub fn write_bundle(
+    storage_dir: &Path,
+    info: &WarcInfo,
+    capture: &Capture,
+    facts: &MatchFacts,
+    now: DateTime<Utc>,
+) -> Result<EvidenceFile, EvidenceError> {
+    let dir = storage_dir.join(EVIDENCE_DIR);
+    std::fs::create_dir_all(&dir).map_err(|source| EvidenceError::CreateDir {
+        path: dir.clone(),
+        source,
+    })?;
+    let stem = file_stem(capture, facts, now);
+    for attempt in 0..1000u32 {
+        let file_name = if attempt == 0 {
+            format!("{stem}.warc.gz")
+        } else {
+            format!("{stem}-{attempt}.warc.gz")
+        };
+        let path = dir.join(&file_name);
+        let mut file = match OpenOptions::new().write(true).create_new(true).open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(source) => return Err(EvidenceError::Write { path, source }),
+        };
+        let records = bundle_records(info, capture, facts, &file_name, now)?;
+        let bytes: Vec<u8> = records.iter().flat_map(Record::to_gzip_member).collect();
+        let write_err = |source| EvidenceError::Write {
+            path: path.clone(),
+            source,
+        };
+        file.write_all(&bytes).map_err(write_err)?;
+        file.sync_all().map_err(write_err)?;
+        return Ok(EvidenceFile {
+            sha256: hex::encode(Sha256::digest(&bytes)),
+            bytes: bytes.len() as u64,
+            file_name,
+            path,
+        });
+    }
+    Err(EvidenceError::Write {
+        path: dir.join(format!("{stem}.warc.gz")),
+        source: std::io::Error::new(
+            std::io::ErrorKind::AlreadyExists,
+            "no free file name after 1000 tries",
+        ),
+    })
+}
+
+/// `20261126T082438Z-m42-copier.example`: capture time, match, host; ASCII only so the
+/// name survives any file system and mail client.
+fn file_stem(capture: &Capture, facts: &MatchFacts, now: DateTime<Utc>) -> String {
+    let host: String = capture
+        .final_url
+        .host_str()
+        .unwrap_or("unknown")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(80)
+        .collect();
+    let id = facts
+        .match_id
+        .map_or_else(|| format!("o{}", facts.original.id), |m| format!("m{m}"));
+    format!("{}-{id}-{host}", now.format("%Y%m%dT%H%M%S%.3fZ"))
+}
+
+/// What [`verify_file`] found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Verification {
+    /// Lower-case hex SHA-256 of the whole file.
+    pub sha256: String,
+    /// One line per record read: index, type, id, digests verified.
+    pub records: Vec<String>,
+    /// Every problem, naming its record; empty when the file is intact.
+    pub problems: Vec<String>,
+}
+
+impl Verification {
+    pub fn ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+/// Re-checks every digest of an evidence file and names the record of each problem.
+///
+/// # Errors
+/// [`EvidenceError`] when the file cannot be read at all; damage is reported in the
+/// returned [`Verification`], not as an error.
+pub fn verify_file(path: &Path) -> Result<Verification, EvidenceError> {
+    let read_err = |source| EvidenceError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let len = std::fs::metadata(path).map_err(read_err)?.len();
+    if len > MAX_EVIDENCE_BYTES {
+        return Err(EvidenceError::TooLarge {
+            path: path.to_path_buf(),
+        });
+    }
+    let bytes = std::fs::read(path).map_err(read_err)?;
+    let (records, problems) = warc::check_all(&bytes[..]);
+    let mut problems: Vec<String> = problems.iter().map(RecordProblem::to_string).collect();
+    if records.is_empty() && problems.is_empty() {
+        problems.push("no WARC record in the file".into());
+    }
+    let mut ids = std::collections::HashSet::new();
+    for r in &records {
+        if let Some(id) = r.record.header("WARC-Record-ID") {
+            ids.insert(id.to_string());
+        }
+    }
+    // A link to a record that is not in the file means a record was removed.
+    for r in &records {
+        for field in ["WARC-Concurrent-To", "WARC-Refers-To", "WARC-Warcinfo-ID"] {
+            if let Some(target) = r.record.header(field) {
+                if !ids.contains(target) {
+                    problems.push(format!(
+                        "record {} ({}): {field} {target} is not in the file",
+                        r.index,
+                        r.record.header("WARC-Type").unwrap_or("?")
+                    ));
+                }
+            }
+        }
+    }
+    Ok(Verification {
+        sha256: hex::encode(Sha256::digest(&bytes)),
+        records: records
+            .iter()
+            .map(|r| {
+                format!(
+                    "record {} at byte {}: {} {} ({} bytes) {}",
+                    r.index,
+                    r.offset,
+                    r.record.header("WARC-Type").unwrap_or("?"),
+                    r.record.header("WARC-Record-ID").unwrap_or("?"),
+                    r.record.block.len(),
+                    if r.verified.is_empty() {
+                        "no digest verified".to_string()
+                    } else {
+                        format!("{} ok", r.verified.join(", "))
+                    }
+                )
+            })
+            .collect(),
+        problems,
+    })
+}
+
+/// RFC 3339 UTC with seconds, the form stored in the database.
+pub fn utc(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub fn capture() -> Capture {
+        let t = DateTime::parse_from_rfc3339("2026-03-01T10:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let body = "<html><title>x</title><p>正文</p></html>"
+            .as_bytes()
+            .to_vec();
+        Capture {
+            requested_url: "http://copier.example/a".parse().unwrap(),
+            final_url: "http://copier.example/a".parse().unwrap(),
+            redirects: vec![],
+            remote_addr: Some("203.0.113.7:80".parse().unwrap()),
+            request_head: b"GET /a HTTP/1.1\r\nhost: copier.example\r\nuser-agent: copyhound/0.1 (+https://x.example)\r\n".to_vec(),
+            status: 200,
+            response_head: b"HTTP/1.1 200 OK\r\ncontent-type: text/html; charset=utf-8\r\n".to_vec(),
+            content_type: Some("text/html; charset=utf-8".into()),
+            content_encoding: None,
+            body_sha256: hex::encode(Sha256::digest(&body)),
+            raw_body: body,
+            decoded_body: None,
+            truncated: false,
+            validators: Default::default(),
+            started_at: t,
+            finished_at: t,
+        }
+    }
+
+    pub fn facts() -> MatchFacts {
+        MatchFacts {
+            match_id: Some(7),
+            original: OriginalFacts {
+                id: 3,
+                url: "https://www.jiangcheng-daily.example/a/1".into(),
+                title: "江城新闻".into(),
+                published: Some("2026-02-28T08:00:00Z".into()),
+                first_seen: "2026-02-28T09:00:00Z".into(),
+                text_sha256: "ab".repeat(32),
+            },
+            copy: CopyFacts {
+                url: "http://copier.example/a".into(),
+                host: "copier.example".into(),
+                ip: Some("203.0.113.7".into()),
+                captured_at: "2026-03-01T10:00:00Z".into(),
+                title: "Evil\r\nBcc: x@y.example <script>alert(1)</script>".into(),
+            },
+            verdict: "copy".into(),
+            containment: 0.87,
+            licensed: false,
+            passages: vec![PassageFacts {
+                original_start: 0,
+                original_end: 4,
+                copy_start: 10,
+                copy_end: 14,
+                original_text: "江城新闻".into(),
+                copy_text: "江城新聞<b>".into(),
+            }],
+            passages_omitted: 0,
+        }
+    }
+
+    #[test]
+    fn bundle_is_written_once_and_verifies() {
+        let dir = tempfile::tempdir().unwrap();
+        let info = WarcInfo::current(b"[outlet]", "copyhound/0.1 (+https://x.example)");
+        let now = Utc::now();
+        let a = write_bundle(dir.path(), &info, &capture(), &facts(), now).unwrap();
+        let b = write_bundle(dir.path(), &info, &capture(), &facts(), now).unwrap();
+        assert_ne!(a.file_name, b.file_name, "a second bundle never overwrites");
+        let v = verify_file(&a.path).unwrap();
+        assert!(v.ok(), "{:?}", v.problems);
+        assert_eq!(v.sha256, a.sha256);
+        assert_eq!(v.records.len(), 4);
+        assert!(v.records[2].contains("response"));
+        assert!(v.records[2].contains("WARC-Payload-Digest"));
+    }
+
+    #[test]
+    fn records_link_and_carry_the_exchange() {
+        let info = WarcInfo::current(b"", "ua (+https://x.example)");
+        let records = bundle_records(&info, &capture(), &facts(), "f.warc.gz", Utc::now()).unwrap();
+        let types: Vec<_> = records
+            .iter()
+            .map(|r| r.header("WARC-Type").unwrap())
+            .collect();
+        assert_eq!(types, ["warcinfo", "request", "response", "metadata"]);
+        let (req, resp) = (&records[1], &records[2]);
+        assert_eq!(
+            req.header("WARC-Concurrent-To"),
+            resp.header("WARC-Record-ID")
+        );
+        assert_eq!(
+            resp.header("WARC-Concurrent-To"),
+            req.header("WARC-Record-ID")
+        );
+        assert_eq!(resp.header("WARC-IP-Address"), Some("203.0.113.7"));
+        assert!(resp.block.ends_with(&capture().raw_body));
+        assert!(req.block.ends_with(b"\r\n\r\n"));
+        let meta: MatchFacts = serde_json::from_slice(&records[3].block).unwrap();
+        assert_eq!(meta, facts());
+    }
+}

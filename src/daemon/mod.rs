@@ -208,13 +208,15 @@ impl Daemon {
         // live process) makes systemd restart the service.
         let mut watchdog = notify::watchdog_interval().map(tokio::time::interval);
         tokio::pin!(shutdown);
+        // False once nobody can send reload requests any more (the channel closed).
+        let mut reload_open = true;
         loop {
             tokio::select! {
                 () = &mut shutdown => break,
-                request = reload.recv() => {
+                request = reload.recv(), if reload_open => {
                     if request.is_none() {
-                        // Nobody can ask for a reload any more; keep running.
-                        reload = mpsc::channel(1).1;
+                        // Nobody can ask for a reload any more; keep running without.
+                        reload_open = false;
                         continue;
                     }
                     notifier.notify("RELOADING=1");
@@ -498,4 +500,52 @@ fn status_counts(store: &Store) -> String {
     let originals = store.original_count().unwrap_or(0);
     let matches = store.match_count().unwrap_or(0);
     format!("{originals} originals, {matches} matches")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The service skeleton in-process: ready, healthy, survives a closed reload
+    /// channel, and stops when its shutdown future completes.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn runs_until_shutdown_and_stops_cleanly() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("copyhound.toml");
+        std::fs::write(
+            &config,
+            "[outlet]\nname = \"T\"\nwebsite = \"https://t.example\"\naddress = \"A\"\n[storage]\ndir = \"state\"\n[crawl]\ncycle_interval = \"50ms\"\n[daemon]\nshutdown_timeout = \"2s\"\n",
+        )
+        .unwrap();
+        let settings = Settings::load(&config).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let metrics = Arc::new(Metrics::default());
+        let daemon = Daemon {
+            config_path: config,
+            notifier: Notifier::disabled(),
+            metrics: Arc::clone(&metrics),
+        };
+        let (reload_tx, reload_rx) = mpsc::channel(1);
+        drop(reload_tx);
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let handle = tokio::spawn(daemon.run(settings, listener, reload_rx, async {
+            let _ = stop_rx.await;
+        }));
+        let start = Instant::now();
+        while metrics.cycles() < 2 {
+            assert!(start.elapsed() < Duration::from_secs(20), "no crawl cycles");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let body = reqwest::get(format!("http://{addr}/healthz"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(body.starts_with("ok: "), "{body}");
+        stop_tx.send(()).unwrap();
+        let stopped = tokio::time::timeout(Duration::from_secs(5), handle).await;
+        assert!(matches!(stopped, Ok(Ok(Ok(())))), "{stopped:?}");
+    }
 }

@@ -182,6 +182,8 @@ listen = "{web}"
             .env_remove("COPYHOUND_CONFIG")
             .env("RUST_LOG", "info")
             .env("NOTIFY_SOCKET", &socket_path)
+            // As systemd sets it for `WatchdogSec=1s`: pings every half second.
+            .env("WATCHDOG_USEC", "1000000")
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -448,6 +450,7 @@ async fn the_daemon_runs_reloads_and_stops_cleanly() {
     .await;
     assert!(w.log().contains("configuration reloaded"), "{}", w.log());
     assert!(notes.contains("RELOADING=1"));
+    assert!(notes.contains("WATCHDOG=1"), "no watchdog pings");
 
     // SIGHUP with an invalid config: refused, named, the daemon goes on.
     w.write_config(&format!(

@@ -509,7 +509,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Crawl { once } => {
             if !once {
-                bail!("crawl runs one cycle and needs --once (the daemon will run cycles continuously)");
+                bail!(
+                    "crawl runs one cycle and needs --once (`copyhound run` crawls continuously)"
+                );
             }
             let settings = load_settings(cli.config.as_deref())?;
             let mut store = Store::open_dir(&settings.storage.dir)?;

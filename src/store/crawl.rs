@@ -197,43 +197,8 @@ impl Store {
         now: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<FrontierItem>, StoreError> {
-        let path = self.path.clone();
-        let err = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
-        let tx = self.conn.transaction().map_err(err)?;
-        let items = {
-            let mut stmt = tx
-                .prepare_cached(
-                    "UPDATE crawl_frontier SET state = 'fetching', attempts = attempts + 1
-                     WHERE id IN (
-                         SELECT id FROM crawl_frontier
-                         WHERE state = 'queued' AND next_fetch_at <= ?1
-                         ORDER BY depth, next_fetch_at, id
-                         LIMIT ?2)
-                     RETURNING url, url_key, host, depth, discovered_from, attempts",
-                )
-                .map_err(err)?;
-            let rows = stmt
-                .query_map(params![timestamp(now), limit as i64], |r| {
-                    Ok(FrontierItem {
-                        url: r.get(0)?,
-                        url_key: r.get(1)?,
-                        host: r.get(2)?,
-                        depth: r.get(3)?,
-                        discovered_from: r.get(4)?,
-                        attempts: r.get(5)?,
-                    })
-                })
-                .map_err(err)?;
-            let mut items = rows.collect::<Result<Vec<_>, _>>().map_err(err)?;
-            // RETURNING gives rows in no particular order; keep the claim order.
-            items.sort_by_key(|i| i.depth);
-            items
-        };
-        tx.commit().map_err(err)?;
-        Ok(items)
+        // A per-host cap of `limit` caps nothing: the claim takes `limit` URLs in all.
+        self.claim_due_spread(now, limit, limit)
     }
 
     /// Like [`Store::claim_due`], but at most `per_host` URLs of any one host, so that a

@@ -74,19 +74,47 @@ impl Default for DaemonSettings {
     }
 }
 
-/// The daemon's HTTP endpoint (`[web]`): `/healthz` and `/metrics`.
+/// The daemon's HTTP endpoint (`[web]`): `/healthz`, `/metrics` and the review desk.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebSettings {
-    /// Address the endpoint listens on. Loopback by default: the endpoint is
-    /// unauthenticated, so exposing it is a deliberate choice.
+    /// Address the endpoint listens on. Loopback by default: exposing the desk is a
+    /// deliberate choice (behind a TLS proxy).
     pub listen: std::net::SocketAddr,
+    /// Who may log in to the review desk (`[[web.users]]`). With none, the desk answers
+    /// every page with a note saying how to add one.
+    pub users: Vec<WebUser>,
+    /// How long a login lasts.
+    pub session_ttl: Duration,
+    /// Set when users reach the desk over HTTPS (a TLS proxy in front): session cookies
+    /// then carry `Secure`. A proxy's `X-Forwarded-Proto: https` has the same effect.
+    pub behind_tls: bool,
 }
 
 impl Default for WebSettings {
     fn default() -> Self {
         WebSettings {
             listen: std::net::SocketAddr::from(([127, 0, 0, 1], 8600)),
+            users: Vec::new(),
+            session_ttl: Duration::from_secs(12 * 3600),
+            behind_tls: false,
         }
+    }
+}
+
+/// A review desk login (`[[web.users]]`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct WebUser {
+    pub name: String,
+    /// Argon2id PHC string, as printed by `copyhound hash-password`.
+    pub password_hash: String,
+}
+
+impl std::fmt::Debug for WebUser {
+    // The hash is not a secret in the usual sense, but it has no business in logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebUser")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
     }
 }
 
@@ -1160,7 +1188,66 @@ fn parse_web(s: &mut Section<'_>) -> Option<WebSettings> {
             return None;
         }
     };
-    Some(WebSettings { listen })
+    let users = s.array_of_tables("users", parse_web_user);
+    let mut seen = std::collections::HashSet::new();
+    for (i, u) in users.iter().enumerate() {
+        if !seen.insert(u.name.as_str()) {
+            s.problem(
+                &format!("users[{i}].name"),
+                format!("{:?} is given twice", u.name),
+            );
+        }
+    }
+    let session_ttl = s.duration("session_ttl").unwrap_or(d.session_ttl);
+    if session_ttl < Duration::from_secs(60) || session_ttl > Duration::from_secs(30 * 86400) {
+        s.problem(
+            "session_ttl",
+            format!(
+                "must be between 1m and 30days, got {}",
+                humantime::format_duration(session_ttl)
+            ),
+        );
+    }
+    let behind_tls = s.boolean("behind_tls").unwrap_or(d.behind_tls);
+    Some(WebSettings {
+        listen,
+        users,
+        session_ttl,
+        behind_tls,
+    })
+}
+
+fn parse_web_user(s: &mut Section<'_>) -> Option<WebUser> {
+    let name = s.string("name", true);
+    let hash = s.string("password_hash", true);
+    if let Some(n) = &name {
+        if n.is_empty() || n.chars().count() > 64 || n.chars().any(char::is_control) {
+            s.problem(
+                "name",
+                "must be 1 to 64 characters without control characters".into(),
+            );
+        }
+    }
+    if let Some(h) = &hash {
+        match argon2::password_hash::phc::PasswordHash::new(h) {
+            Ok(parsed) if parsed.algorithm.as_str() == "argon2id" => {}
+            Ok(parsed) => s.problem(
+                "password_hash",
+                format!(
+                    "must be an Argon2id hash, got {}: run `copyhound hash-password`",
+                    parsed.algorithm
+                ),
+            ),
+            Err(e) => s.problem(
+                "password_hash",
+                format!("not a PHC password hash ({e}): run `copyhound hash-password`"),
+            ),
+        }
+    }
+    Some(WebUser {
+        name: name?,
+        password_hash: hash?,
+    })
 }
 
 /// Resolves a path from the config file against the file's folder.

@@ -20,5 +20,6 @@ pub mod fingerprint;
 pub mod index;
 pub mod notify;
 pub mod originals;
+pub mod review;
 pub mod store;
 pub mod text;

@@ -706,6 +706,33 @@ impl DecodeFailure {
     }
 }
 
+/// Decodes a stored body (`raw`, as received, with its `Content-Encoding`) into the
+/// page's bytes, producing at most `limit` bytes: the review desk re-reads captures this
+/// way to show the copy as it was examined.
+///
+/// # Errors
+/// A message when the encoding is unknown, the stream is damaged or the output would
+/// pass `limit`.
+pub fn decode_stored_body(
+    encoding: Option<&str>,
+    raw: &[u8],
+    limit: usize,
+) -> Result<Vec<u8>, String> {
+    // The URL only labels errors, which are turned into messages right here.
+    let label = Url::parse("stored:body").map_err(|e| e.to_string())?;
+    let mut decoder = Decoder::new(&label, encoding, limit).map_err(|e| e.to_string())?;
+    let describe = |f: DecodeFailure| match f {
+        DecodeFailure::Limit => format!("decoded body is larger than {limit} bytes"),
+        DecodeFailure::Corrupt(m) => m,
+    };
+    decoder.write(raw).map_err(describe)?;
+    match decoder.finish().map_err(describe)? {
+        Some(decoded) => Ok(decoded),
+        None if raw.len() <= limit => Ok(raw.to_vec()),
+        None => Err(format!("body is larger than {limit} bytes")),
+    }
+}
+
 /// Incremental content decoding with an output limit.
 enum Decoder {
     Identity,

@@ -606,6 +606,7 @@ fn match_facts(
         licensed: m.licensed,
         passages,
         passages_omitted,
+        escalation: None,
     }))
 }
 

@@ -98,6 +98,20 @@ pub struct MatchFacts {
     pub passages: Vec<PassageFacts>,
     /// Passages left out by the [`MAX_PASSAGES`] bound.
     pub passages_omitted: usize,
+    /// Set on the alert a reviewer's `infringing` decision sends to counsel: who
+    /// decided, when, and their note. Absent on the alerts of a new match.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub escalation: Option<Escalation>,
+}
+
+/// A reviewer's decision that a match infringes, carried by the escalation alert.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Escalation {
+    pub decided_by: String,
+    /// RFC 3339, UTC.
+    pub decided_at: String,
+    /// The reviewer's note (may be empty).
+    pub note: String,
 }
 
 impl MatchFacts {
@@ -527,6 +541,7 @@ pub(crate) mod tests {
                 copy_text: "江城新聞<b>".into(),
             }],
             passages_omitted: 0,
+            escalation: None,
         }
     }
 

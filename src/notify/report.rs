@@ -426,6 +426,17 @@ fn write_match(
     }
 }
 
+/// The draft takedown notice for one match as plain text, as counsel receives it in an
+/// alert (the review desk offers it as a download).
+pub fn notice_text(item: &ReportItem, outlet: &Outlet, contacts: &[Contact]) -> String {
+    let cx = ReportContext {
+        outlet,
+        contacts,
+        role: Role::Legal,
+    };
+    takedown_notice(&[item], &cx).text
+}
+
 /// The draft takedown notice for `items` (all against the same outlet).
 fn takedown_notice(items: &[&ReportItem], cx: &ReportContext<'_>) -> Rendered {
     let o = cx.outlet;

@@ -160,15 +160,15 @@ struct HopJson<'a> {
     at: String,
 }
 
-const SUMMARY_COLUMNS: &str = "m.id, m.copy_url, m.copy_host, m.copy_title, m.original_id, o.url,
+pub(super) const SUMMARY_COLUMNS: &str = "m.id, m.copy_url, m.copy_host, m.copy_title, m.original_id, o.url,
     COALESCE(v.title, ''), m.verdict, m.containment, m.status, m.licensed, m.first_seen,
     m.last_seen, m.captured_at, m.remote_ip";
 
-const SUMMARY_FROM: &str = "FROM matches m
+pub(super) const SUMMARY_FROM: &str = "FROM matches m
     JOIN originals o ON o.id = m.original_id
     LEFT JOIN original_versions v ON v.original_id = o.id AND v.version = o.current_version";
 
-fn summary_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MatchSummary> {
+pub(super) fn summary_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MatchSummary> {
     Ok(MatchSummary {
         id: r.get(0)?,
         copy_url: r.get(1)?,
@@ -280,7 +280,7 @@ impl Store {
                     timestamp(capture.finished_at),
                     capture.remote_addr.map(|a| a.ip().to_string()),
                     m.licensed,
-                    if m.licensed { "licensed" } else { "new" },
+                    if m.licensed { "licensed" } else { "unreviewed" },
                     now_text,
                 ],
             )
@@ -518,13 +518,13 @@ fn insert_capture(tx: &rusqlite::Transaction<'_>, c: &Capture) -> rusqlite::Resu
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::crawl::fetch::Validators;
     use crate::store::NewArticle;
     use chrono::TimeZone;
 
-    fn capture(body: &[u8]) -> Capture {
+    pub(in crate::store) fn capture(body: &[u8]) -> Capture {
         let t = Utc.with_ymd_and_hms(2026, 11, 26, 8, 0, 0).unwrap();
         Capture {
             requested_url: url::Url::parse("http://copier.example/a").unwrap(),
@@ -546,7 +546,7 @@ mod tests {
         }
     }
 
-    fn original(store: &mut Store, url: &str) -> i64 {
+    pub(in crate::store) fn original(store: &mut Store, url: &str) -> i64 {
         let a = NewArticle {
             url: url.into(),
             title: "标题".into(),
@@ -566,7 +566,7 @@ mod tests {
         }
     }
 
-    fn new_match(original_id: i64, verdict: Verdict, licensed: bool) -> NewMatch {
+    pub(in crate::store) fn new_match(original_id: i64, verdict: Verdict, licensed: bool) -> NewMatch {
         NewMatch {
             copy_url: "http://copier.example/a".into(),
             copy_host: "copier.example".into(),
@@ -625,7 +625,7 @@ mod tests {
         );
         let list = store.list_matches().unwrap();
         assert_eq!(list.len(), 2);
-        assert_eq!(list[0].status, "new");
+        assert_eq!(list[0].status, "unreviewed");
         assert_eq!(list[0].original_url, "https://news.example.com/1");
         assert_eq!(list[0].original_title, "标题");
         assert_eq!(list[0].last_seen, timestamp(later));

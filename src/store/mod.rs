@@ -20,6 +20,7 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction};
 mod alerts;
 mod crawl;
 mod matches;
+mod review;
 
 pub use alerts::{enqueue_alerts_in, AlertRecord, AlertState, NewAlert};
 pub use crawl::{
@@ -28,6 +29,10 @@ pub use crawl::{
 };
 pub use matches::{
     CaptureRecord, MatchDetail, MatchEvidence, MatchOutcome, MatchSummary, NewMatch,
+};
+pub use review::{
+    DecideOutcome, Decision, ListAddition, MatchFilter, MatchPage, NewDecision, ReviewStatus, SessionRecord,
+    SiteCount, SiteList, SiteListEntry, SortKey,
 };
 
 /// Name of the database file inside the state directory.
@@ -231,6 +236,49 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX alerts_sent ON alerts (role, state, sent_at);
     ALTER TABLE matches ADD COLUMN evidence_file TEXT;
     ALTER TABLE matches ADD COLUMN evidence_sha256 TEXT;
+    "#,
+    // 5: the review desk (see store::review): decisions with who and when, the licensed
+    // domains and ignored sites reviewers add, and login sessions. A match's `status`
+    // is now its latest decision; 'new' becomes 'unreviewed'.
+    r#"
+    UPDATE matches SET status = 'unreviewed' WHERE status = 'new';
+    CREATE TABLE decisions (
+        id INTEGER PRIMARY KEY,
+        match_id INTEGER NOT NULL REFERENCES matches(id),
+        -- unreviewed, infringing, licensed, false-positive or ignored.
+        status TEXT NOT NULL,
+        previous_status TEXT NOT NULL,
+        note TEXT NOT NULL,
+        -- Who decided: a [[web.users]] name, or the Unix user behind the CLI.
+        actor TEXT NOT NULL,
+        -- web, web-bulk, cli.
+        via TEXT NOT NULL,
+        decided_at TEXT NOT NULL,
+        -- The id of the escalation alert this decision queued, if any.
+        alert_id INTEGER
+    );
+    CREATE INDEX decisions_match ON decisions (match_id, id);
+    CREATE INDEX matches_host ON matches (copy_host, id);
+    -- Domains reviewers declared licensed (on top of [crawl] licensed), and sites they
+    -- chose to ignore. Rows are never deleted: they are the record of those decisions.
+    CREATE TABLE site_lists (
+        list TEXT NOT NULL CHECK (list IN ('licensed', 'ignored')),
+        domain TEXT NOT NULL,
+        added_by TEXT NOT NULL,
+        added_at TEXT NOT NULL,
+        -- The match whose review added it.
+        match_id INTEGER,
+        PRIMARY KEY (list, domain)
+    ) WITHOUT ROWID;
+    -- Review desk logins. Only a SHA-256 of the cookie's token is kept, so a copy of the
+    -- database does not hand out sessions.
+    CREATE TABLE web_sessions (
+        token_sha256 TEXT PRIMARY KEY,
+        user_name TEXT NOT NULL,
+        csrf_token TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL
+    ) WITHOUT ROWID;
     "#,
 ];
 

@@ -1,0 +1,293 @@
+//! Review decisions: what marking a match does, for the CLI (`matches mark`) and the
+//! web desk alike.
+//!
+//! A decision is recorded by `store` in one transaction with everything it implies:
+//! - `infringing` queues an escalation alert to counsel (`legal` contacts) carrying the
+//!   match, its evidence file and the draft takedown notice, once per match;
+//! - `licensed` may add the copy's domain to the reviewers' licensed list, which later
+//!   matches respect (they are recorded as licensed and do not alert counsel);
+//! - ignoring a site adds its domain to the ignored list and marks the site's unreviewed
+//!   matches `ignored`; later matches there are recorded as `ignored` and alert nobody.
+//!
+//! This module also rebuilds what a reviewer compares: the copy's text, re-extracted
+//! from the stored capture exactly as the pipeline examined it.
+
+use std::collections::{BTreeSet, HashMap};
+
+use chrono::{DateTime, Utc};
+
+use crate::config::{Role, Settings};
+use crate::detect::Passage;
+use crate::evidence::{CopyFacts, Escalation, MatchFacts, OriginalFacts};
+use crate::notify::report::{EvidenceRef, ReportItem};
+use crate::store::{
+    CaptureRecord, DecideOutcome, ListAddition, MatchDetail, NewAlert, NewDecision, OriginalKey,
+    ReviewStatus, SiteList, Store, StoreError,
+};
+
+/// A decoded page larger than this is not re-extracted for the desk (the crawler's own
+/// body limit is far below it; this bounds a damaged or hand-edited row).
+const MAX_DECODED_BYTES: usize = 64 * 1024 * 1024;
+
+/// What a reviewer decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Set the status.
+    Mark(ReviewStatus),
+    /// `licensed`, and add the copy's domain to the licensed list.
+    LicensedAddDomain,
+    /// `ignored`, add the copy's domain to the ignored list, and mark the site's other
+    /// unreviewed matches `ignored` too.
+    IgnoreSite,
+}
+
+impl Action {
+    /// The status the action sets.
+    pub fn status(self) -> ReviewStatus {
+        match self {
+            Action::Mark(s) => s,
+            Action::LicensedAddDomain => ReviewStatus::Licensed,
+            Action::IgnoreSite => ReviewStatus::Ignored,
+        }
+    }
+}
+
+/// Why a decision could not be recorded.
+#[derive(Debug, thiserror::Error)]
+pub enum ReviewError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("no match with id {0}")]
+    NoSuchMatch(i64),
+    #[error("a note is limited to {max} characters, got {got}")]
+    NoteTooLong { max: usize, got: usize },
+    #[error("cannot prepare the escalation of match {id}: {message}")]
+    Escalation { id: i64, message: String },
+}
+
+/// Longest note kept with a decision.
+pub const MAX_NOTE_CHARS: usize = 4000;
+
+/// What [`decide`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecisionReport {
+    pub outcomes: Vec<DecideOutcome>,
+    /// Domains added to a site list.
+    pub domains_added: Vec<String>,
+    /// Escalation alerts queued for counsel.
+    pub escalated: usize,
+    /// `infringing` was decided but no `legal` contact is configured: nobody was told.
+    pub no_legal_contact: bool,
+}
+
+/// A reviewer's decision, as asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Request<'a> {
+    pub action: Action,
+    pub note: &'a str,
+    /// Who decides: a `[[web.users]]` name, or the Unix user of the CLI.
+    pub actor: &'a str,
+    /// `web`, `web-bulk` or `cli`.
+    pub via: &'a str,
+}
+
+/// Records `request` on the matches `ids`.
+///
+/// # Errors
+/// [`ReviewError::NoSuchMatch`] before anything is written when an id is unknown;
+/// [`ReviewError::Store`] when the database fails (nothing is then recorded).
+pub fn decide(
+    store: &mut Store,
+    settings: &Settings,
+    ids: &[i64],
+    request: &Request<'_>,
+    now: DateTime<Utc>,
+) -> Result<DecisionReport, ReviewError> {
+    let Request {
+        action,
+        note,
+        actor,
+        via,
+    } = *request;
+    let note = note.trim();
+    let got = note.chars().count();
+    if got > MAX_NOTE_CHARS {
+        return Err(ReviewError::NoteTooLong {
+            max: MAX_NOTE_CHARS,
+            got,
+        });
+    }
+    let mut details = Vec::with_capacity(ids.len());
+    for &id in ids {
+        details.push(store.find_match(id)?.ok_or(ReviewError::NoSuchMatch(id))?);
+    }
+    let mut targets: Vec<i64> = ids.to_vec();
+    let mut additions = Vec::new();
+    let hosts: BTreeSet<&str> = details.iter().map(|d| d.summary.copy_host.as_str()).collect();
+    let list = match action {
+        Action::LicensedAddDomain => Some(SiteList::Licensed),
+        Action::IgnoreSite => Some(SiteList::Ignored),
+        Action::Mark(_) => None,
+    };
+    if let Some(list) = list {
+        for host in &hosts {
+            let first = details.iter().find(|d| d.summary.copy_host == *host);
+            additions.push(ListAddition {
+                list,
+                domain: (*host).to_string(),
+                match_id: first.map(|d| d.summary.id),
+            });
+        }
+    }
+    if action == Action::IgnoreSite {
+        for host in &hosts {
+            for id in store.site_match_ids(host, Some(ReviewStatus::Unreviewed))? {
+                if !targets.contains(&id) {
+                    targets.push(id);
+                }
+            }
+        }
+    }
+    let status = action.status();
+    let has_legal = settings.contacts.iter().any(|c| c.role == Role::Legal);
+    let mut escalations = HashMap::new();
+    if status == ReviewStatus::Infringing && has_legal {
+        for d in &details {
+            if d.summary.status == ReviewStatus::Infringing.as_str() {
+                continue;
+            }
+            let Some(mut facts) = facts_for_match(store, d)? else {
+                continue;
+            };
+            facts.escalation = Some(Escalation {
+                decided_by: actor.to_string(),
+                decided_at: crate::evidence::utc(now),
+                note: note.to_string(),
+            });
+            let facts_json =
+                serde_json::to_string(&facts).map_err(|e| ReviewError::Escalation {
+                    id: d.summary.id,
+                    message: e.to_string(),
+                })?;
+            escalations.insert(
+                d.summary.id,
+                vec![NewAlert {
+                    match_id: Some(d.summary.id),
+                    role: Role::Legal,
+                    facts_json,
+                    evidence_file: d.evidence_file.clone(),
+                    evidence_sha256: d.evidence_sha256.clone(),
+                }],
+            );
+        }
+    }
+    let decision = NewDecision {
+        status,
+        note,
+        actor,
+        via,
+    };
+    let before: Vec<String> = store
+        .site_list(SiteList::Licensed)?
+        .into_iter()
+        .chain(store.site_list(SiteList::Ignored)?)
+        .map(|e| e.domain)
+        .collect();
+    let outcomes = store.decide(&targets, &decision, &escalations, &additions, now)?;
+    let escalated = outcomes
+        .iter()
+        .filter(|o| matches!(o, DecideOutcome::Recorded { escalated: true, .. }))
+        .count();
+    Ok(DecisionReport {
+        outcomes,
+        domains_added: additions
+            .into_iter()
+            .map(|a| a.domain)
+            .filter(|d| !before.contains(d))
+            .collect(),
+        escalated,
+        no_legal_contact: status == ReviewStatus::Infringing && !has_legal,
+    })
+}
+
+/// What a report states about a stored match (as the pipeline's alerts do), or `None`
+/// when its original is gone from the archive.
+///
+/// # Errors
+/// [`StoreError`] when the database cannot be read.
+pub fn facts_for_match(store: &Store, d: &MatchDetail) -> Result<Option<MatchFacts>, StoreError> {
+    let Some(original) = store.find_original(&OriginalKey::Id(d.summary.original_id))? else {
+        return Ok(None);
+    };
+    let passages: Vec<Passage> = d
+        .passages
+        .iter()
+        .map(|p| Passage {
+            original_start: p.original_start,
+            original_end: p.original_end,
+            candidate_start: p.candidate_start,
+            candidate_end: p.candidate_end,
+            text: p.text.clone(),
+        })
+        .collect();
+    let (passages, passages_omitted) = MatchFacts::passages_from(&original.text, &passages);
+    let host = url::Url::parse(&d.capture.final_url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_string))
+        .unwrap_or_else(|| d.summary.copy_host.clone());
+    Ok(Some(MatchFacts {
+        match_id: Some(d.summary.id),
+        original: OriginalFacts {
+            id: original.id,
+            url: original.url,
+            title: original.title,
+            published: original.published,
+            first_seen: original.first_seen,
+            text_sha256: original.text_sha256,
+        },
+        copy: CopyFacts {
+            url: d.capture.final_url.clone(),
+            host,
+            ip: d.summary.remote_ip.clone(),
+            captured_at: d.summary.captured_at.clone(),
+            title: d.summary.copy_title.clone(),
+        },
+        verdict: d.summary.verdict.clone(),
+        containment: d.summary.containment,
+        licensed: d.summary.licensed,
+        passages,
+        passages_omitted,
+        escalation: None,
+    }))
+}
+
+/// The copy's title and text as the pipeline examined them: the stored body decoded and
+/// extracted again (extraction is deterministic, so passage offsets point into it).
+///
+/// # Errors
+/// A message when the stored body cannot be decoded.
+pub fn copy_text(capture: &CaptureRecord) -> Result<(String, String), String> {
+    let body = crate::crawl::fetch::decode_stored_body(
+        capture.content_encoding.as_deref(),
+        &capture.raw_body,
+        MAX_DECODED_BYTES,
+    )?;
+    let extracted = crate::extract::extract(&body, capture.content_type.as_deref());
+    Ok((extracted.title, extracted.text))
+}
+
+/// The draft takedown notice for a match, as plain text in the outlet's language (the
+/// same text counsel receives with an alert).
+pub fn takedown_text(settings: &Settings, d: &MatchDetail, facts: MatchFacts) -> String {
+    let item = ReportItem {
+        facts,
+        evidence: match (&d.evidence_file, &d.evidence_sha256) {
+            (Some(file_name), Some(sha256)) => Some(EvidenceRef {
+                file_name: file_name.clone(),
+                sha256: sha256.clone(),
+            }),
+            _ => None,
+        },
+    };
+    crate::notify::report::notice_text(&item, &settings.outlet, &settings.contacts)
+}

@@ -23,3 +23,4 @@ pub mod originals;
 pub mod review;
 pub mod store;
 pub mod text;
+pub mod web;

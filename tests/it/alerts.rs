@@ -175,6 +175,7 @@ fn facts(n: i64, title: &str) -> MatchFacts {
             copy_text: "江城新闻正文<img src=x onerror=alert(1)>".into(),
         }],
         passages_omitted: 0,
+        escalation: None,
     }
 }
 

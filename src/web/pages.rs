@@ -1,0 +1,1197 @@
+//! The desk's handlers: login, queue, match page, decisions, downloads, site lists.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use askama::Template;
+use axum::extract::{ConnectInfo, Path, Query, Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::{Extension, Form};
+use chrono::Utc;
+use serde::Deserialize;
+
+use super::auth::{self, LOGIN_COOKIE, SESSION_COOKIE};
+use super::i18n::{labels, Labels};
+use super::view::{self, Segment};
+use super::{status_page, Desk, DeskState};
+use crate::evidence::EVIDENCE_DIR;
+use crate::review::{self, Action, Request as ReviewRequest};
+use crate::store::{
+    DecideOutcome, MatchFilter, ReviewStatus, SiteList, SiteListEntry, SortKey, Store,
+};
+
+/// Matches per queue page.
+const PAGE_SIZE: usize = 50;
+/// How long the login form's CSRF cookie lives.
+const LOGIN_FORM_TTL: std::time::Duration = std::time::Duration::from_secs(3600);
+/// Evidence files larger than this are not served through the desk (they are still on
+/// disk for counsel); real captures are far smaller.
+const MAX_EVIDENCE_DOWNLOAD: u64 = 512 * 1024 * 1024;
+
+/// The logged-in reviewer, put in the request by [`require_login`].
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub user: String,
+    pub csrf: String,
+    pub token_digest: String,
+}
+
+/// A request the desk refuses or cannot serve, rendered as a page.
+#[derive(Debug)]
+pub struct Failure {
+    status: StatusCode,
+    /// Shown to the reviewer (escaped by the template).
+    detail: String,
+    /// Logged, never shown (may name files).
+    log: Option<String>,
+}
+
+impl Failure {
+    pub fn internal(log: String) -> Failure {
+        Failure {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            detail: String::new(),
+            log: Some(log),
+        }
+    }
+    fn not_found() -> Failure {
+        Failure {
+            status: StatusCode::NOT_FOUND,
+            detail: String::new(),
+            log: None,
+        }
+    }
+    fn bad_request(detail: impl Into<String>) -> Failure {
+        Failure {
+            status: StatusCode::BAD_REQUEST,
+            detail: detail.into(),
+            log: None,
+        }
+    }
+    fn forbidden() -> Failure {
+        Failure {
+            status: StatusCode::FORBIDDEN,
+            detail: String::new(),
+            log: None,
+        }
+    }
+    fn render(self, t: &'static Labels) -> Response {
+        if let Some(log) = &self.log {
+            tracing::error!(error = %log, "review desk request failed");
+        }
+        let message = match self.status {
+            StatusCode::NOT_FOUND => t.not_found.to_string(),
+            StatusCode::BAD_REQUEST => format!("{}{}", t.bad_request, self.detail),
+            StatusCode::FORBIDDEN => t.forbidden.to_string(),
+            _ => t.server_error.to_string(),
+        };
+        let page = ErrorPage {
+            t,
+            user: None,
+            csrf: String::new(),
+            message,
+        };
+        status_page(self.status, page.render().unwrap_or_default())
+    }
+}
+
+impl From<crate::store::StoreError> for Failure {
+    fn from(e: crate::store::StoreError) -> Failure {
+        Failure::internal(e.to_string())
+    }
+}
+
+impl From<askama::Error> for Failure {
+    fn from(e: askama::Error) -> Failure {
+        Failure::internal(format!("template: {e}"))
+    }
+}
+
+type PageResult = Result<Response, Failure>;
+
+fn html(body: String) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        body,
+    )
+        .into_response()
+}
+
+/// Renders a failure in the desk's language.
+fn respond(desk: &Desk, result: PageResult) -> Response {
+    result.unwrap_or_else(|f| f.render(labels(desk.settings().outlet.language)))
+}
+
+// ---------------------------------------------------------------------------------
+// Templates
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage {
+    t: &'static Labels,
+    user: Option<String>,
+    csrf: String,
+    message: String,
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    t: &'static Labels,
+    user: Option<String>,
+    csrf: String,
+    next: String,
+    error: Option<&'static str>,
+    no_users: bool,
+}
+
+struct Tab {
+    key: &'static str,
+    label: &'static str,
+    count: i64,
+    active: bool,
+    href: String,
+}
+
+struct SiteOption {
+    host: String,
+    unreviewed: i64,
+    total: i64,
+    selected: bool,
+}
+
+struct Row {
+    id: i64,
+    href: String,
+    copy_title: String,
+    copy_host: String,
+    original_title: String,
+    verdict: String,
+    containment: f64,
+    share: String,
+    captured: String,
+    status_key: String,
+    status_label: String,
+    licensed: bool,
+}
+
+#[derive(Template)]
+#[template(path = "queue.html")]
+struct QueuePage {
+    t: &'static Labels,
+    user: Option<String>,
+    csrf: String,
+    flash: Option<String>,
+    tabs: Vec<Tab>,
+    status_value: String,
+    sites: Vec<SiteOption>,
+    verdict: String,
+    from: String,
+    to: String,
+    sort: String,
+    order: String,
+    total: i64,
+    rows: Vec<Row>,
+    page: usize,
+    pages: usize,
+    prev_href: Option<String>,
+    next_href: Option<String>,
+    bulk_host: Option<String>,
+}
+
+struct HistoryRow {
+    at: String,
+    actor: String,
+    via: String,
+    previous: String,
+    status: String,
+    status_key: String,
+    note: String,
+    escalated: bool,
+}
+
+#[derive(Template)]
+#[template(path = "match.html")]
+struct MatchPage {
+    t: &'static Labels,
+    user: Option<String>,
+    csrf: String,
+    flash: Option<String>,
+    m: crate::store::MatchSummary,
+    status_key: String,
+    status_label: String,
+    share: String,
+    verdict: String,
+    copy_href: Option<String>,
+    original_href: Option<String>,
+    evidence_file: Option<String>,
+    evidence_sha256: String,
+    original_segments: Vec<Segment>,
+    copy_segments: Vec<Segment>,
+    copy_error: Option<String>,
+    history: Vec<HistoryRow>,
+}
+
+#[derive(Template)]
+#[template(path = "sites.html")]
+struct SitesPage {
+    t: &'static Labels,
+    user: Option<String>,
+    csrf: String,
+    config_licensed: Vec<String>,
+    licensed: Vec<SiteListEntry>,
+    ignored: Vec<SiteListEntry>,
+}
+
+// ---------------------------------------------------------------------------------
+// Login
+
+/// Puts the reviewer's [`Session`] in the request, or sends them to log in (a GET) or
+/// refuses (anything else).
+pub async fn require_login(State(desk): DeskState, mut request: Request, next: Next) -> Response {
+    let token = auth::cookie(request.headers(), SESSION_COOKIE);
+    let session = match token {
+        Some(token) if token.len() == 64 => {
+            let digest = auth::token_digest(&token);
+            let lookup = digest.clone();
+            match desk
+                .with_store(move |s| Ok(s.find_session(&lookup, Utc::now())?))
+                .await
+            {
+                Ok(found) => found.map(|r| Session {
+                    user: r.user_name,
+                    csrf: r.csrf_token,
+                    token_digest: digest,
+                }),
+                Err(f) => return f.render(labels(desk.settings().outlet.language)),
+            }
+        }
+        _ => None,
+    };
+    // A user removed from the config loses the desk at once, session or not.
+    let session = session.filter(|s| desk.settings().web.users.iter().any(|u| u.name == s.user));
+    match session {
+        Some(s) => {
+            request.extensions_mut().insert(s);
+            next.run(request).await
+        }
+        None if request.method() == axum::http::Method::GET => {
+            let target = request
+                .uri()
+                .path_and_query()
+                .map_or("/matches".to_string(), |p| p.as_str().to_string());
+            let location = format!("/login?next={}", encode_query(&target));
+            Redirect::to(&location).into_response()
+        }
+        None => Failure::forbidden().render(labels(desk.settings().outlet.language)),
+    }
+}
+
+/// Only local paths are followed after login, never another site (`//host`, `/\host`).
+fn safe_next(next: &str) -> String {
+    let ok = next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.starts_with("/\\")
+        && !next.chars().any(|c| c.is_control());
+    if ok {
+        next.to_string()
+    } else {
+        "/matches".to_string()
+    }
+}
+
+fn encode_query(value: &str) -> String {
+    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LoginQuery {
+    #[serde(default)]
+    next: String,
+}
+
+pub async fn login_form(
+    State(desk): DeskState,
+    headers: HeaderMap,
+    Query(q): Query<LoginQuery>,
+) -> Response {
+    let result = (|| {
+        let settings = desk.settings();
+        let token = auth::new_token().map_err(|e| Failure::internal(e.to_string()))?;
+        let page = LoginPage {
+            t: labels(settings.outlet.language),
+            user: None,
+            csrf: token.clone(),
+            next: safe_next(&q.next),
+            error: None,
+            no_users: settings.web.users.is_empty(),
+        };
+        let secure = auth::wants_secure(settings.web.behind_tls, &headers);
+        let mut response = html(page.render()?);
+        set_header(
+            &mut response,
+            auth::set_cookie(LOGIN_COOKIE, &token, "/login", LOGIN_FORM_TTL, secure),
+        );
+        Ok(response)
+    })();
+    respond(&desk, result)
+}
+
+fn set_header(response: &mut Response, cookie: String) {
+    // Cookie values are hex tokens and fixed attributes: always a valid header value.
+    if let Ok(v) = axum::http::HeaderValue::from_str(&cookie) {
+        response.headers_mut().append(header::SET_COOKIE, v);
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    user: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    next: String,
+}
+
+pub async fn login(
+    State(desk): DeskState,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    let settings = desk.settings();
+    let t = labels(settings.outlet.language);
+    let cookie_token = auth::cookie(&headers, LOGIN_COOKIE).unwrap_or_default();
+    if cookie_token.is_empty() || !auth::same_secret(&cookie_token, &form.csrf) {
+        return Failure::forbidden().render(t);
+    }
+    let secure = auth::wants_secure(settings.web.behind_tls, &headers);
+    let retry = |status: StatusCode, error: &'static str| -> Response {
+        let page = LoginPage {
+            t,
+            user: None,
+            csrf: form.csrf.clone(),
+            next: safe_next(&form.next),
+            error: Some(error),
+            no_users: settings.web.users.is_empty(),
+        };
+        status_page(status, page.render().unwrap_or_default())
+    };
+    let name: String = form.user.trim().chars().take(64).collect();
+    let addr = Some(peer.ip());
+    if desk.limiter().blocked(&name, addr, Instant::now()) {
+        tracing::warn!(user = %crate::cli::printable(&name), addr = %peer.ip(), "login refused: too many failures");
+        return retry(StatusCode::TOO_MANY_REQUESTS, t.too_many_attempts);
+    }
+    let users = settings.web.users.clone();
+    let (check_name, password) = (name.clone(), form.password.clone());
+    let checked =
+        tokio::task::spawn_blocking(move || auth::check_password(&users, &check_name, &password))
+            .await
+            .ok()
+            .flatten();
+    let Some(user) = checked else {
+        desk.limiter().failed(&name, addr, Instant::now());
+        tracing::warn!(user = %crate::cli::printable(&name), addr = %peer.ip(), "login failed");
+        return retry(StatusCode::UNAUTHORIZED, t.login_failed);
+    };
+    desk.limiter().succeeded(&user);
+    let result = async {
+        let token = auth::new_token().map_err(|e| Failure::internal(e.to_string()))?;
+        let csrf = auth::new_token().map_err(|e| Failure::internal(e.to_string()))?;
+        let digest = auth::token_digest(&token);
+        let ttl = settings.web.session_ttl;
+        let who = user.clone();
+        desk.with_store(move |s| {
+            let now = Utc::now();
+            let expires = now + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::hours(12));
+            Ok(s.create_session(&digest, &who, &csrf, now, expires)?)
+        })
+        .await?;
+        tracing::info!(user = %user, addr = %peer.ip(), "logged in");
+        let mut response = Redirect::to(&safe_next(&form.next)).into_response();
+        set_header(
+            &mut response,
+            auth::set_cookie(SESSION_COOKIE, &token, "/", ttl, secure),
+        );
+        set_header(
+            &mut response,
+            auth::set_cookie(LOGIN_COOKIE, "", "/login", std::time::Duration::ZERO, secure),
+        );
+        Ok(response)
+    }
+    .await;
+    respond(&desk, result)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+fn check_csrf(session: &Session, token: &str) -> Result<(), Failure> {
+    if auth::same_secret(&session.csrf, token) {
+        Ok(())
+    } else {
+        Err(Failure::forbidden())
+    }
+}
+
+pub async fn logout(
+    State(desk): DeskState,
+    Extension(session): Extension<Session>,
+    headers: HeaderMap,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    let result = async {
+        check_csrf(&session, &form.csrf)?;
+        let digest = session.token_digest.clone();
+        desk.with_store(move |s| Ok(s.delete_session(&digest)?))
+            .await?;
+        let secure = auth::wants_secure(desk.settings().web.behind_tls, &headers);
+        let mut response = Redirect::to("/login").into_response();
+        set_header(
+            &mut response,
+            auth::set_cookie(SESSION_COOKIE, "", "/", std::time::Duration::ZERO, secure),
+        );
+        Ok(response)
+    }
+    .await;
+    respond(&desk, result)
+}
+
+pub async fn home() -> Redirect {
+    Redirect::to("/matches")
+}
+
+pub async fn not_found(State(desk): DeskState) -> Response {
+    Failure::not_found().render(labels(desk.settings().outlet.language))
+}
+
+// ---------------------------------------------------------------------------------
+// Queue
+
+/// The queue's query parameters, checked.
+struct QueueQuery {
+    filter: MatchFilter,
+    /// `all` or a status name.
+    status: String,
+    page: usize,
+    flash: Option<Flash>,
+}
+
+fn parse_date(key: &str, value: &str) -> Result<Option<chrono::NaiveDate>, Failure> {
+    if value.is_empty() {
+        return Ok(None);
+    }
+    chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d")
+        .map(Some)
+        .map_err(|_| Failure::bad_request(format!("{key}: expected a date like 2026-11-26")))
+}
+
+fn parse_queue(q: &HashMap<String, String>) -> Result<QueueQuery, Failure> {
+    let get = |k: &str| q.get(k).map(|v| v.trim()).unwrap_or("");
+    let status = match get("status") {
+        "" => "unreviewed".to_string(),
+        "all" => "all".to_string(),
+        s => ReviewStatus::parse(s)
+            .ok_or_else(|| Failure::bad_request(format!("status: unknown status {s:?}")))?
+            .as_str()
+            .to_string(),
+    };
+    let verdict = match get("verdict") {
+        "" => None,
+        v @ ("copy" | "partial") => Some(v.to_string()),
+        v => return Err(Failure::bad_request(format!("verdict: unknown verdict {v:?}"))),
+    };
+    let sort = match get("sort") {
+        "" | "date" => SortKey::Date,
+        "share" => SortKey::Share,
+        s => return Err(Failure::bad_request(format!("sort: unknown key {s:?}"))),
+    };
+    let ascending = match get("order") {
+        "" | "desc" => false,
+        "asc" => true,
+        s => return Err(Failure::bad_request(format!("order: unknown order {s:?}"))),
+    };
+    let page = match get("page") {
+        "" => 1,
+        p => p
+            .parse::<usize>()
+            .ok()
+            .filter(|p| (1..=1_000_000).contains(p))
+            .ok_or_else(|| Failure::bad_request("page: expected a page number"))?,
+    };
+    let host = Some(get("site").to_string()).filter(|h| !h.is_empty());
+    Ok(QueueQuery {
+        filter: MatchFilter {
+            status: ReviewStatus::parse(&status),
+            host,
+            verdict,
+            from: parse_date("from", get("from"))?,
+            to: parse_date("to", get("to"))?,
+            sort,
+            ascending,
+            offset: (page - 1) * PAGE_SIZE,
+            limit: PAGE_SIZE,
+        },
+        status,
+        page,
+        flash: Flash::parse(q),
+    })
+}
+
+/// The query string of a queue view, with `status` and `page` replaced.
+fn queue_href(q: &QueueQuery, status: &str, page: usize) -> String {
+    let f = &q.filter;
+    let mut s = url::form_urlencoded::Serializer::new(String::new());
+    s.append_pair("status", status);
+    if let Some(h) = &f.host {
+        s.append_pair("site", h);
+    }
+    if let Some(v) = &f.verdict {
+        s.append_pair("verdict", v);
+    }
+    if let Some(d) = f.from {
+        s.append_pair("from", &d.to_string());
+    }
+    if let Some(d) = f.to {
+        s.append_pair("to", &d.to_string());
+    }
+    if f.sort == SortKey::Share {
+        s.append_pair("sort", "share");
+    }
+    if f.ascending {
+        s.append_pair("order", "asc");
+    }
+    if page > 1 {
+        s.append_pair("page", &page.to_string());
+    }
+    format!("/matches?{}", s.finish())
+}
+
+pub async fn queue(
+    State(desk): DeskState,
+    Extension(session): Extension<Session>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
+    let settings = desk.settings();
+    let t = labels(settings.outlet.language);
+    let result = async {
+        let q = parse_queue(&params)?;
+        let filter = q.filter.clone();
+        let flash_id = q.flash.as_ref().map(|f| f.match_id);
+        let (page, counts, sites, flash_host) = desk
+            .with_store(move |s| {
+                let page = s.query_matches(&filter)?;
+                let counts = s.status_counts(&filter)?;
+                let sites = s.match_sites()?;
+                let host = flash_host(s, flash_id)?;
+                Ok((page, counts, sites, host))
+            })
+            .await?;
+        let all: i64 = counts.iter().map(|(_, n)| n).sum();
+        let mut tabs: Vec<Tab> = counts
+            .iter()
+            .map(|(status, count)| Tab {
+                key: status.as_str(),
+                label: t.status_name(*status),
+                count: *count,
+                active: q.status == status.as_str(),
+                href: queue_href(&q, status.as_str(), 1),
+            })
+            .collect();
+        tabs.push(Tab {
+            key: "all",
+            label: t.all,
+            count: all,
+            active: q.status == "all",
+            href: queue_href(&q, "all", 1),
+        });
+        let pages = (page.total as usize).div_ceil(PAGE_SIZE).max(1);
+        let rows = page
+            .matches
+            .into_iter()
+            .map(|m| Row {
+                href: format!("/matches/{}", m.id),
+                id: m.id,
+                copy_title: display_title(&m.copy_title, &m.copy_url),
+                copy_host: m.copy_host,
+                original_title: m.original_title,
+                verdict: t.verdict_label(&m.verdict).to_string(),
+                containment: m.containment,
+                share: view::percent(m.containment),
+                captured: view::short_time(&m.captured_at),
+                status_label: t.status_label(&m.status).to_string(),
+                status_key: m.status,
+                licensed: m.licensed,
+            })
+            .collect();
+        let f = &q.filter;
+        let body = QueuePage {
+            t,
+            user: Some(session.user.clone()),
+            csrf: session.csrf.clone(),
+            flash: q.flash.as_ref().map(|fl| fl.text(t, flash_host.as_deref())),
+            tabs,
+            status_value: q.status.clone(),
+            sites: sites
+                .into_iter()
+                .map(|s| SiteOption {
+                    selected: f.host.as_deref() == Some(s.host.as_str()),
+                    host: s.host,
+                    unreviewed: s.unreviewed,
+                    total: s.total,
+                })
+                .collect(),
+            verdict: f.verdict.clone().unwrap_or_default(),
+            from: f.from.map(|d| d.to_string()).unwrap_or_default(),
+            to: f.to.map(|d| d.to_string()).unwrap_or_default(),
+            sort: if f.sort == SortKey::Share { "share" } else { "date" }.into(),
+            order: if f.ascending { "asc" } else { "desc" }.into(),
+            total: page.total,
+            rows,
+            page: q.page,
+            pages,
+            prev_href: (q.page > 1).then(|| queue_href(&q, &q.status, q.page - 1)),
+            next_href: (q.page < pages).then(|| queue_href(&q, &q.status, q.page + 1)),
+            bulk_host: f.host.clone(),
+        }
+        .render()?;
+        Ok(html(body))
+    }
+    .await;
+    respond(&desk, result)
+}
+
+/// A crawled title, or the URL when the page had none.
+fn display_title(title: &str, url: &str) -> String {
+    let t = title.trim();
+    if t.is_empty() {
+        url.to_string()
+    } else {
+        t.to_string()
+    }
+}
+
+fn flash_host(store: &Store, id: Option<i64>) -> Result<Option<String>, Failure> {
+    Ok(match id {
+        Some(id) => store.find_match(id)?.map(|d| d.summary.copy_host),
+        None => None,
+    })
+}
+
+/// What the page after a decision says about it, carried in the redirect's query
+/// (`done`, `st`, `n`, `esc`, `nl`, `add`). Only ids, counts and known statuses travel;
+/// the site shown is looked up, so a crafted link cannot make the desk say anything else.
+struct Flash {
+    match_id: i64,
+    status: ReviewStatus,
+    count: usize,
+    escalated: usize,
+    no_legal: bool,
+    added: bool,
+}
+
+impl Flash {
+    fn parse(q: &HashMap<String, String>) -> Option<Flash> {
+        let num = |k: &str| q.get(k).and_then(|v| v.parse::<usize>().ok()).unwrap_or(0);
+        Some(Flash {
+            match_id: q.get("done")?.parse().ok()?,
+            status: ReviewStatus::parse(q.get("st")?)?,
+            count: num("n").max(1),
+            escalated: num("esc"),
+            no_legal: num("nl") == 1,
+            added: num("add") == 1,
+        })
+    }
+
+    fn query(&self) -> String {
+        format!(
+            "done={}&st={}&n={}&esc={}&nl={}&add={}",
+            self.match_id,
+            self.status.as_str(),
+            self.count,
+            self.escalated,
+            u8::from(self.no_legal),
+            u8::from(self.added)
+        )
+    }
+
+    fn text(&self, t: &Labels, host: Option<&str>) -> String {
+        let mut s = if self.count > 1 {
+            format!(
+                "{} #{} (+{}): {}.",
+                t.done_marked,
+                self.match_id,
+                self.count - 1,
+                t.status_name(self.status)
+            )
+        } else {
+            format!(
+                "{} #{}: {}.",
+                t.done_marked,
+                self.match_id,
+                t.status_name(self.status)
+            )
+        };
+        if self.escalated > 0 {
+            s.push(' ');
+            s.push_str(t.done_escalated);
+        }
+        if self.no_legal {
+            s.push(' ');
+            s.push_str(t.done_no_legal);
+        }
+        if let (true, Some(h)) = (self.added, host) {
+            s.push(' ');
+            s.push_str(t.done_domains);
+            s.push_str(h);
+        }
+        s
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Match page
+
+fn parse_id(raw: &str) -> Result<i64, Failure> {
+    raw.parse::<i64>()
+        .ok()
+        .filter(|id| *id > 0)
+        .ok_or_else(Failure::not_found)
+}
+
+pub async fn match_page(
+    State(desk): DeskState,
+    Extension(session): Extension<Session>,
+    Path(raw_id): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
+    let settings = desk.settings();
+    let t = labels(settings.outlet.language);
+    let result = async {
+        let id = parse_id(&raw_id)?;
+        let flash = Flash::parse(&params);
+        let flash_id = flash.as_ref().map(|f| f.match_id);
+        let loaded = desk
+            .with_store(move |s| {
+                let Some(detail) = s.find_match(id)? else {
+                    return Err(Failure::not_found());
+                };
+                let history = s.decisions(id)?;
+                let original = s.find_original(&crate::store::OriginalKey::Id(
+                    detail.summary.original_id,
+                ))?;
+                let capture = s.capture(detail.capture.id)?;
+                let host = flash_host(s, flash_id)?;
+                Ok((detail, history, original, capture, host))
+            })
+            .await?;
+        let (detail, history, original, capture, host) = loaded;
+        let original_text = original.map(|o| o.text).unwrap_or_default();
+        let original_spans: Vec<(usize, usize, usize)> = detail
+            .passages
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.original_start, p.original_end, i))
+            .collect();
+        let copy_spans: Vec<(usize, usize, usize)> = detail
+            .passages
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.candidate_start, p.candidate_end, i))
+            .collect();
+        // Re-extracting a page costs milliseconds; keep it off the async threads.
+        let copied = tokio::task::spawn_blocking(move || match capture {
+            Some(c) => review::copy_text(&c),
+            None => Err("the capture is missing".to_string()),
+        })
+        .await
+        .map_err(|e| Failure::internal(e.to_string()))?;
+        let (copy_segments, copy_error) = match copied {
+            Ok((_, text)) => (view::mark_passages(&text, &copy_spans), None),
+            Err(e) => (Vec::new(), Some(e)),
+        };
+        let m = detail.summary;
+        let body = MatchPage {
+            t,
+            user: Some(session.user.clone()),
+            csrf: session.csrf.clone(),
+            flash: flash.as_ref().map(|f| f.text(t, host.as_deref())),
+            status_key: m.status.clone(),
+            status_label: t.status_label(&m.status).to_string(),
+            share: view::percent(m.containment),
+            verdict: t.verdict_label(&m.verdict).to_string(),
+            copy_href: view::safe_href(&m.copy_url),
+            original_href: view::safe_href(&m.original_url),
+            evidence_file: detail.evidence_file,
+            evidence_sha256: detail.evidence_sha256.unwrap_or_default(),
+            original_segments: view::mark_passages(&original_text, &original_spans),
+            copy_segments,
+            copy_error,
+            history: history
+                .into_iter()
+                .map(|d| HistoryRow {
+                    at: view::short_time(&d.decided_at),
+                    actor: d.actor,
+                    via: d.via,
+                    previous: t.status_label(&d.previous_status).to_string(),
+                    status: t.status_label(&d.status).to_string(),
+                    status_key: d.status,
+                    note: d.note,
+                    escalated: d.alert_id.is_some(),
+                })
+                .collect(),
+            m: crate::store::MatchSummary {
+                copy_title: display_title(&m.copy_title, &m.copy_url),
+                ..m
+            },
+        }
+        .render()?;
+        Ok(html(body))
+    }
+    .await;
+    respond(&desk, result)
+}
+
+// ---------------------------------------------------------------------------------
+// Decisions
+
+#[derive(Debug, Deserialize)]
+pub struct DecideForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    note: String,
+    #[serde(default)]
+    add_licensed: String,
+    /// Bulk form only.
+    #[serde(default)]
+    host: String,
+}
+
+fn action_of(form: &DecideForm) -> Result<Action, Failure> {
+    if form.status == "ignore-site" {
+        return Ok(Action::IgnoreSite);
+    }
+    let status = ReviewStatus::parse(&form.status)
+        .ok_or_else(|| Failure::bad_request(format!("status: unknown status {:?}", form.status)))?;
+    Ok(match (status, form.add_licensed == "1") {
+        (ReviewStatus::Licensed, true) => Action::LicensedAddDomain,
+        (s, _) => Action::Mark(s),
+    })
+}
+
+/// Records a decision for `ids` and redirects: to the next unreviewed match (the
+/// reviewer keeps going) or, when none is left, back to the queue.
+async fn record(
+    desk: &Desk,
+    session: &Session,
+    ids: Vec<i64>,
+    form: &DecideForm,
+    via: &'static str,
+    queue_site: Option<String>,
+) -> PageResult {
+    check_csrf(session, &form.csrf)?;
+    let action = action_of(form)?;
+    let settings = desk.settings();
+    let note = form.note.clone();
+    let actor = session.user.clone();
+    let (report, next) = desk
+        .with_store(move |s| {
+            let request = ReviewRequest {
+                action,
+                note: &note,
+                actor: &actor,
+                via,
+            };
+            let report = match review::decide(s, &settings, &ids, &request, Utc::now()) {
+                Ok(r) => r,
+                Err(review::ReviewError::NoSuchMatch(_)) => return Err(Failure::not_found()),
+                Err(review::ReviewError::NoteTooLong { max, got }) => {
+                    return Err(Failure::bad_request(format!(
+                        "note: at most {max} characters, got {got}"
+                    )))
+                }
+                Err(e) => return Err(Failure::internal(e.to_string())),
+            };
+            let next = s.query_matches(&MatchFilter {
+                status: Some(ReviewStatus::Unreviewed),
+                limit: 1,
+                ..MatchFilter::default()
+            })?;
+            Ok((report, next.matches.first().map(|m| m.id)))
+        })
+        .await?;
+    let recorded: Vec<i64> = report
+        .outcomes
+        .iter()
+        .filter_map(|o| match o {
+            DecideOutcome::Recorded { match_id, .. } => Some(*match_id),
+            DecideOutcome::NotFound { .. } => None,
+        })
+        .collect();
+    tracing::info!(
+        user = %session.user,
+        via,
+        status = %action.status(),
+        matches = ?recorded,
+        escalated = report.escalated,
+        "review decision"
+    );
+    let Some(&first) = recorded.first() else {
+        return Err(Failure::not_found());
+    };
+    let flash = Flash {
+        match_id: first,
+        status: action.status(),
+        count: recorded.len(),
+        escalated: report.escalated,
+        no_legal: report.no_legal_contact,
+        added: !report.domains_added.is_empty(),
+    };
+    let location = match (via, next, queue_site) {
+        ("web-bulk", _, Some(site)) => format!(
+            "/matches?status=all&site={}&{}",
+            encode_query(&site),
+            flash.query()
+        ),
+        (_, Some(next), _) => format!("/matches/{next}?{}", flash.query()),
+        _ => format!("/matches?{}", flash.query()),
+    };
+    Ok(Redirect::to(&location).into_response())
+}
+
+pub async fn decide(
+    State(desk): DeskState,
+    Extension(session): Extension<Session>,
+    Path(raw_id): Path<String>,
+    Form(form): Form<DecideForm>,
+) -> Response {
+    let result = async {
+        let id = parse_id(&raw_id)?;
+        record(&desk, &session, vec![id], &form, "web", None).await
+    }
+    .await;
+    respond(&desk, result)
+}
+
+pub async fn decide_site(
+    State(desk): DeskState,
+    Extension(session): Extension<Session>,
+    Form(form): Form<DecideForm>,
+) -> Response {
+    let result = async {
+        check_csrf(&session, &form.csrf)?;
+        let host = form.host.trim().to_string();
+        if host.is_empty() {
+            return Err(Failure::bad_request("host: missing"));
+        }
+        let lookup = host.clone();
+        let ids = desk
+            .with_store(move |s| Ok(s.site_match_ids(&lookup, Some(ReviewStatus::Unreviewed))?))
+            .await?;
+        if ids.is_empty() {
+            return Err(Failure::bad_request(format!(
+                "host: {host} has no unreviewed matches"
+            )));
+        }
+        record(&desk, &session, ids, &form, "web-bulk", Some(host)).await
+    }
+    .await;
+    respond(&desk, result)
+}
+
+// ---------------------------------------------------------------------------------
+// Downloads
+
+/// Evidence file names are ours (`evidence::write_bundle`), but a damaged or edited row
+/// must never reach outside the evidence folder.
+fn safe_file_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 255
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+pub async fn evidence(
+    State(desk): DeskState,
+    Extension(_session): Extension<Session>,
+    Path(raw_id): Path<String>,
+) -> Response {
+    let result = async {
+        let id = parse_id(&raw_id)?;
+        let detail = desk
+            .with_store(move |s| s.find_match(id)?.ok_or_else(Failure::not_found))
+            .await?;
+        let Some(name) = detail.evidence_file.filter(|n| safe_file_name(n)) else {
+            return Err(Failure::not_found());
+        };
+        let path = desk.settings().storage.dir.join(EVIDENCE_DIR).join(&name);
+        let meta = tokio::fs::metadata(&path)
+            .await
+            .map_err(|e| Failure::internal(format!("{}: {e}", path.display())))?;
+        if meta.len() > MAX_EVIDENCE_DOWNLOAD {
+            return Err(Failure::internal(format!(
+                "{}: {} bytes, over the desk's download limit",
+                path.display(),
+                meta.len()
+            )));
+        }
+        let bytes = tokio::fs::read(&path)
+            .await
+            .map_err(|e| Failure::internal(format!("{}: {e}", path.display())))?;
+        let mut response = (
+            [
+                (header::CONTENT_TYPE, "application/warc".to_string()),
+                (
+                    header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"{name}\""),
+                ),
+            ],
+            bytes,
+        )
+            .into_response();
+        if let Some(sha) = detail
+            .evidence_sha256
+            .and_then(|s| axum::http::HeaderValue::from_str(&s).ok())
+        {
+            response.headers_mut().insert("x-evidence-sha256", sha);
+        }
+        Ok(response)
+    }
+    .await;
+    respond(&desk, result)
+}
+
+pub async fn notice(
+    State(desk): DeskState,
+    Extension(_session): Extension<Session>,
+    Path(raw_id): Path<String>,
+) -> Response {
+    let settings = desk.settings();
+    let result = async {
+        let id = parse_id(&raw_id)?;
+        let text = desk
+            .with_store(move |s| {
+                let detail = s.find_match(id)?.ok_or_else(Failure::not_found)?;
+                let facts = review::facts_for_match(s, &detail)?.ok_or_else(Failure::not_found)?;
+                Ok(review::takedown_text(&settings, &detail, facts))
+            })
+            .await?;
+        Ok((
+            [
+                (header::CONTENT_TYPE, "text/plain; charset=utf-8".to_string()),
+                (
+                    header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"takedown-notice-match-{id}.txt\""),
+                ),
+            ],
+            text,
+        )
+            .into_response())
+    }
+    .await;
+    respond(&desk, result)
+}
+
+// ---------------------------------------------------------------------------------
+// Site lists
+
+pub async fn sites(State(desk): DeskState, Extension(session): Extension<Session>) -> Response {
+    let settings = desk.settings();
+    let result = async {
+        let (licensed, ignored) = desk
+            .with_store(|s| {
+                Ok((
+                    s.site_list(SiteList::Licensed)?,
+                    s.site_list(SiteList::Ignored)?,
+                ))
+            })
+            .await?;
+        let body = SitesPage {
+            t: labels(settings.outlet.language),
+            user: Some(session.user.clone()),
+            csrf: session.csrf.clone(),
+            config_licensed: settings.crawl.licensed.iter().map(str::to_string).collect(),
+            licensed,
+            ignored,
+        }
+        .render()?;
+        Ok(html(body))
+    }
+    .await;
+    respond(&desk, result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_is_local_only() {
+        assert_eq!(safe_next("/matches/3?x=1"), "/matches/3?x=1");
+        assert_eq!(safe_next("//evil.example/"), "/matches");
+        assert_eq!(safe_next("/\\evil.example"), "/matches");
+        assert_eq!(safe_next("https://evil.example/"), "/matches");
+        assert_eq!(safe_next(""), "/matches");
+    }
+
+    #[test]
+    fn evidence_names_stay_in_their_folder() {
+        assert!(safe_file_name("20261126T080000Z-match-3.warc.gz"));
+        assert!(!safe_file_name("../copyhound.db"));
+        assert!(!safe_file_name("a/b"));
+        assert!(!safe_file_name(".hidden"));
+        assert!(!safe_file_name(""));
+    }
+
+    #[test]
+    fn queue_parameters_are_checked() {
+        let q = |pairs: &[(&str, &str)]| -> HashMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let parsed = parse_queue(&q(&[])).unwrap_or_else(|_| panic!("defaults parse"));
+        assert_eq!(parsed.status, "unreviewed");
+        assert_eq!(parsed.filter.limit, PAGE_SIZE);
+        let parsed = parse_queue(&q(&[
+            ("status", "all"),
+            ("sort", "share"),
+            ("order", "asc"),
+            ("page", "3"),
+            ("site", "a.example"),
+            ("from", "2026-11-01"),
+        ]))
+        .unwrap_or_else(|_| panic!("valid"));
+        assert_eq!(parsed.filter.status, None);
+        assert_eq!(parsed.filter.offset, 2 * PAGE_SIZE);
+        assert_eq!(
+            queue_href(&parsed, "licensed", 2),
+            "/matches?status=licensed&site=a.example&from=2026-11-01&sort=share&order=asc&page=2"
+        );
+        for bad in [
+            ("status", "nope"),
+            ("from", "26/11/2026"),
+            ("page", "0"),
+            ("sort", "x"),
+            ("verdict", "maybe"),
+        ] {
+            assert!(parse_queue(&q(&[bad])).is_err(), "{bad:?}");
+        }
+    }
+}

@@ -125,6 +125,9 @@ enum Command {
     /// config (an invalid one is refused and the old one stays). Speaks systemd's
     /// notification protocol when `NOTIFY_SOCKET` is set.
     Run,
+    /// Serve the review desk (and `/healthz`, `/metrics`, the alert outbox) on
+    /// `[web] listen`, without crawling. Stops on SIGTERM/SIGINT.
+    Serve,
     /// A self-contained demonstration on loopback: a fixture outlet, a mirror site and a
     /// licensed partner, then the real pipeline over them. Needs no config or network.
     Demo {
@@ -212,7 +215,7 @@ pub fn main() -> ExitCode {
     // The service and the demo report progress as info logs; one-shot commands print
     // their results and log only problems.
     let default_level = match cli.command {
-        Command::Run => "info",
+        Command::Run | Command::Serve => "info",
         _ => "warn",
     };
     init_logging(cli.log_format, default_level);
@@ -526,6 +529,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Run => run_daemon(cli.config.as_deref()),
+        Command::Serve => serve_desk(cli.config.as_deref()),
         Command::Demo { dir } => {
             let runtime = runtime()?;
             let report = runtime.block_on(crate::demo::run(dir.as_deref()))?;
@@ -778,6 +782,28 @@ fn run_daemon(explicit: Option<&Path>) -> Result<ExitCode> {
         Ok::<_, anyhow::Error>(())
     })?;
     // Tasks that missed the deadline are dropped with the runtime, without waiting.
+    runtime.shutdown_background();
+    Ok(ExitCode::SUCCESS)
+}
+
+fn serve_desk(explicit: Option<&Path>) -> Result<ExitCode> {
+    let path = config_path(explicit);
+    let settings = load_settings(Some(&path))?;
+    if settings.web.users.is_empty() {
+        tracing::warn!(
+            "no [[web.users]] in the config: nobody can log in (add one with `copyhound hash-password`)"
+        );
+    }
+    let runtime = runtime()?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(settings.web.listen)
+            .await
+            .with_context(|| format!("cannot listen on {} ([web] listen)", settings.web.listen))?;
+        let addr = listener.local_addr().unwrap_or(settings.web.listen);
+        tracing::info!(listen = %addr, config = %path.display(), "review desk serving");
+        crate::web::serve(settings, listener, shutdown_signal()).await?;
+        Ok::<_, anyhow::Error>(())
+    })?;
     runtime.shutdown_background();
     Ok(ExitCode::SUCCESS)
 }

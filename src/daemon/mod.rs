@@ -59,6 +59,8 @@ pub enum DaemonError {
     },
     #[error("a start-up task failed: {0}")]
     Join(#[from] tokio::task::JoinError),
+    #[error(transparent)]
+    Web(#[from] crate::web::WebError),
 }
 
 /// What the daemon needs besides its settings.
@@ -130,17 +132,23 @@ impl Daemon {
         let tracker = TaskTracker::new();
         let running: Running = Arc::default();
 
+        let (settings_tx, settings_rx) = watch::channel(Arc::new(settings.clone()));
         // The endpoint first, so a probe sees 503 "starting" rather than a refused
-        // connection while the index loads.
-        let router = web::router(Arc::clone(&metrics));
+        // connection while the index loads. The review desk shares it and follows
+        // reloads (users, language) through the settings channel.
+        let desk = crate::web::Desk::open(settings_rx.clone())?;
+        let router = web::router(Arc::clone(&metrics)).merge(crate::web::router(desk));
         let web_token = token.clone();
         spawn_named(&tracker, &running, "web", async move {
             let stop = web_token.clone();
-            if let Err(err) = axum::serve(listener, router)
-                .with_graceful_shutdown(async move { stop.cancelled().await })
-                .await
+            if let Err(err) = axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move { stop.cancelled().await })
+            .await
             {
-                tracing::error!(error = %err, "health and metrics endpoint failed");
+                tracing::error!(error = %err, "web endpoint failed");
             }
         });
 
@@ -170,7 +178,6 @@ impl Daemon {
             "ready"
         );
 
-        let (settings_tx, settings_rx) = watch::channel(Arc::new(settings));
         // Counts completed originals passes: the first crawl cycle waits for the first
         // pass, so a fresh install does not crawl against an empty archive.
         let (passes_tx, passes_rx) = watch::channel(0u64);

@@ -1,8 +1,8 @@
-//! The daemon's HTTP endpoint: `/healthz` and `/metrics` (the review desk will mount
-//! here later).
+//! The daemon's health and metrics routes: `/healthz` and `/metrics`. The review desk
+//! (`crate::web`) is merged into the same endpoint.
 //!
-//! Read-only and unauthenticated by design: it listens on loopback by default and shows
-//! counts, never page text, URLs or contacts. It must never change state.
+//! Read-only and unauthenticated by design (load balancers and Prometheus poll them):
+//! they show counts, never page text, URLs or contacts, and never change state.
 
 use std::sync::Arc;
 

@@ -160,7 +160,8 @@ struct HopJson<'a> {
     at: String,
 }
 
-pub(super) const SUMMARY_COLUMNS: &str = "m.id, m.copy_url, m.copy_host, m.copy_title, m.original_id, o.url,
+pub(super) const SUMMARY_COLUMNS: &str =
+    "m.id, m.copy_url, m.copy_host, m.copy_title, m.original_id, o.url,
     COALESCE(v.title, ''), m.verdict, m.containment, m.status, m.licensed, m.first_seen,
     m.last_seen, m.captured_at, m.remote_ip";
 
@@ -566,7 +567,11 @@ pub(super) mod tests {
         }
     }
 
-    pub(in crate::store) fn new_match(original_id: i64, verdict: Verdict, licensed: bool) -> NewMatch {
+    pub(in crate::store) fn new_match(
+        original_id: i64,
+        verdict: Verdict,
+        licensed: bool,
+    ) -> NewMatch {
         NewMatch {
             copy_url: "http://copier.example/a".into(),
             copy_host: "copier.example".into(),

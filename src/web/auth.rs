@@ -135,7 +135,10 @@ impl LoginLimiter {
     pub fn blocked(&mut self, user: &str, addr: Option<IpAddr>, now: Instant) -> bool {
         Self::keys(user, addr).iter().any(|(key, max)| {
             self.failures.get_mut(key).is_some_and(|q| {
-                while q.front().is_some_and(|t| now.duration_since(*t) > FAILURE_WINDOW) {
+                while q
+                    .front()
+                    .is_some_and(|t| now.duration_since(*t) > FAILURE_WINDOW)
+                {
                     q.pop_front();
                 }
                 q.len() >= *max
@@ -224,7 +227,10 @@ mod tests {
         h.insert("x-forwarded-proto", "HTTPS".parse().unwrap());
         assert!(wants_secure(false, &h));
         let c = set_cookie("s", "v", "/", Duration::from_secs(60), true);
-        assert_eq!(c, "s=v; Path=/; Max-Age=60; HttpOnly; SameSite=Strict; Secure");
+        assert_eq!(
+            c,
+            "s=v; Path=/; Max-Age=60; HttpOnly; SameSite=Strict; Secure"
+        );
         let t = new_token().unwrap();
         assert_eq!(t.len(), 64);
         assert_ne!(t, new_token().unwrap());

@@ -233,7 +233,8 @@ static EN: Labels = Labels {
     sign_in: "Log in",
     login_failed: "Wrong user name or password.",
     too_many_attempts: "Too many failed logins; try again later.",
-    no_users: "The config has no [[web.users]]: add one with a hash from `copyhound hash-password`.",
+    no_users:
+        "The config has no [[web.users]]: add one with a hash from `copyhound hash-password`.",
     status: "Status",
     all: "All",
     site: "Site",
@@ -288,7 +289,8 @@ static EN: Labels = Labels {
     ignore_site: "Ignore site",
     shortcuts: "Shortcuts",
     shortcuts_queue: "j / k move, Enter opens, ? shows help",
-    shortcuts_match: "i infringing, l licensed, f false positive, x ignore site, n next passage, u back to queue",
+    shortcuts_match:
+        "i infringing, l licensed, f false positive, x ignore site, n next passage, u back to queue",
     by: "By",
     escalated: "escalated to counsel",
     done_marked: "Marked",

@@ -113,11 +113,7 @@ impl From<askama::Error> for Failure {
 type PageResult = Result<Response, Failure>;
 
 fn html(body: String) -> Response {
-    (
-        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-        body,
-    )
-        .into_response()
+    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response()
 }
 
 /// Renders a failure in the desk's language.
@@ -410,7 +406,8 @@ pub async fn login(
         let who = user.clone();
         desk.with_store(move |s| {
             let now = Utc::now();
-            let expires = now + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::hours(12));
+            let expires =
+                now + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::hours(12));
             Ok(s.create_session(&digest, &who, &csrf, now, expires)?)
         })
         .await?;
@@ -422,7 +419,13 @@ pub async fn login(
         );
         set_header(
             &mut response,
-            auth::set_cookie(LOGIN_COOKIE, "", "/login", std::time::Duration::ZERO, secure),
+            auth::set_cookie(
+                LOGIN_COOKIE,
+                "",
+                "/login",
+                std::time::Duration::ZERO,
+                secure,
+            ),
         );
         Ok(response)
     }
@@ -509,7 +512,11 @@ fn parse_queue(q: &HashMap<String, String>) -> Result<QueueQuery, Failure> {
     let verdict = match get("verdict") {
         "" => None,
         v @ ("copy" | "partial") => Some(v.to_string()),
-        v => return Err(Failure::bad_request(format!("verdict: unknown verdict {v:?}"))),
+        v => {
+            return Err(Failure::bad_request(format!(
+                "verdict: unknown verdict {v:?}"
+            )))
+        }
     };
     let sort = match get("sort") {
         "" | "date" => SortKey::Date,
@@ -654,7 +661,12 @@ pub async fn queue(
             verdict: f.verdict.clone().unwrap_or_default(),
             from: f.from.map(|d| d.to_string()).unwrap_or_default(),
             to: f.to.map(|d| d.to_string()).unwrap_or_default(),
-            sort: if f.sort == SortKey::Share { "share" } else { "date" }.into(),
+            sort: if f.sort == SortKey::Share {
+                "share"
+            } else {
+                "date"
+            }
+            .into(),
             order: if f.ascending { "asc" } else { "desc" }.into(),
             total: page.total,
             rows,
@@ -787,9 +799,8 @@ pub async fn match_page(
                     return Err(Failure::not_found());
                 };
                 let history = s.decisions(id)?;
-                let original = s.find_original(&crate::store::OriginalKey::Id(
-                    detail.summary.original_id,
-                ))?;
+                let original =
+                    s.find_original(&crate::store::OriginalKey::Id(detail.summary.original_id))?;
                 let capture = s.capture(detail.capture.id)?;
                 let host = flash_host(s, flash_id)?;
                 Ok((detail, history, original, capture, host))
@@ -1093,7 +1104,10 @@ pub async fn notice(
             .await?;
         Ok((
             [
-                (header::CONTENT_TYPE, "text/plain; charset=utf-8".to_string()),
+                (
+                    header::CONTENT_TYPE,
+                    "text/plain; charset=utf-8".to_string(),
+                ),
                 (
                     header::CONTENT_DISPOSITION,
                     format!("attachment; filename=\"takedown-notice-match-{id}.txt\""),

@@ -12,3 +12,4 @@ mod ingest;
 mod pipeline;
 mod site;
 mod util;
+mod web;

@@ -1,0 +1,711 @@
+//! The review desk's routes over real HTTP: the desk served in-process by
+//! `copyhound::web::serve` on 127.0.0.1 (port 0), on a real store that `copyhound demo`
+//! filled (3 matches: two unreviewed on 127.0.0.1, one licensed on 127.0.0.2), spoken to
+//! with reqwest. Browser behaviour is in `browser`.
+
+use std::path::PathBuf;
+
+use argon2::{Argon2, PasswordHasher};
+use copyhound::config::{Settings, WebUser};
+use copyhound::store::Store;
+use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
+use reqwest::StatusCode;
+use sha2::{Digest, Sha256};
+
+use crate::util::{copyhound, stderr};
+
+const PASSWORD: &str = "correct horse battery";
+
+/// A desk on a demo store, and a client that follows no redirects (the tests look at
+/// each hop).
+struct DeskFixture {
+    _dir: tempfile::TempDir,
+    state: PathBuf,
+    base: String,
+    client: reqwest::Client,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl DeskFixture {
+    async fn start() -> DeskFixture {
+        let dir = tempfile::tempdir().unwrap();
+        let demo = dir.path().join("demo");
+        let out = copyhound(&["demo", "--dir", demo.to_str().unwrap()]);
+        assert!(out.status.success(), "demo failed: {}", stderr(&out));
+        let config = demo.join("copyhound.toml");
+        let mut settings = Settings::load(&config).unwrap();
+        settings.web.users = vec![WebUser {
+            name: "wang".into(),
+            password_hash: Argon2::default()
+                .hash_password(PASSWORD.as_bytes())
+                .unwrap()
+                .to_string(),
+        }];
+        let state = settings.storage.dir.clone();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(async move {
+            copyhound::web::serve(settings, listener, async move {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+        });
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        DeskFixture {
+            _dir: dir,
+            state,
+            base,
+            client,
+            stop: Some(stop),
+            server: Some(server),
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    async fn get(&self, path: &str, cookie: Option<&str>) -> reqwest::Response {
+        let mut r = self.client.get(self.url(path));
+        if let Some(c) = cookie {
+            r = r.header("cookie", c);
+        }
+        r.send().await.unwrap()
+    }
+
+    async fn post(
+        &self,
+        path: &str,
+        cookie: Option<&str>,
+        form: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let mut r = self.client.post(self.url(path)).form(form);
+        if let Some(c) = cookie {
+            r = r.header("cookie", c);
+        }
+        r.send().await.unwrap()
+    }
+
+    /// The login form's cookie (`name=value`) and CSRF token.
+    async fn login_form(&self) -> (String, String) {
+        let r = self.get("/login", None).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        let cookie = cookie_pair(r.headers(), "copyhound_login");
+        let body = r.text().await.unwrap();
+        (cookie, csrf_in(&body))
+    }
+
+    async fn try_login(&self, user: &str, password: &str) -> reqwest::Response {
+        let (cookie, csrf) = self.login_form().await;
+        self.post(
+            "/login",
+            Some(&cookie),
+            &[
+                ("csrf", &csrf),
+                ("user", user),
+                ("password", password),
+                ("next", "/matches/2"),
+            ],
+        )
+        .await
+    }
+
+    /// Logs in; returns the session cookie (`name=value`) and the session's CSRF token.
+    async fn login(&self) -> (String, String) {
+        let r = self.try_login("wang", PASSWORD).await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        assert_eq!(r.headers()[LOCATION], "/matches/2");
+        let session = cookie_pair(r.headers(), "copyhound_session");
+        let page = self.get("/matches", Some(&session)).await;
+        assert_eq!(page.status(), StatusCode::OK);
+        let csrf = csrf_in(&page.text().await.unwrap());
+        (session, csrf)
+    }
+
+    fn store(&self) -> Store {
+        Store::open_dir(&self.state).unwrap()
+    }
+
+    async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.unwrap();
+        }
+    }
+}
+
+/// `name=value` of a `Set-Cookie` header.
+fn cookie_pair(headers: &HeaderMap, name: &str) -> String {
+    set_cookie(headers, name)
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+fn set_cookie(headers: &HeaderMap, name: &str) -> String {
+    headers
+        .get_all(SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .unwrap_or_else(|| panic!("no {name} cookie in {headers:?}"))
+}
+
+/// The first CSRF token in a page's forms.
+fn csrf_in(body: &str) -> String {
+    let marker = "name=\"csrf\" value=\"";
+    let start = body.find(marker).expect("a form with a CSRF token") + marker.len();
+    body[start..start + 64].to_string()
+}
+
+fn assert_security_headers(headers: &HeaderMap) {
+    let csp = headers["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("default-src 'none'"), "{csp}");
+    assert!(csp.contains("script-src 'self'"), "{csp}");
+    assert!(!csp.contains("unsafe-inline"), "{csp}");
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert_eq!(headers["referrer-policy"], "no-referrer");
+}
+
+fn status_of(store: &Store, id: i64) -> String {
+    store.find_match(id).unwrap().unwrap().summary.status
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_sessions_and_access() {
+    let desk = DeskFixture::start().await;
+
+    // Public: static files, health and metrics. Everything else needs a login.
+    let js = desk.get("/static/app.js", None).await;
+    assert_eq!(js.status(), StatusCode::OK);
+    assert!(js.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/javascript"));
+    let css = desk.get("/static/app.css", None).await;
+    assert!(css.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/css"));
+    assert_eq!(desk.get("/healthz", None).await.status(), StatusCode::OK);
+    let metrics = desk.get("/metrics", None).await.text().await.unwrap();
+    assert!(metrics.contains("copyhound_"), "{metrics}");
+    let r = desk.get("/matches?status=all", None).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        r.headers()[LOCATION],
+        "/login?next=%2Fmatches%3Fstatus%3Dall"
+    );
+    assert_security_headers(r.headers());
+    for path in [
+        "/",
+        "/matches/1",
+        "/matches/1/evidence",
+        "/matches/1/notice.txt",
+        "/sites",
+    ] {
+        let r = desk.get(path, None).await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER, "{path}");
+    }
+    let r = desk
+        .post("/matches/1/decide", None, &[("status", "infringing")])
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    // A forged session cookie is no session.
+    let forged = format!("copyhound_session={}", "ab".repeat(32));
+    assert_eq!(
+        desk.get("/matches", Some(&forged)).await.status(),
+        StatusCode::SEE_OTHER
+    );
+
+    // The login form: its cookie is HttpOnly, SameSite=Strict, scoped to /login.
+    let r = desk.get("/login", None).await;
+    let login_cookie = set_cookie(r.headers(), "copyhound_login");
+    assert!(login_cookie.contains("HttpOnly") && login_cookie.contains("SameSite=Strict"));
+    assert!(login_cookie.contains("Path=/login") && !login_cookie.contains("Secure"));
+    assert_security_headers(r.headers());
+
+    // A login POST without the form's token (or with another) is refused outright.
+    let r = desk
+        .post("/login", None, &[("user", "wang"), ("password", PASSWORD)])
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let (cookie, _) = desk.login_form().await;
+    let r = desk
+        .post(
+            "/login",
+            Some(&cookie),
+            &[
+                ("csrf", &"0".repeat(64)),
+                ("user", "wang"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+
+    // Wrong password: 401 and a message; unknown user: the same.
+    let r = desk.try_login("wang", "wrong").await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert!(r.text().await.unwrap().contains("id=\"login-error\""));
+    assert_eq!(
+        desk.try_login("nobody", PASSWORD).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+
+    // A good login: a session cookie with the right attributes, then the page asked for.
+    let r = desk.try_login("wang", PASSWORD).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let session_cookie = set_cookie(r.headers(), "copyhound_session");
+    for attr in ["HttpOnly", "SameSite=Strict", "Path=/", "Max-Age=43200"] {
+        assert!(session_cookie.contains(attr), "{session_cookie}");
+    }
+    assert!(!session_cookie.contains("Secure"));
+    let session = cookie_pair(r.headers(), "copyhound_session");
+    let home = desk.get("/", Some(&session)).await;
+    assert_eq!(home.headers()[LOCATION], "/matches");
+    let page = desk.get("/matches", Some(&session)).await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let body = page.text().await.unwrap();
+    assert!(body.contains("<b id=\"user-name\">wang</b>"));
+    // The database keeps a digest of the token, never the token.
+    let token = session.split_once('=').unwrap().1;
+    let digest = hex::encode(Sha256::digest(token.as_bytes()));
+    let store = desk.store();
+    assert!(store
+        .find_session(&digest, chrono::Utc::now())
+        .unwrap()
+        .is_some());
+    assert!(store
+        .find_session(token, chrono::Utc::now())
+        .unwrap()
+        .is_none());
+
+    // Behind a TLS proxy the cookie is Secure.
+    let (cookie, csrf) = desk.login_form().await;
+    let r = desk
+        .client
+        .post(desk.url("/login"))
+        .header("cookie", cookie)
+        .header("x-forwarded-proto", "https")
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("user", "wang"),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert!(set_cookie(r.headers(), "copyhound_session").contains("; Secure"));
+
+    // Logout needs the CSRF token, then ends the session.
+    let csrf = csrf_in(&body);
+    let r = desk.post("/logout", Some(&session), &[]).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = desk
+        .post("/logout", Some(&session), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()[LOCATION], "/login");
+    assert!(set_cookie(r.headers(), "copyhound_session").contains("Max-Age=0"));
+    assert_eq!(
+        desk.get("/matches", Some(&session)).await.status(),
+        StatusCode::SEE_OTHER
+    );
+    desk.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_logins_are_rate_limited() {
+    let desk = DeskFixture::start().await;
+    for _ in 0..5 {
+        assert_eq!(
+            desk.try_login("wang", "guess").await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    // Past the limit even the right password is refused, without a session.
+    let r = desk.try_login("wang", PASSWORD).await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(r
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .all(|c| !c.to_str().unwrap().starts_with("copyhound_session")));
+    desk.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queue_filters_sorts_and_pages() {
+    let desk = DeskFixture::start().await;
+    let (session, _) = desk.login().await;
+    let page = |path: &'static str| {
+        let session = session.clone();
+        let desk = &desk;
+        async move {
+            let r = desk.get(path, Some(&session)).await;
+            assert_eq!(r.status(), StatusCode::OK, "{path}");
+            assert_security_headers(r.headers());
+            assert_eq!(r.headers()["cache-control"], "no-store");
+            r.text().await.unwrap()
+        }
+    };
+    let rows = |body: &str| -> Vec<i64> {
+        body.match_indices("<tr class=\"match\" data-id=\"")
+            .map(|(i, m)| {
+                let rest = &body[i + m.len()..];
+                rest[..rest.find('"').unwrap()].parse().unwrap()
+            })
+            .collect()
+    };
+    // The default view is the unreviewed inbox, with counts per status.
+    let inbox = page("/matches").await;
+    assert_eq!(rows(&inbox).len(), 2);
+    assert!(inbox.contains("data-status=\"unreviewed\">未审核 <span class=\"count\">2</span>"));
+    assert!(inbox.contains("data-status=\"licensed\">已授权 <span class=\"count\">1</span>"));
+    assert!(inbox.contains("data-status=\"all\">全部 <span class=\"count\">3</span>"));
+    let all = page("/matches?status=all").await;
+    assert_eq!(rows(&all).len(), 3);
+    let licensed = page("/matches?status=licensed").await;
+    assert_eq!(rows(&licensed).len(), 1);
+    // Share order: the store agrees with the page.
+    let store = desk.store();
+    let mut by_share = store.list_matches().unwrap();
+    by_share.sort_by(|a, b| b.containment.total_cmp(&a.containment));
+    let expected: Vec<i64> = by_share.iter().map(|m| m.id).collect();
+    assert_eq!(
+        rows(&page("/matches?status=all&sort=share").await),
+        expected
+    );
+    let mut ascending = expected.clone();
+    ascending.reverse();
+    assert_eq!(
+        rows(&page("/matches?status=all&sort=share&order=asc").await),
+        ascending
+    );
+    // Site and verdict filters, and the bulk form that a site filter brings.
+    let host = by_share
+        .iter()
+        .find(|m| !m.licensed)
+        .map(|m| m.copy_host.clone())
+        .unwrap();
+    let site_path: &'static str =
+        Box::leak(format!("/matches?status=all&site={host}").into_boxed_str());
+    let site = page(site_path).await;
+    assert_eq!(rows(&site).len(), 2);
+    assert!(site.contains("id=\"bulk-form\""));
+    assert!(!all.contains("id=\"bulk-form\""));
+    let partial = page("/matches?status=all&verdict=partial").await;
+    let partial_ids = rows(&partial);
+    assert!(partial_ids
+        .iter()
+        .all(|id| store.find_match(*id).unwrap().unwrap().summary.verdict == "partial"));
+    assert!(rows(&page("/matches?status=all&from=2999-01-01").await).is_empty());
+    assert_eq!(
+        rows(&page("/matches?status=all&to=2999-01-01").await).len(),
+        3
+    );
+    // Paging past the end is an empty page, not an error.
+    assert!(rows(&page("/matches?status=all&page=2").await).is_empty());
+    // Bad parameters are named.
+    for bad in [
+        "/matches?status=bogus",
+        "/matches?from=26.11.2026",
+        "/matches?page=0",
+    ] {
+        let r = desk.get(bad, Some(&session)).await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{bad}");
+        assert!(r.text().await.unwrap().contains("id=\"error-message\""));
+    }
+    let r = desk.get("/no/such/page", Some(&session)).await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    desk.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn match_page_downloads_and_site_list() {
+    let desk = DeskFixture::start().await;
+    let (session, _) = desk.login().await;
+    let store = desk.store();
+    let m = store
+        .list_matches()
+        .unwrap()
+        .into_iter()
+        .find(|m| !m.licensed)
+        .unwrap();
+    let detail = store.find_match(m.id).unwrap().unwrap();
+
+    let r = desk
+        .get(&format!("/matches/{}", m.id), Some(&session))
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_security_headers(r.headers());
+    let body = r.text().await.unwrap();
+    // Both sides carry every passage, paired by number.
+    for i in 0..detail.passages.len() {
+        assert!(
+            body.contains(&format!("id=\"o-{i}\"")),
+            "original passage {i}"
+        );
+        assert!(body.contains(&format!("id=\"c-{i}\"")), "copy passage {i}");
+    }
+    assert!(!detail.passages.is_empty());
+    let sha = detail.evidence_sha256.clone().unwrap();
+    assert!(body.contains(&sha));
+    assert!(body.contains(&format!("/matches/{}/notice.txt", m.id)));
+    assert!(body.contains("<script src=\"/static/app.js\" defer></script>"));
+    // No inline script or style anywhere: the CSP would block them.
+    assert_eq!(body.matches("<script").count(), 1);
+    assert!(!body.contains("style=\""));
+
+    // The evidence download is the file whose digest the database holds.
+    let r = desk
+        .get(&format!("/matches/{}/evidence", m.id), Some(&session))
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["content-type"], "application/warc");
+    assert!(r.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .starts_with("attachment"));
+    assert_eq!(r.headers()["x-evidence-sha256"], sha.as_str());
+    let bytes = r.bytes().await.unwrap();
+    assert_eq!(hex::encode(Sha256::digest(&bytes)), sha);
+
+    // The draft notice, as text, in the outlet's language (zh-CN in the demo).
+    let r = desk
+        .get(&format!("/matches/{}/notice.txt", m.id), Some(&session))
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["content-type"], "text/plain; charset=utf-8");
+    let notice = r.text().await.unwrap();
+    assert!(notice.contains("信息网络传播权保护条例"), "{notice}");
+    assert!(notice.contains(&detail.capture.final_url), "{notice}");
+    assert!(notice.contains(&sha), "{notice}");
+
+    for missing in [
+        "/matches/9999",
+        "/matches/abc",
+        "/matches/9999/evidence",
+        "/matches/0/notice.txt",
+    ] {
+        let r = desk.get(missing, Some(&session)).await;
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "{missing}");
+    }
+
+    // The site lists show the config's licensed domain.
+    let r = desk.get("/sites", Some(&session)).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let body = r.text().await.unwrap();
+    assert!(body.contains("<li>127.0.0.2</li>"), "{body}");
+    desk.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn decisions_escalate_once_and_respect_csrf() {
+    let desk = DeskFixture::start().await;
+    let (session, csrf) = desk.login().await;
+    let store = desk.store();
+    let unreviewed: Vec<i64> = store
+        .list_matches()
+        .unwrap()
+        .into_iter()
+        .filter(|m| m.status == "unreviewed")
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(unreviewed.len(), 2);
+    let (first, second) = (unreviewed[0], unreviewed[1]);
+    let alerts_before = store.list_alerts(100).unwrap().len();
+    let path = format!("/matches/{first}/decide");
+
+    // Without the token, or with another one: refused and nothing changes.
+    for form in [
+        vec![("status", "infringing")],
+        vec![("status", "infringing"), ("csrf", "")],
+        vec![("status", "infringing"), ("csrf", &*"f".repeat(64))],
+    ] {
+        let r = desk.post(&path, Some(&session), &form).await;
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    }
+    assert_eq!(status_of(&store, first), "unreviewed");
+    assert!(store.decisions(first).unwrap().is_empty());
+
+    // An unknown status is a bad request.
+    let r = desk
+        .post(
+            &path,
+            Some(&session),
+            &[("csrf", &csrf), ("status", "deleted")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+
+    // Infringing: recorded with who, escalated to counsel once, on to the next match.
+    let note = "未获授权 <b>转载</b>";
+    let r = desk
+        .post(
+            &path,
+            Some(&session),
+            &[("csrf", &csrf), ("status", "infringing"), ("note", note)],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let location = r.headers()[LOCATION].to_str().unwrap().to_string();
+    assert!(
+        location.starts_with(&format!("/matches/{second}?done={first}&st=infringing")),
+        "{location}"
+    );
+    assert!(location.contains("esc=1"), "{location}");
+    assert_eq!(status_of(&store, first), "infringing");
+    let history = store.decisions(first).unwrap();
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0].actor, "wang");
+    assert_eq!(history[0].via, "web");
+    assert_eq!(history[0].note, note);
+    let alerts = store.list_alerts(100).unwrap();
+    assert_eq!(alerts.len(), alerts_before + 1);
+    let escalation = alerts
+        .iter()
+        .find(|a| a.id == history[0].alert_id.unwrap())
+        .unwrap();
+    assert_eq!(escalation.role, "legal");
+    assert_eq!(escalation.match_id, Some(first));
+    assert!(escalation.facts_json.contains("\"escalation\""));
+    // The next page says what happened, and shows the note escaped in the history.
+    let next = desk
+        .get(&location, Some(&session))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(next.contains("id=\"flash\""), "{next}");
+    let page = desk
+        .get(&format!("/matches/{first}"), Some(&session))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("未获授权 &#60;b&#62;转载&#60;/b&#62;")
+            || page.contains("未获授权 &lt;b&gt;转载&lt;/b&gt;"),
+        "{page}"
+    );
+    assert!(page.contains("class=\"decision\" data-status=\"infringing\""));
+
+    // Marked infringing again: a second decision, no second escalation.
+    let r = desk
+        .post(
+            &path,
+            Some(&session),
+            &[("csrf", &csrf), ("status", "infringing")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(store.decisions(first).unwrap().len(), 2);
+    assert_eq!(store.list_alerts(100).unwrap().len(), alerts_before + 1);
+
+    // Licensed with the domain: the reviewers' list grows and /sites shows it.
+    let r = desk
+        .post(
+            &format!("/matches/{second}/decide"),
+            Some(&session),
+            &[
+                ("csrf", &csrf),
+                ("status", "licensed"),
+                ("add_licensed", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let host = store.find_match(second).unwrap().unwrap().summary.copy_host;
+    let list = store
+        .site_list(copyhound::store::SiteList::Licensed)
+        .unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0].domain, host);
+    assert_eq!(list[0].added_by, "wang");
+    let sites = desk
+        .get("/sites", Some(&session))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        sites.contains(&format!("data-domain=\"{host}\"")),
+        "{sites}"
+    );
+    desk.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bulk_actions_cover_a_site() {
+    let desk = DeskFixture::start().await;
+    let (session, csrf) = desk.login().await;
+    let store = desk.store();
+    let host = store
+        .list_matches()
+        .unwrap()
+        .into_iter()
+        .find(|m| m.status == "unreviewed")
+        .unwrap()
+        .copy_host;
+    let r = desk
+        .post(
+            "/sites/decide",
+            Some(&session),
+            &[("host", &host), ("status", "ignore-site")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = desk
+        .post(
+            "/sites/decide",
+            Some(&session),
+            &[
+                ("csrf", &csrf),
+                ("host", &host),
+                ("status", "ignore-site"),
+                ("note", "aggregator"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let location = r.headers()[LOCATION].to_str().unwrap();
+    assert!(
+        location.starts_with("/matches?status=all&site="),
+        "{location}"
+    );
+    assert!(location.contains("&n=2&"), "{location}");
+    for m in store.list_matches().unwrap() {
+        if m.copy_host == host {
+            assert_eq!(m.status, "ignored");
+            assert_eq!(store.decisions(m.id).unwrap()[0].via, "web-bulk");
+        } else {
+            assert_eq!(m.status, "licensed");
+        }
+    }
+    let ignored = store
+        .site_list(copyhound::store::SiteList::Ignored)
+        .unwrap();
+    assert_eq!(ignored[0].domain, host);
+    // Nothing left to decide on that site: a clear refusal, not a silent no-op.
+    let r = desk
+        .post(
+            "/sites/decide",
+            Some(&session),
+            &[("csrf", &csrf), ("host", &host), ("status", "licensed")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    desk.stop().await;
+}

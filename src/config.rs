@@ -1890,6 +1890,45 @@ partial_min_paragraphs = 0
     }
 
     #[test]
+    fn review_desk_users() {
+        use argon2::PasswordHasher;
+        let hash = argon2::Argon2::default()
+            .hash_password(b"pw")
+            .unwrap()
+            .to_string();
+        let src = format!(
+            "{MINIMAL}\n[web]\nsession_ttl = \"2h\"\nbehind_tls = true\n[[web.users]]\nname = \"wang\"\npassword_hash = \"{hash}\"\n"
+        );
+        let s = Settings::parse(&src, Path::new("/etc/copyhound")).unwrap();
+        assert_eq!(s.web.users.len(), 1);
+        assert_eq!(s.web.users[0].name, "wang");
+        assert_eq!(s.web.session_ttl, Duration::from_secs(7200));
+        assert!(s.web.behind_tls);
+        // The hash never shows in debug output (logs).
+        assert!(!format!("{:?}", s.web.users[0]).contains("argon2"));
+
+        let argon2i = hash.replacen("argon2id", "argon2i", 1);
+        let src = format!(
+            "{MINIMAL}\n[web]\nsession_ttl = \"1s\"\n[[web.users]]\nname = \"wang\"\npassword_hash = \"{hash}\"\n[[web.users]]\nname = \"wang\"\npassword_hash = \"{argon2i}\"\n[[web.users]]\nname = \"li\"\npassword_hash = \"secret\"\n[[web.users]]\npassword_hash = \"{hash}\"\n"
+        );
+        let got = problems(&src);
+        let expected = [
+            "web.session_ttl: must be between 1m and 30days, got 1s",
+            "web.users[1].password_hash: must be an Argon2id hash, got argon2i",
+            "web.users[2].password_hash: not a PHC password hash",
+            "web.users[3].name: missing",
+            "web.users[1].name: \"wang\" is given twice",
+        ];
+        for e in expected {
+            assert!(
+                got.iter().any(|g| g.contains(e)),
+                "missing {e:?} in {got:#?}"
+            );
+        }
+        assert_eq!(got.len(), expected.len(), "{got:#?}");
+    }
+
+    #[test]
     fn user_agent_contact_check() {
         assert!(user_agent_has_contact(
             "copyhound/1 (+https://news.example.com)"

@@ -362,12 +362,17 @@ fn match_set(matches: &[serde_json::Value]) -> BTreeSet<(String, String, String,
 fn expected(w: &World) -> BTreeSet<(String, String, String, String)> {
     let o = &w.original_urls;
     [
-        (w.url("/news/copy-0.html"), o[0].clone(), "copy", "new"),
+        (
+            w.url("/news/copy-0.html"),
+            o[0].clone(),
+            "copy",
+            "unreviewed",
+        ),
         (
             w.url("/news/excerpt-1.html"),
             o[1].clone(),
             "partial",
-            "new",
+            "unreviewed",
         ),
         (
             format!("http://{}/", w.partner),
@@ -375,8 +380,18 @@ fn expected(w: &World) -> BTreeSet<(String, String, String, String)> {
             "copy",
             "licensed",
         ),
-        (w.url("/hidden/copy-3.html"), o[3].clone(), "copy", "new"),
-        (w.url("/archive/copy-4.html"), o[4].clone(), "copy", "new"),
+        (
+            w.url("/hidden/copy-3.html"),
+            o[3].clone(),
+            "copy",
+            "unreviewed",
+        ),
+        (
+            w.url("/archive/copy-4.html"),
+            o[4].clone(),
+            "copy",
+            "unreviewed",
+        ),
     ]
     .into_iter()
     .map(|(a, b, c, d)| (a, b, c.to_string(), d.to_string()))

@@ -123,7 +123,10 @@ pub fn decide(
     }
     let mut targets: Vec<i64> = ids.to_vec();
     let mut additions = Vec::new();
-    let hosts: BTreeSet<&str> = details.iter().map(|d| d.summary.copy_host.as_str()).collect();
+    let hosts: BTreeSet<&str> = details
+        .iter()
+        .map(|d| d.summary.copy_host.as_str())
+        .collect();
     let list = match action {
         Action::LicensedAddDomain => Some(SiteList::Licensed),
         Action::IgnoreSite => Some(SiteList::Ignored),
@@ -196,7 +199,15 @@ pub fn decide(
     let outcomes = store.decide(&targets, &decision, &escalations, &additions, now)?;
     let escalated = outcomes
         .iter()
-        .filter(|o| matches!(o, DecideOutcome::Recorded { escalated: true, .. }))
+        .filter(|o| {
+            matches!(
+                o,
+                DecideOutcome::Recorded {
+                    escalated: true,
+                    ..
+                }
+            )
+        })
         .count();
     Ok(DecisionReport {
         outcomes,

@@ -394,8 +394,8 @@ impl Store {
             // Statuses are only ever written from ReviewStatus (and 'new' was migrated),
             // so an unknown one is a damaged row: treat it as unreviewed.
             let previous = ReviewStatus::parse(&previous).unwrap_or(ReviewStatus::Unreviewed);
-            let escalate = decision.status == ReviewStatus::Infringing
-                && previous != ReviewStatus::Infringing;
+            let escalate =
+                decision.status == ReviewStatus::Infringing && previous != ReviewStatus::Infringing;
             let mut alert_id = None;
             if escalate {
                 if let Some(alerts) = escalations.get(&match_id) {
@@ -599,8 +599,8 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::matches::tests::{capture, new_match, original};
     use crate::detect::Verdict;
+    use crate::store::matches::tests::{capture, new_match, original};
 
     fn store_with_matches() -> (tempfile::TempDir, Store, Vec<i64>) {
         let dir = tempfile::tempdir().unwrap();
@@ -617,7 +617,9 @@ mod tests {
             m.copy_url = url.into();
             m.copy_host = host.into();
             m.containment = containment;
-            let out = store.record_matches(&capture(b"x"), &[m], Utc::now()).unwrap();
+            let out = store
+                .record_matches(&capture(b"x"), &[m], Utc::now())
+                .unwrap();
             let crate::store::MatchOutcome::New { id } = out[0] else {
                 panic!("{out:?}")
             };

@@ -302,8 +302,16 @@ listen = "{web}"
 
     fn expected(&self) -> BTreeSet<(String, String, String)> {
         [
-            (format!("http://{}/zh.html", self.mirror), "copy", "new"),
-            (format!("http://{}/en.html", self.mirror), "partial", "new"),
+            (
+                format!("http://{}/zh.html", self.mirror),
+                "copy",
+                "unreviewed",
+            ),
+            (
+                format!("http://{}/en.html", self.mirror),
+                "partial",
+                "unreviewed",
+            ),
             (format!("http://{}/", self.partner), "copy", "licensed"),
         ]
         .into_iter()

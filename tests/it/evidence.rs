@@ -72,6 +72,7 @@ fn facts(capture: &Capture) -> MatchFacts {
         licensed: false,
         passages: vec![],
         passages_omitted: 0,
+        escalation: None,
     }
 }
 

@@ -10,5 +10,6 @@ mod evidence;
 mod extract;
 mod ingest;
 mod pipeline;
+mod review;
 mod site;
 mod util;

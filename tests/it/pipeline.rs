@@ -362,12 +362,17 @@ fn match_set(matches: &[serde_json::Value]) -> BTreeSet<(String, String, String,
 fn expected(w: &World) -> BTreeSet<(String, String, String, String)> {
     let o = &w.original_urls;
     [
-        (w.url("/news/copy-0.html"), o[0].clone(), "copy", "new"),
+        (
+            w.url("/news/copy-0.html"),
+            o[0].clone(),
+            "copy",
+            "unreviewed",
+        ),
         (
             w.url("/news/excerpt-1.html"),
             o[1].clone(),
             "partial",
-            "new",
+            "unreviewed",
         ),
         (
             format!("http://{}/", w.partner),
@@ -375,8 +380,18 @@ fn expected(w: &World) -> BTreeSet<(String, String, String, String)> {
             "copy",
             "licensed",
         ),
-        (w.url("/hidden/copy-3.html"), o[3].clone(), "copy", "new"),
-        (w.url("/archive/copy-4.html"), o[4].clone(), "copy", "new"),
+        (
+            w.url("/hidden/copy-3.html"),
+            o[3].clone(),
+            "copy",
+            "unreviewed",
+        ),
+        (
+            w.url("/archive/copy-4.html"),
+            o[4].clone(),
+            "copy",
+            "unreviewed",
+        ),
     ]
     .into_iter()
     .map(|(a, b, c, d)| (a, b, c.to_string(), d.to_string()))
@@ -406,7 +421,7 @@ async fn crawl_records_exactly_the_copies_once() {
     let line = summary_line(&first);
     assert!(
         line.starts_with("crawl: ")
-            && line.contains(" 5 matches (3 copy, 1 partial, 1 licensed), frontier "),
+            && line.contains(" 5 matches (3 copy, 1 partial, 1 licensed, 0 ignored), frontier "),
         "{line}"
     );
     let matches = w.matches();
@@ -436,7 +451,7 @@ async fn crawl_records_exactly_the_copies_once() {
     let line = summary_line(&second);
     assert!(
         line.starts_with("crawl: 0 pages fetched, ")
-            && line.contains(" 0 matches (0 copy, 0 partial, 0 licensed)"),
+            && line.contains(" 0 matches (0 copy, 0 partial, 0 licensed, 0 ignored)"),
         "{line}"
     );
     assert!(!line.contains(", 0 not modified"), "{line}");

@@ -4,21 +4,40 @@
 //! this layer turns them into one clear message and an exit code. Nothing here decides
 //! anything about detection; it calls into the library and prints.
 
-use std::io::Write;
+use std::fmt::Write as _;
+use std::io::{BufRead, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
-use clap::{Parser, Subcommand};
+use clap::builder::TypedValueParser;
+use clap::{CommandFactory, Parser, Subcommand};
 use serde::Serialize;
 
 use crate::config::{Settings, DEFAULT_CONFIG_PATH};
 use crate::detect::{self, Comparison, Document};
-use crate::store::{AlertRecord, AlertState, OriginalKey, Store};
+use crate::review::{Action, DecisionReport};
+use crate::store::{
+    AlertRecord, AlertState, DecideOutcome, Decision, MatchDetail, MatchFilter, OriginalKey,
+    ReviewStatus, SortKey, Store,
+};
 
 /// Input files larger than this are refused: a news article page is well under a few
 /// megabytes, and reading an arbitrary huge file into memory is never what was meant.
 const MAX_INPUT_BYTES: u64 = 32 * 1024 * 1024;
+
+/// Longest password `hash-password` accepts, in bytes: far beyond any passphrase, and
+/// it bounds what is read from standard input and hashed.
+const MAX_PASSWORD_BYTES: usize = 1024;
+
+/// The statuses a reviewer can set from the command line (`unreviewed` is where a
+/// match starts, not a decision).
+const MARK_STATUSES: [ReviewStatus; 4] = [
+    ReviewStatus::Infringing,
+    ReviewStatus::Licensed,
+    ReviewStatus::FalsePositive,
+    ReviewStatus::Ignored,
+];
 
 #[derive(Debug, Parser)]
 #[command(
@@ -146,6 +165,9 @@ enum Command {
         #[arg(long, value_name = "DIR", default_value = "../shared/data")]
         data: PathBuf,
     },
+    /// Read a password from standard input (one line) and print its Argon2id hash, for
+    /// `password_hash` of a `[[web.users]]` entry.
+    HashPassword,
 }
 
 #[derive(Debug, Subcommand)]
@@ -193,13 +215,30 @@ enum OriginalsCommand {
 
 #[derive(Debug, Subcommand)]
 enum MatchesCommand {
-    /// List every match, oldest first.
+    /// List matches, newest capture first; the filters combine.
     List {
         /// Print a JSON array instead of a table.
         #[arg(long)]
         json: bool,
+        /// Only matches in this review status.
+        #[arg(long, value_name = "STATUS", value_parser = status_parser(&ReviewStatus::ALL))]
+        status: Option<ReviewStatus>,
+        /// Only copies on this site, as the `host` column of `matches show` gives it
+        /// (with `:port` when the site uses another port than the default).
+        #[arg(long, value_name = "HOST")]
+        site: Option<String>,
+        /// Only this verdict.
+        #[arg(long, value_enum)]
+        verdict: Option<VerdictArg>,
+        /// `date`: capture time, newest first; `share`: share of the original copied,
+        /// largest first.
+        #[arg(long, value_enum, default_value_t = SortArg::Date)]
+        sort: SortArg,
+        /// Show at most this many matches (0: all).
+        #[arg(long, value_name = "N")]
+        limit: Option<usize>,
     },
-    /// Show one match with its passages and capture.
+    /// Show one match with its passages, capture and review decisions.
     Show {
         /// The match id.
         id: i64,
@@ -207,11 +246,95 @@ enum MatchesCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Record a review decision on a match. `infringing` escalates the match to counsel
+    /// (the `legal` contacts) with its evidence and the draft takedown notice, once.
+    Mark {
+        /// The match id.
+        id: i64,
+        /// The decision.
+        #[arg(long, value_name = "STATUS", value_parser = status_parser(&MARK_STATUSES))]
+        status: ReviewStatus,
+        /// Why (kept with the decision, and quoted in the escalation to counsel).
+        #[arg(long, value_name = "TEXT", default_value = "")]
+        note: String,
+        /// With `--status licensed`: add the copy's site to the reviewers' licensed list,
+        /// so later matches there are recorded as licensed.
+        #[arg(long, conflicts_with = "ignore_site")]
+        add_licensed_domain: bool,
+        /// With `--status ignored`: add the copy's site to the ignored list and mark the
+        /// site's other unreviewed matches ignored; later matches there alert nobody.
+        #[arg(long)]
+        ignore_site: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum VerdictArg {
+    Copy,
+    Partial,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum SortArg {
+    Share,
+    Date,
+}
+
+/// Parses a review status among `allowed`; clap's error for anything else lists them.
+fn status_parser(allowed: &'static [ReviewStatus]) -> impl TypedValueParser<Value = ReviewStatus> {
+    clap::builder::PossibleValuesParser::new(allowed.iter().map(|s| s.as_str()))
+        // The possible values are the statuses' own names, so parsing one back cannot
+        // fail; the fallback is never taken.
+        .map(|name| ReviewStatus::parse(&name).unwrap_or(ReviewStatus::Unreviewed))
+}
+
+/// The review action `matches mark` asks for: the site options only go with their
+/// status.
+fn mark_action(
+    status: ReviewStatus,
+    add_licensed_domain: bool,
+    ignore_site: bool,
+) -> Result<Action, &'static str> {
+    match (status, add_licensed_domain, ignore_site) {
+        (ReviewStatus::Licensed, true, false) => Ok(Action::LicensedAddDomain),
+        (_, true, _) => Err("--add-licensed-domain goes only with --status licensed"),
+        (ReviewStatus::Ignored, false, true) => Ok(Action::IgnoreSite),
+        (_, _, true) => Err("--ignore-site goes only with --status ignored"),
+        (status, false, false) => Ok(Action::Mark(status)),
+    }
+}
+
+/// Who decides from the command line: the Unix user (the one behind `sudo` first).
+fn unix_user() -> String {
+    ["SUDO_USER", "USER", "LOGNAME"]
+        .iter()
+        .filter_map(|name| std::env::var(name).ok())
+        .map(|v| v.trim().to_string())
+        .find(|v| !v.is_empty())
+        .unwrap_or_else(|| "cli".to_string())
 }
 
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Combinations clap's derive cannot express are refused like clap's own errors
+    // (usage on stderr, exit status 2), before any config is read.
+    if let Command::Matches {
+        command:
+            MatchesCommand::Mark {
+                status,
+                add_licensed_domain,
+                ignore_site,
+                ..
+            },
+    } = &cli.command
+    {
+        if let Err(message) = mark_action(*status, *add_licensed_domain, *ignore_site) {
+            Cli::command()
+                .error(clap::error::ErrorKind::ArgumentConflict, message)
+                .exit();
+        }
+    }
     // The service and the demo report progress as info logs; one-shot commands print
     // their results and log only problems.
     let default_level = match cli.command {
@@ -538,104 +661,23 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Matches { command } => {
             let settings = load_settings(cli.config.as_deref())?;
-            let store = Store::open_dir(&settings.storage.dir)?;
-            match command {
-                MatchesCommand::List { json } => {
-                    let matches = store.list_matches()?;
-                    if json {
-                        print_json(&matches)?;
-                    } else {
-                        println!(
-                            "{:>6}  {:<8}  {:>6}  {:<9}  {:<20}  {:<40}  original",
-                            "id", "verdict", "share", "status", "first seen", "copy"
-                        );
-                        for m in &matches {
-                            println!(
-                                "{:>6}  {:<8}  {:>6.3}  {:<9}  {:<20}  {:<40}  {} ({})",
-                                m.id,
-                                m.verdict,
-                                m.containment,
-                                printable(&m.status),
-                                m.first_seen,
-                                one_line(&m.copy_url, 40),
-                                one_line(&m.original_title, 30),
-                                printable(&m.original_url)
-                            );
-                        }
-                        println!("{} match(es)", matches.len());
-                    }
-                    Ok(ExitCode::SUCCESS)
-                }
-                MatchesCommand::Show { id, json } => {
-                    let Some(m) = store.find_match(id)? else {
-                        bail!("no match with id {id}");
-                    };
-                    if json {
-                        print_json(&m)?;
-                    } else {
-                        let s = &m.summary;
-                        println!(
-                            "id: {}\nverdict: {} ({:.3} of the original)\nstatus: {}",
-                            s.id,
-                            s.verdict,
-                            s.containment,
-                            printable(&s.status)
-                        );
-                        println!(
-                            "copy: {}\ncopy title: {}\nhost: {}",
-                            printable(&s.copy_url),
-                            one_line(&s.copy_title, 80),
-                            printable(&s.copy_host)
-                        );
-                        println!(
-                            "original: {} {}\noriginal title: {}",
-                            s.original_id,
-                            printable(&s.original_url),
-                            one_line(&s.original_title, 80)
-                        );
-                        println!(
-                            "first seen: {}\nlast seen: {}\ncaptured: {} from {}",
-                            s.first_seen,
-                            s.last_seen,
-                            s.captured_at,
-                            s.remote_ip.as_deref().unwrap_or("unknown address")
-                        );
-                        let c = &m.capture;
-                        println!(
-                            "capture {}: HTTP {} {} ({} bytes, sha256 {})",
-                            c.id,
-                            c.status,
-                            printable(&c.final_url),
-                            c.raw_body_bytes,
-                            c.body_sha256
-                        );
-                        match (&m.evidence_file, &m.evidence_sha256) {
-                            (Some(file), Some(sha)) => println!(
-                                "evidence: {} (sha256 {sha})",
-                                settings
-                                    .storage
-                                    .dir
-                                    .join(crate::evidence::EVIDENCE_DIR)
-                                    .join(file)
-                                    .display()
-                            ),
-                            _ => println!("evidence: none recorded"),
-                        }
-                        println!("passages: {}", m.passages.len());
-                        for p in &m.passages {
-                            println!(
-                                "  original {}..{} = copy {}..{}: {}",
-                                p.original_start,
-                                p.original_end,
-                                p.candidate_start,
-                                p.candidate_end,
-                                one_line(&p.text, 60)
-                            );
-                        }
-                    }
-                    Ok(ExitCode::SUCCESS)
-                }
+            run_matches(&settings, command)
+        }
+        Command::HashPassword => {
+            let mut stdin = std::io::stdin().lock();
+            if stdin.is_terminal() {
+                eprint!("password (one line, shown as typed): ");
             }
+            let mut line = Vec::new();
+            // Reading past the limit only by the line ending and one byte tells a long
+            // password from one that fits, without reading an unbounded input.
+            (&mut stdin)
+                .take(MAX_PASSWORD_BYTES as u64 + 3)
+                .read_until(b'\n', &mut line)
+                .context("cannot read the password from standard input")?;
+            let password = password_line(&line)?;
+            println!("{}", hash_password(password)?);
+            Ok(ExitCode::SUCCESS)
         }
         Command::Eval { data } => {
             let settings = settings_or_builtin(cli.config.as_deref())?;
@@ -654,6 +696,288 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `copyhound matches ...`.
+fn run_matches(settings: &Settings, command: MatchesCommand) -> Result<ExitCode> {
+    let mut store = Store::open_dir(&settings.storage.dir)?;
+    match command {
+        MatchesCommand::List {
+            json,
+            status,
+            site,
+            verdict,
+            sort,
+            limit,
+        } => {
+            let filter = MatchFilter {
+                status,
+                host: site.map(|s| s.trim().to_ascii_lowercase()),
+                verdict: verdict.map(|v| {
+                    match v {
+                        VerdictArg::Copy => "copy",
+                        VerdictArg::Partial => "partial",
+                    }
+                    .to_string()
+                }),
+                sort: match sort {
+                    SortArg::Share => SortKey::Share,
+                    SortArg::Date => SortKey::Date,
+                },
+                limit: limit.unwrap_or(0),
+                ..MatchFilter::default()
+            };
+            let page = store.query_matches(&filter)?;
+            if json {
+                print_json(&page.matches)?;
+            } else {
+                println!(
+                    "{:>6}  {:<8}  {:>6}  {:<14}  {:<20}  {:<40}  original",
+                    "id", "verdict", "share", "status", "first seen", "copy"
+                );
+                for m in &page.matches {
+                    println!(
+                        "{:>6}  {:<8}  {:>6.3}  {:<14}  {:<20}  {:<40}  {} ({})",
+                        m.id,
+                        m.verdict,
+                        m.containment,
+                        printable(&m.status),
+                        m.first_seen,
+                        one_line(&m.copy_url, 40),
+                        one_line(&m.original_title, 30),
+                        printable(&m.original_url)
+                    );
+                }
+                if page.matches.len() as i64 == page.total {
+                    println!("{} match(es)", page.total);
+                } else {
+                    println!("{} of {} match(es)", page.matches.len(), page.total);
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        MatchesCommand::Show { id, json } => {
+            let Some(m) = store.find_match(id)? else {
+                bail!("no match with id {id}");
+            };
+            let decisions = store.decisions(id)?;
+            if json {
+                print_json(&MatchShow {
+                    detail: &m,
+                    decisions: &decisions,
+                })?;
+            } else {
+                print!("{}", render_match(settings, &m, &decisions));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        MatchesCommand::Mark {
+            id,
+            status,
+            note,
+            add_licensed_domain,
+            ignore_site,
+        } => {
+            // main() refused a bad combination before the config was read.
+            let action = mark_action(status, add_licensed_domain, ignore_site)
+                .map_err(anyhow::Error::msg)?;
+            let actor = unix_user();
+            let report = crate::review::decide(
+                &mut store,
+                settings,
+                &[id],
+                &crate::review::Request {
+                    action,
+                    note: &note,
+                    actor: &actor,
+                    via: "cli",
+                },
+                chrono::Utc::now(),
+            )?;
+            print!("{}", render_decision(&report, id, action));
+            if report.no_legal_contact {
+                eprintln!(
+                    "copyhound: warning: no [[contacts]] with role = \"legal\": nobody was told of this infringement"
+                );
+            }
+            if report.escalated > 0 {
+                // The escalation goes out now, as `scan` delivers what it queued; what
+                // cannot be delivered stays queued for the daemon.
+                deliver_before_exit(&runtime()?, &mut store, settings);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// `matches show --json`: the match and its decisions.
+#[derive(Serialize)]
+struct MatchShow<'a> {
+    #[serde(flatten)]
+    detail: &'a MatchDetail,
+    decisions: &'a [Decision],
+}
+
+/// `matches show` as text.
+fn render_match(settings: &Settings, m: &MatchDetail, decisions: &[Decision]) -> String {
+    let mut out = String::new();
+    let s = &m.summary;
+    let _ = writeln!(
+        out,
+        "id: {}\nverdict: {} ({:.3} of the original)\nstatus: {}",
+        s.id,
+        s.verdict,
+        s.containment,
+        printable(&s.status)
+    );
+    let _ = writeln!(
+        out,
+        "copy: {}\ncopy title: {}\nhost: {}",
+        printable(&s.copy_url),
+        one_line(&s.copy_title, 80),
+        printable(&s.copy_host)
+    );
+    let _ = writeln!(
+        out,
+        "original: {} {}\noriginal title: {}",
+        s.original_id,
+        printable(&s.original_url),
+        one_line(&s.original_title, 80)
+    );
+    let _ = writeln!(
+        out,
+        "first seen: {}\nlast seen: {}\ncaptured: {} from {}",
+        s.first_seen,
+        s.last_seen,
+        s.captured_at,
+        s.remote_ip.as_deref().unwrap_or("unknown address")
+    );
+    let c = &m.capture;
+    let _ = writeln!(
+        out,
+        "capture {}: HTTP {} {} ({} bytes, sha256 {})",
+        c.id,
+        c.status,
+        printable(&c.final_url),
+        c.raw_body_bytes,
+        c.body_sha256
+    );
+    match (&m.evidence_file, &m.evidence_sha256) {
+        (Some(file), Some(sha)) => {
+            let _ = writeln!(
+                out,
+                "evidence: {} (sha256 {sha})",
+                settings
+                    .storage
+                    .dir
+                    .join(crate::evidence::EVIDENCE_DIR)
+                    .join(file)
+                    .display()
+            );
+        }
+        _ => out.push_str("evidence: none recorded\n"),
+    }
+    let _ = writeln!(out, "passages: {}", m.passages.len());
+    for p in &m.passages {
+        let _ = writeln!(
+            out,
+            "  original {}..{} = copy {}..{}: {}",
+            p.original_start,
+            p.original_end,
+            p.candidate_start,
+            p.candidate_end,
+            one_line(&p.text, 60)
+        );
+    }
+    let _ = writeln!(out, "decisions: {}", decisions.len());
+    for d in decisions {
+        let _ = write!(
+            out,
+            "  {}  {} via {}: {} -> {}",
+            d.decided_at,
+            one_line(&d.actor, 40),
+            printable(&d.via),
+            printable(&d.previous_status),
+            printable(&d.status)
+        );
+        if !d.note.is_empty() {
+            let _ = write!(out, ": {}", one_line(&d.note, 200));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// What `matches mark` did, one line per match and per site added to a list.
+fn render_decision(report: &DecisionReport, id: i64, action: Action) -> String {
+    let status = action.status();
+    let mut out = String::new();
+    for outcome in &report.outcomes {
+        match *outcome {
+            DecideOutcome::Recorded {
+                match_id,
+                previous,
+                escalated,
+            } => {
+                let _ = write!(out, "match {match_id}: {previous} -> {status}");
+                if escalated {
+                    out.push_str(" (escalation queued for legal)");
+                } else if status == ReviewStatus::Infringing && previous == status {
+                    out.push_str(" (already infringing: no second escalation)");
+                }
+                if match_id != id {
+                    out.push_str(" (same site)");
+                }
+                out.push('\n');
+            }
+            // decide checks every id before writing, so only a match removed in between
+            // could get here; matches are never removed, but the line says it all the same.
+            DecideOutcome::NotFound { match_id } => {
+                let _ = writeln!(out, "match {match_id}: not found");
+            }
+        }
+    }
+    for domain in &report.domains_added {
+        let _ = match action {
+            Action::LicensedAddDomain => writeln!(
+                out,
+                "licensed sites: added {} (later matches there are recorded as licensed)",
+                printable(domain)
+            ),
+            _ => writeln!(
+                out,
+                "ignored sites: added {} (later matches there are recorded as ignored and alert nobody)",
+                printable(domain)
+            ),
+        };
+    }
+    out
+}
+
+/// The password of `hash-password`'s input line: one trailing `\n` or `\r\n` removed;
+/// empty, overlong and non-UTF-8 passwords refused (the web login sends UTF-8).
+fn password_line(line: &[u8]) -> Result<&str> {
+    let password = line
+        .strip_suffix(b"\r\n")
+        .or_else(|| line.strip_suffix(b"\n"))
+        .unwrap_or(line);
+    if password.is_empty() {
+        bail!("empty password: give it on standard input, e.g. `copyhound hash-password < file`");
+    }
+    if password.len() > MAX_PASSWORD_BYTES {
+        bail!("password longer than {MAX_PASSWORD_BYTES} bytes");
+    }
+    std::str::from_utf8(password).context("the password is not valid UTF-8")
+}
+
+/// The Argon2id PHC string of `password` (default parameters, random salt), as
+/// `[[web.users]] password_hash` takes it.
+fn hash_password(password: &str) -> Result<String> {
+    use argon2::PasswordHasher;
+    let hash = argon2::Argon2::default()
+        .hash_password(password.as_bytes())
+        .map_err(|e| anyhow::anyhow!("cannot hash the password: {e}"))?;
+    Ok(hash.to_string())
 }
 
 /// The settings when a config file is named (`--config`, `COPYHOUND_CONFIG`) or present
@@ -1127,6 +1451,67 @@ mod tests {
     fn cli_definition_is_consistent() {
         use clap::CommandFactory;
         Cli::command().debug_assert();
+    }
+
+    fn mark(args: &[&str]) -> Result<Action, String> {
+        let mut all = vec!["copyhound", "matches", "mark", "3"];
+        all.extend(args);
+        let cli = Cli::try_parse_from(all).map_err(|e| e.to_string())?;
+        let Command::Matches {
+            command:
+                MatchesCommand::Mark {
+                    status,
+                    add_licensed_domain,
+                    ignore_site,
+                    ..
+                },
+        } = cli.command
+        else {
+            panic!("not matches mark")
+        };
+        mark_action(status, add_licensed_domain, ignore_site).map_err(str::to_string)
+    }
+
+    #[test]
+    fn mark_options_go_with_their_status() {
+        assert_eq!(
+            mark(&["--status", "false-positive"]),
+            Ok(Action::Mark(ReviewStatus::FalsePositive))
+        );
+        assert_eq!(
+            mark(&["--status", "licensed", "--add-licensed-domain"]),
+            Ok(Action::LicensedAddDomain)
+        );
+        assert_eq!(
+            mark(&["--status", "ignored", "--ignore-site"]),
+            Ok(Action::IgnoreSite)
+        );
+        assert!(mark(&["--status", "infringing", "--ignore-site"])
+            .unwrap_err()
+            .contains("--ignore-site goes only with --status ignored"));
+        assert!(mark(&["--status", "ignored", "--add-licensed-domain"])
+            .unwrap_err()
+            .contains("--add-licensed-domain goes only with --status licensed"));
+        let err = mark(&["--status", "unreviewed"]).unwrap_err();
+        assert!(
+            err.contains("[possible values: infringing, licensed, false-positive, ignored]"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn password_line_strips_one_line_ending() {
+        assert_eq!(password_line(b"s3cret\n").unwrap(), "s3cret");
+        assert_eq!(password_line(b"s3cret\r\n").unwrap(), "s3cret");
+        assert_eq!(password_line(b"s3cret").unwrap(), "s3cret");
+        assert_eq!(password_line(b" two words \n").unwrap(), " two words ");
+        assert_eq!(password_line(b"a\n\n").unwrap(), "a\n");
+        assert!(password_line(b"\n").is_err());
+        assert!(password_line(b"").is_err());
+        assert!(password_line(b"\xff\n").is_err());
+        let max = "x".repeat(MAX_PASSWORD_BYTES);
+        assert!(password_line(max.as_bytes()).is_ok());
+        assert!(password_line(format!("{max}y\n").as_bytes()).is_err());
     }
 
     #[test]

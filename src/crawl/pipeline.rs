@@ -20,6 +20,13 @@
 //! is batched ([`CrawlBatch`]); losing a batch to a crash only means its pages are fetched
 //! again, and a page matching an original already recorded is not recorded again.
 //!
+//! Reviewers' lists: each scan and each crawl cycle loads a new [`Detector`], which reads
+//! the licensed and ignored site lists the review desk keeps (`Store::site_list`), so a
+//! change there applies from the next cycle without a restart. A licensed site's
+//! matches are recorded `licensed` (counsel is not alerted); an ignored site's are
+//! recorded `ignored`, with their evidence file, and alert nobody. A site on both lists
+//! is ignored (and its matches still flagged licensed).
+//!
 //! This module never speaks SQL (the store does) and never decides what a copy is
 //! (`detect` does); it composes them. Crawled strings reach logs only through
 //! [`sanitize`].
@@ -51,7 +58,7 @@ use crate::originals::sources::{self, Sitemap};
 use crate::originals::{load_archive, Archive, IngestError};
 use crate::store::{
     CrawlBatch, FetchRecord, FrontierItem, FrontierUrl, MatchEvidence, MatchOutcome, NewMatch,
-    OriginalKey, Store, StoreError,
+    OriginalKey, SiteList, SiteListEntry, Store, StoreError,
 };
 
 /// Originals kept prepared (normalised, fingerprinted) in memory: the ones copied most
@@ -206,7 +213,12 @@ fn rank(v: Verdict) -> u8 {
 pub struct Detector {
     archive: Archive,
     params: DetectParams,
+    /// `[crawl] licensed` and the reviewers' licensed list, as they were when the
+    /// detector was loaded (each scan and each crawl cycle loads its own, so a list
+    /// changed on the desk applies from the next one).
     licensed: DomainSet,
+    /// The sites reviewers ignore: matches there are recorded `ignored`, alerting nobody.
+    ignored: DomainSet,
     /// The outlet's own website (its host without `www.`): never matched against itself.
     own_site: DomainSet,
     /// Frontier keys of the originals' URLs: a syndicated path to one of our own
@@ -228,7 +240,8 @@ struct EvidenceStage {
 }
 
 impl Detector {
-    /// Loads the archive (index and boilerplate) and the originals' URLs from `store`.
+    /// Loads the archive (index and boilerplate), the originals' URLs and the
+    /// reviewers' site lists from `store`.
     ///
     /// # Errors
     /// [`PipelineError`] when the store cannot be read.
@@ -249,10 +262,16 @@ impl Detector {
         {
             own_site.insert(host.strip_prefix("www.").unwrap_or(&host));
         }
+        let licensed = reviewed_sites(
+            settings.crawl.licensed.clone(),
+            store.site_list(SiteList::Licensed)?,
+        );
+        let ignored = reviewed_sites(DomainSet::default(), store.site_list(SiteList::Ignored)?);
         Ok(Detector {
             archive,
             params: settings.detect.clone(),
-            licensed: settings.crawl.licensed.clone(),
+            licensed,
+            ignored,
             own_site,
             own_urls,
             rules,
@@ -279,6 +298,11 @@ impl Detector {
     /// Whether `url` is on a licensed partner's domain (or a subdomain).
     pub fn is_licensed(&self, url: &Url) -> bool {
         self.licensed.contains_url(url)
+    }
+
+    /// Whether `url` is on a site the reviewers ignore.
+    pub fn is_ignored(&self, url: &Url) -> bool {
+        self.ignored.contains_url(url)
     }
 
     /// Extracts the page, looks it up and verifies each candidate original. CPU-bound:
@@ -326,6 +350,8 @@ impl Detector {
             .unwrap_or_else(|_| capture.final_url.clone());
         let licensed =
             self.is_licensed(&capture.final_url) || self.is_licensed(&capture.requested_url);
+        let ignored =
+            self.is_ignored(&capture.final_url) || self.is_ignored(&capture.requested_url);
         exam.findings
             .iter()
             .filter(|f| f.comparison.verdict != Verdict::Unrelated)
@@ -338,9 +364,20 @@ impl Detector {
                 passages: f.comparison.passages.clone(),
                 copy_title: exam.title.clone(),
                 licensed,
+                ignored,
             })
             .collect()
     }
+}
+
+/// `base` with the domains of a reviewers' site list added. The desk records a site as
+/// its matches' `copy_host`, so an entry may carry a port (see
+/// [`DomainSet::insert_host_key`]); otherwise it covers subdomains like the config's.
+fn reviewed_sites(mut base: DomainSet, entries: Vec<SiteListEntry>) -> DomainSet {
+    for entry in entries {
+        base.insert_host_key(&entry.domain);
+    }
+    base
 }
 
 /// What the tasks share.
@@ -517,11 +554,13 @@ pub struct MatchCounts {
     pub copy: usize,
     pub partial: usize,
     pub licensed: usize,
+    /// On sites the reviewers ignore (counted here only, even when also licensed).
+    pub ignored: usize,
 }
 
 impl MatchCounts {
     pub fn total(&self) -> usize {
-        self.copy + self.partial + self.licensed
+        self.copy + self.partial + self.licensed + self.ignored
     }
 }
 
@@ -543,6 +582,8 @@ fn record(
         .iter()
         .map(|m| match_facts(store, capture, m))
         .collect::<Result<Vec<_>, _>>()?;
+    // Every new match gets its evidence file; the alerts of one on an ignored site are
+    // dropped by the store, which owns that rule.
     let outcomes =
         store.record_matches_with(capture, &matches, Utc::now(), &mut |i, id| match facts
             .get_mut(i)
@@ -553,7 +594,9 @@ fn record(
         })?;
     for (m, outcome) in matches.iter().zip(outcomes) {
         if let MatchOutcome::New { id } = outcome {
-            if m.licensed {
+            if m.ignored {
+                counts.ignored += 1;
+            } else if m.licensed {
                 counts.licensed += 1;
             } else if m.verdict == Verdict::Copy {
                 counts.copy += 1;
@@ -567,6 +610,7 @@ fn record(
                 verdict = ?m.verdict,
                 containment = m.containment,
                 licensed = m.licensed,
+                ignored = m.ignored,
                 "match found"
             );
         }
@@ -837,10 +881,10 @@ pub struct CrawlSummary {
 
 impl CrawlSummary {
     /// `crawl: <n> pages fetched, <n> not modified, <n> failed, <n> matches (<n> copy,
-    /// <n> partial, <n> licensed), frontier <n> queued`.
+    /// <n> partial, <n> licensed, <n> ignored), frontier <n> queued`.
     pub fn render(&self) -> String {
         format!(
-            "crawl: {} pages fetched, {} not modified, {} failed, {} matches ({} copy, {} partial, {} licensed), frontier {} queued",
+            "crawl: {} pages fetched, {} not modified, {} failed, {} matches ({} copy, {} partial, {} licensed, {} ignored), frontier {} queued",
             self.fetched,
             self.not_modified,
             self.failed,
@@ -848,6 +892,7 @@ impl CrawlSummary {
             self.matches.copy,
             self.matches.partial,
             self.matches.licensed,
+            self.matches.ignored,
             self.queued
         )
     }

@@ -155,11 +155,18 @@ pub fn in_scope(url: &Url, scope: &DomainSet) -> bool {
 }
 
 /// A set of domains, each covering itself and its subdomains: `example.com` covers
-/// `example.com` and `news.example.com` but not `badexample.com`.
+/// `example.com` and `news.example.com` but not `badexample.com`. It may also hold
+/// sites as reviewers list them ([`DomainSet::insert_host_key`]), where a host with a
+/// port covers exactly that host and port.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DomainSet {
     /// Lower-case ASCII (punycode) names without a trailing dot, sorted, no duplicates.
     domains: Vec<String>,
+    /// `host:port` keys ([`host_key`] of a URL with a non-default port), sorted, no
+    /// duplicates. A site served on its own port is not the domain's other sites: two
+    /// fixture sites on 127.0.0.1 are two sites, and so are a partner's main site and
+    /// an unrelated service on another port of the same machine.
+    host_ports: Vec<String>,
 }
 
 impl DomainSet {
@@ -188,6 +195,24 @@ impl DomainSet {
         }
     }
 
+    /// Adds a site as the review desk records it: a match's `copy_host`, which is
+    /// [`host_key`] of the copy's URL. Without a port it is a domain (itself and its
+    /// subdomains, like [`DomainSet::insert`]); with one, exactly that host and port.
+    pub fn insert_host_key(&mut self, key: &str) {
+        let key = key.trim().to_ascii_lowercase();
+        // An IPv6 literal ends in `]` when it has no port; only digits after the last
+        // colon of anything else are a port.
+        let has_port = !key.ends_with(']')
+            && key.rsplit_once(':').is_some_and(|(host, port)| {
+                !host.is_empty() && !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit())
+            });
+        if !has_port {
+            self.insert(&key);
+        } else if let Err(i) = self.host_ports.binary_search(&key) {
+            self.host_ports.insert(i, key);
+        }
+    }
+
     /// Whether `host` is one of the domains or a subdomain of one.
     pub fn contains_host(&self, host: &str) -> bool {
         let host = host.trim_end_matches('.').to_ascii_lowercase();
@@ -199,13 +224,15 @@ impl DomainSet {
         })
     }
 
-    /// Whether `url`'s host is covered.
+    /// Whether `url`'s host (or, for an entry with a port, its host and port) is
+    /// covered.
     pub fn contains_url(&self, url: &Url) -> bool {
         url.host_str().is_some_and(|h| self.contains_host(h))
+            || (url.port().is_some() && self.host_ports.binary_search(&host_key(url)).is_ok())
     }
 
     pub fn is_empty(&self) -> bool {
-        self.domains.is_empty()
+        self.domains.is_empty() && self.host_ports.is_empty()
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &str> {
@@ -398,6 +425,36 @@ mod tests {
         for u in no {
             assert!(!in_scope(&Url::parse(u).unwrap(), &scope), "{u}");
         }
+    }
+
+    #[test]
+    fn reviewed_sites_with_and_without_ports() {
+        let mut sites = DomainSet::default();
+        for key in ["Partner.example", "127.0.0.1:8081", "[::1]", "[::1]:9000"] {
+            sites.insert_host_key(key);
+        }
+        let yes = [
+            "https://partner.example/a",
+            "http://www.partner.example:8080/a",
+            "http://127.0.0.1:8081/x",
+            "http://[::1]/",
+            // Without a port, an entry covers every port, like a configured domain.
+            "http://[::1]:9001/",
+            "http://[::1]:9000/",
+        ];
+        let no = [
+            "http://127.0.0.1:8082/x",
+            "http://127.0.0.1/x",
+            "http://[::2]:9000/",
+            "https://notpartner.example/",
+        ];
+        for u in yes {
+            assert!(sites.contains_url(&Url::parse(u).unwrap()), "{u}");
+        }
+        for u in no {
+            assert!(!sites.contains_url(&Url::parse(u).unwrap()), "{u}");
+        }
+        assert!(!sites.is_empty());
     }
 
     #[test]

@@ -13,7 +13,7 @@
 use std::fmt::Write as _;
 
 use crate::config::{Contact, Language, Outlet, Role};
-use crate::evidence::MatchFacts;
+use crate::evidence::{Escalation, MatchFacts};
 
 /// Passages shown in a report; the rest are in the attached JSON and the WARC.
 pub const MAX_REPORT_PASSAGES: usize = 20;
@@ -26,6 +26,10 @@ pub const MAX_DIGEST_ITEMS: usize = 200;
 
 /// Characters of a subject built from a crawled title.
 const MAX_SUBJECT_TITLE_CHARS: usize = 60;
+
+/// Characters of a reviewer's note shown in an escalation (the desk keeps at most
+/// `review::MAX_NOTE_CHARS`; this bounds a hand-made alert row all the same).
+const MAX_NOTE_CHARS: usize = 4000;
 
 /// The evidence file of a match, as the report names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,14 +117,15 @@ pub fn subject_text(text: &str) -> String {
     one_line(text, 200)
 }
 
-/// Passage text for a report: control characters other than newlines dropped, cut.
-fn passage_text(text: &str) -> String {
+/// Text of several lines for a report: control characters other than newlines
+/// dropped, cut at `max` characters.
+fn block_text(text: &str, max: usize) -> String {
     let clean: String = text
         .chars()
         .filter(|c| !c.is_control() || *c == '\n')
         .collect();
-    if clean.chars().count() > MAX_REPORT_PASSAGE_CHARS {
-        let mut s: String = clean.chars().take(MAX_REPORT_PASSAGE_CHARS).collect();
+    if clean.chars().count() > max {
+        let mut s: String = clean.chars().take(max).collect();
         s.push('…');
         s
     } else {
@@ -128,8 +133,32 @@ fn passage_text(text: &str) -> String {
     }
 }
 
+/// Passage text for a report: control characters other than newlines dropped, cut.
+fn passage_text(text: &str) -> String {
+    block_text(text, MAX_REPORT_PASSAGE_CHARS)
+}
+
+/// A reviewer's note for a report: line breaks of any convention kept as newlines (a
+/// note typed in a browser arrives with CR LF), other control characters dropped, cut.
+fn note_text(note: &str) -> String {
+    block_text(
+        note.trim()
+            .replace("\r\n", "\n")
+            .replace('\r', "\n")
+            .as_str(),
+        MAX_NOTE_CHARS,
+    )
+}
+
 struct Labels {
     subject_one: &'static str,
+    /// Ends with its own separator (a full-width colon in Chinese).
+    subject_confirmed: &'static str,
+    escalation_intro: &'static str,
+    decided_by: &'static str,
+    decided_at: &'static str,
+    note: &'static str,
+    no_note: &'static str,
     subject_digest: &'static str,
     intro: &'static str,
     original: &'static str,
@@ -161,6 +190,12 @@ struct Labels {
 
 const ZH: Labels = Labels {
     subject_one: "发现疑似侵权转载",
+    subject_confirmed: "经审核确认侵权：",
+    escalation_intro: "经审核确认侵权：审核人员已确认以下转载构成侵权，现提交法律顾问处理。证据文件与删除通知书草稿见下文及附件。",
+    decided_by: "确认人",
+    decided_at: "确认时间（UTC）",
+    note: "审核备注",
+    no_note: "（无）",
     subject_digest: "条新的疑似侵权转载（汇总）",
     intro: "copyhound 发现以下网页转载了本社作品。证据文件已附上，请审阅。",
     original: "原创作品",
@@ -192,6 +227,12 @@ const ZH: Labels = Labels {
 
 const EN: Labels = Labels {
     subject_one: "Suspected copy found",
+    subject_confirmed: "Confirmed infringement: ",
+    escalation_intro: "Confirmed infringement: a reviewer confirmed that the page below infringes our copyright, and escalates it to counsel. The evidence file is attached and the draft takedown notice follows.",
+    decided_by: "Confirmed by",
+    decided_at: "Confirmed at (UTC)",
+    note: "Reviewer's note",
+    no_note: "(none)",
     subject_digest: "new suspected copies (digest)",
     intro: "copyhound found a page that copies one of our articles. The evidence file is attached for review.",
     original: "Original article",
@@ -242,23 +283,38 @@ fn percent(containment: f64) -> String {
 }
 
 /// The report on one match, with the draft takedown notice below it (for counsel only:
-/// licensing staff get the report alone).
+/// licensing staff get the report alone). A reviewer's escalation (`facts.escalation`)
+/// says so in the subject and opens the body with who confirmed it, when, and why.
 pub fn render_match(item: &ReportItem, cx: &ReportContext<'_>) -> Rendered {
     let l = labels(cx.outlet.language);
     let f = &item.facts;
-    let subject = subject_text(&format!(
-        "[copyhound] {}: {} — {} ({})",
-        l.subject_one,
-        one_line(&f.original.title, MAX_SUBJECT_TITLE_CHARS),
-        one_line(&f.copy.host, 80),
-        percent(f.containment)
-    ));
+    let title = one_line(&f.original.title, MAX_SUBJECT_TITLE_CHARS);
+    let host = one_line(&f.copy.host, 80);
+    // The title and host are crawled; subject_text folds the whole line once more, so
+    // nothing in it can end the header.
+    let subject = subject_text(&match &f.escalation {
+        Some(_) => format!(
+            "[copyhound] {}{title} — {host} ({})",
+            l.subject_confirmed,
+            percent(f.containment)
+        ),
+        None => format!(
+            "[copyhound] {}: {title} — {host} ({})",
+            l.subject_one,
+            percent(f.containment)
+        ),
+    });
     let mut text = String::new();
     let mut html = String::from(
         "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"></head><body style=\"font-family:sans-serif\">\n",
     );
-    let _ = writeln!(text, "{}\n", l.intro);
-    let _ = writeln!(html, "<p>{}</p>", escape_html(l.intro));
+    match &f.escalation {
+        Some(e) => write_escalation(&mut text, &mut html, e, l),
+        None => {
+            let _ = writeln!(text, "{}\n", l.intro);
+            let _ = writeln!(html, "<p>{}</p>", escape_html(l.intro));
+        }
+    }
     write_match(&mut text, &mut html, item, l, true);
     if cx.role == Role::Legal {
         let notice = takedown_notice(&[item], cx);
@@ -289,6 +345,9 @@ pub fn render_digest(items: &[ReportItem], cx: &ReportContext<'_>) -> Rendered {
     for (i, item) in items.iter().take(MAX_DIGEST_ITEMS).enumerate() {
         let _ = writeln!(text, "— {} —", i + 1);
         let _ = writeln!(html, "<h3>{}</h3>", i + 1);
+        if let Some(e) = &item.facts.escalation {
+            write_escalation(&mut text, &mut html, e, l);
+        }
         write_match(&mut text, &mut html, item, l, false);
         text.push('\n');
     }
@@ -309,6 +368,40 @@ pub fn render_digest(items: &[ReportItem], cx: &ReportContext<'_>) -> Rendered {
         text,
         html,
     }
+}
+
+/// The opening of an escalation: the confirmation, who decided, when, and the note.
+/// The reviewer's name is one line; the note keeps its line breaks, indented in the text
+/// and as `<br>` in the (escaped) HTML.
+fn write_escalation(text: &mut String, html: &mut String, e: &Escalation, l: &Labels) {
+    let note = note_text(&e.note);
+    let note = if note.is_empty() {
+        l.no_note.to_string()
+    } else {
+        note
+    };
+    let by = one_line(&e.decided_by, 200);
+    let at = one_line(&e.decided_at, 64);
+    let _ = writeln!(text, "{}", l.escalation_intro);
+    let _ = writeln!(text, "  {}: {by}", l.decided_by);
+    let _ = writeln!(text, "  {}: {at}", l.decided_at);
+    let _ = writeln!(
+        text,
+        "  {}:\n    {}\n",
+        l.note,
+        note.replace('\n', "\n    ")
+    );
+    let _ = writeln!(
+        html,
+        "<p><b>{}</b></p>\n<table cellpadding=\"3\">\n<tr><th align=\"left\">{}</th><td>{}</td></tr>\n<tr><th align=\"left\">{}</th><td>{}</td></tr>\n<tr><th align=\"left\" valign=\"top\">{}</th><td>{}</td></tr>\n</table>",
+        escape_html(l.escalation_intro),
+        escape_html(l.decided_by),
+        escape_html(&by),
+        escape_html(l.decided_at),
+        escape_html(&at),
+        escape_html(l.note),
+        escape_html(&note).replace('\n', "<br>")
+    );
 }
 
 fn write_match(
@@ -766,6 +859,108 @@ Aligned passages (copied text highlighted)
         assert!(r.html.contains(
             "<tr><th align=\"left\">Title</th><td>Evil Bcc: x@y.example &lt;script&gt;alert(1)&lt;/script&gt;</td></tr>"
         ));
+    }
+
+    /// A match a reviewer confirmed, with a hostile note: markup and line breaks.
+    fn escalated() -> ReportItem {
+        let mut it = item();
+        it.facts.escalation = Some(Escalation {
+            decided_by: "wang\r\nBcc: x@evil.example".into(),
+            decided_at: "2026-03-02T09:30:00Z".into(),
+            note: "无授权记录\r\n<script>alert(1)</script>\rsecond line".into(),
+        });
+        it
+    }
+
+    fn legal(language: Language, contacts: &[Contact]) -> Rendered {
+        let o = outlet(language);
+        let cx = ReportContext {
+            outlet: &o,
+            contacts,
+            role: Role::Legal,
+        };
+        render_match(&escalated(), &cx)
+    }
+
+    #[test]
+    fn zh_escalation_names_the_reviewer_and_keeps_the_notice() {
+        let r = legal(Language::ZhCn, &contacts());
+        assert_eq!(
+            r.subject,
+            "[copyhound] 经审核确认侵权：江城新闻 — copier.example (87%)"
+        );
+        assert!(
+            r.text.starts_with(
+                "经审核确认侵权：审核人员已确认以下转载构成侵权，现提交法律顾问处理。"
+            ),
+            "{}",
+            r.text
+        );
+        for needle in [
+            "  确认人: wang Bcc: x@evil.example\n",
+            "  确认时间（UTC）: 2026-03-02T09:30:00Z\n",
+            "  审核备注:\n    无授权记录\n    <script>alert(1)</script>\n    second line\n",
+            "匹配编号（审阅页面）: 7",
+            "删除通知书（草稿）",
+            "被转载于：http://copier.example/a",
+        ] {
+            assert!(r.text.contains(needle), "missing {needle:?} in\n{}", r.text);
+        }
+        assert!(!r.text.contains('\r'));
+        // The escalation comes before the report, which comes before the notice.
+        let at = |needle: &str| r.text.find(needle).unwrap();
+        assert!(at("审核备注") < at("原创作品") && at("原创作品") < at("删除通知书（草稿）"));
+        assert!(!r.html.contains("<script>"));
+        assert!(r.html.contains(
+            "<td>无授权记录<br>&lt;script&gt;alert(1)&lt;/script&gt;<br>second line</td>"
+        ));
+        assert!(r.html.contains("<td>wang Bcc: x@evil.example</td>"));
+        assert!(r.html.find("确认人").unwrap() < r.html.find("删除通知书（草稿）").unwrap());
+    }
+
+    #[test]
+    fn en_escalation_names_the_reviewer_and_keeps_the_notice() {
+        let r = legal(Language::En, &contacts());
+        assert_eq!(
+            r.subject,
+            "[copyhound] Confirmed infringement: 江城新闻 — copier.example (87%)"
+        );
+        assert!(r
+            .text
+            .starts_with("Confirmed infringement: a reviewer confirmed"));
+        for needle in [
+            "  Confirmed by: wang Bcc: x@evil.example\n",
+            "  Confirmed at (UTC): 2026-03-02T09:30:00Z\n",
+            "  Reviewer's note:\n    无授权记录\n    <script>alert(1)</script>\n    second line\n",
+            "DRAFT takedown notice",
+            "    1. http://copier.example/a (host copier.example",
+        ] {
+            assert!(r.text.contains(needle), "missing {needle:?} in\n{}", r.text);
+        }
+        assert!(!r.html.contains("<script>"));
+        assert!(r.html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+        assert!(!r.subject.contains(['\r', '\n']));
+
+        // No note: said so, not an empty line.
+        let mut it = escalated();
+        it.facts.escalation.as_mut().unwrap().note = " \r\n ".into();
+        let o = outlet(Language::En);
+        let contacts = contacts();
+        let cx = ReportContext {
+            outlet: &o,
+            contacts: &contacts,
+            role: Role::Legal,
+        };
+        let r = render_match(&it, &cx);
+        assert!(
+            r.text.contains("  Reviewer's note:\n    (none)\n"),
+            "{}",
+            r.text
+        );
+        // In a digest, the escalated item carries its confirmation too.
+        let d = render_digest(&[item(), escalated()], &cx);
+        assert_eq!(d.text.matches("Confirmed by: wang").count(), 1);
+        assert!(!d.html.contains("<script>"));
     }
 
     #[test]

@@ -15,7 +15,7 @@ use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::{timestamp, Store, StoreError};
+use super::{timestamp, ReviewStatus, Store, StoreError};
 use crate::crawl::fetch::Capture;
 use crate::detect::{Passage, Verdict};
 
@@ -32,8 +32,12 @@ pub struct NewMatch {
     pub containment: f64,
     pub passages: Vec<Passage>,
     pub copy_title: String,
-    /// Found on a `[crawl] licensed` domain.
+    /// Found on a licensed domain (`[crawl] licensed` or the reviewers' licensed list).
     pub licensed: bool,
+    /// Found on a site the reviewers ignore: recorded with status `ignored` (even when
+    /// also licensed: the reviewers asked to hear nothing more about the site, and the
+    /// `licensed` flag still says what it is) and alerting nobody.
+    pub ignored: bool,
 }
 
 /// What the evidence stage adds to a new match, inside the transaction that records it:
@@ -143,6 +147,19 @@ fn precise(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
+/// The review status a new match starts in: `ignored` on an ignored site (over
+/// `licensed`, see [`NewMatch::ignored`]), `licensed` on a licensed one, else
+/// `unreviewed`.
+fn initial_status(m: &NewMatch) -> ReviewStatus {
+    if m.ignored {
+        ReviewStatus::Ignored
+    } else if m.licensed {
+        ReviewStatus::Licensed
+    } else {
+        ReviewStatus::Unreviewed
+    }
+}
+
 fn verdict_name(v: Verdict) -> Option<&'static str> {
     match v {
         Verdict::Copy => Some("copy"),
@@ -211,7 +228,8 @@ impl Store {
     /// recorded with the match and its alerts are queued, so a match, its evidence
     /// record and its alerts commit together or not at all. (`evidence` writes the file
     /// itself; a file written for a transaction that then fails is an orphan, never an
-    /// overwrite.)
+    /// overwrite.) An `ignored` match keeps its evidence file but its alerts are
+    /// dropped here, whatever `evidence` returned: an ignored site alerts nobody.
     ///
     /// # Errors
     /// As [`Store::record_matches`].
@@ -281,7 +299,7 @@ impl Store {
                     timestamp(capture.finished_at),
                     capture.remote_addr.map(|a| a.ip().to_string()),
                     m.licensed,
-                    if m.licensed { "licensed" } else { "unreviewed" },
+                    initial_status(m).as_str(),
                     now_text,
                 ],
             )
@@ -295,7 +313,9 @@ impl Store {
                 )
                 .map_err(err)?;
             }
-            super::enqueue_alerts_in(&tx, &extra.alerts, now).map_err(err)?;
+            if !m.ignored {
+                super::enqueue_alerts_in(&tx, &extra.alerts, now).map_err(err)?;
+            }
             outcomes.push(MatchOutcome::New { id });
         }
         tx.commit().map_err(err)?;
@@ -587,6 +607,7 @@ pub(super) mod tests {
             }],
             copy_title: "抄来的".into(),
             licensed,
+            ignored: false,
         }
     }
 
@@ -716,5 +737,38 @@ pub(super) mod tests {
             )
             .unwrap();
         assert_eq!(store.pending_alert_count().unwrap(), 2);
+    }
+
+    #[test]
+    fn an_ignored_match_keeps_its_evidence_and_alerts_nobody() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open_dir(dir.path()).unwrap();
+        let id = original(&mut store, "https://news.example/1");
+        // Ignored wins over licensed for the status; the licensed flag is kept.
+        let mut m = new_match(id, Verdict::Copy, true);
+        m.ignored = true;
+        let outcomes = store
+            .record_matches_with(&capture(b"page"), &[m], Utc::now(), &mut |_, match_id| {
+                MatchEvidence {
+                    evidence_file: Some("i.warc.gz".into()),
+                    evidence_sha256: Some("cd".into()),
+                    alerts: vec![crate::store::NewAlert {
+                        match_id: Some(match_id),
+                        role: crate::config::Role::Legal,
+                        facts_json: "{}".into(),
+                        evidence_file: None,
+                        evidence_sha256: None,
+                    }],
+                }
+            })
+            .unwrap();
+        let MatchOutcome::New { id: match_id } = outcomes[0] else {
+            panic!("{outcomes:?}")
+        };
+        let detail = store.find_match(match_id).unwrap().unwrap();
+        assert_eq!(detail.summary.status, "ignored");
+        assert!(detail.summary.licensed);
+        assert_eq!(detail.evidence_file.as_deref(), Some("i.warc.gz"));
+        assert_eq!(store.pending_alert_count().unwrap(), 0);
     }
 }

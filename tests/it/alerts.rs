@@ -14,7 +14,9 @@ use copyhound::store::Store;
 use mail_parser::{MessageParser, MimeHeaders};
 use sha2::{Digest, Sha256};
 
-use crate::util::{copyhound, free_port, json, python_has, stderr, stdout, SmtpSink};
+use crate::util::{
+    copyhound, free_port, json, python_has, stderr, stdout, SmtpSink, OUTLET_CONFIG,
+};
 
 const HOSTILE_TITLE: &str = "转载\r\nBcc: victim@evil.example\r\n<script>alert(1)</script>";
 
@@ -29,35 +31,7 @@ impl Env {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().to_path_buf();
         let config = root.join("copyhound.toml");
-        std::fs::write(
-            &config,
-            format!(
-                r#"
-[outlet]
-name = "江城日报社"
-website = "https://www.jiangcheng-daily.example"
-address = "江城市滨江路 88 号"
-language = "zh-CN"
-
-[[contacts]]
-role = "legal"
-name = "王律师"
-email = "legal@jiangcheng-daily.example"
-
-[[contacts]]
-role = "licensing"
-name = "版权合作部 李编辑"
-email = "licensing@jiangcheng-daily.example"
-
-[storage]
-dir = "state"
-
-[email]
-{email}
-"#
-            ),
-        )
-        .unwrap();
+        std::fs::write(&config, format!("{OUTLET_CONFIG}\n[email]\n{email}\n")).unwrap();
         Env {
             _dir: dir,
             root,

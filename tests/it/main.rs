@@ -10,6 +10,7 @@ mod evidence;
 mod extract;
 mod ingest;
 mod pipeline;
+mod review;
 mod site;
 mod util;
 mod web;

@@ -4,6 +4,30 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// The start of a test config: a Chinese outlet with both contacts (counsel and
+/// licensing staff) and its state in `state/` beside the config. Tests append their own
+/// sections.
+pub const OUTLET_CONFIG: &str = r#"
+[outlet]
+name = "江城日报社"
+website = "https://www.jiangcheng-daily.example"
+address = "江城市滨江路 88 号"
+language = "zh-CN"
+
+[[contacts]]
+role = "legal"
+name = "王律师"
+email = "legal@jiangcheng-daily.example"
+
+[[contacts]]
+role = "licensing"
+name = "版权合作部 李编辑"
+email = "licensing@jiangcheng-daily.example"
+
+[storage]
+dir = "state"
+"#;
+
 /// The crate root.
 pub fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -28,11 +52,17 @@ pub fn shared_data() -> Option<PathBuf> {
 
 /// Runs the `copyhound` binary with `args`, without any config from the environment.
 pub fn copyhound(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_copyhound"))
-        .args(args)
-        .env_remove("COPYHOUND_CONFIG")
+    copyhound_cmd(args)
         .output()
         .expect("the copyhound binary runs")
+}
+
+/// The `copyhound` command with `args`, without any config from the environment, for a
+/// test that sets more (variables, standard input) before running it.
+pub fn copyhound_cmd(args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_copyhound"));
+    cmd.args(args).env_remove("COPYHOUND_CONFIG");
+    cmd
 }
 
 pub fn stdout(output: &Output) -> String {

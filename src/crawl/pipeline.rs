@@ -881,10 +881,13 @@ pub struct CrawlSummary {
 
 impl CrawlSummary {
     /// `crawl: <n> pages fetched, <n> not modified, <n> failed, <n> matches (<n> copy,
-    /// <n> partial, <n> licensed, <n> ignored), frontier <n> queued`.
+    /// <n> partial, <n> licensed), frontier <n> queued`, then `, <n> on ignored sites`
+    /// when any match was on a site the reviewers ignore. The line stays as it was
+    /// before the review desk existed whenever no site is ignored, so scripts reading
+    /// it keep working.
     pub fn render(&self) -> String {
-        format!(
-            "crawl: {} pages fetched, {} not modified, {} failed, {} matches ({} copy, {} partial, {} licensed, {} ignored), frontier {} queued",
+        let mut line = format!(
+            "crawl: {} pages fetched, {} not modified, {} failed, {} matches ({} copy, {} partial, {} licensed), frontier {} queued",
             self.fetched,
             self.not_modified,
             self.failed,
@@ -892,9 +895,12 @@ impl CrawlSummary {
             self.matches.copy,
             self.matches.partial,
             self.matches.licensed,
-            self.matches.ignored,
             self.queued
-        )
+        );
+        if self.matches.ignored > 0 {
+            line.push_str(&format!(", {} on ignored sites", self.matches.ignored));
+        }
+        line
     }
 }
 

@@ -382,7 +382,8 @@ async fn site_lists_apply_to_later_copies() {
     std::fs::write(&env.config, config).unwrap();
     let out = env.run_async(&["crawl", "--once"]).await;
     assert!(
-        stdout(&out).contains(" 1 matches (0 copy, 0 partial, 0 licensed, 1 ignored)"),
+        stdout(&out).contains(" 1 matches (0 copy, 0 partial, 0 licensed), frontier ")
+            && stdout(&out).trim_end().ends_with(", 1 on ignored sites"),
         "{}{}",
         stdout(&out),
         stderr(&out)

@@ -119,6 +119,9 @@ impl Report {
         out.push_str(&format!(
             "inspect: copyhound matches list --config {config}\n         copyhound matches show 1 --config {config}\n"
         ));
+        out.push_str(&format!(
+            "review:  add a [[web.users]] entry (hash from `copyhound hash-password`) to {config},\n         then `copyhound serve --config {config}` and open http://127.0.0.1:8600/\n"
+        ));
         out.push_str(&format!("done in {:.1}s\n", self.seconds));
         out
     }

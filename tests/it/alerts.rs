@@ -15,7 +15,8 @@ use mail_parser::{MessageParser, MimeHeaders};
 use sha2::{Digest, Sha256};
 
 use crate::util::{
-    copyhound, free_port, json, python_has, stderr, stdout, SmtpSink, OUTLET_CONFIG,
+    copyhound, copyhound_blocking, free_port, json, python_has, stderr, stdout, SmtpSink,
+    OUTLET_CONFIG,
 };
 
 const HOSTILE_TITLE: &str = "转载\r\nBcc: victim@evil.example\r\n<script>alert(1)</script>";
@@ -597,19 +598,6 @@ async fn copy_site_env() -> (Env, std::net::SocketAddr, u16) {
     (env, site, port)
 }
 
-/// Runs the binary with `args` and the environment's config off the async runtime (the
-/// fixture site runs on it).
-async fn run_blocking(env: &Env, args: &[&str]) -> std::process::Output {
-    let mut all: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-    all.extend(["--config".to_string(), env.config.display().to_string()]);
-    tokio::task::spawn_blocking(move || {
-        let refs: Vec<&str> = all.iter().map(String::as_str).collect();
-        copyhound(&refs)
-    })
-    .await
-    .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crawl_once_delivers_the_alerts_it_queued() {
     if skip_without_smtp("crawl_once_delivers_the_alerts_it_queued") {
@@ -617,9 +605,9 @@ async fn crawl_once_delivers_the_alerts_it_queued() {
     }
     let (env, _site, port) = copy_site_env().await;
     let sink = SmtpSink::start(port, &env.root.join("mail"), None);
-    let out = run_blocking(&env, &["ingest"]).await;
+    let out = copyhound_blocking(&env.config, &["ingest"]).await;
     assert!(out.status.success(), "{}", stderr(&out));
-    let out = run_blocking(&env, &["crawl", "--once"]).await;
+    let out = copyhound_blocking(&env.config, &["crawl", "--once"]).await;
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("alerts: 2 sent in 2 email(s)"),
@@ -642,7 +630,7 @@ async fn scan_records_evidence_and_delivers_alerts_once() {
     }
     let (env, site, port) = copy_site_env().await;
     let sink = SmtpSink::start(port, &env.root.join("mail"), None);
-    let out = run_blocking(&env, &["ingest"]).await;
+    let out = copyhound_blocking(&env.config, &["ingest"]).await;
     assert!(
         stdout(&out).starts_with("ingest: 1 new"),
         "{}{}",
@@ -651,7 +639,7 @@ async fn scan_records_evidence_and_delivers_alerts_once() {
     );
 
     let url = format!("http://{site}/news/copy.html");
-    let out = run_blocking(&env, &["scan", &url]).await;
+    let out = copyhound_blocking(&env.config, &["scan", &url]).await;
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("\tcopy\t"), "{}", stdout(&out));
     assert!(
@@ -746,7 +734,7 @@ async fn scan_records_evidence_and_delivers_alerts_once() {
     );
 
     // The same page again: the match is known, nobody is alerted twice.
-    let out = run_blocking(&env, &["scan", &url]).await;
+    let out = copyhound_blocking(&env.config, &["scan", &url]).await;
     assert!(out.status.success());
     assert_eq!(sink.messages().len(), 2);
     assert_eq!(env.alerts().len(), 2);

@@ -2,6 +2,7 @@
 //! shared harness.
 
 mod alerts;
+mod browser;
 mod cli;
 mod crawl;
 mod daemon;

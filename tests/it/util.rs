@@ -57,6 +57,19 @@ pub fn copyhound(args: &[&str]) -> Output {
         .expect("the copyhound binary runs")
 }
 
+/// Runs the binary with `args` and `--config config` on the blocking pool, for async
+/// tests whose fixture sites are served from the runtime's own threads.
+pub async fn copyhound_blocking(config: &Path, args: &[&str]) -> Output {
+    let mut all: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    all.extend(["--config".to_string(), config.display().to_string()]);
+    tokio::task::spawn_blocking(move || {
+        let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+        copyhound(&refs)
+    })
+    .await
+    .expect("the copyhound task ends")
+}
+
 /// The `copyhound` command with `args`, without any config from the environment, for a
 /// test that sets more (variables, standard input) before running it.
 pub fn copyhound_cmd(args: &[&str]) -> Command {

@@ -119,7 +119,11 @@ fn fill(store: &mut Store) -> Duration {
                     copy_url: format!("http://{host}/news/{i}.html"),
                     copy_host: host,
                     original_id: ids[i % ORIGINALS],
-                    verdict: if i % 3 == 0 { Verdict::Partial } else { Verdict::Copy },
+                    verdict: if i % 3 == 0 {
+                        Verdict::Partial
+                    } else {
+                        Verdict::Copy
+                    },
                     containment: (next() % 1000) as f64 / 1000.0,
                     passages: comparison.passages.clone(),
                     copy_title: copy.title.clone(),

@@ -25,10 +25,23 @@ struct DeskFixture {
     client: reqwest::Client,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
+    /// The settings in force, for the reload test (the daemon's reload publishes new
+    /// settings the same way); `None` when served by `web::serve`.
+    reload: Option<tokio::sync::watch::Sender<std::sync::Arc<Settings>>>,
 }
 
 impl DeskFixture {
+    /// The desk as `copyhound serve` runs it.
     async fn start() -> DeskFixture {
+        DeskFixture::start_with(false).await
+    }
+
+    /// The desk as the daemon mounts it: its settings follow a channel.
+    async fn start_reloadable() -> DeskFixture {
+        DeskFixture::start_with(true).await
+    }
+
+    async fn start_with(reloadable: bool) -> DeskFixture {
         let dir = tempfile::tempdir().unwrap();
         let demo = dir.path().join("demo");
         let out = copyhound(&["demo", "--dir", demo.to_str().unwrap()]);
@@ -46,13 +59,30 @@ impl DeskFixture {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(async move {
-            copyhound::web::serve(settings, listener, async move {
-                let _ = stopped.await;
-            })
-            .await
-            .unwrap();
-        });
+        let (server, reload) = if reloadable {
+            let (tx, rx) = tokio::sync::watch::channel(std::sync::Arc::new(settings));
+            let desk = copyhound::web::Desk::open(rx).unwrap();
+            let app = copyhound::web::router(desk)
+                .into_make_service_with_connect_info::<std::net::SocketAddr>();
+            let server = tokio::spawn(async move {
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(async move {
+                        let _ = stopped.await;
+                    })
+                    .await
+                    .unwrap();
+            });
+            (server, Some(tx))
+        } else {
+            let server = tokio::spawn(async move {
+                copyhound::web::serve(settings, listener, async move {
+                    let _ = stopped.await;
+                })
+                .await
+                .unwrap();
+            });
+            (server, None)
+        };
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -64,6 +94,7 @@ impl DeskFixture {
             client,
             stop: Some(stop),
             server: Some(server),
+            reload,
         }
     }
 
@@ -707,5 +738,35 @@ async fn bulk_actions_cover_a_site() {
         )
         .await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    desk.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_that_removes_a_user_ends_their_session() {
+    let desk = DeskFixture::start_reloadable().await;
+    let (session, _) = desk.login().await;
+    // Browsers' icon requests get "no content", not an error page.
+    let icon = desk.get("/favicon.ico", None).await;
+    assert_eq!(icon.status(), StatusCode::NO_CONTENT);
+    let reload = desk.reload.as_ref().unwrap();
+    // A reload that keeps the user keeps the session; one that drops them ends it.
+    let mut same = (**reload.borrow()).clone();
+    same.outlet.language = copyhound::config::Language::En;
+    reload.send_replace(std::sync::Arc::new(same.clone()));
+    let page = desk.get("/matches", Some(&session)).await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let body = page.text().await.unwrap();
+    assert!(
+        body.contains("<html lang=\"en\">"),
+        "the language follows the reload"
+    );
+    assert!(body.contains(">Unreviewed <span class=\"count\">2</span>"));
+    let mut without = same;
+    without.web.users.clear();
+    reload.send_replace(std::sync::Arc::new(without));
+    let r = desk.get("/matches", Some(&session)).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let login = desk.get("/login", None).await.text().await.unwrap();
+    assert!(login.contains("id=\"no-users\""), "{login}");
     desk.stop().await;
 }

@@ -217,6 +217,9 @@ struct MatchPage {
     csrf: String,
     flash: Option<String>,
     m: crate::store::MatchSummary,
+    /// The queue this page was opened from (`q`), for the decision form and the way back.
+    queue_q: String,
+    queue_href: String,
     status_key: String,
     status_label: String,
     share: String,
@@ -555,6 +558,32 @@ fn parse_queue(q: &HashMap<String, String>) -> Result<QueueQuery, Failure> {
     })
 }
 
+/// The queue a match page was opened from, as the `q` parameter carries it: the queue's
+/// own query string (filters and order, no page), re-built from checked values so only
+/// sane parameters are ever echoed. Empty for the default queue.
+fn queue_context(q: &QueueQuery) -> String {
+    let href = queue_href(q, &q.status, 1);
+    href.trim_start_matches("/matches?").to_string()
+}
+
+/// Parses a `q` parameter back into a queue; an unusable one is the default queue (it
+/// only steers navigation, so it never fails a request).
+fn parse_context(q: &str) -> QueueQuery {
+    let pairs: HashMap<String, String> = url::form_urlencoded::parse(q.as_bytes())
+        .into_owned()
+        .collect();
+    parse_queue(&pairs).unwrap_or_else(|_| QueueQuery {
+        filter: MatchFilter {
+            status: Some(ReviewStatus::Unreviewed),
+            limit: PAGE_SIZE,
+            ..MatchFilter::default()
+        },
+        status: ReviewStatus::Unreviewed.as_str().to_string(),
+        page: 1,
+        flash: None,
+    })
+}
+
 /// The query string of a queue view, with `status` and `page` replaced.
 fn queue_href(q: &QueueQuery, status: &str, page: usize) -> String {
     let f = &q.filter;
@@ -623,11 +652,12 @@ pub async fn queue(
             href: queue_href(&q, "all", 1),
         });
         let pages = (page.total as usize).div_ceil(PAGE_SIZE).max(1);
+        let context = encode_query(&queue_context(&q));
         let rows = page
             .matches
             .into_iter()
             .map(|m| Row {
-                href: format!("/matches/{}", m.id),
+                href: format!("/matches/{}?q={context}", m.id),
                 id: m.id,
                 copy_title: display_title(&m.copy_title, &m.copy_url),
                 copy_host: m.copy_host,
@@ -793,6 +823,9 @@ pub async fn match_page(
         let id = parse_id(&raw_id)?;
         let flash = Flash::parse(&params);
         let flash_id = flash.as_ref().map(|f| f.match_id);
+        let context = parse_context(params.get("q").map_or("", String::as_str));
+        let queue_q = queue_context(&context);
+        let queue_href = queue_href(&context, &context.status, 1);
         let loaded = desk
             .with_store(move |s| {
                 let Some(detail) = s.find_match(id)? else {
@@ -837,6 +870,8 @@ pub async fn match_page(
             user: Some(session.user.clone()),
             csrf: session.csrf.clone(),
             flash: flash.as_ref().map(|f| f.text(t, host.as_deref())),
+            queue_q,
+            queue_href,
             status_key: m.status.clone(),
             status_label: t.status_label(&m.status).to_string(),
             share: view::percent(m.containment),
@@ -889,6 +924,9 @@ pub struct DecideForm {
     /// Bulk form only.
     #[serde(default)]
     host: String,
+    /// Single decisions: the queue the reviewer works through (see [`queue_context`]).
+    #[serde(default)]
+    q: String,
 }
 
 fn action_of(form: &DecideForm) -> Result<Action, Failure> {
@@ -918,6 +956,15 @@ async fn record(
     let settings = desk.settings();
     let note = form.note.clone();
     let actor = session.user.clone();
+    let context = parse_context(&form.q);
+    // The next match is the first still unreviewed in the reviewer's queue, with its
+    // filters and order.
+    let next_filter = MatchFilter {
+        status: Some(ReviewStatus::Unreviewed),
+        offset: 0,
+        limit: 1,
+        ..context.filter.clone()
+    };
     let (report, next) = desk
         .with_store(move |s| {
             let request = ReviewRequest {
@@ -936,11 +983,7 @@ async fn record(
                 }
                 Err(e) => return Err(Failure::internal(e.to_string())),
             };
-            let next = s.query_matches(&MatchFilter {
-                status: Some(ReviewStatus::Unreviewed),
-                limit: 1,
-                ..MatchFilter::default()
-            })?;
+            let next = s.query_matches(&next_filter)?;
             Ok((report, next.matches.first().map(|m| m.id)))
         })
         .await?;
@@ -977,8 +1020,16 @@ async fn record(
             encode_query(&site),
             flash.query()
         ),
-        (_, Some(next), _) => format!("/matches/{next}?{}", flash.query()),
-        _ => format!("/matches?{}", flash.query()),
+        (_, Some(next), _) => format!(
+            "/matches/{next}?q={}&{}",
+            encode_query(&queue_context(&context)),
+            flash.query()
+        ),
+        _ => format!(
+            "{}&{}",
+            queue_href(&context, &context.status, 1),
+            flash.query()
+        ),
     };
     Ok(Redirect::to(&location).into_response())
 }

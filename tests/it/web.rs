@@ -418,6 +418,24 @@ async fn queue_filters_sorts_and_pages() {
         rows(&page("/matches?status=all&sort=share").await),
         expected
     );
+    // Rows carry the queue they were listed in, and the match page hands it on to its
+    // decision form and its way back.
+    let share_page = page("/matches?status=all&sort=share").await;
+    let row_href = format!(
+        "href=\"/matches/{}?q=status%3Dall%26sort%3Dshare\"",
+        expected[0]
+    );
+    assert!(share_page.contains(&row_href), "{share_page}");
+    let match_path: &'static str = Box::leak(
+        format!("/matches/{}?q=status%3Dall%26sort%3Dshare", expected[0]).into_boxed_str(),
+    );
+    let match_page = page(match_path).await;
+    assert!(
+        match_page.contains("name=\"q\" value=\"status=all&#38;sort=share\"")
+            || match_page.contains("name=\"q\" value=\"status=all&amp;sort=share\""),
+        "{match_page}"
+    );
+    assert!(match_page.contains("id=\"back-to-queue\""));
     let mut ascending = expected.clone();
     ascending.reverse();
     assert_eq!(
@@ -556,6 +574,7 @@ async fn decisions_escalate_once_and_respect_csrf() {
         .collect();
     assert_eq!(unreviewed.len(), 2);
     let (first, second) = (unreviewed[0], unreviewed[1]);
+    let host = store.find_match(second).unwrap().unwrap().summary.copy_host;
     let alerts_before = store.list_alerts(100).unwrap().len();
     let path = format!("/matches/{first}/decide");
 
@@ -592,8 +611,11 @@ async fn decisions_escalate_once_and_respect_csrf() {
         .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let location = r.headers()[LOCATION].to_str().unwrap().to_string();
+    // With no queue given, the next match is the default queue's first unreviewed one.
     assert!(
-        location.starts_with(&format!("/matches/{second}?done={first}&st=infringing")),
+        location.starts_with(&format!(
+            "/matches/{second}?q=status%3Dunreviewed&done={first}&st=infringing"
+        )),
         "{location}"
     );
     assert!(location.contains("esc=1"), "{location}");
@@ -654,11 +676,21 @@ async fn decisions_escalate_once_and_respect_csrf() {
                 ("csrf", &csrf),
                 ("status", "licensed"),
                 ("add_licensed", "1"),
+                ("q", &format!("status=all&site={host}&sort=share")),
             ],
         )
         .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    let host = store.find_match(second).unwrap().unwrap().summary.copy_host;
+    // Nothing unreviewed is left in that reviewer's queue (one site, by share): back to
+    // it, filters kept.
+    let location = r.headers()[LOCATION].to_str().unwrap();
+    assert!(
+        location.starts_with(&format!(
+            "/matches?status=all&site={}&sort=share&done={second}&st=licensed",
+            host.replace(':', "%3A")
+        )),
+        "{location}"
+    );
     let list = store
         .site_list(copyhound::store::SiteList::Licensed)
         .unwrap();

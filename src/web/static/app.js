@@ -61,7 +61,8 @@ function setupMatch() {
       show(originalMarks[current].dataset.passage);
       e.preventDefault();
     } else if (e.key === "u") {
-      window.location.href = "/matches";
+      const back = document.getElementById("back-to-queue");
+      window.location.href = back ? back.href : "/matches";
     }
   });
 }

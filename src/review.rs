@@ -248,14 +248,7 @@ pub fn facts_for_match(store: &Store, d: &MatchDetail) -> Result<Option<MatchFac
         .unwrap_or_else(|| d.summary.copy_host.clone());
     Ok(Some(MatchFacts {
         match_id: Some(d.summary.id),
-        original: OriginalFacts {
-            id: original.id,
-            url: original.url,
-            title: original.title,
-            published: original.published,
-            first_seen: original.first_seen,
-            text_sha256: original.text_sha256,
-        },
+        original: OriginalFacts::from(original),
         copy: CopyFacts {
             url: d.capture.final_url.clone(),
             host,

@@ -630,14 +630,7 @@ fn match_facts(
     let (passages, passages_omitted) = MatchFacts::passages_from(&original.text, &m.passages);
     Ok(Some(MatchFacts {
         match_id: None,
-        original: OriginalFacts {
-            id: original.id,
-            url: original.url,
-            title: original.title,
-            published: original.published,
-            first_seen: original.first_seen,
-            text_sha256: original.text_sha256,
-        },
+        original: OriginalFacts::from(original),
         copy: CopyFacts {
             url: capture.final_url.to_string(),
             host: capture.final_url.host_str().unwrap_or_default().to_string(),

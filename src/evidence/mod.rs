@@ -55,6 +55,19 @@ pub struct OriginalFacts {
     pub text_sha256: String,
 }
 
+impl From<crate::store::OriginalRecord> for OriginalFacts {
+    fn from(original: crate::store::OriginalRecord) -> OriginalFacts {
+        OriginalFacts {
+            id: original.id,
+            url: original.url,
+            title: original.title,
+            published: original.published,
+            first_seen: original.first_seen,
+            text_sha256: original.text_sha256,
+        }
+    }
+}
+
 /// The copying page, as captured.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CopyFacts {

@@ -206,7 +206,8 @@ struct HistoryRow {
     status: String,
     status_key: String,
     note: String,
-    escalated: bool,
+    /// For a decision that escalated: where its email to counsel stands.
+    escalation: Option<String>,
 }
 
 #[derive(Template)]
@@ -713,6 +714,25 @@ pub async fn queue(
     respond(&desk, result)
 }
 
+/// "Escalated to counsel: sent 2026-11-26 10:31 UTC" and the like.
+fn escalation_state(t: &Labels, alert: &crate::store::AlertRecord) -> String {
+    use crate::store::AlertState;
+    let state = match alert.state {
+        AlertState::Sent => format!(
+            "{} {}",
+            t.alert_sent,
+            view::short_time(alert.sent_at.as_deref().unwrap_or_default())
+        ),
+        AlertState::Failed => format!(
+            "{} {}",
+            t.alert_failed,
+            alert.last_error.as_deref().unwrap_or_default()
+        ),
+        AlertState::Queued | AlertState::Sending => t.alert_queued.to_string(),
+    };
+    format!("{}: {state}", t.escalated)
+}
+
 /// A crawled title, or the URL when the page had none.
 fn display_title(title: &str, url: &str) -> String {
     let t = title.trim();
@@ -831,7 +851,15 @@ pub async fn match_page(
                 let Some(detail) = s.find_match(id)? else {
                     return Err(Failure::not_found());
                 };
-                let history = s.decisions(id)?;
+                let mut history = Vec::new();
+                for d in s.decisions(id)? {
+                    // The escalation email's fate, so a reviewer sees counsel was told.
+                    let alert = match d.alert_id {
+                        Some(a) => s.find_alert(a)?,
+                        None => None,
+                    };
+                    history.push((d, alert));
+                }
                 let original =
                     s.find_original(&crate::store::OriginalKey::Id(detail.summary.original_id))?;
                 let capture = s.capture(detail.capture.id)?;
@@ -885,7 +913,8 @@ pub async fn match_page(
             copy_error,
             history: history
                 .into_iter()
-                .map(|d| HistoryRow {
+                .map(|(d, alert)| HistoryRow {
+                    escalation: alert.map(|a| escalation_state(t, &a)),
                     at: view::short_time(&d.decided_at),
                     actor: d.actor,
                     via: d.via,
@@ -893,7 +922,6 @@ pub async fn match_page(
                     status: t.status_label(&d.status).to_string(),
                     status_key: d.status,
                     note: d.note,
-                    escalated: d.alert_id.is_some(),
                 })
                 .collect(),
             m: crate::store::MatchSummary {

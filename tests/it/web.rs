@@ -654,6 +654,39 @@ async fn decisions_escalate_once_and_respect_csrf() {
         "{page}"
     );
     assert!(page.contains("class=\"decision\" data-status=\"infringing\""));
+    // `serve` runs the outbox: the escalation goes out (here to an .eml file, the demo
+    // has no SMTP server) and the history says so.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let page = desk
+            .get(&format!("/matches/{first}"), Some(&session))
+            .await
+            .text()
+            .await
+            .unwrap();
+        if page.contains("已通知法律顾问: 邮件已发送") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "escalation not delivered: {page}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let sent = store
+        .find_alert(history[0].alert_id.unwrap())
+        .unwrap()
+        .unwrap();
+    assert_eq!(sent.state, copyhound::store::AlertState::Sent);
+    let emails: Vec<String> = std::fs::read_dir(desk.state.join("outbox"))
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect();
+    let escalation_mail = emails
+        .iter()
+        .filter(|m| m.contains(sent.message_id.as_deref().unwrap()))
+        .count();
+    assert_eq!(escalation_mail, 1, "one escalation email");
 
     // Marked infringing again: a second decision, no second escalation.
     let r = desk

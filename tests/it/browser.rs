@@ -526,6 +526,9 @@ async fn a_reviewer_logs_in_reads_a_match_and_decides() {
         assert_eq!(browser.text(&css).await, count, "{status} tab");
     }
 
+    let queue_png = browser.client.screenshot().await.expect("screenshot");
+    std::fs::write(artifact("review-queue.png"), &queue_png).expect("screenshot saved");
+
     browser
         .click(&format!("tr.match[data-id=\"{mirror_id}\"] a.match-link"))
         .await;

@@ -86,6 +86,7 @@ impl Failure {
             StatusCode::NOT_FOUND => t.not_found.to_string(),
             StatusCode::BAD_REQUEST => format!("{}{}", t.bad_request, self.detail),
             StatusCode::FORBIDDEN => t.forbidden.to_string(),
+            StatusCode::UNAUTHORIZED => t.login_required.to_string(),
             _ => t.server_error.to_string(),
         };
         let page = ErrorPage {
@@ -286,7 +287,12 @@ pub async fn require_login(State(desk): DeskState, mut request: Request, next: N
             let location = format!("/login?next={}", encode_query(&target));
             Redirect::to(&location).into_response()
         }
-        None => Failure::forbidden().render(labels(desk.settings().outlet.language)),
+        None => Failure {
+            status: StatusCode::UNAUTHORIZED,
+            detail: String::new(),
+            log: None,
+        }
+        .render(labels(desk.settings().outlet.language)),
     }
 }
 

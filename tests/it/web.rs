@@ -248,10 +248,12 @@ async fn login_sessions_and_access() {
         let r = desk.get(path, None).await;
         assert_eq!(r.status(), StatusCode::SEE_OTHER, "{path}");
     }
-    let r = desk
-        .post("/matches/1/decide", None, &[("status", "infringing")])
-        .await;
-    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    // A POST without a session is refused, saying the login has ended.
+    for path in ["/matches/1/decide", "/sites/decide", "/logout"] {
+        let r = desk.post(path, None, &[("status", "infringing")]).await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{path}");
+        assert!(r.text().await.unwrap().contains("登录已失效"));
+    }
     // A forged session cookie is no session.
     let forged = format!("copyhound_session={}", "ab".repeat(32));
     assert_eq!(

@@ -115,6 +115,16 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Write the evidence files of matches recorded without one (the file could not be
+    /// written at the time; the capture's bytes were kept). The daemon does this itself
+    /// after each crawl cycle.
+    ///
+    /// With no ID, every match still without a file. An existing file is never replaced.
+    /// Exit status 1 when a file still cannot be written.
+    RebuildEvidence {
+        /// Match ids (default: all matches without an evidence file).
+        ids: Vec<i64>,
+    },
     /// The mail outbox: alerts queued, sent and failed.
     Alerts {
         #[command(subcommand)]
@@ -507,6 +517,52 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     Ok(ExitCode::SUCCESS)
                 }
             }
+        }
+        Command::RebuildEvidence { ids } => {
+            let settings = load_settings(cli.config.as_deref())?;
+            let mut store = Store::open_dir(&settings.storage.dir)?;
+            let now = chrono::Utc::now();
+            let (written, failed) = if ids.is_empty() {
+                let done = crate::review::rebuild_missing_evidence(
+                    &mut store,
+                    &settings,
+                    usize::MAX,
+                    now,
+                )?;
+                (done.written, done.failed)
+            } else {
+                let mut written = Vec::new();
+                let mut failed = Vec::new();
+                for id in ids {
+                    match crate::review::rebuild_evidence(&mut store, &settings, id, now) {
+                        Ok(Some(file)) => written.push((id, file)),
+                        Ok(None) => println!("match {id}: already has its evidence file"),
+                        Err(crate::review::ReviewError::Store(e)) => return Err(e.into()),
+                        Err(e) => failed.push((id, e.to_string())),
+                    }
+                }
+                (written, failed)
+            };
+            for (id, file) in &written {
+                println!(
+                    "match {id}: evidence {} (sha256 {})",
+                    file.path.display(),
+                    file.sha256
+                );
+            }
+            for (_, why) in &failed {
+                eprintln!("copyhound: {}", printable(why));
+            }
+            println!(
+                "rebuild-evidence: {} written, {} failed",
+                written.len(),
+                failed.len()
+            );
+            Ok(if failed.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         Command::VerifyEvidence { file, json } => {
             let mut verification = crate::evidence::verify_file(&file)?;

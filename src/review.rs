@@ -63,6 +63,8 @@ pub enum ReviewError {
     NoteTooLong { max: usize, got: usize },
     #[error("cannot prepare the escalation of match {id}: {message}")]
     Escalation { id: i64, message: String },
+    #[error("cannot write the evidence file of match {id}: {message}")]
+    Evidence { id: i64, message: String },
 }
 
 /// Longest note kept with a decision.
@@ -155,6 +157,25 @@ pub fn decide(
     let has_legal = settings.contacts.iter().any(|c| c.role == Role::Legal);
     let mut escalations = HashMap::new();
     if status == ReviewStatus::Infringing && has_legal {
+        // Counsel needs the evidence file: one missing since the match was found is
+        // written now, from the stored capture, if it can be.
+        for d in details.iter_mut() {
+            if d.evidence_file.is_some() || d.summary.status == ReviewStatus::Infringing.as_str() {
+                continue;
+            }
+            match rebuild_evidence(store, settings, d.summary.id, now) {
+                Ok(Some(file)) => {
+                    d.evidence_file = Some(file.file_name);
+                    d.evidence_sha256 = Some(file.sha256);
+                }
+                Ok(None) => {}
+                Err(ReviewError::Store(e)) => return Err(ReviewError::Store(e)),
+                Err(e) => tracing::warn!(
+                    error = %e,
+                    "escalating without an evidence file"
+                ),
+            }
+        }
         for d in &details {
             if d.summary.status == ReviewStatus::Infringing.as_str() {
                 continue;
@@ -263,6 +284,135 @@ pub fn facts_for_match(store: &Store, d: &MatchDetail) -> Result<Option<MatchFac
         passages_omitted,
         escalation: None,
     }))
+}
+
+/// Writes the evidence file of a match recorded without one (the file could not be
+/// written when the match was found; the capture's bytes were kept for this). The
+/// records carry the capture's own times and bytes, so the file proves what it would
+/// have proved then; only the `warcinfo` record says when it was written. Returns
+/// `None` when the match already has a file (it is never replaced).
+///
+/// # Errors
+/// [`ReviewError::NoSuchMatch`]; [`ReviewError::Evidence`] when the capture cannot be
+/// read back or the file cannot be written; [`ReviewError::Store`].
+pub fn rebuild_evidence(
+    store: &mut Store,
+    settings: &Settings,
+    id: i64,
+    now: DateTime<Utc>,
+) -> Result<Option<crate::evidence::EvidenceFile>, ReviewError> {
+    let detail = store.find_match(id)?.ok_or(ReviewError::NoSuchMatch(id))?;
+    if detail.evidence_file.is_some() {
+        return Ok(None);
+    }
+    let evidence_err = |message: String| ReviewError::Evidence { id, message };
+    let record = store
+        .capture(detail.capture.id)?
+        .ok_or_else(|| evidence_err("its capture is missing".into()))?;
+    let capture = capture_from_record(record).map_err(evidence_err)?;
+    let facts = facts_for_match(store, &detail)?
+        .ok_or_else(|| evidence_err("its original is missing from the archive".into()))?;
+    let file = crate::evidence::write_bundle(
+        &settings.storage.dir,
+        &crate::evidence::WarcInfo::for_settings(settings),
+        &capture,
+        &facts,
+        now,
+    )
+    .map_err(|e| evidence_err(e.to_string()))?;
+    if store.set_missing_evidence(id, &file.file_name, &file.sha256)? {
+        Ok(Some(file))
+    } else {
+        // Another process recorded a file meanwhile; ours is an unreferenced extra copy,
+        // never an overwrite.
+        Ok(None)
+    }
+}
+
+/// What [`rebuild_missing_evidence`] did.
+#[derive(Debug, Default)]
+pub struct EvidenceRebuild {
+    /// Files written, by match id.
+    pub written: Vec<(i64, crate::evidence::EvidenceFile)>,
+    /// Matches whose file still cannot be written, with why.
+    pub failed: Vec<(i64, String)>,
+}
+
+/// [`rebuild_evidence`] for up to `limit` matches still without a file, oldest first.
+///
+/// # Errors
+/// [`StoreError`] when the database fails.
+pub fn rebuild_missing_evidence(
+    store: &mut Store,
+    settings: &Settings,
+    limit: usize,
+    now: DateTime<Utc>,
+) -> Result<EvidenceRebuild, StoreError> {
+    let mut done = EvidenceRebuild::default();
+    for id in store.matches_without_evidence(limit)? {
+        match rebuild_evidence(store, settings, id, now) {
+            Ok(Some(file)) => done.written.push((id, file)),
+            Ok(None) => {}
+            Err(ReviewError::Store(e)) => return Err(e),
+            Err(e) => done.failed.push((id, e.to_string())),
+        }
+    }
+    Ok(done)
+}
+
+/// A stored capture back as the fetcher produced it, for the evidence writer.
+fn capture_from_record(record: CaptureRecord) -> Result<crate::crawl::fetch::Capture, String> {
+    let url = |text: &str| url::Url::parse(text).map_err(|e| format!("stored URL {text:?}: {e}"));
+    let time = |text: &str| {
+        DateTime::parse_from_rfc3339(text)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|e| format!("stored time {text:?}: {e}"))
+    };
+    #[derive(serde::Deserialize)]
+    struct Hop {
+        url: String,
+        status: u16,
+        location: String,
+        remote_addr: Option<String>,
+        at: String,
+    }
+    let hops: Vec<Hop> = serde_json::from_str(&record.redirects_json)
+        .map_err(|e| format!("stored redirects: {e}"))?;
+    let mut redirects = Vec::with_capacity(hops.len());
+    for h in hops {
+        redirects.push(crate::crawl::fetch::RedirectHop {
+            url: url(&h.url)?,
+            status: h.status,
+            location: h.location,
+            remote_addr: h.remote_addr.and_then(|a| a.parse().ok()),
+            at: time(&h.at)?,
+        });
+    }
+    let remote_addr = match (&record.remote_ip, record.remote_port) {
+        (Some(ip), Some(port)) => ip
+            .parse::<std::net::IpAddr>()
+            .ok()
+            .map(|ip| std::net::SocketAddr::new(ip, port)),
+        _ => None,
+    };
+    Ok(crate::crawl::fetch::Capture {
+        requested_url: url(&record.requested_url)?,
+        final_url: url(&record.final_url)?,
+        redirects,
+        remote_addr,
+        request_head: record.request_head,
+        status: record.status,
+        response_head: record.response_head,
+        content_type: record.content_type,
+        content_encoding: record.content_encoding,
+        raw_body: record.raw_body,
+        decoded_body: None,
+        body_sha256: record.body_sha256,
+        truncated: false,
+        validators: crate::crawl::fetch::Validators::default(),
+        started_at: time(&record.started_at)?,
+        finished_at: time(&record.finished_at)?,
+    })
 }
 
 /// The copy's title and text as the pipeline examined them: the stored body decoded and

@@ -436,6 +436,10 @@ async fn outbox_loop(
 }
 
 /// The crawl: one cycle after another, `[crawl] cycle_interval` apart.
+/// Evidence files written after the fact per crawl cycle, so a long backlog (a disk
+/// that was full for days) cannot stall the crawl.
+const MAX_EVIDENCE_REBUILDS_PER_CYCLE: usize = 100;
+
 async fn crawl_loop(
     settings: watch::Receiver<Arc<Settings>>,
     token: CancellationToken,
@@ -473,6 +477,24 @@ async fn crawl_loop(
             Err(err) => {
                 tracing::error!(error = %err, "crawl cycle failed; retrying after the pause")
             }
+        }
+        // Evidence files that could not be written when their match was found (a full
+        // disk, say) are written from the stored captures as soon as it works again.
+        match crate::review::rebuild_missing_evidence(
+            &mut store,
+            &current,
+            MAX_EVIDENCE_REBUILDS_PER_CYCLE,
+            chrono::Utc::now(),
+        ) {
+            Ok(crate::review::EvidenceRebuild { written, failed }) => {
+                for (id, file) in written {
+                    tracing::info!(id, file = %file.file_name, "missing evidence file written");
+                }
+                for (id, why) in failed {
+                    tracing::warn!(id, error = %why, "evidence file still cannot be written");
+                }
+            }
+            Err(err) => tracing::error!(error = %err, "cannot look for missing evidence files"),
         }
         publish_store_gauges(&store, &metrics);
         let status = format!(

@@ -401,6 +401,47 @@ impl Store {
             .map_err(|e| self.err(e))
     }
 
+    /// Up to `limit` matches (ids, oldest first) recorded without an evidence file (it
+    /// could not be written at the time; the capture's bytes are kept for it).
+    ///
+    /// # Errors
+    /// [`StoreError`] when the database cannot be read.
+    pub fn matches_without_evidence(&self, limit: usize) -> Result<Vec<i64>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id FROM matches WHERE evidence_file IS NULL ORDER BY id LIMIT ?1")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
+                r.get(0)
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+
+    /// Records a match's evidence file written after the match, only if it still has
+    /// none (an evidence file, once recorded, is never replaced). Returns whether it was
+    /// recorded.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the database cannot be written.
+    pub fn set_missing_evidence(
+        &mut self,
+        match_id: i64,
+        file_name: &str,
+        sha256: &str,
+    ) -> Result<bool, StoreError> {
+        let n = self
+            .conn
+            .execute(
+                "UPDATE matches SET evidence_file = ?2, evidence_sha256 = ?3
+                 WHERE id = ?1 AND evidence_file IS NULL",
+                params![match_id, file_name, sha256],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(n == 1)
+    }
+
     /// The match whose evidence file is `file_name`, with the SHA-256 recorded for it.
     ///
     /// # Errors

@@ -520,3 +520,71 @@ fn hash_password_output_logs_in_and_is_accepted_by_check_config() {
     }
     assert!(stderr(&hash_password(b"\n")).contains("empty password"));
 }
+
+/// A match whose evidence file could not be written (here the evidence folder's name is
+/// taken by a file, as a full or read-only disk would fail it) is still recorded and
+/// alerted; once writing works again, `rebuild-evidence` writes the file from the stored
+/// capture, it verifies, and an escalation then carries it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_evidence_is_rebuilt_from_the_capture() {
+    let env = Env::new();
+    let site = copy_site(&["/a.html", "/b.html"]).await;
+    let blocker = env.root.join("state/evidence");
+    std::fs::create_dir_all(env.root.join("state")).unwrap();
+    std::fs::write(&blocker, b"not a folder").unwrap();
+    let ids = env
+        .scan(&[url(site, "/a.html"), url(site, "/b.html")])
+        .await;
+    for id in &ids {
+        assert!(env.show(*id)["evidence_file"].is_null(), "no file yet");
+    }
+    // Still failing: named, exit 1, nothing recorded.
+    let out = env.run_async(&["rebuild-evidence"]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains(&format!("match {}", ids[0])),
+        "{}",
+        stderr(&out)
+    );
+    assert!(env.show(ids[0])["evidence_file"].is_null());
+
+    std::fs::remove_file(&blocker).unwrap();
+    // Escalating writes the missing file first, so counsel gets the evidence.
+    env.mark(ids[0], &["--status", "infringing"]).await;
+    let first = env.show(ids[0]);
+    let file = first["evidence_file"]
+        .as_str()
+        .expect("written at escalation");
+    let mails = env.escalations();
+    assert_eq!(mails.len(), 1);
+    let msg = MessageParser::default().parse(&mails[0]).unwrap();
+    assert!(
+        msg.attachments().any(|a| a.attachment_name() == Some(file)),
+        "the escalation carries the evidence file"
+    );
+    // The other one by the command; a second run has nothing left to do.
+    let out = env.run_async(&["rebuild-evidence"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).ends_with("rebuild-evidence: 1 written, 0 failed\n"),
+        "{}",
+        stdout(&out)
+    );
+    let second = env.show(ids[1]);
+    let path = env
+        .root
+        .join("state/evidence")
+        .join(second["evidence_file"].as_str().unwrap());
+    // The rebuilt file verifies, and its digest is the one recorded with the match.
+    let out = env
+        .run_async(&["verify-evidence", path.to_str().unwrap(), "--json"])
+        .await;
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let verified: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(verified["sha256"], second["evidence_sha256"]);
+    let out = env
+        .run_async(&["rebuild-evidence", &ids[1].to_string()])
+        .await;
+    assert!(stdout(&out).contains("already has its evidence file"));
+    assert!(stdout(&out).ends_with("rebuild-evidence: 0 written, 0 failed\n"));
+}

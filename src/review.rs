@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 
 use crate::config::{Role, Settings};
 use crate::detect::Passage;
-use crate::evidence::{CopyFacts, Escalation, MatchFacts, OriginalFacts};
+use crate::evidence::{CopyFacts, Escalation, MatchFacts, OriginalFacts, RedirectFacts};
 use crate::notify::report::{EvidenceRef, ReportItem};
 use crate::store::{
     CaptureRecord, DecideOutcome, ListAddition, MatchDetail, NewAlert, NewDecision, OriginalKey,
@@ -263,6 +263,10 @@ pub fn facts_for_match(store: &Store, d: &MatchDetail) -> Result<Option<MatchFac
         })
         .collect();
     let (passages, passages_omitted) = MatchFacts::passages_from(&original.text, &passages);
+    let redirects = match store.capture(d.capture.id)? {
+        Some(record) => redirects_of(&record),
+        None => Vec::new(),
+    };
     let host = url::Url::parse(&d.capture.final_url)
         .ok()
         .and_then(|u| u.host_str().map(str::to_string))
@@ -276,6 +280,7 @@ pub fn facts_for_match(store: &Store, d: &MatchDetail) -> Result<Option<MatchFac
             ip: d.summary.remote_ip.clone(),
             captured_at: d.summary.captured_at.clone(),
             title: d.summary.copy_title.clone(),
+            redirects,
         },
         verdict: d.summary.verdict.clone(),
         containment: d.summary.containment,
@@ -360,14 +365,26 @@ pub fn rebuild_missing_evidence(
     Ok(done)
 }
 
-/// A stored capture back as the fetcher produced it, for the evidence writer.
-fn capture_from_record(record: CaptureRecord) -> Result<crate::crawl::fetch::Capture, String> {
-    let url = |text: &str| url::Url::parse(text).map_err(|e| format!("stored URL {text:?}: {e}"));
-    let time = |text: &str| {
-        DateTime::parse_from_rfc3339(text)
-            .map(|t| t.with_timezone(&Utc))
-            .map_err(|e| format!("stored time {text:?}: {e}"))
-    };
+/// The redirects a stored capture followed. A damaged record only loses the chain (the
+/// evidence file has the capture itself).
+pub fn redirects_of(record: &CaptureRecord) -> Vec<RedirectFacts> {
+    stored_hops(&record.redirects_json)
+        .map(|hops| hops.iter().map(RedirectFacts::from_hop).collect())
+        .unwrap_or_default()
+}
+
+fn parse_url(text: &str) -> Result<url::Url, String> {
+    url::Url::parse(text).map_err(|e| format!("stored URL {text:?}: {e}"))
+}
+
+fn parse_time(text: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| format!("stored time {text:?}: {e}"))
+}
+
+/// The redirect hops as `store` keeps them (JSON written by `insert_capture`).
+fn stored_hops(json: &str) -> Result<Vec<crate::crawl::fetch::RedirectHop>, String> {
     #[derive(serde::Deserialize)]
     struct Hop {
         url: String,
@@ -376,18 +393,24 @@ fn capture_from_record(record: CaptureRecord) -> Result<crate::crawl::fetch::Cap
         remote_addr: Option<String>,
         at: String,
     }
-    let hops: Vec<Hop> = serde_json::from_str(&record.redirects_json)
-        .map_err(|e| format!("stored redirects: {e}"))?;
-    let mut redirects = Vec::with_capacity(hops.len());
-    for h in hops {
-        redirects.push(crate::crawl::fetch::RedirectHop {
-            url: url(&h.url)?,
-            status: h.status,
-            location: h.location,
-            remote_addr: h.remote_addr.and_then(|a| a.parse().ok()),
-            at: time(&h.at)?,
-        });
-    }
+    let hops: Vec<Hop> =
+        serde_json::from_str(json).map_err(|e| format!("stored redirects: {e}"))?;
+    hops.into_iter()
+        .map(|h| {
+            Ok(crate::crawl::fetch::RedirectHop {
+                url: parse_url(&h.url)?,
+                status: h.status,
+                location: h.location,
+                remote_addr: h.remote_addr.and_then(|a| a.parse().ok()),
+                at: parse_time(&h.at)?,
+            })
+        })
+        .collect()
+}
+
+/// A stored capture back as the fetcher produced it, for the evidence writer.
+fn capture_from_record(record: CaptureRecord) -> Result<crate::crawl::fetch::Capture, String> {
+    let redirects = stored_hops(&record.redirects_json)?;
     let remote_addr = match (&record.remote_ip, record.remote_port) {
         (Some(ip), Some(port)) => ip
             .parse::<std::net::IpAddr>()
@@ -396,8 +419,8 @@ fn capture_from_record(record: CaptureRecord) -> Result<crate::crawl::fetch::Cap
         _ => None,
     };
     Ok(crate::crawl::fetch::Capture {
-        requested_url: url(&record.requested_url)?,
-        final_url: url(&record.final_url)?,
+        requested_url: parse_url(&record.requested_url)?,
+        final_url: parse_url(&record.final_url)?,
         redirects,
         remote_addr,
         request_head: record.request_head,
@@ -410,8 +433,8 @@ fn capture_from_record(record: CaptureRecord) -> Result<crate::crawl::fetch::Cap
         body_sha256: record.body_sha256,
         truncated: false,
         validators: crate::crawl::fetch::Validators::default(),
-        started_at: time(&record.started_at)?,
-        finished_at: time(&record.finished_at)?,
+        started_at: parse_time(&record.started_at)?,
+        finished_at: parse_time(&record.finished_at)?,
     })
 }
 

@@ -637,6 +637,7 @@ fn match_facts(
             ip: capture.remote_addr.map(|a| a.ip().to_string()),
             captured_at: crate::evidence::utc(capture.finished_at),
             title: m.copy_title.clone(),
+            redirects: crate::evidence::RedirectFacts::of(capture),
         },
         verdict: verdict_name(m.verdict).to_string(),
         containment: m.containment,

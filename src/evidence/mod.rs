@@ -79,6 +79,48 @@ pub struct CopyFacts {
     /// When the last body byte arrived (RFC 3339, UTC).
     pub captured_at: String,
     pub title: String,
+    /// The redirects followed from the URL first requested to `url`, in order (empty
+    /// when the page answered directly): a copy reached through a link on another site
+    /// or a short link is shown with the way it was reached.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub redirects: Vec<RedirectFacts>,
+}
+
+/// One redirect hop on the way to the copy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RedirectFacts {
+    /// The URL requested in this hop.
+    pub url: String,
+    /// Its redirect status (301, 302, 303, 307, 308).
+    pub status: u16,
+    /// The `Location` header as received.
+    pub location: String,
+    /// The address that answered, when known.
+    pub ip: Option<String>,
+    /// When the answer arrived (RFC 3339, UTC).
+    pub at: String,
+}
+
+impl RedirectFacts {
+    /// The hops of a capture.
+    pub fn of(capture: &Capture) -> Vec<RedirectFacts> {
+        capture
+            .redirects
+            .iter()
+            .map(RedirectFacts::from_hop)
+            .collect()
+    }
+
+    /// One hop as the fetcher recorded it.
+    pub fn from_hop(h: &crate::crawl::fetch::RedirectHop) -> RedirectFacts {
+        RedirectFacts {
+            url: h.url.to_string(),
+            status: h.status,
+            location: h.location.clone(),
+            ip: h.remote_addr.map(|a| a.ip().to_string()),
+            at: utc(h.at),
+        }
+    }
 }
 
 /// One aligned passage: where it is on both sides and what it says.
@@ -541,6 +583,7 @@ pub(crate) mod tests {
                 ip: Some("203.0.113.7".into()),
                 captured_at: "2026-03-01T10:00:00Z".into(),
                 title: "Evil\r\nBcc: x@y.example <script>alert(1)</script>".into(),
+                redirects: Vec::new(),
             },
             verdict: "copy".into(),
             containment: 0.87,

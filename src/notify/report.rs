@@ -24,6 +24,9 @@ pub const MAX_REPORT_PASSAGE_CHARS: usize = 1500;
 /// Matches listed in one digest email.
 pub const MAX_DIGEST_ITEMS: usize = 200;
 
+/// Redirect hops listed in a report (the crawler follows at most a handful).
+const MAX_REPORT_REDIRECTS: usize = 20;
+
 /// Characters of a subject built from a crawled title.
 const MAX_SUBJECT_TITLE_CHARS: usize = 60;
 
@@ -170,6 +173,7 @@ struct Labels {
     text_sha256: &'static str,
     host: &'static str,
     ip: &'static str,
+    redirects: &'static str,
     captured: &'static str,
     share: &'static str,
     verdict: &'static str,
@@ -207,6 +211,7 @@ const ZH: Labels = Labels {
     text_sha256: "正文 SHA-256",
     host: "网站",
     ip: "IP 地址",
+    redirects: "重定向经过",
     captured: "取证时间（UTC）",
     share: "被转载比例",
     verdict: "判定",
@@ -244,6 +249,7 @@ const EN: Labels = Labels {
     text_sha256: "Text SHA-256",
     host: "Host",
     ip: "IP address",
+    redirects: "Reached through redirects",
     captured: "Captured (UTC)",
     share: "Share of the original copied",
     verdict: "Verdict",
@@ -423,13 +429,25 @@ fn write_match(
         (l.first_seen, f.original.first_seen.clone()),
         (l.text_sha256, f.original.text_sha256.clone()),
     ];
-    let rows_copy = [
+    let mut rows_copy = vec![
         (l.title, one_line(&f.copy.title, 300)),
         (l.url, one_line(&f.copy.url, 2000)),
         (l.host, one_line(&f.copy.host, 300)),
         (l.ip, f.copy.ip.clone().unwrap_or(unknown.clone())),
         (l.captured, f.copy.captured_at.clone()),
     ];
+    if !f.copy.redirects.is_empty() {
+        // `first (302) → second (301) → the copy`: how the copy was reached.
+        let chain: Vec<String> = f
+            .copy
+            .redirects
+            .iter()
+            .take(MAX_REPORT_REDIRECTS)
+            .map(|h| format!("{} ({})", one_line(&h.url, 2000), h.status))
+            .chain(std::iter::once(one_line(&f.copy.url, 2000)))
+            .collect();
+        rows_copy.insert(2, (l.redirects, chain.join(" → ")));
+    }
     let evidence = item.evidence.as_ref().map_or_else(
         || l.evidence_missing.to_string(),
         |e| format!("{} (SHA-256 {})", one_line(&e.file_name, 300), e.sha256),

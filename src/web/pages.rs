@@ -199,6 +199,12 @@ struct QueuePage {
     bulk_host: Option<String>,
 }
 
+struct RedirectRow {
+    url: String,
+    href: Option<String>,
+    status: u16,
+}
+
 struct HistoryRow {
     at: String,
     actor: String,
@@ -222,6 +228,8 @@ struct MatchPage {
     /// The queue this page was opened from (`q`), for the decision form and the way back.
     queue_q: String,
     queue_href: String,
+    /// The redirects followed to reach the copy, in order.
+    redirects: Vec<RedirectRow>,
     status_key: String,
     status_label: String,
     share: String,
@@ -887,6 +895,17 @@ pub async fn match_page(
             .enumerate()
             .map(|(i, p)| (p.candidate_start, p.candidate_end, i))
             .collect();
+        let redirects: Vec<RedirectRow> = capture
+            .as_ref()
+            .map(review::redirects_of)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|h| RedirectRow {
+                href: view::safe_href(&h.url),
+                url: h.url,
+                status: h.status,
+            })
+            .collect();
         // Re-extracting a page costs milliseconds; keep it off the async threads.
         let copied = tokio::task::spawn_blocking(move || match capture {
             Some(c) => review::copy_text(&c),
@@ -906,6 +925,7 @@ pub async fn match_page(
             flash: flash.as_ref().map(|f| f.text(t, host.as_deref())),
             queue_q,
             queue_href,
+            redirects,
             status_key: m.status.clone(),
             status_label: t.status_label(&m.status).to_string(),
             share: view::percent(m.containment),

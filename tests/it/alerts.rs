@@ -137,6 +137,7 @@ fn facts(n: i64, title: &str) -> MatchFacts {
             ip: Some("203.0.113.7".into()),
             captured_at: "2026-03-01T10:00:00Z".into(),
             title: title.into(),
+            redirects: Vec::new(),
         },
         verdict: "copy".into(),
         containment: 0.9,

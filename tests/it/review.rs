@@ -588,3 +588,67 @@ async fn missing_evidence_is_rebuilt_from_the_capture() {
     assert!(stdout(&out).contains("already has its evidence file"));
     assert!(stdout(&out).ends_with("rebuild-evidence: 0 written, 0 failed\n"));
 }
+
+/// A copy reached through a redirect (a short link, a link on another site) is recorded
+/// under its final URL, and the way it was reached is kept: in the evidence file's
+/// metadata record, in the alert, and in the notice counsel receives on escalation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_redirect_chain_to_a_copy_is_kept() {
+    let env = Env::new();
+    let copy = std::fs::read(crate::util::sample("copy-zh-mirror.html")).unwrap();
+    let router = axum::Router::new()
+        .route(
+            "/s/abc",
+            axum::routing::get(|| async {
+                (
+                    axum::http::StatusCode::FOUND,
+                    [("location", "/news/copy.html")],
+                )
+            }),
+        )
+        .route(
+            "/news/copy.html",
+            axum::routing::get(move || {
+                let copy = copy.clone();
+                async move { ([("content-type", "text/html; charset=utf-8")], copy) }
+            }),
+        );
+    let site = crate::util::fixture::serve(router).await;
+    let short = url(site, "/s/abc");
+    let out = env.run_async(&["scan", &short]).await;
+    assert!(stdout(&out).contains("\tcopy\t"), "{}", stdout(&out));
+    let listed = env.list(&[]);
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["copy_url"], url(site, "/news/copy.html"));
+    let id = listed[0]["id"].as_i64().unwrap();
+
+    // The evidence file's metadata record names the hop.
+    let shown = env.show(id);
+    let path = env
+        .root
+        .join("state/evidence")
+        .join(shown["evidence_file"].as_str().unwrap());
+    let bytes = std::fs::read(path).unwrap();
+    let (records, problems) = copyhound::evidence::warc::check_all(&bytes[..]);
+    assert!(problems.is_empty(), "{problems:?}");
+    let metadata: serde_json::Value = serde_json::from_slice(&records[3].record.block).unwrap();
+    let hops = metadata["copy"]["redirects"].as_array().unwrap();
+    assert_eq!(hops.len(), 1);
+    assert_eq!(hops[0]["url"], short);
+    assert_eq!(hops[0]["status"], 302);
+    assert_eq!(hops[0]["location"], "/news/copy.html");
+
+    // The alerts and the escalation show the chain.
+    let chain = format!("{short} (302) → {}", url(site, "/news/copy.html"));
+    env.mark(id, &["--status", "infringing"]).await;
+    let mut seen = 0;
+    for raw in env.outbox() {
+        let msg = MessageParser::default().parse(&raw).unwrap();
+        let body = msg.body_text(0).unwrap_or_default().into_owned();
+        if body.contains("重定向经过") {
+            assert!(body.contains(&chain), "{body}");
+            seen += 1;
+        }
+    }
+    assert!(seen >= 2, "the alerts and the escalation list the redirect");
+}

@@ -66,7 +66,7 @@ fn facts(capture: &Capture) -> MatchFacts {
             ip: capture.remote_addr.map(|a| a.ip().to_string()),
             captured_at: evidence::utc(capture.finished_at),
             title: "转载：江城大桥通车".into(),
-            redirects: copyhound::evidence::RedirectFacts::of(&capture),
+            redirects: copyhound::evidence::RedirectFacts::of(capture),
         },
         verdict: "copy".into(),
         containment: 1.0,

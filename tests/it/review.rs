@@ -591,7 +591,7 @@ async fn missing_evidence_is_rebuilt_from_the_capture() {
 
 /// A copy reached through a redirect (a short link, a link on another site) is recorded
 /// under its final URL, and the way it was reached is kept: in the evidence file's
-/// metadata record, in the alert, and in the notice counsel receives on escalation.
+/// metadata record, in the alerts, and in the escalation email counsel receives.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_redirect_chain_to_a_copy_is_kept() {
     let env = Env::new();

@@ -591,7 +591,8 @@ async fn missing_evidence_is_rebuilt_from_the_capture() {
 
 /// A copy reached through a redirect (a short link, a link on another site) is recorded
 /// under its final URL, and the way it was reached is kept: in the evidence file's
-/// metadata record, in the alerts, and in the escalation email counsel receives.
+/// metadata record, in the alerts, in the escalation email counsel receives, and on the
+/// desk.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_redirect_chain_to_a_copy_is_kept() {
     let env = Env::new();
@@ -651,4 +652,21 @@ async fn the_redirect_chain_to_a_copy_is_kept() {
         }
     }
     assert!(seen >= 2, "the alerts and the escalation list the redirect");
+
+    // The desk's match page lists the hop, as a link.
+    let desk = crate::web::DeskFixture::on_config(&env.config).await;
+    let (session, _) = desk.login().await;
+    let page = desk
+        .get(&format!("/matches/{id}"), Some(&session))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains(&format!(
+            "<a href=\"{short}\" rel=\"noreferrer noopener\" target=\"_blank\">{short}</a> (302)"
+        )),
+        "{page}"
+    );
+    desk.stop().await;
 }

@@ -18,8 +18,9 @@ const PASSWORD: &str = "correct horse battery";
 
 /// A desk on a demo store, and a client that follows no redirects (the tests look at
 /// each hop).
-struct DeskFixture {
-    _dir: tempfile::TempDir,
+pub(crate) struct DeskFixture {
+    /// The demo's folder, when the fixture made one.
+    _dir: Option<tempfile::TempDir>,
     state: PathBuf,
     base: String,
     client: reqwest::Client,
@@ -46,8 +47,18 @@ impl DeskFixture {
         let demo = dir.path().join("demo");
         let out = copyhound(&["demo", "--dir", demo.to_str().unwrap()]);
         assert!(out.status.success(), "demo failed: {}", stderr(&out));
-        let config = demo.join("copyhound.toml");
-        let mut settings = Settings::load(&config).unwrap();
+        let mut desk = DeskFixture::serve(&demo.join("copyhound.toml"), reloadable).await;
+        desk._dir = Some(dir);
+        desk
+    }
+
+    /// The desk (as `copyhound serve` runs it) on another test's config and store.
+    pub(crate) async fn on_config(config: &std::path::Path) -> DeskFixture {
+        DeskFixture::serve(config, false).await
+    }
+
+    async fn serve(config: &std::path::Path, reloadable: bool) -> DeskFixture {
+        let mut settings = Settings::load(config).unwrap();
         settings.web.users = vec![WebUser {
             name: "wang".into(),
             password_hash: Argon2::default()
@@ -88,7 +99,7 @@ impl DeskFixture {
             .build()
             .unwrap();
         DeskFixture {
-            _dir: dir,
+            _dir: None,
             state,
             base,
             client,
@@ -102,7 +113,7 @@ impl DeskFixture {
         format!("{}{path}", self.base)
     }
 
-    async fn get(&self, path: &str, cookie: Option<&str>) -> reqwest::Response {
+    pub(crate) async fn get(&self, path: &str, cookie: Option<&str>) -> reqwest::Response {
         let mut r = self.client.get(self.url(path));
         if let Some(c) = cookie {
             r = r.header("cookie", c);
@@ -148,7 +159,7 @@ impl DeskFixture {
     }
 
     /// Logs in; returns the session cookie (`name=value`) and the session's CSRF token.
-    async fn login(&self) -> (String, String) {
+    pub(crate) async fn login(&self) -> (String, String) {
         let r = self.try_login("wang", PASSWORD).await;
         assert_eq!(r.status(), StatusCode::SEE_OTHER);
         assert_eq!(r.headers()[LOCATION], "/matches/2");
@@ -163,7 +174,7 @@ impl DeskFixture {
         Store::open_dir(&self.state).unwrap()
     }
 
-    async fn stop(mut self) {
+    pub(crate) async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }

@@ -129,6 +129,7 @@ fn fill(store: &mut Store) -> Duration {
                     copy_title: copy.title.clone(),
                     licensed: false,
                     ignored: false,
+                    original_version: None,
                 }
             })
             .collect();

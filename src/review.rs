@@ -248,7 +248,10 @@ pub fn decide(
 /// # Errors
 /// [`StoreError`] when the database cannot be read.
 pub fn facts_for_match(store: &Store, d: &MatchDetail) -> Result<Option<MatchFacts>, StoreError> {
-    let Some(original) = store.find_original(&OriginalKey::Id(d.summary.original_id))? else {
+    // The version the copy was compared with, which the passages point into.
+    let Some(original) =
+        store.find_original_at(&OriginalKey::Id(d.summary.original_id), d.original_version)?
+    else {
         return Ok(None);
     };
     let passages: Vec<Passage> = d

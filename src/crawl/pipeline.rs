@@ -117,6 +117,8 @@ pub enum PipelineError {
 #[derive(Debug)]
 pub struct Original {
     pub id: i64,
+    /// The version prepared (the current one when it was loaded).
+    pub version: i64,
     pub url: String,
     pub title: String,
     pub doc: Document,
@@ -149,6 +151,7 @@ impl OriginalCache {
         let doc = Document::new(record.title.clone(), record.text).with_boilerplate(boilerplate);
         let original = Arc::new(Original {
             id,
+            version: record.version,
             url: record.url,
             title: record.title,
             doc,
@@ -365,6 +368,7 @@ impl Detector {
                 copy_title: exam.title.clone(),
                 licensed,
                 ignored,
+                original_version: Some(f.original.version),
             })
             .collect()
     }
@@ -624,7 +628,10 @@ fn match_facts(
     capture: &Capture,
     m: &NewMatch,
 ) -> Result<Option<MatchFacts>, StoreError> {
-    let Some(original) = store.find_original(&OriginalKey::Id(m.original_id))? else {
+    // The version compared: the passages' offsets point into its text.
+    let Some(original) =
+        store.find_original_at(&OriginalKey::Id(m.original_id), m.original_version)?
+    else {
         return Ok(None);
     };
     let (passages, passages_omitted) = MatchFacts::passages_from(&original.text, &m.passages);

@@ -38,6 +38,9 @@ pub struct NewMatch {
     /// also licensed: the reviewers asked to hear nothing more about the site, and the
     /// `licensed` flag still says what it is) and alerting nobody.
     pub ignored: bool,
+    /// The version of the original the page was compared with (the passages' original
+    /// offsets point into its text).
+    pub original_version: Option<i64>,
 }
 
 /// What the evidence stage adds to a new match, inside the transaction that records it:
@@ -109,6 +112,9 @@ pub struct MatchDetail {
     /// The evidence file (name under `[storage] dir`/evidence) and its SHA-256.
     pub evidence_file: Option<String>,
     pub evidence_sha256: Option<String>,
+    /// The original's version the copy was compared with (`None` for matches recorded
+    /// before versions were kept with matches: the current version is shown then).
+    pub original_version: Option<i64>,
 }
 
 /// A passage as stored (the JSON form of [`Passage`]).
@@ -285,8 +291,8 @@ impl Store {
                 "INSERT INTO matches
                    (copy_url, copy_host, original_id, verdict, containment, passages,
                     copy_title, capture_id, captured_at, remote_ip, licensed, status,
-                    first_seen, last_seen)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13)",
+                    first_seen, last_seen, original_version)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13, ?14)",
                 params![
                     m.copy_url,
                     m.copy_host,
@@ -301,6 +307,7 @@ impl Store {
                     m.licensed,
                     initial_status(m).as_str(),
                     now_text,
+                    m.original_version,
                 ],
             )
             .map_err(err)?;
@@ -369,7 +376,8 @@ impl Store {
         let sql = format!(
             "SELECT {SUMMARY_COLUMNS}, m.passages, c.id, c.requested_url, c.final_url,
                     c.status, c.remote_ip, c.started_at, c.finished_at, c.body_sha256,
-                    c.raw_body_sha256, length(c.raw_body), m.evidence_file, m.evidence_sha256
+                    c.raw_body_sha256, length(c.raw_body), m.evidence_file, m.evidence_sha256,
+                    m.original_version
              {SUMMARY_FROM} JOIN captures c ON c.id = m.capture_id
              WHERE m.id = ?1"
         );
@@ -395,6 +403,7 @@ impl Store {
                     },
                     evidence_file: r.get(26)?,
                     evidence_sha256: r.get(27)?,
+                    original_version: r.get(28)?,
                 })
             })
             .optional()
@@ -648,6 +657,7 @@ pub(super) mod tests {
             }],
             copy_title: "抄来的".into(),
             licensed,
+            original_version: Some(1),
             ignored: false,
         }
     }

@@ -268,6 +268,9 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX matches_date ON matches (captured_at, id);
     CREATE INDEX matches_share ON matches (containment, id);
     CREATE INDEX matches_host ON matches (copy_host, status);
+    -- The version of the original the copy was compared with (passage offsets point into
+    -- its text); NULL for matches recorded before this column existed.
+    ALTER TABLE matches ADD COLUMN original_version INTEGER;
     -- Domains reviewers declared licensed (on top of [crawl] licensed), and sites they
     -- chose to ignore. Rows are never deleted: they are the record of those decisions.
     CREATE TABLE site_lists (
@@ -553,21 +556,35 @@ impl Store {
     /// # Errors
     /// [`StoreError`] when the database cannot be read.
     pub fn find_original(&self, key: &OriginalKey) -> Result<Option<OriginalRecord>, StoreError> {
+        self.find_original_at(key, None)
+    }
+
+    /// [`Store::find_original`] at version `version` (`None`: the current one); `None`
+    /// when the original or that version does not exist. `version` of the record is the
+    /// version returned.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the database cannot be read.
+    pub fn find_original_at(
+        &self,
+        key: &OriginalKey,
+        version: Option<i64>,
+    ) -> Result<Option<OriginalRecord>, StoreError> {
         let (clause, value): (&str, rusqlite::types::Value) = match key {
             OriginalKey::Id(id) => ("o.id = ?1", (*id).into()),
             OriginalKey::Url(url) => ("o.url = ?1", url.clone().into()),
         };
         let sql = format!(
             "SELECT o.id, o.url, v.title, v.published, v.author, v.source, o.first_seen,
-                    v.fetched_at, o.current_version, v.text, v.text_sha256, v.simhash,
+                    v.fetched_at, v.version, v.text, v.text_sha256, v.simhash,
                     (SELECT COUNT(*) FROM segments s WHERE s.version_id = v.id),
                     (SELECT COUNT(*) FROM original_versions w WHERE w.original_id = o.id)
              FROM originals o JOIN original_versions v
-               ON v.original_id = o.id AND v.version = o.current_version
+               ON v.original_id = o.id AND v.version = COALESCE(?2, o.current_version)
              WHERE {clause}"
         );
         self.conn
-            .query_row(&sql, [value], |r| {
+            .query_row(&sql, rusqlite::params![value, version], |r| {
                 Ok(OriginalRecord {
                     id: r.get(0)?,
                     url: r.get(1)?,

@@ -874,8 +874,11 @@ pub async fn match_page(
                     };
                     history.push((d, alert));
                 }
-                let original =
-                    s.find_original(&crate::store::OriginalKey::Id(detail.summary.original_id))?;
+                // The version compared, whose text the passage offsets point into.
+                let original = s.find_original_at(
+                    &crate::store::OriginalKey::Id(detail.summary.original_id),
+                    detail.original_version,
+                )?;
                 let capture = s.capture(detail.capture.id)?;
                 let host = flash_host(s, flash_id)?;
                 Ok((detail, history, original, capture, host))

@@ -670,3 +670,46 @@ async fn the_redirect_chain_to_a_copy_is_kept() {
     );
     desk.stop().await;
 }
+
+/// An original corrected after a copy was found gets a new version; the match keeps the
+/// version it was compared with, so the desk highlights the passages in that text (the
+/// offsets point into it), not in the correction.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrected_original_keeps_the_compared_version_on_the_desk() {
+    let env = Env::new();
+    let site = copy_site(&["/a.html"]).await;
+    let ids = env.scan(&[url(site, "/a.html")]).await;
+    let correction = "更正启事：本报此前报道中的数据有误，现予更正。";
+    let original = env.root.join("archive/original-zh.html");
+    let html = std::fs::read_to_string(&original).unwrap();
+    let corrected = html.replacen("<p>", &format!("<p>{correction}</p>\n<p>"), 1);
+    assert_ne!(html, corrected);
+    std::fs::write(&original, corrected).unwrap();
+    let out = env.run_async(&["ingest"]).await;
+    assert!(
+        stdout(&out).starts_with("ingest: 0 new, 1 updated"),
+        "{}",
+        stdout(&out)
+    );
+
+    let desk = crate::web::DeskFixture::on_config(&env.config).await;
+    let (session, _) = desk.login().await;
+    let page = desk
+        .get(&format!("/matches/{}", ids[0]), Some(&session))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !page.contains(correction),
+        "the desk shows the compared version"
+    );
+    // The first passage starts the compared text: the article's first sentence.
+    let first = page.find("id=\"o-0\">").expect("a marked passage") + "id=\"o-0\">".len();
+    assert!(
+        page[first..].starts_with("11月19日，历时三年的滨江湿地公园"),
+        "{}",
+        &page[first..first + 200.min(page.len() - first)]
+    );
+    desk.stop().await;
+}

@@ -27,6 +27,9 @@ pub struct Metrics {
     matches_copy: AtomicU64,
     matches_partial: AtomicU64,
     matches_licensed: AtomicU64,
+    /// Matches by review status (gauges, read back from the store), in
+    /// `ReviewStatus::ALL` order: the review backlog is the unreviewed count.
+    matches_by_status: [AtomicU64; 5],
     /// Alerts by outcome: sent (counter), failed permanently (counter), queued (gauge).
     alerts_sent: AtomicU64,
     alerts_failed: AtomicU64,
@@ -101,6 +104,18 @@ impl Metrics {
         set(&self.matches_copy, copy.max(0) as u64);
         set(&self.matches_partial, partial.max(0) as u64);
         set(&self.matches_licensed, licensed.max(0) as u64);
+    }
+
+    /// The recorded matches by review status, as counted in the store.
+    pub fn set_review_counts(&self, counts: &[(crate::store::ReviewStatus, i64)]) {
+        for (status, n) in counts {
+            if let Some(i) = crate::store::ReviewStatus::ALL
+                .iter()
+                .position(|s| s == status)
+            {
+                set(&self.matches_by_status[i], (*n).max(0) as u64);
+            }
+        }
     }
 
     /// Alerts sent and failed since start, and queued now.
@@ -186,6 +201,18 @@ impl Metrics {
                 ("{verdict=\"partial\"}", get(&self.matches_partial)),
                 ("{verdict=\"licensed\"}", get(&self.matches_licensed)),
             ],
+        );
+        let by_status: Vec<(String, u64)> = crate::store::ReviewStatus::ALL
+            .iter()
+            .zip(&self.matches_by_status)
+            .map(|(s, n)| (format!("{{status=\"{}\"}}", s.as_str()), get(n)))
+            .collect();
+        let by_status: Vec<(&str, u64)> = by_status.iter().map(|(l, n)| (l.as_str(), *n)).collect();
+        metric(
+            "copyhound_matches_by_status",
+            "gauge",
+            "Matches by review status (unreviewed is the review desk's backlog).",
+            &by_status,
         );
         metric(
             "copyhound_alerts_total",

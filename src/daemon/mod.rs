@@ -516,6 +516,10 @@ fn publish_store_gauges(store: &Store, metrics: &Metrics) {
         Ok((c, p, l)) => metrics.set_matches(c, p, l),
         Err(err) => tracing::warn!(error = %err, "cannot count matches"),
     }
+    match store.status_counts(&crate::store::MatchFilter::default()) {
+        Ok(counts) => metrics.set_review_counts(&counts),
+        Err(err) => tracing::warn!(error = %err, "cannot count matches by review status"),
+    }
     match store.frontier_counts() {
         Ok(f) => metrics.set_frontier(f.queued),
         Err(err) => tracing::warn!(error = %err, "cannot count the frontier"),

@@ -413,6 +413,17 @@ async fn the_daemon_runs_reloads_and_stops_cleanly() {
         w.metric("copyhound_matches{verdict=\"licensed\"}").await,
         1.0
     );
+    assert_eq!(
+        w.metric("copyhound_matches_by_status{status=\"unreviewed\"}")
+            .await,
+        2.0,
+        "the review backlog"
+    );
+    assert_eq!(
+        w.metric("copyhound_matches_by_status{status=\"licensed\"}")
+            .await,
+        1.0
+    );
     assert_eq!(w.metric("copyhound_originals").await, 2.0);
     assert!(
         w.metric("copyhound_pages_fetched_total{outcome=\"fetched\"}")

@@ -136,7 +136,10 @@ impl Daemon {
         // The endpoint first, so a probe sees 503 "starting" rather than a refused
         // connection while the index loads. The review desk shares it and follows
         // reloads (users, language) through the settings channel.
-        let desk = crate::web::Desk::open(settings_rx.clone())?;
+        // The desk rings the outbox when a decision queues an escalation.
+        let outbox_bell = Arc::new(tokio::sync::Notify::new());
+        let desk =
+            crate::web::Desk::open_with_bell(settings_rx.clone(), Some(Arc::clone(&outbox_bell)))?;
         let router = web::router(Arc::clone(&metrics)).merge(crate::web::router(desk));
         let web_token = token.clone();
         spawn_named(&tracker, &running, "web", async move {
@@ -196,7 +199,12 @@ impl Daemon {
             &tracker,
             &running,
             "alert outbox",
-            outbox_loop(settings_rx.clone(), token.clone(), Arc::clone(&metrics)),
+            outbox_loop(
+                settings_rx.clone(),
+                token.clone(),
+                Arc::clone(&metrics),
+                outbox_bell,
+            ),
         );
         spawn_named(
             &tracker,
@@ -377,6 +385,7 @@ async fn outbox_loop(
     mut settings: watch::Receiver<Arc<Settings>>,
     token: CancellationToken,
     metrics: Arc<Metrics>,
+    bell: Arc<tokio::sync::Notify>,
 ) {
     let dir = settings.borrow().storage.dir.clone();
     let mut store = match Store::open_dir(&dir) {
@@ -409,8 +418,13 @@ async fn outbox_loop(
                 _ = settings.changed() => {}
             }
         };
-        let result =
-            crate::notify::run_worker_with(&mut store, &current, &mailer, stop, |store, pass| {
+        let result = crate::notify::run_worker_with(
+            &mut store,
+            &current,
+            &mailer,
+            stop,
+            Some(&bell),
+            |store, pass| {
                 metrics.add_alerts(pass.sent as u64, pass.failed as u64);
                 if let Ok(n) = store.pending_alert_count() {
                     metrics.set_alerts_queued(n.max(0) as u64);
@@ -424,8 +438,9 @@ async fn outbox_loop(
                         "alerts delivered"
                     );
                 }
-            })
-            .await;
+            },
+        )
+        .await;
         if let Err(err) = result {
             tracing::error!(error = %err, "alert outbox failed; retrying shortly");
             if !pause(&token, Duration::from_secs(5)).await {

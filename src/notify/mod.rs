@@ -706,7 +706,7 @@ pub async fn run_worker(
     mailer: &Mailer,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), NotifyError> {
-    run_worker_with(store, settings, mailer, shutdown, |_, _| {}).await
+    run_worker_with(store, settings, mailer, shutdown, None, |_, _| {}).await
 }
 
 /// [`run_worker`], reporting each pass's outcome to `on_pass` (the daemon's metrics).
@@ -718,6 +718,7 @@ pub async fn run_worker_with(
     settings: &Settings,
     mailer: &Mailer,
     shutdown: impl std::future::Future<Output = ()>,
+    wake: Option<&tokio::sync::Notify>,
     mut on_pass: impl FnMut(&Store, &PassSummary),
 ) -> Result<(), NotifyError> {
     tokio::pin!(shutdown);
@@ -734,6 +735,15 @@ pub async fn run_worker_with(
         tokio::select! {
             _ = &mut shutdown => return Ok(()),
             _ = tokio::time::sleep(wait + Duration::from_millis(200)) => {}
+            // Rung by the review desk when it queues an escalation: counsel hears at
+            // once rather than at the next poll. (A ring while a pass runs is kept by
+            // `Notify` and ends the next wait at once.)
+            () = async {
+                match wake {
+                    Some(bell) => bell.notified().await,
+                    None => std::future::pending().await,
+                }
+            } => {}
         }
     }
 }

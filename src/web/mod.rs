@@ -52,6 +52,8 @@ struct DeskInner {
     settings: watch::Receiver<Arc<Settings>>,
     store: Mutex<Store>,
     limiter: Mutex<LoginLimiter>,
+    /// Wakes the alert outbox of this process when a decision queues an escalation.
+    outbox_bell: Option<Arc<tokio::sync::Notify>>,
 }
 
 /// Why the desk could not be set up.
@@ -67,6 +69,18 @@ impl Desk {
     /// # Errors
     /// [`WebError::Store`] when the database cannot be opened.
     pub fn open(settings: watch::Receiver<Arc<Settings>>) -> Result<Desk, WebError> {
+        Desk::open_with_bell(settings, None)
+    }
+
+    /// [`Desk::open`], ringing `outbox_bell` whenever a decision queues an escalation
+    /// (the outbox worker of the same process waits on it).
+    ///
+    /// # Errors
+    /// [`WebError::Store`] when the database cannot be opened.
+    pub fn open_with_bell(
+        settings: watch::Receiver<Arc<Settings>>,
+        outbox_bell: Option<Arc<tokio::sync::Notify>>,
+    ) -> Result<Desk, WebError> {
         let dir = settings.borrow().storage.dir.clone();
         let store = Store::open_dir(&dir)?;
         Ok(Desk {
@@ -74,6 +88,7 @@ impl Desk {
                 settings,
                 store: Mutex::new(store),
                 limiter: Mutex::new(LoginLimiter::default()),
+                outbox_bell,
             }),
         })
     }
@@ -97,6 +112,13 @@ impl Desk {
         })
         .await
         .map_err(|e| pages::Failure::internal(format!("desk task failed: {e}")))?
+    }
+
+    /// Tells the outbox there is an escalation to send.
+    fn ring_outbox(&self) {
+        if let Some(bell) = &self.inner.outbox_bell {
+            bell.notify_one();
+        }
     }
 
     fn limiter(&self) -> std::sync::MutexGuard<'_, LoginLimiter> {
@@ -193,7 +215,8 @@ pub async fn serve(
 ) -> Result<(), WebError> {
     let metrics = Arc::new(crate::daemon::metrics::Metrics::default());
     let (_settings_tx, settings_rx) = watch::channel(Arc::new(settings.clone()));
-    let desk = Desk::open(settings_rx)?;
+    let bell = Arc::new(tokio::sync::Notify::new());
+    let desk = Desk::open_with_bell(settings_rx, Some(Arc::clone(&bell)))?;
     metrics.set_status("review desk only (no crawling)".into());
     metrics.set_ready();
     let app = crate::daemon::web::router(Arc::clone(&metrics)).merge(router(desk));
@@ -217,7 +240,15 @@ pub async fn serve(
                 }
             };
             let stop = token.cancelled_owned();
-            if let Err(e) = crate::notify::run_worker(&mut store, &settings, &mailer, stop).await {
+            let worker = crate::notify::run_worker_with(
+                &mut store,
+                &settings,
+                &mailer,
+                stop,
+                Some(&bell),
+                |_, _| {},
+            );
+            if let Err(e) = worker.await {
                 tracing::error!(error = %e, "alert outbox stopped: escalations stay queued");
             }
         })

@@ -1052,6 +1052,9 @@ async fn record(
             DecideOutcome::NotFound { .. } => None,
         })
         .collect();
+    if report.escalated > 0 {
+        desk.ring_outbox();
+    }
     tracing::info!(
         user = %session.user,
         via,

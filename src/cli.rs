@@ -1131,6 +1131,7 @@ fn init_logging(format: LogFormat, default_level: &str) {
 fn run_daemon(explicit: Option<&Path>) -> Result<ExitCode> {
     let path = config_path(explicit);
     let settings = load_settings(Some(&path))?;
+    warn_without_desk_users(&settings);
     let runtime = runtime()?;
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(settings.web.listen)
@@ -1166,14 +1167,20 @@ fn run_daemon(explicit: Option<&Path>) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The desk runs without users (the health and metrics routes need none), but nobody
+/// can log in: say so where the sysadmin looks first.
+fn warn_without_desk_users(settings: &Settings) {
+    if settings.web.users.is_empty() {
+        tracing::warn!(
+            "no [[web.users]] in the config: nobody can log in to the review desk (add one with `copyhound hash-password`)"
+        );
+    }
+}
+
 fn serve_desk(explicit: Option<&Path>) -> Result<ExitCode> {
     let path = config_path(explicit);
     let settings = load_settings(Some(&path))?;
-    if settings.web.users.is_empty() {
-        tracing::warn!(
-            "no [[web.users]] in the config: nobody can log in (add one with `copyhound hash-password`)"
-        );
-    }
+    warn_without_desk_users(&settings);
     let runtime = runtime()?;
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(settings.web.listen)

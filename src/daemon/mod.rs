@@ -291,11 +291,10 @@ fn apply_reload(
             new.storage.dir = old.storage.dir.clone();
             new.web.listen = old.web.listen;
             settings.send_replace(Arc::new(new));
-            metrics.reload(true);
             tracing::info!(config = %path.display(), "configuration reloaded");
+            metrics.reload(true);
         }
         Err(err) => {
-            metrics.reload(false);
             let problems = match &err {
                 ConfigError::Invalid { .. } => err.problems().join("; "),
                 other => other.to_string(),
@@ -305,6 +304,9 @@ fn apply_reload(
                 problems = %problems,
                 "configuration reload refused: the previous configuration stays in force"
             );
+            // Counted after the log line, so whoever sees the counter move (a monitor,
+            // a test) finds the reason already in the log.
+            metrics.reload(false);
         }
     }
 }

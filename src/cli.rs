@@ -1134,9 +1134,7 @@ fn run_daemon(explicit: Option<&Path>) -> Result<ExitCode> {
     warn_without_desk_users(&settings);
     let runtime = runtime()?;
     runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind(settings.web.listen)
-            .await
-            .with_context(|| format!("cannot listen on {} ([web] listen)", settings.web.listen))?;
+        let listener = bind_web(&settings).await?;
         tracing::info!(listen = %settings.web.listen, config = %path.display(), "starting");
         let (reload_tx, reload_rx) = tokio::sync::mpsc::channel(1);
         #[cfg(unix)]
@@ -1167,6 +1165,13 @@ fn run_daemon(explicit: Option<&Path>) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Binds `[web] listen`, naming the key when the address is taken or not allowed.
+async fn bind_web(settings: &Settings) -> Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(settings.web.listen)
+        .await
+        .with_context(|| format!("cannot listen on {} ([web] listen)", settings.web.listen))
+}
+
 /// The desk runs without users (the health and metrics routes need none), but nobody
 /// can log in: say so where the sysadmin looks first.
 fn warn_without_desk_users(settings: &Settings) {
@@ -1183,9 +1188,7 @@ fn serve_desk(explicit: Option<&Path>) -> Result<ExitCode> {
     warn_without_desk_users(&settings);
     let runtime = runtime()?;
     runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind(settings.web.listen)
-            .await
-            .with_context(|| format!("cannot listen on {} ([web] listen)", settings.web.listen))?;
+        let listener = bind_web(&settings).await?;
         let addr = listener.local_addr().unwrap_or(settings.web.listen);
         tracing::info!(listen = %addr, config = %path.display(), "review desk serving");
         crate::web::serve(settings, listener, shutdown_signal()).await?;

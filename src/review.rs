@@ -211,13 +211,10 @@ pub fn decide(
         actor,
         via,
     };
-    let before: Vec<String> = store
-        .site_list(SiteList::Licensed)?
-        .into_iter()
-        .chain(store.site_list(SiteList::Ignored)?)
-        .map(|e| e.domain)
-        .collect();
-    let outcomes = store.decide(&targets, &decision, &escalations, &additions, now)?;
+    let crate::store::Decided {
+        outcomes,
+        domains_added,
+    } = store.decide(&targets, &decision, &escalations, &additions, now)?;
     let escalated = outcomes
         .iter()
         .filter(|o| {
@@ -232,11 +229,7 @@ pub fn decide(
         .count();
     Ok(DecisionReport {
         outcomes,
-        domains_added: additions
-            .into_iter()
-            .map(|a| a.domain)
-            .filter(|d| !before.contains(d))
-            .collect(),
+        domains_added,
         escalated,
         no_legal_contact: status == ReviewStatus::Infringing && !has_legal,
     })
@@ -266,10 +259,11 @@ pub fn facts_for_match(store: &Store, d: &MatchDetail) -> Result<Option<MatchFac
         })
         .collect();
     let (passages, passages_omitted) = MatchFacts::passages_from(&original.text, &passages);
-    let redirects = match store.capture(d.capture.id)? {
-        Some(record) => redirects_of(&record),
-        None => Vec::new(),
-    };
+    // Only the hops: the capture's bytes are not needed here.
+    let redirects = store
+        .capture_redirects(d.capture.id)?
+        .map(|json| redirects_of(&json))
+        .unwrap_or_default();
     let host = url::Url::parse(&d.capture.final_url)
         .ok()
         .and_then(|u| u.host_str().map(str::to_string))
@@ -368,10 +362,10 @@ pub fn rebuild_missing_evidence(
     Ok(done)
 }
 
-/// The redirects a stored capture followed. A damaged record only loses the chain (the
-/// evidence file has the capture itself).
-pub fn redirects_of(record: &CaptureRecord) -> Vec<RedirectFacts> {
-    stored_hops(&record.redirects_json)
+/// The redirects a stored capture followed, from its `redirects_json`. A damaged record
+/// only loses the chain (the evidence file has the capture itself).
+pub fn redirects_of(redirects_json: &str) -> Vec<RedirectFacts> {
+    stored_hops(redirects_json)
         .map(|hops| hops.iter().map(RedirectFacts::from_hop).collect())
         .unwrap_or_default()
 }

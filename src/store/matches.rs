@@ -410,6 +410,21 @@ impl Store {
             .map_err(|e| self.err(e))
     }
 
+    /// A capture's redirect hops as stored (JSON), without reading its bytes.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the database cannot be read.
+    pub fn capture_redirects(&self, capture_id: i64) -> Result<Option<String>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT redirects FROM captures WHERE id = ?1",
+                params![capture_id],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
     /// Up to `limit` matches (ids, oldest first) recorded without an evidence file (it
     /// could not be written at the time; the capture's bytes are kept for it).
     ///

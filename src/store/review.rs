@@ -113,6 +113,15 @@ pub struct ListAddition {
     pub match_id: Option<i64>,
 }
 
+/// What [`Store::decide`] recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decided {
+    /// One per match id, in order.
+    pub outcomes: Vec<DecideOutcome>,
+    /// The list additions that were new (a domain already listed is not).
+    pub domains_added: Vec<String>,
+}
+
 /// An entry of a reviewers' site list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SiteListEntry {
@@ -358,7 +367,8 @@ impl Store {
     /// with who and when, the match's new status, and for a match that moves to
     /// `infringing` from another status its escalation alerts from `escalations` (keyed
     /// by match id; prepared by the caller, queued here only on that move, so a match is
-    /// escalated once however often it is marked). Durable once this returns.
+    /// escalated once however often it is marked), and `list_additions` (a domain already
+    /// on its list keeps its first entry). Durable once this returns.
     ///
     /// # Errors
     /// [`StoreError`] when the database cannot be written; nothing is then recorded.
@@ -369,7 +379,7 @@ impl Store {
         escalations: &HashMap<i64, Vec<NewAlert>>,
         list_additions: &[ListAddition],
         now: DateTime<Utc>,
-    ) -> Result<Vec<DecideOutcome>, StoreError> {
+    ) -> Result<Decided, StoreError> {
         let path = self.path.clone();
         let err = |source| StoreError::Sqlite {
             path: path.clone(),
@@ -432,22 +442,30 @@ impl Store {
                 escalated: alert_id.is_some(),
             });
         }
+        let mut domains_added = Vec::new();
         for a in list_additions {
-            tx.execute(
-                "INSERT OR IGNORE INTO site_lists (list, domain, added_by, added_at, match_id)
+            let inserted = tx
+                .execute(
+                    "INSERT OR IGNORE INTO site_lists (list, domain, added_by, added_at, match_id)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![
-                    a.list.as_str(),
-                    a.domain,
-                    decision.actor,
-                    now_text,
-                    a.match_id
-                ],
-            )
-            .map_err(err)?;
+                    params![
+                        a.list.as_str(),
+                        a.domain,
+                        decision.actor,
+                        now_text,
+                        a.match_id
+                    ],
+                )
+                .map_err(err)?;
+            if inserted == 1 {
+                domains_added.push(a.domain.clone());
+            }
         }
         tx.commit().map_err(err)?;
-        Ok(outcomes)
+        Ok(Decided {
+            outcomes,
+            domains_added,
+        })
     }
 
     /// A match's decisions, oldest first.
@@ -467,30 +485,6 @@ impl Store {
             .query_map(params![match_id], decision_row)
             .map_err(|e| self.err(e))?;
         rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
-    }
-
-    /// Adds `domain` to a site list; returns false when it was already there (the first
-    /// entry, with its author, is kept).
-    ///
-    /// # Errors
-    /// [`StoreError`] when the database cannot be written.
-    pub fn add_to_site_list(
-        &mut self,
-        list: SiteList,
-        domain: &str,
-        added_by: &str,
-        match_id: Option<i64>,
-        now: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        let n = self
-            .conn
-            .execute(
-                "INSERT OR IGNORE INTO site_lists (list, domain, added_by, added_at, match_id)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![list.as_str(), domain, added_by, timestamp(now), match_id],
-            )
-            .map_err(|e| self.err(e))?;
-        Ok(n == 1)
     }
 
     /// A site list, in the order entries were added.
@@ -700,8 +694,9 @@ mod tests {
         let out = store
             .decide(&[ids[0], 999], &infringing, &escalations, &[], Utc::now())
             .unwrap();
+        assert!(out.domains_added.is_empty());
         assert_eq!(
-            out,
+            out.outcomes,
             vec![
                 DecideOutcome::Recorded {
                     match_id: ids[0],
@@ -717,7 +712,7 @@ mod tests {
             .decide(&[ids[0]], &infringing, &escalations, &[], Utc::now())
             .unwrap();
         assert!(matches!(
-            out[0],
+            out.outcomes[0],
             DecideOutcome::Recorded {
                 escalated: false,
                 ..
@@ -761,12 +756,26 @@ mod tests {
     fn site_lists_and_sessions() {
         let (_dir, mut store, ids) = store_with_matches();
         let now = Utc::now();
-        assert!(store
-            .add_to_site_list(SiteList::Licensed, "a.example", "wang", Some(ids[0]), now)
-            .unwrap());
-        assert!(!store
-            .add_to_site_list(SiteList::Licensed, "a.example", "li", None, now)
-            .unwrap());
+        let add = |store: &mut Store, actor: &str| {
+            let decision = NewDecision {
+                status: ReviewStatus::Licensed,
+                note: "",
+                actor,
+                via: "cli",
+            };
+            let addition = ListAddition {
+                list: SiteList::Licensed,
+                domain: "a.example".into(),
+                match_id: Some(ids[2]),
+            };
+            let decided = store
+                .decide(&[ids[2]], &decision, &HashMap::new(), &[addition], now)
+                .unwrap();
+            decided.domains_added
+        };
+        // The first entry is new and kept, with its author; the same domain again is not.
+        assert_eq!(add(&mut store, "wang"), vec!["a.example".to_string()]);
+        assert!(add(&mut store, "li").is_empty());
         let list = store.site_list(SiteList::Licensed).unwrap();
         assert_eq!(list.len(), 1);
         assert_eq!(list[0].added_by, "wang");

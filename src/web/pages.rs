@@ -900,7 +900,7 @@ pub async fn match_page(
             .collect();
         let redirects: Vec<RedirectRow> = capture
             .as_ref()
-            .map(review::redirects_of)
+            .map(|c| review::redirects_of(&c.redirects_json))
             .unwrap_or_default()
             .into_iter()
             .map(|h| RedirectRow {

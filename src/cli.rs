@@ -86,6 +86,14 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print the title and main text extracted from an HTML page, and how it was found.
+    Extract {
+        file: PathBuf,
+        /// Print a JSON object (`title`, `method`, `encoding`, `chars`, `page_chars`,
+        /// `warnings`, `text`).
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the title, whole-text SimHash and segment SimHashes of each file.
     Fingerprint {
         #[arg(required = true)]
@@ -379,6 +387,40 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 print_json(&CompareReport::new(&original, &candidate, &comparison))?;
             } else {
                 print!("{}", render_comparison(&original, &candidate, &comparison));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Extract { file, json } => {
+            let bytes = read_bounded(&file)?;
+            let extracted = crate::extract::extract(&bytes, None);
+            let chars = extracted
+                .text
+                .chars()
+                .filter(|c| !c.is_whitespace())
+                .count();
+            if json {
+                print_json(&serde_json::json!({
+                    "title": extracted.title,
+                    "method": extracted.method,
+                    "encoding": extracted.encoding,
+                    "chars": chars,
+                    "page_chars": extracted.page_chars,
+                    "warnings": extracted.warnings,
+                    "text": extracted.text,
+                }))?;
+            } else {
+                println!("title: {}", printable(&extracted.title));
+                println!(
+                    "method: {}  encoding: {}  chars: {chars} of {} readable on the page",
+                    extracted.method.as_str(),
+                    extracted.encoding,
+                    extracted.page_chars
+                );
+                for warning in &extracted.warnings {
+                    println!("warning: {}", printable(warning));
+                }
+                println!();
+                println!("{}", printable(&extracted.text));
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -746,6 +788,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let extraction = crate::eval::extraction::evaluate_extraction(&data)
                 .context("extraction evaluation failed")?;
             println!("{}", extraction.render_table());
+            let dev = crate::eval::extraction::evaluate_dev_extraction(&data)
+                .context("dev-extraction evaluation failed")?;
+            println!("{}", dev.render_table());
             let detection = crate::eval::detection::evaluate_detection(&data, &settings.detect)
                 .context("detection evaluation failed")?;
             println!("{}", detection.render_table());

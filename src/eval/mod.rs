@@ -45,9 +45,16 @@ pub struct Page {
 /// # Errors
 /// [`EvalError`] naming the file and line at fault.
 pub fn load_pages(data_dir: &Path) -> Result<Vec<Page>, EvalError> {
-    let path = data_dir.join("news-pages/pages.jsonl");
-    let source = std::fs::read_to_string(&path).map_err(|source| EvalError::Read {
-        path: path.clone(),
+    read_jsonl(&data_dir.join("news-pages/pages.jsonl"))
+}
+
+/// Reads a file of one JSON object per line (blank lines skipped).
+///
+/// # Errors
+/// [`EvalError`] naming the file and line at fault.
+pub fn read_jsonl<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Vec<T>, EvalError> {
+    let source = std::fs::read_to_string(path).map_err(|source| EvalError::Read {
+        path: path.to_path_buf(),
         source,
     })?;
     source
@@ -56,7 +63,7 @@ pub fn load_pages(data_dir: &Path) -> Result<Vec<Page>, EvalError> {
         .filter(|(_, l)| !l.trim().is_empty())
         .map(|(i, l)| {
             serde_json::from_str(l).map_err(|e| EvalError::Parse {
-                path: path.clone(),
+                path: path.to_path_buf(),
                 line: i + 1,
                 message: e.to_string(),
             })

@@ -193,7 +193,45 @@ fn sniff(bytes: &[u8]) -> &'static Encoding {
     if utf8_error_ratio(bytes) < 0.001 && bytes.iter().filter(|b| !b.is_ascii()).count() > 64 {
         return UTF_8;
     }
-    guess_legacy(bytes)
+    let guess = guess_legacy(bytes);
+    if guess.is_single_byte() {
+        if let Some(multi) = nearly_clean_multibyte(bytes) {
+            return multi;
+        }
+    }
+    guess
+}
+
+/// East Asian multi-byte encodings tried when the statistical guess is a single-byte
+/// one; in this order because ties go to the first (the outlets we serve first are
+/// Chinese).
+const MULTIBYTE_CANDIDATES: [&Encoding; 5] = [
+    GBK,
+    encoding_rs::BIG5,
+    encoding_rs::SHIFT_JIS,
+    encoding_rs::EUC_KR,
+    encoding_rs::EUC_JP,
+];
+
+/// A multi-byte encoding that decodes the page with at most one error per thousand
+/// non-ASCII bytes. chardetng disqualifies an encoding at its first invalid sequence, so
+/// a GBK page with one cut character (a truncated capture, a bad paste) is guessed as
+/// windows-1252 and becomes mojibake; a near-clean decode is far stronger evidence.
+fn nearly_clean_multibyte(bytes: &[u8]) -> Option<&'static Encoding> {
+    let sample = &bytes[..bytes.len().min(DETECT_SAMPLE_BYTES)];
+    let non_ascii = sample.iter().filter(|b| !b.is_ascii()).count();
+    if non_ascii < 64 {
+        return None;
+    }
+    let mut best: Option<(&'static Encoding, usize)> = None;
+    for enc in MULTIBYTE_CANDIDATES {
+        let (text, _) = enc.decode_without_bom_handling(sample);
+        let errors = text.chars().filter(|&c| c == '\u{FFFD}').count();
+        if errors * 1000 <= non_ascii && best.is_none_or(|(_, e)| errors < e) {
+            best = Some((enc, errors));
+        }
+    }
+    best.map(|(enc, _)| enc)
 }
 
 /// chardetng's guess over a bounded prefix of the page.

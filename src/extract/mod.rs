@@ -10,6 +10,7 @@
 
 pub mod charset;
 pub mod dom;
+pub mod fallback;
 pub mod nesting;
 pub mod score;
 
@@ -21,12 +22,65 @@ use scraper::{Html, Node};
 /// megabytes; anything larger is a feed dump or an attack and its head holds the article.
 pub const MAX_HTML_BYTES: usize = 8 * 1024 * 1024;
 
+/// How the main text of a page was found.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Method {
+    /// Our scorer's container (the usual case).
+    #[default]
+    Container,
+    /// Readability's text, because our container held much less than the page's
+    /// readable text (see `fallback`).
+    Readability,
+    /// The parts of the page that vary across its site's pages (a learned site template).
+    Template,
+    /// The outlet's own CSS selector for its article body (`[[originals.hosts]]`).
+    Selector,
+    /// The full text the outlet's feed carries for the article.
+    Feed,
+    /// A plain-text file taken as is.
+    PlainText,
+}
+
+impl Method {
+    /// The name stored and shown (`container`, `readability`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Container => "container",
+            Method::Readability => "readability",
+            Method::Template => "template",
+            Method::Selector => "selector",
+            Method::Feed => "feed",
+            Method::PlainText => "plain-text",
+        }
+    }
+
+    /// The method named by [`Method::as_str`].
+    pub fn parse(name: &str) -> Option<Method> {
+        [
+            Method::Container,
+            Method::Readability,
+            Method::Template,
+            Method::Selector,
+            Method::Feed,
+            Method::PlainText,
+        ]
+        .into_iter()
+        .find(|m| m.as_str() == name)
+    }
+}
+
 /// The article found in a page.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Extracted {
     pub title: String,
     /// Main text, one paragraph per line (`\n` between paragraphs).
     pub text: String,
+    /// How `text` was found.
+    pub method: Method,
+    /// Non-whitespace characters of the page's readable text (prose lines outside page
+    /// furniture), for judging whether `text` looks truncated. 0 for plain text.
+    pub page_chars: usize,
     /// Name of the character encoding the page was decoded with (WHATWG label).
     pub encoding: &'static str,
     /// Problems met on the way (bad charset label, no article found, ...): never fatal.
@@ -75,6 +129,8 @@ pub fn from_text(bytes: &[u8]) -> Extracted {
     Extracted {
         title,
         text,
+        method: Method::PlainText,
+        page_chars: 0,
         encoding: encoding.name(),
         warnings,
     }
@@ -97,12 +153,18 @@ pub fn extract_str(source: &str) -> Extracted {
     if !selection.found {
         warnings.push("no article container found".to_string());
     }
-    let mut text = String::new();
-    for line in &selection.lines {
-        if !text.is_empty() {
-            text.push('\n');
+    let selected_chars: usize = selection.lines.iter().map(|l| l.chars).sum();
+    let mut method = Method::Container;
+    let mut text = join_lines(selection.lines.iter().map(|l| l.text.as_str()));
+    // The recall safeguard: a selection holding much less than the page's readable text
+    // has probably settled on one short block, so readability gets a say.
+    if fallback::is_suspect(selected_chars, selection.prose_chars) {
+        if let Some(alternative) = fallback::readability_lines(&source, &doc) {
+            if fallback::prefer_alternative(&selection.lines, &alternative) {
+                text = join_lines(alternative.iter().map(String::as_str));
+                method = Method::Readability;
+            }
         }
-        text.push_str(&line.text);
     }
     if selection.found && text.is_empty() {
         warnings.push("article container holds no text".to_string());
@@ -110,9 +172,23 @@ pub fn extract_str(source: &str) -> Extracted {
     Extracted {
         title,
         text,
+        method,
+        page_chars: selection.prose_chars,
         encoding: "",
         warnings,
     }
+}
+
+/// Lines joined with `\n`.
+fn join_lines<'a>(lines: impl Iterator<Item = &'a str>) -> String {
+    let mut text = String::new();
+    for line in lines {
+        if !text.is_empty() {
+            text.push('\n');
+        }
+        text.push_str(line);
+    }
+    text
 }
 
 /// Headings looked at as title candidates; the article's own heading comes early.

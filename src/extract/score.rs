@@ -28,7 +28,98 @@ const MAX_HINT_WALK: usize = 48;
 pub struct Selection<'a> {
     pub lines: Vec<&'a Line>,
     pub found: bool,
+    /// Non-whitespace characters of the page's readable text: every line of at least
+    /// [`MIN_PROSE_CHARS`] that is not mostly links and not under a boilerplate-named
+    /// element. A selection far shorter than this has probably collapsed onto one block.
+    pub prose_chars: usize,
 }
+
+/// Lines shorter than this never count as the page's readable text (menu items, buttons).
+const MIN_PROSE_CHARS: usize = 10;
+
+/// Per element: whether it or an ancestor carries a boilerplate name. Computed in
+/// pre-order (every parent before its children), so no recursion. A boilerplate-named
+/// element that holds most of the page's text is a layout wrapper (`page-with-sidebar`,
+/// `has-share-bar`), not furniture, and passes nothing down.
+pub fn under_boilerplate(doc: &Doc) -> Vec<bool> {
+    let n = doc.elems.len();
+    let mut chars = vec![0usize; n];
+    for line in &doc.lines {
+        chars[line.owner] += line.chars;
+    }
+    for i in (0..n).rev() {
+        if let Some(p) = doc.elems[i].parent {
+            chars[p] += chars[i];
+        }
+    }
+    let page: usize = doc.lines.iter().map(|l| l.chars).sum();
+    let mut flags = vec![false; n];
+    for i in 0..n {
+        let inherited = doc.elems[i].parent.is_some_and(|p| flags[p]);
+        let wrapper = chars[i] * 2 > page;
+        flags[i] = inherited || (!wrapper && is_boilerplate_name(&doc.elems[i].names));
+    }
+    flags
+}
+
+/// Whether a line reads as page text rather than furniture: long enough, not mostly
+/// links, and outside boilerplate-named elements (`under` from [`under_boilerplate`]).
+pub fn is_prose_line(line: &Line, under: &[bool]) -> bool {
+    line.chars >= MIN_PROSE_CHARS
+        && link_density(line.chars, line.link_chars) <= 0.5
+        && !under[line.owner]
+}
+
+/// The script a page is written in, decided by the characters of its readable lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Script {
+    Cjk,
+    Other,
+}
+
+/// The page's script, by character count of its prose lines: a page is CJK when at
+/// least a third of its letters are CJK (a CJK character carries a word's worth, so a
+/// third of the characters is most of the text).
+fn page_script(doc: &Doc, under: &[bool]) -> Script {
+    let mut prose = doc
+        .lines
+        .iter()
+        .filter(|l| is_prose_line(l, under))
+        .peekable();
+    if prose.peek().is_none() {
+        // No readable lines: decide over every line rather than call the page CJK.
+        return line_script_of(doc.lines.iter().flat_map(|l| l.text.chars()));
+    }
+    line_script_of(prose.flat_map(|l| l.text.chars()))
+}
+
+fn line_script_of(chars: impl Iterator<Item = char>) -> Script {
+    let (mut cjk, mut letters) = (0usize, 0usize);
+    for c in chars {
+        if is_cjk(c) {
+            cjk += 1;
+            letters += 1;
+        } else if c.is_alphabetic() {
+            letters += 1;
+        }
+    }
+    if letters > 0 && cjk * 3 >= letters {
+        Script::Cjk
+    } else {
+        Script::Other
+    }
+}
+
+/// The script of one line, by the same rule as [`page_script`].
+fn line_script(line: &Line) -> Script {
+    line_script_of(line.text.chars())
+}
+
+/// Vote multiplier of a line written in another script than its page: a Chinese cookie
+/// banner on an English page (or an English promo on a Chinese one) is not the article,
+/// however dense its punctuation. Kept above zero so that a page whose article really is
+/// in the minority script still finds it when nothing else competes.
+const FOREIGN_SCRIPT_VOTE: f64 = 0.2;
 
 /// Whether a character is a CJK ideograph, kana or hangul syllable.
 pub fn is_cjk(c: char) -> bool {
@@ -199,8 +290,17 @@ pub fn select<'a>(doc: &'a Doc, title: &str) -> Selection<'a> {
         return Selection {
             lines: Vec::new(),
             found: false,
+            prose_chars: 0,
         };
     }
+    let under = under_boilerplate(doc);
+    let prose_chars = doc
+        .lines
+        .iter()
+        .filter(|l| is_prose_line(l, &under))
+        .map(|l| l.chars)
+        .sum();
+    let script = page_script(doc, &under);
 
     // Total and link characters per element, accumulated bottom-up through the pre-order
     // indices (every child has a larger index than its parent), so no recursion.
@@ -230,7 +330,10 @@ pub fn select<'a>(doc: &'a Doc, title: &str) -> Selection<'a> {
             continue;
         }
         let punct: f64 = line.text.chars().map(punct_weight).sum();
-        let vote = (1.0 + punct + (inf / 100.0).min(3.0)) * (1.0 - ld);
+        let mut vote = (1.0 + punct + (inf / 100.0).min(3.0)) * (1.0 - ld);
+        if line_script(line) != script {
+            vote *= FOREIGN_SCRIPT_VOTE;
+        }
         let owner = &doc.elems[line.owner];
         let mut target = if owner.tag.is_paragraph() {
             owner.parent
@@ -267,6 +370,7 @@ pub fn select<'a>(doc: &'a Doc, title: &str) -> Selection<'a> {
         return Selection {
             lines: Vec::new(),
             found: false,
+            prose_chars,
         };
     };
 
@@ -360,7 +464,11 @@ pub fn select<'a>(doc: &'a Doc, title: &str) -> Selection<'a> {
             keep_line(doc, l, container)
         })
         .collect();
-    Selection { lines, found: true }
+    Selection {
+        lines,
+        found: true,
+        prose_chars,
+    }
 }
 
 /// A lone `<p>` sibling of the container joins if it reads like prose.

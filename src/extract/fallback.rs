@@ -1,0 +1,99 @@
+//! The second opinion: a readability extraction (the `dom_smoothie` crate, a port of
+//! Mozilla's Readability) consulted when our own container choice looks collapsed.
+//!
+//! Our scorer picks one container and is precise, but on some templates it settles for
+//! one short block (a standfirst, a caption, the first comment) while the page holds a
+//! long main text. Readability climbs and joins siblings more eagerly: better recall,
+//! worse precision. So it is asked only when our selection holds much less than the
+//! page's readable text, its lines that our own analysis knows to be furniture
+//! (link lists, boilerplate-named blocks) are dropped, and its text replaces ours only
+//! when it is clearly fuller and still holds what we found.
+//!
+//! Pure: no I/O. Bounded: readability parses at most [`MAX_ELEMENTS`] elements, and it
+//! only ever sees the page after `nesting::flatten` has capped its depth.
+
+use std::collections::HashSet;
+
+use super::dom::{collapse_ws, Doc, Line};
+use super::score::{is_prose_line, under_boilerplate};
+
+/// Elements readability parses at most; beyond that it refuses and we keep our own text.
+const MAX_ELEMENTS: usize = 100_000;
+
+/// Our selection is suspect when it holds less than this share of the page's readable
+/// text. Pages with a long article and short furniture sit well above it; a selection
+/// that took a standfirst or a caption sits well below.
+pub const SUSPECT_SHARE: f64 = 0.5;
+
+/// The fallback must be at least this much longer than our selection to replace it.
+const MIN_GAIN: f64 = 1.3;
+
+/// Share of our selection's text that the fallback must also hold to replace it, unless
+/// our selection is tiny next to it (then it was a caption, and it does not matter).
+const MIN_KEPT_SHARE: f64 = 0.7;
+
+/// Below this share of the fallback's length our selection is a collapse whatever it is.
+const COLLAPSE_SHARE: f64 = 0.2;
+
+/// Whether a selection of `selected_chars` on a page of `prose_chars` readable
+/// characters looks collapsed.
+pub fn is_suspect(selected_chars: usize, prose_chars: usize) -> bool {
+    (selected_chars as f64) < SUSPECT_SHARE * prose_chars as f64
+}
+
+/// Readability's main text of `source`, one paragraph per line, without the lines that
+/// `doc` knows to be page furniture. `None` when readability finds nothing.
+pub fn readability_lines(source: &str, doc: &Doc) -> Option<Vec<String>> {
+    let config = dom_smoothie::Config {
+        text_mode: dom_smoothie::TextMode::Formatted,
+        max_elements_to_parse: MAX_ELEMENTS,
+        ..Default::default()
+    };
+    let mut reader = dom_smoothie::Readability::new(source, None, Some(config)).ok()?;
+    let article = reader.parse().ok()?;
+    let under = under_boilerplate(doc);
+    // Furniture is what our own analysis rejects; a text that also occurs as a prose
+    // line elsewhere on the page is not furniture.
+    let prose: HashSet<&str> = doc
+        .lines
+        .iter()
+        .filter(|l| is_prose_line(l, &under))
+        .map(|l| l.text.as_str())
+        .collect();
+    let furniture: HashSet<&str> = doc
+        .lines
+        .iter()
+        .filter(|l| !is_prose_line(l, &under) && !prose.contains(l.text.as_str()))
+        .map(|l| l.text.as_str())
+        .collect();
+    let lines: Vec<String> = article
+        .text_content
+        .lines()
+        .map(collapse_ws)
+        .filter(|l| !l.is_empty() && !furniture.contains(l.as_str()))
+        .collect();
+    (!lines.is_empty()).then_some(lines)
+}
+
+/// Whether the fallback's `alternative` lines should replace our `selected` lines.
+pub fn prefer_alternative(selected: &[&Line], alternative: &[String]) -> bool {
+    let selected_chars: usize = selected.iter().map(|l| l.chars).sum();
+    let alternative_chars: usize = alternative.iter().map(|l| non_ws(l)).sum();
+    if (alternative_chars as f64) < MIN_GAIN * selected_chars as f64 {
+        return false;
+    }
+    if (selected_chars as f64) < COLLAPSE_SHARE * alternative_chars as f64 {
+        return true;
+    }
+    let haystack: String = alternative.join(" ");
+    let kept: usize = selected
+        .iter()
+        .filter(|l| haystack.contains(l.text.as_str()))
+        .map(|l| l.chars)
+        .sum();
+    kept as f64 >= MIN_KEPT_SHARE * selected_chars as f64
+}
+
+fn non_ws(s: &str) -> usize {
+    s.chars().filter(|c| !c.is_whitespace()).count()
+}

@@ -41,9 +41,9 @@ pub fn is_suspect(selected_chars: usize, prose_chars: usize) -> bool {
     (selected_chars as f64) < SUSPECT_SHARE * prose_chars as f64
 }
 
-/// Readability's main text of `source`, one paragraph per line, without the lines that
-/// `doc` knows to be page furniture. `None` when readability finds nothing.
-pub fn readability_lines(source: &str, doc: &Doc) -> Option<Vec<String>> {
+/// Readability's main text of `source`, one paragraph per line, each marked when `doc`
+/// knows it to be page furniture. `None` when readability finds nothing.
+pub fn readability_lines(source: &str, doc: &Doc) -> Option<Vec<AltLine>> {
     let config = dom_smoothie::Config {
         text_mode: dom_smoothie::TextMode::Formatted,
         max_elements_to_parse: MAX_ELEMENTS,
@@ -66,13 +66,56 @@ pub fn readability_lines(source: &str, doc: &Doc) -> Option<Vec<String>> {
         .filter(|l| !is_prose_line(l, &under) && !prose.contains(l.text.as_str()))
         .map(|l| l.text.as_str())
         .collect();
-    let lines: Vec<String> = article
+    let lines: Vec<AltLine> = article
         .text_content
         .lines()
         .map(collapse_ws)
-        .filter(|l| !l.is_empty() && !furniture.contains(l.as_str()))
+        .filter(|l| !l.is_empty())
+        .map(|text| AltLine {
+            furniture: furniture.contains(text.as_str()),
+            text,
+        })
         .collect();
     (!lines.is_empty()).then_some(lines)
+}
+
+/// A line of readability's text, with whether our analysis calls it furniture.
+pub struct AltLine {
+    pub text: String,
+    pub furniture: bool,
+}
+
+/// The article's lines out of readability's: furniture dropped, and when our own
+/// selection was a real part of the article (not a collapse), everything after the first
+/// furniture line that follows the last line we had found: readability's eager sibling
+/// joining runs past a pager or a "more news" bar into lists of teasers.
+pub fn article_lines(selected: &[&Line], alternative: Vec<AltLine>) -> Vec<String> {
+    let selected_chars: usize = selected.iter().map(|l| l.chars).sum();
+    let alternative_chars: usize = alternative
+        .iter()
+        .filter(|l| !l.furniture)
+        .map(|l| non_ws(&l.text))
+        .sum();
+    let ours: HashSet<&str> = selected.iter().map(|l| l.text.as_str()).collect();
+    let cut = if (selected_chars as f64) < COLLAPSE_SHARE * alternative_chars as f64 {
+        None
+    } else {
+        alternative
+            .iter()
+            .rposition(|l| ours.contains(l.text.as_str()))
+            .and_then(|last| {
+                alternative[last..]
+                    .iter()
+                    .position(|l| l.furniture)
+                    .map(|p| last + p)
+            })
+    };
+    alternative
+        .into_iter()
+        .take(cut.unwrap_or(usize::MAX))
+        .filter(|l| !l.furniture)
+        .map(|l| l.text)
+        .collect()
 }
 
 /// Whether the fallback's `alternative` lines should replace our `selected` lines.

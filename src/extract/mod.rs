@@ -160,6 +160,7 @@ pub fn extract_str(source: &str) -> Extracted {
     // has probably settled on one short block, so readability gets a say.
     if fallback::is_suspect(selected_chars, selection.prose_chars) {
         if let Some(alternative) = fallback::readability_lines(&source, &doc) {
+            let alternative = fallback::article_lines(&selection.lines, alternative);
             if fallback::prefer_alternative(&selection.lines, &alternative) {
                 text = join_lines(alternative.iter().map(String::as_str));
                 method = Method::Readability;

@@ -455,20 +455,51 @@ pub fn select<'a>(doc: &'a Doc, title: &str) -> Selection<'a> {
     }
     chosen.sort_unstable();
 
+    let in_chosen = |l: &Line| chosen.iter().any(|&c| doc.contains(c, l.owner));
+    // The lead: templates often put the standfirst and first paragraphs in their own
+    // block between the headline and the body. Prose that sits between the article's
+    // heading and the chosen container is part of the article.
+    let lead_from = title_line(doc, title).map(|t| t + 1);
+    let first_chosen = doc.lines.iter().position(in_chosen);
+    let is_lead = |i: usize, l: &Line| {
+        lead_from.is_some_and(|from| i >= from)
+            && first_chosen.is_some_and(|first| i < first)
+            && is_lead_line(l, &under)
+    };
     let lines = doc
         .lines
         .iter()
-        .filter(|l| chosen.iter().any(|&c| doc.contains(c, l.owner)))
-        .filter(|l| {
-            let container = chosen.iter().copied().find(|&c| doc.contains(c, l.owner));
-            keep_line(doc, l, container)
+        .enumerate()
+        .filter(|&(i, l)| {
+            if in_chosen(l) {
+                let container = chosen.iter().copied().find(|&c| doc.contains(c, l.owner));
+                keep_line(doc, l, container)
+            } else {
+                is_lead(i, l)
+            }
         })
+        .map(|(_, l)| l)
         .collect();
     Selection {
         lines,
         found: true,
         prose_chars,
     }
+}
+
+/// Lines of at least this much information, ending like a sentence, read as a lead
+/// paragraph rather than a byline, a date or a caption.
+const MIN_LEAD_INFO: f64 = 60.0;
+
+/// Whether a line between the headline and the body reads as the article's lead.
+fn is_lead_line(line: &Line, under: &[bool]) -> bool {
+    is_prose_line(line, under)
+        && line.link_chars == 0
+        && info(line) >= MIN_LEAD_INFO
+        && line
+            .text
+            .trim_end()
+            .ends_with(['.', '。', '！', '？', '!', '?', '”', '"', '」'])
 }
 
 /// A lone `<p>` sibling of the container joins if it reads like prose.

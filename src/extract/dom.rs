@@ -9,6 +9,9 @@
 //! deep, so every walk here uses an explicit stack or the pre-order index, and the
 //! number of elements kept is bounded.
 
+use std::collections::HashSet;
+
+use ego_tree::NodeId;
 use scraper::{Html, Node};
 
 /// Elements kept in the arena; beyond this the page is pathological and further elements
@@ -148,6 +151,8 @@ pub struct Line {
 #[derive(Debug, Default)]
 pub struct Doc {
     pub elems: Vec<Elem>,
+    /// The parsed tree's node of each element (same indices as `elems`).
+    pub node_ids: Vec<NodeId>,
     pub lines: Vec<Line>,
     pub warnings: Vec<String>,
 }
@@ -162,13 +167,32 @@ enum Item {
 impl Doc {
     /// Copies the body of `html` into an arena and cuts its text into lines.
     pub fn build(html: &Html) -> Doc {
+        Doc::build_without(html, &HashSet::new())
+    }
+
+    /// [`Doc::build`] leaving out the subtrees of the `dropped` nodes (the outlet's drop
+    /// selectors).
+    pub fn build_without(html: &Html, dropped: &HashSet<NodeId>) -> Doc {
         let mut doc = Doc::default();
-        let items = doc.copy_tree(html);
+        let items = doc.copy_tree(html, dropped);
         doc.cut_lines(items);
         doc
     }
 
-    fn copy_tree(&mut self, html: &Html) -> Vec<Item> {
+    /// Lines inside any element whose source node is in `nodes`, in document order.
+    pub fn lines_under_nodes<'a>(
+        &'a self,
+        nodes: &'a HashSet<NodeId>,
+    ) -> impl Iterator<Item = &'a Line> + 'a {
+        let roots: Vec<usize> = (0..self.elems.len())
+            .filter(|&i| nodes.contains(&self.node_ids[i]))
+            .collect();
+        self.lines
+            .iter()
+            .filter(move |l| roots.iter().any(|&r| self.contains(r, l.owner)))
+    }
+
+    fn copy_tree(&mut self, html: &Html, dropped: &HashSet<NodeId>) -> Vec<Item> {
         let mut items = Vec::new();
         // Open element indices; `None` marks an element that was flattened away.
         let mut stack: Vec<Option<usize>> = Vec::new();
@@ -185,7 +209,7 @@ impl Doc {
                     match node.value() {
                         Node::Element(el) => {
                             let name = el.name();
-                            if is_dropped(name) || is_hidden(el) {
+                            if is_dropped(name) || is_hidden(el) || dropped.contains(&node.id()) {
                                 skip_depth = 1;
                                 continue;
                             }
@@ -215,6 +239,7 @@ impl Doc {
                                 end: idx + 1,
                                 children: Vec::new(),
                             });
+                            self.node_ids.push(node.id());
                             if let Some(p) = parent {
                                 self.elems[p].children.push(idx);
                             }

@@ -13,10 +13,14 @@ pub mod dom;
 pub mod fallback;
 pub mod nesting;
 pub mod score;
+pub mod template;
 
 pub use charset::decode;
+pub use template::SiteTemplate;
 
-use scraper::{Html, Node};
+use std::collections::HashSet;
+
+use scraper::{Html, Node, Selector};
 
 /// Pages larger than this are cut before parsing. Real article pages are well under a few
 /// megabytes; anything larger is a feed dump or an attack and its head holds the article.
@@ -87,14 +91,49 @@ pub struct Extracted {
     pub warnings: Vec<String>,
 }
 
+/// The outlet's own correction of its extraction for one host (`[[originals.hosts]]`).
+#[derive(Debug, Clone)]
+pub struct HostRules {
+    /// The article body: the text of every element it matches, in document order.
+    pub body: Option<Selector>,
+    /// Elements removed before anything else looks at the page.
+    pub drop: Vec<Selector>,
+}
+
+/// What extraction may know about a page's site beyond the page itself.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options<'a> {
+    /// The host's learned template.
+    pub template: Option<&'a SiteTemplate>,
+    /// The outlet's selectors for the host.
+    pub rules: Option<&'a HostRules>,
+}
+
+/// A page's extraction with what the archive keeps of it.
+#[derive(Debug, Clone)]
+pub struct Page {
+    pub extracted: Extracted,
+    /// The decoded page (for metadata).
+    pub source: String,
+    /// The page's distinct line hashes, for learning its site's template.
+    pub line_hashes: Vec<u64>,
+}
+
 /// Extracts title and main text; `content_type` is the HTTP `Content-Type` header when known.
 pub fn extract(html: &[u8], content_type: Option<&str>) -> Extracted {
-    extract_page(html, content_type).0
+    extract_with(html, content_type, Options::default()).extracted
 }
 
 /// [`extract`], also returning the decoded page for callers that read more of it (the
 /// archive reads the page's metadata), so the bytes are decoded once.
 pub fn extract_page(html: &[u8], content_type: Option<&str>) -> (Extracted, String) {
+    let page = extract_with(html, content_type, Options::default());
+    (page.extracted, page.source)
+}
+
+/// [`extract`] with what is known of the page's site, also returning the decoded page
+/// and its line hashes, so the bytes are decoded and parsed once.
+pub fn extract_with(html: &[u8], content_type: Option<&str>, options: Options<'_>) -> Page {
     let mut warnings = Vec::new();
     let bytes = if html.len() > MAX_HTML_BYTES {
         warnings.push(format!(
@@ -107,11 +146,15 @@ pub fn extract_page(html: &[u8], content_type: Option<&str>) -> (Extracted, Stri
     };
     let (source, encoding, charset_warnings) = decode(bytes, content_type);
     warnings.extend(charset_warnings);
-    let mut out = extract_str(&source);
-    warnings.append(&mut out.warnings);
-    out.warnings = warnings;
-    out.encoding = encoding.name();
-    (out, source)
+    let (mut extracted, line_hashes) = extract_parsed(&source, options);
+    warnings.append(&mut extracted.warnings);
+    extracted.warnings = warnings;
+    extracted.encoding = encoding.name();
+    Page {
+        extracted,
+        source,
+        line_hashes,
+    }
 }
 
 /// A plain-text file taken as is: decoded (BOM, statistical detection), with its first
@@ -138,9 +181,24 @@ pub fn from_text(bytes: &[u8]) -> Extracted {
 
 /// Extracts title and main text from an already decoded page. `encoding` is left empty.
 pub fn extract_str(source: &str) -> Extracted {
+    extract_parsed(source, Options::default()).0
+}
+
+/// The extraction proper, with the page's line hashes.
+fn extract_parsed(source: &str, options: Options<'_>) -> (Extracted, Vec<u64>) {
     let (source, flattened) = nesting::flatten(source);
     let parsed = Html::parse_document(&source);
-    let mut doc = dom::Doc::build(&parsed);
+    let dropped: HashSet<ego_tree::NodeId> = options
+        .rules
+        .map(|r| {
+            r.drop
+                .iter()
+                .flat_map(|sel| parsed.select(sel).map(|el| el.id()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut doc = dom::Doc::build_without(&parsed, &dropped);
+    let line_hashes = template::page_line_hashes(&doc);
     let mut warnings = std::mem::take(&mut doc.warnings);
     if flattened {
         warnings.push(format!(
@@ -149,12 +207,36 @@ pub fn extract_str(source: &str) -> Extracted {
         ));
     }
     let title = title(&parsed);
-    let selection = score::select(&doc, &title);
+    if let Some(body) = options.rules.and_then(|r| r.body.as_ref()) {
+        let wanted: HashSet<ego_tree::NodeId> = parsed.select(body).map(|el| el.id()).collect();
+        let text = join_lines(doc.lines_under_nodes(&wanted).map(|l| l.text.as_str()));
+        if !text.is_empty() {
+            let extracted = Extracted {
+                title,
+                text,
+                method: Method::Selector,
+                page_chars: score::prose_chars(&doc, &[]),
+                encoding: "",
+                warnings,
+            };
+            return (extracted, line_hashes);
+        }
+        warnings.push("the host's body selector matched no text; extracted as usual".into());
+    }
+    let template_lines: Vec<bool> = match options.template {
+        Some(t) => doc.lines.iter().map(|l| t.contains(&l.text)).collect(),
+        None => Vec::new(),
+    };
+    let selection = score::select_with(&doc, &title, &template_lines);
     if !selection.found {
         warnings.push("no article container found".to_string());
     }
     let selected_chars: usize = selection.lines.iter().map(|l| l.chars).sum();
-    let mut method = Method::Container;
+    let mut method = if options.template.is_some() {
+        Method::Template
+    } else {
+        Method::Container
+    };
     let mut text = join_lines(selection.lines.iter().map(|l| l.text.as_str()));
     // The recall safeguard: a selection holding much less than the page's readable text
     // has probably settled on one short block, so readability gets a say.
@@ -170,14 +252,15 @@ pub fn extract_str(source: &str) -> Extracted {
     if selection.found && text.is_empty() {
         warnings.push("article container holds no text".to_string());
     }
-    Extracted {
+    let extracted = Extracted {
         title,
         text,
         method,
         page_chars: selection.prose_chars,
         encoding: "",
         warnings,
-    }
+    };
+    (extracted, line_hashes)
 }
 
 /// Lines joined with `\n`.

@@ -285,6 +285,26 @@ const MIN_ANCHORED_CHARS: usize = 30;
 /// Selects the article lines of `doc`; `title` is the page title, used to locate the
 /// article's heading.
 pub fn select<'a>(doc: &'a Doc, title: &str) -> Selection<'a> {
+    select_with(doc, title, &[])
+}
+
+/// Non-whitespace characters of the page's readable lines (see [`Selection::prose_chars`]);
+/// `skip` as in [`select_with`].
+pub fn prose_chars(doc: &Doc, skip: &[bool]) -> usize {
+    let under = under_boilerplate(doc);
+    doc.lines
+        .iter()
+        .enumerate()
+        .filter(|&(i, l)| !skip.get(i).copied().unwrap_or(false) && is_prose_line(l, &under))
+        .map(|(_, l)| l.chars)
+        .sum()
+}
+
+/// [`select`], with `skip[i]` true for lines known to be the site's template: they do not
+/// vote for containers and are not counted as the page's readable text. An empty `skip`
+/// skips nothing.
+pub fn select_with<'a>(doc: &'a Doc, title: &str, skip: &[bool]) -> Selection<'a> {
+    let skipped = |i: usize| skip.get(i).copied().unwrap_or(false);
     let n = doc.elems.len();
     if n == 0 || doc.lines.is_empty() {
         return Selection {
@@ -294,12 +314,7 @@ pub fn select<'a>(doc: &'a Doc, title: &str) -> Selection<'a> {
         };
     }
     let under = under_boilerplate(doc);
-    let prose_chars = doc
-        .lines
-        .iter()
-        .filter(|l| is_prose_line(l, &under))
-        .map(|l| l.chars)
-        .sum();
+    let prose_chars = prose_chars(doc, skip);
     let script = page_script(doc, &under);
 
     // Total and link characters per element, accumulated bottom-up through the pre-order
@@ -320,9 +335,9 @@ pub fn select<'a>(doc: &'a Doc, title: &str) -> Selection<'a> {
     // Votes from prose lines to their containers.
     let mut score = vec![0.0f64; n];
     let mut touched = vec![false; n];
-    for line in &doc.lines {
+    for (i, line) in doc.lines.iter().enumerate() {
         let inf = info(line);
-        if inf < MIN_VOTING_INFO {
+        if inf < MIN_VOTING_INFO || skipped(i) {
             continue;
         }
         let ld = link_density(line.chars, line.link_chars);

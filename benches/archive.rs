@@ -139,6 +139,9 @@ fn main() {
                         .collect(),
                     anchors: (0..ANCHORS_PER_ORIGINAL).map(|_| rng.next()).collect(),
                     sentence_hashes: Vec::new(),
+                    extraction: "container".into(),
+                    page_chars: 0,
+                    suspect: None,
                 }
             })
             .collect();

@@ -94,6 +94,9 @@ fn fill(store: &mut Store) -> Duration {
             segments: Vec::new(),
             anchors: Vec::new(),
             sentence_hashes: Vec::new(),
+            extraction: "container".into(),
+            page_chars: 0,
+            suspect: None,
         })
         .collect();
     for a in &articles {

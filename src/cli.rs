@@ -220,6 +220,10 @@ enum OriginalsCommand {
         /// Print a JSON array instead of a table.
         #[arg(long)]
         json: bool,
+        /// Only originals whose text looks truncated (short next to their page's
+        /// readable text or their site's other articles), each with the reason.
+        #[arg(long)]
+        suspect: bool,
     },
     /// Show one original (current version) by id or URL.
     Show {
@@ -501,10 +505,32 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let settings = load_settings(cli.config.as_deref())?;
             let store = Store::open_dir(&settings.storage.dir)?;
             match command {
-                OriginalsCommand::List { json } => {
-                    let originals = store.list_originals()?;
+                OriginalsCommand::List { json, suspect } => {
+                    let mut originals = store.list_originals()?;
+                    if suspect {
+                        originals.retain(|o| o.suspect.is_some());
+                    }
                     if json {
                         print_json(&originals)?;
+                    } else if suspect {
+                        println!(
+                            "{:>6}  {:>6}  {:<11}  {:<50}  url",
+                            "id", "chars", "found by", "title"
+                        );
+                        for o in &originals {
+                            println!(
+                                "{:>6}  {:>6}  {:<11}  {:<50}  {}",
+                                o.id,
+                                o.chars,
+                                o.extraction,
+                                one_line(&o.title, 48),
+                                printable(&o.url)
+                            );
+                            if let Some(why) = &o.suspect {
+                                println!("        looks truncated: {}", printable(why));
+                            }
+                        }
+                        println!("{} suspect original(s)", originals.len());
                     } else {
                         println!(
                             "{:>6}  {:<20}  {:>6}  {:<50}  url",
@@ -550,6 +576,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
                             printable(&o.source)
                         );
                         println!("version: {} of {}", o.version, o.versions);
+                        println!("text found by: {}", extraction_note(&store, o)?);
+                        if let Some(why) = &o.suspect {
+                            println!(
+                                "looks truncated: {} (fix with [[originals.hosts]] body = \"...\")",
+                                printable(why)
+                            );
+                        }
                         println!(
                             "text sha256: {}\nsimhash: {}\nsegments: {}",
                             o.text_sha256, o.simhash, o.segments
@@ -1296,6 +1329,42 @@ fn settings_or_builtin(explicit: Option<&Path>) -> Result<Settings> {
         }
         None => Ok(Settings::builtin()),
     }
+}
+
+/// How an original's text was found, in words, for `originals show`.
+fn extraction_note(store: &Store, o: &crate::store::OriginalRecord) -> Result<String> {
+    let host = url::Url::parse(&o.url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_ascii_lowercase))
+        .unwrap_or_default();
+    let page = if o.page_chars > 0 {
+        format!(
+            ", {} of the page's {} readable characters",
+            o.text.chars().filter(|c| !c.is_whitespace()).count(),
+            o.page_chars
+        )
+    } else {
+        String::new()
+    };
+    Ok(match crate::extract::Method::parse(&o.extraction) {
+        Some(crate::extract::Method::Template) => {
+            let learned = store
+                .site_template(&host)?
+                .map(|t| format!(", learned from {} pages of {host}", t.pages))
+                .unwrap_or_default();
+            format!("template (the part of the page that varies across its site's pages{learned}){page}")
+        }
+        Some(crate::extract::Method::Container) => format!("container (the page's densest block of prose){page}"),
+        Some(crate::extract::Method::Readability) => format!(
+            "readability (our container held too little of the page's text, so readability's fuller text was taken){page}"
+        ),
+        Some(crate::extract::Method::Selector) => {
+            format!("selector (the [[originals.hosts]] body selector for {host}){page}")
+        }
+        Some(crate::extract::Method::Feed) => "feed (the full text the outlet's feed carries)".to_string(),
+        Some(crate::extract::Method::PlainText) => "plain text (the file as is)".to_string(),
+        None => printable(&o.extraction),
+    })
 }
 
 /// Reads an `.html`/`.htm` page (extracting its article) or a `.txt` file (as is).

@@ -228,6 +228,40 @@ pub struct OriginalsSettings {
     /// A sentence found in at least this many originals is boilerplate (the
     /// anti-infringement notice, bylines) and carries no weight in matching.
     pub boilerplate_min_originals: u32,
+    /// The outlet's corrections of its own extraction, per host (`[[originals.hosts]]`).
+    pub hosts: Vec<HostOverride>,
+}
+
+/// One `[[originals.hosts]]` entry: how to find the article on one of the outlet's hosts.
+#[derive(Debug, Clone)]
+pub struct HostOverride {
+    /// Lower-case host name (`www.jiangcheng-daily.example`).
+    pub host: String,
+    /// The CSS selector of the article body and the selectors of elements to drop.
+    pub rules: crate::extract::HostRules,
+    /// The selectors as written, for messages.
+    pub body_source: Option<String>,
+    pub drop_source: Vec<String>,
+}
+
+impl PartialEq for HostOverride {
+    fn eq(&self, other: &Self) -> bool {
+        self.host == other.host
+            && self.body_source == other.body_source
+            && self.drop_source == other.drop_source
+    }
+}
+
+impl Eq for HostOverride {}
+
+impl OriginalsSettings {
+    /// The outlet's rules for `host`, if it has any.
+    pub fn rules_for(&self, host: &str) -> Option<&crate::extract::HostRules> {
+        self.hosts
+            .iter()
+            .find(|h| h.host.eq_ignore_ascii_case(host))
+            .map(|h| &h.rules)
+    }
 }
 
 impl Default for OriginalsSettings {
@@ -238,6 +272,7 @@ impl Default for OriginalsSettings {
             paths: Vec::new(),
             refresh: Duration::from_secs(30 * 60),
             boilerplate_min_originals: 3,
+            hosts: Vec::new(),
         }
     }
 }
@@ -869,12 +904,48 @@ fn parse_originals(s: &mut Section<'_>, base_dir: &Path) -> Option<OriginalsSett
         .map_or(defaults.boilerplate_min_originals, |v| {
             v.min(u32::MAX as u64) as u32
         });
+    let hosts = s.array_of_tables("hosts", parse_host_override);
     Some(OriginalsSettings {
         feeds,
         sitemaps,
         paths,
         refresh,
         boilerplate_min_originals: boilerplate,
+        hosts,
+    })
+}
+
+/// One `[[originals.hosts]]` entry; each selector is parsed here so that a bad one is
+/// reported with its key instead of failing at ingest.
+fn parse_host_override(s: &mut Section<'_>) -> Option<HostOverride> {
+    let host = s.string("host", true)?.trim().to_ascii_lowercase();
+    let selector = |s: &mut Section<'_>, key: &str, text: &str| match scraper::Selector::parse(text)
+    {
+        Ok(sel) => Some(sel),
+        Err(e) => {
+            s.problem(key, format!("not a CSS selector: {e}"));
+            None
+        }
+    };
+    let body_source = s.string("body", false);
+    let body = match &body_source {
+        Some(text) => Some(selector(s, "body", text)?),
+        None => None,
+    };
+    let drop_source = s.string_list("drop");
+    let mut drop = Vec::new();
+    for (i, text) in drop_source.iter().enumerate() {
+        drop.push(selector(s, &format!("drop[{i}]"), text)?);
+    }
+    if body.is_none() && drop.is_empty() {
+        s.problem("body", "a host entry needs `body` or `drop`".into());
+        return None;
+    }
+    Some(HostOverride {
+        host,
+        rules: crate::extract::HostRules { body, drop },
+        body_source,
+        drop_source,
     })
 }
 
@@ -1787,6 +1858,33 @@ partial_min_paragraphs = 0
         assert_eq!(s.originals.paths, vec![PathBuf::from("/srv/archive")]);
         assert_eq!(s.originals.refresh, Duration::from_secs(900));
         assert_eq!(s.index.max_distance, 3);
+    }
+
+    #[test]
+    fn host_overrides_parse_and_bad_selectors_name_their_key() {
+        let src = format!(
+            "{MINIMAL}\n[[originals.hosts]]\nhost = \"WWW.News.Example.com\"\nbody = \"div.article-body\"\ndrop = [\".promo\", \"figure > figcaption\"]\n"
+        );
+        let s = Settings::parse(&src, Path::new("/srv")).unwrap();
+        assert_eq!(s.originals.hosts.len(), 1);
+        assert_eq!(s.originals.hosts[0].host, "www.news.example.com");
+        let rules = s.originals.rules_for("www.news.example.com").unwrap();
+        assert!(rules.body.is_some());
+        assert_eq!(rules.drop.len(), 2);
+        let bad = format!(
+            "{MINIMAL}\n[[originals.hosts]]\nhost = \"a.example\"\nbody = \"div[\"\n[[originals.hosts]]\nhost = \"b.example\"\ndrop = [\"p\", \"::\"]\n[[originals.hosts]]\nhost = \"c.example\"\n"
+        );
+        let got = problems(&bad);
+        for e in [
+            "originals.hosts[0].body: not a CSS selector",
+            "originals.hosts[1].drop[1]: not a CSS selector",
+            "originals.hosts[2].body: a host entry needs `body` or `drop`",
+        ] {
+            assert!(
+                got.iter().any(|g| g.contains(e)),
+                "missing {e:?} in {got:#?}"
+            );
+        }
     }
 
     #[test]

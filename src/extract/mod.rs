@@ -263,6 +263,26 @@ fn extract_parsed(source: &str, options: Options<'_>) -> (Extracted, Vec<u64>) {
     (extracted, line_hashes)
 }
 
+/// The text of an HTML fragment that is known to be the article (a feed's
+/// `content:encoded` or JSON Feed `content_html`): every line of it, in order, without
+/// container selection; scripts, styles and hidden parts are dropped as on a page.
+pub fn fragment_text(html: &str) -> String {
+    let html = if html.len() > MAX_HTML_BYTES {
+        let mut end = MAX_HTML_BYTES;
+        while !html.is_char_boundary(end) {
+            end -= 1;
+        }
+        &html[..end]
+    } else {
+        html
+    };
+    let (source, _) = nesting::flatten(html);
+    // A fragment has no <body>; wrapping it gives the line builder its usual root.
+    let parsed = Html::parse_document(&format!("<body><div>{source}</div></body>"));
+    let doc = dom::Doc::build(&parsed);
+    join_lines(doc.lines.iter().map(|l| l.text.as_str()))
+}
+
 /// Lines joined with `\n`.
 fn join_lines<'a>(lines: impl Iterator<Item = &'a str>) -> String {
     let mut text = String::new();

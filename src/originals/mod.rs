@@ -7,6 +7,7 @@
 //! flight, and the next pass picks up where it stopped (unchanged articles are no-ops).
 
 pub mod meta;
+pub mod prepare;
 pub mod sources;
 
 use std::collections::HashSet;
@@ -24,6 +25,7 @@ use crate::extract;
 use crate::fetch::{FetchLimits, Fetcher};
 use crate::index::archive::ArchiveIndex;
 use crate::store::{NewArticle, Store, StoreError, Upsert};
+use prepare::{PageInput, Prepared, Preparer};
 use sources::{ArticleLink, Sitemap};
 
 /// Sitemaps read per pass at most (indexes included): a sitemap index pointing at itself
@@ -134,9 +136,11 @@ pub async fn ingest(
         },
     )?;
 
+    let mut preparer = Preparer::new(&settings.originals, recorder.store)?;
+
     // Local archive exports first: they need no network and are usually the bulk.
     for dir in &settings.originals.paths {
-        ingest_dir(dir, &mut recorder, progress, &mut summary)?;
+        ingest_dir(dir, &mut recorder, &mut preparer, progress, &mut summary)?;
     }
 
     let mut links: Vec<(ArticleLink, String)> = Vec::new();
@@ -207,19 +211,18 @@ pub async fn ingest(
                 continue;
             }
         };
-        let (extracted, html) = extract::extract_page(&page.body, page.content_type.as_deref());
-        let page_meta = meta::page_meta(&html, Some(&page.url));
-        // The link as listed by the outlet is the article's identity; a canonical link
-        // on the page wins when present, so that tracking parameters do not split it.
-        let url = page_meta
-            .canonical
-            .clone()
-            .unwrap_or_else(|| link.url.clone());
-        match build_article(url, source, extracted, page_meta, Some(&link)) {
-            Some(article) => summary.record(recorder.record(&article)?),
-            None => summary.fail(link.url.as_str(), "no article text found"),
-        }
+        let input = PageInput {
+            url: link.url.clone(),
+            bytes: page.body,
+            content_type: page.content_type,
+            source,
+            link: Some(link),
+        };
+        let ready = preparer.page(recorder.store, input)?;
+        recorder.record_all(ready, &mut summary)?;
     }
+    let rest = preparer.finish();
+    recorder.record_all(rest, &mut summary)?;
     Ok(summary)
 }
 
@@ -227,6 +230,7 @@ pub async fn ingest(
 fn ingest_dir(
     dir: &Path,
     recorder: &mut Recorder<'_>,
+    preparer: &mut Preparer<'_>,
     progress: &(dyn Progress + Sync),
     summary: &mut IngestSummary,
 ) -> Result<(), IngestError> {
@@ -253,8 +257,14 @@ fn ingest_dir(
     for path in files {
         progress.done(&path.display().to_string());
         match read_local(&path) {
-            Ok(Some(article)) => summary.record(recorder.record(&article)?),
-            Ok(None) => summary.fail(path.display().to_string(), "no article text found"),
+            Ok(Local::Page(input)) => {
+                let ready = preparer.page(recorder.store, input)?;
+                recorder.record_all(ready, summary)?;
+            }
+            Ok(Local::Text(Some(article))) => summary.record(recorder.record(&article)?),
+            Ok(Local::Text(None)) => {
+                summary.fail(path.display().to_string(), "no article text found")
+            }
             Err(e) => summary.fail(path.display().to_string(), e),
         }
     }
@@ -268,6 +278,21 @@ struct Recorder<'a> {
 }
 
 impl Recorder<'_> {
+    /// Records what the preparer made ready, and the failures in the summary.
+    fn record_all(
+        &mut self,
+        ready: Vec<Prepared>,
+        summary: &mut IngestSummary,
+    ) -> Result<(), IngestError> {
+        for prepared in ready {
+            match prepared {
+                Prepared::Article(article) => summary.record(self.record(&article)?),
+                Prepared::Failed(what, why) => summary.fail(what, why),
+            }
+        }
+        Ok(())
+    }
+
     /// Stores the article, then adds a new or changed one to the live index. A changed
     /// article's previous fingerprints stay in the live index until the next load: they
     /// can only bring an extra candidate, and verification reads the current text.
@@ -360,8 +385,15 @@ fn local_kind(path: &Path) -> Option<LocalKind> {
     }
 }
 
-/// Reads one local file into an article; `Ok(None)` when it holds no article text.
-fn read_local(path: &Path) -> Result<Option<NewArticle>, String> {
+/// A local file: an HTML page for the preparer, or a plain-text article.
+enum Local {
+    Page(PageInput),
+    /// `None` when the file holds no text.
+    Text(Option<NewArticle>),
+}
+
+/// Reads one local file.
+fn read_local(path: &Path) -> Result<Local, String> {
     let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
     if meta.len() > MAX_LOCAL_FILE_BYTES {
         return Err(format!("larger than {MAX_LOCAL_FILE_BYTES} bytes"));
@@ -372,15 +404,22 @@ fn read_local(path: &Path) -> Result<Option<NewArticle>, String> {
         .map_err(|()| format!("cannot make a file:// URL of {}", absolute.display()))?;
     let source = path.display().to_string();
     Ok(match local_kind(path) {
-        Some(LocalKind::Html) => {
-            let (extracted, html) = extract::extract_page(&bytes, None);
-            let page_meta = meta::page_meta(&html, None);
-            let url = page_meta.canonical.clone().unwrap_or(file_url);
-            build_article(url, source, extracted, page_meta, None)
-        }
+        Some(LocalKind::Html) => Local::Page(PageInput {
+            url: file_url,
+            bytes,
+            content_type: None,
+            source,
+            link: None,
+        }),
         _ => {
             let extracted = extract::from_text(&bytes);
-            build_article(file_url, source, extracted, meta::PageMeta::default(), None)
+            Local::Text(build_article(
+                file_url,
+                source,
+                extracted,
+                meta::PageMeta::default(),
+                None,
+            ))
         }
     })
 }
@@ -406,8 +445,13 @@ pub fn build_article(
     } else {
         extracted.title
     };
+    let extraction = extracted.method.as_str().to_string();
+    let page_chars = i64::try_from(extracted.page_chars).unwrap_or(i64::MAX);
     let doc = Document::new(title, extracted.text);
     Some(NewArticle {
+        extraction,
+        page_chars,
+        suspect: None,
         url: url.to_string(),
         published: page_meta.published.or(link.and_then(|l| l.published)),
         author: page_meta.author.or(link.and_then(|l| l.author.clone())),

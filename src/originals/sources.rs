@@ -18,7 +18,13 @@ pub struct ArticleLink {
     pub title: Option<String>,
     pub published: Option<DateTime<Utc>>,
     pub author: Option<String>,
+    /// The article's full HTML as the feed carries it (RSS `content:encoded`, Atom
+    /// `content`, JSON Feed `content_html`), bounded by [`MAX_FEED_CONTENT_BYTES`].
+    pub content_html: Option<String>,
 }
+
+/// A feed entry's content longer than this is not kept: an article is far shorter.
+pub const MAX_FEED_CONTENT_BYTES: usize = 2 * 1024 * 1024;
 
 /// Why a feed or sitemap could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -65,6 +71,10 @@ pub fn parse_feed(bytes: &[u8], base: &Url) -> Result<Vec<ArticleLink>, SourceEr
                 .and_then(|p| p.name.as_deref())
                 .map(|n| n.trim().to_string())
                 .filter(|n| !n.is_empty()),
+            content_html: entry
+                .content
+                .and_then(|c| c.body)
+                .filter(|b| !b.trim().is_empty() && b.len() <= MAX_FEED_CONTENT_BYTES),
         });
     }
     Ok(links)
@@ -132,6 +142,7 @@ pub fn parse_sitemap(bytes: &[u8], base: &Url) -> Result<Sitemap, SourceError> {
                         title: child_text(n, "title"),
                         published,
                         author: None,
+                        content_html: None,
                     })
                 })
                 .take(MAX_ENTRIES_PER_SOURCE)

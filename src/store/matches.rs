@@ -645,6 +645,9 @@ pub(super) mod tests {
             segments: Vec::new(),
             anchors: Vec::new(),
             sentence_hashes: Vec::new(),
+            extraction: "container".into(),
+            page_chars: 0,
+            suspect: None,
         };
         match store.upsert_original(&a, Utc::now()).unwrap() {
             crate::store::Upsert::New { id } => id,

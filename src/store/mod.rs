@@ -292,6 +292,28 @@ const MIGRATIONS: &[&str] = &[
         expires_at TEXT NOT NULL
     ) WITHOUT ROWID;
     "#,
+    // 6: how each original's text was found, and site templates. `extraction` is the
+    // extract::Method (`container`, `template`, `readability`, `selector`, `feed`,
+    // `plain-text`); `page_chars` the page's readable characters; `suspect` why the text
+    // looks truncated (NULL when it does not). A site's template is the lines that recur
+    // across its pages: `site_template_pages` counts each page once, and
+    // `site_template_lines` on how many of them each line hash occurs.
+    r#"
+    ALTER TABLE original_versions ADD COLUMN extraction TEXT NOT NULL DEFAULT 'container';
+    ALTER TABLE original_versions ADD COLUMN page_chars INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE original_versions ADD COLUMN suspect TEXT;
+    CREATE TABLE site_template_pages (
+        host TEXT NOT NULL,
+        url TEXT NOT NULL,
+        PRIMARY KEY (host, url)
+    ) WITHOUT ROWID;
+    CREATE TABLE site_template_lines (
+        host TEXT NOT NULL,
+        hash INTEGER NOT NULL,
+        pages INTEGER NOT NULL,
+        PRIMARY KEY (host, hash)
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// Why a storage operation failed.
@@ -334,6 +356,12 @@ pub struct NewArticle {
     pub anchors: Vec<u64>,
     /// Hashes of the article's normalised sentences, for boilerplate learning.
     pub sentence_hashes: Vec<u64>,
+    /// How the text was found (`extract::Method::as_str`).
+    pub extraction: String,
+    /// Readable characters of the page the text came from (0: not a page).
+    pub page_chars: i64,
+    /// Why the text looks truncated; `None` when it does not.
+    pub suspect: Option<String>,
 }
 
 /// What [`Store::upsert_original`] did.
@@ -357,6 +385,11 @@ pub struct OriginalSummary {
     pub first_seen: String,
     pub version: i64,
     pub chars: i64,
+    /// How the text was found (`container`, `template`, `readability`, `selector`,
+    /// `feed`, `plain-text`).
+    pub extraction: String,
+    /// Why the text looks truncated; `None` when it does not.
+    pub suspect: Option<String>,
 }
 
 /// One original in full (its current version).
@@ -376,6 +409,12 @@ pub struct OriginalRecord {
     pub text_sha256: String,
     pub simhash: String,
     pub segments: usize,
+    /// How the text was found (see [`OriginalSummary::extraction`]).
+    pub extraction: String,
+    /// Readable characters of the page the text came from.
+    pub page_chars: i64,
+    /// Why the text looks truncated; `None` when it does not.
+    pub suspect: Option<String>,
 }
 
 /// The SQLite database of one copyhound installation.
@@ -510,6 +549,94 @@ impl Store {
         Ok(outcomes)
     }
 
+    /// Counts one page of `host` towards its site template: its distinct line hashes
+    /// (`extract::template::page_line_hashes`). A page already counted (same URL) counts
+    /// nothing, and a host stops learning after `max_pages` pages: by then its template
+    /// is known, and the tables stay bounded. Returns whether the page was counted.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the database cannot be written; nothing is then recorded.
+    pub fn count_template_page(
+        &mut self,
+        host: &str,
+        url: &str,
+        line_hashes: &[u64],
+        max_pages: u32,
+    ) -> Result<bool, StoreError> {
+        let path = self.path.clone();
+        let err = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(err)?;
+        let pages: i64 = tx
+            .query_row(
+                "SELECT COUNT(*) FROM site_template_pages WHERE host = ?1",
+                params![host],
+                |r| r.get(0),
+            )
+            .map_err(err)?;
+        if pages >= i64::from(max_pages) {
+            return Ok(false);
+        }
+        let inserted = tx
+            .execute(
+                "INSERT OR IGNORE INTO site_template_pages (host, url) VALUES (?1, ?2)",
+                params![host, url],
+            )
+            .map_err(err)?;
+        if inserted == 1 {
+            let mut stmt = tx
+                .prepare_cached(
+                    "INSERT INTO site_template_lines (host, hash, pages) VALUES (?1, ?2, 1)
+                     ON CONFLICT(host, hash) DO UPDATE SET pages = pages + 1",
+                )
+                .map_err(err)?;
+            for &h in line_hashes {
+                stmt.execute(params![host, h as i64]).map_err(err)?;
+            }
+        }
+        tx.commit().map_err(err)?;
+        Ok(inserted == 1)
+    }
+
+    /// The learned template of `host`; `None` while too few of its pages were counted.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the database cannot be read.
+    pub fn site_template(
+        &self,
+        host: &str,
+    ) -> Result<Option<crate::extract::SiteTemplate>, StoreError> {
+        let pages: i64 = self
+            .conn
+            .query_row(
+                "SELECT COUNT(*) FROM site_template_pages WHERE host = ?1",
+                params![host],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err(e))?;
+        let pages = u32::try_from(pages).unwrap_or(u32::MAX);
+        if pages < crate::extract::template::MIN_PAGES {
+            return Ok(None);
+        }
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT hash, pages FROM site_template_lines WHERE host = ?1 AND pages >= ?2",
+            )
+            .map_err(|e| self.err(e))?;
+        let floor = i64::from(crate::extract::template::MIN_RECURRING_PAGES);
+        let counts = stmt
+            .query_map(params![host, floor], |r| {
+                Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u32))
+            })
+            .map_err(|e| self.err(e))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.err(e))?;
+        Ok(crate::extract::SiteTemplate::from_counts(pages, counts))
+    }
+
     /// Number of originals in the archive.
     ///
     /// # Errors
@@ -529,7 +656,7 @@ impl Store {
             .conn
             .prepare(
                 "SELECT o.id, o.url, v.title, v.published, o.first_seen, o.current_version,
-                        length(v.text)
+                        length(v.text), v.extraction, v.suspect
                  FROM originals o JOIN original_versions v
                    ON v.original_id = o.id AND v.version = o.current_version
                  ORDER BY o.first_seen DESC, o.id DESC",
@@ -545,6 +672,8 @@ impl Store {
                     first_seen: r.get(4)?,
                     version: r.get(5)?,
                     chars: r.get(6)?,
+                    extraction: r.get(7)?,
+                    suspect: r.get(8)?,
                 })
             })
             .map_err(|e| self.err(e))?;
@@ -578,7 +707,8 @@ impl Store {
             "SELECT o.id, o.url, v.title, v.published, v.author, v.source, o.first_seen,
                     v.fetched_at, v.version, v.text, v.text_sha256, v.simhash,
                     (SELECT COUNT(*) FROM segments s WHERE s.version_id = v.id),
-                    (SELECT COUNT(*) FROM original_versions w WHERE w.original_id = o.id)
+                    (SELECT COUNT(*) FROM original_versions w WHERE w.original_id = o.id),
+                    v.extraction, v.page_chars, v.suspect
              FROM originals o JOIN original_versions v
                ON v.original_id = o.id AND v.version = COALESCE(?2, o.current_version)
              WHERE {clause}"
@@ -600,6 +730,9 @@ impl Store {
                     simhash: format!("{:016x}", r.get::<_, i64>(11)? as u64),
                     segments: r.get::<_, i64>(12)? as usize,
                     versions: r.get(13)?,
+                    extraction: r.get(14)?,
+                    page_chars: r.get(15)?,
+                    suspect: r.get(16)?,
                 })
             })
             .optional()
@@ -745,7 +878,22 @@ fn upsert_in(
         )
         .optional()?;
     Ok(match existing {
-        Some((id, _, sha)) if sha == article.text_sha256 => Upsert::Unchanged { id },
+        Some((id, version, sha)) if sha == article.text_sha256 => {
+            // The same text, but the judgement of it may have moved (the site's other
+            // articles are now known): keep the current version's flags current.
+            tx.execute(
+                "UPDATE original_versions SET extraction = ?1, page_chars = ?2, suspect = ?3
+                 WHERE original_id = ?4 AND version = ?5",
+                params![
+                    article.extraction,
+                    article.page_chars,
+                    article.suspect,
+                    id,
+                    version
+                ],
+            )?;
+            Upsert::Unchanged { id }
+        }
         Some((id, version, _)) => {
             let version = version + 1;
             insert_version(tx, id, version, article, now)?;
@@ -789,8 +937,8 @@ fn insert_version(
     tx.execute(
         "INSERT INTO original_versions
            (original_id, version, title, published, author, source, text, text_sha256,
-            simhash, anchors, fetched_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            simhash, anchors, fetched_at, extraction, page_chars, suspect)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
         params![
             original_id,
             version,
@@ -803,6 +951,9 @@ fn insert_version(
             a.simhash as i64,
             pack_anchors(&a.anchors),
             timestamp(now),
+            a.extraction,
+            a.page_chars,
+            a.suspect,
         ],
     )?;
     let version_id = tx.last_insert_rowid();

@@ -213,7 +213,7 @@ const MULTIBYTE_CANDIDATES: [&Encoding; 5] = [
     encoding_rs::EUC_JP,
 ];
 
-/// A multi-byte encoding that decodes the page with at most one error per thousand
+/// A multi-byte encoding that decodes the page with at most one error per two hundred
 /// non-ASCII bytes. chardetng disqualifies an encoding at its first invalid sequence, so
 /// a GBK page with one cut character (a truncated capture, a bad paste) is guessed as
 /// windows-1252 and becomes mojibake; a near-clean decode is far stronger evidence.
@@ -227,7 +227,7 @@ fn nearly_clean_multibyte(bytes: &[u8]) -> Option<&'static Encoding> {
     for enc in MULTIBYTE_CANDIDATES {
         let (text, _) = enc.decode_without_bom_handling(sample);
         let errors = text.chars().filter(|&c| c == '\u{FFFD}').count();
-        if errors * 1000 <= non_ascii && best.is_none_or(|(_, e)| errors < e) {
+        if errors * 200 <= non_ascii && best.is_none_or(|(_, e)| errors < e) {
             best = Some((enc, errors));
         }
     }

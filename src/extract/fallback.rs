@@ -15,7 +15,7 @@
 use std::collections::HashSet;
 
 use super::dom::{collapse_ws, Doc, Line};
-use super::score::{is_prose_line, under_boilerplate};
+use super::score::{is_prose_line, title_owner, under_boilerplate};
 
 /// Elements readability parses at most; beyond that it refuses and we keep our own text.
 const MAX_ELEMENTS: usize = 100_000;
@@ -35,15 +35,33 @@ const MIN_KEPT_SHARE: f64 = 0.7;
 /// Below this share of the fallback's length our selection is a collapse whatever it is.
 const COLLAPSE_SHARE: f64 = 0.2;
 
-/// Whether a selection of `selected_chars` on a page of `prose_chars` readable
-/// characters looks collapsed.
-pub fn is_suspect(selected_chars: usize, prose_chars: usize) -> bool {
-    (selected_chars as f64) < SUSPECT_SHARE * prose_chars as f64
+/// Below this share of all the page's text lines (whatever their elements are named)
+/// a selection is suspect too: when a page's naming fools our boilerplate hints, its
+/// readable text looks small and the share above cannot see the collapse.
+pub const SUSPECT_TEXT_SHARE: f64 = 0.25;
+
+/// Whether a selection of `selected_chars` looks collapsed on a page of `prose_chars`
+/// readable characters and `text_chars` characters in text lines of any element.
+pub fn is_suspect(selected_chars: usize, prose_chars: usize, text_chars: usize) -> bool {
+    let selected = selected_chars as f64;
+    selected < SUSPECT_SHARE * prose_chars as f64
+        || selected < SUSPECT_TEXT_SHARE * text_chars as f64
+}
+
+/// Characters of the page's text lines, boilerplate names ignored: lines of at least ten
+/// characters that are not mostly links.
+pub fn text_chars(doc: &Doc) -> usize {
+    let none = vec![false; doc.elems.len()];
+    doc.lines
+        .iter()
+        .filter(|l| is_prose_line(l, &none))
+        .map(|l| l.chars)
+        .sum()
 }
 
 /// Readability's main text of `source`, one paragraph per line, each marked when `doc`
 /// knows it to be page furniture. `None` when readability finds nothing.
-pub fn readability_lines(source: &str, doc: &Doc) -> Option<Vec<AltLine>> {
+pub fn readability_lines(source: &str, doc: &Doc, title: &str) -> Option<Vec<AltLine>> {
     let config = dom_smoothie::Config {
         text_mode: dom_smoothie::TextMode::Formatted,
         max_elements_to_parse: MAX_ELEMENTS,
@@ -51,7 +69,19 @@ pub fn readability_lines(source: &str, doc: &Doc) -> Option<Vec<AltLine>> {
     };
     let mut reader = dom_smoothie::Readability::new(source, None, Some(config)).ok()?;
     let article = reader.parse().ok()?;
-    let under = under_boilerplate(doc);
+    let mut under = under_boilerplate(doc, title_owner(doc, title));
+    // Boilerplate names are trusted only on a page where they leave most of the text
+    // readable: on a page whose every block is called `sidebar-layout` or `promo-grid`
+    // they say nothing, and only link lists are furniture.
+    let named_prose: usize = doc
+        .lines
+        .iter()
+        .filter(|l| is_prose_line(l, &under))
+        .map(|l| l.chars)
+        .sum();
+    if (named_prose as f64) < SUSPECT_SHARE * text_chars(doc) as f64 {
+        under.iter_mut().for_each(|u| *u = false);
+    }
     // Furniture is what our own analysis rejects; a text that also occurs as a prose
     // line elsewhere on the page is not furniture.
     let prose: HashSet<&str> = doc
@@ -122,7 +152,7 @@ pub fn article_lines(selected: &[&Line], alternative: Vec<AltLine>) -> Vec<Strin
 pub fn prefer_alternative(selected: &[&Line], alternative: &[String]) -> bool {
     let selected_chars: usize = selected.iter().map(|l| l.chars).sum();
     let alternative_chars: usize = alternative.iter().map(|l| non_ws(l)).sum();
-    if (alternative_chars as f64) < MIN_GAIN * selected_chars as f64 {
+    if alternative_chars == 0 || (alternative_chars as f64) < MIN_GAIN * selected_chars as f64 {
         return false;
     }
     if (selected_chars as f64) < COLLAPSE_SHARE * alternative_chars as f64 {

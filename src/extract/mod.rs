@@ -211,11 +211,12 @@ fn extract_parsed(source: &str, options: Options<'_>) -> (Extracted, Vec<u64>) {
         let wanted: HashSet<ego_tree::NodeId> = parsed.select(body).map(|el| el.id()).collect();
         let text = join_lines(doc.lines_under_nodes(&wanted).map(|l| l.text.as_str()));
         if !text.is_empty() {
+            let page_chars = score::prose_chars(&doc, &title, &[]);
             let extracted = Extracted {
                 title,
                 text,
                 method: Method::Selector,
-                page_chars: score::prose_chars(&doc, &[]),
+                page_chars,
                 encoding: "",
                 warnings,
             };
@@ -232,7 +233,8 @@ fn extract_parsed(source: &str, options: Options<'_>) -> (Extracted, Vec<u64>) {
         warnings.push("no article container found".to_string());
     }
     let selected_chars: usize = selection.lines.iter().map(|l| l.chars).sum();
-    let mut method = if options.template.is_some() {
+    // "template" only when the template had a say on this page.
+    let mut method = if template_lines.iter().any(|&t| t) {
         Method::Template
     } else {
         Method::Container
@@ -240,8 +242,12 @@ fn extract_parsed(source: &str, options: Options<'_>) -> (Extracted, Vec<u64>) {
     let mut text = join_lines(selection.lines.iter().map(|l| l.text.as_str()));
     // The recall safeguard: a selection holding much less than the page's readable text
     // has probably settled on one short block, so readability gets a say.
-    if fallback::is_suspect(selected_chars, selection.prose_chars) {
-        if let Some(alternative) = fallback::readability_lines(&source, &doc) {
+    if fallback::is_suspect(
+        selected_chars,
+        selection.prose_chars,
+        fallback::text_chars(&doc),
+    ) {
+        if let Some(alternative) = fallback::readability_lines(&source, &doc, &title) {
             let alternative = fallback::article_lines(&selection.lines, alternative);
             if fallback::prefer_alternative(&selection.lines, &alternative) {
                 text = join_lines(alternative.iter().map(String::as_str));

@@ -39,9 +39,11 @@ const MIN_PROSE_CHARS: usize = 10;
 
 /// Per element: whether it or an ancestor carries a boilerplate name. Computed in
 /// pre-order (every parent before its children), so no recursion. A boilerplate-named
-/// element that holds most of the page's text is a layout wrapper (`page-with-sidebar`,
-/// `has-share-bar`), not furniture, and passes nothing down.
-pub fn under_boilerplate(doc: &Doc) -> Vec<bool> {
+/// element that holds most of the page's text and the article's headline (`title_owner`,
+/// the element of the line repeating the page title, when known) is a layout wrapper
+/// (`page-with-sidebar`, `has-share-bar`), not furniture, and passes nothing down; a
+/// recommendation list longer than the article does not hold its headline.
+pub fn under_boilerplate(doc: &Doc, title_owner: Option<usize>) -> Vec<bool> {
     let n = doc.elems.len();
     let mut chars = vec![0usize; n];
     for line in &doc.lines {
@@ -56,7 +58,7 @@ pub fn under_boilerplate(doc: &Doc) -> Vec<bool> {
     let mut flags = vec![false; n];
     for i in 0..n {
         let inherited = doc.elems[i].parent.is_some_and(|p| flags[p]);
-        let wrapper = chars[i] * 2 > page;
+        let wrapper = chars[i] * 2 > page && title_owner.is_none_or(|t| doc.contains(i, t));
         flags[i] = inherited || (!wrapper && is_boilerplate_name(&doc.elems[i].names));
     }
     flags
@@ -290,8 +292,8 @@ pub fn select<'a>(doc: &'a Doc, title: &str) -> Selection<'a> {
 
 /// Non-whitespace characters of the page's readable lines (see [`Selection::prose_chars`]);
 /// `skip` as in [`select_with`].
-pub fn prose_chars(doc: &Doc, skip: &[bool]) -> usize {
-    let under = under_boilerplate(doc);
+pub fn prose_chars(doc: &Doc, title: &str, skip: &[bool]) -> usize {
+    let under = under_boilerplate(doc, title_owner(doc, title));
     doc.lines
         .iter()
         .enumerate()
@@ -313,8 +315,8 @@ pub fn select_with<'a>(doc: &'a Doc, title: &str, skip: &[bool]) -> Selection<'a
             prose_chars: 0,
         };
     }
-    let under = under_boilerplate(doc);
-    let prose_chars = prose_chars(doc, skip);
+    let under = under_boilerplate(doc, title_owner(doc, title));
+    let prose_chars = prose_chars(doc, title, skip);
     let script = page_script(doc, &under);
 
     // Total and link characters per element, accumulated bottom-up through the pre-order
@@ -463,7 +465,17 @@ pub fn select_with<'a>(doc: &'a Doc, title: &str, skip: &[bool]) -> Selection<'a
             let ld = link_density(chars[sib], links[sib]);
             let joins = (s.is_finite() && s >= threshold && ld < 0.3)
                 || (doc.elems[sib].tag == Tag::P && sibling_paragraph_ok(doc, sib, ld));
-            if joins && !is_boilerplate_name(&doc.elems[sib].names) {
+            // A block in another script than the page (a consent banner, a promo in
+            // the other language) is not more of the same article.
+            let same_script = || {
+                let text = doc
+                    .lines
+                    .iter()
+                    .filter(|l| doc.contains(sib, l.owner))
+                    .flat_map(|l| l.text.chars());
+                line_script_of(text) == script
+            };
+            if joins && !is_boilerplate_name(&doc.elems[sib].names) && same_script() {
                 chosen.push(sib);
             }
         }
@@ -558,6 +570,11 @@ fn squash(s: &str) -> String {
         .filter(|c| !c.is_whitespace())
         .flat_map(char::to_lowercase)
         .collect()
+}
+
+/// The element of the line that repeats the page title, if any.
+pub fn title_owner(doc: &Doc, title: &str) -> Option<usize> {
+    title_line(doc, title).map(|i| doc.lines[i].owner)
 }
 
 /// The first line that repeats the page title, preferring headings.

@@ -164,3 +164,152 @@ fn text_files_are_taken_as_is_with_the_first_line_as_title() {
     assert_eq!(got.text, "\n  简讯标题  \n市图书馆今起延长开放时间。");
     assert_eq!(super::from_text(b"").title, "");
 }
+
+/// An English article of several paragraphs.
+fn english_article() -> String {
+    [
+        "The city council voted on Tuesday to extend the riverside tram line by four kilometres, after two years of public consultation and a heated final debate.",
+        "Supporters said the extension would cut commuting times for thousands of residents in the eastern districts, while opponents questioned the cost.",
+        "Construction is expected to begin next spring and to last about three years, according to the transport department's published schedule.",
+    ]
+    .map(|p| format!("<p>{p}</p>"))
+    .concat()
+}
+
+#[test]
+fn a_chinese_banner_does_not_become_the_text_of_an_english_page() {
+    // A consent banner in dense CJK with full-width punctuation outweighs English prose
+    // by raw punctuation counts; the page's own script decides.
+    let banner = "我们使用Cookie来改善您的浏览体验、提供个性化内容并分析网站流量。继续使用本网站即表示您同意我们使用Cookie。您可以随时在设置中更改您的偏好，了解更多信息请阅读我们的隐私政策。我们尊重您的隐私，并承诺保护您的个人信息安全，不会将其出售给任何第三方。";
+    let html = format!(
+        "<html><head><title>Council extends the tram line</title></head><body>\
+         <div class=\"notice-text\"><p>{banner}</p></div>\
+         <div class=\"story\"><h1>Council extends the tram line</h1>{}</div></body></html>",
+        english_article()
+    );
+    let out = extract(html.as_bytes(), Some("text/html; charset=utf-8"));
+    assert!(out.text.contains("riverside tram line"), "{out:?}");
+    assert!(!out.text.contains("Cookie"), "{out:?}");
+}
+
+#[test]
+fn a_gbk_page_with_one_cut_character_is_still_gbk() {
+    let page = format!(
+        "<html><body><div class=\"content\"><p>{}</p></div></body></html>",
+        "江城市今年新建公园十二座，市民休闲有了更多去处。".repeat(20)
+    );
+    let mut bytes = encoding_rs::GBK.encode(&page).0.into_owned();
+    // A truncated capture: half of a two-byte character before the closing tags.
+    let at = bytes.len() - 30;
+    bytes.insert(at, 0xC7);
+    let out = extract(&bytes, None);
+    assert_eq!(out.encoding, "GBK", "{:?}", out.warnings);
+    assert!(out.text.contains("新建公园"));
+}
+
+#[test]
+fn a_learned_template_keeps_a_recurring_block_from_winning() {
+    let promo = "Download our app today! Get breaking news, weather, traffic and live scores, all in one place, and join our community of readers. Subscribe now, and get your first month free, with no commitment at all.";
+    let page = |article: &str| {
+        format!(
+            "<html><body><div class=\"main-content\"><p>{promo}</p><p>{promo} Again.</p><p>{promo} Once more.</p></div>\
+             <table><tr><td>{article}</td></tr></table></body></html>"
+        )
+    };
+    let article = "The mayor opened the new bridge on Monday.<br>It took three years to build.<br>Traffic will flow from next week.";
+    let html = page(article);
+    let plain = extract(html.as_bytes(), None);
+    assert!(plain.text.contains("Download our app"), "{plain:?}");
+    // Learn the template from five pages of the site, each with its own article.
+    let docs: Vec<Vec<u64>> = (0..5)
+        .map(|i| {
+            let other = page(&format!(
+                "Story number {i} happened today.<br>More on it soon."
+            ));
+            super::extract_with(other.as_bytes(), None, super::Options::default()).line_hashes
+        })
+        .collect();
+    let mut counts = std::collections::HashMap::new();
+    for hashes in &docs {
+        for h in hashes {
+            *counts.entry(*h).or_insert(0u32) += 1;
+        }
+    }
+    let template = super::SiteTemplate::from_counts(5, counts).unwrap();
+    let options = super::Options {
+        template: Some(&template),
+        rules: None,
+    };
+    let got = super::extract_with(html.as_bytes(), None, options).extracted;
+    assert_eq!(got.method, super::Method::Template);
+    assert!(got.text.contains("new bridge"), "{got:?}");
+    assert!(!got.text.contains("Download our app"), "{got:?}");
+}
+
+#[test]
+fn host_rules_select_the_body_and_drop_parts() {
+    let rules = super::HostRules {
+        body: Some(scraper::Selector::parse("div.article-body").unwrap()),
+        drop: vec![scraper::Selector::parse(".ad").unwrap()],
+    };
+    let html = format!(
+        "<html><body><div class=\"big\">{}</div><div class=\"article-body\"><p>Short but true.</p><div class=\"ad\">Buy now.</div><p>Second line.</p></div></body></html>",
+        english_article()
+    );
+    let options = super::Options {
+        template: None,
+        rules: Some(&rules),
+    };
+    let got = super::extract_with(html.as_bytes(), None, options).extracted;
+    assert_eq!(got.method, super::Method::Selector);
+    assert_eq!(got.text, "Short but true.\nSecond line.");
+    // A selector that matches nothing falls back to the usual extraction, with a warning.
+    let none = super::HostRules {
+        body: Some(scraper::Selector::parse("#missing").unwrap()),
+        drop: Vec::new(),
+    };
+    let options = super::Options {
+        template: None,
+        rules: Some(&none),
+    };
+    let got = super::extract_with(html.as_bytes(), None, options).extracted;
+    assert_eq!(got.method, super::Method::Container);
+    assert!(got.text.contains("riverside tram line"));
+    assert!(got.warnings.iter().any(|w| w.contains("body selector")));
+}
+
+#[test]
+fn a_feed_fragment_gives_all_its_lines() {
+    let text = super::fragment_text("<p>One.</p><script>x()</script><p>Two <b>bold</b>.</p>");
+    assert_eq!(text, "One.\nTwo bold.");
+}
+
+#[test]
+fn readability_text_stops_at_furniture_after_our_last_line() {
+    use super::fallback::{article_lines, AltLine};
+    let doc_html =
+        "<html><body><div><p>Alpha paragraph of the article text here.</p></div></body></html>";
+    let parsed = scraper::Html::parse_document(doc_html);
+    let doc = super::dom::Doc::build(&parsed);
+    let ours: Vec<&super::dom::Line> = doc.lines.iter().collect();
+    let line = |t: &str, furniture| AltLine {
+        text: t.to_string(),
+        furniture,
+    };
+    let alternative = vec![
+        line("A lead paragraph our container missed.", false),
+        line("Alpha paragraph of the article text here.", false),
+        line("A closing paragraph.", false),
+        line("1 2 3 Next page", true),
+        line("Teaser of another story with a date 2024-05-23.", false),
+    ];
+    let got = article_lines(&ours, alternative);
+    assert_eq!(
+        got,
+        [
+            "A lead paragraph our container missed.",
+            "Alpha paragraph of the article text here.",
+            "A closing paragraph."
+        ]
+    );
+}

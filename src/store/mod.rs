@@ -995,6 +995,9 @@ mod tests {
             }],
             anchors: vec![3, u64::MAX],
             sentence_hashes: vec![7, 7, 9],
+            extraction: "container".into(),
+            page_chars: 0,
+            suspect: None,
         }
     }
 

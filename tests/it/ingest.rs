@@ -280,3 +280,246 @@ fn killing_ingest_midway_leaves_a_consistent_archive() {
         "{out}"
     );
 }
+
+/// A real Chinese article text per page, from the labelled pages: `(first line, text)`.
+fn real_texts(data: &Path, count: usize) -> Vec<String> {
+    copyhound::eval::load_pages(data)
+        .unwrap()
+        .into_iter()
+        .filter(|p| p.lang == "zh" && (300..900).contains(&p.text.chars().count()))
+        .take(count)
+        .map(|p| p.text)
+        .collect()
+}
+
+/// The outlet's app promotion, on every page of its site: long, full of punctuation, and
+/// in a block named like an article body, so a generic extractor takes it for the text.
+const PROMO: &str = "江城日报客户端全新上线！下载江城日报APP，第一时间获取本地新闻、政务信息、便民服务。我们提供天气、交通、医疗、教育等全方位资讯，欢迎广大读者朋友下载使用，并提出宝贵意见。扫描下方二维码即可关注江城日报官方微信公众号，参与互动赢取精美礼品，每周都有惊喜等着您！";
+
+/// A page of the outlet's site: the promo in `main-content`, the article as `<br>`-split
+/// text in a table cell, as old CMS templates print it.
+fn templated_page(i: usize, text: &str) -> String {
+    let body: Vec<String> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.replace('&', "&amp;").replace('<', "&lt;"))
+        .collect();
+    let promo: String = (0..4)
+        .map(|k| {
+            let cut = PROMO.char_indices().nth(k * 7).map_or(0, |(b, _)| b);
+            format!("<p>{}{}</p>", &PROMO[cut..], &PROMO[..cut])
+        })
+        .collect();
+    format!(
+        "<html><head><title>第{i}篇_江城日报</title>\
+         <link rel=\"canonical\" href=\"https://www.jiangcheng-daily.example/news/{i}.html\"></head><body>\
+         <div class=\"top\"><a href=\"/\">首页</a> <a href=\"/n\">新闻</a></div>\
+         <div class=\"main-content\">{promo}</div>\
+         <table><tr><td>{}</td></tr></table>\
+         <div class=\"bottom\">版权所有 江城日报社</div></body></html>",
+        body.join("<br><br>")
+    )
+}
+
+#[test]
+fn a_site_template_keeps_a_recurring_promo_out_of_every_original() {
+    let Some(data) = shared_data() else { return };
+    let texts = real_texts(&data, 6);
+    assert_eq!(texts.len(), 6);
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("archive");
+    std::fs::create_dir_all(&archive).unwrap();
+    for (i, text) in texts.iter().enumerate() {
+        std::fs::write(archive.join(format!("{i}.html")), templated_page(i, text)).unwrap();
+    }
+    // Without the template the promo wins: that is the failure the template fixes.
+    let alone = json(&copyhound(&[
+        "extract",
+        "--json",
+        archive.join("0.html").to_str().unwrap(),
+    ]));
+    assert_eq!(alone["method"], "container");
+    assert!(alone["text"].as_str().unwrap().contains("江城日报客户端"));
+
+    let config = write_config(dir.path(), "paths = [\"archive\"]\n");
+    let out = ingest(&config);
+    assert!(out.starts_with("ingest: 6 new"), "{out}");
+    let cfg = config.to_str().unwrap();
+    let list = json(&copyhound(&[
+        "originals",
+        "list",
+        "--json",
+        "--config",
+        cfg,
+    ]));
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 6);
+    for o in list {
+        // Every original, the first ones (read before the template existed) included.
+        assert_eq!(o["extraction"], "template", "{o}");
+        let shown = json(&copyhound(&[
+            "originals",
+            "show",
+            &o["id"].to_string(),
+            "--json",
+            "--config",
+            cfg,
+        ]));
+        let text = shown["text"].as_str().unwrap();
+        assert!(!text.contains("江城日报客户端"), "promo kept: {text}");
+        let i: usize = o["url"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("https://www.jiangcheng-daily.example/news/")
+            .trim_end_matches(".html")
+            .parse()
+            .unwrap();
+        let first_line = texts[i].lines().find(|l| !l.trim().is_empty()).unwrap();
+        let head: String = first_line.trim().chars().take(20).collect();
+        assert!(text.contains(&head), "article {i} lost: {text}");
+    }
+    let shown = stdout(&copyhound(&["originals", "show", "1", "--config", cfg]));
+    assert!(
+        shown.contains("text found by: template")
+            && shown.contains("learned from 6 pages of www.jiangcheng-daily.example"),
+        "{shown}"
+    );
+    // A second pass counts no page twice and changes nothing.
+    let again = ingest(&config);
+    assert!(
+        again.starts_with("ingest: 0 new, 0 updated, 6 unchanged"),
+        "{again}"
+    );
+}
+
+#[test]
+fn host_selectors_feed_full_text_and_suspect_originals() {
+    let Some(data) = shared_data() else { return };
+    let texts = real_texts(&data, 7);
+    let mut site: HashMap<String, Resource> = HashMap::new();
+    // Page 0 shows a teaser only; its feed entry carries the whole article.
+    let teaser: String = texts[0].chars().take(60).collect();
+    site.insert(
+        "/a/0.html".into(),
+        ok(
+            "text/html; charset=utf-8",
+            format!("<html><body><div class=\"story\"><p>{teaser}……</p></div></body></html>"),
+        ),
+    );
+    let full = texts[0]
+        .lines()
+        .map(|l| format!("<p>{l}</p>"))
+        .collect::<String>();
+    // Page 1 has its body in `.article-body` and an ad inside it that the outlet drops.
+    site.insert(
+        "/a/1.html".into(),
+        ok(
+            "text/html; charset=utf-8",
+            format!(
+                "<html><body><div class=\"article-body\"><p>{}</p><div class=\"ad-box\">广告：本周特价，全场五折，欢迎选购。</div></div>\
+                 <div class=\"main\"><p>{PROMO}</p><p>{PROMO}</p><p>{PROMO}</p></div></body></html>",
+                texts[1].lines().collect::<Vec<_>>().join("</p><p>")
+            ),
+        ),
+    );
+    let items = format!(
+        "<item><title>t0</title><link>/a/0.html</link><content:encoded><![CDATA[{full}]]></content:encoded></item>\
+         <item><title>t1</title><link>/a/1.html</link></item>"
+    );
+    site.insert(
+        "/rss.xml".into(),
+        ok(
+            "application/rss+xml",
+            format!(r#"<?xml version="1.0"?><rss version="2.0" xmlns:content="http://purl.org/rss/1.0/modules/content/"><channel><title>T</title><link>/</link>{items}</channel></rss>"#),
+        ),
+    );
+    let site = Site::serve(site);
+
+    // A local export of the outlet's other articles, one of which lost its body: the
+    // site's median length shows it.
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("archive");
+    std::fs::create_dir_all(&archive).unwrap();
+    for (i, text) in texts[2..].iter().enumerate() {
+        let paragraphs = text
+            .lines()
+            .map(|l| format!("<p>{l}</p>"))
+            .collect::<String>();
+        std::fs::write(
+            archive.join(format!("{i}.html")),
+            format!("<html><head><link rel=\"canonical\" href=\"https://www.jiangcheng-daily.example/n/{i}.html\"></head><body><article>{paragraphs}</article></body></html>"),
+        )
+        .unwrap();
+    }
+    std::fs::write(
+        archive.join("cut.html"),
+        "<html><head><link rel=\"canonical\" href=\"https://www.jiangcheng-daily.example/n/cut.html\"></head><body><article><p>本报讯（记者 王芳）昨日，市政府召开新闻发布会。</p></article></body></html>",
+    )
+    .unwrap();
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "feeds = [\"{}\"]\npaths = [\"archive\"]\n\n[[originals.hosts]]\nhost = \"127.0.0.1\"\nbody = \".article-body\"\ndrop = [\".ad-box\"]\n",
+            site.url("/rss.xml")
+        ),
+    );
+    let out = ingest(&config);
+    assert!(out.starts_with("ingest: 8 new"), "{out}");
+    let cfg = config.to_str().unwrap();
+    let list = json(&copyhound(&[
+        "originals",
+        "list",
+        "--json",
+        "--config",
+        cfg,
+    ]));
+    let by_url = |suffix: &str| {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["url"].as_str().unwrap().ends_with(suffix))
+            .unwrap_or_else(|| panic!("no original {suffix} in {list}"))
+            .clone()
+    };
+    let feed = by_url("/a/0.html");
+    assert_eq!(feed["extraction"], "feed");
+    let selected = by_url("/a/1.html");
+    assert_eq!(selected["extraction"], "selector");
+    let show = |o: &serde_json::Value| {
+        json(&copyhound(&[
+            "originals",
+            "show",
+            &o["id"].to_string(),
+            "--json",
+            "--config",
+            cfg,
+        ]))
+    };
+    let feed_text = show(&feed)["text"].as_str().unwrap().to_string();
+    let last_line = texts[0]
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .last()
+        .unwrap();
+    assert!(feed_text.contains(last_line.trim()), "{feed_text}");
+    let selected_text = show(&selected)["text"].as_str().unwrap().to_string();
+    assert!(!selected_text.contains("广告") && !selected_text.contains("江城日报客户端"));
+    assert!(selected_text.contains(texts[1].lines().next().unwrap().trim()));
+
+    let cut = by_url("/n/cut.html");
+    assert!(cut["suspect"].as_str().unwrap().contains("median"), "{cut}");
+    assert!(by_url("/n/0.html")["suspect"].is_null());
+    let listed = stdout(&copyhound(&[
+        "originals",
+        "list",
+        "--suspect",
+        "--config",
+        cfg,
+    ]));
+    assert!(listed.contains("/n/cut.html"), "{listed}");
+    assert!(listed.contains("looks truncated:"), "{listed}");
+    assert!(
+        listed.trim_end().ends_with("1 suspect original(s)"),
+        "{listed}"
+    );
+}

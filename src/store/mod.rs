@@ -292,6 +292,13 @@ const MIGRATIONS: &[&str] = &[
         expires_at TEXT NOT NULL
     ) WITHOUT ROWID;
     "#,
+    // 6: the verdict from both sides (detect::Comparison): the share of the copy's text
+    // that is copied, and the copied passages' length in characters of the original.
+    // NULL for matches recorded before they were measured (never guessed afterwards).
+    r#"
+    ALTER TABLE matches ADD COLUMN coverage REAL;
+    ALTER TABLE matches ADD COLUMN copied_chars INTEGER;
+    "#,
 ];
 
 /// Why a storage operation failed.

@@ -23,9 +23,11 @@ fn check(original: &str, candidate: &str) -> Comparison {
     }
     if std::env::var_os("COPYHOUND_TEST_VERBOSE").is_some() {
         eprintln!(
-            "verdict {:?} containment {:.3} hamming {} passages {}",
+            "verdict {:?} containment {:.3} coverage {:.3} copied {} chars hamming {} passages {}",
             result.verdict,
             result.containment,
+            result.coverage,
+            result.copied_chars,
             result.hamming,
             result.passages.len()
         );

@@ -128,6 +128,8 @@ fn fill(store: &mut Store) -> Duration {
                         Verdict::Copy
                     },
                     containment: (next() % 1000) as f64 / 1000.0,
+                    coverage: comparison.coverage,
+                    copied_chars: comparison.copied_chars as u64,
                     passages: comparison.passages.clone(),
                     copy_title: copy.title.clone(),
                     licensed: false,

@@ -958,10 +958,18 @@ fn render_match(settings: &Settings, m: &MatchDetail, decisions: &[Decision]) ->
     let s = &m.summary;
     let _ = writeln!(
         out,
-        "id: {}\nverdict: {} ({:.3} of the original)\nstatus: {}",
+        "id: {}\nverdict: {} ({:.3} of the original)\ncoverage: {}\ncopied: {}\nstatus: {}",
         s.id,
         s.verdict,
         s.containment,
+        s.coverage.map_or_else(
+            || "not measured".to_string(),
+            |c| format!("{c:.3} of the copy")
+        ),
+        s.copied_chars.map_or_else(
+            || "not measured".to_string(),
+            |n| format!("{n} characters of the original")
+        ),
         printable(&s.status)
     );
     let _ = writeln!(
@@ -1497,6 +1505,8 @@ impl<'a> DocumentReport<'a> {
 struct CompareReport<'a> {
     verdict: detect::Verdict,
     containment: f64,
+    coverage: f64,
+    copied_chars: usize,
     hamming: u32,
     original: DocumentReport<'a>,
     candidate: DocumentReport<'a>,
@@ -1508,6 +1518,8 @@ impl<'a> CompareReport<'a> {
         CompareReport {
             verdict: c.verdict,
             containment: c.containment,
+            coverage: c.coverage,
+            copied_chars: c.copied_chars,
             hamming: c.hamming,
             original: DocumentReport::new(original),
             candidate: DocumentReport::new(candidate),
@@ -1531,10 +1543,13 @@ fn verdict_name(verdict: detect::Verdict) -> &'static str {
 fn render_comparison(original: &Document, candidate: &Document, c: &Comparison) -> String {
     let mut out = String::new();
     out.push_str(&format!(
-        "verdict: {}\ncontainment: {:.3} ({:.1}% of the original found in the candidate)\nhamming: {} (whole-text SimHash distance)\n",
+        "verdict: {}\ncontainment: {:.3} ({:.1}% of the original found in the candidate)\ncoverage: {:.3} ({:.1}% of the candidate is copied text)\ncopied: {} characters of the original\nhamming: {} (whole-text SimHash distance)\n",
         verdict_name(c.verdict),
         c.containment,
         c.containment * 100.0,
+        c.coverage,
+        c.coverage * 100.0,
+        c.copied_chars,
         c.hamming
     ));
     for (label, doc) in [("original", original), ("candidate", candidate)] {

@@ -874,9 +874,36 @@ fn parse_detect(s: &mut Section<'_>) -> Option<DetectParams> {
     let min_passage_words = integer("min_passage_words", defaults.min_passage_words);
     let max_gap_tokens = integer("max_gap_tokens", defaults.max_gap_tokens);
     let min_paragraph_tokens = integer("min_paragraph_tokens", defaults.min_paragraph_tokens);
+    let partial_min_cjk_chars = integer("partial_min_cjk_chars", defaults.partial_min_cjk_chars);
+    let partial_min_words = integer("partial_min_words", defaults.partial_min_words);
+    // An absolute length below one passage's would make every kept passage a copy.
+    for (key, value, passage_key, passage) in [
+        (
+            "partial_min_cjk_chars",
+            partial_min_cjk_chars,
+            "min_passage_cjk",
+            min_passage_cjk,
+        ),
+        (
+            "partial_min_words",
+            partial_min_words,
+            "min_passage_words",
+            min_passage_words,
+        ),
+    ] {
+        if value < passage {
+            s.problem(
+                key,
+                format!("must be at least {passage_key} ({passage}), got {value}"),
+            );
+        }
+    }
     let paragraph_copied_share = s
         .fraction("paragraph_copied_share")
         .unwrap_or(defaults.paragraph_copied_share);
+    let quote_max_coverage = s
+        .fraction("quote_max_coverage")
+        .unwrap_or(defaults.quote_max_coverage);
     Some(DetectParams {
         copy_threshold: copy,
         partial_threshold: partial,
@@ -886,6 +913,9 @@ fn parse_detect(s: &mut Section<'_>) -> Option<DetectParams> {
         max_gap_tokens,
         paragraph_copied_share,
         min_paragraph_tokens,
+        partial_min_cjk_chars,
+        partial_min_words,
+        quote_max_coverage,
     })
 }
 
@@ -1808,6 +1838,38 @@ partial_min_paragraphs = 0
         let got = problems(&src);
         assert_eq!(got.len(), 1);
         assert!(got[0].contains("detect.partial_threshold: must not exceed copy_threshold"));
+    }
+
+    #[test]
+    fn verdict_length_keys_parse_and_are_checked() {
+        let src = format!(
+            "{MINIMAL}\n[detect]\npartial_min_cjk_chars = 300\npartial_min_words = 60\nquote_max_coverage = 0.4\n"
+        );
+        let s = Settings::parse(&src, Path::new("/etc/copyhound")).unwrap();
+        assert_eq!(s.detect.partial_min_cjk_chars, 300);
+        assert_eq!(s.detect.partial_min_words, 60);
+        assert_eq!(s.detect.quote_max_coverage, 0.4);
+        assert_eq!(
+            s.detect.copy_threshold,
+            DetectParams::default().copy_threshold
+        );
+
+        let src = format!(
+            "{MINIMAL}\n[detect]\npartial_min_cjk_chars = 5\npartial_min_words = 0\nquote_max_coverage = 2\n"
+        );
+        assert_eq!(
+            problems(&src),
+            vec![
+                "detect.partial_min_words: must be between 1 and 1000000, got 0",
+                "detect.partial_min_cjk_chars: must be at least min_passage_cjk (12), got 5",
+                "detect.quote_max_coverage: must be greater than 0 and at most 1, got 2",
+            ]
+        );
+        let src = format!("{MINIMAL}\n[detect]\nmin_passage_words = 20\npartial_min_words = 10\n");
+        assert_eq!(
+            problems(&src),
+            vec!["detect.partial_min_words: must be at least min_passage_words (20), got 10"]
+        );
     }
 
     #[test]

@@ -97,10 +97,12 @@ impl Report {
                 "infringing"
             };
             out.push_str(&format!(
-                "  #{} {:<8} {:>5.1}% of \"{}\" at {} ({kind})\n",
+                "  #{} {:<8} {:>5.1}%{} of \"{}\" at {} ({kind})\n",
                 m.id,
                 m.verdict,
                 m.containment * 100.0,
+                m.copied_chars
+                    .map_or_else(String::new, |n| format!(" ({n} chars)")),
                 printable(&m.original_title),
                 printable(&m.copy_url)
             ));

@@ -281,6 +281,8 @@ pub fn facts_for_match(store: &Store, d: &MatchDetail) -> Result<Option<MatchFac
         },
         verdict: d.summary.verdict.clone(),
         containment: d.summary.containment,
+        coverage: d.summary.coverage,
+        copied_chars: d.summary.copied_chars,
         licensed: d.summary.licensed,
         passages,
         passages_omitted,

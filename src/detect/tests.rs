@@ -23,9 +23,11 @@ fn check(original: &str, candidate: &str) -> Comparison {
     }
     if std::env::var_os("COPYHOUND_TEST_VERBOSE").is_some() {
         eprintln!(
-            "verdict {:?} containment {:.3} hamming {} passages {}",
+            "verdict {:?} containment {:.3} coverage {:.3} copied {} chars hamming {} passages {}",
             result.verdict,
             result.containment,
+            result.coverage,
+            result.copied_chars,
             result.hamming,
             result.passages.len()
         );
@@ -342,5 +344,154 @@ fn random_mixed_inputs_do_not_panic() {
         assert!((0.0..=1.0).contains(&r.containment));
         let r = check(&pair[0], &format!("{}{}", pair[1], pair[0]));
         assert!((0.0..=1.0).contains(&r.containment));
+    }
+}
+
+/// The default parameters without the rule under test.
+fn without_absolute_length() -> DetectParams {
+    DetectParams {
+        partial_min_cjk_chars: usize::MAX,
+        partial_min_words: usize::MAX,
+        ..DetectParams::default()
+    }
+}
+
+#[test]
+fn a_long_verbatim_passage_of_a_long_original_is_partial() {
+    let (Some(long), Some(other)) = (testdata::article(5, 60), testdata::article(3000, 3020))
+    else {
+        return;
+    };
+    assert!(long.chars().count() > 3000);
+    // 320 characters of the article's longest paragraph (412 characters, the 47th of 55):
+    // one paragraph, so the consecutive-paragraphs rule does not apply.
+    let paragraph = long.lines().max_by_key(|l| l.chars().count()).unwrap();
+    assert_eq!(paragraph.chars().count(), 412);
+    let passage: String = paragraph.chars().take(320).collect();
+    let candidate = insert_line(&other, 10, &passage);
+    let r = check(&long, &candidate);
+    assert_eq!(r.verdict, Verdict::Partial, "{r:?}");
+    assert!(r.containment < 0.1, "containment {}", r.containment);
+    assert!(r.coverage < 0.2, "coverage {}", r.coverage);
+    assert!(r.copied_chars >= 300, "{}", r.copied_chars);
+    // The absolute length is what makes it a copy.
+    let (o, c) = (doc(&long), doc(&candidate));
+    assert_eq!(
+        compare(&o, &c, &without_absolute_length()).verdict,
+        Verdict::Unrelated
+    );
+    // Half of it is an excerpt too short to count.
+    let half: String = passage.chars().take(160).collect();
+    let r = check(&long, &insert_line(&other, 10, &half));
+    assert_eq!(r.verdict, Verdict::Unrelated, "{r:?}");
+}
+
+/// `text` with `line` inserted before its line `at`.
+fn insert_line(text: &str, at: usize, line: &str) -> String {
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines.insert(at.min(lines.len()), line);
+    lines.join("\n")
+}
+
+#[test]
+fn sixty_copied_words_of_a_long_english_article_are_partial() {
+    let Some((original, other)) = english() else {
+        return;
+    };
+    // Sixty words from the start of a sentence in the middle of the article.
+    let words: Vec<&str> = original.split_whitespace().collect();
+    let from = (words.len() / 2..words.len())
+        .find(|&i| words[i - 1].ends_with('.'))
+        .unwrap();
+    let passage = words[from..from + 60].join(" ");
+    let candidate = format!("{other}\nSeen elsewhere: {passage}\nMore from our desk.");
+    let r = check(&original, &candidate);
+    assert_eq!(r.verdict, Verdict::Partial, "{r:?}");
+    assert!(r.containment < 0.1, "containment {}", r.containment);
+    assert!(r.copied_chars > 300, "{}", r.copied_chars);
+    let (o, c) = (doc(&original), doc(&candidate));
+    assert_eq!(
+        compare(&o, &c, &without_absolute_length()).verdict,
+        Verdict::Unrelated
+    );
+}
+
+/// A People's Daily brief of two sentences (111 characters).
+fn brief() -> Option<String> {
+    let brief = testdata::paragraphs()?.get(130)?.clone();
+    assert!(brief.starts_with("本报伊斯兰堡"), "{brief}");
+    Some(brief)
+}
+
+#[test]
+fn a_short_original_quoted_one_sentence_is_unrelated() {
+    let (Some(brief), Some(other)) = (brief(), testdata::article(3000, 3020)) else {
+        return;
+    };
+    let sentence = brief.split('。').next().unwrap();
+    let mut lines: Vec<String> = other.lines().map(str::to_string).collect();
+    lines[5] = format!("{}据报道，“{sentence}。”", lines[5]);
+    let candidate = lines.join("\n");
+    let r = check(&brief, &candidate);
+    assert_eq!(r.verdict, Verdict::Unrelated, "{r:?}");
+    // Most of the brief is quoted: containment alone would call it a copy.
+    assert!(r.containment > 0.6, "containment {}", r.containment);
+    assert!(r.coverage < 0.1, "coverage {}", r.coverage);
+    assert_eq!(
+        r.passages.len(),
+        1,
+        "the quotation is still shown as evidence"
+    );
+    let quoting_allowed = DetectParams {
+        quote_max_coverage: 0.0,
+        ..DetectParams::default()
+    };
+    let (o, c) = (doc(&brief), doc(&candidate));
+    assert_eq!(compare(&o, &c, &quoting_allowed).verdict, Verdict::Copy);
+
+    // Both sentences are no quotation: the brief was copied.
+    let r = check(&brief, &insert_line(&other, 5, &brief));
+    assert_eq!(r.verdict, Verdict::Copy, "{r:?}");
+}
+
+#[test]
+fn a_short_original_copied_whole_is_a_copy() {
+    let Some(brief) = brief() else { return };
+    let r = check(&brief, &testdata::in_template(&brief));
+    assert_eq!(r.verdict, Verdict::Copy, "{r:?}");
+    assert!(r.containment > 0.99, "containment {}", r.containment);
+    assert!(r.coverage > 0.5, "coverage {}", r.coverage);
+    // A one-sentence brief reposted alone is a repost, not a quotation.
+    let sentence = format!("{}。", brief.split('。').next().unwrap());
+    let r = check(
+        &sentence,
+        &format!("来源：网络\n{sentence}\n责任编辑：张三"),
+    );
+    assert_eq!(r.verdict, Verdict::Copy, "{r:?}");
+}
+
+#[test]
+fn coverage_and_copied_chars_on_small_tables() {
+    let original = "The council approved the new budget on Monday evening. Critics said the plan \
+                    ignores the needs of the poorest districts in the city.";
+    // (candidate, coverage, copied characters): copied characters count the original
+    // from a run's first word to its last, so the final full stop is not included.
+    let table: [(&str, f64, usize); 3] = [
+        (original, 1.0, original.chars().count() - 1),
+        (
+            "THE COUNCIL APPROVED THE NEW BUDGET ON MONDAY EVENING. Five more words of ours.",
+            9.0 / 14.0,
+            "The council approved the new budget on Monday evening".len(),
+        ),
+        ("Nothing in common at all with the other text here.", 0.0, 0),
+    ];
+    for (candidate, coverage, chars) in table {
+        let r = check(original, candidate);
+        assert!(
+            (r.coverage - coverage).abs() < 1e-9,
+            "{candidate:?}: coverage {}",
+            r.coverage
+        );
+        assert_eq!(r.copied_chars, chars, "{candidate:?}");
     }
 }

@@ -147,6 +147,14 @@ pub struct MatchFacts {
     pub verdict: String,
     /// Share of the original found in the copy, 0..=1.
     pub containment: f64,
+    /// Share of the copy's text that is copied, 0..=1 (`detect::Comparison::coverage`).
+    /// Absent from alerts queued, and matches recorded, before it was measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coverage: Option<f64>,
+    /// Length of the copied passages in characters of the original
+    /// (`detect::Comparison::copied_chars`); absent likewise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copied_chars: Option<u64>,
     /// True when the copy is on a licensed partner's site (`[crawl] licensed`).
     pub licensed: bool,
     /// Aligned passages in original order, at most [`MAX_PASSAGES`].
@@ -587,6 +595,8 @@ pub(crate) mod tests {
             },
             verdict: "copy".into(),
             containment: 0.87,
+            coverage: Some(0.42),
+            copied_chars: Some(1234),
             licensed: false,
             passages: vec![PassageFacts {
                 original_start: 0,

@@ -176,6 +176,10 @@ struct Labels {
     redirects: &'static str,
     captured: &'static str,
     share: &'static str,
+    coverage: &'static str,
+    copied_chars: &'static str,
+    /// After a number of characters ("1234 字", "1234 characters").
+    chars_unit: &'static str,
     verdict: &'static str,
     verdict_copy: &'static str,
     verdict_partial: &'static str,
@@ -214,6 +218,9 @@ const ZH: Labels = Labels {
     redirects: "重定向经过",
     captured: "取证时间（UTC）",
     share: "被转载比例",
+    coverage: "转载文字占转载网页的比例",
+    copied_chars: "转载文字长度（原文字数）",
+    chars_unit: "字",
     verdict: "判定",
     verdict_copy: "全文转载（copy）",
     verdict_partial: "部分转载（partial）",
@@ -252,6 +259,9 @@ const EN: Labels = Labels {
     redirects: "Reached through redirects",
     captured: "Captured (UTC)",
     share: "Share of the original copied",
+    coverage: "Share of the copying page that is copied text",
+    copied_chars: "Length of the copied text (characters of the original)",
+    chars_unit: "characters",
     verdict: "Verdict",
     verdict_copy: "copy (most of the original)",
     verdict_partial: "partial (a substantial part)",
@@ -286,6 +296,11 @@ fn verdict_label(verdict: &str, l: &Labels) -> String {
 
 fn percent(containment: f64) -> String {
     format!("{:.0}%", (containment * 100.0).clamp(0.0, 100.0))
+}
+
+/// `1234 字` / `1234 characters`.
+fn chars(n: u64, l: &Labels) -> String {
+    format!("{n} {}", l.chars_unit)
 }
 
 /// The report on one match, with the draft takedown notice below it (for counsel only:
@@ -455,12 +470,19 @@ fn write_match(
     let match_id = f
         .match_id
         .map_or_else(|| unknown.clone(), |id| id.to_string());
-    let summary = [
-        (l.share, percent(f.containment)),
-        (l.verdict, verdict_label(&f.verdict, l)),
-        (l.evidence, evidence),
-        (l.match_id, match_id),
-    ];
+    // Coverage and the copied length are absent from matches found before they were
+    // measured: no row rather than a made-up figure.
+    let summary: Vec<(&str, String)> = [
+        Some((l.share, percent(f.containment))),
+        f.coverage.map(|c| (l.coverage, percent(c))),
+        f.copied_chars.map(|n| (l.copied_chars, chars(n, l))),
+        Some((l.verdict, verdict_label(&f.verdict, l))),
+        Some((l.evidence, evidence)),
+        Some((l.match_id, match_id)),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
     for (heading, rows) in [(l.original, &rows_original[..]), (l.copy, &rows_copy[..])] {
         let _ = writeln!(text, "{heading}");
         let _ = writeln!(
@@ -597,8 +619,11 @@ fn takedown_notice(items: &[&ReportItem], cx: &ReportContext<'_>) -> Rendered {
                         )
                     },
                 );
+                let copied = f
+                    .copied_chars
+                    .map_or_else(String::new, |n| format!("（{n} 字）"));
                 lines.push(format!(
-                    "    {}. 本社于 {} 首次发布/收录该作品（正文 SHA-256 {}）；转载网页包含原文的 {}；{}。",
+                    "    {}. 本社于 {} 首次发布/收录该作品（正文 SHA-256 {}）；转载网页包含原文的 {}{copied}；{}。",
                     i + 1,
                     f.original.published.as_deref().unwrap_or(&f.original.first_seen),
                     f.original.text_sha256,
@@ -649,8 +674,11 @@ fn takedown_notice(items: &[&ReportItem], cx: &ReportContext<'_>) -> Rendered {
                         )
                     },
                 );
+                let copied = f
+                    .copied_chars
+                    .map_or_else(String::new, |n| format!(", {n} characters"));
                 lines.push(format!(
-                    "    {}. {} (host {}, IP {}, captured {}; {} of the original; {})",
+                    "    {}. {} (host {}, IP {}, captured {}; {} of the original{copied}; {})",
                     i + 1,
                     one_line(&f.copy.url, 2000),
                     one_line(&f.copy.host, 300),
@@ -753,6 +781,8 @@ mod tests {
             "  IP 地址: 203.0.113.7",
             "  取证时间（UTC）: 2026-03-01T10:00:00Z",
             "被转载比例: 87%",
+            "转载文字占转载网页的比例: 42%",
+            "转载文字长度（原文字数）: 1234 字",
             "匹配编号（审阅页面）: 7",
             "20260301T100000.000Z-m7-copier.example.warc.gz (SHA-256 cdcd",
             ">>> 江城新聞<b> <<<",
@@ -763,6 +793,7 @@ mod tests {
             "联系人：王律师 <legal@jiangcheng-daily.example>, +86 27 5555 0101",
             "被转载于：http://copier.example/a",
             "构成侵权的初步证明材料",
+            "转载网页包含原文的 87%（1234 字）；",
         ] {
             assert!(r.text.contains(needle), "missing {needle:?} in\n{}", r.text);
         }
@@ -789,12 +820,15 @@ mod tests {
             .starts_with("[copyhound] Suspected copy found: 江城新闻 — copier.example (87%)"));
         for needle in [
             "Share of the original copied: 87%",
+            "Share of the copying page that is copied text: 42%",
+            "Length of the copied text (characters of the original): 1234 characters",
             "Match id (review screen): 7",
             "(i) Signature",
             "[SIGNATURE — to be completed by counsel]",
             "(ii) Identification of the copyrighted work",
             "(iii) Identification of the infringing material",
             "    1. http://copier.example/a (host copier.example, IP 203.0.113.7",
+            "2026-03-01T10:00:00Z; 87% of the original, 1234 characters; evidence file",
             "(iv) Information reasonably sufficient to contact",
             "(v) Good-faith statement:",
             "(vi) Accuracy statement:",
@@ -860,6 +894,8 @@ Copying page
   IP address: 203.0.113.7
   Captured (UTC): 2026-03-01T10:00:00Z
 Share of the original copied: 87%
+Share of the copying page that is copied text: 42%
+Length of the copied text (characters of the original): 1234 characters
 Verdict: copy (most of the original)
 Evidence file (WARC): 20260301T100000.000Z-m7-copier.example.warc.gz (SHA-256 cd)
 Match id (review screen): 7
@@ -877,6 +913,38 @@ Aligned passages (copied text highlighted)
         assert!(r.html.contains(
             "<tr><th align=\"left\">Title</th><td>Evil Bcc: x@y.example &lt;script&gt;alert(1)&lt;/script&gt;</td></tr>"
         ));
+        assert!(r.html.contains(
+            "<tr><th align=\"left\">Length of the copied text (characters of the original)</th><td>1234 characters</td></tr>"
+        ));
+    }
+
+    #[test]
+    fn alerts_queued_before_coverage_was_measured_still_render() {
+        // An alert row queued by an older copyhound: its JSON has no coverage and no
+        // copied length, and the report shows neither rather than a made-up figure.
+        let mut json = serde_json::to_value(facts()).unwrap();
+        let object = json.as_object_mut().unwrap();
+        object.remove("coverage");
+        object.remove("copied_chars");
+        let old: MatchFacts = serde_json::from_value(json).unwrap();
+        assert_eq!((old.coverage, old.copied_chars), (None, None));
+        let o = outlet(Language::ZhCn);
+        let contacts = contacts();
+        let cx = ReportContext {
+            outlet: &o,
+            contacts: &contacts,
+            role: Role::Legal,
+        };
+        let r = render_match(
+            &ReportItem {
+                facts: old,
+                evidence: None,
+            },
+            &cx,
+        );
+        assert!(r.text.contains("被转载比例: 87%"), "{}", r.text);
+        assert!(!r.text.contains("转载文字长度"), "{}", r.text);
+        assert!(r.text.contains("转载网页包含原文的 87%；"), "{}", r.text);
     }
 
     /// A match a reviewer confirmed, with a hostile note: markup and line breaks.

@@ -30,6 +30,10 @@ pub struct NewMatch {
     /// `Copy` or `Partial` (an `Unrelated` page is not a match and is refused).
     pub verdict: Verdict,
     pub containment: f64,
+    /// Share of the copy's text that is copied (`detect::Comparison::coverage`).
+    pub coverage: f64,
+    /// Length of the copied passages in characters of the original.
+    pub copied_chars: u64,
     pub passages: Vec<Passage>,
     pub copy_title: String,
     /// Found on a licensed domain (`[crawl] licensed` or the reviewers' licensed list).
@@ -79,6 +83,11 @@ pub struct MatchSummary {
     pub original_title: String,
     pub verdict: String,
     pub containment: f64,
+    /// Share of the copy's text that is copied; `None` for matches recorded before
+    /// migration 6.
+    pub coverage: Option<f64>,
+    /// Length of the copied passages in characters of the original; `None` likewise.
+    pub copied_chars: Option<u64>,
     pub status: String,
     pub licensed: bool,
     pub first_seen: String,
@@ -183,10 +192,13 @@ struct HopJson<'a> {
     at: String,
 }
 
+/// Number of columns in [`SUMMARY_COLUMNS`]: a query selecting more reads them from here.
+pub(super) const SUMMARY_COLUMN_COUNT: usize = 17;
+
 pub(super) const SUMMARY_COLUMNS: &str =
     "m.id, m.copy_url, m.copy_host, m.copy_title, m.original_id, o.url,
     COALESCE(v.title, ''), m.verdict, m.containment, m.status, m.licensed, m.first_seen,
-    m.last_seen, m.captured_at, m.remote_ip";
+    m.last_seen, m.captured_at, m.remote_ip, m.coverage, m.copied_chars";
 
 pub(super) const SUMMARY_FROM: &str = "FROM matches m
     JOIN originals o ON o.id = m.original_id
@@ -209,6 +221,10 @@ pub(super) fn summary_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MatchSummar
         last_seen: r.get(12)?,
         captured_at: r.get(13)?,
         remote_ip: r.get(14)?,
+        coverage: r.get(15)?,
+        copied_chars: r
+            .get::<_, Option<i64>>(16)?
+            .map(|n| u64::try_from(n).unwrap_or(0)),
     })
 }
 
@@ -291,8 +307,9 @@ impl Store {
                 "INSERT INTO matches
                    (copy_url, copy_host, original_id, verdict, containment, passages,
                     copy_title, capture_id, captured_at, remote_ip, licensed, status,
-                    first_seen, last_seen, original_version)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13, ?14)",
+                    first_seen, last_seen, original_version, coverage, copied_chars)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13, ?14,
+                         ?15, ?16)",
                 params![
                     m.copy_url,
                     m.copy_host,
@@ -308,6 +325,8 @@ impl Store {
                     initial_status(m).as_str(),
                     now_text,
                     m.original_version,
+                    m.coverage,
+                    i64::try_from(m.copied_chars).unwrap_or(i64::MAX),
                 ],
             )
             .map_err(err)?;
@@ -383,27 +402,28 @@ impl Store {
         );
         self.conn
             .query_row(&sql, params![id], |r| {
-                let passages: String = r.get(15)?;
+                let n = SUMMARY_COLUMN_COUNT;
+                let passages: String = r.get(n)?;
                 Ok(MatchDetail {
                     summary: summary_row(r)?,
                     // The column is written by record_matches from the same type; a
                     // damaged value shows as no passages rather than failing the read.
                     passages: serde_json::from_str(&passages).unwrap_or_default(),
                     capture: CaptureSummary {
-                        id: r.get(16)?,
-                        requested_url: r.get(17)?,
-                        final_url: r.get(18)?,
-                        status: r.get(19)?,
-                        remote_ip: r.get(20)?,
-                        started_at: r.get(21)?,
-                        finished_at: r.get(22)?,
-                        body_sha256: r.get(23)?,
-                        raw_body_sha256: r.get(24)?,
-                        raw_body_bytes: r.get(25)?,
+                        id: r.get(n + 1)?,
+                        requested_url: r.get(n + 2)?,
+                        final_url: r.get(n + 3)?,
+                        status: r.get(n + 4)?,
+                        remote_ip: r.get(n + 5)?,
+                        started_at: r.get(n + 6)?,
+                        finished_at: r.get(n + 7)?,
+                        body_sha256: r.get(n + 8)?,
+                        raw_body_sha256: r.get(n + 9)?,
+                        raw_body_bytes: r.get(n + 10)?,
                     },
-                    evidence_file: r.get(26)?,
-                    evidence_sha256: r.get(27)?,
-                    original_version: r.get(28)?,
+                    evidence_file: r.get(n + 11)?,
+                    evidence_sha256: r.get(n + 12)?,
+                    original_version: r.get(n + 13)?,
                 })
             })
             .optional()
@@ -666,6 +686,8 @@ pub(super) mod tests {
             original_id,
             verdict,
             containment: 0.91,
+            coverage: 0.4,
+            copied_chars: 2,
             passages: vec![Passage {
                 original_start: 0,
                 original_end: 2,
@@ -729,6 +751,9 @@ pub(super) mod tests {
         assert_eq!(list[1].remote_ip.as_deref(), Some("203.0.113.7"));
         let detail = store.find_match(1).unwrap().unwrap();
         assert_eq!(detail.passages[0].text, "正文");
+        assert_eq!(detail.summary.coverage, Some(0.4));
+        assert_eq!(detail.summary.copied_chars, Some(2));
+        assert_eq!(list[0].copied_chars, Some(2));
         assert_eq!(detail.capture.raw_body_bytes, c.raw_body.len() as i64);
         // The evidence is byte-exact.
         let stored = store.capture(detail.capture.id).unwrap().unwrap();
@@ -740,6 +765,31 @@ pub(super) mod tests {
         assert_eq!(stored.remote_port, Some(80));
         assert_eq!(stored.redirects_json, "[]");
         assert!(store.find_match(99).unwrap().is_none());
+    }
+
+    #[test]
+    fn matches_recorded_before_migration_6_have_no_coverage() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open_dir(dir.path()).unwrap();
+        let o = original(&mut store, "https://news.example.com/1");
+        let c = capture(b"<p>x</p>");
+        store
+            .record_matches(&c, &[new_match(o, Verdict::Copy, false)], Utc::now())
+            .unwrap();
+        // What migration 6 leaves in the rows it finds: the columns added, NULL.
+        store
+            .conn
+            .execute(
+                "UPDATE matches SET coverage = NULL, copied_chars = NULL",
+                [],
+            )
+            .unwrap();
+        let detail = store.find_match(1).unwrap().unwrap();
+        assert_eq!(detail.summary.coverage, None);
+        assert_eq!(detail.summary.copied_chars, None);
+        let json = serde_json::to_value(&detail).unwrap();
+        assert!(json["coverage"].is_null() && json["copied_chars"].is_null());
+        assert_eq!(json["containment"], 0.91);
     }
 
     #[test]

@@ -292,7 +292,14 @@ const MIGRATIONS: &[&str] = &[
         expires_at TEXT NOT NULL
     ) WITHOUT ROWID;
     "#,
-    // 6: how each original's text was found, and site templates. `extraction` is the
+    // 6: the verdict from both sides (detect::Comparison): the share of the copy's text
+    // that is copied, and the copied passages' length in characters of the original.
+    // NULL for matches recorded before they were measured (never guessed afterwards).
+    r#"
+    ALTER TABLE matches ADD COLUMN coverage REAL;
+    ALTER TABLE matches ADD COLUMN copied_chars INTEGER;
+    "#,
+    // 7: how each original's text was found, and site templates. `extraction` is the
     // extract::Method (`container`, `template`, `readability`, `selector`, `feed`,
     // `plain-text`); `page_chars` the page's readable characters; `suspect` why the text
     // looks truncated (NULL when it does not). A site's template is the lines that recur

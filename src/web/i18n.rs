@@ -51,6 +51,14 @@ pub struct Labels {
     pub bulk_help: &'static str,
     pub apply_to_site: &'static str,
     pub share_copied: &'static str,
+    /// The match page's coverage: the share of the copying page that is copied text.
+    pub coverage: &'static str,
+    /// The match page's copied length, in characters of the original.
+    pub copied_length: &'static str,
+    /// After a number of characters.
+    pub chars_unit: &'static str,
+    /// For a figure a match recorded by an older copyhound does not have.
+    pub not_measured: &'static str,
     pub capture_time: &'static str,
     pub served_from: &'static str,
     pub copy_url: &'static str,
@@ -176,6 +184,10 @@ static ZH: Labels = Labels {
     bulk_help: "对该网站所有未审核的匹配执行同一决定：",
     apply_to_site: "批量执行",
     share_copied: "转载比例",
+    coverage: "转载文字占该网页比例",
+    copied_length: "转载文字长度",
+    chars_unit: "字",
+    not_measured: "未测量（较早记录的匹配）",
     capture_time: "取证时间",
     served_from: "服务器 IP",
     copy_url: "转载网址",
@@ -275,6 +287,10 @@ static EN: Labels = Labels {
     bulk_help: "Apply one decision to every unreviewed match of this site:",
     apply_to_site: "Apply to site",
     share_copied: "Share copied",
+    coverage: "Share of the page copied",
+    copied_length: "Copied text",
+    chars_unit: "characters",
+    not_measured: "not measured (an older match)",
     capture_time: "Captured at",
     served_from: "Served from IP",
     copy_url: "Copy URL",

@@ -233,6 +233,9 @@ struct MatchPage {
     status_key: String,
     status_label: String,
     share: String,
+    /// Coverage and the copied length, formatted ("not measured" for older matches).
+    coverage: String,
+    copied_length: String,
     verdict: String,
     copy_href: Option<String>,
     original_href: Option<String>,
@@ -932,6 +935,13 @@ pub async fn match_page(
             status_key: m.status.clone(),
             status_label: t.status_label(&m.status).to_string(),
             share: view::percent(m.containment),
+            coverage: m
+                .coverage
+                .map_or_else(|| t.not_measured.to_string(), view::percent),
+            copied_length: m.copied_chars.map_or_else(
+                || t.not_measured.to_string(),
+                |n| format!("{n} {}", t.chars_unit),
+            ),
             verdict: t.verdict_label(&m.verdict).to_string(),
             copy_href: view::safe_href(&m.copy_url),
             original_href: view::safe_href(&m.original_url),

@@ -141,6 +141,8 @@ fn facts(n: i64, title: &str) -> MatchFacts {
         },
         verdict: "copy".into(),
         containment: 0.9,
+        coverage: Some(0.8),
+        copied_chars: Some(6),
         licensed: false,
         passages: vec![PassageFacts {
             original_start: 0,

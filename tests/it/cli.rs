@@ -67,6 +67,8 @@ fn traditional_mirror_copy_with_pinyin_is_a_copy() {
 fn english_excerpt_is_partial() {
     let report = compare("original-en.html", "copy-en-excerpt.html");
     assert_eq!(report["verdict"], "partial", "{report:#}");
+    assert!(report["coverage"].as_f64().unwrap() > 0.0, "{report:#}");
+    assert!(report["copied_chars"].as_u64().unwrap() > 100, "{report:#}");
     let containment = report["containment"].as_f64().unwrap();
     assert!(
         (0.25..0.7).contains(&containment),
@@ -90,7 +92,12 @@ fn human_output_names_the_verdict() {
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
     assert!(text.starts_with("verdict: copy\n"), "{text}");
-    assert!(text.contains("containment: "));
+    assert!(text.contains("\ncontainment: "), "{text}");
+    assert!(
+        text.contains("% of the candidate is copied text)\n"),
+        "{text}"
+    );
+    assert!(text.contains(" characters of the original\n"), "{text}");
 }
 
 #[test]
@@ -110,6 +117,15 @@ fn text_files_are_taken_as_is() {
     assert_eq!(report["verdict"], "copy");
     assert_eq!(report["original"]["text"], text);
     assert!(report["containment"].as_f64().unwrap() > 0.95);
+    // The copy is the whole text and two lines of its own.
+    let coverage = report["coverage"].as_f64().unwrap();
+    assert!((0.8..1.0).contains(&coverage), "coverage {coverage}");
+    // Every character of the original but the final full stop.
+    assert_eq!(
+        report["copied_chars"].as_u64().unwrap() as usize,
+        text.chars().count() - 1,
+        "{report:#}"
+    );
 }
 
 #[test]
@@ -221,23 +237,28 @@ fn config_from_the_environment_and_a_missing_config_are_reported() {
 fn compare_uses_thresholds_from_the_config() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("copyhound.toml");
-    std::fs::write(
-        &path,
-        "[outlet]\nname = \"X\"\nwebsite = \"https://x.example.com\"\naddress = \"A\"\n[detect]\ncopy_threshold = 1.0\npartial_threshold = 0.99\npartial_min_paragraphs = 100\n",
-    )
-    .unwrap();
+    let strict = "[outlet]\nname = \"X\"\nwebsite = \"https://x.example.com\"\naddress = \"A\"\n[detect]\ncopy_threshold = 1.0\npartial_threshold = 0.99\npartial_min_paragraphs = 100\n";
     let o = sample("original-en.html");
     let c = sample("copy-en-excerpt.html");
-    let report = json(&copyhound(&[
-        "compare",
-        o.to_str().unwrap(),
-        c.to_str().unwrap(),
-        "--json",
-        "--config",
-        path.to_str().unwrap(),
-    ]));
+    let verdict = |config: &str| {
+        std::fs::write(&path, config).unwrap();
+        json(&copyhound(&[
+            "compare",
+            o.to_str().unwrap(),
+            c.to_str().unwrap(),
+            "--json",
+            "--config",
+            path.to_str().unwrap(),
+        ]))["verdict"]
+            .clone()
+    };
+    // Strict shares alone leave the excerpt partial: it is long enough on its own.
+    assert_eq!(verdict(strict), "partial", "the absolute length applies");
     assert_eq!(
-        report["verdict"], "unrelated",
+        verdict(&format!(
+            "{strict}partial_min_cjk_chars = 1000000\npartial_min_words = 1000000\n"
+        )),
+        "unrelated",
         "an excerpt is below these strict thresholds"
     );
 }

@@ -70,6 +70,8 @@ fn facts(capture: &Capture) -> MatchFacts {
         },
         verdict: "copy".into(),
         containment: 1.0,
+        coverage: Some(0.9),
+        copied_chars: Some(120),
         licensed: false,
         passages: vec![],
         passages_omitted: 0,

@@ -430,6 +430,10 @@ async fn crawl_records_exactly_the_copies_once() {
         assert!(m["id"].is_i64() && m["first_seen"].is_string());
         assert!(m["original_title"].is_string() && m["status"].is_string());
         assert!(m["containment"].as_f64().unwrap() > 0.25);
+        // Coverage and the copied length are recorded with the match.
+        let coverage = m["coverage"].as_f64().unwrap();
+        assert!(coverage > 0.0 && coverage <= 1.0, "{m:#}");
+        assert!(m["copied_chars"].as_u64().unwrap() > 50, "{m:#}");
     }
     // robots.txt kept the private copy out, and the outlet's own page was not fetched.
     assert_eq!(
@@ -463,6 +467,10 @@ async fn crawl_records_exactly_the_copies_once() {
     let id = matches[0]["id"].as_i64().unwrap().to_string();
     let shown = json(&w.run(&["matches", "show", &id, "--json"]));
     assert!(!shown["passages"].as_array().unwrap().is_empty());
+    assert_eq!(shown["copied_chars"], matches[0]["copied_chars"]);
+    assert!(shown["coverage"].is_f64());
+    let text = stdout(&w.run(&["matches", "show", &id]));
+    assert!(text.contains(" characters of the original\n"), "{text}");
     assert!(shown["capture"]["raw_body_bytes"].as_i64().unwrap() > 1000);
     let human = w.run(&["matches", "list"]);
     assert!(stdout(&human).contains("5 match(es)"), "{}", stdout(&human));

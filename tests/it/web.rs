@@ -522,6 +522,14 @@ async fn match_page_downloads_and_site_list() {
         assert!(body.contains(&format!("id=\"c-{i}\"")), "copy passage {i}");
     }
     assert!(!detail.passages.is_empty());
+    // The verdict's three figures: containment, coverage and the copied length.
+    let copied = detail.summary.copied_chars.unwrap();
+    assert!(body.contains("<dd id=\"share\">"), "share shown");
+    assert!(body.contains("<dd id=\"coverage\">"), "coverage shown");
+    assert!(
+        body.contains(&format!("<dd id=\"copied-chars\">{copied} ")),
+        "copied length shown"
+    );
     let sha = detail.evidence_sha256.clone().unwrap();
     assert!(body.contains(&sha));
     assert!(body.contains(&format!("/matches/{}/notice.txt", m.id)));

@@ -15,7 +15,7 @@
 use std::collections::HashSet;
 
 use super::dom::{collapse_ws, Doc, Line};
-use super::score::{is_prose_line, title_owner, under_boilerplate};
+use super::score::{is_prose_line, title_owner, under_boilerplate, under_strong_boilerplate};
 
 /// Elements readability parses at most; beyond that it refuses and we keep our own text.
 const MAX_ELEMENTS: usize = 100_000;
@@ -49,19 +49,30 @@ pub fn is_suspect(selected_chars: usize, prose_chars: usize, text_chars: usize) 
 }
 
 /// Characters of the page's text lines, boilerplate names ignored: lines of at least ten
-/// characters that are not mostly links.
-pub fn text_chars(doc: &Doc) -> usize {
+/// characters that are not mostly links, nor (`template[i]`) the site's template.
+pub fn text_chars(doc: &Doc, template: &[bool]) -> usize {
     let none = vec![false; doc.elems.len()];
     doc.lines
         .iter()
-        .filter(|l| is_prose_line(l, &none))
-        .map(|l| l.chars)
+        .enumerate()
+        .filter(|&(i, l)| !is_template(template, i) && is_prose_line(l, &none))
+        .map(|(_, l)| l.chars)
         .sum()
 }
 
+fn is_template(template: &[bool], i: usize) -> bool {
+    template.get(i).copied().unwrap_or(false)
+}
+
 /// Readability's main text of `source`, one paragraph per line, each marked when `doc`
-/// knows it to be page furniture. `None` when readability finds nothing.
-pub fn readability_lines(source: &str, doc: &Doc, title: &str) -> Option<Vec<AltLine>> {
+/// knows it to be page furniture (`template[i]`: line `i` is the site's template).
+/// `None` when readability finds nothing.
+pub fn readability_lines(
+    source: &str,
+    doc: &Doc,
+    title: &str,
+    template: &[bool],
+) -> Option<Vec<AltLine>> {
     let config = dom_smoothie::Config {
         text_mode: dom_smoothie::TextMode::Formatted,
         max_elements_to_parse: MAX_ELEMENTS,
@@ -72,29 +83,33 @@ pub fn readability_lines(source: &str, doc: &Doc, title: &str) -> Option<Vec<Alt
     let mut under = under_boilerplate(doc, title_owner(doc, title));
     // Boilerplate names are trusted only on a page where they leave most of the text
     // readable: on a page whose every block is called `sidebar-layout` or `promo-grid`
-    // they say nothing, and only link lists are furniture.
+    // they say little, and only link lists and the names that cannot be a layout habit
+    // (related stories, comments) mark furniture.
     let named_prose: usize = doc
         .lines
         .iter()
         .filter(|l| is_prose_line(l, &under))
         .map(|l| l.chars)
         .sum();
-    if (named_prose as f64) < SUSPECT_SHARE * text_chars(doc) as f64 {
-        under.iter_mut().for_each(|u| *u = false);
+    if (named_prose as f64) < SUSPECT_SHARE * text_chars(doc, template) as f64 {
+        under = under_strong_boilerplate(doc, title_owner(doc, title));
     }
     // Furniture is what our own analysis rejects; a text that also occurs as a prose
     // line elsewhere on the page is not furniture.
+    let prose_line = |i: usize, l: &Line| !is_template(template, i) && is_prose_line(l, &under);
     let prose: HashSet<&str> = doc
         .lines
         .iter()
-        .filter(|l| is_prose_line(l, &under))
-        .map(|l| l.text.as_str())
+        .enumerate()
+        .filter(|&(i, l)| prose_line(i, l))
+        .map(|(_, l)| l.text.as_str())
         .collect();
     let furniture: HashSet<&str> = doc
         .lines
         .iter()
-        .filter(|l| !is_prose_line(l, &under) && !prose.contains(l.text.as_str()))
-        .map(|l| l.text.as_str())
+        .enumerate()
+        .filter(|&(i, l)| !prose_line(i, l) && !prose.contains(l.text.as_str()))
+        .map(|(_, l)| l.text.as_str())
         .collect();
     let lines: Vec<AltLine> = article
         .text_content

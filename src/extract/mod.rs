@@ -245,9 +245,11 @@ fn extract_parsed(source: &str, options: Options<'_>) -> (Extracted, Vec<u64>) {
     if fallback::is_suspect(
         selected_chars,
         selection.prose_chars,
-        fallback::text_chars(&doc),
+        fallback::text_chars(&doc, &template_lines),
     ) {
-        if let Some(alternative) = fallback::readability_lines(&source, &doc, &title) {
+        if let Some(alternative) =
+            fallback::readability_lines(&source, &doc, &title, &template_lines)
+        {
             let alternative = fallback::article_lines(&selection.lines, alternative);
             if fallback::prefer_alternative(&selection.lines, &alternative) {
                 text = join_lines(alternative.iter().map(String::as_str));

@@ -44,6 +44,21 @@ const MIN_PROSE_CHARS: usize = 10;
 /// (`page-with-sidebar`, `has-share-bar`), not furniture, and passes nothing down; a
 /// recommendation list longer than the article does not hold its headline.
 pub fn under_boilerplate(doc: &Doc, title_owner: Option<usize>) -> Vec<bool> {
+    under_names(doc, title_owner, is_boilerplate_name)
+}
+
+/// [`under_boilerplate`] with only the names that say what a block is for whatever the
+/// site's naming habits: related and recommended stories, comments.
+pub fn under_strong_boilerplate(doc: &Doc, title_owner: Option<usize>) -> Vec<bool> {
+    under_names(doc, title_owner, |names| {
+        !is_article_marker(names)
+            && ["related", "relate", "recommend", "comment"]
+                .iter()
+                .any(|w| names.contains(w))
+    })
+}
+
+fn under_names(doc: &Doc, title_owner: Option<usize>, named: impl Fn(&str) -> bool) -> Vec<bool> {
     let n = doc.elems.len();
     let mut chars = vec![0usize; n];
     for line in &doc.lines {
@@ -59,7 +74,7 @@ pub fn under_boilerplate(doc: &Doc, title_owner: Option<usize>) -> Vec<bool> {
     for i in 0..n {
         let inherited = doc.elems[i].parent.is_some_and(|p| flags[p]);
         let wrapper = chars[i] * 2 > page && title_owner.is_none_or(|t| doc.contains(i, t));
-        flags[i] = inherited || (!wrapper && is_boilerplate_name(&doc.elems[i].names));
+        flags[i] = inherited || (!wrapper && named(&doc.elems[i].names));
     }
     flags
 }
@@ -223,6 +238,9 @@ fn tokens(names: &str) -> impl Iterator<Item = &str> {
 /// Names of elements whose content is never the article: the lines under such an element
 /// (inside the chosen container) are dropped.
 pub fn is_boilerplate_name(names: &str) -> bool {
+    if is_article_marker(names) {
+        return false;
+    }
     const SUBSTR: [&str; 34] = [
         "comment",
         "share",
@@ -264,6 +282,28 @@ pub fn is_boilerplate_name(names: &str) -> bool {
         "hidden", "hide", "zan", "dashang", "ad-slot",
     ];
     SUBSTR.iter().any(|s| names.contains(s)) || tokens(names).any(|t| TOKENS.contains(&t))
+}
+
+/// Whether an element's class or id words mark it as the article itself. Such a word
+/// outweighs the furniture words beside it: WordPress prints `post_class()` on every
+/// article (`post type-post status-publish hentry tag-election category-world`), where
+/// `tag-` and `category-` name the post's taxonomy, and sites add state classes such as
+/// `modal-enabled` to their article box.
+pub fn is_article_marker(names: &str) -> bool {
+    const MARKERS: [&str; 11] = [
+        "article",
+        "hentry",
+        "post",
+        "entry",
+        "story",
+        "type-post",
+        "status-publish",
+        "post-content",
+        "entry-content",
+        "article-body",
+        "article-content",
+    ];
+    names.split_whitespace().any(|w| MARKERS.contains(&w))
 }
 
 fn tag_weight(tag: Tag) -> f64 {

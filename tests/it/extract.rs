@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use copyhound::eval::extraction::evaluate_extraction;
+use copyhound::eval::extraction::{evaluate_dev_extraction, evaluate_extraction};
 use copyhound::extract::extract;
 
 #[test]
@@ -34,6 +34,57 @@ fn quality_on_labelled_pages_meets_targets() {
         "non-zh median f1 {:.3}",
         report.others.median_f1
     );
+    assert!(
+        report.all.mean_f1 >= 0.92,
+        "mean f1 {:.3}",
+        report.all.mean_f1
+    );
+    assert!(
+        report.collapse_rate() <= 0.01,
+        "collapse rate {:.3}",
+        report.collapse_rate()
+    );
+}
+
+/// The broader development set (six public suites, pages never tuned on one by one):
+/// the collapse safeguard must hold, and precision must not be traded for it.
+#[test]
+fn dev_extraction_does_not_collapse() {
+    let Some(dir) = crate::util::shared_data() else {
+        return;
+    };
+    let report = match evaluate_dev_extraction(&dir) {
+        Ok(r) => r,
+        Err(e) => panic!("evaluation failed: {e}"),
+    };
+    println!("{}", report.render_table());
+    assert_eq!(report.pages.len(), 503);
+    // Without the readability safeguard 25 of the 503 pages (5%) collapse onto one
+    // short block; with it 5.
+    assert!(
+        report.collapse_rate() <= 0.015,
+        "collapse rate {:.3} ({} pages)",
+        report.collapse_rate(),
+        report.collapsed()
+    );
+    assert!(
+        report.all.mean_f1 >= 0.88,
+        "full gold mean f1 {:.3}",
+        report.all.mean_f1
+    );
+    assert!(
+        report.all.mean_precision >= 0.89,
+        "full gold mean precision {:.3}",
+        report.all.mean_precision
+    );
+    for source in &report.snippet_sources {
+        assert!(
+            source.f1() >= 0.90,
+            "{}: snippet f1 {:.3}",
+            source.source,
+            source.f1()
+        );
+    }
 }
 
 #[test]

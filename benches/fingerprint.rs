@@ -155,6 +155,38 @@ fn main() {
             mb_per_s(html_bytes, extraction_time),
             html_pages.len()
         );
+        // What the second opinion would cost if it ran on every page instead of only
+        // where our selection looks collapsed: readability (dom_smoothie) alone, on the
+        // same decoded pages.
+        let decoded: Vec<String> = html_pages
+            .iter()
+            .map(|p| copyhound::extract::decode(p, None).0)
+            .collect();
+        let readability_time = median_time(|| {
+            decoded
+                .iter()
+                .map(|source| {
+                    dom_smoothie::Readability::new(source.as_str(), None, None)
+                        .and_then(|mut r| r.parse())
+                        .map_or(0, |a| a.text_content.len() as u64)
+                })
+                .sum()
+        });
+        println!(
+            "readability_every_page_mb_per_s={:.1}",
+            mb_per_s(html_bytes, readability_time)
+        );
+        let fell_back = html_pages
+            .iter()
+            .filter(|p| {
+                copyhound::extract::extract(p, None).method
+                    == copyhound::extract::Method::Readability
+            })
+            .count();
+        println!(
+            "extraction_readability_taken={fell_back} of {} pages",
+            html_pages.len()
+        );
     }
     print_speedup(crate_time, our_time);
 }

@@ -413,18 +413,23 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     "text": extracted.text,
                 }))?;
             } else {
-                println!("title: {}", printable(&extracted.title));
-                println!(
-                    "method: {}  encoding: {}  chars: {chars} of {} readable on the page",
+                let mut out = format!(
+                    "title: {}\nmethod: {}  encoding: {}  chars: {chars} of {} readable on the page\n",
+                    printable(&extracted.title),
                     extracted.method.as_str(),
                     extracted.encoding,
                     extracted.page_chars
                 );
                 for warning in &extracted.warnings {
-                    println!("warning: {}", printable(warning));
+                    out.push_str(&format!("warning: {}\n", printable(warning)));
                 }
-                println!();
-                println!("{}", printable(&extracted.text));
+                out.push_str(&format!("\n{}\n", printable(&extracted.text)));
+                // The text is long and often piped into `head`: a closed pipe ends the
+                // output, it is not an error.
+                match std::io::stdout().lock().write_all(out.as_bytes()) {
+                    Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(e.into()),
+                    _ => {}
+                }
             }
             Ok(ExitCode::SUCCESS)
         }

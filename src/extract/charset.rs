@@ -158,6 +158,11 @@ fn check_label(
     if guess == declared || same_family(guess, declared) {
         return declared;
     }
+    // A multi-byte label that decodes the bytes all but cleanly (a cut character in a
+    // truncated capture) is right: chardetng rules an encoding out at its first error.
+    if !declared.is_single_byte() && nearly_clean(bytes, declared).is_some() {
+        return declared;
+    }
     let declared_clean = decodes_cleanly(bytes, declared);
     let guess_clean = decodes_cleanly(bytes, guess);
     // Single-byte encodings decode anything, so "clean" means nothing for them; a
@@ -218,20 +223,28 @@ const MULTIBYTE_CANDIDATES: [&Encoding; 5] = [
 /// a GBK page with one cut character (a truncated capture, a bad paste) is guessed as
 /// windows-1252 and becomes mojibake; a near-clean decode is far stronger evidence.
 fn nearly_clean_multibyte(bytes: &[u8]) -> Option<&'static Encoding> {
+    let mut best: Option<(&'static Encoding, usize)> = None;
+    for enc in MULTIBYTE_CANDIDATES {
+        if let Some(errors) = nearly_clean(bytes, enc) {
+            if best.is_none_or(|(_, e)| errors < e) {
+                best = Some((enc, errors));
+            }
+        }
+    }
+    best.map(|(enc, _)| enc)
+}
+
+/// The number of decoding errors of `enc` over the sample, when there is at most one per
+/// 200 non-ASCII bytes (and at least 64 of those to judge by).
+fn nearly_clean(bytes: &[u8], enc: &'static Encoding) -> Option<usize> {
     let sample = &bytes[..bytes.len().min(DETECT_SAMPLE_BYTES)];
     let non_ascii = sample.iter().filter(|b| !b.is_ascii()).count();
     if non_ascii < 64 {
         return None;
     }
-    let mut best: Option<(&'static Encoding, usize)> = None;
-    for enc in MULTIBYTE_CANDIDATES {
-        let (text, _) = enc.decode_without_bom_handling(sample);
-        let errors = text.chars().filter(|&c| c == '\u{FFFD}').count();
-        if errors * 200 <= non_ascii && best.is_none_or(|(_, e)| errors < e) {
-            best = Some((enc, errors));
-        }
-    }
-    best.map(|(enc, _)| enc)
+    let (text, _) = enc.decode_without_bom_handling(sample);
+    let errors = text.chars().filter(|&c| c == '\u{FFFD}').count();
+    (errors * 200 <= non_ascii).then_some(errors)
 }
 
 /// chardetng's guess over a bounded prefix of the page.

@@ -333,7 +333,10 @@ pub fn select<'a>(doc: &'a Doc, title: &str) -> Selection<'a> {
 /// Non-whitespace characters of the page's readable lines (see [`Selection::prose_chars`]);
 /// `skip` as in [`select_with`].
 pub fn prose_chars(doc: &Doc, title: &str, skip: &[bool]) -> usize {
-    let under = under_boilerplate(doc, title_owner(doc, title));
+    prose_chars_under(doc, &under_boilerplate(doc, title_owner(doc, title)), skip)
+}
+
+fn prose_chars_under(doc: &Doc, under: &[bool], skip: &[bool]) -> usize {
     doc.lines
         .iter()
         .enumerate()
@@ -355,8 +358,11 @@ pub fn select_with<'a>(doc: &'a Doc, title: &str, skip: &[bool]) -> Selection<'a
             prose_chars: 0,
         };
     }
-    let under = under_boilerplate(doc, title_owner(doc, title));
-    let prose_chars = prose_chars(doc, title, skip);
+    // The line repeating the page title, found once: it anchors the layout-wrapper rule,
+    // the choice between competing stories and the lead.
+    let title_anchor = title_line(doc, title);
+    let under = under_boilerplate(doc, title_anchor.map(|i| doc.lines[i].owner));
+    let prose_chars = prose_chars_under(doc, &under, skip);
     let script = page_script(doc, &under);
 
     // Total and link characters per element, accumulated bottom-up through the pre-order
@@ -435,7 +441,7 @@ pub fn select_with<'a>(doc: &'a Doc, title: &str, skip: &[bool]) -> Selection<'a
     // article. The article's own heading repeats the page title, so when the winner is
     // separated from that heading by another heading, the best candidate in between is
     // the article.
-    if let Some(anchor) = title_line(doc, title) {
+    if let Some(anchor) = title_anchor {
         let (first, last) = line_spans(doc);
         let top_first = first[top];
         let contains_anchor = doc.contains(top, doc.lines[anchor].owner);
@@ -526,7 +532,7 @@ pub fn select_with<'a>(doc: &'a Doc, title: &str, skip: &[bool]) -> Selection<'a
     // The lead: templates often put the standfirst and first paragraphs in their own
     // block between the headline and the body. Prose that sits between the article's
     // heading and the chosen container is part of the article.
-    let lead_from = title_line(doc, title).map(|t| t + 1);
+    let lead_from = title_anchor.map(|t| t + 1);
     let first_chosen = doc.lines.iter().position(in_chosen);
     let is_lead = |i: usize, l: &Line| {
         lead_from.is_some_and(|from| i >= from)

@@ -28,7 +28,7 @@ pub use crawl::{
     FrontierUrl, HostRecord,
 };
 pub use matches::{
-    CaptureRecord, MatchDetail, MatchEvidence, MatchOutcome, MatchSummary, NewMatch,
+    CaptureRecord, MatchDetail, MatchEvidence, MatchOutcome, MatchSummary, NewMatch, StoredPassage,
 };
 pub use review::{
     DecideOutcome, Decided, Decision, ListAddition, MatchFilter, MatchPage, NewDecision,

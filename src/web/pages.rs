@@ -920,7 +920,19 @@ pub async fn match_page(
         .await
         .map_err(|e| Failure::internal(e.to_string()))?;
         let (copy_segments, copy_error) = match copied {
-            Ok((_, text)) => (view::mark_passages(&text, &copy_spans), None),
+            Ok((_, text)) if passages_fit(&text, &detail.passages) => {
+                (view::mark_passages(&text, &copy_spans), None)
+            }
+            // The page was extracted by an earlier copyhound whose extractor cut the text
+            // differently: the stored offsets no longer point into today's extraction, so
+            // the stored passages are shown on their own rather than marks in wrong places.
+            Ok(_) => {
+                let (text, spans) = passages_alone(&detail.passages);
+                (
+                    view::mark_passages(&text, &spans),
+                    Some(t.copy_extracted_earlier.to_string()),
+                )
+            }
             Err(e) => (Vec::new(), Some(e)),
         };
         let m = detail.summary;
@@ -1328,5 +1340,65 @@ mod tests {
         ] {
             assert!(parse_queue(&q(&[bad])).is_err(), "{bad:?}");
         }
+    }
+}
+
+/// Whether every passage's stored text is what `text` holds at its offsets.
+fn passages_fit(text: &str, passages: &[crate::store::StoredPassage]) -> bool {
+    let chars: Vec<char> = text.chars().collect();
+    passages.iter().all(|p| {
+        chars
+            .get(p.candidate_start..p.candidate_end)
+            .is_some_and(|span| span.iter().copied().eq(p.text.chars()))
+    })
+}
+
+/// The stored passages alone, separated by an ellipsis line, with their spans.
+fn passages_alone(
+    passages: &[crate::store::StoredPassage],
+) -> (String, Vec<(usize, usize, usize)>) {
+    let mut text = String::new();
+    let mut spans = Vec::new();
+    let mut at = 0usize;
+    for (i, p) in passages.iter().enumerate() {
+        if i > 0 {
+            text.push_str("\n…\n");
+            at += 3;
+        }
+        let n = p.text.chars().count();
+        text.push_str(&p.text);
+        spans.push((at, at + n, i));
+        at += n;
+    }
+    (text, spans)
+}
+
+#[cfg(test)]
+mod passage_tests {
+    use super::{passages_alone, passages_fit};
+    use crate::store::StoredPassage as Passage;
+
+    fn passage(start: usize, end: usize, text: &str) -> Passage {
+        Passage {
+            original_start: 0,
+            original_end: 0,
+            candidate_start: start,
+            candidate_end: end,
+            text: text.to_string(),
+        }
+    }
+
+    #[test]
+    fn passages_that_no_longer_fit_are_shown_alone() {
+        let text = "前言。江城大桥今日通车。后记。";
+        let fits = [passage(3, 12, "江城大桥今日通车。")];
+        assert!(passages_fit(text, &fits));
+        // The same passage against a text that an older extractor cut differently.
+        assert!(!passages_fit("江城大桥今日通车。", &fits));
+        assert!(!passages_fit("短", &fits));
+        let two = [passage(3, 7, "江城大桥"), passage(9, 12, "通车。")];
+        let (alone, spans) = passages_alone(&two);
+        assert_eq!(alone, "江城大桥\n…\n通车。");
+        assert_eq!(spans, vec![(0, 4, 0), (7, 10, 1)]);
     }
 }

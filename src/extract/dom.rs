@@ -30,6 +30,9 @@ pub struct Elem {
     pub tag: Tag,
     /// Lower-case `class` and `id` joined by a space: the source of naming hints.
     pub names: String,
+    /// Whether `names` names page furniture (`score::is_boilerplate_name`), decided once
+    /// here because the scorer asks for every element several times.
+    pub furniture: bool,
     pub parent: Option<usize>,
     /// One past the last descendant's index.
     pub end: usize,
@@ -234,6 +237,7 @@ impl Doc {
                             }
                             self.elems.push(Elem {
                                 tag: Tag::from_name(name),
+                                furniture: super::score::is_boilerplate_name(&names),
                                 names,
                                 parent,
                                 end: idx + 1,

@@ -38,7 +38,7 @@ pub fn flatten(html: &str) -> (Cow<'_, str>, bool) {
     let mut i = 0usize;
     while let Some(off) = memchr_lt(&bytes[i..]) {
         let start = i + off;
-        let Some(end_off) = bytes[start..].iter().position(|&b| b == b'>') else {
+        let Some(end_off) = memchr::memchr(b'>', &bytes[start..]) else {
             break;
         };
         let end = start + end_off + 1;
@@ -53,14 +53,23 @@ pub fn flatten(html: &str) -> (Cow<'_, str>, bool) {
         if name_len == 0 {
             continue;
         }
-        let name = String::from_utf8_lossy(&name_bytes[..name_len]).to_ascii_lowercase();
-        if VOID.contains(&name.as_str())
-            || IMPLIED_END.contains(&name.as_str())
-            || tag.ends_with(b"/")
-        {
+        // Tag names that matter are short ASCII words; compare them lower-cased in a small
+        // buffer instead of allocating a string per tag.
+        let mut lower = [0u8; 16];
+        let name_bytes = &name_bytes[..name_len];
+        let name = if name_len <= lower.len() {
+            for (d, s) in lower.iter_mut().zip(name_bytes) {
+                *d = s.to_ascii_lowercase();
+            }
+            std::str::from_utf8(&lower[..name_len]).unwrap_or("")
+        } else {
+            // Longer than any tag of interest: an ordinary element.
+            ""
+        };
+        if VOID.contains(&name) || IMPLIED_END.contains(&name) || tag.ends_with(b"/") {
             continue;
         }
-        let raw_text = matches!(name.as_str(), "script" | "style" | "textarea" | "title");
+        let raw_text = matches!(name, "script" | "style" | "textarea" | "title");
         if raw_text && closing {
             // Its start tag was not counted either.
             continue;
@@ -104,16 +113,23 @@ pub fn flatten(html: &str) -> (Cow<'_, str>, bool) {
 }
 
 fn memchr_lt(bytes: &[u8]) -> Option<usize> {
-    bytes.iter().position(|&b| b == b'<')
+    memchr::memchr(b'<', bytes)
 }
 
-/// Case-insensitive ASCII search.
+/// Case-insensitive ASCII search for `needle`, which starts with `<`.
 fn find_ci(haystack: &str, needle: &str) -> Option<usize> {
-    let n = needle.as_bytes();
-    haystack
-        .as_bytes()
-        .windows(n.len())
-        .position(|w| w.eq_ignore_ascii_case(n))
+    let (h, n) = (haystack.as_bytes(), needle.as_bytes());
+    let mut from = 0usize;
+    while let Some(off) = memchr::memchr(n[0], &h[from..]) {
+        let at = from + off;
+        if h.get(at..at + n.len())
+            .is_some_and(|w| w.eq_ignore_ascii_case(n))
+        {
+            return Some(at);
+        }
+        from = at + 1;
+    }
+    None
 }
 
 #[cfg(test)]

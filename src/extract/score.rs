@@ -44,13 +44,14 @@ const MIN_PROSE_CHARS: usize = 10;
 /// (`page-with-sidebar`, `has-share-bar`), not furniture, and passes nothing down; a
 /// recommendation list longer than the article does not hold its headline.
 pub fn under_boilerplate(doc: &Doc, title_owner: Option<usize>) -> Vec<bool> {
-    under_names(doc, title_owner, is_boilerplate_name)
+    under_flags(doc, title_owner, |i| doc.elems[i].furniture)
 }
 
 /// [`under_boilerplate`] with only the names that say what a block is for whatever the
 /// site's naming habits: related and recommended stories, comments.
 pub fn under_strong_boilerplate(doc: &Doc, title_owner: Option<usize>) -> Vec<bool> {
-    under_names(doc, title_owner, |names| {
+    under_flags(doc, title_owner, |i| {
+        let names = &doc.elems[i].names;
         !is_article_marker(names)
             && ["related", "relate", "recommend", "comment"]
                 .iter()
@@ -58,7 +59,8 @@ pub fn under_strong_boilerplate(doc: &Doc, title_owner: Option<usize>) -> Vec<bo
     })
 }
 
-fn under_names(doc: &Doc, title_owner: Option<usize>, named: impl Fn(&str) -> bool) -> Vec<bool> {
+/// Per element: whether it or an ancestor is `named` (an element index predicate).
+fn under_flags(doc: &Doc, title_owner: Option<usize>, named: impl Fn(usize) -> bool) -> Vec<bool> {
     let n = doc.elems.len();
     let mut chars = vec![0usize; n];
     for line in &doc.lines {
@@ -74,7 +76,7 @@ fn under_names(doc: &Doc, title_owner: Option<usize>, named: impl Fn(&str) -> bo
     for i in 0..n {
         let inherited = doc.elems[i].parent.is_some_and(|p| flags[p]);
         let wrapper = chars[i] * 2 > page && title_owner.is_none_or(|t| doc.contains(i, t));
-        flags[i] = inherited || (!wrapper && named(&doc.elems[i].names));
+        flags[i] = inherited || (!wrapper && named(i));
     }
     flags
 }
@@ -175,11 +177,21 @@ fn link_density(chars: usize, link_chars: usize) -> f64 {
 /// page furniture. Matching is on tokens (split at non-alphanumerics) so that `ad` does
 /// not match `header` and `head` does not match `masthead`.
 pub fn name_weight(names: &str) -> f64 {
+    let furniture = is_boilerplate_name(names);
+    name_weight_with(names, furniture)
+}
+
+/// [`name_weight`] of an element whose furniture flag is already known.
+fn name_weight_of(elem: &super::dom::Elem) -> f64 {
+    name_weight_with(&elem.names, elem.furniture)
+}
+
+fn name_weight_with(names: &str, furniture: bool) -> f64 {
     if names.is_empty() {
         return 0.0;
     }
     let mut w = 0.0;
-    if is_boilerplate_name(names) {
+    if furniture {
         w -= 25.0;
     }
     const POSITIVE: [&str; 22] = [
@@ -238,51 +250,67 @@ fn tokens(names: &str) -> impl Iterator<Item = &str> {
 /// Names of elements whose content is never the article: the lines under such an element
 /// (inside the chosen container) are dropped.
 pub fn is_boilerplate_name(names: &str) -> bool {
-    if is_article_marker(names) {
+    if names.is_empty() || is_article_marker(names) {
         return false;
     }
-    const SUBSTR: [&str; 34] = [
-        "comment",
-        "share",
-        "sharing",
-        "social",
-        "related",
-        "recommend",
-        "sidebar",
-        "breadcrumb",
-        "crumb",
-        "footer",
-        "copyright",
-        "newsletter",
-        "subscribe",
-        "promo",
-        "sponsor",
-        "advert",
-        "banner",
-        "navbar",
-        "menu",
-        "toolbar",
-        "hotnews",
-        "ranking",
-        "paging",
-        "pagination",
-        "disclaimer",
-        "byline-share",
-        "popup",
-        "modal",
-        "cookie",
-        "login",
-        "author-info",
-        "tags",
-        "widget",
-        "relate",
-    ];
-    const TOKENS: [&str; 16] = [
-        "ad", "ads", "gg", "nav", "hot", "rank", "more", "tag", "keywords", "foot", "side",
-        "hidden", "hide", "zan", "dashang", "ad-slot",
-    ];
-    SUBSTR.iter().any(|s| names.contains(s)) || tokens(names).any(|t| TOKENS.contains(&t))
+    furniture_words().is_match(names) || tokens(names).any(|t| FURNITURE_TOKENS.contains(&t))
 }
+
+/// Whole class/id tokens that name furniture (`ad` must not match `header`).
+const FURNITURE_TOKENS: [&str; 16] = [
+    "ad", "ads", "gg", "nav", "hot", "rank", "more", "tag", "keywords", "foot", "side", "hidden",
+    "hide", "zan", "dashang", "ad-slot",
+];
+
+/// One automaton over the substrings that name furniture: every element of every page is
+/// asked, and one pass beats thirty-four `contains`.
+fn furniture_words() -> &'static aho_corasick::AhoCorasick {
+    static WORDS: std::sync::OnceLock<aho_corasick::AhoCorasick> = std::sync::OnceLock::new();
+    WORDS.get_or_init(|| {
+        // The patterns are fixed ASCII words, which the builder always accepts; an error
+        // here would be a programming error caught by every test.
+        aho_corasick::AhoCorasick::new(FURNITURE_SUBSTRINGS)
+            .expect("fixed ASCII patterns build an automaton")
+    })
+}
+
+/// Substrings of class/id names that name furniture.
+const FURNITURE_SUBSTRINGS: [&str; 34] = [
+    "comment",
+    "share",
+    "sharing",
+    "social",
+    "related",
+    "recommend",
+    "sidebar",
+    "breadcrumb",
+    "crumb",
+    "footer",
+    "copyright",
+    "newsletter",
+    "subscribe",
+    "promo",
+    "sponsor",
+    "advert",
+    "banner",
+    "navbar",
+    "menu",
+    "toolbar",
+    "hotnews",
+    "ranking",
+    "paging",
+    "pagination",
+    "disclaimer",
+    "byline-share",
+    "popup",
+    "modal",
+    "cookie",
+    "login",
+    "author-info",
+    "tags",
+    "widget",
+    "relate",
+];
 
 /// Whether an element's class or id words mark it as the article itself. Such a word
 /// outweighs the furniture words beside it: WordPress prints `post_class()` on every
@@ -407,7 +435,7 @@ pub fn select_with<'a>(doc: &'a Doc, title: &str, skip: &[bool]) -> Selection<'a
             let Some(t) = target else { break };
             if !touched[t] {
                 touched[t] = true;
-                score[t] += tag_weight(doc.elems[t].tag) + name_weight(&doc.elems[t].names);
+                score[t] += tag_weight(doc.elems[t].tag) + name_weight_of(&doc.elems[t]);
             }
             score[t] += vote / div;
             target = doc.elems[t].parent;
@@ -521,7 +549,7 @@ pub fn select_with<'a>(doc: &'a Doc, title: &str, skip: &[bool]) -> Selection<'a
                     .flat_map(|l| l.text.chars());
                 line_script_of(text) == script
             };
-            if joins && !is_boilerplate_name(&doc.elems[sib].names) && same_script() {
+            if joins && !doc.elems[sib].furniture && same_script() {
                 chosen.push(sib);
             }
         }
@@ -601,7 +629,7 @@ fn keep_line(doc: &Doc, line: &Line, container: Option<usize>) -> bool {
         if Some(i) == container || steps > MAX_HINT_WALK {
             break;
         }
-        if is_boilerplate_name(&doc.elems[i].names) {
+        if doc.elems[i].furniture {
             return false;
         }
         cur = doc.elems[i].parent;

@@ -368,7 +368,7 @@ fn prose_chars_under(doc: &Doc, under: &[bool], skip: &[bool]) -> usize {
     doc.lines
         .iter()
         .enumerate()
-        .filter(|&(i, l)| !skip.get(i).copied().unwrap_or(false) && is_prose_line(l, &under))
+        .filter(|&(i, l)| !skip.get(i).copied().unwrap_or(false) && is_prose_line(l, under))
         .map(|(_, l)| l.chars)
         .sum()
 }

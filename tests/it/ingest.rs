@@ -496,11 +496,7 @@ fn host_selectors_feed_full_text_and_suspect_originals() {
         ]))
     };
     let feed_text = show(&feed)["text"].as_str().unwrap().to_string();
-    let last_line = texts[0]
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .last()
-        .unwrap();
+    let last_line = texts[0].lines().rfind(|l| !l.trim().is_empty()).unwrap();
     assert!(feed_text.contains(last_line.trim()), "{feed_text}");
     let selected_text = show(&selected)["text"].as_str().unwrap().to_string();
     assert!(!selected_text.contains("广告") && !selected_text.contains("江城日报客户端"));

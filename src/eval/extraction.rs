@@ -377,23 +377,12 @@ pub fn evaluate_pages_with(
 /// Scores one extraction against its page's gold.
 pub fn score_page(page: LabelledPage, extracted: &str) -> PageScore {
     let extracted_chars = normalized_chars(extracted).count();
-    match &page.gold {
+    let (precision, recall, f1, truth_chars, snippets, collapsed) = match &page.gold {
         Gold::Text(truth) => {
             let (precision, recall, f1) = char_f1(extracted, truth);
             let truth_chars = normalized_chars(truth).count();
-            PageScore {
-                id: page.id,
-                source: page.source,
-                lang: page.lang,
-                precision,
-                recall,
-                f1,
-                extracted_chars,
-                truth_chars,
-                snippets: [0; 4],
-                collapsed: (extracted_chars as f64) < COLLAPSE_SHARE * truth_chars as f64,
-                full_gold: true,
-            }
+            let collapsed = (extracted_chars as f64) < COLLAPSE_SHARE * truth_chars as f64;
+            (precision, recall, f1, truth_chars, [0; 4], collapsed)
         }
         Gold::Snippets { with, without } => {
             let haystack = squash_ws(extracted);
@@ -415,20 +404,23 @@ pub fn score_page(page: LabelledPage, extracted: &str) -> PageScore {
             } else {
                 2.0 * precision * recall / (precision + recall)
             };
-            PageScore {
-                id: page.id,
-                source: page.source,
-                lang: page.lang,
-                precision,
-                recall,
-                f1,
-                extracted_chars,
-                truth_chars: 0,
-                snippets: [with_found, with.len(), without_found, without.len()],
-                collapsed: with_found * 2 < with.len() && extracted_chars <= 200,
-                full_gold: false,
-            }
+            let snippets = [with_found, with.len(), without_found, without.len()];
+            let collapsed = with_found * 2 < with.len() && extracted_chars <= 200;
+            (precision, recall, f1, 0, snippets, collapsed)
         }
+    };
+    PageScore {
+        full_gold: matches!(page.gold, Gold::Text(_)),
+        id: page.id,
+        source: page.source,
+        lang: page.lang,
+        precision,
+        recall,
+        f1,
+        extracted_chars,
+        truth_chars,
+        snippets,
+        collapsed,
     }
 }
 

@@ -54,6 +54,9 @@ struct Read {
     input: PageInput,
     meta: meta::PageMeta,
     host: String,
+    /// The first look's extraction (no template, no selectors): the page's text as is
+    /// when neither applies, so that it is not extracted twice.
+    plain: extract::Extracted,
 }
 
 /// The host a page's template is learned under: its canonical URL's host, else its own
@@ -149,6 +152,7 @@ impl<'a> Preparer<'a> {
             input,
             meta: page_meta,
             host,
+            plain: first.extracted,
         };
         let mut ready = Vec::new();
         if self.template_of(&read.host).is_none() {
@@ -192,16 +196,19 @@ impl<'a> Preparer<'a> {
 
     /// Extracts a page and turns it into an article.
     fn build(&mut self, read: Read, template: Option<&SiteTemplate>) -> Prepared {
-        let Read { input, meta, host } = read;
-        let page = extract::extract_with(
-            &input.bytes,
-            input.content_type.as_deref(),
-            Options {
-                template,
-                rules: self.settings.rules_for(&host),
-            },
-        );
-        let mut extracted = page.extracted;
+        let Read {
+            input,
+            meta,
+            host,
+            plain,
+        } = read;
+        let rules = self.settings.rules_for(&host);
+        let mut extracted = if template.is_none() && rules.is_none() {
+            plain
+        } else {
+            let options = Options { template, rules };
+            extract::extract_with(&input.bytes, input.content_type.as_deref(), options).extracted
+        };
         if let Some(feed_html) = input.link.as_ref().and_then(|l| l.content_html.as_deref()) {
             let feed_text = extract::fragment_text(feed_html);
             if chars(&feed_text) as f64 >= FEED_GAIN * chars(&extracted.text) as f64 {

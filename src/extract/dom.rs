@@ -148,6 +148,26 @@ pub struct Line {
     pub chars: usize,
     /// Non-whitespace characters inside links.
     pub link_chars: usize,
+    /// Information outside links, in latin-equivalent characters (see [`char_info`]):
+    /// letters and ideographs count, digits and punctuation little. A line of link titles
+    /// with dates and counters between them (a thread index, a list of headlines) has
+    /// almost none, however long it is.
+    pub plain_info: f64,
+}
+
+/// Information one character carries, in latin-equivalent characters: a CJK character
+/// about as much as a short latin word, a letter one, a digit or a punctuation mark little
+/// (dates, counters and separators are metadata, not prose).
+pub fn char_info(c: char) -> f64 {
+    if super::score::is_cjk(c) {
+        2.5
+    } else if c.is_alphabetic() {
+        1.0
+    } else if c.is_whitespace() {
+        0.0
+    } else {
+        0.3
+    }
 }
 
 /// The arena and its lines.
@@ -235,8 +255,15 @@ impl Doc {
                                     names.push(' ');
                                 }
                             }
+                            // An `<a>` without `href` is a named anchor, not a link: old
+                            // forum software leaves `<a name=…>` unclosed, and the tree
+                            // builder then carries it over the whole post.
+                            let tag = match Tag::from_name(name) {
+                                Tag::A if el.attr("href").is_none() => Tag::Other,
+                                tag => tag,
+                            };
                             self.elems.push(Elem {
-                                tag: Tag::from_name(name),
+                                tag,
                                 furniture: super::score::is_boilerplate_name(&names),
                                 names,
                                 parent,
@@ -283,6 +310,7 @@ impl Doc {
     fn cut_lines(&mut self, items: Vec<Item>) {
         let mut buf = String::new();
         let mut link_chars = 0usize;
+        let mut plain_info = 0.0f64;
         let mut blocks: Vec<usize> = Vec::new();
         let mut link_depth = 0usize;
         let mut pre_depth = 0usize;
@@ -291,7 +319,7 @@ impl Doc {
                 Item::Open(idx) => {
                     let tag = self.elems[idx].tag;
                     if tag.is_block() {
-                        self.flush(&mut buf, &mut link_chars, blocks.last().copied());
+                        self.flush(&mut buf, &mut link_chars, &mut plain_info, blocks.last().copied());
                         if tag != Tag::Br {
                             blocks.push(idx);
                         }
@@ -306,7 +334,7 @@ impl Doc {
                 Item::Close(idx) => {
                     let tag = self.elems[idx].tag;
                     if tag.is_block() && tag != Tag::Br {
-                        self.flush(&mut buf, &mut link_chars, blocks.last().copied());
+                        self.flush(&mut buf, &mut link_chars, &mut plain_info, blocks.last().copied());
                         if blocks.last() == Some(&idx) {
                             blocks.pop();
                         }
@@ -321,7 +349,7 @@ impl Doc {
                 Item::Text(t) => {
                     for (i, piece) in t.split('\n').enumerate() {
                         if i > 0 && pre_depth > 0 {
-                            self.flush(&mut buf, &mut link_chars, blocks.last().copied());
+                            self.flush(&mut buf, &mut link_chars, &mut plain_info, blocks.last().copied());
                         }
                         if i > 0 || piece.starts_with(char::is_whitespace) {
                             buf.push(' ');
@@ -329,19 +357,28 @@ impl Doc {
                         let n = piece.chars().filter(|c| !c.is_whitespace()).count();
                         if link_depth > 0 {
                             link_chars += n;
+                        } else {
+                            plain_info += piece.chars().map(char_info).sum::<f64>();
                         }
                         buf.push_str(piece);
                     }
                 }
             }
         }
-        self.flush(&mut buf, &mut link_chars, blocks.last().copied());
+        self.flush(&mut buf, &mut link_chars, &mut plain_info, blocks.last().copied());
     }
 
-    fn flush(&mut self, buf: &mut String, link_chars: &mut usize, owner: Option<usize>) {
+    fn flush(
+        &mut self,
+        buf: &mut String,
+        link_chars: &mut usize,
+        plain_info: &mut f64,
+        owner: Option<usize>,
+    ) {
         let text = collapse_ws(buf);
         buf.clear();
         let links = std::mem::take(link_chars);
+        let plain_info = std::mem::take(plain_info);
         let Some(owner) = owner else { return };
         let chars = text.chars().filter(|c| !c.is_whitespace()).count();
         if chars == 0 {
@@ -352,6 +389,7 @@ impl Doc {
             owner,
             chars,
             link_chars: links.min(chars),
+            plain_info,
         });
     }
 

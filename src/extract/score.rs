@@ -37,6 +37,11 @@ pub struct Selection<'a> {
 /// Lines shorter than this never count as the page's readable text (menu items, buttons).
 const MIN_PROSE_CHARS: usize = 10;
 
+/// Lines with less information than this outside their links (see
+/// [`Line::plain_info`]) are not readable text either: a date, a counter, link titles
+/// strung together with their authors and timestamps.
+const MIN_PROSE_INFO: f64 = 15.0;
+
 /// Per element: whether it or an ancestor carries a boilerplate name. Computed in
 /// pre-order (every parent before its children), so no recursion. A boilerplate-named
 /// element that holds most of the page's text and the article's headline (`title_owner`,
@@ -85,6 +90,7 @@ fn under_flags(doc: &Doc, title_owner: Option<usize>, named: impl Fn(usize) -> b
 /// links, and outside boilerplate-named elements (`under` from [`under_boilerplate`]).
 pub fn is_prose_line(line: &Line, under: &[bool]) -> bool {
     line.chars >= MIN_PROSE_CHARS
+        && line.plain_info >= MIN_PROSE_INFO
         && link_density(line.chars, line.link_chars) <= 0.5
         && !under[line.owner]
 }
@@ -413,7 +419,10 @@ pub fn select_with<'a>(doc: &'a Doc, title: &str, skip: &[bool]) -> Selection<'a
     let mut touched = vec![false; n];
     for (i, line) in doc.lines.iter().enumerate() {
         let inf = info(line);
-        if inf < MIN_VOTING_INFO || skipped(i) {
+        // The information outside links decides whether a line is prose at all: a
+        // thread index or a headline list interleaves link titles with dates and
+        // counters, long lines that say nothing of their own.
+        if inf < MIN_VOTING_INFO || line.plain_info < MIN_VOTING_INFO || skipped(i) {
             continue;
         }
         let ld = link_density(line.chars, line.link_chars);

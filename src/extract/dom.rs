@@ -319,7 +319,12 @@ impl Doc {
                 Item::Open(idx) => {
                     let tag = self.elems[idx].tag;
                     if tag.is_block() {
-                        self.flush(&mut buf, &mut link_chars, &mut plain_info, blocks.last().copied());
+                        self.flush(
+                            &mut buf,
+                            &mut link_chars,
+                            &mut plain_info,
+                            blocks.last().copied(),
+                        );
                         if tag != Tag::Br {
                             blocks.push(idx);
                         }
@@ -334,7 +339,12 @@ impl Doc {
                 Item::Close(idx) => {
                     let tag = self.elems[idx].tag;
                     if tag.is_block() && tag != Tag::Br {
-                        self.flush(&mut buf, &mut link_chars, &mut plain_info, blocks.last().copied());
+                        self.flush(
+                            &mut buf,
+                            &mut link_chars,
+                            &mut plain_info,
+                            blocks.last().copied(),
+                        );
                         if blocks.last() == Some(&idx) {
                             blocks.pop();
                         }
@@ -349,7 +359,12 @@ impl Doc {
                 Item::Text(t) => {
                     for (i, piece) in t.split('\n').enumerate() {
                         if i > 0 && pre_depth > 0 {
-                            self.flush(&mut buf, &mut link_chars, &mut plain_info, blocks.last().copied());
+                            self.flush(
+                                &mut buf,
+                                &mut link_chars,
+                                &mut plain_info,
+                                blocks.last().copied(),
+                            );
                         }
                         if i > 0 || piece.starts_with(char::is_whitespace) {
                             buf.push(' ');
@@ -365,7 +380,12 @@ impl Doc {
                 }
             }
         }
-        self.flush(&mut buf, &mut link_chars, &mut plain_info, blocks.last().copied());
+        self.flush(
+            &mut buf,
+            &mut link_chars,
+            &mut plain_info,
+            blocks.last().copied(),
+        );
     }
 
     fn flush(

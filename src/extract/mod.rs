@@ -188,6 +188,101 @@ pub fn extract_str(source: &str) -> Extracted {
 fn extract_parsed(source: &str, options: Options<'_>) -> (Extracted, Vec<u64>) {
     let (source, flattened) = nesting::flatten(source);
     let parsed = Html::parse_document(&source);
+    let (extracted, line_hashes) = extract_tree(&source, &parsed, flattened, options);
+    // Some pages (Blogger's among them) ship the article only inside `<noscript>`, for
+    // readers without scripts, and render it from a script template otherwise. The
+    // parser keeps `<noscript>` as raw text, so such an article is invisible; when the
+    // page's `<noscript>` blocks hold far more text than was found, the page is read
+    // again as a reader without scripts sees it.
+    let noscript = noscript_text_chars(&parsed);
+    let found = extracted
+        .text
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .count();
+    if noscript >= MIN_NOSCRIPT_CHARS && noscript > 2 * found {
+        let unwrapped = unwrap_noscript(&source);
+        let reparsed = Html::parse_document(&unwrapped);
+        let (again, hashes) = extract_tree(&unwrapped, &reparsed, flattened, options);
+        let found_again = again.text.chars().filter(|c| !c.is_whitespace()).count();
+        if found_again as f64 >= 1.3 * found as f64 {
+            return (again, hashes);
+        }
+    }
+    (extracted, line_hashes)
+}
+
+/// `<noscript>` text (tags aside) from which a page is worth reading again without them.
+const MIN_NOSCRIPT_CHARS: usize = 200;
+
+/// Non-whitespace characters outside tags in the page's `<noscript>` blocks.
+fn noscript_text_chars(parsed: &Html) -> usize {
+    let mut total = 0;
+    for node in parsed.tree.nodes() {
+        let Node::Element(el) = node.value() else {
+            continue;
+        };
+        if el.name() != "noscript" {
+            continue;
+        }
+        for child in node.children() {
+            if let Node::Text(t) = child.value() {
+                let mut in_tag = false;
+                for c in t.chars() {
+                    match c {
+                        '<' => in_tag = true,
+                        '>' => in_tag = false,
+                        c if !in_tag && !c.is_whitespace() => total += 1,
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+    total
+}
+
+/// The page with its `<noscript>` and `</noscript>` tags removed, so that their content
+/// parses as ordinary markup.
+fn unwrap_noscript(source: &str) -> String {
+    // ASCII lower-casing keeps every byte offset, so positions found in `lower` cut
+    // `source` at the same (ASCII, hence char-boundary) bytes.
+    let lower = source.to_ascii_lowercase();
+    let mut out = String::with_capacity(source.len());
+    let mut copied = 0;
+    let mut from = 0;
+    while let Some(off) = lower[from..].find("noscript") {
+        let name = from + off;
+        from = name + "noscript".len();
+        let open = if lower[..name].ends_with("</") {
+            name - 2
+        } else if lower[..name].ends_with('<') {
+            name - 1
+        } else {
+            continue;
+        };
+        let after = lower.as_bytes().get(from).copied();
+        if !matches!(after, Some(b'>' | b'/' | b' ' | b'\t' | b'\n' | b'\r')) {
+            continue;
+        }
+        let Some(close) = lower[from..].find('>') else {
+            break;
+        };
+        out.push_str(&source[copied..open]);
+        copied = from + close + 1;
+        from = copied;
+    }
+    out.push_str(&source[copied..]);
+    out
+}
+
+/// Extraction from a parsed page.
+fn extract_tree(
+    source: &str,
+    parsed: &Html,
+    flattened: bool,
+    options: Options<'_>,
+) -> (Extracted, Vec<u64>) {
     let dropped: HashSet<ego_tree::NodeId> = options
         .rules
         .map(|r| {
@@ -248,7 +343,7 @@ fn extract_parsed(source: &str, options: Options<'_>) -> (Extracted, Vec<u64>) {
         fallback::text_chars(&doc, &template_lines),
     ) {
         if let Some(alternative) =
-            fallback::readability_lines(&source, &doc, &title, &template_lines)
+            fallback::readability_lines(source, &doc, &title, &template_lines)
         {
             let alternative = fallback::article_lines(&selection.lines, alternative);
             if fallback::prefer_alternative(&selection.lines, &alternative) {

@@ -396,7 +396,6 @@ pub fn select_with<'a>(doc: &'a Doc, title: &str, skip: &[bool]) -> Selection<'a
     // the choice between competing stories and the lead.
     let title_anchor = title_line(doc, title);
     let under = under_boilerplate(doc, title_anchor.map(|i| doc.lines[i].owner));
-    let prose_chars = prose_chars_under(doc, &under, skip);
     let script = page_script(doc, &under);
 
     // Total and link characters per element, accumulated bottom-up through the pre-order
@@ -470,7 +469,7 @@ pub fn select_with<'a>(doc: &'a Doc, title: &str, skip: &[bool]) -> Selection<'a
         return Selection {
             lines: Vec::new(),
             found: false,
-            prose_chars,
+            prose_chars: prose_chars_under(doc, &under, skip),
         };
     };
 
@@ -590,10 +589,17 @@ pub fn select_with<'a>(doc: &'a Doc, title: &str, skip: &[bool]) -> Selection<'a
         })
         .map(|(_, l)| l)
         .collect();
+    // The page's readable text, for the collapse safeguard. A furniture name on the
+    // chosen container or one of its ancestors names a layout wrapper (`widget-area`,
+    // `has-modal`), since the article was found inside it: the text under it counts as
+    // readable. Counting more can only make the safeguard more suspicious, never less.
+    let readable = under_flags(doc, title_anchor.map(|i| doc.lines[i].owner), |i| {
+        doc.elems[i].furniture && !doc.contains(i, top)
+    });
     Selection {
         lines,
         found: true,
-        prose_chars,
+        prose_chars: prose_chars_under(doc, &readable, skip),
     }
 }
 

@@ -313,3 +313,76 @@ fn readability_text_stops_at_furniture_after_our_last_line() {
         ]
     );
 }
+
+#[test]
+fn an_unclosed_named_anchor_does_not_turn_a_post_into_links() {
+    // Old forum software leaves `<a name=…>` open; the tree builder then carries the
+    // anchor over the whole post. An anchor without `href` is not a link.
+    let html = format!(
+        "<html><head><title>主题</title></head><body>\
+         <div class='floor'><a name=top1>楼层：第 1 楼</div>\
+         <div class='post'><p>{PARA1}</p><p>{PARA2}</p></div></body></html>"
+    );
+    let out = extract(html.as_bytes(), None);
+    assert!(
+        out.text.contains(PARA1) && out.text.contains(PARA2),
+        "{out:?}"
+    );
+    assert!(out.page_chars > 100, "{out:?}");
+}
+
+#[test]
+fn a_thread_index_of_link_titles_and_dates_does_not_beat_the_post() {
+    // A reply index: each line a linked title, a linked author, a date and counters.
+    // Long lines, but they carry almost nothing outside their links.
+    let mut index = String::new();
+    for i in 0..40 {
+        index.push_str(&format!(
+            "<img src=f.gif><a href='t?id={i}'>回复标题第{i}条回复标题</a>【<a href='u?id={i}'>网友{i}</a>】\
+             08-11 16:{i:02} 138字 [140/0]<br>\n"
+        ));
+    }
+    let html = format!(
+        "<html><head><title>导游为什么热衷购物</title></head><body>\
+         <table><tr><td><p class=large>{PARA1}{PARA2}</p></td></tr></table>\
+         <table><tr><td class=list>{index}</td></tr></table></body></html>"
+    );
+    let out = extract(html.as_bytes(), None);
+    assert_eq!(out.text, format!("{PARA1}{PARA2}"), "{out:?}");
+    assert_eq!(out.method, Method::Container);
+}
+
+#[test]
+fn an_article_shipped_only_inside_noscript_is_found() {
+    // Blogger renders the post from a script template and keeps a copy for readers
+    // without scripts inside `<noscript>`, which the parser holds as raw text.
+    let body = format!("<p>{PARA3}</p><p>{PARA3} {PARA3}</p><p>{PARA3}</p>");
+    let html = format!(
+        "<html><head><title>A post</title></head><body><h2>A post</h2>\
+         <div class='post-body'><script type='text/template'>{body}</script>\
+         <NoScript>{body}</noscript></div><div>Share this post</div></body></html>"
+    );
+    let out = extract(html.as_bytes(), None);
+    assert!(out.text.starts_with(PARA3), "{out:?}");
+    assert!(out.text.len() > 3 * PARA3.len(), "{out:?}");
+    // A page whose article is visible keeps it as it is: the noscript pixel adds nothing.
+    let visible = busy_page(&format!(
+        "<p>{PARA1}</p><noscript><img src=pixel.gif></noscript><p>{PARA2}</p>"
+    ));
+    assert_eq!(
+        extract(visible.as_bytes(), None).text,
+        format!("{PARA1}\n{PARA2}")
+    );
+}
+
+#[test]
+fn unwrapping_noscript_keeps_everything_else() {
+    assert_eq!(
+        super::unwrap_noscript("a<noscript>b</NOSCRIPT>c<noscripts>d<noscript\n x=1>e</noscript >"),
+        "abc<noscripts>de"
+    );
+    assert_eq!(
+        super::unwrap_noscript("中文<noscript>文</noscript"),
+        "中文文</noscript"
+    );
+}

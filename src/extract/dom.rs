@@ -33,6 +33,9 @@ pub struct Elem {
     /// Whether `names` names page furniture (`score::is_boilerplate_name`), decided once
     /// here because the scorer asks for every element several times.
     pub furniture: bool,
+    /// A link to another page: an `<a href>` whose target is neither a fragment of this
+    /// page (`#p123`, a forum post's permalink) nor a script.
+    pub page_link: bool,
     pub parent: Option<usize>,
     /// One past the last descendant's index.
     pub end: usize,
@@ -262,8 +265,17 @@ impl Doc {
                                 Tag::A if el.attr("href").is_none() => Tag::Other,
                                 tag => tag,
                             };
+                            let page_link = tag == Tag::A
+                                && el.attr("href").is_some_and(|h| {
+                                    let h = h.trim_start();
+                                    !h.starts_with('#')
+                                        && !h
+                                            .get(..11)
+                                            .is_some_and(|s| s.eq_ignore_ascii_case("javascript:"))
+                                });
                             self.elems.push(Elem {
                                 tag,
+                                page_link,
                                 furniture: super::score::is_boilerplate_name(&names),
                                 names,
                                 parent,

@@ -292,7 +292,7 @@ fn extract_tree(
                 .collect()
         })
         .unwrap_or_default();
-    let mut doc = dom::Doc::build_without(&parsed, &dropped);
+    let mut doc = dom::Doc::build_without(parsed, &dropped);
     let line_hashes = template::page_line_hashes(&doc);
     let mut warnings = std::mem::take(&mut doc.warnings);
     if flattened {
@@ -301,7 +301,7 @@ fn extract_tree(
             nesting::MAX_NESTING
         ));
     }
-    let title = title(&parsed);
+    let title = title(parsed);
     if let Some(body) = options.rules.and_then(|r| r.body.as_ref()) {
         let wanted: HashSet<ego_tree::NodeId> = parsed.select(body).map(|el| el.id()).collect();
         let text = join_lines(doc.lines_under_nodes(&wanted).map(|l| l.text.as_str()));

@@ -534,10 +534,15 @@ pub fn select_with<'a>(doc: &'a Doc, title: &str, skip: &[bool]) -> Selection<'a
     }
     let top_score = final_score(top);
 
+    // A thread of posts or a list of comments that is the page's content: the winner is
+    // one record of a repeated structure, and the same part of every record joins it.
+    let records = repeated_records(doc, top, &chars, &links, &under);
     // Siblings that look like more of the article (split bodies, lead paragraphs kept
     // outside the main container) join it.
     let mut chosen = vec![top];
-    if let Some(parent) = doc.elems[top].parent {
+    if let Some(records) = records {
+        chosen = records;
+    } else if let Some(parent) = doc.elems[top].parent {
         let threshold = (top_score * 0.2).max(10.0);
         for &sib in &doc.elems[parent].children {
             if sib == top {
@@ -710,5 +715,137 @@ fn heading_between(doc: &Doc, after: usize, upto: usize) -> bool {
     doc.lines.get(after + 1..=upto).is_some_and(|ls| {
         ls.iter()
             .any(|l| doc.elems[l.owner].tag == Tag::Heading && l.chars >= 4)
+    })
+}
+
+/// Levels above the winner at which a record of a repeated structure is looked for.
+const MAX_RECORD_LEVELS: usize = 14;
+
+/// Records of one structure a thread needs before its records are taken as the content.
+const MIN_RECORDS: usize = 3;
+
+/// Steps between a record and its content part that are followed; deeper paths are not a
+/// record's layout.
+const MAX_RECORD_PATH: usize = 16;
+
+/// Records examined under one parent.
+const MAX_RECORDS: usize = 1000;
+
+/// The shape of an element for matching records: its tag and its class/id words with the
+/// digits removed (`post_1012` and `post_1013` are the same kind of element).
+fn shape(doc: &Doc, i: usize) -> (Tag, String) {
+    let e = &doc.elems[i];
+    (
+        e.tag,
+        e.names.chars().filter(|c| !c.is_ascii_digit()).collect(),
+    )
+}
+
+/// When the winner `top` is the content part of one record among several of the same
+/// shape (the posts of a forum thread, the answers of a Q&A page, the entries of a
+/// comment list), the same part of every record, in document order.
+///
+/// A record is an ancestor of `top` (or `top` itself) whose parent holds more than
+/// [`MIN_RECORDS`] children of its shape and is not under a furniture name (a comment
+/// list below an article is not the article); the content part of another record is reached by
+/// the same path of shapes that leads from `top`'s record to `top`. The structure counts
+/// only when at least [`MIN_RECORDS`] of those parts read as prose of their own, so that
+/// a main column repeating its sidebar's box classes does not pull in the sidebar's link
+/// lists; parts that are mostly links or carry furniture names stay out.
+fn repeated_records(
+    doc: &Doc,
+    top: usize,
+    chars: &[usize],
+    links: &[usize],
+    under: &[bool],
+) -> Option<Vec<usize>> {
+    if doc.elems[top].furniture {
+        return None;
+    }
+    // The path from a candidate record down to `top`: per step, the child's shape and its
+    // rank among its parent's children of that shape.
+    let mut path: Vec<((Tag, String), usize)> = Vec::new();
+    let mut record = top;
+    for _ in 0..MAX_RECORD_LEVELS {
+        let parent = doc.elems[record].parent?;
+        if doc.elems[parent].tag == Tag::Body || path.len() > MAX_RECORD_PATH {
+            return None;
+        }
+        let record_shape = shape(doc, record);
+        let siblings: Vec<usize> = doc.elems[parent]
+            .children
+            .iter()
+            .copied()
+            .filter(|&c| shape(doc, c) == record_shape)
+            .take(MAX_RECORDS)
+            .collect();
+        if siblings.len() > MIN_RECORDS && !under[parent] {
+            let parts: Vec<usize> = siblings
+                .iter()
+                .filter_map(|&r| follow(doc, r, &path))
+                .filter(|&c| !doc.elems[c].furniture && link_density(chars[c], links[c]) < 0.3)
+                .collect();
+            let prose = parts
+                .iter()
+                .filter(|&&c| {
+                    doc.lines
+                        .iter()
+                        .filter(|l| doc.contains(c, l.owner))
+                        .map(|l| l.plain_info)
+                        .sum::<f64>()
+                        >= MIN_VOTING_INFO
+                })
+                .count();
+            if prose >= MIN_RECORDS && parts.contains(&top) {
+                // Records that each carry a heading linking to another page are teasers
+                // of other articles ("more stories"), not posts of one thread: a post's
+                // own heading, if any, links to the post itself.
+                let teasers = siblings
+                    .iter()
+                    .filter(|&&r| has_linked_heading(doc, r))
+                    .count();
+                if teasers * 2 >= siblings.len() {
+                    return None;
+                }
+                return Some(parts);
+            }
+        }
+        let rank = doc.elems[parent]
+            .children
+            .iter()
+            .filter(|&&c| shape(doc, c) == record_shape)
+            .position(|&c| c == record)?;
+        path.push((record_shape, rank));
+        record = parent;
+    }
+    None
+}
+
+/// The element reached from `record` by `path` (as built by [`repeated_records`]: the
+/// last step is the one nearest the record).
+fn follow(doc: &Doc, record: usize, path: &[((Tag, String), usize)]) -> Option<usize> {
+    let mut cur = record;
+    for (step_shape, rank) in path.iter().rev() {
+        cur = doc.elems[cur]
+            .children
+            .iter()
+            .copied()
+            .filter(|&c| shape(doc, c) == *step_shape)
+            .nth(*rank)?;
+    }
+    Some(cur)
+}
+
+/// Whether `record` holds a heading whose text is mostly a link to another page.
+fn has_linked_heading(doc: &Doc, record: usize) -> bool {
+    let end = doc.elems[record].end;
+    (record..end).any(|h| {
+        doc.elems[h].tag == Tag::Heading
+            && (h..doc.elems[h].end).any(|a| doc.elems[a].page_link)
+            && doc
+                .lines
+                .iter()
+                .filter(|l| doc.contains(h, l.owner))
+                .any(|l| link_density(l.chars, l.link_chars) >= 0.5)
     })
 }

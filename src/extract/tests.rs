@@ -386,3 +386,57 @@ fn unwrapping_noscript_keeps_everything_else() {
         "中文文</noscript"
     );
 }
+
+/// A forum thread: every post a record with its author box and its message.
+fn thread_page(posts: &[&str], linked_headings: bool) -> String {
+    let mut body = String::new();
+    for (i, post) in posts.iter().enumerate() {
+        let heading = if linked_headings {
+            format!("<h3><a href='/story/{i}'>另一篇报道的标题第{i}篇</a></h3>")
+        } else {
+            format!("<h3><a href='#p{i}'>回复：交通规划</a></h3>")
+        };
+        body.push_str(&format!(
+            "<div id='post_{i}'><table class='plhin'><tr>\
+             <td class='pls'><a href='/u/{i}'>用户{i}</a><br>积分 {i}</td>\
+             <td class='plc'>{heading}<div class='pti'>发表于 2023-5-{i} 10:20</div>\
+             <div class='t_f'>{post}</div>\
+             <div class='po'><a href='/reply/{i}'>回复</a> <a href='/report/{i}'>举报</a></div></td>\
+             </tr></table></div>"
+        ));
+    }
+    format!(
+        "<html><head><title>交通规划讨论</title></head><body>\
+         <div class='nav'><a href='/'>首页</a> <a href='/f'>论坛</a></div>\
+         <h1>交通规划讨论</h1><div id='postlist'>{body}</div>\
+         <div class='footer'>Powered by Discuz!</div></body></html>"
+    )
+}
+
+#[test]
+fn every_post_of_a_thread_is_content() {
+    let posts = [
+        PARA1,
+        "同意楼上的看法。",
+        PARA2,
+        "顶一下，说得很好。",
+        "补充一点：公交线路也要调整。",
+    ];
+    let out = extract(thread_page(&posts, false).as_bytes(), None);
+    assert_eq!(out.text, posts.join("\n"), "{out:?}");
+}
+
+#[test]
+fn a_list_of_teasers_for_other_stories_is_not_a_thread() {
+    // The same records, each headed by a link to another story: a "more stories" list,
+    // of which only the winning block is taken.
+    let posts = [
+        PARA1,
+        "同意楼上的看法，说得很对。",
+        PARA2,
+        "顶一下，说得很好，非常好。",
+        "补充一点：公交线路也要调整。",
+    ];
+    let out = extract(thread_page(&posts, true).as_bytes(), None);
+    assert!(!out.text.contains("同意楼上"), "{out:?}");
+}

@@ -259,13 +259,42 @@ pub fn is_boilerplate_name(names: &str) -> bool {
     if names.is_empty() || is_article_marker(names) {
         return false;
     }
-    furniture_words().is_match(names) || tokens(names).any(|t| FURNITURE_TOKENS.contains(&t))
+    furniture_words().is_match(names)
+        || tokens(names).any(|t| FURNITURE_TOKENS.contains(&t))
+        || names.split_whitespace().any(is_hiding_word)
+}
+
+/// Whether a class/id word hides its element: `hidden`, `hide`, a word that begins with
+/// one of them (`hidden-content`, `hide-mobile`) except Bootstrap's breakpoint classes,
+/// which hide only on some screens (`hidden-xs`), or a known hiding word. Words that end
+/// with them say what is hidden inside a visible element (Drupal's `field-label-hidden`
+/// is the body whose label is hidden, Tailwind's `overflow-hidden` clips its overflow).
+fn is_hiding_word(word: &str) -> bool {
+    if HIDDEN_WORDS.contains(&word) {
+        return true;
+    }
+    let rest = word
+        .strip_prefix("hidden-")
+        .or_else(|| word.strip_prefix("hide-"));
+    rest.is_some_and(|r| !["xs", "sm", "md", "lg", "xl", "xxl", "print"].contains(&r))
 }
 
 /// Whole class/id tokens that name furniture (`ad` must not match `header`).
-const FURNITURE_TOKENS: [&str; 16] = [
-    "ad", "ads", "gg", "nav", "hot", "rank", "more", "tag", "keywords", "foot", "side", "hidden",
-    "hide", "zan", "dashang", "ad-slot",
+const FURNITURE_TOKENS: [&str; 14] = [
+    "ad", "ads", "gg", "nav", "hot", "rank", "more", "tag", "keywords", "foot", "side", "zan",
+    "dashang", "ad-slot",
+];
+
+/// Whole class/id words that hide an element (see [`is_hiding_word`]).
+const HIDDEN_WORDS: [&str; 8] = [
+    "hidden",
+    "hide",
+    "element-hidden",
+    "visually-hidden",
+    "visuallyhidden",
+    "visibility-hide",
+    "sr-only",
+    "screen-reader-text",
 ];
 
 /// One automaton over the substrings that name furniture: every element of every page is
@@ -324,8 +353,11 @@ const FURNITURE_SUBSTRINGS: [&str; 34] = [
 /// `tag-` and `category-` name the post's taxonomy, and sites add state classes such as
 /// `modal-enabled` to their article box.
 pub fn is_article_marker(names: &str) -> bool {
-    const MARKERS: [&str; 11] = [
+    // `node` is Drupal's article element, whose state classes (`node-promoted`,
+    // `node-sticky`) would otherwise read as furniture.
+    const MARKERS: [&str; 12] = [
         "article",
+        "node",
         "hentry",
         "post",
         "entry",

@@ -110,7 +110,9 @@ impl Tag {
 }
 
 /// Whole subtrees that never contain article text. `nav`, `aside` and `footer` are
-/// structural boilerplate by definition; the rest are code, media or form controls.
+/// structural boilerplate by definition; `rt` and `rp` are ruby annotations (the
+/// furigana over Japanese kanji, the pinyin over Chinese), a reading aid printed above
+/// the text, not part of it; the rest are code, media or form controls.
 fn is_dropped(name: &str) -> bool {
     matches!(
         name,
@@ -138,6 +140,8 @@ fn is_dropped(name: &str) -> bool {
             | "title"
             | "link"
             | "meta"
+            | "rt"
+            | "rp"
     )
 }
 
@@ -450,11 +454,16 @@ fn is_hidden(el: &scraper::node::Element) -> bool {
 }
 
 /// Collapses runs of whitespace (including NBSP and ideographic space) into one space
-/// and trims the ends.
+/// and trims the ends. Soft hyphens and word joiners are dropped: they are invisible
+/// hints for line breaking inside a word, and typesetting plugins put one between every
+/// syllable of a page ("réac\u{ad}tion"), which would make its text match nothing.
 pub fn collapse_ws(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut pending_space = false;
     for c in s.chars() {
+        if c == '\u{ad}' || c == '\u{2060}' {
+            continue;
+        }
         if c.is_whitespace() || c == '\u{200b}' || c == '\u{feff}' {
             pending_space = !out.is_empty();
         } else {

@@ -323,11 +323,21 @@ fn extract_tree(
         Some(t) => doc.lines.iter().map(|l| t.contains(&l.text)).collect(),
         None => Vec::new(),
     };
-    let selection = score::select_with(&doc, &title, &template_lines);
+    let mut selection = score::select_with(&doc, &title, &template_lines);
     if !selection.found {
         warnings.push("no article container found".to_string());
     }
-    let selected_chars: usize = selection.lines.iter().map(|l| l.chars).sum();
+    let mut selected_chars: usize = selection.lines.iter().map(|l| l.chars).sum();
+    let text_chars = fallback::text_chars(&doc, &template_lines);
+    // The recall safeguard, first step: a selection holding much less than the page's
+    // readable text may be one section of an article cut into sections, and the
+    // winner's ancestors that add only more prose hold the rest.
+    if fallback::is_suspect(selected_chars, selection.prose_chars, text_chars) {
+        if let Some(lines) = score::widen(&doc, &title, &template_lines, &selection) {
+            selection.lines = lines;
+            selected_chars = selection.lines.iter().map(|l| l.chars).sum();
+        }
+    }
     // "template" only when the template had a say on this page.
     let mut method = if template_lines.iter().any(|&t| t) {
         Method::Template
@@ -335,13 +345,10 @@ fn extract_tree(
         Method::Container
     };
     let mut text = join_lines(selection.lines.iter().map(|l| l.text.as_str()));
-    // The recall safeguard: a selection holding much less than the page's readable text
-    // has probably settled on one short block, so readability gets a say.
-    if fallback::is_suspect(
-        selected_chars,
-        selection.prose_chars,
-        fallback::text_chars(&doc, &template_lines),
-    ) {
+    // The recall safeguard, second step: a selection still holding much less than the
+    // page's readable text has probably settled on one short block, so readability gets
+    // a say.
+    if fallback::is_suspect(selected_chars, selection.prose_chars, text_chars) {
         if let Some(alternative) =
             fallback::readability_lines(source, &doc, &title, &template_lines)
         {

@@ -28,6 +28,8 @@ const MAX_HINT_WALK: usize = 48;
 pub struct Selection<'a> {
     pub lines: Vec<&'a Line>,
     pub found: bool,
+    /// The element that won (after climbing), when one did.
+    pub container: Option<usize>,
     /// Non-whitespace characters of the page's readable text: every line of at least
     /// [`MIN_PROSE_CHARS`] that is not mostly links and not under a boilerplate-named
     /// element. A selection far shorter than this has probably collapsed onto one block.
@@ -421,6 +423,7 @@ pub fn select_with<'a>(doc: &'a Doc, title: &str, skip: &[bool]) -> Selection<'a
         return Selection {
             lines: Vec::new(),
             found: false,
+            container: None,
             prose_chars: 0,
         };
     }
@@ -501,6 +504,7 @@ pub fn select_with<'a>(doc: &'a Doc, title: &str, skip: &[bool]) -> Selection<'a
         return Selection {
             lines: Vec::new(),
             found: false,
+            container: None,
             prose_chars: prose_chars_under(doc, &under, skip),
         };
     };
@@ -636,8 +640,119 @@ pub fn select_with<'a>(doc: &'a Doc, title: &str, skip: &[bool]) -> Selection<'a
     Selection {
         lines,
         found: true,
+        container: Some(top),
         prose_chars: prose_chars_under(doc, &readable, skip),
     }
+}
+
+/// Levels above the winner that [`widen`] climbs at most.
+const MAX_WIDEN_LEVELS: usize = 8;
+
+/// Share of the characters a level adds that must be readable text for [`widen`] to climb
+/// through it: below it the level brings in a sidebar, a menu or a list of links.
+const MIN_WIDEN_PROSE_SHARE: f64 = 0.6;
+
+/// Readable text the widened container must hold, as a multiple of the winner's.
+const WIDEN_GAIN: f64 = 2.0;
+
+/// Link density above which an ancestor is a page region (a column with its menus), not
+/// the article's box.
+const MAX_WIDEN_LINK_DENSITY: f64 = 0.35;
+
+/// Readable characters per link-dominated line below which the lines a level adds read
+/// as a stream of teasers (a headline link and a summary each), not more of the article.
+const MIN_WIDEN_PROSE_PER_LINK_LINE: f64 = 300.0;
+
+/// Link-dominated lines a level must add before [`MIN_WIDEN_PROSE_PER_LINK_LINE`] applies:
+/// an article's own "read also" line or two do not make it a teaser list.
+const MIN_TEASER_LINES: usize = 3;
+
+/// A second candidate for a selection that looks collapsed: the nearest ancestor of the
+/// winner that holds at least [`WIDEN_GAIN`] times its readable text, reached through
+/// levels that each add mostly readable text. An article cut into sections (org-mode's
+/// `outline-2` blocks, a page builder's text widgets, a long read's chapters) scores
+/// section by section, and the winner is then one section; its ancestors that add only
+/// more prose are the article, and the first level that adds menus or link lists is not.
+/// The lines are the ancestor's, filtered as the winner's are, plus the lead lines the
+/// selection already had outside it. `None` when no ancestor qualifies.
+pub fn widen<'a>(
+    doc: &'a Doc,
+    title: &str,
+    skip: &[bool],
+    selection: &Selection<'a>,
+) -> Option<Vec<&'a Line>> {
+    let top = selection.container?;
+    let skipped = |i: usize| skip.get(i).copied().unwrap_or(false);
+    let under = under_boilerplate(doc, title_owner(doc, title));
+    let n = doc.elems.len();
+    // Readable, all and link characters per element, accumulated bottom-up through the
+    // pre-order indices.
+    let mut prose = vec![0usize; n];
+    let mut all = vec![0usize; n];
+    let mut links = vec![0usize; n];
+    let mut link_lines = vec![0usize; n];
+    for (i, line) in doc.lines.iter().enumerate() {
+        if skipped(i) {
+            continue;
+        }
+        all[line.owner] += line.chars;
+        links[line.owner] += line.link_chars;
+        if is_prose_line(line, &under) {
+            prose[line.owner] += line.chars;
+        } else if line.chars >= MIN_PROSE_CHARS && link_density(line.chars, line.link_chars) > 0.5 {
+            link_lines[line.owner] += 1;
+        }
+    }
+    for i in (0..n).rev() {
+        if let Some(p) = doc.elems[i].parent {
+            prose[p] += prose[i];
+            all[p] += all[i];
+            links[p] += links[i];
+            link_lines[p] += link_lines[i];
+        }
+    }
+    let base = prose[top].max(1);
+    let mut cur = top;
+    let mut widened = None;
+    for _ in 0..MAX_WIDEN_LEVELS {
+        let Some(p) = doc.elems[cur].parent else {
+            break;
+        };
+        if doc.elems[p].tag == Tag::Body || doc.elems[p].furniture {
+            break;
+        }
+        let added_prose = prose[p] - prose[cur];
+        let added_all = all[p] - all[cur];
+        let added_link_lines = link_lines[p] - link_lines[cur];
+        let teasers = added_link_lines >= MIN_TEASER_LINES
+            && (added_prose as f64) < MIN_WIDEN_PROSE_PER_LINK_LINE * added_link_lines as f64;
+        if teasers
+            || (added_prose as f64) < MIN_WIDEN_PROSE_SHARE * added_all as f64
+            || link_density(all[p], links[p]) > MAX_WIDEN_LINK_DENSITY
+        {
+            break;
+        }
+        cur = p;
+        if prose[cur] as f64 >= WIDEN_GAIN * base as f64 {
+            widened = Some(cur);
+            break;
+        }
+    }
+    let container = widened?;
+    let lines = doc
+        .lines
+        .iter()
+        .enumerate()
+        .filter(|&(i, l)| {
+            if doc.contains(container, l.owner) {
+                !skipped(i) && keep_line(doc, l, Some(container))
+            } else {
+                selection.lines.iter().any(|s| std::ptr::eq(*s, l))
+            }
+        })
+        .map(|(_, l)| l)
+        .collect();
+    Some(lines)
 }
 
 /// Lines of at least this much information, ending like a sentence, read as a lead
@@ -763,14 +878,23 @@ const MAX_RECORD_PATH: usize = 16;
 /// Records examined under one parent.
 const MAX_RECORDS: usize = 1000;
 
-/// The shape of an element for matching records: its tag and its class/id words with the
-/// digits removed (`post_1012` and `post_1013` are the same kind of element).
+/// The shape of an element for matching records: its tag and its class/id words without
+/// the parts that hold a digit, which number or hash one instance (`post_1012` and
+/// `post_1013`, page builders' `elementor-element-0161dc5` and `-6499e95`, org-mode's
+/// `outline-container-orgea1d19b`, are each the same kind of element).
 fn shape(doc: &Doc, i: usize) -> (Tag, String) {
     let e = &doc.elems[i];
-    (
-        e.tag,
-        e.names.chars().filter(|c| !c.is_ascii_digit()).collect(),
-    )
+    let mut names = String::with_capacity(e.names.len());
+    for word in e.names.split_whitespace() {
+        for part in word.split(['-', '_']) {
+            if !part.is_empty() && !part.bytes().any(|b| b.is_ascii_digit()) {
+                names.push_str(part);
+                names.push('-');
+            }
+        }
+        names.push(' ');
+    }
+    (e.tag, names)
 }
 
 /// When the winner `top` is the content part of one record among several of the same

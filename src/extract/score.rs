@@ -648,8 +648,9 @@ pub fn select_with<'a>(doc: &'a Doc, title: &str, skip: &[bool]) -> Selection<'a
 /// Levels above the winner that [`widen`] climbs at most.
 const MAX_WIDEN_LEVELS: usize = 8;
 
-/// Share of the characters a level adds that must be readable text for [`widen`] to climb
-/// through it: below it the level brings in a sidebar, a menu or a list of links.
+/// Share of the readable and furniture characters a level adds that must be readable text
+/// for [`widen`] to climb through it: below it the level brings in a sidebar, a menu or a
+/// list of links.
 const MIN_WIDEN_PROSE_SHARE: f64 = 0.6;
 
 /// Readable text the widened container must hold, as a multiple of the winner's.
@@ -685,9 +686,11 @@ pub fn widen<'a>(
     let skipped = |i: usize| skip.get(i).copied().unwrap_or(false);
     let under = under_boilerplate(doc, title_owner(doc, title));
     let n = doc.elems.len();
-    // Readable, all and link characters per element, accumulated bottom-up through the
-    // pre-order indices.
+    // Per element, accumulated bottom-up through the pre-order indices: readable
+    // characters, readable plus furniture characters (`weighed`), all and link
+    // characters, and link-dominated lines.
     let mut prose = vec![0usize; n];
+    let mut weighed = vec![0usize; n];
     let mut all = vec![0usize; n];
     let mut links = vec![0usize; n];
     let mut link_lines = vec![0usize; n];
@@ -695,17 +698,26 @@ pub fn widen<'a>(
         if skipped(i) {
             continue;
         }
-        all[line.owner] += line.chars;
-        links[line.owner] += line.link_chars;
+        let o = line.owner;
+        all[o] += line.chars;
+        links[o] += line.link_chars;
+        let link_dominated = link_density(line.chars, line.link_chars) > 0.5;
         if is_prose_line(line, &under) {
-            prose[line.owner] += line.chars;
-        } else if line.chars >= MIN_PROSE_CHARS && link_density(line.chars, line.link_chars) > 0.5 {
-            link_lines[line.owner] += 1;
+            prose[o] += line.chars;
+            weighed[o] += line.chars;
+        } else if link_dominated || under[o] {
+            // Furniture counts against a level; short plain lines (a section heading, a
+            // date, a caption) are neutral.
+            weighed[o] += line.chars;
+        }
+        if link_dominated && line.chars >= MIN_PROSE_CHARS {
+            link_lines[o] += 1;
         }
     }
     for i in (0..n).rev() {
         if let Some(p) = doc.elems[i].parent {
             prose[p] += prose[i];
+            weighed[p] += weighed[i];
             all[p] += all[i];
             links[p] += links[i];
             link_lines[p] += link_lines[i];
@@ -722,12 +734,12 @@ pub fn widen<'a>(
             break;
         }
         let added_prose = prose[p] - prose[cur];
-        let added_all = all[p] - all[cur];
+        let added_weighed = weighed[p] - weighed[cur];
         let added_link_lines = link_lines[p] - link_lines[cur];
         let teasers = added_link_lines >= MIN_TEASER_LINES
             && (added_prose as f64) < MIN_WIDEN_PROSE_PER_LINK_LINE * added_link_lines as f64;
         if teasers
-            || (added_prose as f64) < MIN_WIDEN_PROSE_SHARE * added_all as f64
+            || (added_prose as f64) < MIN_WIDEN_PROSE_SHARE * added_weighed as f64
             || link_density(all[p], links[p]) > MAX_WIDEN_LINK_DENSITY
         {
             break;

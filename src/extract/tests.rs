@@ -440,3 +440,77 @@ fn a_list_of_teasers_for_other_stories_is_not_a_thread() {
     let out = extract(thread_page(&posts, true).as_bytes(), None);
     assert!(!out.text.contains("同意楼上"), "{out:?}");
 }
+
+/// A long read cut into sections, each in a box with a hashed id (org-mode's export,
+/// page builders' widgets): one section is much longer than the others.
+fn sectioned_page(teasers: bool) -> String {
+    // Three sections, too few to read as a thread of records.
+    let long = [PARA3; 12].join(" ");
+    let sections = [
+        ("orgea1d19b", "Background", "Advice came to the language in the summer of 1994, when a module shipped with the nineteenth release of the editor."),
+        ("orgd7109ad", "The trick", long.as_str()),
+        ("org3f00c21", "Decorators", "Decorators in other languages enable you to modify a function without touching its definition, and the idea is the same."),
+    ];
+    let mut body = String::new();
+    for (i, (id, heading, text)) in sections.iter().enumerate() {
+        body.push_str(&format!(
+            "<div id='outline-container-{id}' class='outline-2'><h2 id='{id}'>{heading}</h2>\
+             <div id='text-{i}' class='outline-text-2'><p>{text}</p></div></div>"
+        ));
+    }
+    let stream = if teasers {
+        (0..6)
+            .map(|i| {
+                format!(
+                    "<div class='item-{i}'><h3><a href='/story/{i}'>Another story about the city council number {i}</a></h3>\
+                     <p>The council met again on Tuesday to discuss the budget for the coming year, story {i}.</p></div>"
+                )
+            })
+            .collect::<String>()
+    } else {
+        String::new()
+    };
+    format!(
+        "<html><head><title>Meta-programming with advice</title></head><body>\
+         <div class='menu'><ul><li><a href='/a'>Home</a></li><li><a href='/b'>Archive</a></li>\
+         <li><a href='/c'>About this blog and its author</a></li></ul></div>\
+         <div class='columns'><div class='main-column'>\
+         <h1>Meta-programming with advice</h1>\
+         <div class='post-wrapper'><div id='content'>{body}</div>{stream}</div></div>\
+         <div class='side-column'><ul><li><a href='/x'>Blog archive for 2019 and the years before</a></li>\
+         <li><a href='/y'>Followers of this blog and their profiles</a></li></ul></div></div>\
+         </body></html>"
+    )
+}
+
+#[test]
+fn an_article_cut_into_sections_is_found_whole() {
+    // The long section alone outscores each short one; the collapse safeguard widens the
+    // selection to the box that holds every section, since that box adds only prose.
+    let out = extract(sectioned_page(false).as_bytes(), None);
+    for needle in ["Advice came", "Decorators in other", PARA3] {
+        assert!(out.text.contains(needle), "{needle} missing: {out:?}");
+    }
+    assert!(!out.text.contains("Followers"), "{out:?}");
+    // Found by our own container, widened, not by readability's second opinion.
+    assert_eq!(out.method, Method::Container, "{out:?}");
+}
+
+#[test]
+fn widening_stops_at_a_stream_of_teasers() {
+    let out = extract(sectioned_page(true).as_bytes(), None);
+    assert!(out.text.contains("Decorators in other"), "{out:?}");
+    assert!(!out.text.contains("The council met"), "{out:?}");
+}
+
+#[test]
+fn ruby_annotations_and_soft_hyphens_are_not_text() {
+    let page = "<html><body><div class='article'>\
+        <p><ruby>子<rp>(</rp><rt>こ</rt><rp>)</rp></ruby>どもへの<ruby>体罰<rt>たいばつ</rt></ruby>を\
+        禁止する法律ができて、親が子どもをたたくことは許されなくなりました。</p>\
+        <p>En réac\u{ad}tion à la can\u{ad}di\u{ad}da\u{ad}ture, plus de 2500 chercheurs ont signé une tribune collective.</p>\
+        </div></body></html>";
+    let out = extract(page.as_bytes(), None);
+    assert!(out.text.contains("子どもへの体罰を"), "{out:?}");
+    assert!(out.text.contains("En réaction à la candidature"), "{out:?}");
+}

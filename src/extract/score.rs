@@ -166,6 +166,20 @@ fn punct_weight(c: char) -> f64 {
     }
 }
 
+/// Sentence punctuation of a line, weighted by [`punct_weight`]. A mark followed by a
+/// digit separates the parts of a number (`1,234.5`), not clauses.
+fn punctuation(text: &str) -> f64 {
+    let mut total = 0.0;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        let w = punct_weight(c);
+        if w > 0.0 && !chars.peek().is_some_and(char::is_ascii_digit) {
+            total += w;
+        }
+    }
+    total
+}
+
 /// Information content of a line in latin-equivalent characters: a CJK character carries
 /// about as much as a short latin word.
 fn info(line: &Line) -> f64 {
@@ -463,7 +477,7 @@ pub fn select_with<'a>(doc: &'a Doc, title: &str, skip: &[bool]) -> Selection<'a
         if ld > 0.5 {
             continue;
         }
-        let punct: f64 = line.text.chars().map(punct_weight).sum();
+        let punct = punctuation(&line.text);
         let mut vote = (1.0 + punct + (inf / 100.0).min(3.0)) * (1.0 - ld);
         if line_script(line) != script {
             vote *= FOREIGN_SCRIPT_VOTE;
@@ -630,6 +644,7 @@ pub fn select_with<'a>(doc: &'a Doc, title: &str, skip: &[bool]) -> Selection<'a
         })
         .map(|(_, l)| l)
         .collect();
+    let lines = trim_foreign_edges(lines, script);
     // The page's readable text, for the collapse safeguard. A furniture name on the
     // chosen container or one of its ancestors names a layout wrapper (`widget-area`,
     // `has-modal`), since the article was found inside it: the text under it counts as
@@ -751,6 +766,7 @@ pub fn widen<'a>(
         }
     }
     let container = widened?;
+    let script = page_script(doc, &under);
     let lines = doc
         .lines
         .iter()
@@ -764,7 +780,48 @@ pub fn widen<'a>(
         })
         .map(|(_, l)| l)
         .collect();
-    Some(lines)
+    Some(trim_foreign_edges(lines, script))
+}
+
+/// Letters a line needs before its script can say it is foreign to the page.
+const MIN_FOREIGN_LETTERS: usize = 10;
+
+/// The selected lines without the blocks in another script than the page at either end:
+/// a consent banner or an app promo in the site's other language sits before or after
+/// the article inside its column. Lines in another script within the article (a quoted
+/// passage, a bilingual paragraph) stay, and so do lines with too few letters to tell
+/// (a date, a figure).
+/// When the edges hold most of the text, the article is the one in the other script
+/// (the page's script was decided by its furniture), and nothing is trimmed.
+fn trim_foreign_edges(lines: Vec<&Line>, script: Script) -> Vec<&Line> {
+    // Foreign: enough letters, under a fifth of their information in the page's script
+    // (a CJK character weighs as a short word, see `info`). A byline with the reporter's
+    // e-mail address mixes both and stays.
+    let foreign = |l: &Line| {
+        let (mut letters, mut cjk) = (0usize, 0usize);
+        for c in l.text.chars().filter(|c| c.is_alphabetic()) {
+            letters += 1;
+            cjk += usize::from(is_cjk(c));
+        }
+        let (cjk_info, other_info) = (2.5 * cjk as f64, (letters - cjk) as f64);
+        let own = if script == Script::Cjk {
+            cjk_info
+        } else {
+            other_info
+        };
+        letters >= MIN_FOREIGN_LETTERS && own * 5.0 < cjk_info + other_info
+    };
+    let end = lines
+        .iter()
+        .rposition(|l| !foreign(l))
+        .map_or(0, |last| last + 1);
+    let start = lines[..end].iter().position(|l| !foreign(l)).unwrap_or(end);
+    let kept: usize = lines[start..end].iter().map(|l| l.chars).sum();
+    let all: usize = lines.iter().map(|l| l.chars).sum();
+    if kept * 2 < all {
+        return lines;
+    }
+    lines[start..end].to_vec()
 }
 
 /// Lines of at least this much information, ending like a sentence, read as a lead

@@ -786,17 +786,21 @@ pub fn widen<'a>(
 /// Letters a line needs before its script can say it is foreign to the page.
 const MIN_FOREIGN_LETTERS: usize = 10;
 
-/// The selected lines without the blocks in another script than the page at either end:
-/// a consent banner or an app promo in the site's other language sits before or after
-/// the article inside its column. Lines in another script within the article (a quoted
-/// passage, a bilingual paragraph) stay, and so do lines with too few letters to tell
-/// (a date, a figure).
-/// When the edges hold most of the text, the article is the one in the other script
-/// (the page's script was decided by its furniture), and nothing is trimmed.
+/// The selected lines of a non-CJK page without the CJK blocks at either end: a consent
+/// banner or a UI hint in Chinese sits before or after an English article inside its
+/// column, and its dense ideographs would otherwise count as much text. Lines in CJK
+/// within the article (a quoted passage, a bilingual paragraph) stay, and so do lines
+/// with too few letters to tell (a date, a figure). CJK pages keep their Latin lines
+/// wherever they are: code, English quotes and bylines with an e-mail address end
+/// Chinese articles far more often than furniture does. When the edges hold most of the
+/// text, the article is the one in the other script (the page's script was decided by
+/// its furniture), and nothing is trimmed.
 fn trim_foreign_edges(lines: Vec<&Line>, script: Script) -> Vec<&Line> {
+    if script == Script::Cjk {
+        return lines;
+    }
     // Foreign: enough letters, under a fifth of their information in the page's script
-    // (a CJK character weighs as a short word, see `info`). A byline with the reporter's
-    // e-mail address mixes both and stays.
+    // (a CJK character weighs as a short word, see `info`).
     let foreign = |l: &Line| {
         let (mut letters, mut cjk) = (0usize, 0usize);
         for c in l.text.chars().filter(|c| c.is_alphabetic()) {
@@ -804,12 +808,7 @@ fn trim_foreign_edges(lines: Vec<&Line>, script: Script) -> Vec<&Line> {
             cjk += usize::from(is_cjk(c));
         }
         let (cjk_info, other_info) = (2.5 * cjk as f64, (letters - cjk) as f64);
-        let own = if script == Script::Cjk {
-            cjk_info
-        } else {
-            other_info
-        };
-        letters >= MIN_FOREIGN_LETTERS && own * 5.0 < cjk_info + other_info
+        letters >= MIN_FOREIGN_LETTERS && other_info * 5.0 < cjk_info + other_info
     };
     let end = lines
         .iter()

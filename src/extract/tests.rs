@@ -514,3 +514,22 @@ fn ruby_annotations_and_soft_hyphens_are_not_text() {
     assert!(out.text.contains("子どもへの体罰を"), "{out:?}");
     assert!(out.text.contains("En réaction à la candidature"), "{out:?}");
 }
+
+#[test]
+fn a_block_in_another_script_at_the_edge_of_the_column_is_trimmed() {
+    // A Chinese consent notice opens the English article's column, and a Chinese quote
+    // sits inside the article: the notice goes, the quote stays.
+    let quote = "他说：“这是我们城市交通发展的重要一步，我们会认真落实。”";
+    let page = format!(
+        "<html><head><title>Council approves transport budget</title></head><body>\
+         <div class='col-main'>\
+         <div class='notice'>我们使用Cookie来改善您的浏览体验，继续浏览即表示您同意我们使用Cookie。了解更多信息，请阅读我们的隐私政策和使用条款。</div>\
+         <h1>Council approves transport budget</h1>\
+         <div><p>{PARA3}</p><p>{quote}</p><p>{PARA3}</p><p>{PARA3}</p></div>\
+         </div></body></html>"
+    );
+    let out = extract(page.as_bytes(), None);
+    assert!(!out.text.contains("Cookie"), "{out:?}");
+    assert!(out.text.contains(quote), "{out:?}");
+    assert!(out.text.contains(PARA3), "{out:?}");
+}

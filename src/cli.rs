@@ -1205,9 +1205,15 @@ async fn shutdown_signal() {
 }
 
 /// Logs go to stderr (journald captures them under systemd); `RUST_LOG` filters them.
+///
+/// Without `RUST_LOG`, the HTML parser's own warnings are left out: they describe the
+/// markup of strangers' pages ("foster parenting not implemented" for every stray table
+/// cell), say nothing an operator can act on, and a hostile page could emit thousands of
+/// them.
 fn init_logging(format: LogFormat, default_level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!("{default_level},html5ever=error"))
+    });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

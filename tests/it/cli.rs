@@ -262,3 +262,25 @@ fn compare_uses_thresholds_from_the_config() {
         "an excerpt is below these strict thresholds"
     );
 }
+
+#[test]
+fn a_strangers_broken_markup_does_not_reach_the_log() {
+    // Text straight inside a <table> makes the HTML parser warn ("foster parenting"),
+    // once per stray piece: without RUST_LOG those warnings stay out of the log.
+    let dir = tempfile::tempdir().unwrap();
+    let page = dir.path().join("broken.html");
+    let stray: String = (0..50)
+        .map(|i| format!("<table>stray text {i}<tr><td>cell</td></tr></table>"))
+        .collect();
+    std::fs::write(
+        &page,
+        format!("<html><body><p>The council met on Tuesday to discuss the budget.</p>{stray}</body></html>"),
+    )
+    .unwrap();
+    let out = crate::util::copyhound_cmd(&["extract", page.to_str().unwrap()])
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("foster"), "{}", stderr(&out));
+}

@@ -314,7 +314,7 @@ const HIDDEN_WORDS: [&str; 8] = [
 ];
 
 /// One automaton over the substrings that name furniture: every element of every page is
-/// asked, and one pass beats thirty-four `contains`.
+/// asked, and one pass beats a `contains` per word.
 fn furniture_words() -> &'static aho_corasick::AhoCorasick {
     static WORDS: std::sync::OnceLock<aho_corasick::AhoCorasick> = std::sync::OnceLock::new();
     WORDS.get_or_init(|| {
@@ -326,7 +326,7 @@ fn furniture_words() -> &'static aho_corasick::AhoCorasick {
 }
 
 /// Substrings of class/id names that name furniture.
-const FURNITURE_SUBSTRINGS: [&str; 34] = [
+const FURNITURE_SUBSTRINGS: [&str; 37] = [
     "comment",
     "share",
     "sharing",
@@ -358,6 +358,9 @@ const FURNITURE_SUBSTRINGS: [&str; 34] = [
     "cookie",
     "login",
     "author-info",
+    "author-bio",
+    "author-box",
+    "about-author",
     "tags",
     "widget",
     "relate",

@@ -647,7 +647,7 @@ pub fn select_with<'a>(doc: &'a Doc, title: &str, skip: &[bool]) -> Selection<'a
         })
         .map(|(_, l)| l)
         .collect();
-    let lines = trim_foreign_edges(lines, script);
+    let lines = trim_closing_calls(trim_foreign_edges(lines, script));
     // The page's readable text, for the collapse safeguard. A furniture name on the
     // chosen container or one of its ancestors names a layout wrapper (`widget-area`,
     // `has-modal`), since the article was found inside it: the text under it counts as
@@ -783,7 +783,69 @@ pub fn widen<'a>(
         })
         .map(|(_, l)| l)
         .collect();
-    Some(trim_foreign_edges(lines, script))
+    Some(trim_closing_calls(trim_foreign_edges(lines, script)))
+}
+
+/// Lines longer than this are not a call to action, whatever they begin with.
+const MAX_CALL_CHARS: usize = 200;
+
+/// How calls to action begin: the imperatives and set phrases with which sites close an
+/// article to sell a subscription, an app or a social account ("Subscribe now to our
+/// e-edition", "Follow us on Twitter", "Download our app", "For the latest news ...").
+/// Matched at the start of a line, case-insensitively; only phrases that do not open an
+/// article's own closing sentence ("Shares of ...", "Support for ...", "Read more about
+/// the plan in ...") are listed; a "Read more" link is dropped as a link line anyway.
+const CALL_OPENERS: [&str; 23] = [
+    "subscribe",
+    "sign up",
+    "signup",
+    // With the space: "Following the vote, ..." and "Follow-up care ..." stay.
+    "follow ",
+    "if you enjoyed",
+    "if you liked",
+    "download our",
+    "download the",
+    "click here",
+    "tap here",
+    "join our",
+    "join us",
+    "like us on",
+    "share this",
+    "share on",
+    "for the latest",
+    "for more news",
+    "to view the full",
+    "to read the full",
+    "never miss",
+    "don't miss",
+    "don’t miss",
+    "get our newsletter",
+];
+
+/// Whether a line reads as a call to action (see [`CALL_OPENERS`]).
+fn is_call_to_action(line: &Line) -> bool {
+    if line.chars > MAX_CALL_CHARS {
+        return false;
+    }
+    let start = line
+        .text
+        .trim_start_matches(|c: char| !c.is_alphanumeric())
+        .chars()
+        .take(24)
+        .flat_map(char::to_lowercase)
+        .collect::<String>();
+    CALL_OPENERS.iter().any(|o| start.starts_with(o))
+}
+
+/// The selected lines without the calls to action that close them: the subscription,
+/// app and social-media pitches a site prints after every article are not the article.
+/// Only a run at the very end goes, so a sentence inside the article that happens to
+/// begin the same way stays.
+fn trim_closing_calls(mut lines: Vec<&Line>) -> Vec<&Line> {
+    while lines.len() > 1 && lines.last().is_some_and(|l| is_call_to_action(l)) {
+        lines.pop();
+    }
+    lines
 }
 
 /// Letters a line needs before its script can say it is foreign to the page.

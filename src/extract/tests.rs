@@ -533,3 +533,27 @@ fn a_block_in_another_script_at_the_edge_of_the_column_is_trimmed() {
     assert!(out.text.contains(quote), "{out:?}");
     assert!(out.text.contains(PARA3), "{out:?}");
 }
+
+#[test]
+fn closing_calls_to_action_are_not_the_article() {
+    let page = |last: &str| {
+        format!(
+            "<html><head><title>Council approves transport budget</title></head><body>\
+             <div class='article'><p>{PARA3}</p><p>{PARA3}</p><p>{last}</p>\
+             <p>Subscribe now to our e-edition for the full story.</p>\
+             <p>Follow The Daily Example on Twitter and Instagram @dailyexample.</p></div>\
+             </body></html>"
+        )
+    };
+    let closing =
+        "Following the vote, the council will publish a progress report every six months.";
+    let out = extract(page(closing).as_bytes(), None);
+    assert!(out.text.ends_with(closing), "{out:?}");
+    assert!(!out.text.contains("Subscribe"), "{out:?}");
+    // A sentence inside the article that begins like a call stays.
+    let out = extract(
+        page("Read more about the plan in the council's report, published on Monday.").as_bytes(),
+        None,
+    );
+    assert!(out.text.contains("Read more about the plan"), "{out:?}");
+}

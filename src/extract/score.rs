@@ -647,7 +647,11 @@ pub fn select_with<'a>(doc: &'a Doc, title: &str, skip: &[bool]) -> Selection<'a
         })
         .map(|(_, l)| l)
         .collect();
-    let lines = trim_closing_calls(trim_foreign_edges(lines, script));
+    let lines = without_leading_headline(
+        doc,
+        title_anchor,
+        trim_closing_calls(trim_foreign_edges(lines, script)),
+    );
     // The page's readable text, for the collapse safeguard. A furniture name on the
     // chosen container or one of its ancestors names a layout wrapper (`widget-area`,
     // `has-modal`), since the article was found inside it: the text under it counts as
@@ -783,7 +787,33 @@ pub fn widen<'a>(
         })
         .map(|(_, l)| l)
         .collect();
-    Some(trim_closing_calls(trim_foreign_edges(lines, script)))
+    Some(without_leading_headline(
+        doc,
+        title_line(doc, title),
+        trim_closing_calls(trim_foreign_edges(lines, script)),
+    ))
+}
+
+/// The selected lines without the article's headline when they begin with it: the
+/// headline is the extraction's `title`, and the text is the body under it (as the
+/// outlet's own archive and every copy are compared body to body, a headline kept on
+/// one side only would count as text that was not copied).
+fn without_leading_headline<'a>(
+    doc: &'a Doc,
+    title_anchor: Option<usize>,
+    mut lines: Vec<&'a Line>,
+) -> Vec<&'a Line> {
+    let Some(anchor) = title_anchor else {
+        return lines;
+    };
+    if lines.len() > 1
+        && lines
+            .first()
+            .is_some_and(|l| std::ptr::eq(*l, &doc.lines[anchor]))
+    {
+        lines.remove(0);
+    }
+    lines
 }
 
 /// Lines longer than this are not a call to action, whatever they begin with.

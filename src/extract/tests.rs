@@ -557,3 +557,15 @@ fn closing_calls_to_action_are_not_the_article() {
     );
     assert!(out.text.contains("Read more about the plan"), "{out:?}");
 }
+
+#[test]
+fn the_headline_is_the_title_not_the_first_line_of_the_text() {
+    let page = format!(
+        "<html><head><title>Council approves transport budget - The Daily Example</title></head>\
+         <body><div class='article'><h1>Council approves transport budget</h1>\
+         <p>{PARA3}</p><p>{PARA3}</p></div></body></html>"
+    );
+    let out = extract(page.as_bytes(), None);
+    assert_eq!(out.title, "Council approves transport budget");
+    assert_eq!(out.text, format!("{PARA3}\n{PARA3}"), "{out:?}");
+}

@@ -723,17 +723,16 @@ pub fn widen<'a>(
         let o = line.owner;
         all[o] += line.chars;
         links[o] += line.link_chars;
-        let link_dominated = link_density(line.chars, line.link_chars) > 0.5;
+        let link_line =
+            link_density(line.chars, line.link_chars) > 0.5 && line.chars >= MIN_PROSE_CHARS;
         if is_prose_line(line, &under) {
             prose[o] += line.chars;
             weighed[o] += line.chars;
-        } else if link_dominated || under[o] {
-            // Furniture counts against a level; short plain lines (a section heading, a
-            // date, a caption) are neutral.
+        } else if link_line || under[o] {
+            // Furniture counts against a level; short lines (a section heading, a date, a
+            // caption, a poster's name linking to their profile) are neutral.
             weighed[o] += line.chars;
-        }
-        if link_dominated && line.chars >= MIN_PROSE_CHARS {
-            link_lines[o] += 1;
+            link_lines[o] += usize::from(link_line);
         }
     }
     for i in (0..n).rev() {
@@ -779,10 +778,18 @@ pub fn widen<'a>(
         .iter()
         .enumerate()
         .filter(|&(i, l)| {
+            let selected = || selection.lines.iter().any(|s| std::ptr::eq(*s, l));
             if doc.contains(container, l.owner) {
-                !skipped(i) && keep_line(doc, l, Some(container))
+                // The wider region brings the metadata of its parts along (a poster's
+                // name and time above each reply, a section's date): lines that say
+                // almost nothing outside their links stay out unless they are headings
+                // or were already chosen.
+                let says_something = l.plain_info >= MIN_PROSE_INFO
+                    || doc.elems[l.owner].tag == Tag::Heading
+                    || selected();
+                !skipped(i) && keep_line(doc, l, Some(container)) && says_something
             } else {
-                selection.lines.iter().any(|s| std::ptr::eq(*s, l))
+                selected()
             }
         })
         .map(|(_, l)| l)

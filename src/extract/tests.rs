@@ -569,3 +569,43 @@ fn the_headline_is_the_title_not_the_first_line_of_the_text() {
     assert_eq!(out.title, "Council approves transport budget");
     assert_eq!(out.text, format!("{PARA3}\n{PARA3}"), "{out:?}");
 }
+
+#[test]
+fn replies_under_a_long_first_post_are_content_without_their_metadata() {
+    // The first post alone outscores every short reply, and the replies have another
+    // shape than the post, so they are no records of it: widening reaches them through
+    // the poster's name (a short link, neutral) and leaves each reply's name and time out.
+    let replies = [
+        "Same here. Rolled back to the previous version and it works again.",
+        "Did you try resetting the network settings? That fixed it for me.",
+        "Thanks, that worked!",
+        "No luck for me, still draining overnight.",
+        "Support told me a patch is coming next week.",
+    ];
+    let items: String = replies
+        .iter()
+        .cycle()
+        .take(15)
+        .enumerate()
+        .map(|(i, r)| {
+            format!(
+                "<div class='reply-item'><div class='reply-user'><a href='/u/{i}'>user{i}</a>\
+                 <span class='time'>2024-05-20 09:{:02}</span></div><div class='reply-text'>{r}</div></div>",
+                10 + i
+            )
+        })
+        .collect();
+    let page = format!(
+        "<html><head><title>Battery drain after update</title></head><body>\
+         <div class='nav'><a href='/'>Home</a> <a href='/forum'>Forum</a></div>\
+         <div class='thread'><h1>Battery drain after update</h1>\
+         <div class='main-post'><div class='post-user'><a href='/u/0'>starter</a></div>\
+         <div class='post-text'><p>{PARA3} {PARA3} {PARA3}</p></div></div>\
+         <div class='reply-list'>{items}</div></div></body></html>"
+    );
+    let out = extract(page.as_bytes(), None);
+    for reply in replies {
+        assert!(out.text.contains(reply), "{reply} missing: {out:?}");
+    }
+    assert!(!out.text.contains("09:1"), "{out:?}");
+}

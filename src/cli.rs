@@ -242,23 +242,24 @@ enum MatchesCommand {
         /// Print a JSON array instead of a table.
         #[arg(long)]
         json: bool,
-        /// Only matches in this review status.
-        #[arg(long, value_name = "STATUS", value_parser = status_parser(&ReviewStatus::ALL))]
-        status: Option<ReviewStatus>,
-        /// Only copies on this site, as the `host` column of `matches show` gives it
-        /// (with `:port` when the site uses another port than the default).
-        #[arg(long, value_name = "HOST")]
-        site: Option<String>,
-        /// Only this verdict.
-        #[arg(long, value_enum)]
-        verdict: Option<VerdictArg>,
-        /// `date`: capture time, newest first; `share`: share of the original copied,
-        /// largest first.
-        #[arg(long, value_enum, default_value_t = SortArg::Date)]
-        sort: SortArg,
+        #[command(flatten)]
+        filter: FilterArgs,
         /// Show at most this many matches (0: all).
         #[arg(long, value_name = "N")]
         limit: Option<usize>,
+    },
+    /// Write the matches (the filters as for `list`) with their review dates to a CSV
+    /// or XLSX file, for spreadsheets. At most 50,000 matches, the first in the
+    /// requested order; a note on stderr says when the filter selects more.
+    Export {
+        /// `csv` (UTF-8 with BOM; to stdout without --out) or `xlsx` (needs --out).
+        #[arg(long, value_enum)]
+        format: FormatArg,
+        /// Write to this file instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        filter: FilterArgs,
     },
     /// Show one match with its passages, capture and review decisions.
     Show {
@@ -288,6 +289,54 @@ enum MatchesCommand {
         #[arg(long)]
         ignore_site: bool,
     },
+}
+
+/// The filters and order `matches list` and `matches export` share.
+#[derive(Debug, clap::Args)]
+struct FilterArgs {
+    /// Only matches in this review status.
+    #[arg(long, value_name = "STATUS", value_parser = status_parser(&ReviewStatus::ALL))]
+    status: Option<ReviewStatus>,
+    /// Only copies on this site, as the `host` column of `matches show` gives it
+    /// (with `:port` when the site uses another port than the default).
+    #[arg(long, value_name = "HOST")]
+    site: Option<String>,
+    /// Only this verdict.
+    #[arg(long, value_enum)]
+    verdict: Option<VerdictArg>,
+    /// `date`: capture time, newest first; `share`: share of the original copied,
+    /// largest first.
+    #[arg(long, value_enum, default_value_t = SortArg::Date)]
+    sort: SortArg,
+}
+
+impl FilterArgs {
+    /// The store's filter for these arguments, with at most `limit` rows (0: all).
+    fn to_filter(&self, limit: usize) -> MatchFilter {
+        MatchFilter {
+            status: self.status,
+            host: self.site.as_ref().map(|s| s.trim().to_ascii_lowercase()),
+            verdict: self.verdict.map(|v| {
+                match v {
+                    VerdictArg::Copy => "copy",
+                    VerdictArg::Partial => "partial",
+                }
+                .to_string()
+            }),
+            sort: match self.sort {
+                SortArg::Share => SortKey::Share,
+                SortArg::Date => SortKey::Date,
+            },
+            limit,
+            ..MatchFilter::default()
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum FormatArg {
+    Csv,
+    Xlsx,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -356,6 +405,23 @@ pub fn main() -> ExitCode {
                 .error(clap::error::ErrorKind::ArgumentConflict, message)
                 .exit();
         }
+    }
+    // A workbook is binary: on a terminal it is noise, in a pipe it is rarely meant.
+    if let Command::Matches {
+        command:
+            MatchesCommand::Export {
+                format: FormatArg::Xlsx,
+                out: None,
+                ..
+            },
+    } = &cli.command
+    {
+        Cli::command()
+            .error(
+                clap::error::ErrorKind::MissingRequiredArgument,
+                "--format xlsx needs --out FILE (a workbook is not written to standard output)",
+            )
+            .exit();
     }
     // The service and the demo report progress as info logs; one-shot commands print
     // their results and log only problems.
@@ -843,30 +909,10 @@ fn run_matches(settings: &Settings, command: MatchesCommand) -> Result<ExitCode>
     match command {
         MatchesCommand::List {
             json,
-            status,
-            site,
-            verdict,
-            sort,
+            filter,
             limit,
         } => {
-            let filter = MatchFilter {
-                status,
-                host: site.map(|s| s.trim().to_ascii_lowercase()),
-                verdict: verdict.map(|v| {
-                    match v {
-                        VerdictArg::Copy => "copy",
-                        VerdictArg::Partial => "partial",
-                    }
-                    .to_string()
-                }),
-                sort: match sort {
-                    SortArg::Share => SortKey::Share,
-                    SortArg::Date => SortKey::Date,
-                },
-                limit: limit.unwrap_or(0),
-                ..MatchFilter::default()
-            };
-            let page = store.query_matches(&filter)?;
+            let page = store.query_matches(&filter.to_filter(limit.unwrap_or(0)))?;
             if json {
                 print_json(&page.matches)?;
             } else {
@@ -892,6 +938,43 @@ fn run_matches(settings: &Settings, command: MatchesCommand) -> Result<ExitCode>
                 } else {
                     println!("{} of {} match(es)", page.matches.len(), page.total);
                 }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        MatchesCommand::Export {
+            format,
+            out,
+            filter,
+        } => {
+            let format = match format {
+                FormatArg::Csv => crate::export::Format::Csv,
+                FormatArg::Xlsx => crate::export::Format::Xlsx,
+            };
+            let page = store.export_matches(&filter.to_filter(crate::export::MAX_EXPORT_ROWS))?;
+            let bytes = crate::export::render(format, &page.rows)?;
+            match &out {
+                Some(path) => std::fs::write(path, &bytes)
+                    .with_context(|| format!("{}: cannot write the export", path.display()))?,
+                None => {
+                    let mut stdout = std::io::stdout().lock();
+                    stdout.write_all(&bytes)?;
+                    stdout.flush()?;
+                }
+            }
+            let written = page.rows.len();
+            if written as i64 == page.total {
+                if let Some(path) = &out {
+                    eprintln!(
+                        "matches export: {written} match(es) written to {}",
+                        path.display()
+                    );
+                }
+            } else {
+                eprintln!(
+                    "matches export: the first {written} of {} match(es) written (an export holds at most {}; narrow it with --status, --site or --verdict)",
+                    page.total,
+                    crate::export::MAX_EXPORT_ROWS
+                );
             }
             Ok(ExitCode::SUCCESS)
         }

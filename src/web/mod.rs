@@ -132,6 +132,8 @@ pub fn router(desk: Desk) -> Router {
     let protected = Router::new()
         .route("/", get(pages::home))
         .route("/matches", get(pages::queue))
+        .route("/matches.csv", get(pages::export_csv))
+        .route("/matches.xlsx", get(pages::export_xlsx))
         .route("/matches/{id}", get(pages::match_page))
         .route("/matches/{id}/decide", post(pages::decide))
         .route("/matches/{id}/evidence", get(pages::evidence))

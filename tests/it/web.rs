@@ -581,6 +581,93 @@ async fn match_page_downloads_and_site_list() {
     desk.stop().await;
 }
 
+/// `matches list --json` on the desk's store, with `filters`.
+async fn listed(desk: &DeskFixture, filters: &[&str]) -> Vec<serde_json::Value> {
+    let config = desk.state.parent().unwrap().join("copyhound.toml");
+    let mut args = vec!["matches", "list", "--json"];
+    args.extend(filters);
+    let out = crate::util::copyhound_blocking(&config, &args).await;
+    crate::util::json(&out).as_array().unwrap().clone()
+}
+
+/// The queue's export links: the queue's filters (every page), as CSV and XLSX files
+/// that read back with Python's csv module and openpyxl, behind the login.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queue_exports_follow_the_filters() {
+    let desk = DeskFixture::start().await;
+    // Not without a session: a GET goes to the login page, and no file is served.
+    let r = desk.get("/matches.csv?status=all", None).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert!(r.headers()[LOCATION]
+        .to_str()
+        .unwrap()
+        .starts_with("/login?next="));
+    let (session, _) = desk.login().await;
+
+    // The queue links to its own filters as files.
+    let r = desk
+        .get(
+            "/matches?status=all&verdict=copy&sort=share&page=1",
+            Some(&session),
+        )
+        .await;
+    let body = r.text().await.unwrap();
+    // askama escapes the ampersands of the query as `&#38;`.
+    let link = "/matches.csv?status=all&#38;verdict=copy&#38;sort=share";
+    assert!(body.contains(&format!("href=\"{link}\"")), "{body}");
+    assert!(body.contains("href=\"/matches.xlsx?status=all&#38;verdict=copy&#38;sort=share\""));
+
+    let r = desk.get(&link.replace("&#38;", "&"), Some(&session)).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_security_headers(r.headers());
+    assert_eq!(r.headers()["content-type"], "text/csv; charset=utf-8");
+    let disposition = r.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        disposition.starts_with("attachment; filename=\"copyhound-matches-all-")
+            && disposition.ends_with(".csv\""),
+        "{disposition}"
+    );
+    assert_eq!(r.headers()["x-copyhound-export-total"], "2");
+    let bytes = r.bytes().await.unwrap();
+    assert!(bytes.starts_with(b"\xef\xbb\xbfid,"));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("queue.csv");
+    std::fs::write(&file, &bytes).unwrap();
+    let want = listed(&desk, &["--verdict", "copy", "--sort", "share"]).await;
+    let rows = crate::exports::check_rows(&crate::util::read_export("csv", &file), &want, true);
+    assert_eq!(rows.len(), 2);
+
+    // The default queue (unreviewed) as a workbook.
+    let r = desk.get("/matches.xlsx", Some(&session)).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        r.headers()["content-type"],
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    );
+    assert!(r.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .contains("copyhound-matches-unreviewed-"));
+    let bytes = r.bytes().await.unwrap();
+    assert!(bytes.starts_with(b"PK"));
+    if crate::util::python_needs("openpyxl", "queue_exports_follow_the_filters") {
+        let file = dir.path().join("queue.xlsx");
+        std::fs::write(&file, &bytes).unwrap();
+        let want = listed(&desk, &["--status", "unreviewed"]).await;
+        let read = crate::util::read_export("xlsx", &file);
+        assert_eq!(read["freeze_panes"], "A2");
+        crate::exports::check_rows(&read, &want, false);
+    }
+
+    // A bad filter is refused as on the queue.
+    let r = desk.get("/matches.csv?status=bogus", Some(&session)).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    desk.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn decisions_escalate_once_and_respect_csrf() {
     let desk = DeskFixture::start().await;

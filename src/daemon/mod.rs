@@ -412,6 +412,8 @@ async fn outbox_loop(
             }
         };
         tracing::info!(mailer = %mailer.describe(), "alert outbox running");
+        // A mail set-up that cannot work is logged now, not at the first alert.
+        crate::notify::log_mailer_check(&mailer, token.cancelled()).await;
         // The worker finishes a pass in progress before it returns, so an alert the
         // server accepted is always marked sent before shutdown.
         let stop = async {

@@ -241,6 +241,7 @@ pub async fn serve(
                     return;
                 }
             };
+            crate::notify::log_mailer_check(&mailer, token.cancelled()).await;
             let stop = token.cancelled_owned();
             let worker = crate::notify::run_worker_with(
                 &mut store,

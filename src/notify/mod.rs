@@ -827,9 +827,10 @@ pub async fn run_worker_with(
         tokio::select! {
             _ = &mut shutdown => return Ok(()),
             _ = tokio::time::sleep(wait + Duration::from_millis(200)) => {}
-            // Rung by the review desk when it queues an escalation: counsel hears at
-            // once rather than at the next poll. (A ring while a pass runs is kept by
-            // `Notify` and ends the next wait at once.)
+            // Rung by the review desk when it queues an escalation and by the daemon's
+            // crawl when it queues alerts: they leave at once rather than at the next
+            // poll. (A ring while a pass runs is kept by `Notify` and ends the next
+            // wait at once.)
             () = async {
                 match wake {
                     Some(bell) => bell.notified().await,

@@ -684,6 +684,54 @@ async fn crawl_once_delivers_the_alerts_it_queued() {
     assert_eq!(matches.as_array().unwrap().len(), 1);
 }
 
+/// The daemon's crawl cycle rings its outbox's bell when a page's matches queue
+/// alerts (the desk does the same for escalations), so they leave at once rather than
+/// at the outbox's next poll; a cycle that queues nothing does not ring.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crawl_cycle_rings_the_outbox_when_it_queues_alerts() {
+    use std::time::Duration;
+    let (env, _site, _port) = copy_site_env().await;
+    let out = copyhound_blocking(&env.config, &["ingest"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let settings = env.settings();
+    let mut store = Store::open_dir(&settings.storage.dir).unwrap();
+    let bell = tokio::sync::Notify::new();
+    let first = cycle(&settings, &mut store, &bell).await;
+    assert_eq!(first.matches.total(), 1);
+    // Both roles are told of the copy: two alerts, queued and committed.
+    assert_eq!(first.matches.alerts, 2);
+    assert_eq!(store.pending_alert_count().unwrap(), 2);
+    // A ring with nobody waiting is kept by the bell: the outbox's next wait ends at once.
+    tokio::time::timeout(Duration::from_millis(200), bell.notified())
+        .await
+        .expect("the cycle rang the outbox");
+    let second = cycle(&settings, &mut store, &bell).await;
+    assert_eq!(second.matches.alerts, 0);
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), bell.notified())
+            .await
+            .is_err(),
+        "a cycle that queued nothing rang the outbox"
+    );
+}
+
+/// One crawl cycle as the daemon runs it, with `bell` as its outbox's bell.
+async fn cycle(
+    settings: &Settings,
+    store: &mut Store,
+    bell: &tokio::sync::Notify,
+) -> copyhound::crawl::pipeline::CrawlSummary {
+    copyhound::crawl::pipeline::crawl_cycle(
+        settings,
+        store,
+        std::future::pending(),
+        std::time::Duration::from_secs(5),
+        Some(bell),
+    )
+    .await
+    .unwrap()
+}
+
 /// The whole path: `scan` finds a copy of an archived original on a loopback site,
 /// records the match with its evidence file and digest, queues both alerts in that
 /// transaction, and delivers them before it exits; scanning again alerts nobody.

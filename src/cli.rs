@@ -171,6 +171,10 @@ enum Command {
         /// Keep the demo's state here instead of a temporary folder.
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
+        /// Then serve the review desk on the demo's store, with a demo reviewer whose
+        /// random password is printed once, until Ctrl-C.
+        #[arg(long)]
+        serve: bool,
     },
     /// Inspect recorded matches.
     Matches {
@@ -855,10 +859,20 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Run => run_daemon(cli.config.as_deref()),
         Command::Serve => serve_desk(cli.config.as_deref()),
-        Command::Demo { dir } => {
+        Command::Demo { dir, serve } => {
             let runtime = runtime()?;
             let report = runtime.block_on(crate::demo::run(dir.as_deref()))?;
-            print!("{}", report.render());
+            print!("{}", report.render(serve));
+            if serve {
+                runtime.block_on(async {
+                    let desk = crate::demo::prepare_desk(&report).await?;
+                    print!("{}", desk.render());
+                    std::io::stdout().flush()?;
+                    crate::web::serve(desk.settings, desk.listener, shutdown_signal()).await?;
+                    Ok::<_, anyhow::Error>(())
+                })?;
+                runtime.shutdown_background();
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Matches { command } => {
@@ -1203,11 +1217,7 @@ fn password_line(line: &[u8]) -> Result<&str> {
 /// The Argon2id PHC string of `password` (default parameters, random salt), as
 /// `[[web.users]] password_hash` takes it.
 fn hash_password(password: &str) -> Result<String> {
-    use argon2::PasswordHasher;
-    let hash = argon2::Argon2::default()
-        .hash_password(password.as_bytes())
-        .map_err(|e| anyhow::anyhow!("cannot hash the password: {e}"))?;
-    Ok(hash.to_string())
+    Ok(crate::web::auth::hash_password(password)?)
 }
 
 /// The settings when a config file is named (`--config`, `COPYHOUND_CONFIG`) or present

@@ -943,3 +943,101 @@ async fn a_reload_that_removes_a_user_ends_their_session() {
     assert!(login.contains("id=\"no-users\""), "{login}");
     desk.stop().await;
 }
+
+/// `copyhound demo --serve` as a newcomer runs it: the binary prints the desk's URL
+/// and a demo reviewer's password once; both work over HTTP; Ctrl-C (SIGINT) stops it
+/// cleanly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_serve_prints_a_login_that_works() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let demo = dir.path().join("demo");
+    let mut child =
+        crate::util::copyhound_cmd(&["demo", "--serve", "--dir", demo.to_str().unwrap()])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+    /// Kills the desk if the test fails before stopping it.
+    struct Reap(Option<std::process::Child>);
+    impl Drop for Reap {
+        fn drop(&mut self) {
+            if let Some(mut c) = self.0.take() {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+        }
+    }
+    let stdout = child.stdout.take().unwrap();
+    let mut child = Reap(Some(child));
+    // The URL and password lines, read as they are printed (the desk keeps running).
+    let (url, password, printed) = tokio::task::spawn_blocking(move || {
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        let (mut url, mut printed) = (None, String::new());
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            printed.push_str(&line);
+            printed.push('\n');
+            if let Some(u) = line.strip_prefix("review desk: ") {
+                url = Some(u.trim_end_matches('/').to_string());
+            }
+            if let Some(p) = line.trim().strip_prefix("password: ") {
+                return (url.expect("the URL first"), p.to_string(), printed);
+            }
+        }
+        panic!("no password printed:\n{printed}");
+    })
+    .await
+    .unwrap();
+    assert!(url.starts_with("http://127.0.0.1:"), "{printed}");
+    assert!(printed.contains("user:     demo"), "{printed}");
+    assert_eq!(password.len(), 20, "{printed}");
+    // Only the hash is kept.
+    let config = std::fs::read_to_string(demo.join("copyhound.toml")).unwrap();
+    assert!(!config.contains(&password));
+    assert!(config.contains("name = \"demo\""));
+
+    let desk = DeskFixture {
+        _dir: None,
+        state: demo.join("state"),
+        base: url,
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        stop: None,
+        server: None,
+        reload: None,
+    };
+    // The desk waits for the login; a wrong password is refused, the printed one works.
+    let r = desk.try_login("demo", "not the password").await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let r = desk.try_login("demo", &password).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let session = cookie_pair(r.headers(), "copyhound_session");
+    let r = desk.get("/matches?status=all", Some(&session)).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let body = r.text().await.unwrap();
+    assert!(body.contains("<span id=\"total\">3</span>"), "{body}");
+
+    let pid = child.0.as_ref().unwrap().id();
+    // SAFETY: kill(2) with the pid of a child this test spawned and has not reaped.
+    assert_eq!(unsafe { libc::kill(pid as libc::pid_t, libc::SIGINT) }, 0);
+    let mut c = child.0.take().unwrap();
+    let status = tokio::task::spawn_blocking(move || {
+        let start = std::time::Instant::now();
+        loop {
+            if let Some(status) = c.try_wait().unwrap() {
+                return status;
+            }
+            if start.elapsed() > std::time::Duration::from_secs(15) {
+                let _ = c.kill();
+                panic!("demo --serve did not stop on SIGINT");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    })
+    .await
+    .unwrap();
+    assert!(status.success(), "{status:?}");
+}

@@ -131,7 +131,9 @@ pub fn new_alerts(
 pub enum Mailer {
     /// An SMTP server.
     Smtp {
-        transport: AsyncSmtpTransport<Tokio1Executor>,
+        /// Boxed: the transport is large next to the `.eml` variant, and a mailer is
+        /// built once per outbox, so the indirection costs nothing that matters.
+        transport: Box<AsyncSmtpTransport<Tokio1Executor>>,
         /// `smtp://host:port`, for messages (never with credentials).
         url: String,
         timeout: Duration,
@@ -180,7 +182,7 @@ impl Mailer {
             builder = builder.credentials(Credentials::new(user.clone(), password));
         }
         Ok(Mailer::Smtp {
-            transport: builder.build(),
+            transport: Box::new(builder.build()),
             url: smtp.display_url(),
             timeout: email.timeout,
             starttls_required: smtp.security == SmtpSecurity::StartTlsRequired,

@@ -39,9 +39,9 @@ const FORMULA_TITLE: &str = "=HYPERLINK(\"http://evil.example/\",\"点我\")";
 /// A crawled title that needs RFC 4180 quoting.
 const QUOTED_TITLE: &str = "转载, \"全文\"\n第二行";
 
+/// The demo's folder (kept while the test runs) and its config, `DIR/demo/copyhound.toml`.
 struct Demo {
     _dir: tempfile::TempDir,
-    root: PathBuf,
     config: PathBuf,
 }
 
@@ -69,7 +69,6 @@ impl Demo {
         let demo = Demo {
             _dir: dir,
             config: root.join("copyhound.toml"),
-            root,
         };
         let out = demo.run(&[
             "matches",
@@ -82,6 +81,13 @@ impl Demo {
         ]);
         assert!(out.status.success(), "{}", stderr(&out));
         demo
+    }
+
+    /// A folder for the test's files: the demo's own.
+    fn root(&self) -> &Path {
+        self.config
+            .parent()
+            .expect("the config is in the demo folder")
     }
 
     fn run(&self, args: &[&str]) -> std::process::Output {
@@ -203,7 +209,7 @@ fn csv_export_reads_back_with_pythons_csv_module() {
     let out = demo.run(&["matches", "export", "--format", "csv"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(out.stdout.starts_with(b"\xef\xbb\xbfid,copy_url,"));
-    let file = demo.root.join("all.csv");
+    let file = demo.root().join("all.csv");
     write(&file, &out.stdout);
     let read = read_export("csv", &file);
     assert_eq!(read["bom"], true);
@@ -223,7 +229,7 @@ fn csv_export_reads_back_with_pythons_csv_module() {
     // The filters and order are those of `matches list`, into a file.
     let filters = ["--status", "unreviewed", "--sort", "share"];
     let mut args = vec!["matches", "export", "--format", "csv", "--out"];
-    let path = demo.root.join("unreviewed.csv");
+    let path = demo.root().join("unreviewed.csv");
     args.push(path.to_str().unwrap());
     args.extend(filters);
     let out = demo.run(&args);
@@ -251,7 +257,7 @@ fn xlsx_export_reads_back_with_openpyxl() {
     assert!(stderr(&out).contains("--format xlsx needs --out FILE"));
     assert!(out.stdout.is_empty());
 
-    let path = demo.root.join("matches.xlsx");
+    let path = demo.root().join("matches.xlsx");
     let out = demo.run(&[
         "matches",
         "export",

@@ -54,6 +54,10 @@ struct DeskInner {
     limiter: Mutex<LoginLimiter>,
     /// Wakes the alert outbox of this process when a decision queues an escalation.
     outbox_bell: Option<Arc<tokio::sync::Notify>>,
+    /// One export is built at a time: a full one holds its rows and the finished file in
+    /// memory (a few hundred megabytes at [`crate::export::MAX_EXPORT_ROWS`] in XLSX),
+    /// so several reviewers exporting at once wait their turn instead of adding up.
+    exports: tokio::sync::Semaphore,
 }
 
 /// Why the desk could not be set up.
@@ -89,6 +93,7 @@ impl Desk {
                 store: Mutex::new(store),
                 limiter: Mutex::new(LoginLimiter::default()),
                 outbox_bell,
+                exports: tokio::sync::Semaphore::new(1),
             }),
         })
     }
@@ -119,6 +124,15 @@ impl Desk {
         if let Some(bell) = &self.inner.outbox_bell {
             bell.notify_one();
         }
+    }
+
+    /// Waits for the turn to build an export; the turn ends when the permit drops.
+    async fn export_turn(&self) -> Result<tokio::sync::SemaphorePermit<'_>, pages::Failure> {
+        self.inner
+            .exports
+            .acquire()
+            .await
+            .map_err(|e| pages::Failure::internal(format!("export turn: {e}")))
     }
 
     fn limiter(&self) -> std::sync::MutexGuard<'_, LoginLimiter> {

@@ -759,7 +759,8 @@ pub async fn export_xlsx(
 
 /// The queue with the query's filters as a CSV or XLSX file: the rows the queue shows
 /// over all its pages, at most [`MAX_EXPORT_ROWS`] (the response says how many the
-/// filter selects in `X-Copyhound-Export-Total`, so a cut export is visible).
+/// filter selects in `X-Copyhound-Export-Total`, so a cut export is visible). One
+/// export is built at a time ([`Desk::export_turn`]).
 async fn export(desk: Desk, params: HashMap<String, String>, format: Format) -> Response {
     let result = async {
         let q = parse_queue(&params)?;
@@ -768,6 +769,7 @@ async fn export(desk: Desk, params: HashMap<String, String>, format: Format) -> 
             limit: MAX_EXPORT_ROWS,
             ..q.filter.clone()
         };
+        let _turn = desk.export_turn().await?;
         let page = desk
             .with_store(move |s| Ok(s.export_matches(&filter)?))
             .await?;

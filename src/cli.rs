@@ -171,6 +171,10 @@ enum Command {
         /// Keep the demo's state here instead of a temporary folder.
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
+        /// Then serve the review desk on the demo's store, with a demo reviewer whose
+        /// random password is printed once, until Ctrl-C.
+        #[arg(long)]
+        serve: bool,
     },
     /// Inspect recorded matches.
     Matches {
@@ -242,23 +246,24 @@ enum MatchesCommand {
         /// Print a JSON array instead of a table.
         #[arg(long)]
         json: bool,
-        /// Only matches in this review status.
-        #[arg(long, value_name = "STATUS", value_parser = status_parser(&ReviewStatus::ALL))]
-        status: Option<ReviewStatus>,
-        /// Only copies on this site, as the `host` column of `matches show` gives it
-        /// (with `:port` when the site uses another port than the default).
-        #[arg(long, value_name = "HOST")]
-        site: Option<String>,
-        /// Only this verdict.
-        #[arg(long, value_enum)]
-        verdict: Option<VerdictArg>,
-        /// `date`: capture time, newest first; `share`: share of the original copied,
-        /// largest first.
-        #[arg(long, value_enum, default_value_t = SortArg::Date)]
-        sort: SortArg,
+        #[command(flatten)]
+        filter: FilterArgs,
         /// Show at most this many matches (0: all).
         #[arg(long, value_name = "N")]
         limit: Option<usize>,
+    },
+    /// Write the matches (the filters as for `list`) with their review dates to a CSV
+    /// or XLSX file, for spreadsheets. At most 50,000 matches, the first in the
+    /// requested order; a note on stderr says when the filter selects more.
+    Export {
+        /// `csv` (UTF-8 with BOM; to stdout without --out) or `xlsx` (needs --out).
+        #[arg(long, value_enum)]
+        format: FormatArg,
+        /// Write to this file instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        filter: FilterArgs,
     },
     /// Show one match with its passages, capture and review decisions.
     Show {
@@ -288,6 +293,54 @@ enum MatchesCommand {
         #[arg(long)]
         ignore_site: bool,
     },
+}
+
+/// The filters and order `matches list` and `matches export` share.
+#[derive(Debug, clap::Args)]
+struct FilterArgs {
+    /// Only matches in this review status.
+    #[arg(long, value_name = "STATUS", value_parser = status_parser(&ReviewStatus::ALL))]
+    status: Option<ReviewStatus>,
+    /// Only copies on this site, as the `host` column of `matches show` gives it
+    /// (with `:port` when the site uses another port than the default).
+    #[arg(long, value_name = "HOST")]
+    site: Option<String>,
+    /// Only this verdict.
+    #[arg(long, value_enum)]
+    verdict: Option<VerdictArg>,
+    /// `date`: capture time, newest first; `share`: share of the original copied,
+    /// largest first.
+    #[arg(long, value_enum, default_value_t = SortArg::Date)]
+    sort: SortArg,
+}
+
+impl FilterArgs {
+    /// The store's filter for these arguments, with at most `limit` rows (0: all).
+    fn to_filter(&self, limit: usize) -> MatchFilter {
+        MatchFilter {
+            status: self.status,
+            host: self.site.as_ref().map(|s| s.trim().to_ascii_lowercase()),
+            verdict: self.verdict.map(|v| {
+                match v {
+                    VerdictArg::Copy => "copy",
+                    VerdictArg::Partial => "partial",
+                }
+                .to_string()
+            }),
+            sort: match self.sort {
+                SortArg::Share => SortKey::Share,
+                SortArg::Date => SortKey::Date,
+            },
+            limit,
+            ..MatchFilter::default()
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum FormatArg {
+    Csv,
+    Xlsx,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -356,6 +409,23 @@ pub fn main() -> ExitCode {
                 .error(clap::error::ErrorKind::ArgumentConflict, message)
                 .exit();
         }
+    }
+    // A workbook is binary: on a terminal it is noise, in a pipe it is rarely meant.
+    if let Command::Matches {
+        command:
+            MatchesCommand::Export {
+                format: FormatArg::Xlsx,
+                out: None,
+                ..
+            },
+    } = &cli.command
+    {
+        Cli::command()
+            .error(
+                clap::error::ErrorKind::MissingRequiredArgument,
+                "--format xlsx needs --out FILE (a workbook is not written to standard output)",
+            )
+            .exit();
     }
     // The service and the demo report progress as info logs; one-shot commands print
     // their results and log only problems.
@@ -789,10 +859,20 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Run => run_daemon(cli.config.as_deref()),
         Command::Serve => serve_desk(cli.config.as_deref()),
-        Command::Demo { dir } => {
+        Command::Demo { dir, serve } => {
             let runtime = runtime()?;
             let report = runtime.block_on(crate::demo::run(dir.as_deref()))?;
-            print!("{}", report.render());
+            print!("{}", report.render(serve));
+            if serve {
+                runtime.block_on(async {
+                    let desk = crate::demo::prepare_desk(&report).await?;
+                    print!("{}", desk.render());
+                    std::io::stdout().flush()?;
+                    crate::web::serve(desk.settings, desk.listener, shutdown_signal()).await?;
+                    Ok::<_, anyhow::Error>(())
+                })?;
+                runtime.shutdown_background();
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Matches { command } => {
@@ -843,30 +923,10 @@ fn run_matches(settings: &Settings, command: MatchesCommand) -> Result<ExitCode>
     match command {
         MatchesCommand::List {
             json,
-            status,
-            site,
-            verdict,
-            sort,
+            filter,
             limit,
         } => {
-            let filter = MatchFilter {
-                status,
-                host: site.map(|s| s.trim().to_ascii_lowercase()),
-                verdict: verdict.map(|v| {
-                    match v {
-                        VerdictArg::Copy => "copy",
-                        VerdictArg::Partial => "partial",
-                    }
-                    .to_string()
-                }),
-                sort: match sort {
-                    SortArg::Share => SortKey::Share,
-                    SortArg::Date => SortKey::Date,
-                },
-                limit: limit.unwrap_or(0),
-                ..MatchFilter::default()
-            };
-            let page = store.query_matches(&filter)?;
+            let page = store.query_matches(&filter.to_filter(limit.unwrap_or(0)))?;
             if json {
                 print_json(&page.matches)?;
             } else {
@@ -892,6 +952,43 @@ fn run_matches(settings: &Settings, command: MatchesCommand) -> Result<ExitCode>
                 } else {
                     println!("{} of {} match(es)", page.matches.len(), page.total);
                 }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        MatchesCommand::Export {
+            format,
+            out,
+            filter,
+        } => {
+            let format = match format {
+                FormatArg::Csv => crate::export::Format::Csv,
+                FormatArg::Xlsx => crate::export::Format::Xlsx,
+            };
+            let page = store.export_matches(&filter.to_filter(crate::export::MAX_EXPORT_ROWS))?;
+            let bytes = crate::export::render(format, &page.rows)?;
+            match &out {
+                Some(path) => std::fs::write(path, &bytes)
+                    .with_context(|| format!("{}: cannot write the export", path.display()))?,
+                None => {
+                    let mut stdout = std::io::stdout().lock();
+                    stdout.write_all(&bytes)?;
+                    stdout.flush()?;
+                }
+            }
+            let written = page.rows.len();
+            if written as i64 == page.total {
+                if let Some(path) = &out {
+                    eprintln!(
+                        "matches export: {written} match(es) written to {}",
+                        path.display()
+                    );
+                }
+            } else {
+                eprintln!(
+                    "matches export: the first {written} of {} match(es) written (an export holds at most {}; narrow it with --status, --site or --verdict)",
+                    page.total,
+                    crate::export::MAX_EXPORT_ROWS
+                );
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -1120,11 +1217,7 @@ fn password_line(line: &[u8]) -> Result<&str> {
 /// The Argon2id PHC string of `password` (default parameters, random salt), as
 /// `[[web.users]] password_hash` takes it.
 fn hash_password(password: &str) -> Result<String> {
-    use argon2::PasswordHasher;
-    let hash = argon2::Argon2::default()
-        .hash_password(password.as_bytes())
-        .map_err(|e| anyhow::anyhow!("cannot hash the password: {e}"))?;
-    Ok(hash.to_string())
+    Ok(crate::web::auth::hash_password(password)?)
 }
 
 /// The settings when a config file is named (`--config`, `COPYHOUND_CONFIG`) or present

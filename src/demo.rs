@@ -5,6 +5,8 @@
 //! pinyin, an excerpt and an unrelated page) on 127.0.0.1, and a licensed partner's copy
 //! on 127.0.0.2. A config pointing at them is written to the demo folder; then the real
 //! ingest and one real crawl cycle run against them and the recorded matches are printed.
+//! `--serve` then readies the review desk on the demo's store ([`prepare_desk`]: a demo
+//! reviewer whose random password is printed once) for the CLI to serve until Ctrl-C.
 //!
 //! The sample pages are compiled into the binary, so the demo works from an installed
 //! copy. It never reaches beyond loopback: the only URLs it configures are its own.
@@ -49,6 +51,10 @@ pub enum DemoError {
     Pipeline(#[from] PipelineError),
     #[error(transparent)]
     Notify(#[from] crate::notify::NotifyError),
+    #[error("cannot draw a random password for the demo reviewer: {0}")]
+    Random(#[from] getrandom::Error),
+    #[error(transparent)]
+    Hash(#[from] crate::web::auth::HashError),
 }
 
 fn io_err(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> DemoError {
@@ -80,8 +86,9 @@ pub struct Report {
 }
 
 impl Report {
-    /// The human summary `copyhound demo` prints.
-    pub fn render(&self) -> String {
+    /// The human summary `copyhound demo` prints; `serving` when `--serve` follows it
+    /// with the desk (which then replaces the hint on how to reach it).
+    pub fn render(&self, serving: bool) -> String {
         use crate::cli::printable;
         let mut out = String::new();
         out.push_str(&format!(
@@ -121,12 +128,84 @@ impl Report {
         out.push_str(&format!(
             "inspect: copyhound matches list --config {config}\n         copyhound matches show 1 --config {config}\n"
         ));
-        out.push_str(&format!(
-            "review:  add a [[web.users]] entry (hash from `copyhound hash-password`) to {config},\n         then `copyhound serve --config {config}` and open http://127.0.0.1:8600/\n"
-        ));
+        if !serving {
+            out.push_str(&format!(
+                "review:  copyhound demo --serve --dir {} (the review desk on this store, with a demo login)\n",
+                self.dir.display()
+            ));
+        }
         out.push_str(&format!("done in {:.1}s\n", self.seconds));
         out
     }
+}
+
+/// The reviewer `copyhound demo --serve` creates.
+pub const DEMO_USER: &str = "demo";
+
+/// The port the demo's desk takes when it is free (the example config's); any free
+/// port on loopback otherwise.
+const DESK_PORT: u16 = 8600;
+
+/// Characters of the demo reviewer's random password (hex: 80 bits).
+const DEMO_PASSWORD_CHARS: usize = 20;
+
+/// The review desk `copyhound demo --serve` is about to serve: where, and the login.
+pub struct DemoDesk {
+    /// The desk's address, for the browser.
+    pub url: String,
+    /// The demo reviewer's password, in clear: printed once, never stored.
+    pub password: String,
+    /// The demo's config, now with `[web]` and the reviewer (its password's hash).
+    pub config: PathBuf,
+    /// The settings of that config, for [`crate::web::serve`].
+    pub settings: Settings,
+    /// Bound on loopback.
+    pub listener: tokio::net::TcpListener,
+}
+
+impl DemoDesk {
+    /// What `copyhound demo --serve` prints about the desk.
+    pub fn render(&self) -> String {
+        format!(
+            "review desk: {url}\n  user:     {DEMO_USER}\n  password: {password}\n  (shown only now; {config} keeps only its hash)\nopen {url} in a browser; Ctrl-C stops the desk\n",
+            url = self.url,
+            password = self.password,
+            config = self.config.display()
+        )
+    }
+}
+
+/// Readies the review desk on the demo's store: a demo reviewer with a fresh random
+/// password (its Argon2id hash and the desk's address are appended to the demo's
+/// config, which the demo writes anew on every run), and a listener on loopback.
+///
+/// # Errors
+/// [`DemoError`] when no port can be bound, no random password drawn, or the config
+/// cannot be written or read back.
+pub async fn prepare_desk(report: &Report) -> Result<DemoDesk, DemoError> {
+    let listener = match tokio::net::TcpListener::bind(("127.0.0.1", DESK_PORT)).await {
+        Ok(l) => l,
+        // Another desk (or anything else) has the usual port: any free one will do,
+        // the address is printed.
+        Err(_) => bind("127.0.0.1:0").await?.0,
+    };
+    let addr = listener.local_addr().map_err(io_err(&report.config))?;
+    let mut password = crate::web::auth::new_token()?;
+    password.truncate(DEMO_PASSWORD_CHARS);
+    let hash = crate::web::auth::hash_password(&password)?;
+    let mut text = std::fs::read_to_string(&report.config).map_err(io_err(&report.config))?;
+    text.push_str(&format!(
+        "\n# Added by `copyhound demo --serve`: its desk and demo reviewer.\n[web]\nlisten = \"{addr}\"\n\n[[web.users]]\nname = \"{DEMO_USER}\"\npassword_hash = '{hash}'\n"
+    ));
+    std::fs::write(&report.config, text).map_err(io_err(&report.config))?;
+    let settings = Settings::load(&report.config)?;
+    Ok(DemoDesk {
+        url: format!("http://{addr}/"),
+        password,
+        config: report.config.clone(),
+        settings,
+        listener,
+    })
 }
 
 type Pages = HashMap<&'static str, (&'static str, Vec<u8>)>;

@@ -562,6 +562,10 @@ pub struct MatchCounts {
     pub licensed: usize,
     /// On sites the reviewers ignore (counted here only, even when also licensed).
     pub ignored: usize,
+    /// Alerts queued for these matches (one per role told), so the caller knows when
+    /// to wake its outbox.
+    #[serde(skip)]
+    pub alerts: usize,
 }
 
 impl MatchCounts {
@@ -589,15 +593,19 @@ fn record(
         .map(|m| match_facts(store, capture, m))
         .collect::<Result<Vec<_>, _>>()?;
     // Every new match gets its evidence file; the alerts of one on an ignored site are
-    // dropped by the store, which owns that rule.
-    let outcomes =
-        store.record_matches_with(capture, &matches, Utc::now(), &mut |i, id| match facts
-            .get_mut(i)
-            .and_then(Option::as_mut)
-        {
+    // dropped by the store, which owns that rule (and so are not counted here).
+    let mut alerts = 0;
+    let outcomes = store.record_matches_with(capture, &matches, Utc::now(), &mut |i, id| {
+        let evidence = match facts.get_mut(i).and_then(Option::as_mut) {
             Some(f) => detector.evidence.for_new_match(capture, f, id),
             None => MatchEvidence::default(),
-        })?;
+        };
+        if matches.get(i).is_some_and(|m| !m.ignored) {
+            alerts += evidence.alerts.len();
+        }
+        evidence
+    })?;
+    counts.alerts += alerts;
     for (m, outcome) in matches.iter().zip(outcomes) {
         if let MatchOutcome::New { id } = outcome {
             if m.ignored {
@@ -1110,12 +1118,14 @@ pub async fn crawl_once(
     store: &mut Store,
     shutdown: impl Future<Output = ()>,
 ) -> Result<CrawlSummary, PipelineError> {
-    crawl_cycle(settings, store, shutdown, SHUTDOWN_DEADLINE).await
+    crawl_cycle(settings, store, shutdown, SHUTDOWN_DEADLINE, None).await
 }
 
 /// [`crawl_once`] with the time pages in flight get after `shutdown` completes: the
 /// daemon passes a share of its own `[daemon] shutdown_timeout`, so the cycle writes its
-/// state before the daemon's deadline instead of being dropped mid-way.
+/// state before the daemon's deadline instead of being dropped mid-way. `outbox_bell`
+/// is rung each time a page's matches queue alerts (committed by then), so the
+/// daemon's outbox sends them at once instead of at its next poll.
 ///
 /// # Errors
 /// As [`crawl_once`].
@@ -1124,6 +1134,7 @@ pub async fn crawl_cycle(
     store: &mut Store,
     shutdown: impl Future<Output = ()>,
     shutdown_deadline: Duration,
+    outbox_bell: Option<&tokio::sync::Notify>,
 ) -> Result<CrawlSummary, PipelineError> {
     let crawl = &settings.crawl;
     let rules = UrlRules::from_settings(crawl);
@@ -1249,7 +1260,13 @@ pub async fn crawl_cycle(
                 if let Some(n) = state.active_per_host.get_mut(&item.host) {
                     *n = n.saturating_sub(1);
                 }
+                let alerts_before = state.summary.matches.alerts;
                 handle(&mut state, store, &shared, crawl, &rules, item, result)?;
+                if state.summary.matches.alerts > alerts_before {
+                    if let Some(bell) = outbox_bell {
+                        bell.notify_one();
+                    }
+                }
                 if state.batch.pages() >= BATCH_PAGES {
                     state.flush(store)?;
                 }

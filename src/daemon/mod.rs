@@ -136,7 +136,8 @@ impl Daemon {
         // The endpoint first, so a probe sees 503 "starting" rather than a refused
         // connection while the index loads. The review desk shares it and follows
         // reloads (users, language) through the settings channel.
-        // The desk rings the outbox when a decision queues an escalation.
+        // The desk rings the outbox when a decision queues an escalation, and the crawl
+        // when a page's matches queue alerts: both are sent at once, not at the next poll.
         let outbox_bell = Arc::new(tokio::sync::Notify::new());
         let desk =
             crate::web::Desk::open_with_bell(settings_rx.clone(), Some(Arc::clone(&outbox_bell)))?;
@@ -203,7 +204,7 @@ impl Daemon {
                 settings_rx.clone(),
                 token.clone(),
                 Arc::clone(&metrics),
-                outbox_bell,
+                Arc::clone(&outbox_bell),
             ),
         );
         spawn_named(
@@ -216,6 +217,7 @@ impl Daemon {
                 Arc::clone(&metrics),
                 notifier.clone(),
                 passes_rx,
+                outbox_bell,
             ),
         );
 
@@ -412,6 +414,8 @@ async fn outbox_loop(
             }
         };
         tracing::info!(mailer = %mailer.describe(), "alert outbox running");
+        // A mail set-up that cannot work is logged now, not at the first alert.
+        crate::notify::log_mailer_check(&mailer, token.cancelled()).await;
         // The worker finishes a pass in progress before it returns, so an alert the
         // server accepted is always marked sent before shutdown.
         let stop = async {
@@ -463,6 +467,7 @@ async fn crawl_loop(
     metrics: Arc<Metrics>,
     notifier: Notifier,
     mut passes: watch::Receiver<u64>,
+    outbox_bell: Arc<tokio::sync::Notify>,
 ) {
     tokio::select! {
         () = token.cancelled() => return,
@@ -483,8 +488,14 @@ async fn crawl_loop(
         // Pages in flight get half the shutdown deadline, leaving the other half for
         // writing the cycle's state.
         let grace = current.daemon.shutdown_timeout / 2;
-        let result: Result<_, PipelineError> =
-            crawl_cycle(&current, &mut store, token.cancelled(), grace).await;
+        let result: Result<_, PipelineError> = crawl_cycle(
+            &current,
+            &mut store,
+            token.cancelled(),
+            grace,
+            Some(&outbox_bell),
+        )
+        .await;
         let took = started.elapsed();
         match result {
             Ok(summary) => {

@@ -11,7 +11,11 @@
 //!   a capped exponential backoff (`[email] retry_initial` doubling up to `retry_max`),
 //!   for as long as it takes: an alert owed is an alert sent;
 //! - a 5xx reply ([`SendError::Permanent`]): `failed`, with the reply, shown by
-//!   `copyhound alerts list` until someone runs `copyhound alerts retry ID`.
+//!   `copyhound alerts list` until someone runs `copyhound alerts retry ID`;
+//! - a set-up that cannot work with the server ([`SendError::Config`]: a relay without
+//!   STARTTLS while `[email] starttls = "required"`): `failed` likewise, with a reason
+//!   naming the key to change. Long-running processes also probe the server when their
+//!   outbox starts ([`log_mailer_check`]), so the log says it before any alert fails.
 //!
 //! When more alerts of one role are due than `[email] digest_after` emails allowed per
 //! `digest_window`, they go out as one digest email instead of a flood.
@@ -59,6 +63,11 @@ pub enum SendError {
     /// Do not try again: a 5xx reply (unknown mailbox, message refused).
     #[error("permanent: {0}")]
     Permanent(String),
+    /// Do not try again: `[email]` cannot work with this server (every message would
+    /// fail the same way until the config changes), such as `starttls = "required"`
+    /// against a relay that offers no STARTTLS. The text says what to set.
+    #[error("configuration: {0}")]
+    Config(String),
 }
 
 /// Why the notifier could not run at all.
@@ -122,10 +131,15 @@ pub fn new_alerts(
 pub enum Mailer {
     /// An SMTP server.
     Smtp {
-        transport: AsyncSmtpTransport<Tokio1Executor>,
+        /// Boxed: the transport is large next to the `.eml` variant, and a mailer is
+        /// built once per outbox, so the indirection costs nothing that matters.
+        transport: Box<AsyncSmtpTransport<Tokio1Executor>>,
         /// `smtp://host:port`, for messages (never with credentials).
         url: String,
         timeout: Duration,
+        /// `starttls = "required"`: a server without STARTTLS is then a configuration
+        /// failure, not a passing one (see [`classify`]).
+        starttls_required: bool,
     },
     /// `.eml` files in a folder (no SMTP server configured).
     Files(PathBuf),
@@ -168,9 +182,10 @@ impl Mailer {
             builder = builder.credentials(Credentials::new(user.clone(), password));
         }
         Ok(Mailer::Smtp {
-            transport: builder.build(),
+            transport: Box::new(builder.build()),
             url: smtp.display_url(),
             timeout: email.timeout,
+            starttls_required: smtp.security == SmtpSecurity::StartTlsRequired,
         })
     }
 
@@ -185,26 +200,77 @@ impl Mailer {
     /// Sends one message.
     ///
     /// # Errors
-    /// [`SendError::Permanent`] for a 5xx reply, [`SendError::Transient`] for anything
-    /// that may pass later (4xx, connection, TLS, timeout, a full disk for files).
+    /// [`SendError::Permanent`] for a 5xx reply, [`SendError::Config`] when `[email]`
+    /// cannot work with the server, [`SendError::Transient`] for anything that may pass
+    /// later (4xx, connection, TLS, timeout, a full disk for files).
     pub async fn send(&self, message: &Message) -> Result<(), SendError> {
         match self {
             Mailer::Smtp {
                 transport,
                 url,
                 timeout,
+                starttls_required,
             } => {
                 // lettre's own timeout covers each socket operation; this one bounds
                 // the whole conversation, so a server that drips replies cannot stall
                 // the worker.
                 match tokio::time::timeout(*timeout * 2, transport.send(message.clone())).await {
                     Ok(Ok(_)) => Ok(()),
-                    Ok(Err(e)) => Err(classify(&e, url)),
+                    Ok(Err(e)) => Err(classify(&e, url, *starttls_required)),
                     Err(_) => Err(SendError::Transient(format!("{url}: timed out"))),
                 }
             }
             Mailer::Files(dir) => write_eml(dir, message).map_err(SendError::Transient),
         }
+    }
+
+    /// Connects to the SMTP server and greets it as a delivery would (EHLO, STARTTLS,
+    /// login), sending nothing: the check a long-running process makes when its outbox
+    /// starts, so a mail set-up that cannot work is in the log at once rather than at
+    /// the first alert. Always succeeds for `.eml` files.
+    ///
+    /// # Errors
+    /// As [`Mailer::send`].
+    pub async fn probe(&self) -> Result<(), SendError> {
+        let Mailer::Smtp {
+            transport,
+            url,
+            timeout,
+            starttls_required,
+        } = self
+        else {
+            return Ok(());
+        };
+        match tokio::time::timeout(*timeout * 2, transport.test_connection()).await {
+            Ok(Ok(true)) => Ok(()),
+            Ok(Ok(false)) => Err(SendError::Transient(format!(
+                "{url}: the connection closed after the greeting"
+            ))),
+            Ok(Err(e)) => Err(classify(&e, url, *starttls_required)),
+            Err(_) => Err(SendError::Transient(format!("{url}: timed out"))),
+        }
+    }
+}
+
+/// Probes `mailer` ([`Mailer::probe`]) and logs what an operator must know: a
+/// configuration that cannot work as an error naming the key to change, a server that
+/// cannot be reached now as a warning (alerts wait and are retried). Returns when the
+/// probe ends or `stop` completes, whichever is first.
+pub async fn log_mailer_check(mailer: &Mailer, stop: impl std::future::Future<Output = ()>) {
+    let result = tokio::select! {
+        () = stop => return,
+        r = mailer.probe() => r,
+    };
+    match result {
+        Ok(()) => {}
+        Err(SendError::Config(why)) => tracing::error!(
+            error = %why,
+            "alert delivery cannot work with this [email] configuration: every alert will fail until it is changed"
+        ),
+        Err(e) => tracing::warn!(
+            error = %e,
+            "the mail server cannot be reached now; alerts stay queued and are retried"
+        ),
     }
 }
 
@@ -225,14 +291,35 @@ fn read_password(path: &Path) -> Result<String, NotifyError> {
     Ok(text.trim_end_matches(['\r', '\n']).to_string())
 }
 
-/// 5xx replies are permanent; everything else (4xx, connection, TLS, timeouts) may pass.
-fn classify(e: &lettre::transport::smtp::Error, url: &str) -> SendError {
-    let message = format!("{url}: {}", error_chain(e));
+/// 5xx replies are permanent; a server without STARTTLS when `starttls = "required"`
+/// is a configuration failure; everything else (4xx, connection, TLS, timeouts) may
+/// pass.
+fn classify(e: &lettre::transport::smtp::Error, url: &str, starttls_required: bool) -> SendError {
+    let chain = error_chain(e);
     if e.is_permanent() {
-        SendError::Permanent(message)
+        SendError::Permanent(format!("{url}: {chain}"))
+    } else if starttls_required && is_missing_starttls(e, &chain) {
+        SendError::Config(missing_starttls(url))
     } else {
-        SendError::Transient(message)
+        SendError::Transient(format!("{url}: {chain}"))
     }
+}
+
+/// Whether lettre refused to go on because the server's EHLO offered no STARTTLS.
+/// lettre reports it as a client error with a fixed text and no error kind of its own,
+/// so the text is what there is to go by; the test against a real server without
+/// STARTTLS (`tests/it/alerts.rs`) notices if a lettre upgrade changes it.
+fn is_missing_starttls(e: &lettre::transport::smtp::Error, chain: &str) -> bool {
+    e.is_client() && chain.contains("STARTTLS is not supported")
+}
+
+/// What to tell an operator whose relay offers no STARTTLS.
+fn missing_starttls(url: &str) -> String {
+    format!(
+        "{url} offers no STARTTLS, and [email] starttls = \"required\" (the default) refuses to send without it: \
+         set [email] starttls = \"opportunistic\" only for a relay on loopback or a trusted network (mail then travels unencrypted); \
+         otherwise use a relay that offers STARTTLS, or smtps:// (TLS from the start)"
+    )
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {
@@ -614,6 +701,13 @@ async fn send_batch(
             tracing::error!(role = report_role(role), alerts = ids.len(), error = %why, "alert refused permanently");
             summary.failed += ids.len();
         }
+        // Retrying cannot help until someone changes the config: failed with the reason,
+        // listed by `alerts list`, and `alerts retry` once [email] is fixed.
+        Err(SendError::Config(why)) => {
+            store.fail_alerts(&ids, &why)?;
+            tracing::error!(role = report_role(role), alerts = ids.len(), error = %why, "alert not sent: [email] must be changed");
+            summary.failed += ids.len();
+        }
     }
     Ok(summary)
 }
@@ -735,9 +829,10 @@ pub async fn run_worker_with(
         tokio::select! {
             _ = &mut shutdown => return Ok(()),
             _ = tokio::time::sleep(wait + Duration::from_millis(200)) => {}
-            // Rung by the review desk when it queues an escalation: counsel hears at
-            // once rather than at the next poll. (A ring while a pass runs is kept by
-            // `Notify` and ends the next wait at once.)
+            // Rung by the review desk when it queues an escalation and by the daemon's
+            // crawl when it queues alerts: they leave at once rather than at the next
+            // poll. (A ring while a pass runs is kept by `Notify` and ends the next
+            // wait at once.)
             () = async {
                 match wake {
                     Some(bell) => bell.notified().await,

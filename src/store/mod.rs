@@ -31,8 +31,8 @@ pub use matches::{
     CaptureRecord, MatchDetail, MatchEvidence, MatchOutcome, MatchSummary, NewMatch, StoredPassage,
 };
 pub use review::{
-    DecideOutcome, Decided, Decision, ListAddition, MatchFilter, MatchPage, NewDecision,
-    ReviewStatus, SessionRecord, SiteCount, SiteList, SiteListEntry, SortKey,
+    DecideOutcome, Decided, Decision, ExportPage, ExportRow, ListAddition, MatchFilter, MatchPage,
+    NewDecision, ReviewStatus, SessionRecord, SiteCount, SiteList, SiteListEntry, SortKey,
 };
 
 /// Name of the database file inside the state directory.

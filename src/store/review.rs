@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, params_from_iter, OptionalExtension};
 use serde::Serialize;
 
-use super::matches::{summary_row, SUMMARY_COLUMNS, SUMMARY_FROM};
+use super::matches::{summary_row, SUMMARY_COLUMNS, SUMMARY_COLUMN_COUNT, SUMMARY_FROM};
 use super::{timestamp, MatchSummary, NewAlert, Store, StoreError};
 
 /// Where a match stands in review.
@@ -187,6 +187,39 @@ pub struct MatchPage {
     pub total: i64,
 }
 
+/// The review dates an export adds to the summary columns, read from `decisions`
+/// (indexed by match): the first and the last decision, and when the match entered its
+/// current status, which is the last decision that moved it there or, for a match still
+/// in the status it was recorded with (`unreviewed`, `licensed`, `ignored`), its first
+/// capture.
+const EXPORT_COLUMNS: &str = ",
+    (SELECT MIN(d.decided_at) FROM decisions d WHERE d.match_id = m.id),
+    (SELECT MAX(d.decided_at) FROM decisions d WHERE d.match_id = m.id),
+    COALESCE((SELECT MAX(d.decided_at) FROM decisions d
+              WHERE d.match_id = m.id AND d.status = m.status
+                AND d.previous_status != d.status), m.first_seen)";
+
+/// One match of an export: what `matches list --json` says, and its review dates.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ExportRow {
+    #[serde(flatten)]
+    pub summary: MatchSummary,
+    /// When the first review decision was recorded; `None` when nobody decided yet.
+    pub first_decision_at: Option<String>,
+    /// When the latest review decision was recorded.
+    pub last_decision_at: Option<String>,
+    /// When the match entered its current status (see [`EXPORT_COLUMNS`]).
+    pub status_since: String,
+}
+
+/// The rows of an export and how many matches the filter selects in all (more than
+/// the rows when the export's bound cut it).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ExportPage {
+    pub rows: Vec<ExportRow>,
+    pub total: i64,
+}
+
 /// A site with matches, for the desk's site filter and bulk actions.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SiteCount {
@@ -257,6 +290,38 @@ impl Store {
     /// # Errors
     /// [`StoreError`] when the database cannot be read.
     pub fn query_matches(&self, filter: &MatchFilter) -> Result<MatchPage, StoreError> {
+        let (matches, total) = self.select_matches(filter, "", summary_row)?;
+        Ok(MatchPage { matches, total })
+    }
+
+    /// The matches `filter` selects, as [`Store::query_matches`] orders and pages them,
+    /// each with its review dates: the rows of `copyhound matches export` and the desk's
+    /// export links. The caller bounds the rows with `filter.limit`.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the database cannot be read.
+    pub fn export_matches(&self, filter: &MatchFilter) -> Result<ExportPage, StoreError> {
+        let (rows, total) = self.select_matches(filter, EXPORT_COLUMNS, |r| {
+            let n = SUMMARY_COLUMN_COUNT;
+            Ok(ExportRow {
+                summary: summary_row(r)?,
+                first_decision_at: r.get(n)?,
+                last_decision_at: r.get(n + 1)?,
+                status_since: r.get(n + 2)?,
+            })
+        })?;
+        Ok(ExportPage { rows, total })
+    }
+
+    /// The one query behind the queue, `matches list` and the exports: the summary
+    /// columns plus `extra` ones, filtered, ordered and paged by `filter`, and the total
+    /// the filter selects over all pages.
+    fn select_matches<T>(
+        &self,
+        filter: &MatchFilter,
+        extra: &str,
+        row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<(Vec<T>, i64), StoreError> {
         let (clause, values) = filter_sql(filter, true);
         let direction = if filter.ascending { "ASC" } else { "DESC" };
         let order = match filter.sort {
@@ -269,13 +334,13 @@ impl Store {
             filter.limit as i64
         };
         let sql = format!(
-            "SELECT {SUMMARY_COLUMNS} {SUMMARY_FROM} {clause} ORDER BY {order}
+            "SELECT {SUMMARY_COLUMNS}{extra} {SUMMARY_FROM} {clause} ORDER BY {order}
              LIMIT {limit} OFFSET {}",
             filter.offset
         );
         let mut stmt = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
-        let matches = stmt
-            .query_map(params_from_iter(values.iter()), summary_row)
+        let rows = stmt
+            .query_map(params_from_iter(values.iter()), row)
             .map_err(|e| self.err(e))?
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| self.err(e))?;
@@ -287,7 +352,7 @@ impl Store {
                 |r| r.get(0),
             )
             .map_err(|e| self.err(e))?;
-        Ok(MatchPage { matches, total })
+        Ok((rows, total))
     }
 
     /// How many matches `filter` selects in each status (its own status ignored), in
@@ -750,6 +815,64 @@ mod tests {
         assert_eq!(history[2].status, "licensed");
         let m = store.find_match(ids[0]).unwrap().unwrap();
         assert_eq!(m.summary.status, "licensed");
+    }
+
+    #[test]
+    fn exports_carry_the_review_dates() {
+        let (_dir, mut store, ids) = store_with_matches();
+        let at = |h: u32| {
+            chrono::NaiveDate::from_ymd_opt(2026, 11, 26)
+                .and_then(|d| d.and_hms_opt(h, 0, 0))
+                .unwrap()
+                .and_utc()
+        };
+        let decide = |store: &mut Store, status, h| {
+            let d = NewDecision {
+                status,
+                note: "",
+                actor: "wang",
+                via: "cli",
+            };
+            store
+                .decide(&[ids[0]], &d, &HashMap::new(), &[], at(h))
+                .unwrap();
+        };
+        // Infringing at 9, again at 10 (no move), licensed at 11, infringing at 12: the
+        // status was set at 12, and a repeat does not reset it.
+        decide(&mut store, ReviewStatus::Infringing, 9);
+        decide(&mut store, ReviewStatus::Infringing, 10);
+        decide(&mut store, ReviewStatus::Licensed, 11);
+        decide(&mut store, ReviewStatus::Infringing, 12);
+        decide(&mut store, ReviewStatus::Infringing, 13);
+        let page = store
+            .export_matches(&MatchFilter {
+                status: Some(ReviewStatus::Infringing),
+                ..MatchFilter::default()
+            })
+            .unwrap();
+        assert_eq!(page.total, 1);
+        let row = &page.rows[0];
+        assert_eq!(row.summary.id, ids[0]);
+        assert_eq!(
+            row.first_decision_at.as_deref(),
+            Some("2026-11-26T09:00:00Z")
+        );
+        assert_eq!(
+            row.last_decision_at.as_deref(),
+            Some("2026-11-26T13:00:00Z")
+        );
+        assert_eq!(row.status_since, "2026-11-26T12:00:00Z");
+        // An undecided match: no decision dates, in its status since it was found.
+        let all = store
+            .export_matches(&MatchFilter {
+                limit: 2,
+                ..MatchFilter::default()
+            })
+            .unwrap();
+        assert_eq!((all.rows.len(), all.total), (2, 3));
+        let undecided = all.rows.iter().find(|r| r.summary.id != ids[0]).unwrap();
+        assert_eq!(undecided.first_decision_at, None);
+        assert_eq!(undecided.status_since, undecided.summary.first_seen);
     }
 
     #[test]

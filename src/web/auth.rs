@@ -52,6 +52,24 @@ pub fn new_token() -> Result<String, getrandom::Error> {
     Ok(hex::encode(bytes))
 }
 
+/// Why a password could not be hashed.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot hash the password: {0}")]
+pub struct HashError(String);
+
+/// The Argon2id hash (PHC string, fresh random salt) of `password`, for `password_hash`
+/// of a `[[web.users]]` entry.
+///
+/// # Errors
+/// [`HashError`] when the random salt cannot be drawn or hashing fails.
+pub fn hash_password(password: &str) -> Result<String, HashError> {
+    use argon2::PasswordHasher;
+    Argon2::default()
+        .hash_password(password.as_bytes())
+        .map(|h| h.to_string())
+        .map_err(|e| HashError(e.to_string()))
+}
+
 /// What the store keeps of a session token.
 pub fn token_digest(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))

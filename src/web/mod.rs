@@ -54,6 +54,10 @@ struct DeskInner {
     limiter: Mutex<LoginLimiter>,
     /// Wakes the alert outbox of this process when a decision queues an escalation.
     outbox_bell: Option<Arc<tokio::sync::Notify>>,
+    /// One export is built at a time: a full one holds its rows and the finished file in
+    /// memory (a few hundred megabytes at [`crate::export::MAX_EXPORT_ROWS`] in XLSX),
+    /// so several reviewers exporting at once wait their turn instead of adding up.
+    exports: tokio::sync::Semaphore,
 }
 
 /// Why the desk could not be set up.
@@ -89,6 +93,7 @@ impl Desk {
                 store: Mutex::new(store),
                 limiter: Mutex::new(LoginLimiter::default()),
                 outbox_bell,
+                exports: tokio::sync::Semaphore::new(1),
             }),
         })
     }
@@ -121,6 +126,15 @@ impl Desk {
         }
     }
 
+    /// Waits for the turn to build an export; the turn ends when the permit drops.
+    async fn export_turn(&self) -> Result<tokio::sync::SemaphorePermit<'_>, pages::Failure> {
+        self.inner
+            .exports
+            .acquire()
+            .await
+            .map_err(|e| pages::Failure::internal(format!("export turn: {e}")))
+    }
+
     fn limiter(&self) -> std::sync::MutexGuard<'_, LoginLimiter> {
         // The limiter's counters stay meaningful after a panic elsewhere.
         self.inner.limiter.lock().unwrap_or_else(|p| p.into_inner())
@@ -132,6 +146,8 @@ pub fn router(desk: Desk) -> Router {
     let protected = Router::new()
         .route("/", get(pages::home))
         .route("/matches", get(pages::queue))
+        .route("/matches.csv", get(pages::export_csv))
+        .route("/matches.xlsx", get(pages::export_xlsx))
         .route("/matches/{id}", get(pages::match_page))
         .route("/matches/{id}/decide", post(pages::decide))
         .route("/matches/{id}/evidence", get(pages::evidence))
@@ -239,6 +255,7 @@ pub async fn serve(
                     return;
                 }
             };
+            crate::notify::log_mailer_check(&mailer, token.cancelled()).await;
             let stop = token.cancelled_owned();
             let worker = crate::notify::run_worker_with(
                 &mut store,

@@ -18,6 +18,7 @@ use super::i18n::{labels, Labels};
 use super::view::{self, Segment};
 use super::{status_page, Desk, DeskState};
 use crate::evidence::EVIDENCE_DIR;
+use crate::export::{Format, MAX_EXPORT_ROWS};
 use crate::review::{self, Action, Request as ReviewRequest};
 use crate::store::{
     DecideOutcome, MatchFilter, ReviewStatus, SiteList, SiteListEntry, SortKey, Store,
@@ -197,6 +198,9 @@ struct QueuePage {
     prev_href: Option<String>,
     next_href: Option<String>,
     bulk_host: Option<String>,
+    /// The export links: this queue (filters and order, every page) as a file.
+    export_csv_href: String,
+    export_xlsx_href: String,
 }
 
 struct RedirectRow {
@@ -723,9 +727,85 @@ pub async fn queue(
             prev_href: (q.page > 1).then(|| queue_href(&q, &q.status, q.page - 1)),
             next_href: (q.page < pages).then(|| queue_href(&q, &q.status, q.page + 1)),
             bulk_host: f.host.clone(),
+            export_csv_href: export_href(&q, Format::Csv),
+            export_xlsx_href: export_href(&q, Format::Xlsx),
         }
         .render()?;
         Ok(html(body))
+    }
+    .await;
+    respond(&desk, result)
+}
+
+/// The export link of a queue view: its filters and order (not its page), so the file
+/// holds what the reviewer sees across all pages.
+fn export_href(q: &QueueQuery, format: Format) -> String {
+    format!("/matches.{}?{}", format.extension(), queue_context(q))
+}
+
+pub async fn export_csv(
+    State(desk): DeskState,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
+    export(desk, params, Format::Csv).await
+}
+
+pub async fn export_xlsx(
+    State(desk): DeskState,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
+    export(desk, params, Format::Xlsx).await
+}
+
+/// The queue with the query's filters as a CSV or XLSX file: the rows the queue shows
+/// over all its pages, at most [`MAX_EXPORT_ROWS`] (the response says how many the
+/// filter selects in `X-Copyhound-Export-Total`, so a cut export is visible). One
+/// export is built at a time ([`Desk::export_turn`]).
+async fn export(desk: Desk, params: HashMap<String, String>, format: Format) -> Response {
+    let result = async {
+        let q = parse_queue(&params)?;
+        let filter = MatchFilter {
+            offset: 0,
+            limit: MAX_EXPORT_ROWS,
+            ..q.filter.clone()
+        };
+        let _turn = desk.export_turn().await?;
+        let page = desk
+            .with_store(move |s| Ok(s.export_matches(&filter)?))
+            .await?;
+        let rows = page.rows.len();
+        // Building a large workbook takes a moment of CPU: off the async threads, and
+        // without holding the store.
+        let bytes = tokio::task::spawn_blocking(move || crate::export::render(format, &page.rows))
+            .await
+            .map_err(|e| Failure::internal(format!("export task failed: {e}")))?
+            .map_err(|e| Failure::internal(e.to_string()))?;
+        // The status is `all` or a known status name, so the file name is plain ASCII.
+        let name = format!(
+            "copyhound-matches-{}-{}.{}",
+            q.status,
+            Utc::now().format("%Y%m%d-%H%M%S"),
+            format.extension()
+        );
+        Ok((
+            [
+                (header::CONTENT_TYPE, format.content_type().to_string()),
+                (
+                    header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"{name}\""),
+                ),
+                (
+                    header::HeaderName::from_static("x-copyhound-export-rows"),
+                    rows.to_string(),
+                ),
+                (
+                    header::HeaderName::from_static("x-copyhound-export-total"),
+                    page.total.to_string(),
+                ),
+            ],
+            bytes,
+        )
+            .into_response())
     }
     .await;
     respond(&desk, result)

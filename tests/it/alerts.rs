@@ -549,6 +549,67 @@ fn send_test_email_reaches_every_contact() {
     );
 }
 
+/// A relay that offers no STARTTLS (aiosmtpd offers none) with the default
+/// `starttls = "required"`: a configuration failure that names the key and what to set,
+/// at the first attempt, instead of a transient error retried forever.
+#[test]
+fn a_relay_without_starttls_is_a_configuration_failure() {
+    if skip_without_smtp("a_relay_without_starttls_is_a_configuration_failure") {
+        return;
+    }
+    let port = free_port();
+    let env = Env::new(&format!(
+        "smtp_url = \"smtp://127.0.0.1:{port}\"\nfrom = \"copyhound <copyhound@jiangcheng-daily.example>\"\nretry_initial = \"1s\"\nretry_max = \"2s\"\ntimeout = \"5s\"\n"
+    ));
+    let sink = SmtpSink::start(port, &env.root.join("mail"), None);
+    let says_what_to_set = |text: &str| {
+        text.contains(&format!("smtp://127.0.0.1:{port} offers no STARTTLS"))
+            && text.contains("[email] starttls = \"required\"")
+            && text.contains("set [email] starttls = \"opportunistic\"")
+    };
+
+    let out = env.run(&["send-test-email"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("test email not sent"), "{err}");
+    assert!(says_what_to_set(&err), "{err}");
+    assert!(!err.contains("transient"), "{err}");
+
+    // Alerts fail at the first attempt, with the reason, and are not queued again.
+    env.new_match(1, "标题");
+    let out = send(&env, "5s");
+    assert!(out.contains("2 failed, 0 still queued"), "{out}");
+    let alerts = env.alerts();
+    assert_eq!(alerts.len(), 2);
+    for a in &alerts {
+        assert_eq!(state(a), "failed", "{a}");
+        assert_eq!(a["attempts"], 1, "{a}");
+        assert!(says_what_to_set(a["last_error"].as_str().unwrap()), "{a}");
+    }
+    let out = env.run(&["alerts", "list"]);
+    assert!(
+        stdout(&out).contains("[email] starttls = \"opportunistic\""),
+        "{}",
+        stdout(&out)
+    );
+    assert!(sink.messages().is_empty());
+
+    // With the setting the message names, the same relay takes the alerts.
+    let config = std::fs::read_to_string(&env.config).unwrap();
+    std::fs::write(
+        &env.config,
+        config.replace("[email]\n", "[email]\nstarttls = \"opportunistic\"\n"),
+    )
+    .unwrap();
+    for a in &alerts {
+        let id = a["id"].to_string();
+        assert!(env.run(&["alerts", "retry", &id]).status.success());
+    }
+    let out = send(&env, "5s");
+    assert!(out.contains("2 sent"), "{out}");
+    assert_eq!(sink.messages().len(), 2);
+}
+
 #[test]
 fn the_smtp_password_is_never_printed() {
     let env = Env::new(
@@ -621,6 +682,54 @@ async fn crawl_once_delivers_the_alerts_it_queued() {
     assert_eq!(sink.messages().len(), 2);
     let matches = json(&env.run(&["matches", "list", "--json"]));
     assert_eq!(matches.as_array().unwrap().len(), 1);
+}
+
+/// The daemon's crawl cycle rings its outbox's bell when a page's matches queue
+/// alerts (the desk does the same for escalations), so they leave at once rather than
+/// at the outbox's next poll; a cycle that queues nothing does not ring.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crawl_cycle_rings_the_outbox_when_it_queues_alerts() {
+    use std::time::Duration;
+    let (env, _site, _port) = copy_site_env().await;
+    let out = copyhound_blocking(&env.config, &["ingest"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let settings = env.settings();
+    let mut store = Store::open_dir(&settings.storage.dir).unwrap();
+    let bell = tokio::sync::Notify::new();
+    let first = cycle(&settings, &mut store, &bell).await;
+    assert_eq!(first.matches.total(), 1);
+    // Both roles are told of the copy: two alerts, queued and committed.
+    assert_eq!(first.matches.alerts, 2);
+    assert_eq!(store.pending_alert_count().unwrap(), 2);
+    // A ring with nobody waiting is kept by the bell: the outbox's next wait ends at once.
+    tokio::time::timeout(Duration::from_millis(200), bell.notified())
+        .await
+        .expect("the cycle rang the outbox");
+    let second = cycle(&settings, &mut store, &bell).await;
+    assert_eq!(second.matches.alerts, 0);
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), bell.notified())
+            .await
+            .is_err(),
+        "a cycle that queued nothing rang the outbox"
+    );
+}
+
+/// One crawl cycle as the daemon runs it, with `bell` as its outbox's bell.
+async fn cycle(
+    settings: &Settings,
+    store: &mut Store,
+    bell: &tokio::sync::Notify,
+) -> copyhound::crawl::pipeline::CrawlSummary {
+    copyhound::crawl::pipeline::crawl_cycle(
+        settings,
+        store,
+        std::future::pending(),
+        std::time::Duration::from_secs(5),
+        Some(bell),
+    )
+    .await
+    .unwrap()
 }
 
 /// The whole path: `scan` finds a copy of an archived original on a loopback site,

@@ -527,6 +527,68 @@ async fn sigterm_mid_cycle_stops_within_the_deadline() {
     assert!(integrity);
 }
 
+/// `[email]` pointing at a relay without STARTTLS, `starttls` left at "required": the
+/// daemon says so in its log when its outbox starts, and the alerts its crawl queues
+/// fail at once with the same reason instead of being retried forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_without_starttls_is_named_in_the_log_at_start() {
+    if !crate::util::python_has(
+        "aiosmtpd",
+        "a_relay_without_starttls_is_named_in_the_log_at_start",
+    ) {
+        return;
+    }
+    let w = world(Duration::ZERO, 4).await;
+    let port = crate::util::free_port();
+    let _sink = crate::util::SmtpSink::start(port, &w.dir.path().join("mail"), None);
+    w.write_config(&format!(
+        "{}\n[email]\nsmtp_url = \"smtp://127.0.0.1:{port}\"\nfrom = \"copyhound <c@test.example>\"\ntimeout = \"5s\"\n",
+        w.config_text(4, "1h")
+    ));
+    let (child, _notes, _) = w.start().await;
+    let reason = format!("smtp://127.0.0.1:{port} offers no STARTTLS");
+    w.wait_for(
+        "the mail check in the log",
+        Duration::from_secs(20),
+        || async {
+            let log = w.log();
+            log.contains(&reason)
+                && log.contains("alert delivery cannot work with this [email] configuration")
+        },
+    )
+    .await;
+    // The crawl's alerts (two matches, the licensed one alerts licensing only) fail
+    // with the reason, each after one attempt.
+    let alerts = || {
+        json(&copyhound(&[
+            "alerts",
+            "list",
+            "--json",
+            "--config",
+            w.config.to_str().unwrap(),
+        ]))
+        .as_array()
+        .unwrap()
+        .clone()
+    };
+    w.wait_for("failed alerts", Duration::from_secs(30), || async {
+        let all = alerts();
+        !all.is_empty() && all.iter().all(|a| a["state"] == "failed")
+    })
+    .await;
+    for a in alerts() {
+        assert_eq!(a["attempts"], 1, "{a}");
+        let why = a["last_error"].as_str().unwrap();
+        assert!(
+            why.contains(&reason) && why.contains("[email] starttls"),
+            "{why}"
+        );
+    }
+    signal(&child, libc::SIGTERM);
+    let (status, _) = exit_within(child, Duration::from_secs(15)).await;
+    assert!(status.success(), "{status:?}\n{}", w.log());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_daemon_restarts_without_losing_or_repeating_matches() {
     // Slow pages, one at a time: the kill lands mid-cycle.

@@ -8,6 +8,7 @@ mod crawl;
 mod daemon;
 mod detection;
 mod evidence;
+mod exports;
 mod extract;
 mod ingest;
 mod pipeline;

@@ -247,3 +247,44 @@ impl Drop for SmtpSink {
         let _ = self.child.wait();
     }
 }
+
+/// Whether the run must not skip tests for missing tools: `.ci/run` sets
+/// `COPYHOUND_REQUIRE_BROWSER=1`, and CI services set `CI`.
+pub fn tools_required() -> bool {
+    std::env::var("COPYHOUND_REQUIRE_BROWSER").is_ok_and(|v| v == "1")
+        || std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false")
+}
+
+/// Like [`python_has`], but under CI ([`tools_required`]) a missing module fails the
+/// test instead of skipping it, so CI cannot pass by skipping.
+pub fn python_needs(module: &str, test: &str) -> bool {
+    let ok = Command::new("python3")
+        .args(["-c", &format!("import {module}")])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        ok || !tools_required(),
+        "{test}: python3 module {module} is missing and this run requires it (pip install {module})"
+    );
+    if !ok {
+        eprintln!("skipping {test}: python3 module {module} not installed (pip install {module}; CI installs it)");
+    }
+    ok
+}
+
+/// An export file read back by Python's `csv` module (`kind` = `csv`) or `openpyxl`
+/// (`xlsx`), through `tests/support/read_export.py`.
+pub fn read_export(kind: &str, path: &Path) -> serde_json::Value {
+    let out = Command::new("python3")
+        .arg(root().join("tests/support/read_export.py"))
+        .arg(kind)
+        .arg(path)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "read_export.py {kind} failed: {}",
+        stderr(&out)
+    );
+    serde_json::from_slice(&out.stdout).expect("read_export.py prints JSON")
+}

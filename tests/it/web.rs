@@ -581,6 +581,93 @@ async fn match_page_downloads_and_site_list() {
     desk.stop().await;
 }
 
+/// `matches list --json` on the desk's store, with `filters`.
+async fn listed(desk: &DeskFixture, filters: &[&str]) -> Vec<serde_json::Value> {
+    let config = desk.state.parent().unwrap().join("copyhound.toml");
+    let mut args = vec!["matches", "list", "--json"];
+    args.extend(filters);
+    let out = crate::util::copyhound_blocking(&config, &args).await;
+    crate::util::json(&out).as_array().unwrap().clone()
+}
+
+/// The queue's export links: the queue's filters (every page), as CSV and XLSX files
+/// that read back with Python's csv module and openpyxl, behind the login.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queue_exports_follow_the_filters() {
+    let desk = DeskFixture::start().await;
+    // Not without a session: a GET goes to the login page, and no file is served.
+    let r = desk.get("/matches.csv?status=all", None).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert!(r.headers()[LOCATION]
+        .to_str()
+        .unwrap()
+        .starts_with("/login?next="));
+    let (session, _) = desk.login().await;
+
+    // The queue links to its own filters as files.
+    let r = desk
+        .get(
+            "/matches?status=all&verdict=copy&sort=share&page=1",
+            Some(&session),
+        )
+        .await;
+    let body = r.text().await.unwrap();
+    // askama escapes the ampersands of the query as `&#38;`.
+    let link = "/matches.csv?status=all&#38;verdict=copy&#38;sort=share";
+    assert!(body.contains(&format!("href=\"{link}\"")), "{body}");
+    assert!(body.contains("href=\"/matches.xlsx?status=all&#38;verdict=copy&#38;sort=share\""));
+
+    let r = desk.get(&link.replace("&#38;", "&"), Some(&session)).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_security_headers(r.headers());
+    assert_eq!(r.headers()["content-type"], "text/csv; charset=utf-8");
+    let disposition = r.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        disposition.starts_with("attachment; filename=\"copyhound-matches-all-")
+            && disposition.ends_with(".csv\""),
+        "{disposition}"
+    );
+    assert_eq!(r.headers()["x-copyhound-export-total"], "2");
+    let bytes = r.bytes().await.unwrap();
+    assert!(bytes.starts_with(b"\xef\xbb\xbfid,"));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("queue.csv");
+    std::fs::write(&file, &bytes).unwrap();
+    let want = listed(&desk, &["--verdict", "copy", "--sort", "share"]).await;
+    let rows = crate::exports::check_rows(&crate::util::read_export("csv", &file), &want, true);
+    assert_eq!(rows.len(), 2);
+
+    // The default queue (unreviewed) as a workbook.
+    let r = desk.get("/matches.xlsx", Some(&session)).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        r.headers()["content-type"],
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    );
+    assert!(r.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .contains("copyhound-matches-unreviewed-"));
+    let bytes = r.bytes().await.unwrap();
+    assert!(bytes.starts_with(b"PK"));
+    if crate::util::python_needs("openpyxl", "queue_exports_follow_the_filters") {
+        let file = dir.path().join("queue.xlsx");
+        std::fs::write(&file, &bytes).unwrap();
+        let want = listed(&desk, &["--status", "unreviewed"]).await;
+        let read = crate::util::read_export("xlsx", &file);
+        assert_eq!(read["freeze_panes"], "A2");
+        crate::exports::check_rows(&read, &want, false);
+    }
+
+    // A bad filter is refused as on the queue.
+    let r = desk.get("/matches.csv?status=bogus", Some(&session)).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    desk.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn decisions_escalate_once_and_respect_csrf() {
     let desk = DeskFixture::start().await;
@@ -855,4 +942,102 @@ async fn a_reload_that_removes_a_user_ends_their_session() {
     let login = desk.get("/login", None).await.text().await.unwrap();
     assert!(login.contains("id=\"no-users\""), "{login}");
     desk.stop().await;
+}
+
+/// `copyhound demo --serve` as a newcomer runs it: the binary prints the desk's URL
+/// and a demo reviewer's password once; both work over HTTP; Ctrl-C (SIGINT) stops it
+/// cleanly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_serve_prints_a_login_that_works() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let demo = dir.path().join("demo");
+    let mut child =
+        crate::util::copyhound_cmd(&["demo", "--serve", "--dir", demo.to_str().unwrap()])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+    /// Kills the desk if the test fails before stopping it.
+    struct Reap(Option<std::process::Child>);
+    impl Drop for Reap {
+        fn drop(&mut self) {
+            if let Some(mut c) = self.0.take() {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+        }
+    }
+    let stdout = child.stdout.take().unwrap();
+    let mut child = Reap(Some(child));
+    // The URL and password lines, read as they are printed (the desk keeps running).
+    let (url, password, printed) = tokio::task::spawn_blocking(move || {
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        let (mut url, mut printed) = (None, String::new());
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            printed.push_str(&line);
+            printed.push('\n');
+            if let Some(u) = line.strip_prefix("review desk: ") {
+                url = Some(u.trim_end_matches('/').to_string());
+            }
+            if let Some(p) = line.trim().strip_prefix("password: ") {
+                return (url.expect("the URL first"), p.to_string(), printed);
+            }
+        }
+        panic!("no password printed:\n{printed}");
+    })
+    .await
+    .unwrap();
+    assert!(url.starts_with("http://127.0.0.1:"), "{printed}");
+    assert!(printed.contains("user:     demo"), "{printed}");
+    assert_eq!(password.len(), 20, "{printed}");
+    // Only the hash is kept.
+    let config = std::fs::read_to_string(demo.join("copyhound.toml")).unwrap();
+    assert!(!config.contains(&password));
+    assert!(config.contains("name = \"demo\""));
+
+    let desk = DeskFixture {
+        _dir: None,
+        state: demo.join("state"),
+        base: url,
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        stop: None,
+        server: None,
+        reload: None,
+    };
+    // The desk waits for the login; a wrong password is refused, the printed one works.
+    let r = desk.try_login("demo", "not the password").await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let r = desk.try_login("demo", &password).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let session = cookie_pair(r.headers(), "copyhound_session");
+    let r = desk.get("/matches?status=all", Some(&session)).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let body = r.text().await.unwrap();
+    assert!(body.contains("<span id=\"total\">3</span>"), "{body}");
+
+    let pid = child.0.as_ref().unwrap().id();
+    // SAFETY: kill(2) with the pid of a child this test spawned and has not reaped.
+    assert_eq!(unsafe { libc::kill(pid as libc::pid_t, libc::SIGINT) }, 0);
+    let mut c = child.0.take().unwrap();
+    let status = tokio::task::spawn_blocking(move || {
+        let start = std::time::Instant::now();
+        loop {
+            if let Some(status) = c.try_wait().unwrap() {
+                return status;
+            }
+            if start.elapsed() > std::time::Duration::from_secs(15) {
+                let _ = c.kill();
+                panic!("demo --serve did not stop on SIGINT");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    })
+    .await
+    .unwrap();
+    assert!(status.success(), "{status:?}");
 }

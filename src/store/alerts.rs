@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, OptionalExtension, Transaction};
 use serde::Serialize;
 
-use super::{timestamp, Store, StoreError};
+use super::{begin_write, timestamp, Store, StoreError};
 use crate::config::Role;
 
 /// An alert to queue.
@@ -167,7 +167,7 @@ impl Store {
             path: path.clone(),
             source,
         };
-        let tx = self.conn.transaction().map_err(err)?;
+        let tx = begin_write(&mut self.conn).map_err(err)?;
         let ids = enqueue_alerts_in(&tx, alerts, now).map_err(err)?;
         tx.commit().map_err(err)?;
         Ok(ids)
@@ -337,7 +337,7 @@ impl Store {
             path: path.clone(),
             source,
         };
-        let tx = self.conn.transaction().map_err(err)?;
+        let tx = begin_write(&mut self.conn).map_err(err)?;
         {
             let mut stmt = tx.prepare_cached(sql).map_err(err)?;
             for &id in ids {

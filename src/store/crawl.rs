@@ -15,7 +15,7 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{params, OptionalExtension};
 
-use super::{timestamp, Store, StoreError};
+use super::{begin_write, timestamp, Store, StoreError};
 
 /// A URL to add to the frontier; `url` normalised, `url_key` and `host` computed by
 /// `crawl::urls` (`dedupe_key`, `host_key`).
@@ -159,7 +159,7 @@ impl Store {
             path: path.clone(),
             source,
         };
-        let tx = self.conn.transaction().map_err(err)?;
+        let tx = begin_write(&mut self.conn).map_err(err)?;
         let mut added = 0;
         {
             let mut stmt = tx
@@ -217,7 +217,7 @@ impl Store {
             path: path.clone(),
             source,
         };
-        let tx = self.conn.transaction().map_err(err)?;
+        let tx = begin_write(&mut self.conn).map_err(err)?;
         let items = {
             let mut stmt = tx
                 .prepare_cached(
@@ -272,7 +272,7 @@ impl Store {
             path: path.clone(),
             source,
         };
-        let tx = self.conn.transaction().map_err(err)?;
+        let tx = begin_write(&mut self.conn).map_err(err)?;
         let mut added = 0;
         {
             let now = timestamp(now);
@@ -470,7 +470,7 @@ impl Store {
             path: path.clone(),
             source,
         };
-        let tx = self.conn.transaction().map_err(err)?;
+        let tx = begin_write(&mut self.conn).map_err(err)?;
         let previous: Option<String> = tx
             .query_row(
                 "SELECT content_sha256 FROM crawl_fetches

@@ -15,7 +15,7 @@ use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::{timestamp, ReviewStatus, Store, StoreError};
+use super::{begin_write, timestamp, ReviewStatus, Store, StoreError};
 use crate::crawl::fetch::Capture;
 use crate::detect::{Passage, Verdict};
 
@@ -268,7 +268,7 @@ impl Store {
             source,
         };
         let now_text = timestamp(now);
-        let tx = self.conn.transaction().map_err(err)?;
+        let tx = begin_write(&mut self.conn).map_err(err)?;
         let mut outcomes = Vec::with_capacity(matches.len());
         let mut capture_id: Option<i64> = None;
         for (index, m) in matches.iter().enumerate() {

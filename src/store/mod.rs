@@ -42,6 +42,17 @@ pub const DATABASE_FILE: &str = "copyhound.db";
 /// `copyhound originals list` run while the daemon ingests).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Begins a write transaction that takes the write lock at once (`BEGIN IMMEDIATE`).
+///
+/// A deferred transaction that reads first and writes later cannot wait for the lock:
+/// in WAL mode, when another connection (the daemon's outbox, the desk, a CLI command)
+/// has written since the read began, SQLite answers "database is locked" at once rather
+/// than let the busy timeout run, and the whole crawl batch or decision fails. Taking the
+/// lock up front lets [`BUSY_TIMEOUT`] apply instead.
+pub(crate) fn begin_write(conn: &mut Connection) -> rusqlite::Result<Transaction<'_>> {
+    conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+}
+
 /// The schema, one migration per entry; entry `i` brings the database to version `i + 1`.
 /// Never edit a released migration: add a new one.
 const MIGRATIONS: &[&str] = &[
@@ -507,7 +518,7 @@ impl Store {
                 path: path.clone(),
                 source,
             };
-            let tx = self.conn.transaction().map_err(err)?;
+            let tx = begin_write(&mut self.conn).map_err(err)?;
             tx.execute_batch(sql).map_err(err)?;
             tx.pragma_update(None, "user_version", (i + 1) as i64)
                 .map_err(err)?;
@@ -546,7 +557,7 @@ impl Store {
             path: path.clone(),
             source,
         };
-        let tx = self.conn.transaction().map_err(err)?;
+        let tx = begin_write(&mut self.conn).map_err(err)?;
         let outcomes = articles
             .iter()
             .map(|a| upsert_in(&tx, a, now))
@@ -575,7 +586,7 @@ impl Store {
             path: path.clone(),
             source,
         };
-        let tx = self.conn.transaction().map_err(err)?;
+        let tx = begin_write(&mut self.conn).map_err(err)?;
         let pages: i64 = tx
             .query_row(
                 "SELECT COUNT(*) FROM site_template_pages WHERE host = ?1",

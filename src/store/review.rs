@@ -15,7 +15,7 @@ use rusqlite::{params, params_from_iter, OptionalExtension};
 use serde::Serialize;
 
 use super::matches::{summary_row, SUMMARY_COLUMNS, SUMMARY_COLUMN_COUNT, SUMMARY_FROM};
-use super::{timestamp, MatchSummary, NewAlert, Store, StoreError};
+use super::{begin_write, timestamp, MatchSummary, NewAlert, Store, StoreError};
 
 /// Where a match stands in review.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -451,7 +451,7 @@ impl Store {
             source,
         };
         let now_text = timestamp(now);
-        let tx = self.conn.transaction().map_err(err)?;
+        let tx = begin_write(&mut self.conn).map_err(err)?;
         let mut outcomes = Vec::with_capacity(match_ids.len());
         for &match_id in match_ids {
             let previous: Option<String> = tx

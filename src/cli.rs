@@ -434,6 +434,12 @@ pub fn main() -> ExitCode {
         _ => "warn",
     };
     init_logging(cli.log_format, default_level);
+    if !matches!(
+        cli.command,
+        Command::Run | Command::Serve | Command::Demo { .. }
+    ) {
+        end_quietly_on_closed_pipe();
+    }
     match run(cli) {
         Ok(code) => code,
         Err(err) => {
@@ -1295,6 +1301,22 @@ async fn shutdown_signal() {
         }
     }
     ctrl_c.await;
+}
+
+/// A one-shot command piped into `head` or `less` ends quietly when the reader goes
+/// away, as any Unix tool does, instead of panicking in `println!` with "failed printing
+/// to stdout: Broken pipe". Rust ignores SIGPIPE by default so that a network program
+/// sees the error instead of dying; the one-shot commands get the default action back.
+/// The services (`run`, `serve`, `demo --serve`) keep Rust's default: a reader that
+/// goes away must not stop them. Sockets are unaffected either way, since the standard
+/// library sends with `MSG_NOSIGNAL`.
+fn end_quietly_on_closed_pipe() {
+    #[cfg(unix)]
+    // SAFETY: signal(2) with a valid signal number and SIG_DFL, called before any thread
+    // that could be writing to a pipe is started.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
 }
 
 /// Logs go to stderr (journald captures them under systemd); `RUST_LOG` filters them.

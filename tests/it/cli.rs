@@ -284,3 +284,33 @@ fn a_strangers_broken_markup_does_not_reach_the_log() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(!stderr(&out).contains("foster"), "{}", stderr(&out));
 }
+
+#[test]
+fn output_piped_into_a_reader_that_stops_early_ends_quietly() {
+    use std::io::Read;
+    use std::os::unix::process::ExitStatusExt;
+    // `fingerprint` of the same page many times prints far more than a pipe buffer; the
+    // reader takes a few bytes and goes away, as `| head -1` does.
+    let page = sample("original-zh.html");
+    let page = page.to_str().unwrap();
+    let args: Vec<&str> = std::iter::once("fingerprint")
+        .chain(std::iter::repeat_n(page, 400))
+        .collect();
+    let mut child = crate::util::copyhound_cmd(&args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = [0u8; 64];
+    stdout.read_exact(&mut first).unwrap();
+    drop(stdout);
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(
+        out.status.success() || out.status.signal() == Some(libc::SIGPIPE),
+        "{:?}: {err}",
+        out.status
+    );
+}

@@ -308,6 +308,10 @@ struct FilterArgs {
     /// Only this verdict.
     #[arg(long, value_enum)]
     verdict: Option<VerdictArg>,
+    /// Only matches whose copy URL, copy title or original title contains this text
+    /// (ASCII letters in any case), as the desk's search box.
+    #[arg(long, value_name = "TEXT", value_parser = search_parser)]
+    search: Option<String>,
     /// `date`: capture time, newest first; `share`: share of the original copied,
     /// largest first.
     #[arg(long, value_enum, default_value_t = SortArg::Date)]
@@ -327,6 +331,7 @@ impl FilterArgs {
                 }
                 .to_string()
             }),
+            search: self.search.clone(),
             sort: match self.sort {
                 SortArg::Share => SortKey::Share,
                 SortArg::Date => SortKey::Date,
@@ -335,6 +340,26 @@ impl FilterArgs {
             ..MatchFilter::default()
         }
     }
+}
+
+/// A search text as the desk takes it: trimmed, at most
+/// [`crate::store::MAX_SEARCH_CHARS`] characters, no control characters.
+fn search_parser(raw: &str) -> Result<String, String> {
+    let text = raw.trim();
+    let n = text.chars().count();
+    if n == 0 {
+        return Err("empty search text".to_string());
+    }
+    if n > crate::store::MAX_SEARCH_CHARS {
+        return Err(format!(
+            "at most {} characters, got {n}",
+            crate::store::MAX_SEARCH_CHARS
+        ));
+    }
+    if text.chars().any(char::is_control) {
+        return Err("control characters in the search text".to_string());
+    }
+    Ok(text.to_string())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -32,7 +32,8 @@ pub use matches::{
 };
 pub use review::{
     DecideOutcome, Decided, Decision, ExportPage, ExportRow, ListAddition, MatchFilter, MatchPage,
-    NewDecision, ReviewStatus, SessionRecord, SiteCount, SiteList, SiteListEntry, SortKey,
+    NewDecision, ReviewStatus, SessionRecord, SiteCount, SiteList, SiteListEntry, SiteOverview,
+    SortKey, MAX_SEARCH_CHARS,
 };
 
 /// Name of the database file inside the state directory.

@@ -171,12 +171,35 @@ pub struct MatchFilter {
     pub from: Option<chrono::NaiveDate>,
     /// Captured on or before this day (`YYYY-MM-DD`, UTC).
     pub to: Option<chrono::NaiveDate>,
+    /// Text the copy's URL, the copy's title or the original's title contains (case
+    /// folded for ASCII letters, as SQLite's `LIKE` does; Chinese has no case). At most
+    /// [`MAX_SEARCH_CHARS`] characters: the callers check.
+    pub search: Option<String>,
     pub sort: SortKey,
     /// Smallest first; the default is largest (or newest) first.
     pub ascending: bool,
     pub offset: usize,
     /// At most this many rows (0: all).
     pub limit: usize,
+}
+
+/// The longest search text a filter takes (the desk and the CLI refuse longer ones): a
+/// title or URL fragment is far shorter, and every row is scanned with it.
+pub const MAX_SEARCH_CHARS: usize = 200;
+
+/// `text` as a `LIKE` pattern that matches it anywhere, its own `%`, `_` and `\` taken
+/// literally (the query says `ESCAPE '\'`).
+fn like_pattern(text: &str) -> String {
+    let mut p = String::with_capacity(text.len() + 2);
+    p.push('%');
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
 }
 
 /// One page of a queue.
@@ -228,6 +251,17 @@ pub struct SiteCount {
     pub total: i64,
 }
 
+/// What the desk's site page says about a site's matches as a whole.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SiteOverview {
+    /// Matches per status, in [`ReviewStatus::ALL`] order.
+    pub counts: Vec<(ReviewStatus, i64)>,
+    /// When a match on the site was first seen (RFC 3339 UTC).
+    pub first_seen: String,
+    /// When a match on the site was last seen.
+    pub last_seen: String,
+}
+
 /// A logged-in reviewer's session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionRecord {
@@ -261,6 +295,19 @@ fn filter_sql(f: &MatchFilter, with_status: bool) -> (String, Vec<String>) {
     if let Some(d) = f.to {
         values.push(format!("{}T23:59:59.999Z", d.format("%Y-%m-%d")));
         clauses.push(format!("m.captured_at <= ?{}", values.len()));
+    }
+    if let Some(text) = f.search.as_deref().filter(|t| !t.is_empty()) {
+        values.push(like_pattern(text));
+        let n = values.len();
+        // The original's title is its current version's, as the queue shows it; a
+        // subquery rather than the summary's join, so the counts (which read `matches`
+        // alone) select the same rows.
+        clauses.push(format!(
+            "(m.copy_url LIKE ?{n} ESCAPE '\\' OR m.copy_title LIKE ?{n} ESCAPE '\\'
+              OR (SELECT v2.title FROM originals o2 JOIN original_versions v2
+                    ON v2.original_id = o2.id AND v2.version = o2.current_version
+                  WHERE o2.id = m.original_id) LIKE ?{n} ESCAPE '\\')"
+        ));
     }
     let sql = if clauses.is_empty() {
         String::new()
@@ -349,6 +396,101 @@ impl Store {
             .query_row(
                 &format!("SELECT COUNT(*) FROM matches m {clause}"),
                 params_from_iter(values.iter()),
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err(e))?;
+        Ok((rows, total))
+    }
+
+    /// The ids of the matches `filter` selects over all pages (its offset and limit
+    /// ignored), in its order, at most `max`; and how many it selects in all, so a caller
+    /// can refuse a selection larger than its bound instead of deciding part of it.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the database cannot be read.
+    pub fn select_match_ids(
+        &self,
+        filter: &MatchFilter,
+        max: usize,
+    ) -> Result<(Vec<i64>, i64), StoreError> {
+        let all = MatchFilter {
+            offset: 0,
+            limit: max.max(1),
+            ..filter.clone()
+        };
+        self.select_matches(&all, "", |r| r.get(0))
+    }
+
+    /// A site's figures for its page: matches per status, first and last seen.
+    /// `None` when the site has no matches.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the database cannot be read.
+    pub fn site_overview(&self, host: &str) -> Result<Option<SiteOverview>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT status, COUNT(*), MIN(first_seen), MAX(last_seen) FROM matches
+                 WHERE copy_host = ?1 GROUP BY status",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows: Vec<(String, i64, String, String)> = stmt
+            .query_map(params![host], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })
+            .map_err(|e| self.err(e))?
+            .collect::<Result<_, _>>()
+            .map_err(|e| self.err(e))?;
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        // Times are RFC 3339 UTC text of one format, so they order as text.
+        let first_seen = rows.iter().map(|r| r.2.clone()).min().unwrap_or_default();
+        let last_seen = rows.iter().map(|r| r.3.clone()).max().unwrap_or_default();
+        let counts = ReviewStatus::ALL
+            .into_iter()
+            .map(|s| {
+                let n = rows.iter().filter(|r| r.0 == s.as_str()).map(|r| r.1).sum();
+                (s, n)
+            })
+            .collect();
+        Ok(Some(SiteOverview {
+            counts,
+            first_seen,
+            last_seen,
+        }))
+    }
+
+    /// The decisions on a site's matches, newest first, at most `limit`, and how many
+    /// there are in all.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the database cannot be read.
+    pub fn site_decisions(
+        &self,
+        host: &str,
+        limit: usize,
+    ) -> Result<(Vec<Decision>, i64), StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT d.id, d.match_id, d.status, d.previous_status, d.note, d.actor, d.via,
+                        d.decided_at, d.alert_id
+                 FROM decisions d JOIN matches m ON m.id = d.match_id
+                 WHERE m.copy_host = ?1 ORDER BY d.id DESC LIMIT ?2",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![host, limit as i64], decision_row)
+            .map_err(|e| self.err(e))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.err(e))?;
+        let total = self
+            .conn
+            .query_row(
+                "SELECT COUNT(*) FROM decisions d JOIN matches m ON m.id = d.match_id
+                 WHERE m.copy_host = ?1",
+                params![host],
                 |r| r.get(0),
             )
             .map_err(|e| self.err(e))?;
@@ -737,6 +879,77 @@ mod tests {
         let sites = store.match_sites().unwrap();
         assert_eq!(sites[0].host, "a.example");
         assert_eq!((sites[0].unreviewed, sites[0].total), (2, 2));
+    }
+
+    #[test]
+    fn search_reads_urls_and_titles_literally_and_combines_with_filters() {
+        let (_dir, store, ids) = store_with_matches();
+        store
+            .conn
+            .execute(
+                "UPDATE matches SET copy_title = 'Bridge 100% Open_Day' WHERE id = ?1",
+                params![ids[2]],
+            )
+            .unwrap();
+        let found = |search: &str, host: Option<&str>| -> Vec<i64> {
+            let f = MatchFilter {
+                search: Some(search.into()),
+                host: host.map(str::to_string),
+                sort: SortKey::Share,
+                ..MatchFilter::default()
+            };
+            let page = store.query_matches(&f).unwrap();
+            // The total (a query on `matches` alone) agrees with the rows.
+            assert_eq!(page.total as usize, page.matches.len(), "{search}");
+            let counted: i64 = store.status_counts(&f).unwrap().iter().map(|c| c.1).sum();
+            assert_eq!(counted, page.total, "{search}");
+            page.matches.iter().map(|m| m.id).collect()
+        };
+        // The copy's URL, any case; the copy's title; the original's title.
+        assert_eq!(found("A.EXAMPLE/2", None), vec![ids[1]]);
+        assert_eq!(found("bridge 100% open", None), vec![ids[2]]);
+        assert_eq!(found("标题", None), vec![ids[0], ids[2], ids[1]]);
+        // `%` and `_` are themselves, not wildcards.
+        assert_eq!(found("100%", None), vec![ids[2]]);
+        assert_eq!(found("%", None), vec![ids[2]]);
+        // As a wildcard, `_` would find "a.example/1" and "b.example/1".
+        assert!(found("e_1", None).is_empty());
+        assert_eq!(found("open_day", None), vec![ids[2]]);
+        // With the other filters.
+        assert!(found("标题", Some("a.example")).len() == 2);
+        assert!(found("bridge", Some("a.example")).is_empty());
+        // Every page of a selection, bounded.
+        let f = MatchFilter {
+            search: Some("标题".into()),
+            limit: 1,
+            offset: 1,
+            ..MatchFilter::default()
+        };
+        let (some, total) = store.select_match_ids(&f, 2).unwrap();
+        assert_eq!((some.len(), total), (2, 3));
+    }
+
+    #[test]
+    fn site_overview_and_decisions() {
+        let (_dir, mut store, ids) = store_with_matches();
+        assert_eq!(store.site_overview("nowhere.example").unwrap(), None);
+        let decision = NewDecision {
+            status: ReviewStatus::FalsePositive,
+            note: "quote",
+            actor: "wang",
+            via: "web-bulk",
+        };
+        store
+            .decide(&ids[..2], &decision, &HashMap::new(), &[], Utc::now())
+            .unwrap();
+        let o = store.site_overview("a.example").unwrap().unwrap();
+        assert_eq!(o.counts[3], (ReviewStatus::FalsePositive, 2));
+        assert_eq!(o.counts[0], (ReviewStatus::Unreviewed, 0));
+        assert!(o.first_seen <= o.last_seen);
+        let (decisions, total) = store.site_decisions("a.example", 1).unwrap();
+        assert_eq!((decisions.len(), total), (1, 2));
+        assert_eq!(decisions[0].match_id, ids[1]);
+        assert!(store.site_decisions("b.example", 10).unwrap().0.is_empty());
     }
 
     #[test]

@@ -148,12 +148,14 @@ pub fn router(desk: Desk) -> Router {
         .route("/matches", get(pages::queue))
         .route("/matches.csv", get(pages::export_csv))
         .route("/matches.xlsx", get(pages::export_xlsx))
+        .route("/matches/bulk", post(pages::decide_selected))
         .route("/matches/{id}", get(pages::match_page))
         .route("/matches/{id}/decide", post(pages::decide))
         .route("/matches/{id}/evidence", get(pages::evidence))
         .route("/matches/{id}/notice.txt", get(pages::notice))
         .route("/sites", get(pages::sites))
         .route("/sites/decide", post(pages::decide_site))
+        .route("/sites/{host}", get(pages::site_page))
         .route("/logout", post(pages::logout))
         .route_layer(middleware::from_fn_with_state(
             desk.clone(),

@@ -22,10 +22,19 @@ use crate::export::{Format, MAX_EXPORT_ROWS};
 use crate::review::{self, Action, Request as ReviewRequest};
 use crate::store::{
     DecideOutcome, MatchFilter, ReviewStatus, SiteList, SiteListEntry, SortKey, Store,
+    MAX_SEARCH_CHARS,
 };
 
 /// Matches per queue page.
 const PAGE_SIZE: usize = 50;
+/// The most matches one bulk decision takes, picked or "all matching the filter": a
+/// decision is one transaction that reads each match (and, for `infringing`, builds its
+/// escalation), so a bound keeps the store's write lock short. A larger selection is
+/// refused with its size; narrow the filter (or ignore the site) instead.
+pub const MAX_BULK_DECISION: usize = 500;
+/// Matches and decisions a site page lists (newest first; the queue's site filter has
+/// them all).
+const SITE_PAGE_ROWS: usize = 200;
 /// How long the login form's CSRF cookie lives.
 const LOGIN_FORM_TTL: std::time::Duration = std::time::Duration::from_secs(3600);
 /// Evidence files larger than this are not served through the desk (they are still on
@@ -166,6 +175,8 @@ struct Row {
     href: String,
     copy_title: String,
     copy_host: String,
+    /// The site's page.
+    site_href: String,
     original_title: String,
     verdict: String,
     containment: f64,
@@ -198,6 +209,15 @@ struct QueuePage {
     prev_href: Option<String>,
     next_href: Option<String>,
     bulk_host: Option<String>,
+    /// The site filter's page, when a site is chosen.
+    site_page_href: Option<String>,
+    /// The search text (`search`), echoed into its box.
+    search: String,
+    /// The queue's own query (filters and order), carried by the selection form so
+    /// "all matching" is decided on this filter.
+    queue_q: String,
+    /// [`MAX_BULK_DECISION`], said next to the selection form.
+    max_bulk: usize,
     /// The export links: this queue (filters and order, every page) as a file.
     export_csv_href: String,
     export_xlsx_href: String,
@@ -232,6 +252,8 @@ struct MatchPage {
     /// The queue this page was opened from (`q`), for the decision form and the way back.
     queue_q: String,
     queue_href: String,
+    /// The copy's site page.
+    site_href: String,
     /// The redirects followed to reach the copy, in order.
     redirects: Vec<RedirectRow>,
     status_key: String,
@@ -562,6 +584,15 @@ fn parse_queue(q: &HashMap<String, String>) -> Result<QueueQuery, Failure> {
             .ok_or_else(|| Failure::bad_request("page: expected a page number"))?,
     };
     let host = Some(get("site").to_string()).filter(|h| !h.is_empty());
+    let search = Some(get("search").to_string()).filter(|t| !t.is_empty());
+    if let Some(t) = &search {
+        let n = t.chars().count();
+        if n > MAX_SEARCH_CHARS || t.chars().any(char::is_control) {
+            return Err(Failure::bad_request(format!(
+                "search: at most {MAX_SEARCH_CHARS} characters of text, got {n}"
+            )));
+        }
+    }
     Ok(QueueQuery {
         filter: MatchFilter {
             status: ReviewStatus::parse(&status),
@@ -569,6 +600,7 @@ fn parse_queue(q: &HashMap<String, String>) -> Result<QueueQuery, Failure> {
             verdict,
             from: parse_date("from", get("from"))?,
             to: parse_date("to", get("to"))?,
+            search,
             sort,
             ascending,
             offset: (page - 1) * PAGE_SIZE,
@@ -616,6 +648,9 @@ fn queue_href(q: &QueueQuery, status: &str, page: usize) -> String {
     }
     if let Some(v) = &f.verdict {
         s.append_pair("verdict", v);
+    }
+    if let Some(t) = &f.search {
+        s.append_pair("search", t);
     }
     if let Some(d) = f.from {
         s.append_pair("from", &d.to_string());
@@ -682,6 +717,7 @@ pub async fn queue(
                 href: format!("/matches/{}?q={context}", m.id),
                 id: m.id,
                 copy_title: display_title(&m.copy_title, &m.copy_url),
+                site_href: site_href(&m.copy_host),
                 copy_host: m.copy_host,
                 original_title: m.original_title,
                 verdict: t.verdict_label(&m.verdict).to_string(),
@@ -727,6 +763,10 @@ pub async fn queue(
             prev_href: (q.page > 1).then(|| queue_href(&q, &q.status, q.page - 1)),
             next_href: (q.page < pages).then(|| queue_href(&q, &q.status, q.page + 1)),
             bulk_host: f.host.clone(),
+            site_page_href: f.host.as_deref().map(site_href),
+            search: f.search.clone().unwrap_or_default(),
+            queue_q: queue_context(&q),
+            max_bulk: MAX_BULK_DECISION,
             export_csv_href: export_href(&q, Format::Csv),
             export_xlsx_href: export_href(&q, Format::Xlsx),
         }
@@ -1023,6 +1063,7 @@ pub async fn match_page(
             flash: flash.as_ref().map(|f| f.text(t, host.as_deref())),
             queue_q,
             queue_href,
+            site_href: site_href(&m.copy_host),
             redirects,
             status_key: m.status.clone(),
             status_label: t.status_label(&m.status).to_string(),
@@ -1182,6 +1223,12 @@ async fn record(
             encode_query(&site),
             flash.query()
         ),
+        // A selection from the queue goes back to that queue, which now shows the rest.
+        ("web-bulk", _, None) => format!(
+            "{}&{}",
+            queue_href(&context, &context.status, 1),
+            flash.query()
+        ),
         (_, Some(next), _) => format!(
             "/matches/{next}?q={}&{}",
             encode_query(&queue_context(&context)),
@@ -1231,6 +1278,117 @@ pub async fn decide_site(
             )));
         }
         record(&desk, &session, ids, &form, "web-bulk", Some(host)).await
+    }
+    .await;
+    respond(&desk, result)
+}
+
+/// The queue's selection form, read from its pairs: `id` repeats, once per ticked box,
+/// which a struct cannot hold.
+struct BulkForm {
+    decide: DecideForm,
+    ids: Vec<String>,
+    /// "All matching the filter": the count the reviewer was shown.
+    all: Option<String>,
+}
+
+impl BulkForm {
+    fn from_pairs(pairs: Vec<(String, String)>) -> BulkForm {
+        let mut form = BulkForm {
+            decide: DecideForm {
+                csrf: String::new(),
+                status: String::new(),
+                note: String::new(),
+                add_licensed: String::new(),
+                host: String::new(),
+                q: String::new(),
+            },
+            ids: Vec::new(),
+            all: None,
+        };
+        for (key, value) in pairs {
+            match key.as_str() {
+                "csrf" => form.decide.csrf = value,
+                "status" => form.decide.status = value,
+                "note" => form.decide.note = value,
+                "add_licensed" => form.decide.add_licensed = value,
+                "q" => form.decide.q = value,
+                "id" => form.ids.push(value),
+                "all" => form.all = Some(value),
+                _ => {}
+            }
+        }
+        form
+    }
+}
+
+fn too_many(n: usize) -> Failure {
+    Failure::bad_request(format!(
+        "selection: {n} matches, at most {MAX_BULK_DECISION} at once; narrow the filter"
+    ))
+}
+
+/// The queue's bulk decision: the ticked matches, or every match the queue's filter
+/// selects (over all its pages, looked up here) when "all matching" is ticked; at most
+/// [`MAX_BULK_DECISION`]. Recorded per match with `via = "web-bulk"` through
+/// [`review::decide`], in one transaction, so each match moving into `infringing` is
+/// escalated once.
+pub async fn decide_selected(
+    State(desk): DeskState,
+    Extension(session): Extension<Session>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Response {
+    let result = async {
+        let form = BulkForm::from_pairs(pairs);
+        // The token first: a forged request learns nothing, not even about its ids.
+        check_csrf(&session, &form.decide.csrf)?;
+        action_of(&form.decide)?;
+        let ids = match &form.all {
+            Some(expected) => {
+                let expected: i64 = expected
+                    .trim()
+                    .parse()
+                    .map_err(|_| Failure::bad_request("all: expected the count shown"))?;
+                let filter = parse_context(&form.decide.q).filter;
+                let (ids, total) = desk
+                    .with_store(move |s| Ok(s.select_match_ids(&filter, MAX_BULK_DECISION)?))
+                    .await?;
+                // New matches arrive while a reviewer reads: decide only what they saw
+                // counted, never a selection that grew or shrank behind their back.
+                if total > MAX_BULK_DECISION as i64 {
+                    return Err(too_many(total as usize));
+                }
+                if total != expected {
+                    return Err(Failure::bad_request(format!(
+                        "all: the filter now selects {total} matches, not {expected}; \
+                         reload the queue and check them"
+                    )));
+                }
+                ids
+            }
+            None => {
+                if form.ids.len() > MAX_BULK_DECISION {
+                    return Err(too_many(form.ids.len()));
+                }
+                let mut ids = Vec::with_capacity(form.ids.len());
+                for raw in &form.ids {
+                    let id = raw
+                        .trim()
+                        .parse::<i64>()
+                        .ok()
+                        .filter(|id| *id > 0)
+                        .ok_or_else(|| Failure::bad_request(format!("id: not a match {raw:?}")))?;
+                    if !ids.contains(&id) {
+                        ids.push(id);
+                    }
+                }
+                ids
+            }
+        };
+        if ids.is_empty() {
+            return Err(Failure::bad_request("id: no match selected"));
+        }
+        record(&desk, &session, ids, &form.decide, "web-bulk", None).await
     }
     .await;
     respond(&desk, result)
@@ -1363,6 +1521,208 @@ pub async fn sites(State(desk): DeskState, Extension(session): Extension<Session
     respond(&desk, result)
 }
 
+/// A site's page as a path: `/sites/HOST`, the host percent-encoded (a `copy_host` is a
+/// host name, an IP literal, perhaps with a port; anything else is encoded).
+fn site_href(host: &str) -> String {
+    let mut href = String::from("/sites/");
+    for b in host.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']') {
+            href.push(char::from(b));
+        } else {
+            href.push_str(&format!("%{b:02X}"));
+        }
+    }
+    href
+}
+
+/// A site list's entry as the site page shows it: where it comes from and who added it.
+struct ListState {
+    /// The entry's own text: a config domain, or the reviewers' entry.
+    domain: String,
+    added_by: Option<String>,
+    added_at: Option<String>,
+    match_id: Option<i64>,
+}
+
+struct DecisionRow {
+    match_id: i64,
+    at: String,
+    actor: String,
+    via: String,
+    previous: String,
+    status: String,
+    status_key: String,
+    note: String,
+}
+
+#[derive(Template)]
+#[template(path = "site.html")]
+struct SitePage {
+    t: &'static Labels,
+    user: Option<String>,
+    csrf: String,
+    host: String,
+    queue_href: String,
+    first_seen: String,
+    last_seen: String,
+    counts: Vec<Tab>,
+    total: i64,
+    licensed: Vec<ListState>,
+    ignored: Vec<ListState>,
+    rows: Vec<Row>,
+    decisions: Vec<DecisionRow>,
+    decisions_total: i64,
+}
+
+/// The entries of a site list that cover `host` (with the crawler's rule: a domain covers
+/// its subdomains; an entry with a port, exactly that host and port).
+fn covering(host: &str, entries: &[SiteListEntry]) -> Vec<ListState> {
+    let Ok(url) = url::Url::parse(&format!("http://{host}/")) else {
+        return Vec::new();
+    };
+    entries
+        .iter()
+        .filter(|e| {
+            let mut one = crate::crawl::urls::DomainSet::default();
+            one.insert_host_key(&e.domain);
+            one.contains_url(&url)
+        })
+        .map(|e| ListState {
+            domain: e.domain.clone(),
+            added_by: Some(e.added_by.clone()),
+            added_at: Some(view::short_time(&e.added_at)),
+            match_id: e.match_id,
+        })
+        .collect()
+}
+
+/// `/sites/HOST`: one site's matches (with their status), when it was first and last
+/// seen, the decisions on its matches, and whether it is licensed or ignored.
+pub async fn site_page(
+    State(desk): DeskState,
+    Extension(session): Extension<Session>,
+    Path(host): Path<String>,
+) -> Response {
+    let settings = desk.settings();
+    let t = labels(settings.outlet.language);
+    let result = async {
+        if host.is_empty() || host.len() > 300 {
+            return Err(Failure::not_found());
+        }
+        let lookup = host.clone();
+        let (overview, page, (decisions, decisions_total), licensed, ignored) = desk
+            .with_store(move |s| {
+                let Some(overview) = s.site_overview(&lookup)? else {
+                    return Err(Failure::not_found());
+                };
+                let page = s.query_matches(&MatchFilter {
+                    host: Some(lookup.clone()),
+                    limit: SITE_PAGE_ROWS,
+                    ..MatchFilter::default()
+                })?;
+                Ok((
+                    overview,
+                    page,
+                    s.site_decisions(&lookup, SITE_PAGE_ROWS)?,
+                    s.site_list(SiteList::Licensed)?,
+                    s.site_list(SiteList::Ignored)?,
+                ))
+            })
+            .await?;
+        let queue = QueueQuery {
+            filter: MatchFilter {
+                host: Some(host.clone()),
+                ..MatchFilter::default()
+            },
+            status: "all".to_string(),
+            page: 1,
+            flash: None,
+        };
+        let context = encode_query(&queue_context(&queue));
+        let mut licensed_states: Vec<ListState> = Vec::new();
+        if let Ok(url) = url::Url::parse(&format!("http://{host}/")) {
+            if settings.crawl.licensed.contains_url(&url) {
+                licensed_states.push(ListState {
+                    domain: settings
+                        .crawl
+                        .licensed
+                        .iter()
+                        .find(|d| {
+                            crate::crawl::urls::DomainSet::from_names([*d]).contains_url(&url)
+                        })
+                        .unwrap_or_default()
+                        .to_string(),
+                    added_by: None,
+                    added_at: None,
+                    match_id: None,
+                });
+            }
+        }
+        licensed_states.extend(covering(&host, &licensed));
+        let total = overview.counts.iter().map(|c| c.1).sum();
+        let body = SitePage {
+            t,
+            user: Some(session.user.clone()),
+            csrf: session.csrf.clone(),
+            queue_href: queue_href(&queue, "all", 1),
+            first_seen: view::short_time(&overview.first_seen),
+            last_seen: view::short_time(&overview.last_seen),
+            counts: overview
+                .counts
+                .iter()
+                .map(|(status, count)| Tab {
+                    key: status.as_str(),
+                    label: t.status_name(*status),
+                    count: *count,
+                    active: false,
+                    href: queue_href(&queue, status.as_str(), 1),
+                })
+                .collect(),
+            total,
+            licensed: licensed_states,
+            ignored: covering(&host, &ignored),
+            rows: page
+                .matches
+                .into_iter()
+                .map(|m| Row {
+                    href: format!("/matches/{}?q={context}", m.id),
+                    id: m.id,
+                    copy_title: display_title(&m.copy_title, &m.copy_url),
+                    site_href: site_href(&m.copy_host),
+                    copy_host: m.copy_host,
+                    original_title: m.original_title,
+                    verdict: t.verdict_label(&m.verdict).to_string(),
+                    containment: m.containment,
+                    share: view::percent(m.containment),
+                    captured: view::short_time(&m.captured_at),
+                    status_label: t.status_label(&m.status).to_string(),
+                    status_key: m.status,
+                    licensed: m.licensed,
+                })
+                .collect(),
+            decisions: decisions
+                .into_iter()
+                .map(|d| DecisionRow {
+                    match_id: d.match_id,
+                    at: view::short_time(&d.decided_at),
+                    actor: d.actor,
+                    via: d.via,
+                    previous: t.status_label(&d.previous_status).to_string(),
+                    status: t.status_label(&d.status).to_string(),
+                    status_key: d.status,
+                    note: d.note,
+                })
+                .collect(),
+            decisions_total,
+            host,
+        }
+        .render()?;
+        Ok(html(body))
+    }
+    .await;
+    respond(&desk, result)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1403,14 +1763,22 @@ mod tests {
             ("page", "3"),
             ("site", "a.example"),
             ("from", "2026-11-01"),
+            ("search", " 大桥 & co "),
         ]))
         .unwrap_or_else(|_| panic!("valid"));
         assert_eq!(parsed.filter.status, None);
         assert_eq!(parsed.filter.offset, 2 * PAGE_SIZE);
+        assert_eq!(parsed.filter.search.as_deref(), Some("大桥 & co"));
         assert_eq!(
             queue_href(&parsed, "licensed", 2),
-            "/matches?status=licensed&site=a.example&from=2026-11-01&sort=share&order=asc&page=2"
+            "/matches?status=licensed&site=a.example&search=%E5%A4%A7%E6%A1%A5+%26+co\
+             &from=2026-11-01&sort=share&order=asc&page=2"
         );
+        let long = "长".repeat(MAX_SEARCH_CHARS + 1);
+        assert!(parse_queue(&q(&[("search", &long)])).is_err());
+        assert!(parse_queue(&q(&[("search", "a\nb")])).is_err());
+        assert_eq!(site_href("a.example:8080"), "/sites/a.example:8080");
+        assert_eq!(site_href("a b/c"), "/sites/a%20b%2Fc");
         for bad in [
             ("status", "nope"),
             ("from", "26/11/2026"),

@@ -17,7 +17,7 @@ function setupQueue() {
     rows[at].scrollIntoView({ block: "nearest" });
   };
   rows.forEach((r, i) => r.addEventListener("click", (e) => {
-    if (e.target.tagName !== "A") select(i);
+    if (e.target.tagName !== "A" && e.target.tagName !== "INPUT") select(i);
   }));
   document.addEventListener("keydown", (e) => {
     if (typing(e) || e.ctrlKey || e.metaKey || e.altKey) return;
@@ -26,10 +26,50 @@ function setupQueue() {
     else if ((e.key === "Enter" || e.key === "o") && at >= 0) {
       window.location.href = rows[at].dataset.href;
       e.preventDefault();
+    } else if (e.key === "x" && at >= 0) {
+      const box = rows[at].querySelector("input.pick");
+      if (box) box.click();
+      e.preventDefault();
     } else if (e.key === "?") {
       document.querySelectorAll(".help").forEach((h) => h.scrollIntoView());
     }
   });
+}
+
+// The queue's checkboxes belong to the selection form (their `form` attribute), so they
+// submit without this script; it adds Shift-click ranges, the page's select-all box and
+// the count of ticked matches.
+function setupPicks() {
+  const boxes = Array.from(document.querySelectorAll("input.pick"));
+  const count = document.getElementById("picked-count");
+  const pageBox = document.getElementById("pick-page");
+  let last = -1;
+  const update = () => {
+    const n = boxes.filter((b) => b.checked).length;
+    if (count) count.textContent = String(n);
+    boxes.forEach((b) => b.closest("tr").classList.toggle("picked", b.checked));
+    if (pageBox) {
+      pageBox.checked = n > 0 && n === boxes.length;
+      pageBox.indeterminate = n > 0 && n < boxes.length;
+    }
+  };
+  boxes.forEach((box, i) => box.addEventListener("click", (e) => {
+    // Shift-click gives every box between the last one clicked and this one this
+    // one's new state, as file managers do.
+    if (e.shiftKey && last >= 0 && last !== i) {
+      const [from, to] = last < i ? [last, i] : [i, last];
+      for (let j = from; j <= to; j++) boxes[j].checked = box.checked;
+    }
+    last = i;
+    update();
+  }));
+  if (pageBox) {
+    pageBox.addEventListener("click", () => {
+      boxes.forEach((b) => { b.checked = pageBox.checked; });
+      update();
+    });
+  }
+  update();
 }
 
 function setupMatch() {
@@ -69,6 +109,6 @@ function setupMatch() {
 
 document.addEventListener("DOMContentLoaded", () => {
   const page = document.body.dataset.page;
-  if (page === "queue") setupQueue();
+  if (page === "queue") { setupQueue(); setupPicks(); }
   if (page === "match") setupMatch();
 });

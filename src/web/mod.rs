@@ -20,6 +20,8 @@
 pub mod auth;
 pub mod i18n;
 mod pages;
+
+pub use pages::MAX_BULK_DECISION;
 pub mod view;
 
 use std::sync::{Arc, Mutex};

@@ -1041,3 +1041,454 @@ async fn demo_serve_prints_a_login_that_works() {
     .unwrap();
     assert!(status.success(), "{status:?}");
 }
+
+/// The queue's selection form: picked matches or every match of the filter, decided at
+/// once through the same path as one decision (each recorded with `via = "web-bulk"`,
+/// each moving into `infringing` escalated once), CSRF-checked and bounded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn selections_are_decided_per_match_and_escalate_once() {
+    let desk = DeskFixture::start().await;
+    let (session, csrf) = desk.login().await;
+    let store = desk.store();
+    let unreviewed: Vec<i64> = store
+        .list_matches()
+        .unwrap()
+        .into_iter()
+        .filter(|m| m.status == "unreviewed")
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(unreviewed.len(), 2);
+    let (a, b) = (unreviewed[0].to_string(), unreviewed[1].to_string());
+    let alerts_before = store.list_alerts(100).unwrap().len();
+
+    // The queue's rows carry checkboxes that belong to the selection form (so they
+    // submit without the script), and "all matching" says how many that is.
+    let page = desk
+        .get("/matches", Some(&session))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains(&format!(
+        "class=\"pick\" name=\"id\" value=\"{a}\" form=\"select-form\""
+    )));
+    assert!(page.contains("name=\"all\" value=\"2\" id=\"select-all-matching\""));
+    assert!(page.contains("<b id=\"matching-count\">2</b>"), "{page}");
+
+    // Without the session's token, or with another one: refused, nothing recorded.
+    for token in ["", &*"f".repeat(64)] {
+        let r = desk
+            .post(
+                "/matches/bulk",
+                Some(&session),
+                &[
+                    ("csrf", token),
+                    ("id", &a),
+                    ("id", &b),
+                    ("status", "infringing"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    }
+    assert!(store.decisions(unreviewed[0]).unwrap().is_empty());
+    // Nothing picked, an unknown status, too many: refused.
+    for form in [
+        vec![("csrf", &*csrf), ("status", "infringing")],
+        vec![("csrf", &*csrf), ("id", &*a), ("status", "deleted")],
+        vec![("csrf", &*csrf), ("id", "x"), ("status", "licensed")],
+    ] {
+        let r = desk.post("/matches/bulk", Some(&session), &form).await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    }
+    let many: Vec<String> = (1..=copyhound::web::MAX_BULK_DECISION + 1)
+        .map(|i| i.to_string())
+        .collect();
+    let mut form = vec![("csrf", csrf.as_str()), ("status", "licensed")];
+    form.extend(many.iter().map(|i| ("id", i.as_str())));
+    let r = desk.post("/matches/bulk", Some(&session), &form).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let r = desk
+        .post(
+            "/matches/bulk",
+            Some(&session),
+            &[("csrf", &csrf), ("id", "999999"), ("status", "licensed")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert!(store.decisions(unreviewed[0]).unwrap().is_empty());
+
+    // Both picked, infringing: one decision each with the note, one escalation each,
+    // and back to the queue the reviewer was on.
+    let note = "整站转载 <i>批量</i>";
+    let r = desk
+        .post(
+            "/matches/bulk",
+            Some(&session),
+            &[
+                ("csrf", &csrf),
+                ("q", "status=unreviewed&sort=share"),
+                ("id", &a),
+                ("id", &b),
+                ("id", &a),
+                ("status", "infringing"),
+                ("note", note),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let location = r.headers()[LOCATION].to_str().unwrap().to_string();
+    assert!(
+        location.starts_with("/matches?status=unreviewed&sort=share&done="),
+        "{location}"
+    );
+    assert!(
+        location.contains("&n=2&") && location.contains("&esc=2&"),
+        "{location}"
+    );
+    let alerts = store.list_alerts(100).unwrap();
+    assert_eq!(alerts.len(), alerts_before + 2);
+    for id in &unreviewed {
+        assert_eq!(status_of(&store, *id), "infringing");
+        let history = store.decisions(*id).unwrap();
+        assert_eq!(history.len(), 1);
+        assert_eq!(
+            (history[0].via.as_str(), history[0].note.as_str()),
+            ("web-bulk", note)
+        );
+        let alert = alerts
+            .iter()
+            .find(|x| Some(x.id) == history[0].alert_id)
+            .unwrap();
+        assert_eq!(alert.role, "legal");
+        assert_eq!(alert.match_id, Some(*id));
+    }
+    let after = desk
+        .get(&location, Some(&session))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(after.contains("id=\"flash\""), "{after}");
+
+    // Picked again as infringing: recorded, not escalated again.
+    let r = desk
+        .post(
+            "/matches/bulk",
+            Some(&session),
+            &[
+                ("csrf", &csrf),
+                ("id", &a),
+                ("id", &b),
+                ("status", "infringing"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert!(r.headers()[LOCATION].to_str().unwrap().contains("&esc=0&"));
+    assert_eq!(store.list_alerts(100).unwrap().len(), alerts_before + 2);
+    assert_eq!(store.decisions(unreviewed[0]).unwrap().len(), 2);
+
+    // "All matching the filter": the server selects the filter's matches itself (no ids
+    // are sent), and only when the count the reviewer saw still holds.
+    let r = desk
+        .post(
+            "/matches/bulk",
+            Some(&session),
+            &[
+                ("csrf", &csrf),
+                ("q", "status=infringing"),
+                ("all", "3"),
+                ("status", "false-positive"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let body = r.text().await.unwrap();
+    assert!(body.contains("now selects 2 matches, not 3"), "{body}");
+    assert_eq!(status_of(&store, unreviewed[0]), "infringing");
+    let r = desk
+        .post(
+            "/matches/bulk",
+            Some(&session),
+            &[
+                ("csrf", &csrf),
+                ("q", "status=infringing"),
+                ("all", "2"),
+                ("status", "false-positive"),
+                ("note", "wire story"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    for m in store.list_matches().unwrap() {
+        if unreviewed.contains(&m.id) {
+            assert_eq!(m.status, "false-positive");
+            let last = store.decisions(m.id).unwrap().pop().unwrap();
+            assert_eq!(
+                (last.via.as_str(), last.note.as_str()),
+                ("web-bulk", "wire story")
+            );
+        } else {
+            // The licensed partner's copy is outside the filter and untouched.
+            assert_eq!(m.status, "licensed");
+            assert!(store.decisions(m.id).unwrap().is_empty());
+        }
+    }
+    assert_eq!(store.list_alerts(100).unwrap().len(), alerts_before + 2);
+    desk.stop().await;
+}
+
+/// The search box: copy URL, copy title and original title, any case, with the other
+/// filters; the same selection in the queue, the export and `matches list --search`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_filters_the_queue_exports_and_cli_alike() {
+    let desk = DeskFixture::start().await;
+    let (session, _) = desk.login().await;
+    let all = desk.store().list_matches().unwrap();
+    // A fragment of one copy's URL path, upper-cased: ASCII letters fold.
+    let target = &all[0];
+    let path = url::Url::parse(&target.copy_url)
+        .unwrap()
+        .path()
+        .to_string();
+    let needle = path
+        .trim_matches('/')
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_uppercase();
+    assert!(!needle.is_empty(), "{path}");
+    let folded = needle.to_lowercase();
+    let want: Vec<i64> = all
+        .iter()
+        .filter(|m| {
+            [&m.copy_url, &m.copy_title, &m.original_title]
+                .iter()
+                .any(|s| s.to_lowercase().contains(&folded))
+        })
+        .map(|m| m.id)
+        .collect();
+    assert!(want.contains(&target.id));
+    let query = format!("status=all&search={}", urlencode(&needle));
+    let page = desk
+        .get(&format!("/matches?{query}"), Some(&session))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains(&format!("<span id=\"total\">{}</span>", want.len())),
+        "{page}"
+    );
+    for m in &all {
+        assert_eq!(
+            page.contains(&format!("data-id=\"{}\"", m.id)),
+            want.contains(&m.id),
+            "match {}",
+            m.id
+        );
+    }
+    // The search box keeps the text; the export links and the paging carry it.
+    assert!(page.contains(&format!(
+        "name=\"search\" id=\"filter-search\" value=\"{needle}\""
+    )));
+    assert!(page.contains(&format!(
+        "/matches.csv?status=all&#38;search={}",
+        urlencode(&needle)
+    )));
+    let r = desk
+        .get(&format!("/matches.csv?{query}"), Some(&session))
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        r.headers()["x-copyhound-export-total"],
+        want.len().to_string().as_str()
+    );
+    let listed_ids: Vec<i64> = listed(&desk, &["--search", &needle])
+        .await
+        .iter()
+        .map(|m| m["id"].as_i64().unwrap())
+        .collect();
+    let mut sorted = listed_ids.clone();
+    sorted.sort_unstable();
+    let mut expected = want.clone();
+    expected.sort_unstable();
+    assert_eq!(sorted, expected);
+    // Combined with a status: the licensed copy is not unreviewed.
+    let licensed = all.iter().find(|m| m.status == "licensed").unwrap();
+    let host_query = format!("search={}", urlencode(&licensed.copy_host));
+    let page = desk
+        .get(&format!("/matches?{host_query}"), Some(&session))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!page.contains(&format!("data-id=\"{}\"", licensed.id)));
+    let page = desk
+        .get(
+            &format!("/matches?status=licensed&{host_query}"),
+            Some(&session),
+        )
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains(&format!("data-id=\"{}\"", licensed.id)));
+    // Markup and wildcards are text: escaped back, matching nothing.
+    let hostile = "<script>\"%_";
+    let page = desk
+        .get(
+            &format!("/matches?status=all&search={}", urlencode(hostile)),
+            Some(&session),
+        )
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!page.contains("<script>\""), "{page}");
+    assert!(page.contains("<span id=\"total\">0</span>"), "{page}");
+    // Bounded.
+    let long = "长".repeat(copyhound::store::MAX_SEARCH_CHARS + 1);
+    let r = desk
+        .get(
+            &format!("/matches?search={}", urlencode(&long)),
+            Some(&session),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let config = desk.state.parent().unwrap().join("copyhound.toml");
+    let out =
+        crate::util::copyhound_blocking(&config, &["matches", "list", "--search", &long]).await;
+    assert!(!out.status.success());
+    desk.stop().await;
+}
+
+fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// `/sites/HOST`: the site's matches with their status, first and last seen, the
+/// decisions on them and its list state; linked from the queue's site filter and the
+/// match page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn site_pages_show_matches_decisions_and_lists() {
+    let desk = DeskFixture::start().await;
+    let (session, csrf) = desk.login().await;
+    let store = desk.store();
+    let all = store.list_matches().unwrap();
+    let copier = all.iter().find(|m| m.status == "unreviewed").unwrap();
+    let host = copier.copy_host.clone();
+    let partner = all.iter().find(|m| m.status == "licensed").unwrap();
+
+    // Linked from the queue's site filter and from the match page.
+    let queue = desk
+        .get(
+            &format!("/matches?site={}", urlencode(&host)),
+            Some(&session),
+        )
+        .await
+        .text()
+        .await
+        .unwrap();
+    let href = format!("/sites/{host}");
+    assert!(
+        queue.contains(&format!("href=\"{href}\" id=\"site-page\"")),
+        "{queue}"
+    );
+    let page = desk
+        .get(&format!("/matches/{}", copier.id), Some(&session))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains(&format!("href=\"{href}\" id=\"site-link\"")),
+        "{page}"
+    );
+
+    // One decision by hand, then the page.
+    let r = desk
+        .post(
+            &format!("/matches/{}/decide", copier.id),
+            Some(&session),
+            &[
+                ("csrf", &csrf),
+                ("status", "false-positive"),
+                ("note", "<quote>"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let r = desk.get(&href, Some(&session)).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_security_headers(r.headers());
+    let page = r.text().await.unwrap();
+    assert!(
+        page.contains(&format!("<h1 id=\"site-host\">{host}</h1>")),
+        "{page}"
+    );
+    let mine: Vec<_> = all.iter().filter(|m| m.copy_host == host).collect();
+    for m in &mine {
+        assert!(page.contains(&format!("data-id=\"{}\"", m.id)), "{page}");
+    }
+    assert!(!page.contains(&format!("data-id=\"{}\"", partner.id)));
+    let first = mine.iter().map(|m| m.first_seen.as_str()).min().unwrap();
+    assert!(
+        page.contains(&format!(
+            "<dd id=\"first-seen\">{} UTC",
+            &first[..16].replacen('T', " ", 1)
+        )),
+        "{page}"
+    );
+    assert!(page.contains("id=\"last-seen\""));
+    // Its counts per status, the decision (escaped) and its list state (none).
+    assert!(
+        page.contains("data-status=\"false-positive\">误报 <span class=\"count\">1</span>"),
+        "{page}"
+    );
+    assert!(page.contains(&format!("data-match=\"{}\"", copier.id)));
+    assert!(page.contains("&#60;quote&#62;") || page.contains("&lt;quote&gt;"));
+    assert!(
+        page.contains("<dd id=\"licensed-state\">不在名单上</dd>"),
+        "{page}"
+    );
+    assert!(
+        page.contains("<dd id=\"ignored-state\">不在名单上</dd>"),
+        "{page}"
+    );
+
+    // The partner's site is licensed by the config.
+    let page = desk
+        .get(&format!("/sites/{}", partner.copy_host), Some(&session))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("配置文件 [crawl] licensed"), "{page}");
+
+    // After "ignore site", the page says who added it to the ignored list.
+    let r = desk
+        .post(
+            "/sites/decide",
+            Some(&session),
+            &[("csrf", &csrf), ("host", &host), ("status", "ignore-site")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let page = desk.get(&href, Some(&session)).await.text().await.unwrap();
+    assert!(
+        page.contains(&format!(
+            "<dd id=\"ignored-state\"><ul><li data-domain=\"{host}\">"
+        )),
+        "{page}"
+    );
+    assert!(page.contains("web-bulk"));
+
+    // An unknown site, and no page without a login.
+    let r = desk.get("/sites/nowhere.example", Some(&session)).await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let r = desk.get(&href, None).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    desk.stop().await;
+}

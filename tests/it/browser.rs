@@ -16,7 +16,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+use fantoccini::actions::{
+    Actions, InputSource, KeyAction, KeyActions, MouseActions, PointerAction, MOUSE_BUTTON_LEFT,
+};
 use fantoccini::elements::Element;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
@@ -302,6 +304,39 @@ impl Browser {
     }
 
     /// Logs in through the form and waits for the queue.
+    /// Clicks `css` with Shift held, as a reviewer ticks a range: the keyboard holds
+    /// Shift down while the mouse moves to the element and clicks, tick by tick.
+    async fn shift_click(&self, css: &str) {
+        let element = self.find(css).await;
+        let shift: char = fantoccini::key::Key::Shift.into();
+        let zero = Duration::ZERO;
+        let keys = KeyActions::new("keyboard".into())
+            .then(KeyAction::Down { value: shift })
+            .pause(zero)
+            .pause(zero)
+            .pause(zero)
+            .then(KeyAction::Up { value: shift });
+        let mouse = MouseActions::new("mouse".into())
+            .pause(zero)
+            .then(PointerAction::MoveToElement {
+                element,
+                duration: None,
+                x: 0.0,
+                y: 0.0,
+            })
+            .then(PointerAction::Down {
+                button: MOUSE_BUTTON_LEFT,
+            })
+            .then(PointerAction::Up {
+                button: MOUSE_BUTTON_LEFT,
+            })
+            .pause(zero);
+        self.client
+            .perform_actions(Actions::from(keys).and(mouse))
+            .await
+            .unwrap_or_else(|e| panic!("shift-click on {css}: {e}"));
+    }
+
     async fn login(&self, desk: &Desk) {
         self.goto(&desk.url("/login")).await;
         let user = self.find("#login-user").await;
@@ -826,5 +861,82 @@ async fn the_policy_holds_and_the_desk_script_runs() {
     sides.sort();
     assert_eq!(sides.len(), 2, "one passage lit on each side: {sides:?}");
     assert!(sides[0].starts_with("c-") && sides[1].starts_with("o-"));
+    browser.close().await;
+}
+
+/// Ticking matches in the queue: a click ticks one box, a Shift-click ticks the range up
+/// to it, the count follows; the ticked boxes (which belong to the selection form
+/// through their `form` attribute) are what the bulk decision records.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reviewer_ticks_a_range_with_shift_click_and_decides_it() {
+    let Some((desk, browser)) =
+        desk_and_browser("a_reviewer_ticks_a_range_with_shift_click_and_decides_it").await
+    else {
+        return;
+    };
+    browser.login(&desk).await;
+    // Every match, newest first, so the range has a middle row.
+    browser.goto(&desk.url("/matches?status=all")).await;
+    let mut ids = Vec::new();
+    for row in browser.find_all("table#queue tr.match[data-id]").await {
+        ids.push(
+            row.attr("data-id")
+                .await
+                .expect("attribute")
+                .unwrap_or_default(),
+        );
+    }
+    assert_eq!(ids.len(), 3, "the demo's three matches");
+    assert_eq!(browser.text("#picked-count").await, "0");
+    let boxes = |id: &str| format!("tr.match[data-id=\"{id}\"] input.pick");
+
+    browser.click(&boxes(&ids[0])).await;
+    assert_eq!(browser.text("#picked-count").await, "1");
+    browser.shift_click(&boxes(&ids[2])).await;
+    assert_eq!(
+        browser.text("#picked-count").await,
+        "3",
+        "the range is ticked"
+    );
+    let ticked = browser
+        .js("return Array.from(document.querySelectorAll('input.pick')).map((b) => b.checked)")
+        .await;
+    assert_eq!(ticked, json!([true, true, true]), "every box of the range");
+    // A plain click unticks one; Shift-click again unticks the range from there.
+    browser.click(&boxes(&ids[1])).await;
+    assert_eq!(browser.text("#picked-count").await, "2");
+    browser.shift_click(&boxes(&ids[0])).await;
+    assert_eq!(browser.text("#picked-count").await, "1");
+    // Untick the last, tick the first two again (a range), and look at the queue.
+    browser.click(&boxes(&ids[2])).await;
+    assert_eq!(browser.text("#picked-count").await, "0");
+    browser.click(&boxes(&ids[0])).await;
+    browser.shift_click(&boxes(&ids[1])).await;
+    assert_eq!(browser.text("#picked-count").await, "2");
+    assert_eq!(browser.find_all("tr.match.picked").await.len(), 2);
+    let png = browser.client.screenshot().await.expect("screenshot");
+    let (width, height) = png_size(&png);
+    assert!(width >= 800 && height >= 600, "{width}x{height}");
+    std::fs::write(artifact("review-queue-selection.png"), &png).expect("screenshot saved");
+
+    browser.click("#selection-note").await;
+    browser
+        .find("#selection-note")
+        .await
+        .send_keys("wire story")
+        .await
+        .expect("typed");
+    browser.click("#selection-false-positive").await;
+    browser.find("#flash").await;
+    for (i, id) in ids.iter().enumerate() {
+        let id: i64 = id.parse().expect("an id");
+        let status = desk.status(id).await;
+        if i < 2 {
+            assert_eq!(status, "false-positive", "match {id}");
+        } else {
+            assert_ne!(status, "false-positive", "match {id} was not ticked");
+        }
+    }
+    browser.assert_quiet_console().await;
     browser.close().await;
 }

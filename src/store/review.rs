@@ -471,30 +471,25 @@ impl Store {
         host: &str,
         limit: usize,
     ) -> Result<(Vec<Decision>, i64), StoreError> {
+        // The window count is taken before the LIMIT: every decision on the site.
         let mut stmt = self
             .conn
             .prepare(
                 "SELECT d.id, d.match_id, d.status, d.previous_status, d.note, d.actor, d.via,
-                        d.decided_at, d.alert_id
+                        d.decided_at, d.alert_id, COUNT(*) OVER ()
                  FROM decisions d JOIN matches m ON m.id = d.match_id
                  WHERE m.copy_host = ?1 ORDER BY d.id DESC LIMIT ?2",
             )
             .map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map(params![host, limit as i64], decision_row)
+        let rows: Vec<(Decision, i64)> = stmt
+            .query_map(params![host, limit.max(1) as i64], |r| {
+                Ok((decision_row(r)?, r.get(9)?))
+            })
             .map_err(|e| self.err(e))?
-            .collect::<Result<Vec<_>, _>>()
+            .collect::<Result<_, _>>()
             .map_err(|e| self.err(e))?;
-        let total = self
-            .conn
-            .query_row(
-                "SELECT COUNT(*) FROM decisions d JOIN matches m ON m.id = d.match_id
-                 WHERE m.copy_host = ?1",
-                params![host],
-                |r| r.get(0),
-            )
-            .map_err(|e| self.err(e))?;
-        Ok((rows, total))
+        let total = rows.first().map_or(0, |r| r.1);
+        Ok((rows.into_iter().map(|r| r.0).collect(), total))
     }
 
     /// How many matches `filter` selects in each status (its own status ignored), in

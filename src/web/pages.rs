@@ -187,6 +187,28 @@ struct Row {
     licensed: bool,
 }
 
+impl Row {
+    /// A match as a row, its link carrying the queue it was listed in (`context`, the
+    /// encoded `q` parameter).
+    fn new(t: &Labels, m: crate::store::MatchSummary, context: &str) -> Row {
+        Row {
+            href: format!("/matches/{}?q={context}", m.id),
+            id: m.id,
+            copy_title: display_title(&m.copy_title, &m.copy_url),
+            site_href: site_href(&m.copy_host),
+            copy_host: m.copy_host,
+            original_title: m.original_title,
+            verdict: t.verdict_label(&m.verdict).to_string(),
+            containment: m.containment,
+            share: view::percent(m.containment),
+            captured: view::short_time(&m.captured_at),
+            status_label: t.status_label(&m.status).to_string(),
+            status_key: m.status,
+            licensed: m.licensed,
+        }
+    }
+}
+
 #[derive(Template)]
 #[template(path = "queue.html")]
 struct QueuePage {
@@ -209,6 +231,8 @@ struct QueuePage {
     prev_href: Option<String>,
     next_href: Option<String>,
     bulk_host: Option<String>,
+    /// The rows have checkboxes (`match_table.html`).
+    picks: bool,
     /// The site filter's page, when a site is chosen.
     site_page_href: Option<String>,
     /// The search text (`search`), echoed into its box.
@@ -230,6 +254,8 @@ struct RedirectRow {
 }
 
 struct HistoryRow {
+    /// The match decided (the site page lists several matches' decisions).
+    match_id: i64,
     at: String,
     actor: String,
     via: String,
@@ -239,6 +265,22 @@ struct HistoryRow {
     note: String,
     /// For a decision that escalated: where its email to counsel stands.
     escalation: Option<String>,
+}
+
+impl HistoryRow {
+    fn new(t: &Labels, d: crate::store::Decision, escalation: Option<String>) -> HistoryRow {
+        HistoryRow {
+            match_id: d.match_id,
+            escalation,
+            at: view::short_time(&d.decided_at),
+            actor: d.actor,
+            via: d.via,
+            previous: t.status_label(&d.previous_status).to_string(),
+            status: t.status_label(&d.status).to_string(),
+            status_key: d.status,
+            note: d.note,
+        }
+    }
 }
 
 #[derive(Template)]
@@ -713,21 +755,7 @@ pub async fn queue(
         let rows = page
             .matches
             .into_iter()
-            .map(|m| Row {
-                href: format!("/matches/{}?q={context}", m.id),
-                id: m.id,
-                copy_title: display_title(&m.copy_title, &m.copy_url),
-                site_href: site_href(&m.copy_host),
-                copy_host: m.copy_host,
-                original_title: m.original_title,
-                verdict: t.verdict_label(&m.verdict).to_string(),
-                containment: m.containment,
-                share: view::percent(m.containment),
-                captured: view::short_time(&m.captured_at),
-                status_label: t.status_label(&m.status).to_string(),
-                status_key: m.status,
-                licensed: m.licensed,
-            })
+            .map(|m| Row::new(t, m, &context))
             .collect();
         let f = &q.filter;
         let body = QueuePage {
@@ -763,6 +791,7 @@ pub async fn queue(
             prev_href: (q.page > 1).then(|| queue_href(&q, &q.status, q.page - 1)),
             next_href: (q.page < pages).then(|| queue_href(&q, &q.status, q.page + 1)),
             bulk_host: f.host.clone(),
+            picks: true,
             site_page_href: f.host.as_deref().map(site_href),
             search: f.search.clone().unwrap_or_default(),
             queue_q: queue_context(&q),
@@ -1085,16 +1114,7 @@ pub async fn match_page(
             copy_error,
             history: history
                 .into_iter()
-                .map(|(d, alert)| HistoryRow {
-                    escalation: alert.map(|a| escalation_state(t, &a)),
-                    at: view::short_time(&d.decided_at),
-                    actor: d.actor,
-                    via: d.via,
-                    previous: t.status_label(&d.previous_status).to_string(),
-                    status: t.status_label(&d.status).to_string(),
-                    status_key: d.status,
-                    note: d.note,
-                })
+                .map(|(d, alert)| HistoryRow::new(t, d, alert.map(|a| escalation_state(t, &a))))
                 .collect(),
             m: crate::store::MatchSummary {
                 copy_title: display_title(&m.copy_title, &m.copy_url),
@@ -1544,17 +1564,6 @@ struct ListState {
     match_id: Option<i64>,
 }
 
-struct DecisionRow {
-    match_id: i64,
-    at: String,
-    actor: String,
-    via: String,
-    previous: String,
-    status: String,
-    status_key: String,
-    note: String,
-}
-
 #[derive(Template)]
 #[template(path = "site.html")]
 struct SitePage {
@@ -1570,7 +1579,9 @@ struct SitePage {
     licensed: Vec<ListState>,
     ignored: Vec<ListState>,
     rows: Vec<Row>,
-    decisions: Vec<DecisionRow>,
+    /// No checkboxes on a site page: its queue link has them.
+    picks: bool,
+    decisions: Vec<HistoryRow>,
     decisions_total: i64,
 }
 
@@ -1684,35 +1695,13 @@ pub async fn site_page(
             rows: page
                 .matches
                 .into_iter()
-                .map(|m| Row {
-                    href: format!("/matches/{}?q={context}", m.id),
-                    id: m.id,
-                    copy_title: display_title(&m.copy_title, &m.copy_url),
-                    site_href: site_href(&m.copy_host),
-                    copy_host: m.copy_host,
-                    original_title: m.original_title,
-                    verdict: t.verdict_label(&m.verdict).to_string(),
-                    containment: m.containment,
-                    share: view::percent(m.containment),
-                    captured: view::short_time(&m.captured_at),
-                    status_label: t.status_label(&m.status).to_string(),
-                    status_key: m.status,
-                    licensed: m.licensed,
-                })
+                .map(|m| Row::new(t, m, &context))
                 .collect(),
             decisions: decisions
                 .into_iter()
-                .map(|d| DecisionRow {
-                    match_id: d.match_id,
-                    at: view::short_time(&d.decided_at),
-                    actor: d.actor,
-                    via: d.via,
-                    previous: t.status_label(&d.previous_status).to_string(),
-                    status: t.status_label(&d.status).to_string(),
-                    status_key: d.status,
-                    note: d.note,
-                })
+                .map(|d| HistoryRow::new(t, d, None))
                 .collect(),
+            picks: false,
             decisions_total,
             host,
         }

@@ -877,15 +877,11 @@ async fn a_reviewer_ticks_a_range_with_shift_click_and_decides_it() {
     browser.login(&desk).await;
     // Every match, newest first, so the range has a middle row.
     browser.goto(&desk.url("/matches?status=all")).await;
-    let mut ids = Vec::new();
-    for row in browser.find_all("table#queue tr.match[data-id]").await {
-        ids.push(
-            row.attr("data-id")
-                .await
-                .expect("attribute")
-                .unwrap_or_default(),
-        );
-    }
+    browser.find("table#queue").await;
+    let rows = browser
+        .js("return Array.from(document.querySelectorAll('tr.match')).map((r) => r.dataset.id)")
+        .await;
+    let ids: Vec<String> = serde_json::from_value(rows).expect("row ids");
     assert_eq!(ids.len(), 3, "the demo's three matches");
     assert_eq!(browser.text("#picked-count").await, "0");
     let boxes = |id: &str| format!("tr.match[data-id=\"{id}\"] input.pick");

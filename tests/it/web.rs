@@ -121,6 +121,16 @@ impl DeskFixture {
         r.send().await.unwrap()
     }
 
+    /// The body of the page at `path`, with the session cookie.
+    async fn page(&self, path: &str, cookie: &str) -> String {
+        self.get(path, Some(cookie)).await.text().await.unwrap()
+    }
+
+    /// Posts the queue's selection form.
+    async fn bulk(&self, cookie: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        self.post("/matches/bulk", Some(cookie), form).await
+    }
+
     async fn post(
         &self,
         path: &str,
@@ -1050,25 +1060,14 @@ async fn selections_are_decided_per_match_and_escalate_once() {
     let desk = DeskFixture::start().await;
     let (session, csrf) = desk.login().await;
     let store = desk.store();
-    let unreviewed: Vec<i64> = store
-        .list_matches()
-        .unwrap()
-        .into_iter()
-        .filter(|m| m.status == "unreviewed")
-        .map(|m| m.id)
-        .collect();
+    let unreviewed = ids_in(&store, "unreviewed");
     assert_eq!(unreviewed.len(), 2);
     let (a, b) = (unreviewed[0].to_string(), unreviewed[1].to_string());
     let alerts_before = store.list_alerts(100).unwrap().len();
 
     // The queue's rows carry checkboxes that belong to the selection form (so they
     // submit without the script), and "all matching" says how many that is.
-    let page = desk
-        .get("/matches", Some(&session))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let page = desk.page("/matches", &session).await;
     assert!(page.contains(&format!(
         "class=\"pick\" name=\"id\" value=\"{a}\" form=\"select-form\""
     )));
@@ -1078,9 +1077,8 @@ async fn selections_are_decided_per_match_and_escalate_once() {
     // Without the session's token, or with another one: refused, nothing recorded.
     for token in ["", &*"f".repeat(64)] {
         let r = desk
-            .post(
-                "/matches/bulk",
-                Some(&session),
+            .bulk(
+                &session,
                 &[
                     ("csrf", token),
                     ("id", &a),
@@ -1098,7 +1096,7 @@ async fn selections_are_decided_per_match_and_escalate_once() {
         vec![("csrf", &*csrf), ("id", &*a), ("status", "deleted")],
         vec![("csrf", &*csrf), ("id", "x"), ("status", "licensed")],
     ] {
-        let r = desk.post("/matches/bulk", Some(&session), &form).await;
+        let r = desk.bulk(&session, &form).await;
         assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     }
     let many: Vec<String> = (1..=copyhound::web::MAX_BULK_DECISION + 1)
@@ -1106,12 +1104,11 @@ async fn selections_are_decided_per_match_and_escalate_once() {
         .collect();
     let mut form = vec![("csrf", csrf.as_str()), ("status", "licensed")];
     form.extend(many.iter().map(|i| ("id", i.as_str())));
-    let r = desk.post("/matches/bulk", Some(&session), &form).await;
+    let r = desk.bulk(&session, &form).await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     let r = desk
-        .post(
-            "/matches/bulk",
-            Some(&session),
+        .bulk(
+            &session,
             &[("csrf", &csrf), ("id", "999999"), ("status", "licensed")],
         )
         .await;
@@ -1122,9 +1119,8 @@ async fn selections_are_decided_per_match_and_escalate_once() {
     // and back to the queue the reviewer was on.
     let note = "整站转载 <i>批量</i>";
     let r = desk
-        .post(
-            "/matches/bulk",
-            Some(&session),
+        .bulk(
+            &session,
             &[
                 ("csrf", &csrf),
                 ("q", "status=unreviewed&sort=share"),
@@ -1163,19 +1159,13 @@ async fn selections_are_decided_per_match_and_escalate_once() {
         assert_eq!(alert.role, "legal");
         assert_eq!(alert.match_id, Some(*id));
     }
-    let after = desk
-        .get(&location, Some(&session))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let after = desk.page(&location, &session).await;
     assert!(after.contains("id=\"flash\""), "{after}");
 
     // Picked again as infringing: recorded, not escalated again.
     let r = desk
-        .post(
-            "/matches/bulk",
-            Some(&session),
+        .bulk(
+            &session,
             &[
                 ("csrf", &csrf),
                 ("id", &a),
@@ -1192,9 +1182,8 @@ async fn selections_are_decided_per_match_and_escalate_once() {
     // "All matching the filter": the server selects the filter's matches itself (no ids
     // are sent), and only when the count the reviewer saw still holds.
     let r = desk
-        .post(
-            "/matches/bulk",
-            Some(&session),
+        .bulk(
+            &session,
             &[
                 ("csrf", &csrf),
                 ("q", "status=infringing"),
@@ -1208,9 +1197,8 @@ async fn selections_are_decided_per_match_and_escalate_once() {
     assert!(body.contains("now selects 2 matches, not 3"), "{body}");
     assert_eq!(status_of(&store, unreviewed[0]), "infringing");
     let r = desk
-        .post(
-            "/matches/bulk",
-            Some(&session),
+        .bulk(
+            &session,
             &[
                 ("csrf", &csrf),
                 ("q", "status=infringing"),
@@ -1271,12 +1259,7 @@ async fn search_filters_the_queue_exports_and_cli_alike() {
         .collect();
     assert!(want.contains(&target.id));
     let query = format!("status=all&search={}", urlencode(&needle));
-    let page = desk
-        .get(&format!("/matches?{query}"), Some(&session))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let page = desk.page(&format!("/matches?{query}"), &session).await;
     assert!(
         page.contains(&format!("<span id=\"total\">{}</span>", want.len())),
         "{page}"
@@ -1318,12 +1301,7 @@ async fn search_filters_the_queue_exports_and_cli_alike() {
     // Combined with a status: the licensed copy is not unreviewed.
     let licensed = all.iter().find(|m| m.status == "licensed").unwrap();
     let host_query = format!("search={}", urlencode(&licensed.copy_host));
-    let page = desk
-        .get(&format!("/matches?{host_query}"), Some(&session))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let page = desk.page(&format!("/matches?{host_query}"), &session).await;
     assert!(!page.contains(&format!("data-id=\"{}\"", licensed.id)));
     let page = desk
         .get(
@@ -1364,6 +1342,15 @@ async fn search_filters_the_queue_exports_and_cli_alike() {
     desk.stop().await;
 }
 
+/// The ids of the matches in `status`, oldest first.
+fn ids_in(store: &Store, status: &str) -> Vec<i64> {
+    let all = store.list_matches().unwrap();
+    all.into_iter()
+        .filter(|m| m.status == status)
+        .map(|m| m.id)
+        .collect()
+}
+
 fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
@@ -1397,11 +1384,8 @@ async fn site_pages_show_matches_decisions_and_lists() {
         "{queue}"
     );
     let page = desk
-        .get(&format!("/matches/{}", copier.id), Some(&session))
-        .await
-        .text()
-        .await
-        .unwrap();
+        .page(&format!("/matches/{}", copier.id), &session)
+        .await;
     assert!(
         page.contains(&format!("href=\"{href}\" id=\"site-link\"")),
         "{page}"
@@ -1460,23 +1444,21 @@ async fn site_pages_show_matches_decisions_and_lists() {
 
     // The partner's site is licensed by the config.
     let page = desk
-        .get(&format!("/sites/{}", partner.copy_host), Some(&session))
-        .await
-        .text()
-        .await
-        .unwrap();
+        .page(&format!("/sites/{}", partner.copy_host), &session)
+        .await;
     assert!(page.contains("配置文件 [crawl] licensed"), "{page}");
 
-    // After "ignore site", the page says who added it to the ignored list.
+    // "Ignore site" on a selection of one: the page says who added it to the ignored
+    // list.
+    let id = copier.id.to_string();
     let r = desk
-        .post(
-            "/sites/decide",
-            Some(&session),
-            &[("csrf", &csrf), ("host", &host), ("status", "ignore-site")],
+        .bulk(
+            &session,
+            &[("csrf", &csrf), ("id", &id), ("status", "ignore-site")],
         )
         .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    let page = desk.get(&href, Some(&session)).await.text().await.unwrap();
+    let page = desk.page(&href, &session).await;
     assert!(
         page.contains(&format!(
             "<dd id=\"ignored-state\"><ul><li data-domain=\"{host}\">"

@@ -1369,7 +1369,13 @@ pub async fn decide_selected(
                     .trim()
                     .parse()
                     .map_err(|_| Failure::bad_request("all: expected the count shown"))?;
-                let filter = parse_context(&form.decide.q).filter;
+                // Strictly parsed, unlike the navigation context: an unusable filter must
+                // not fall back to the default queue and decide matches nobody counted.
+                let pairs: HashMap<String, String> =
+                    url::form_urlencoded::parse(form.decide.q.as_bytes())
+                        .into_owned()
+                        .collect();
+                let filter = parse_queue(&pairs)?.filter;
                 let (ids, total) = desk
                     .with_store(move |s| Ok(s.select_match_ids(&filter, MAX_BULK_DECISION)?))
                     .await?;

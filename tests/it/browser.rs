@@ -933,6 +933,13 @@ async fn a_reviewer_ticks_a_range_with_shift_click_and_decides_it() {
             assert_ne!(status, "false-positive", "match {id} was not ticked");
         }
     }
+    // The site's page, reached from a row's host: its matches, decisions and lists.
+    browser
+        .click(&format!("tr.match[data-id=\"{}\"] a.site-link", ids[0]))
+        .await;
+    browser.find("#site-decisions li.decision").await;
+    let png = browser.client.screenshot().await.expect("screenshot");
+    std::fs::write(artifact("review-site.png"), &png).expect("screenshot saved");
     browser.assert_quiet_console().await;
     browser.close().await;
 }

@@ -1195,6 +1195,19 @@ async fn selections_are_decided_per_match_and_escalate_once() {
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     let body = r.text().await.unwrap();
     assert!(body.contains("now selects 2 matches, not 3"), "{body}");
+    // A filter that does not parse is refused, never read as the default queue.
+    let r = desk
+        .bulk(
+            &session,
+            &[
+                ("csrf", &csrf),
+                ("q", "status=bogus"),
+                ("all", "2"),
+                ("status", "false-positive"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     assert_eq!(status_of(&store, unreviewed[0]), "infringing");
     let r = desk
         .bulk(

@@ -1180,34 +1180,23 @@ async fn selections_are_decided_per_match_and_escalate_once() {
     assert_eq!(store.decisions(unreviewed[0]).unwrap().len(), 2);
 
     // "All matching the filter": the server selects the filter's matches itself (no ids
-    // are sent), and only when the count the reviewer saw still holds.
-    let r = desk
-        .bulk(
-            &session,
-            &[
-                ("csrf", &csrf),
-                ("q", "status=infringing"),
-                ("all", "3"),
-                ("status", "false-positive"),
-            ],
-        )
-        .await;
-    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
-    let body = r.text().await.unwrap();
-    assert!(body.contains("now selects 2 matches, not 3"), "{body}");
-    // A filter that does not parse is refused, never read as the default queue.
-    let r = desk
-        .bulk(
-            &session,
-            &[
-                ("csrf", &csrf),
-                ("q", "status=bogus"),
-                ("all", "2"),
-                ("status", "false-positive"),
-            ],
-        )
-        .await;
-    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    // are sent), and only when the count the reviewer saw still holds; a filter that
+    // does not parse is refused, never read as the default queue.
+    for (q, all, says) in [
+        ("status=infringing", "3", "now selects 2 matches, not 3"),
+        ("status=bogus", "2", "unknown status"),
+    ] {
+        let form = [
+            ("csrf", csrf.as_str()),
+            ("q", q),
+            ("all", all),
+            ("status", "false-positive"),
+        ];
+        let r = desk.bulk(&session, &form).await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        let body = r.text().await.unwrap();
+        assert!(body.contains(says), "{body}");
+    }
     assert_eq!(status_of(&store, unreviewed[0]), "infringing");
     let r = desk
         .bulk(

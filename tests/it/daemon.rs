@@ -574,12 +574,21 @@ async fn a_relay_without_starttls_is_named_in_the_log_at_start() {
         .unwrap()
         .clone()
     };
-    w.wait_for("failed alerts", Duration::from_secs(30), || async {
-        let all = alerts();
-        !all.is_empty() && all.iter().all(|a| a["state"] == "failed")
+    // Once a crawl cycle has finished, every alert it owes is queued; then wait for all
+    // of them to fail, and check the same listing that was seen to.
+    w.wait_for("a crawl cycle", Duration::from_secs(30), || async {
+        w.metric("copyhound_crawl_cycles_total").await >= 1.0
     })
     .await;
-    for a in alerts() {
+    let failed = std::cell::RefCell::new(Vec::new());
+    w.wait_for("failed alerts", Duration::from_secs(30), || async {
+        let all = alerts();
+        let done = !all.is_empty() && all.iter().all(|a| a["state"] == "failed");
+        *failed.borrow_mut() = all;
+        done
+    })
+    .await;
+    for a in failed.into_inner() {
         assert_eq!(a["attempts"], 1, "{a}");
         let why = a["last_error"].as_str().unwrap();
         assert!(

@@ -14,6 +14,7 @@ pub mod demo;
 pub mod detect;
 pub mod eval;
 pub mod evidence;
+pub mod examine;
 pub mod extract;
 pub mod fetch;
 pub mod fingerprint;

@@ -25,3 +25,4 @@ pub mod review;
 pub mod store;
 pub mod text;
 pub mod web;
+pub mod webarchive;

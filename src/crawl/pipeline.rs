@@ -606,7 +606,7 @@ async fn discover(
         let Some(original) = store.find_original(&OriginalKey::Id(id))? else {
             continue;
         };
-        let query = discovery::search_query(&original.text, &detector.boilerplate());
+        let query = discovery::search_query(&original.text, detector.boilerplate());
         if query.is_empty() {
             store.mark_searched(id, 0, Utc::now())?;
             continue;

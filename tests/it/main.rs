@@ -14,4 +14,5 @@ mod pipeline;
 mod review;
 mod site;
 mod util;
+mod warc;
 mod web;

@@ -28,11 +28,14 @@ use crate::crawl::fetch::Capture;
 use crate::crawl::sanitize;
 use crate::crawl::urls::{dedupe_key, host_key, normalize, DomainSet, UrlRules};
 use crate::detect::{compare, Comparison, DetectParams, Document, Verdict};
-use crate::evidence::{CopyFacts, MatchFacts, OriginalFacts, WarcInfo};
+use crate::evidence::{
+    ArchiveFacts, ArchivedRecord, CopyFacts, MatchFacts, OriginalFacts, WarcInfo,
+};
 use crate::notify::report::EvidenceRef;
 use crate::originals::{load_archive, Archive, IngestError};
 use crate::store::{
-    MatchEvidence, MatchOutcome, NewMatch, OriginalKey, SiteList, SiteListEntry, Store, StoreError,
+    ArchiveRef, MatchEvidence, MatchOutcome, NewMatch, OriginalKey, SiteList, SiteListEntry, Store,
+    StoreError,
 };
 
 /// Why the examination stage could not be loaded.
@@ -163,6 +166,9 @@ pub struct Detector {
     /// articles is not a copy of it.
     own_urls: HashSet<String>,
     rules: UrlRules,
+    /// `[crawl] max_depth`: the depth a live capture of an archived copy is queued at,
+    /// so the crawler fetches the page without following its links.
+    live_depth: u32,
     originals: Mutex<OriginalCache>,
     /// What the evidence stage and the alerts need when a new match is recorded.
     evidence: EvidenceStage,
@@ -213,6 +219,7 @@ impl Detector {
             own_site,
             own_urls,
             rules,
+            live_depth: settings.crawl.max_depth,
             originals: Mutex::new(OriginalCache {
                 store: Store::open(store.path())?,
                 entries: HashMap::new(),
@@ -311,6 +318,7 @@ impl Detector {
                 licensed,
                 ignored,
                 original_version: Some(f.original.version),
+                archive: None,
             })
             .collect()
     }
@@ -355,9 +363,38 @@ pub fn record(
     exam: &Examination,
     counts: &mut MatchCounts,
 ) -> Result<(), StoreError> {
-    let matches = detector.matches(capture, exam);
+    record_from(store, detector, capture, exam, counts, None)
+}
+
+/// [`record`] for a page that may come from a third party's web archive (`archived`):
+/// its matches then carry where the record is, their evidence files keep the record
+/// byte for byte, and a live capture of the page is queued in the crawler's frontier
+/// (fetched through the guarded crawler by the next crawl cycle; when the page is still
+/// online, that capture becomes the match's primary evidence). A first-party capture of
+/// a page already matched from an archive is recorded as that live capture.
+///
+/// # Errors
+/// As [`record`].
+pub fn record_from(
+    store: &mut Store,
+    detector: &Detector,
+    capture: &Capture,
+    exam: &Examination,
+    counts: &mut MatchCounts,
+    archived: Option<&ArchivedRecord<'_>>,
+) -> Result<(), StoreError> {
+    let mut matches = detector.matches(capture, exam);
     if matches.is_empty() {
         return Ok(());
+    }
+    let archive_ref = archived.map(|a| ArchiveRef {
+        source: a.source.to_string(),
+        offset: a.offset,
+        length: a.length,
+        record_id: a.record_id.map(str::to_string),
+    });
+    for m in &mut matches {
+        m.archive.clone_from(&archive_ref);
     }
     // The facts each report and evidence file states, read before the transaction (the
     // originals' metadata comes from the store).
@@ -365,6 +402,18 @@ pub fn record(
         .iter()
         .map(|m| match_facts(store, capture, m))
         .collect::<Result<Vec<_>, _>>()?;
+    if let Some(a) = &archive_ref {
+        for f in facts.iter_mut().flatten() {
+            f.copy.archive = Some(ArchiveFacts {
+                source: a.source.clone(),
+                offset: a.offset,
+                length: a.length,
+                record_id: a.record_id.clone(),
+                live_captured_at: None,
+                archive_evidence_file: None,
+            });
+        }
+    }
     // Every new match gets its evidence file; the alerts of one on an ignored site are
     // dropped by the store, which owns that rule.
     let outcomes =
@@ -372,32 +421,56 @@ pub fn record(
             .get_mut(i)
             .and_then(Option::as_mut)
         {
-            Some(f) => detector.evidence.for_new_match(capture, f, id),
+            Some(f) => detector.evidence.for_new_match(capture, f, id, archived),
             None => MatchEvidence::default(),
         })?;
+    let mut live_wanted = false;
     for (m, outcome) in matches.iter().zip(outcomes) {
-        if let MatchOutcome::New { id } = outcome {
-            if m.ignored {
-                counts.ignored += 1;
-            } else if m.licensed {
-                counts.licensed += 1;
-            } else if m.verdict == Verdict::Copy {
-                counts.copy += 1;
-            } else {
-                counts.partial += 1;
+        match outcome {
+            MatchOutcome::New { id } => {
+                live_wanted |= archived.is_some();
+                if m.ignored {
+                    counts.ignored += 1;
+                } else if m.licensed {
+                    counts.licensed += 1;
+                } else if m.verdict == Verdict::Copy {
+                    counts.copy += 1;
+                } else {
+                    counts.partial += 1;
+                }
+                tracing::info!(
+                    id,
+                    url = %sanitize(&m.copy_url),
+                    original = m.original_id,
+                    verdict = ?m.verdict,
+                    containment = m.containment,
+                    coverage = m.coverage,
+                    copied_chars = m.copied_chars,
+                    licensed = m.licensed,
+                    ignored = m.ignored,
+                    archived = archived.is_some(),
+                    "match found"
+                );
             }
-            tracing::info!(
-                id,
-                url = %sanitize(&m.copy_url),
-                original = m.original_id,
-                verdict = ?m.verdict,
-                containment = m.containment,
-                coverage = m.coverage,
-                copied_chars = m.copied_chars,
-                licensed = m.licensed,
-                ignored = m.ignored,
-                "match found"
-            );
+            MatchOutcome::LiveCaptured { id } => {
+                tracing::info!(id, url = %sanitize(&m.copy_url), "live capture of an archived copy is now its primary evidence");
+            }
+            // Seen again in an archive: the live capture may still be owed (a crash
+            // after the match was recorded, or the page was down last time).
+            MatchOutcome::Seen { .. } => live_wanted |= archived.is_some(),
+            MatchOutcome::Ignored => {}
+        }
+    }
+    if live_wanted {
+        // Queued after the match's transaction: a crash in between leaves the match
+        // with its archived evidence, and the next scan of the file queues it again.
+        if let Some(entry) = crate::crawl::frontier::entry(
+            &capture.final_url,
+            detector.live_depth,
+            None,
+            &detector.rules,
+        ) {
+            store.enqueue_urls(&[entry], Utc::now())?;
         }
     }
     Ok(())
@@ -426,6 +499,7 @@ fn match_facts(
             captured_at: crate::evidence::utc(capture.finished_at),
             title: m.copy_title.clone(),
             redirects: crate::evidence::RedirectFacts::of(capture),
+            archive: None,
         },
         verdict: verdict_name(m.verdict).to_string(),
         containment: m.containment,
@@ -442,14 +516,21 @@ impl EvidenceStage {
     /// Writes the evidence file of new match `id` and lists its alerts. A file that
     /// cannot be written is logged and the match recorded without it (the capture's
     /// bytes stay in the database); its alerts are still owed.
-    fn for_new_match(&self, capture: &Capture, facts: &mut MatchFacts, id: i64) -> MatchEvidence {
+    fn for_new_match(
+        &self,
+        capture: &Capture,
+        facts: &mut MatchFacts,
+        id: i64,
+        archived: Option<&ArchivedRecord<'_>>,
+    ) -> MatchEvidence {
         facts.match_id = Some(id);
-        let file = match crate::evidence::write_bundle(
+        let file = match crate::evidence::write_bundle_from(
             &self.storage_dir,
             &self.info,
             capture,
             facts,
             Utc::now(),
+            archived,
         ) {
             Ok(file) => Some(file),
             Err(e) => {

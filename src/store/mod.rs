@@ -28,7 +28,8 @@ pub use crawl::{
     FrontierUrl, HostRecord,
 };
 pub use matches::{
-    CaptureRecord, MatchDetail, MatchEvidence, MatchOutcome, MatchSummary, NewMatch, StoredPassage,
+    ArchiveRef, CaptureRecord, MatchArchive, MatchDetail, MatchEvidence, MatchOutcome,
+    MatchSummary, NewMatch, StoredPassage,
 };
 pub use review::{
     DecideOutcome, Decided, Decision, ListAddition, MatchFilter, MatchPage, NewDecision,
@@ -320,6 +321,23 @@ const MIGRATIONS: &[&str] = &[
         pages INTEGER NOT NULL,
         PRIMARY KEY (host, hash)
     ) WITHOUT ROWID;
+    "#,
+    // 8: matches found in web archives (`scan-warc`). Where the archived record is, so
+    // anyone can fetch it again by range: the WARC file's name or URL, the byte offset of
+    // its record (of the record's gzip member) and its length (NULL when the record
+    // shares a gzip member), and its WARC-Record-ID. When the crawler later captures the
+    // live page, that first-party capture becomes the match's primary evidence
+    // (`capture_id`, `evidence_file`) and the archived one moves to `archive_capture_id`
+    // and `archive_evidence_file`; `live_captured_at` says when.
+    r#"
+    ALTER TABLE matches ADD COLUMN archive_source TEXT;
+    ALTER TABLE matches ADD COLUMN archive_offset INTEGER;
+    ALTER TABLE matches ADD COLUMN archive_length INTEGER;
+    ALTER TABLE matches ADD COLUMN archive_record_id TEXT;
+    ALTER TABLE matches ADD COLUMN archive_capture_id INTEGER REFERENCES captures(id);
+    ALTER TABLE matches ADD COLUMN archive_evidence_file TEXT;
+    ALTER TABLE matches ADD COLUMN archive_evidence_sha256 TEXT;
+    ALTER TABLE matches ADD COLUMN live_captured_at TEXT;
     "#,
 ];
 

@@ -31,7 +31,8 @@ use url::Url;
 use crate::config::Settings;
 use crate::crawl::fetch::{decode_stored_body, Capture, Validators};
 use crate::crawl::sanitize;
-use crate::examine::{record, Detector, ExamineError, MatchCounts};
+use crate::evidence::ArchivedRecord;
+use crate::examine::{record_from, Detector, ExamineError, MatchCounts};
 use crate::store::{Store, StoreError};
 
 use reader::{Block, Damage, Limits, RawRecord, RecordHead, WarcReader};
@@ -407,7 +408,23 @@ fn examine_record(
     }
     file.html += 1;
     let exam = ctx.detector.examine(&capture)?;
-    record(store, &ctx.detector, &capture, &exam, &mut file.matches)?;
+    // The record exactly as in the file, and where: what the evidence file keeps.
+    let archived = ArchivedRecord {
+        source: &file.damage.source,
+        offset: rec.offset,
+        length: rec.length,
+        record_id: rec.head.field("WARC-Record-ID"),
+        head: &rec.head.raw,
+        block,
+    };
+    record_from(
+        store,
+        &ctx.detector,
+        &capture,
+        &exam,
+        &mut file.matches,
+        Some(&archived),
+    )?;
     Ok(())
 }
 

@@ -108,7 +108,24 @@ pub fn open(
                 resumes: 0,
             };
             // Open now so a missing file is an error here, not a damaged first record.
-            reader.connect().map_err(|e| open_err(e.to_string()))?;
+            // A network error (a stale pooled connection, a refused connection) is
+            // tried again like a resume; an HTTP error status is not.
+            loop {
+                match reader.connect() {
+                    Ok(()) => break,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                        return Err(open_err(e.to_string()))
+                    }
+                    Err(e) => {
+                        reader.resumes += 1;
+                        if reader.resumes > MAX_RESUMES {
+                            return Err(open_err(e.to_string()));
+                        }
+                        let pause = Duration::from_millis(200 * (1 << reader.resumes.min(6)));
+                        std::thread::sleep(pause);
+                    }
+                }
+            }
             Ok(Box::new(BufReader::with_capacity(READ_BUFFER, reader)))
         }
     }
@@ -146,7 +163,7 @@ impl RemoteReader {
         let response = self
             .handle
             .block_on(request.send())
-            .map_err(|e| std::io::Error::other(format!("{}: {e}", self.url)))?;
+            .map_err(|e| std::io::Error::other(error_chain(&e)))?;
         let status = response.status();
         if status == reqwest::StatusCode::PARTIAL_CONTENT {
             self.discard = 0;
@@ -173,7 +190,7 @@ impl RemoteReader {
                 } else {
                     std::io::ErrorKind::NotFound
                 },
-                format!("{}: HTTP {status}", self.url),
+                format!("HTTP {status}"),
             ));
         }
         self.response = Some(response);
@@ -191,7 +208,7 @@ impl RemoteReader {
                 return Ok(None);
             }
             let got = if let Some(r) = self.response.as_mut() {
-                self.handle.block_on(r.chunk()).map_err(|e| e.to_string())
+                self.handle.block_on(r.chunk()).map_err(|e| error_chain(&e))
             } else {
                 match self.connect() {
                     Ok(()) => continue,
@@ -259,6 +276,19 @@ impl Read for RemoteReader {
         self.pos += n as u64;
         Ok(n)
     }
+}
+
+/// An error with its causes, `outer: inner: ...` (reqwest's own message alone says only
+/// "error sending request").
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
 }
 
 /// Reads a paths listing (a local file or a URL, gzipped or not) and turns each line

@@ -75,6 +75,17 @@ impl World {
 name = "Test Daily"
 website = "https://news.example.com"
 address = "1 Test Road"
+language = "en"
+
+[[contacts]]
+role = "legal"
+name = "Counsel"
+email = "legal@news.example.com"
+
+[[contacts]]
+role = "licensing"
+name = "Licensing desk"
+email = "licensing@news.example.com"
 
 [storage]
 dir = "state"
@@ -628,4 +639,181 @@ async fn a_remote_file_cut_mid_way_resumes_by_range_and_listings_shard() {
         "{line}"
     );
     assert!(line.contains("scan-warc: 1 files,"), "{line}");
+}
+
+/// The text bodies of the alert emails in the outbox (no SMTP server configured: `.eml`
+/// files).
+fn outbox_texts(world: &World) -> Vec<String> {
+    let dir = world.path("state/outbox");
+    let mut names: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    names.retain(|p| p.extension().is_some_and(|e| e == "eml"));
+    names.sort();
+    names
+        .iter()
+        .map(|p| {
+            let bytes = std::fs::read(p).unwrap();
+            let msg = mail_parser::MessageParser::default().parse(&bytes).unwrap();
+            msg.body_text(0).unwrap_or_default().into_owned()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn archived_evidence_keeps_the_record_and_a_live_capture_becomes_primary() {
+    let Some(data) = crate::util::shared_data() else {
+        return;
+    };
+    let world = World::new(&data);
+    // The copier is still online with copy-0 only; copy-1 is gone.
+    let copy0 = world.copier_site()[0].1.clone();
+    let router = axum::Router::new().fallback(move |uri: Uri| {
+        let copy0 = copy0.clone();
+        async move {
+            if uri.path() == "/news/copy-0.html" {
+                ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], copy0).into_response()
+            } else {
+                StatusCode::NOT_FOUND.into_response()
+            }
+        }
+    });
+    let addr = crate::util::fixture::serve(router).await;
+    let pages = pages_at(&world, &format!("http://{addr}"));
+    let file_bytes = cc_news_file(&pages);
+    let file = world.path("CC-NEWS-live.warc.gz");
+    std::fs::write(&file, &file_bytes).unwrap();
+    let config = world.config.clone();
+    let file_arg = file.to_str().unwrap().to_string();
+    let summary = json(
+        &crate::util::copyhound_blocking(&config, &["scan-warc", "--json", "--quiet", &file_arg])
+            .await,
+    );
+    assert_eq!(copies(&summary), 2, "{summary}");
+
+    let store = copyhound::store::Store::open_dir(&world.path("state")).unwrap();
+    let list = json(&world.run(&["matches", "list", "--json"]));
+    let id_of = |suffix: &str| {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["copy_url"].as_str().unwrap().ends_with(suffix))
+            .unwrap()["id"]
+            .as_i64()
+            .unwrap()
+    };
+    let (id0, id1) = (id_of("/news/copy-0.html"), id_of("/news/copy-1.html"));
+
+    // The evidence file keeps the archived record byte for byte, with where it was.
+    let archive = store
+        .match_archive(id0)
+        .unwrap()
+        .expect("archive provenance");
+    assert_eq!(archive.archive.source, file_arg);
+    assert!(archive.live_captured_at.is_none());
+    let length = archive.archive.length.expect("a member of its own") as usize;
+    let offset = archive.archive.offset as usize;
+    let mut member = flate2::read::GzDecoder::new(&file_bytes[offset..offset + length]);
+    let mut original_record = Vec::new();
+    std::io::Read::read_to_end(&mut member, &mut original_record).unwrap();
+    let detail = json(&world.run(&["matches", "show", &id0.to_string(), "--json"]));
+    let evidence_name = detail["evidence_file"].as_str().unwrap().to_string();
+    let evidence_path = world.path("state/evidence").join(&evidence_name);
+    let (records, problems) =
+        copyhound::evidence::warc::check_all(&std::fs::read(&evidence_path).unwrap()[..]);
+    assert!(problems.is_empty(), "{problems:?}");
+    let types: Vec<_> = records
+        .iter()
+        .map(|r| r.record.header("WARC-Type").unwrap().to_string())
+        .collect();
+    assert_eq!(types, ["warcinfo", "resource", "metadata"]);
+    let resource = &records[1].record;
+    assert_eq!(resource.block, original_record, "the record, byte for byte");
+    assert_eq!(
+        resource.header("Copyhound-Archive-Offset"),
+        Some(offset.to_string().as_str())
+    );
+    assert_eq!(
+        resource.header("Copyhound-Archive-Length"),
+        Some(length.to_string().as_str())
+    );
+    assert_eq!(
+        resource.header("Copyhound-Archive-Source"),
+        Some(file_arg.as_str())
+    );
+    assert_eq!(records[1].verified, ["WARC-Block-Digest"]);
+    let out = world.run(&["verify-evidence", evidence_path.to_str().unwrap()]);
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    if tool(
+        has_warcio(),
+        "python3 warcio",
+        "archived evidence (warcio part)",
+    ) {
+        let out = Command::new("python3")
+            .args([
+                "-c",
+                "import sys; from warcio.cli import main; main(sys.argv[1:])",
+            ])
+            .args(["check", "-v"])
+            .arg(&evidence_path)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    }
+    // The alert says the capture is a third party's.
+    let texts = outbox_texts(&world);
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.contains("Archived capture by a third party")
+                && t.contains(&format!("record at byte {offset}, {length} bytes"))),
+        "{texts:?}"
+    );
+
+    // A crawl cycle fetches the queued live pages through the guarded crawler: copy-0
+    // is online and becomes primary; copy-1 is gone and stays archived.
+    let out = crate::util::copyhound_blocking(&config, &["crawl", "--once"]).await;
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    assert!(stdout(&out).contains("0 matches"), "{}", stdout(&out));
+    let archive = store.match_archive(id0).unwrap().unwrap();
+    assert!(archive.live_captured_at.is_some(), "{archive:?}");
+    assert_eq!(
+        archive.archive_evidence_file.as_deref(),
+        Some(evidence_name.as_str())
+    );
+    let detail = json(&world.run(&["matches", "show", &id0.to_string(), "--json"]));
+    let live_name = detail["evidence_file"].as_str().unwrap();
+    assert_ne!(live_name, evidence_name);
+    let (records, problems) = copyhound::evidence::warc::check_all(
+        &std::fs::read(world.path("state/evidence").join(live_name)).unwrap()[..],
+    );
+    assert!(problems.is_empty(), "{problems:?}");
+    assert!(records
+        .iter()
+        .any(|r| r.record.header("WARC-Type") == Some("response")));
+    assert!(store
+        .match_archive(id1)
+        .unwrap()
+        .unwrap()
+        .live_captured_at
+        .is_none());
+    // No duplicate match, and the escalation says which capture is which.
+    assert_eq!(world.matches().len(), 3);
+    let out = world.run(&[
+        "matches",
+        "mark",
+        &id0.to_string(),
+        "--status",
+        "infringing",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let texts = outbox_texts(&world);
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.contains("Live capture by copyhound at")
+                && t.contains("(primary evidence)")
+                && t.contains(&evidence_name)),
+        "{texts:?}"
+    );
 }

@@ -176,6 +176,10 @@ enum Command {
         /// machines can share one listing.
         #[arg(long, value_name = "I/N", value_parser = parse_shard)]
         shard: Option<(usize, usize)>,
+        /// Scan files again that an earlier run finished (the store remembers each
+        /// file's progress: finished files are skipped, interrupted ones resumed).
+        #[arg(long)]
+        rescan: bool,
         /// No progress bar.
         #[arg(long)]
         quiet: bool,
@@ -809,6 +813,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             base,
             jobs,
             shard,
+            rescan,
             quiet,
             json,
         } => {
@@ -838,6 +843,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let options = crate::webarchive::ScanOptions {
                 jobs: jobs.max(1),
                 progress: !quiet,
+                rescan,
             };
             let summary =
                 crate::webarchive::scan(&settings, &store, &all, &options, runtime.handle())?;

@@ -21,6 +21,7 @@ mod alerts;
 mod crawl;
 mod matches;
 mod review;
+mod warc;
 
 pub use alerts::{enqueue_alerts_in, AlertRecord, AlertState, NewAlert};
 pub use crawl::{
@@ -35,6 +36,7 @@ pub use review::{
     DecideOutcome, Decided, Decision, ListAddition, MatchFilter, MatchPage, NewDecision,
     ReviewStatus, SessionRecord, SiteCount, SiteList, SiteListEntry, SortKey,
 };
+pub use warc::WarcFileProgress;
 
 /// Name of the database file inside the state directory.
 pub const DATABASE_FILE: &str = "copyhound.db";
@@ -338,6 +340,22 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE matches ADD COLUMN archive_evidence_file TEXT;
     ALTER TABLE matches ADD COLUMN archive_evidence_sha256 TEXT;
     ALTER TABLE matches ADD COLUMN live_captured_at TEXT;
+    "#,
+    // 9: web archive files' progress (`scan-warc`), so a rerun skips finished files and
+    // a killed run resumes a file instead of redoing it. `resume_offset` is the byte
+    // offset in the file where reading can start again: the end of the last record whose
+    // matches were recorded and that ended a gzip member of its own (0 for whole-file
+    // gzip, which cannot be entered mid-way). `records` counts the records read up to it.
+    r#"
+    CREATE TABLE warc_files (
+        source TEXT PRIMARY KEY,
+        state TEXT NOT NULL CHECK (state IN ('scanning', 'done')),
+        records INTEGER NOT NULL DEFAULT 0,
+        resume_offset INTEGER NOT NULL DEFAULT 0,
+        started_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        finished_at TEXT
+    );
     "#,
 ];
 

@@ -69,6 +69,8 @@ pub struct ScanOptions {
     pub jobs: usize,
     /// Show a progress bar (only when standard error is a terminal).
     pub progress: bool,
+    /// Scan files the store says are finished again (from their start).
+    pub rescan: bool,
 }
 
 /// One file's damage, for the summary.
@@ -88,6 +90,10 @@ pub struct FileDamage {
 pub struct WarcSummary {
     /// Files scanned to their end.
     pub files: usize,
+    /// Files skipped because an earlier run finished them.
+    pub already_done: usize,
+    /// Files resumed where a killed or failed run left them.
+    pub resumed: usize,
     /// Files that could not be opened or read to the end (named in `failed_files`).
     pub failed: usize,
     pub records: u64,
@@ -112,9 +118,15 @@ impl WarcSummary {
     /// damaged, <n> matches (<n> copy, <n> partial, <n> licensed), <n> bytes, <s>
     /// seconds`, then the ignored, failed and damaged files when there are any.
     pub fn render(&self) -> String {
+        let mut files = format!("{} files", self.files);
+        if self.already_done + self.resumed > 0 {
+            files.push_str(&format!(
+                " ({} already done, {} resumed)",
+                self.already_done, self.resumed
+            ));
+        }
         let mut line = format!(
-            "scan-warc: {} files, {} records read, {} HTML examined, {} skipped, {} damaged, {} matches ({} copy, {} partial, {} licensed), {} bytes, {:.1} seconds",
-            self.files,
+            "scan-warc: {files}, {} records read, {} HTML examined, {} skipped, {} damaged, {} matches ({} copy, {} partial, {} licensed), {} bytes, {:.1} seconds",
             self.records,
             self.html,
             self.skipped,
@@ -184,6 +196,8 @@ struct FileScan {
     bytes: u64,
     matches: MatchCounts,
     damage: FileDamage,
+    /// Started where an earlier run left the file.
+    resumed: bool,
 }
 
 /// What the workers share.
@@ -255,10 +269,12 @@ pub fn scan(
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(src) = sources.get(i) else { break };
-                    match scan_file(&ctx, &mut store, src) {
-                        Ok(file) => {
+                    match scan_file(&ctx, &mut store, src, options.rescan) {
+                        Ok(None) => lock(&summary).already_done += 1,
+                        Ok(Some(file)) => {
                             let mut s = lock(&summary);
                             s.files += 1;
+                            s.resumed += usize::from(file.resumed);
                             s.add(&file);
                             ctx.progress.set_message(progress_message(&s));
                         }
@@ -310,16 +326,47 @@ enum FileError {
     Unreadable(Box<FileScan>, String),
 }
 
-/// Scans one file to its end.
-fn scan_file(ctx: &Context<'_>, store: &mut Store, src: &Source) -> Result<FileScan, FileError> {
+/// Records between two progress checkpoints at most...
+const CHECKPOINT_RECORDS: u64 = 64;
+
+/// ...or this long, whichever comes first: a killed run redoes at most this much.
+const CHECKPOINT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Scans one file to its end, from where an earlier run left it; `None` when an earlier
+/// run finished it (and `rescan` is off). Progress is checkpointed in the store only at
+/// the end of a record whose matches are recorded and that ends a gzip member (or a
+/// record of a plain file), so resuming there loses nothing; what a killed run read
+/// after its last checkpoint is read again, and a match found twice is recorded once.
+fn scan_file(
+    ctx: &Context<'_>,
+    store: &mut Store,
+    src: &Source,
+    rescan: bool,
+) -> Result<Option<FileScan>, FileError> {
+    let name = src.name();
+    let progress = store
+        .warc_file_progress(&name)
+        .map_err(|e| FileError::Fatal(e.into()))?;
+    let (start, records_before) = match progress {
+        Some(p) if p.done && !rescan => return Ok(None),
+        Some(p) if !p.done => (p.resume_offset, p.records),
+        _ => (0, 0),
+    };
     let mut file = FileScan {
         damage: FileDamage {
-            source: src.name(),
+            source: name.clone(),
             ..FileDamage::default()
         },
+        resumed: start > 0,
         ..FileScan::default()
     };
-    let input = match source::open(src, &ctx.client, &ctx.handle, 0) {
+    if start > 0 {
+        tracing::info!(source = %sanitize(&name), offset = start, records = records_before, "resuming");
+    }
+    store
+        .warc_file_checkpoint(&name, records_before, start, Utc::now())
+        .map_err(|e| FileError::Fatal(e.into()))?;
+    let input = match source::open(src, &ctx.client, &ctx.handle, start) {
         Ok(i) => i,
         Err(WebArchiveError::Open { message, .. }) => {
             return Err(FileError::Unreadable(
@@ -329,11 +376,13 @@ fn scan_file(ctx: &Context<'_>, store: &mut Store, src: &Source) -> Result<FileS
         }
         Err(e) => return Err(FileError::Unreadable(Box::new(file), e.to_string())),
     };
-    let mut reader = match WarcReader::new(input, ctx.limits) {
+    let mut reader = match WarcReader::starting_at(input, ctx.limits, start) {
         Ok(r) => r,
         Err(e) => return Err(FileError::Unreadable(Box::new(file), e.to_string())),
     };
-    let mut last = 0u64;
+    let mut last = start;
+    let mut since_checkpoint = 0u64;
+    let mut checkpoint_at = Instant::now();
     while let Some(item) = reader.next_record(wanted) {
         let position = reader.position();
         ctx.progress.inc(position.saturating_sub(last));
@@ -341,16 +390,43 @@ fn scan_file(ctx: &Context<'_>, store: &mut Store, src: &Source) -> Result<FileS
         match item {
             Ok(rec) => {
                 file.records += 1;
+                since_checkpoint += 1;
                 if let Err(e) = examine_record(ctx, store, &rec, &mut file) {
-                    file.bytes = reader.position();
+                    file.bytes = reader.position() - start;
                     return Err(FileError::Fatal(e));
+                }
+                let due = since_checkpoint >= CHECKPOINT_RECORDS
+                    || checkpoint_at.elapsed() >= CHECKPOINT_INTERVAL;
+                if let (true, Some(length)) = (due, rec.length) {
+                    store
+                        .warc_file_checkpoint(
+                            &name,
+                            records_before + file.records,
+                            rec.offset + length,
+                            Utc::now(),
+                        )
+                        .map_err(|e| FileError::Fatal(e.into()))?;
+                    since_checkpoint = 0;
+                    checkpoint_at = Instant::now();
                 }
             }
             Err(damage) => note_damage(&mut file.damage, src, &damage),
         }
     }
-    file.bytes = reader.position();
-    Ok(file)
+    file.bytes = reader.position() - start;
+    if let Some(why) = reader.source_failed() {
+        // Not done: the next run resumes from the last checkpoint.
+        return Err(FileError::Unreadable(Box::new(file), why.to_string()));
+    }
+    store
+        .warc_file_done(
+            &name,
+            records_before + file.records,
+            reader.position(),
+            Utc::now(),
+        )
+        .map_err(|e| FileError::Fatal(e.into()))?;
+    Ok(Some(file))
 }
 
 fn note_damage(d: &mut FileDamage, src: &Source, damage: &Damage) {

@@ -179,6 +179,9 @@ pub struct WarcReader<R> {
     member_consumed: u64,
     limits: Limits,
     done: bool,
+    /// Set when the source itself failed (a remote file given up after its resumes),
+    /// as opposed to damage in the data: the file was not read to its end.
+    source_failed: Option<String>,
 }
 
 impl<R: BufRead> WarcReader<R> {
@@ -186,11 +189,20 @@ impl<R: BufRead> WarcReader<R> {
     ///
     /// # Errors
     /// The I/O error of the first read.
-    pub fn new(mut input: R, limits: Limits) -> std::io::Result<WarcReader<R>> {
+    pub fn new(input: R, limits: Limits) -> std::io::Result<WarcReader<R>> {
+        WarcReader::starting_at(input, limits, 0)
+    }
+
+    /// A reader of `input`, which starts at byte `base` of its file (a resumed scan):
+    /// offsets and positions are the file's.
+    ///
+    /// # Errors
+    /// The I/O error of the first read.
+    pub fn starting_at(mut input: R, limits: Limits, base: u64) -> std::io::Result<WarcReader<R>> {
         let gzip = input.fill_buf()?.starts_with(&GZIP_MAGIC[..2]);
         let counting = Counting {
             inner: input,
-            count: 0,
+            count: base,
         };
         Ok(WarcReader {
             source: if gzip {
@@ -202,12 +214,19 @@ impl<R: BufRead> WarcReader<R> {
             pos: 0,
             end: 0,
             gzip,
-            member_start: 0,
+            member_start: base,
             members: 0,
             member_consumed: 0,
             limits,
             done: false,
+            source_failed: None,
         })
+    }
+
+    /// Why the source stopped delivering bytes before its end (a network failure after
+    /// every resume), if it did.
+    pub fn source_failed(&self) -> Option<&str> {
+        self.source_failed.as_deref()
     }
 
     /// Whether the file is gzipped.
@@ -590,6 +609,12 @@ impl<R: BufRead> WarcReader<R> {
             self.plain_offset()
         };
         let mut damage = self.io_damage(offset, e);
+        if e.kind() == std::io::ErrorKind::ConnectionAborted {
+            // The source gave up (see `source::RemoteReader`): not damage in the data.
+            self.source_failed = Some(e.to_string());
+            damage.truncated = true;
+            return damage;
+        }
         if e.kind() == std::io::ErrorKind::UnexpectedEof {
             damage.message = if self.gzip {
                 "the file ends inside a gzip member (truncated)".into()

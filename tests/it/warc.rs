@@ -344,6 +344,16 @@ fn warcio_files_in_every_framing_read_the_same() {
             "{summary}"
         );
     }
+    // Four files at once on two threads, scanned again from their start.
+    let args: Vec<&str> = [&per_record, &plain, &chunked, &whole]
+        .iter()
+        .map(|p| p.to_str().unwrap())
+        .collect();
+    let mut all = vec!["--jobs", "2", "--rescan"];
+    all.extend(args);
+    let summary = world.scan(&all);
+    assert_eq!(n(&summary, "files"), 4, "{summary}");
+    assert_eq!(n(&summary, "html"), 4 * pages.len() as u64, "{summary}");
     // The copies were found by the first file; the others only saw them again.
     let found = world.matches();
     assert_eq!(
@@ -638,7 +648,11 @@ async fn a_remote_file_cut_mid_way_resumes_by_range_and_listings_shard() {
         line.contains("1 failed: ") && line.contains("missing-0.warc.gz"),
         "{line}"
     );
-    assert!(line.contains("scan-warc: 1 files,"), "{line}");
+    // The one file that exists was finished by the first run: skipped, not rescanned.
+    assert!(
+        line.contains("scan-warc: 0 files (1 already done, 0 resumed)"),
+        "{line}"
+    );
 }
 
 /// The text bodies of the alert emails in the outbox (no SMTP server configured: `.eml`
@@ -816,4 +830,109 @@ async fn archived_evidence_keeps_the_record_and_a_live_capture_becomes_primary()
                 && t.contains(&evidence_name)),
         "{texts:?}"
     );
+}
+
+#[test]
+fn a_killed_scan_resumes_without_duplicates_or_losses() {
+    let Some(data) = crate::util::shared_data() else {
+        return;
+    };
+    let world = World::new(&data);
+    // copy-0 first, then hundreds of unrelated real pages, then copy-1 last.
+    let site = world.copier_site();
+    // The first four real pages are the originals: the filler starts after them.
+    let filler: Vec<RealPage> = real_pages(&data, 64).into_iter().skip(4).collect();
+    let mut pages = vec![(
+        "https://copier.example/first.html".to_string(),
+        site[0].1.clone(),
+    )];
+    for round in 0..5 {
+        for (i, p) in filler.iter().enumerate() {
+            pages.push((
+                format!("https://filler.example/{round}/{i}.html"),
+                p.html.clone(),
+            ));
+        }
+    }
+    pages.push((
+        "https://copier.example/last.html".to_string(),
+        site[1].1.clone(),
+    ));
+    let file = world.path("CC-NEWS-long.warc.gz");
+    std::fs::write(&file, cc_news_file(&pages)).unwrap();
+    let total_records = 1 + 3 * pages.len() as u64;
+    let name = file.to_str().unwrap().to_string();
+
+    let mut child = crate::util::copyhound_cmd(&[
+        "scan-warc",
+        "--quiet",
+        &name,
+        "--config",
+        world.config.to_str().unwrap(),
+    ])
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::null())
+    .spawn()
+    .unwrap();
+    let store = copyhound::store::Store::open_dir(&world.path("state")).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    let at_kill = loop {
+        let progress = store.warc_file_progress(&name).ok().flatten();
+        if let Some(p) = progress.filter(|p| p.records >= 150) {
+            break p;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the scan ended before it could be killed"
+        );
+        assert!(std::time::Instant::now() < deadline, "no progress recorded");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    // SIGKILL: no chance to write anything more.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!at_kill.done, "{at_kill:?}");
+    let progress = store.warc_file_progress(&name).unwrap().unwrap();
+    assert!(
+        !progress.done && progress.records < total_records,
+        "{progress:?}"
+    );
+    assert_eq!(
+        world.matches(),
+        vec![(
+            "https://copier.example/first.html".to_string(),
+            "copy".to_string()
+        )]
+    );
+
+    // The rerun resumes from the last checkpoint: it reads only what was left (and at
+    // most what the killed run read after its checkpoint again).
+    let summary = world.scan(&[&name]);
+    assert_eq!(n(&summary, "resumed"), 1, "{summary}");
+    let reread = n(&summary, "records");
+    assert!(
+        reread < total_records && reread >= total_records - progress.records,
+        "{reread} of {total_records} read again, checkpoint at {progress:?}: {summary}"
+    );
+    assert_eq!(copies(&summary), 1, "{summary}");
+    assert_eq!(
+        world.matches(),
+        vec![
+            (
+                "https://copier.example/first.html".to_string(),
+                "copy".to_string()
+            ),
+            (
+                "https://copier.example/last.html".to_string(),
+                "copy".to_string()
+            ),
+        ]
+    );
+    let done = store.warc_file_progress(&name).unwrap().unwrap();
+    assert!(done.done && done.records == total_records, "{done:?}");
+
+    // A third run skips the finished file.
+    let summary = world.scan(&[&name]);
+    assert_eq!(n(&summary, "already_done"), 1, "{summary}");
+    assert_eq!(n(&summary, "records"), 0, "{summary}");
 }

@@ -154,8 +154,8 @@ enum Command {
     ///
     /// Every HTML response (and resource) record is examined like a crawled page and its
     /// matches recorded. Damaged records are skipped, counted and named in the summary
-    /// line: `scan-warc: <n> files, <n> records read, <n> HTML examined, <n> skipped,
-    /// <n> damaged, <n> matches (<n> copy, <n> partial, <n> licensed), <n> bytes, <s>
+    /// line: `scan-warc: <n> files, <n> records read, <n> HTML examined (<n> rejected
+    /// early), <n> skipped, <n> damaged, <n> matches (<n> copy, <n> partial, <n> licensed), <n> bytes, <s>
     /// seconds`. Exit status 1 when a file could not be read to its end.
     ScanWarc {
         /// WARC files: paths or http(s) URLs.
@@ -180,6 +180,10 @@ enum Command {
         /// file's progress: finished files are skipped, interrupted ones resumed).
         #[arg(long)]
         rescan: bool,
+        /// Examine every HTML page in full, without first rejecting the pages that share
+        /// no anchor with any original (slower; the same matches).
+        #[arg(long)]
+        no_reject: bool,
         /// No progress bar.
         #[arg(long)]
         quiet: bool,
@@ -814,6 +818,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             jobs,
             shard,
             rescan,
+            no_reject,
             quiet,
             json,
         } => {
@@ -844,6 +849,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 jobs: jobs.max(1),
                 progress: !quiet,
                 rescan,
+                fast_reject: !no_reject,
             };
             let summary =
                 crate::webarchive::scan(&settings, &store, &all, &options, runtime.handle())?;

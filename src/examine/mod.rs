@@ -17,6 +17,8 @@
 //! This module never fetches (its callers do) and never speaks SQL (the store does).
 //! Crawled strings reach logs only through [`sanitize`].
 
+pub mod prefilter;
+
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
@@ -253,6 +255,17 @@ impl Detector {
     /// Whether `url` is on a site the reviewers ignore.
     pub fn is_ignored(&self, url: &Url) -> bool {
         self.ignored.contains_url(url)
+    }
+
+    /// Whether a page is worth examining at all: it shares an anchor with some original
+    /// (see [`prefilter`]). Far cheaper than [`Detector::examine`]; a page rejected here
+    /// would have no anchor candidate there.
+    pub fn may_copy(&self, capture: &Capture) -> bool {
+        prefilter::may_copy(
+            &self.archive.index,
+            capture.body(),
+            capture.content_type.as_deref(),
+        )
     }
 
     /// Extracts the page, looks it up and verifies each candidate original. CPU-bound:

@@ -298,7 +298,14 @@ impl Store {
             source,
         };
         let now_text = timestamp(now);
-        let tx = self.conn.transaction().map_err(err)?;
+        // IMMEDIATE: the transaction reads before it writes, and a deferred one whose
+        // read snapshot another writer has moved past (scan-warc's parallel jobs, the
+        // daemon's stages) fails at its first write without waiting; taking the write
+        // lock first makes it wait its turn under the busy timeout instead.
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(err)?;
         let mut outcomes = Vec::with_capacity(matches.len());
         let mut capture_id: Option<i64> = None;
         for (index, m) in matches.iter().enumerate() {

@@ -71,6 +71,9 @@ pub struct ScanOptions {
     pub progress: bool,
     /// Scan files the store says are finished again (from their start).
     pub rescan: bool,
+    /// Reject pages that share no anchor with any original before full extraction
+    /// (`examine::prefilter`); off only to compare with the full path.
+    pub fast_reject: bool,
 }
 
 /// One file's damage, for the summary.
@@ -99,6 +102,9 @@ pub struct WarcSummary {
     pub records: u64,
     /// HTML pages examined (response and resource records).
     pub html: u64,
+    /// Of those, the pages the fast rejection set aside before full extraction (they
+    /// share no anchor with any original).
+    pub rejected: u64,
     /// Response and resource records not examined: not HTML, not 2xx, the outlet's
     /// own, too large, or an HTTP message that could not be read.
     pub skipped: u64,
@@ -114,7 +120,8 @@ pub struct WarcSummary {
 }
 
 impl WarcSummary {
-    /// `scan-warc: <n> files, <n> records read, <n> HTML examined, <n> skipped, <n>
+    /// `scan-warc: <n> files, <n> records read, <n> HTML examined (<n> rejected early),
+    /// <n> skipped, <n>
     /// damaged, <n> matches (<n> copy, <n> partial, <n> licensed), <n> bytes, <s>
     /// seconds`, then the ignored, failed and damaged files when there are any.
     pub fn render(&self) -> String {
@@ -126,9 +133,10 @@ impl WarcSummary {
             ));
         }
         let mut line = format!(
-            "scan-warc: {files}, {} records read, {} HTML examined, {} skipped, {} damaged, {} matches ({} copy, {} partial, {} licensed), {} bytes, {:.1} seconds",
+            "scan-warc: {files}, {} records read, {} HTML examined ({} rejected early), {} skipped, {} damaged, {} matches ({} copy, {} partial, {} licensed), {} bytes, {:.1} seconds",
             self.records,
             self.html,
+            self.rejected,
             self.skipped,
             self.damaged,
             self.matches.total(),
@@ -174,6 +182,7 @@ impl WarcSummary {
     fn add(&mut self, file: &FileScan) {
         self.records += file.records;
         self.html += file.html;
+        self.rejected += file.rejected;
         self.skipped += file.skipped;
         self.damaged += file.damage.count as u64;
         self.bytes += file.bytes;
@@ -192,6 +201,7 @@ impl WarcSummary {
 struct FileScan {
     records: u64,
     html: u64,
+    rejected: u64,
     skipped: u64,
     bytes: u64,
     matches: MatchCounts,
@@ -203,6 +213,7 @@ struct FileScan {
 /// What the workers share.
 struct Context<'a> {
     settings: &'a Settings,
+    fast_reject: bool,
     detector: Detector,
     store_path: &'a Path,
     client: reqwest::Client,
@@ -240,6 +251,7 @@ pub fn scan(
     };
     let ctx = Context {
         settings,
+        fast_reject: options.fast_reject,
         detector: Detector::load(store, settings)?,
         store_path: store.path(),
         client: source::client(&crate::originals::user_agent(settings))?,
@@ -483,6 +495,10 @@ fn examine_record(
         return Ok(());
     }
     file.html += 1;
+    if ctx.fast_reject && !ctx.detector.may_copy(&capture) {
+        file.rejected += 1;
+        return Ok(());
+    }
     let exam = ctx.detector.examine(&capture)?;
     // The record exactly as in the file, and where: what the evidence file keeps.
     let archived = ArchivedRecord {

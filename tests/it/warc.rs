@@ -936,3 +936,89 @@ fn a_killed_scan_resumes_without_duplicates_or_losses() {
     assert_eq!(n(&summary, "already_done"), 1, "{summary}");
     assert_eq!(n(&summary, "records"), 0, "{summary}");
 }
+
+/// `text` with every `every`-th character replaced (a copier's light edits).
+fn edited(text: &str, every: usize) -> String {
+    text.chars()
+        .enumerate()
+        .map(|(i, c)| if i % every == every - 1 { '某' } else { c })
+        .collect()
+}
+
+#[test]
+fn fast_rejection_loses_no_copy_the_full_path_finds() {
+    let Some(data) = crate::util::shared_data() else {
+        return;
+    };
+    let full = World::new(&data);
+    let fast = World::new(&data);
+    let o = &full.originals;
+    let mut pages: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut add = |name: &str, html: String| {
+        pages.push((format!("https://copier.example/{name}"), html.into_bytes()))
+    };
+    add("whole", copier_page(&o[0].title, &o[0].paragraphs));
+    let cut = (o[1].paragraphs.len() * 2 / 5).max(3);
+    add("excerpt", copier_page(&o[1].title, &o[1].paragraphs[..cut]));
+    let mut reordered = o[2].paragraphs.clone();
+    reordered.reverse();
+    add("reordered", copier_page(&o[2].title, &reordered));
+    let with_ads: Vec<String> = o[3]
+        .paragraphs
+        .iter()
+        .flat_map(|p| [p.clone(), "广告：限时特价，点击领取优惠券！".to_string()])
+        .collect();
+    add("ads", copier_page(&o[3].title, &with_ads));
+    for every in [8, 15, 30] {
+        let edits: Vec<String> = o[0].paragraphs.iter().map(|p| edited(p, every)).collect();
+        add(&format!("edited-{every}"), copier_page(&o[0].title, &edits));
+    }
+    // A stretch of a few hundred characters from the middle of the longest original.
+    let longest = o
+        .iter()
+        .max_by_key(|p| {
+            p.paragraphs
+                .iter()
+                .map(|x| x.chars().count())
+                .sum::<usize>()
+        })
+        .unwrap();
+    let joined: String = longest.paragraphs[1..].join("");
+    let stretch: String = joined.chars().skip(100).take(400).collect();
+    add("stretch", copier_page("转载", &[stretch]));
+    // Every character a numeric reference, inline tags inside words.
+    let encoded: Vec<String> = o[1]
+        .paragraphs
+        .iter()
+        .map(|p| p.chars().map(|c| format!("&#{};", c as u32)).collect())
+        .collect();
+    let mut html = copier_page(&o[1].title, &[]);
+    let body: String = encoded
+        .iter()
+        .map(|p| format!("<p><span>{p}</span></p>"))
+        .collect();
+    html = html.replace("</h1>\n", &format!("</h1>\n{body}"));
+    add("entities", html);
+    for (i, p) in real_pages(&data, 48).iter().skip(4).enumerate() {
+        pages.push((
+            format!("https://unrelated.example/{i}.html"),
+            p.html.clone(),
+        ));
+    }
+    let file = full.path("mixed.warc.gz");
+    std::fs::write(&file, cc_news_file(&pages)).unwrap();
+    let path = file.to_str().unwrap();
+
+    let full_summary = full.scan(&["--no-reject", path]);
+    let fast_summary = fast.scan(&[path]);
+    assert_eq!(n(&full_summary, "rejected"), 0, "{full_summary}");
+    assert_eq!(
+        full.matches(),
+        fast.matches(),
+        "{full_summary}\n{fast_summary}"
+    );
+    assert!(full.matches().len() >= 6, "{:?}", full.matches());
+    // Most unrelated pages never reach extraction.
+    assert!(n(&fast_summary, "rejected") >= 40, "{fast_summary}");
+    assert_eq!(full_summary["matches"], fast_summary["matches"]);
+}

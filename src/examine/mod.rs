@@ -260,12 +260,8 @@ impl Detector {
     /// Whether a page is worth examining at all: it shares an anchor with some original
     /// (see [`prefilter`]). Far cheaper than [`Detector::examine`]; a page rejected here
     /// would have no anchor candidate there.
-    pub fn may_copy(&self, capture: &Capture) -> bool {
-        prefilter::may_copy(
-            &self.archive.index,
-            capture.body(),
-            capture.content_type.as_deref(),
-        )
+    pub fn may_copy(&self, body: &[u8], content_type: Option<&str>) -> bool {
+        prefilter::may_copy(&self.archive.index, body, content_type)
     }
 
     /// Extracts the page, looks it up and verifies each candidate original. CPU-bound:

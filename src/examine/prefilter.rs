@@ -26,36 +26,86 @@ const SKIPPED_ELEMENTS: [&[u8]; 4] = [b"script", b"style", b"template", b"svg"];
 /// Whether the page in `body` shares an anchor with some original (and so is worth
 /// full extraction).
 pub fn may_copy(index: &ArchiveIndex, body: &[u8], content_type: Option<&str>) -> bool {
-    let (html, _, _) = crate::extract::decode(body, content_type);
-    let text = strip_tags(&html);
+    // Valid UTF-8 is taken as it is: the extractor's charset detection (a statistical
+    // pass over the whole page) would decode it the same way, except for a page in
+    // another encoding whose bytes happen to be valid UTF-8, which in practice means
+    // ASCII, which every ASCII-compatible encoding decodes alike.
+    let decoded;
+    let html = match std::str::from_utf8(body) {
+        Ok(text) => text,
+        Err(_) => {
+            decoded = crate::extract::decode(body, content_type).0;
+            decoded.as_str()
+        }
+    };
+    let text = strip_tags(html);
     let normalized = crate::text::normalize(&text);
     index.any_anchor(&crate::fingerprint::anchors(&normalized))
 }
 
 /// The text of an HTML document, one line: tags become spaces; comments and the content
 /// of `script`, `style`, `template` and `svg` elements are dropped; character
-/// references are decoded (numeric ones and the common named ones).
+/// references are decoded (numeric ones and the common named ones); every run of ASCII
+/// whitespace, line breaks included, becomes one space. (A line break in the source is
+/// not a paragraph break of the page: the extractor collapses it too, and a break here
+/// would end a paragraph of the normalised text, which anchors do not cross.)
 pub fn strip_tags(html: &str) -> String {
     let bytes = html.as_bytes();
-    let mut out = String::with_capacity(html.len() / 2);
+    let mut out = Text {
+        text: String::with_capacity(html.len() / 4),
+    };
     let mut i = 0;
     while i < bytes.len() {
         let Some(next) = memchr::memchr2(b'<', b'&', &bytes[i..]).map(|n| i + n) else {
-            out.push_str(&html[i..]);
+            out.push_collapsed(&html[i..]);
             break;
         };
-        out.push_str(&html[i..next]);
+        out.push_collapsed(&html[i..next]);
         i = next;
         if bytes[i] == b'&' {
             let (text, used) = reference(&html[i..]);
-            out.push_str(text.as_deref().unwrap_or("&"));
+            out.push_collapsed(text.as_deref().unwrap_or("&"));
             i += used.max(1);
             continue;
         }
-        out.push(' ');
+        out.space();
         i = skip_markup(bytes, i);
     }
-    out
+    out.text
+}
+
+/// Output text with whitespace runs collapsed to one space.
+struct Text {
+    text: String,
+}
+
+impl Text {
+    fn space(&mut self) {
+        if !self.text.ends_with(' ') {
+            self.text.push(' ');
+        }
+    }
+
+    fn push_collapsed(&mut self, segment: &str) {
+        let bytes = segment.as_bytes();
+        let mut start = 0;
+        let mut i = 0;
+        // ASCII whitespace bytes never occur inside a multi-byte UTF-8 character, so
+        // the cuts below are on character boundaries.
+        while i < bytes.len() {
+            if bytes[i].is_ascii_whitespace() {
+                self.text.push_str(&segment[start..i]);
+                self.space();
+                while i < bytes.len() && bytes[i].is_ascii_whitespace() {
+                    i += 1;
+                }
+                start = i;
+            } else {
+                i += 1;
+            }
+        }
+        self.text.push_str(&segment[start..]);
+    }
 }
 
 /// The index after the markup starting at `bytes[at] == b'<'`: a comment, a skipped
@@ -143,7 +193,7 @@ mod tests {
     #[test]
     fn tags_scripts_and_comments_go_words_stay_apart() {
         let cases = [
-            ("<p>one</p><p>two</p>", " one  two "),
+            ("<p>one</p><p>two</p>", " one two "),
             ("a<!-- hidden -->b", "a b"),
             ("x<script>var a = '<p>no</p>';</script>y", "x y"),
             ("x<STYLE>p{}</style >y", "x y"),
@@ -152,9 +202,10 @@ mod tests {
                 "fish & chips 中文 &bogus; &",
             ),
             ("<a href=\"/x\">link</a>tail", " link tail"),
-            ("unclosed <script>forever", "unclosed  "),
-            ("broken <tag", "broken  "),
-            ("&nbsp\n阅读", "&nbsp\n阅读"),
+            ("unclosed <script>forever", "unclosed "),
+            ("broken <tag", "broken "),
+            ("a line\n\n  wrapped\tin source", "a line wrapped in source"),
+            ("&nbsp\n阅读", "&nbsp 阅读"),
             ("&阅读;", "&阅读;"),
             ("<阅读>x", " x"),
         ];

@@ -17,6 +17,7 @@ pub mod http;
 pub mod reader;
 pub mod source;
 
+use std::borrow::Cow;
 use std::io::IsTerminal;
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
@@ -478,8 +479,8 @@ fn examine_record(
         }
         Block::Skipped => return Ok(()),
     };
-    let capture = match page_of(&rec.head, block, ctx.settings.crawl.max_body_bytes) {
-        Ok(Some(c)) => c,
+    let page = match page_of(&rec.head, block, ctx.settings.crawl.max_body_bytes) {
+        Ok(Some(p)) => p,
         Ok(None) => {
             file.skipped += 1;
             return Ok(());
@@ -490,15 +491,20 @@ fn examine_record(
             return Ok(());
         }
     };
-    if ctx.detector.is_own(&capture.final_url) {
+    if ctx.detector.is_own(&page.url) {
         file.skipped += 1;
         return Ok(());
     }
     file.html += 1;
-    if ctx.fast_reject && !ctx.detector.may_copy(&capture) {
+    if ctx.fast_reject
+        && !ctx
+            .detector
+            .may_copy(page.body(), page.content_type.as_deref())
+    {
         file.rejected += 1;
         return Ok(());
     }
+    let capture = page.into_capture();
     let exam = ctx.detector.examine(&capture)?;
     // The record exactly as in the file, and where: what the evidence file keeps.
     let archived = ArchivedRecord {
@@ -520,16 +526,62 @@ fn examine_record(
     Ok(())
 }
 
-/// The page a `response` or `resource` record holds, as a [`Capture`]: `None` when it
-/// is not a 2xx HTML page.
+/// An HTML page read from a record, borrowing the record's bytes where it can: most
+/// pages are rejected before anything needs them copied.
+struct Page<'a> {
+    url: Url,
+    date: DateTime<Utc>,
+    remote_addr: Option<SocketAddr>,
+    status: u16,
+    response_head: &'a [u8],
+    content_type: Option<String>,
+    content_encoding: Option<String>,
+    /// The body as stored, after de-chunking.
+    raw_body: Cow<'a, [u8]>,
+    /// After content decoding, when the body was content-encoded.
+    decoded_body: Option<Vec<u8>>,
+}
+
+impl Page<'_> {
+    /// The page's bytes in its own charset.
+    fn body(&self) -> &[u8] {
+        self.decoded_body.as_deref().unwrap_or(&self.raw_body)
+    }
+
+    /// The page as a capture, for examination and recording.
+    fn into_capture(self) -> Capture {
+        let body_sha256 = hex::encode(Sha256::digest(self.body()));
+        Capture {
+            requested_url: self.url.clone(),
+            final_url: self.url,
+            redirects: Vec::new(),
+            remote_addr: self.remote_addr,
+            request_head: Vec::new(),
+            status: self.status,
+            response_head: self.response_head.to_vec(),
+            content_type: self.content_type,
+            content_encoding: self.content_encoding,
+            raw_body: self.raw_body.into_owned(),
+            decoded_body: self.decoded_body,
+            body_sha256,
+            truncated: false,
+            validators: Validators::default(),
+            started_at: self.date,
+            finished_at: self.date,
+        }
+    }
+}
+
+/// The page a `response` or `resource` record holds: `None` when it is not a 2xx HTML
+/// page.
 ///
 /// # Errors
 /// A message when the HTTP message or its content coding cannot be read.
-pub fn page_of(
+fn page_of<'a>(
     head: &RecordHead,
-    block: &[u8],
+    block: &'a [u8],
     max_body: usize,
-) -> Result<Option<Capture>, String> {
+) -> Result<Option<Page<'a>>, String> {
     let Some(url) = target_url(head) else {
         return Ok(None);
     };
@@ -541,32 +593,33 @@ pub fn page_of(
         .field("WARC-IP-Address")
         .and_then(|ip| ip.parse::<IpAddr>().ok())
         .map(|ip| SocketAddr::new(ip, url.port_or_known_default().unwrap_or(80)));
-    let (status, response_head, content_type, content_encoding, raw_body) =
-        if head.warc_type() == "resource" {
-            let ctype = head.field("Content-Type").map(str::to_string);
-            (200, Vec::new(), ctype, None, block.to_vec())
+    let (status, response_head, content_type, content_encoding, raw_body) = if head.warc_type()
+        == "resource"
+    {
+        let ctype = head.field("Content-Type").map(str::to_string);
+        (200, &b""[..], ctype, None, Cow::Borrowed(block))
+    } else {
+        let response = http::parse_response(block)?;
+        let body = if response.is_chunked() {
+            // Some writers store the body de-chunked but keep the field; then the
+            // bytes do not parse as chunks and are taken as they are.
+            http::dechunk(response.body, max_body).map_or(Cow::Borrowed(response.body), Cow::Owned)
         } else {
-            let response = http::parse_response(block)?;
-            let body = if response.is_chunked() {
-                // Some writers store the body de-chunked but keep the field; then the
-                // bytes do not parse as chunks and are taken as they are.
-                http::dechunk(response.body, max_body).unwrap_or_else(|_| response.body.to_vec())
-            } else {
-                response.body.to_vec()
-            };
-            let encoding = response
-                .header("Content-Encoding")
-                .map(str::trim)
-                .filter(|e| !e.is_empty() && !e.eq_ignore_ascii_case("identity"))
-                .map(str::to_string);
-            (
-                response.status,
-                response.head.to_vec(),
-                response.header("Content-Type").map(str::to_string),
-                encoding,
-                body,
-            )
+            Cow::Borrowed(response.body)
         };
+        let encoding = response
+            .header("Content-Encoding")
+            .map(str::trim)
+            .filter(|e| !e.is_empty() && !e.eq_ignore_ascii_case("identity"))
+            .map(str::to_string);
+        (
+            response.status,
+            response.head,
+            response.header("Content-Type").map(str::to_string),
+            encoding,
+            body,
+        )
+    };
     if !(200..300).contains(&status) {
         return Ok(None);
     }
@@ -585,24 +638,16 @@ pub fn page_of(
     if !html {
         return Ok(None);
     }
-    let body_sha256 = hex::encode(Sha256::digest(body));
-    Ok(Some(Capture {
-        requested_url: url.clone(),
-        final_url: url,
-        redirects: Vec::new(),
+    Ok(Some(Page {
+        url,
+        date,
         remote_addr,
-        request_head: Vec::new(),
         status,
         response_head,
         content_type,
         content_encoding,
         raw_body,
         decoded_body,
-        body_sha256,
-        truncated: false,
-        validators: Validators::default(),
-        started_at: date,
-        finished_at: date,
     }))
 }
 

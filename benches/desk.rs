@@ -135,6 +135,7 @@ fn fill(store: &mut Store) -> Duration {
                     licensed: false,
                     ignored: false,
                     original_version: None,
+                    archive: None,
                 }
             })
             .collect();

@@ -149,6 +149,48 @@ enum Command {
         #[arg(required = true, value_name = "URL")]
         urls: Vec<String>,
     },
+    /// Scan web archives (WARC files) for copies: local `.warc`/`.warc.gz` files,
+    /// `http(s)` URLs of them (streamed), or a paths listing (`--paths`).
+    ///
+    /// Every HTML response (and resource) record is examined like a crawled page and its
+    /// matches recorded. Damaged records are skipped, counted and named in the summary
+    /// line: `scan-warc: <n> files, <n> records read, <n> HTML examined (<n> rejected
+    /// early), <n> skipped, <n> damaged, <n> matches (<n> copy, <n> partial, <n> licensed), <n> bytes, <s>
+    /// seconds`. Exit status 1 when a file could not be read to its end.
+    ScanWarc {
+        /// WARC files: paths or http(s) URLs.
+        #[arg(value_name = "SOURCE")]
+        sources: Vec<String>,
+        /// A paths listing (file or URL, gzipped or not), one WARC path per line, as
+        /// Common Crawl publishes them (`warc.paths.gz`).
+        #[arg(long, value_name = "FILE|URL")]
+        paths: Option<String>,
+        /// What the listing's relative paths are joined to (a URL or a local folder),
+        /// e.g. `https://data.commoncrawl.org/`.
+        #[arg(long, value_name = "URL", requires = "paths")]
+        base: Option<String>,
+        /// Files scanned at once.
+        #[arg(long, value_name = "N", default_value_t = 1)]
+        jobs: usize,
+        /// Take only shard I of N of the files (every N-th, from the I-th, 0-based), so N
+        /// machines can share one listing.
+        #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+        shard: Option<(usize, usize)>,
+        /// Scan files again that an earlier run finished (the store remembers each
+        /// file's progress: finished files are skipped, interrupted ones resumed).
+        #[arg(long)]
+        rescan: bool,
+        /// Examine every HTML page in full, without first rejecting the pages that share
+        /// no anchor with any original (slower; the same matches).
+        #[arg(long)]
+        no_reject: bool,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+        /// Print the summary as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Crawl the configured sites for copies (`[crawl]`, `[discovery]`).
     Crawl {
         /// Run one full cycle and exit with a summary line.
@@ -870,6 +912,60 @@ fn run(cli: Cli) -> Result<ExitCode> {
             deliver_before_exit(&runtime, &mut store, &settings);
             Ok(ExitCode::SUCCESS)
         }
+        Command::ScanWarc {
+            sources,
+            paths,
+            base,
+            jobs,
+            shard,
+            rescan,
+            no_reject,
+            quiet,
+            json,
+        } => {
+            let settings = load_settings(cli.config.as_deref())?;
+            let mut store = Store::open_dir(&settings.storage.dir)?;
+            let runtime = runtime()?;
+            let mut all: Vec<crate::webarchive::Source> = sources
+                .iter()
+                .map(|s| crate::webarchive::Source::parse(s))
+                .collect();
+            if let Some(listing) = &paths {
+                let client =
+                    crate::webarchive::source::client(&crate::originals::user_agent(&settings))?;
+                all.extend(crate::webarchive::source::read_listing(
+                    listing,
+                    base.as_deref(),
+                    &client,
+                    runtime.handle(),
+                )?);
+            }
+            if all.is_empty() {
+                bail!("scan-warc needs at least one SOURCE or --paths");
+            }
+            if let Some((i, n)) = shard {
+                all = crate::webarchive::source::shard(all, i, n);
+            }
+            let options = crate::webarchive::ScanOptions {
+                jobs: jobs.max(1),
+                progress: !quiet,
+                rescan,
+                fast_reject: !no_reject,
+            };
+            let summary =
+                crate::webarchive::scan(&settings, &store, &all, &options, runtime.handle())?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&summary)?);
+            } else {
+                println!("{}", summary.render());
+            }
+            deliver_before_exit(&runtime, &mut store, &settings);
+            Ok(if summary.failed > 0 {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
         Command::Crawl { once } => {
             if !once {
                 bail!(
@@ -1298,6 +1394,25 @@ fn load_settings(explicit: Option<&Path>) -> Result<Settings> {
 }
 
 /// A runtime for the commands that do network I/O.
+/// `I/N` for `--shard`: 0 <= I < N.
+fn parse_shard(text: &str) -> std::result::Result<(usize, usize), String> {
+    let (i, n) = text
+        .split_once('/')
+        .ok_or_else(|| format!("{text:?}: expected I/N, e.g. 0/4"))?;
+    let i: usize = i
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?}: I is not a number"))?;
+    let n: usize = n
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?}: N is not a number"))?;
+    if n == 0 || i >= n {
+        return Err(format!("{text:?}: needs 0 <= I < N"));
+    }
+    Ok((i, n))
+}
+
 fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -278,6 +278,9 @@ pub fn facts_for_match(store: &Store, d: &MatchDetail) -> Result<Option<MatchFac
             captured_at: d.summary.captured_at.clone(),
             title: d.summary.copy_title.clone(),
             redirects,
+            archive: store
+                .match_archive(d.summary.id)?
+                .map(crate::evidence::ArchiveFacts::from),
         },
         verdict: d.summary.verdict.clone(),
         containment: d.summary.containment,

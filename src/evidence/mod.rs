@@ -84,6 +84,71 @@ pub struct CopyFacts {
     /// or a short link is shown with the way it was reached.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub redirects: Vec<RedirectFacts>,
+    /// Set when the copy was found in a third party's web archive (`scan-warc`): where
+    /// the archived record is, and whether a live capture has replaced it as primary
+    /// evidence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub archive: Option<ArchiveFacts>,
+}
+
+/// Where an archived copy came from, and which capture is primary evidence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArchiveFacts {
+    /// The WARC file's path or URL.
+    pub source: String,
+    /// Byte offset of the record (of its gzip member) in the file.
+    pub offset: u64,
+    /// The record's length in the file, when it has a gzip member of its own: with the
+    /// offset, a range anyone can fetch again.
+    pub length: Option<u64>,
+    pub record_id: Option<String>,
+    /// When copyhound captured the live page itself; that capture is then the primary
+    /// evidence and the archived one secondary. `None`: the archived capture is all there
+    /// is (a live capture is queued).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub live_captured_at: Option<String>,
+    /// The archived capture's evidence file, once the live one is primary.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub archive_evidence_file: Option<String>,
+}
+
+impl From<crate::store::MatchArchive> for ArchiveFacts {
+    fn from(a: crate::store::MatchArchive) -> ArchiveFacts {
+        ArchiveFacts {
+            source: a.archive.source,
+            offset: a.archive.offset,
+            length: a.archive.length,
+            record_id: a.archive.record_id,
+            live_captured_at: a.live_captured_at,
+            archive_evidence_file: a.archive_evidence_file,
+        }
+    }
+}
+
+/// A record of a third party's web archive, exactly as it was in its file: what an
+/// evidence file keeps of a copy found by `scan-warc`.
+#[derive(Debug, Clone, Copy)]
+pub struct ArchivedRecord<'a> {
+    /// The WARC file's path or URL.
+    pub source: &'a str,
+    pub offset: u64,
+    pub length: Option<u64>,
+    pub record_id: Option<&'a str>,
+    /// The record's header block, version line to blank line, as written.
+    pub head: &'a [u8],
+    /// Its block, exactly `Content-Length` bytes.
+    pub block: &'a [u8],
+}
+
+impl ArchivedRecord<'_> {
+    /// The record as it was in the file (uncompressed): header block, block, CRLF CRLF.
+    pub fn bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.head.len() + self.block.len() + 4);
+        out.extend_from_slice(self.head);
+        out.extend_from_slice(self.block);
+        out.extend_from_slice(b"\r\n\r\n");
+        out
+    }
 }
 
 /// One redirect hop on the way to the copy.
@@ -371,6 +436,62 @@ pub fn bundle_records(
     Ok(vec![warcinfo, request, response, metadata])
 }
 
+/// The records of a copy found in a web archive, in file order: `warcinfo`, a
+/// `resource` holding the archived record byte for byte (its own WARC headers included,
+/// `Content-Type: application/warc`) with where it came from (`Copyhound-Archive-Source`,
+/// `-Offset`, `-Length`, `-Record-ID`), and the `metadata` of the match. No request or
+/// response is made up: the third party's record is the capture.
+///
+/// # Errors
+/// As [`bundle_records`].
+pub fn archived_bundle_records(
+    info: &WarcInfo,
+    capture: &Capture,
+    facts: &MatchFacts,
+    file_name: &str,
+    now: DateTime<Utc>,
+    archived: &ArchivedRecord<'_>,
+) -> Result<Vec<Record>, EvidenceError> {
+    let mut records = bundle_records(info, capture, facts, file_name, now)?;
+    // Keep warcinfo (0) and metadata (3); replace the request and response.
+    let metadata = records.pop();
+    records.truncate(1);
+    let info_id = records
+        .first()
+        .and_then(|r| r.header("WARC-Record-ID"))
+        .unwrap_or_default()
+        .to_string();
+    let resource_id = new_record_id();
+    let target = capture.final_url.as_str();
+    let mut resource = Record::new(
+        "resource",
+        &resource_id,
+        capture.finished_at,
+        archived.bytes(),
+    )
+    .with("WARC-Target-URI", target)
+    .with("WARC-Warcinfo-ID", &info_id)
+    .with("Content-Type", "application/warc")
+    .with("Copyhound-Archive-Source", archived.source)
+    .with("Copyhound-Archive-Offset", &archived.offset.to_string());
+    if let Some(length) = archived.length {
+        resource = resource.with("Copyhound-Archive-Length", &length.to_string());
+    }
+    if let Some(id) = archived.record_id {
+        resource = resource.with("Copyhound-Archive-Record-ID", id);
+    }
+    records.push(resource);
+    if let Some(mut metadata) = metadata {
+        for (name, value) in &mut metadata.headers {
+            if name == "WARC-Refers-To" || name == "WARC-Concurrent-To" {
+                *value = resource_id.clone();
+            }
+        }
+        records.push(metadata);
+    }
+    Ok(records)
+}
+
 fn one_line(text: &str) -> String {
     text.chars()
         .map(|c| if c.is_control() { ' ' } else { c })
@@ -390,6 +511,22 @@ pub fn write_bundle(
     facts: &MatchFacts,
     now: DateTime<Utc>,
 ) -> Result<EvidenceFile, EvidenceError> {
+    write_bundle_from(storage_dir, info, capture, facts, now, None)
+}
+
+/// [`write_bundle`] for a capture that is either copyhound's own (`archived` is `None`)
+/// or a third party's archived record (see [`archived_bundle_records`]).
+///
+/// # Errors
+/// As [`write_bundle`].
+pub fn write_bundle_from(
+    storage_dir: &Path,
+    info: &WarcInfo,
+    capture: &Capture,
+    facts: &MatchFacts,
+    now: DateTime<Utc>,
+    archived: Option<&ArchivedRecord<'_>>,
+) -> Result<EvidenceFile, EvidenceError> {
     let dir = storage_dir.join(EVIDENCE_DIR);
     std::fs::create_dir_all(&dir).map_err(|source| EvidenceError::CreateDir {
         path: dir.clone(),
@@ -408,7 +545,10 @@ pub fn write_bundle(
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
             Err(source) => return Err(EvidenceError::Write { path, source }),
         };
-        let records = bundle_records(info, capture, facts, &file_name, now)?;
+        let records = match archived {
+            Some(a) => archived_bundle_records(info, capture, facts, &file_name, now, a)?,
+            None => bundle_records(info, capture, facts, &file_name, now)?,
+        };
         let bytes: Vec<u8> = records.iter().flat_map(Record::to_gzip_member).collect();
         let write_err = |source| EvidenceError::Write {
             path: path.clone(),
@@ -592,6 +732,7 @@ pub(crate) mod tests {
                 captured_at: "2026-03-01T10:00:00Z".into(),
                 title: "Evil\r\nBcc: x@y.example <script>alert(1)</script>".into(),
                 redirects: Vec::new(),
+                archive: None,
             },
             verdict: "copy".into(),
             containment: 0.87,

@@ -151,6 +151,19 @@ impl ArchiveIndex {
                 .sum::<usize>()
     }
 
+    /// Whether any of `anchors` (sorted or not) is indexed for some original and is not
+    /// common: the cheap question a page must answer yes to before it is worth
+    /// extracting. Every page [`ArchiveIndex::lookup`] finds by an anchor answers yes.
+    pub fn any_anchor(&self, anchors: &[u64]) -> bool {
+        anchors.iter().any(|&anchor| {
+            let main = self.main_postings(anchor);
+            let recent = self.recent.get(&anchor).map_or(0, Vec::len);
+            let common =
+                main == [(anchor, COMMON)] || main.len() + recent > MAX_ORIGINALS_PER_ANCHOR;
+            !common && main.len() + recent > 0
+        })
+    }
+
     /// The originals a page with this fingerprint might copy, best evidence first.
     pub fn lookup(&self, fingerprint: &Fingerprint) -> Vec<Candidate> {
         let mut found: HashMap<u32, Candidate> = HashMap::new();

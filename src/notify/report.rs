@@ -190,6 +190,17 @@ struct Labels {
     more_passages: &'static str,
     evidence: &'static str,
     evidence_missing: &'static str,
+    /// Which capture the evidence is: the row's label.
+    evidence_source: &'static str,
+    /// A copy found in a web archive, no live capture yet; placeholders `{source}`,
+    /// `{range}`.
+    source_archived: &'static str,
+    /// The live capture is primary; placeholders `{at}`, `{source}`, `{range}`, `{file}`.
+    source_live: &'static str,
+    /// `{offset}` and `{length}` of an archived record.
+    archive_range: &'static str,
+    /// `{offset}` of a record that shares a gzip member.
+    archive_offset_only: &'static str,
     match_id: &'static str,
     unknown: &'static str,
     digest_intro: &'static str,
@@ -231,6 +242,11 @@ const ZH: Labels = Labels {
     more_passages: "另有段落未列出，见附件 JSON 与证据文件",
     evidence: "证据文件（WARC）",
     evidence_missing: "（无证据文件）",
+    evidence_source: "证据来源",
+    source_archived: "第三方网页存档（非本系统取证）：{source}，{range}。已排队由本系统实时取证；网页仍在线时，实时取证将成为主要证据。",
+    source_live: "本系统于 {at} 实时取证（主要证据）；第三方网页存档 {source}（{range}）为辅助证据，证据文件 {file}。",
+    archive_range: "记录位于第 {offset} 字节，长度 {length} 字节",
+    archive_offset_only: "记录位于第 {offset} 字节",
     match_id: "匹配编号（审阅页面）",
     unknown: "未知",
     digest_intro: "短时间内发现多条疑似侵权转载，汇总如下。每条的证据文件均保存在服务器上，附件中包含匹配的 JSON。",
@@ -272,6 +288,11 @@ const EN: Labels = Labels {
     more_passages: "more passages not shown: see the attached JSON and the evidence file",
     evidence: "Evidence file (WARC)",
     evidence_missing: "(no evidence file)",
+    evidence_source: "Evidence source",
+    source_archived: "Archived capture by a third party (not copyhound's own): {source}, {range}. A live capture by copyhound is queued; when the page is still online it becomes the primary evidence.",
+    source_live: "Live capture by copyhound at {at} (primary evidence); the third party's archived capture {source} ({range}) is secondary, evidence file {file}.",
+    archive_range: "record at byte {offset}, {length} bytes",
+    archive_offset_only: "record at byte {offset}",
     match_id: "Match id (review screen)",
     unknown: "unknown",
     digest_intro: "Several suspected copies were found in a short time; they are listed together here. Each one's evidence file is kept on the server; the attached JSON has the matches.",
@@ -286,6 +307,36 @@ fn labels(language: Language) -> &'static Labels {
 }
 
 /// The verdict in the report's language (`copy`, `partial`; anything else as is).
+/// Which capture the evidence is, for a copy found in a web archive. The source is a
+/// file name or URL from the operator's command line, still folded to one line.
+fn evidence_source(a: &crate::evidence::ArchiveFacts, l: &Labels) -> String {
+    let range = match a.length {
+        Some(length) => l
+            .archive_range
+            .replace("{offset}", &a.offset.to_string())
+            .replace("{length}", &length.to_string()),
+        None => l
+            .archive_offset_only
+            .replace("{offset}", &a.offset.to_string()),
+    };
+    let source = one_line(&a.source, 2000);
+    match &a.live_captured_at {
+        None => l
+            .source_archived
+            .replace("{range}", &range)
+            .replace("{source}", &source),
+        Some(at) => l
+            .source_live
+            .replace("{range}", &range)
+            .replace("{at}", at)
+            .replace(
+                "{file}",
+                &one_line(a.archive_evidence_file.as_deref().unwrap_or("-"), 300),
+            )
+            .replace("{source}", &source),
+    }
+}
+
 fn verdict_label(verdict: &str, l: &Labels) -> String {
     match verdict {
         "copy" => l.verdict_copy.to_string(),
@@ -478,6 +529,10 @@ fn write_match(
         f.copied_chars.map(|n| (l.copied_chars, chars(n, l))),
         Some((l.verdict, verdict_label(&f.verdict, l))),
         Some((l.evidence, evidence)),
+        f.copy
+            .archive
+            .as_ref()
+            .map(|a| (l.evidence_source, evidence_source(a, l))),
         Some((l.match_id, match_id)),
     ]
     .into_iter()

@@ -45,6 +45,33 @@ pub struct NewMatch {
     /// The version of the original the page was compared with (the passages' original
     /// offsets point into its text).
     pub original_version: Option<i64>,
+    /// Where the page was found when it came from a web archive (`scan-warc`): the
+    /// capture is then a third party's until the crawler captures the live page.
+    pub archive: Option<ArchiveRef>,
+}
+
+/// Where an archived record is: enough to fetch the same record again by range.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ArchiveRef {
+    /// The WARC file's path or URL, as given to `scan-warc`.
+    pub source: String,
+    /// Byte offset of the record (of its gzip member) in the file.
+    pub offset: u64,
+    /// The record's length in the file; `None` when it shares a gzip member.
+    pub length: Option<u64>,
+    /// Its `WARC-Record-ID`, when it has one.
+    pub record_id: Option<String>,
+}
+
+/// A match's archive provenance, as stored (migration 8).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MatchArchive {
+    pub archive: ArchiveRef,
+    /// When the crawler captured the live page (which then became primary evidence).
+    pub live_captured_at: Option<String>,
+    /// The archived capture's evidence file, once the live one replaced it as primary.
+    pub archive_evidence_file: Option<String>,
+    pub archive_evidence_sha256: Option<String>,
 }
 
 /// What the evidence stage adds to a new match, inside the transaction that records it:
@@ -67,6 +94,9 @@ pub enum MatchOutcome {
     New { id: i64 },
     /// Already recorded: only `last_seen` moved.
     Seen { id: i64 },
+    /// Already recorded from a web archive, and this (first-party) capture of the live
+    /// page became its primary evidence; the archived evidence is kept beside it.
+    LiveCaptured { id: i64 },
     /// Not a match (`Unrelated` verdict): nothing written.
     Ignored,
 }
@@ -285,6 +315,51 @@ impl Store {
                 .optional()
                 .map_err(err)?;
             if let Some(id) = existing {
+                // A match found in a web archive waits for a capture of the live page;
+                // a first-party capture (not itself from an archive) is that capture.
+                let waiting_live: bool = tx
+                    .query_row(
+                        "SELECT archive_source IS NOT NULL AND live_captured_at IS NULL
+                           FROM matches WHERE id = ?1",
+                        params![id],
+                        |r| r.get(0),
+                    )
+                    .map_err(err)?;
+                if waiting_live && m.archive.is_none() {
+                    let cid = match capture_id {
+                        Some(id) => id,
+                        None => {
+                            let id = insert_capture(&tx, capture).map_err(err)?;
+                            capture_id = Some(id);
+                            id
+                        }
+                    };
+                    // Its alerts were queued when the archived copy was found; the live
+                    // capture only changes the evidence.
+                    let extra = evidence(index, id);
+                    tx.execute(
+                        "UPDATE matches SET
+                           archive_capture_id = capture_id,
+                           archive_evidence_file = evidence_file,
+                           archive_evidence_sha256 = evidence_sha256,
+                           capture_id = ?2, evidence_file = ?3, evidence_sha256 = ?4,
+                           captured_at = ?5, remote_ip = ?6, live_captured_at = ?7,
+                           last_seen = ?7
+                         WHERE id = ?1",
+                        params![
+                            id,
+                            cid,
+                            extra.evidence_file,
+                            extra.evidence_sha256,
+                            timestamp(capture.finished_at),
+                            capture.remote_addr.map(|a| a.ip().to_string()),
+                            now_text
+                        ],
+                    )
+                    .map_err(err)?;
+                    outcomes.push(MatchOutcome::LiveCaptured { id });
+                    continue;
+                }
                 tx.execute(
                     "UPDATE matches SET last_seen = ?2 WHERE id = ?1",
                     params![id, now_text],
@@ -331,6 +406,21 @@ impl Store {
             )
             .map_err(err)?;
             let id = tx.last_insert_rowid();
+            if let Some(a) = &m.archive {
+                tx.execute(
+                    "UPDATE matches SET archive_source = ?2, archive_offset = ?3,
+                       archive_length = ?4, archive_record_id = ?5
+                     WHERE id = ?1",
+                    params![
+                        id,
+                        a.source,
+                        i64::try_from(a.offset).unwrap_or(i64::MAX),
+                        a.length.map(|l| i64::try_from(l).unwrap_or(i64::MAX)),
+                        a.record_id
+                    ],
+                )
+                .map_err(err)?;
+            }
             let extra = evidence(index, id);
             if extra.evidence_file.is_some() {
                 tx.execute(
@@ -391,6 +481,41 @@ impl Store {
     ///
     /// # Errors
     /// [`StoreError`] when the database cannot be read.
+    /// Where match `id` was found when it came from a web archive (`None` for a match
+    /// the crawler found, or no such match).
+    ///
+    /// # Errors
+    /// [`StoreError`] when the database cannot be read.
+    pub fn match_archive(&self, id: i64) -> Result<Option<MatchArchive>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT archive_source, archive_offset, archive_length, archive_record_id,
+                        live_captured_at, archive_evidence_file, archive_evidence_sha256
+                   FROM matches WHERE id = ?1 AND archive_source IS NOT NULL",
+                params![id],
+                |r| {
+                    Ok(MatchArchive {
+                        archive: ArchiveRef {
+                            source: r.get(0)?,
+                            offset: u64::try_from(r.get::<_, i64>(1)?).unwrap_or(0),
+                            length: r
+                                .get::<_, Option<i64>>(2)?
+                                .and_then(|l| u64::try_from(l).ok()),
+                            record_id: r.get(3)?,
+                        },
+                        live_captured_at: r.get(4)?,
+                        archive_evidence_file: r.get(5)?,
+                        archive_evidence_sha256: r.get(6)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(|source| StoreError::Sqlite {
+                path: self.path.clone(),
+                source,
+            })
+    }
+
     pub fn find_match(&self, id: i64) -> Result<Option<MatchDetail>, StoreError> {
         let sql = format!(
             "SELECT {SUMMARY_COLUMNS}, m.passages, c.id, c.requested_url, c.final_url,
@@ -698,6 +823,7 @@ pub(super) mod tests {
             copy_title: "抄来的".into(),
             licensed,
             original_version: Some(1),
+            archive: None,
             ignored: false,
         }
     }

@@ -21,6 +21,7 @@ mod alerts;
 mod crawl;
 mod matches;
 mod review;
+mod warc;
 
 pub use alerts::{enqueue_alerts_in, AlertRecord, AlertState, NewAlert};
 pub use crawl::{
@@ -28,13 +29,15 @@ pub use crawl::{
     FrontierUrl, HostRecord,
 };
 pub use matches::{
-    CaptureRecord, MatchDetail, MatchEvidence, MatchOutcome, MatchSummary, NewMatch, StoredPassage,
+    ArchiveRef, CaptureRecord, MatchArchive, MatchDetail, MatchEvidence, MatchOutcome,
+    MatchSummary, NewMatch, StoredPassage,
 };
 pub use review::{
     DecideOutcome, Decided, Decision, ExportPage, ExportRow, ListAddition, MatchFilter, MatchPage,
     NewDecision, ReviewStatus, SessionRecord, SiteCount, SiteList, SiteListEntry, SiteOverview,
     SortKey, MAX_SEARCH_CHARS,
 };
+pub use warc::WarcFileProgress;
 
 /// Name of the database file inside the state directory.
 pub const DATABASE_FILE: &str = "copyhound.db";
@@ -332,6 +335,39 @@ const MIGRATIONS: &[&str] = &[
         pages INTEGER NOT NULL,
         PRIMARY KEY (host, hash)
     ) WITHOUT ROWID;
+    "#,
+    // 8: matches found in web archives (`scan-warc`). Where the archived record is, so
+    // anyone can fetch it again by range: the WARC file's name or URL, the byte offset of
+    // its record (of the record's gzip member) and its length (NULL when the record
+    // shares a gzip member), and its WARC-Record-ID. When the crawler later captures the
+    // live page, that first-party capture becomes the match's primary evidence
+    // (`capture_id`, `evidence_file`) and the archived one moves to `archive_capture_id`
+    // and `archive_evidence_file`; `live_captured_at` says when.
+    r#"
+    ALTER TABLE matches ADD COLUMN archive_source TEXT;
+    ALTER TABLE matches ADD COLUMN archive_offset INTEGER;
+    ALTER TABLE matches ADD COLUMN archive_length INTEGER;
+    ALTER TABLE matches ADD COLUMN archive_record_id TEXT;
+    ALTER TABLE matches ADD COLUMN archive_capture_id INTEGER REFERENCES captures(id);
+    ALTER TABLE matches ADD COLUMN archive_evidence_file TEXT;
+    ALTER TABLE matches ADD COLUMN archive_evidence_sha256 TEXT;
+    ALTER TABLE matches ADD COLUMN live_captured_at TEXT;
+    "#,
+    // 9: web archive files' progress (`scan-warc`), so a rerun skips finished files and
+    // a killed run resumes a file instead of redoing it. `resume_offset` is the byte
+    // offset in the file where reading can start again: the end of the last record whose
+    // matches were recorded and that ended a gzip member of its own (0 for whole-file
+    // gzip, which cannot be entered mid-way). `records` counts the records read up to it.
+    r#"
+    CREATE TABLE warc_files (
+        source TEXT PRIMARY KEY,
+        state TEXT NOT NULL CHECK (state IN ('scanning', 'done')),
+        records INTEGER NOT NULL DEFAULT 0,
+        resume_offset INTEGER NOT NULL DEFAULT 0,
+        started_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        finished_at TEXT
+    );
     "#,
 ];
 

@@ -138,6 +138,7 @@ fn facts(n: i64, title: &str) -> MatchFacts {
             captured_at: "2026-03-01T10:00:00Z".into(),
             title: title.into(),
             redirects: Vec::new(),
+            archive: None,
         },
         verdict: "copy".into(),
         containment: 0.9,

@@ -67,6 +67,7 @@ fn facts(capture: &Capture) -> MatchFacts {
             captured_at: evidence::utc(capture.finished_at),
             title: "转载：江城大桥通车".into(),
             redirects: copyhound::evidence::RedirectFacts::of(capture),
+            archive: None,
         },
         verdict: "copy".into(),
         containment: 1.0,

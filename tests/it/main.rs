@@ -15,4 +15,5 @@ mod pipeline;
 mod review;
 mod site;
 mod util;
+mod warc;
 mod web;

@@ -16,13 +16,13 @@ use axum::response::IntoResponse;
 use crate::util::{copyhound, json, stderr, stdout};
 
 /// A real page: its raw HTML, human-checked text and title (the text's first line).
-struct RealPage {
-    html: Vec<u8>,
-    paragraphs: Vec<String>,
-    title: String,
+pub struct RealPage {
+    pub html: Vec<u8>,
+    pub paragraphs: Vec<String>,
+    pub title: String,
 }
 
-fn real_pages(data: &Path, count: usize) -> Vec<RealPage> {
+pub fn real_pages(data: &Path, count: usize) -> Vec<RealPage> {
     let pages = copyhound::eval::load_pages(data).unwrap();
     pages
         .iter()
@@ -52,7 +52,7 @@ fn escape(text: &str) -> String {
 }
 
 /// The copier's template: navigation, the copied paragraphs, a sidebar of ads, a footer.
-fn copier_page(title: &str, paragraphs: &[String]) -> String {
+pub fn copier_page(title: &str, paragraphs: &[String]) -> String {
     let body: String = paragraphs
         .iter()
         .map(|p| format!("<p>{}</p>\n", escape(p)))

@@ -1,0 +1,1024 @@
+//! `copyhound scan-warc` against WARC files written by independent writers: GNU wget
+//! (`--warc-file`, crawling a loopback site), warcio (Python; gzip per record, whole-file
+//! gzip, plain, chunked bodies), and a CC-NEWS-shaped file (a WARC/1.1 warcinfo, WARC/1.0
+//! records, Common Crawl's header renames); truncated and corrupt files; a remote file
+//! whose connection is cut mid-way (resumed by range); paths listings and shards.
+//!
+//! The archive is real: originals are pages of `../shared/data`; the copies are their
+//! text in another site's template (the same fixture as the crawler's pipeline tests).
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use axum::http::{header, StatusCode, Uri};
+use axum::response::IntoResponse;
+use tokio::io::AsyncWriteExt;
+
+use crate::pipeline::{copier_page, real_pages, RealPage};
+use crate::util::{copyhound, json, stderr, stdout};
+
+/// Whether an external tool is there. CI sets `COPYHOUND_REQUIRE_TOOLS=1` (after
+/// installing wget and warcio), which turns a missing tool into a failure instead of a
+/// skip.
+fn tool(available: bool, what: &str, test: &str) -> bool {
+    if available {
+        return true;
+    }
+    assert!(
+        std::env::var_os("COPYHOUND_REQUIRE_TOOLS").is_none(),
+        "{test}: {what} is missing and COPYHOUND_REQUIRE_TOOLS is set"
+    );
+    eprintln!("skipping {test}: {what} not installed (CI installs it)");
+    false
+}
+
+fn has_wget() -> bool {
+    Command::new("wget")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+fn has_warcio() -> bool {
+    Command::new("python3")
+        .args(["-c", "import warcio"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Originals ingested into a fresh store, and unrelated real pages.
+struct World {
+    dir: tempfile::TempDir,
+    config: PathBuf,
+    originals: Vec<RealPage>,
+    unrelated: Vec<RealPage>,
+}
+
+impl World {
+    fn new(data: &Path) -> World {
+        let mut pages = real_pages(data, 8);
+        let unrelated = pages.split_off(4);
+        let dir = tempfile::tempdir().unwrap();
+        let archive = dir.path().join("archive");
+        std::fs::create_dir_all(&archive).unwrap();
+        for (i, p) in pages.iter().enumerate() {
+            std::fs::write(archive.join(format!("o{i}.html")), &p.html).unwrap();
+        }
+        let config = dir.path().join("copyhound.toml");
+        std::fs::write(
+            &config,
+            r#"[outlet]
+name = "Test Daily"
+website = "https://news.example.com"
+address = "1 Test Road"
+language = "en"
+
+[[contacts]]
+role = "legal"
+name = "Counsel"
+email = "legal@news.example.com"
+
+[[contacts]]
+role = "licensing"
+name = "Licensing desk"
+email = "licensing@news.example.com"
+
+[storage]
+dir = "state"
+
+[originals]
+paths = ["archive"]
+
+[crawl]
+licensed = ["licensed.example"]
+allow_private_networks = true
+per_host_delay = "0s"
+timeout = "10s"
+"#,
+        )
+        .unwrap();
+        let out = copyhound(&["ingest", "--config", config.to_str().unwrap()]);
+        assert!(
+            stdout(&out).starts_with("ingest: 4 new"),
+            "{}\n{}",
+            stdout(&out),
+            stderr(&out)
+        );
+        World {
+            dir,
+            config,
+            originals: pages,
+            unrelated,
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--config", self.config.to_str().unwrap()]);
+        copyhound(&all)
+    }
+
+    /// `scan-warc --json --quiet ARGS`, which must succeed; the summary.
+    fn scan(&self, args: &[&str]) -> serde_json::Value {
+        let mut all = vec!["scan-warc", "--json", "--quiet"];
+        all.extend_from_slice(args);
+        json(&self.run(&all))
+    }
+
+    /// (copy URL, verdict) of every match recorded, sorted.
+    fn matches(&self) -> Vec<(String, String)> {
+        let list = json(&self.run(&["matches", "list", "--json"]));
+        let mut out: Vec<(String, String)> = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                (
+                    m["copy_url"].as_str().unwrap().to_string(),
+                    m["verdict"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// The copier's pages: full copies of originals 0 and 1, an excerpt of 2, and the
+    /// unrelated pages as they are. Path → HTML.
+    fn copier_site(&self) -> Vec<(String, Vec<u8>)> {
+        let o = &self.originals;
+        let excerpt = (o[2].paragraphs.len() * 2 / 5).max(3);
+        let mut site = vec![
+            (
+                "/news/copy-0.html".to_string(),
+                copier_page(&o[0].title, &o[0].paragraphs).into_bytes(),
+            ),
+            (
+                "/news/copy-1.html".to_string(),
+                copier_page(&o[1].title, &o[1].paragraphs).into_bytes(),
+            ),
+            (
+                "/news/excerpt-2.html".to_string(),
+                copier_page(&o[2].title, &o[2].paragraphs[..excerpt]).into_bytes(),
+            ),
+        ];
+        for (i, p) in self.unrelated.iter().enumerate() {
+            site.push((format!("/other/{i}.html"), p.html.clone()));
+        }
+        site
+    }
+
+    /// Writes a warcio WARC of `pages` (URL → HTML) with `flags`.
+    fn warcio(&self, name: &str, pages: &[(String, Vec<u8>)], flags: &[&str]) -> PathBuf {
+        let bodies = self.path(&format!("{name}.bodies"));
+        std::fs::create_dir_all(&bodies).unwrap();
+        let manifest: Vec<serde_json::Value> = pages
+            .iter()
+            .enumerate()
+            .map(|(i, (url, html))| {
+                let p = bodies.join(format!("{i}.html"));
+                std::fs::write(&p, html).unwrap();
+                serde_json::json!({"url": url, "path": p})
+            })
+            .collect();
+        let manifest_path = self.path(&format!("{name}.json"));
+        std::fs::write(&manifest_path, serde_json::to_vec(&manifest).unwrap()).unwrap();
+        let out_path = self.path(name);
+        let out = Command::new("python3")
+            .arg(crate::util::root().join("tests/support/warcio_write.py"))
+            .arg(&manifest_path)
+            .arg(&out_path)
+            .args(flags)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        out_path
+    }
+}
+
+fn n(summary: &serde_json::Value, key: &str) -> u64 {
+    summary[key]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{key} in {summary}"))
+}
+
+fn copies(summary: &serde_json::Value) -> u64 {
+    summary["matches"]["copy"].as_u64().unwrap()
+}
+
+/// The copier's pages under `http://copier.example`.
+fn pages_at(world: &World, base: &str) -> Vec<(String, Vec<u8>)> {
+    world
+        .copier_site()
+        .into_iter()
+        .map(|(path, html)| (format!("{base}{path}"), html))
+        .collect()
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(bytes).unwrap();
+    e.finish().unwrap()
+}
+
+#[tokio::test]
+async fn wget_warc_of_a_loopback_site_finds_the_copies() {
+    let Some(data) = crate::util::shared_data() else {
+        return;
+    };
+    if !tool(
+        has_wget(),
+        "wget",
+        "wget_warc_of_a_loopback_site_finds_the_copies",
+    ) {
+        return;
+    }
+    let world = World::new(&data);
+    let site: Arc<HashMap<String, Vec<u8>>> = Arc::new(world.copier_site().into_iter().collect());
+    let links: String = site
+        .keys()
+        .map(|p| format!("<a href=\"{p}\">{p}</a> "))
+        .collect();
+    let router = axum::Router::new().fallback(move |uri: Uri| {
+        let site = Arc::clone(&site);
+        let links = links.clone();
+        async move {
+            if uri.path() == "/" {
+                return (
+                    [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+                    format!("<html><body>{links}</body></html>").into_bytes(),
+                )
+                    .into_response();
+            }
+            match site.get(uri.path()) {
+                Some(html) => (
+                    [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+                    html.clone(),
+                )
+                    .into_response(),
+                None => StatusCode::NOT_FOUND.into_response(),
+            }
+        }
+    });
+    let addr = crate::util::fixture::serve(router).await;
+    let warc_base = world.path("site");
+    let dir = world.dir.path().to_path_buf();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("wget")
+            .current_dir(&dir)
+            .args(["--quiet", "--recursive", "--level=1", "--no-directories"])
+            .arg("--directory-prefix=mirror")
+            .arg(format!("--warc-file={}", warc_base.display()))
+            .arg(format!("http://{addr}/"))
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    // wget exits 8 when some link answered an error; the WARC is written either way.
+    let file = world.path("site.warc.gz");
+    assert!(file.is_file(), "wget wrote no WARC: {}", stderr(&out));
+
+    let summary = world.scan(&[file.to_str().unwrap()]);
+    assert_eq!(n(&summary, "damaged"), 0, "{summary}");
+    assert_eq!(copies(&summary), 2, "{summary}");
+    assert_eq!(summary["matches"]["partial"].as_u64(), Some(1), "{summary}");
+    // The home page, three copies and the unrelated pages are HTML; wget's log resource
+    // and the request records are not.
+    assert!(n(&summary, "html") >= 8, "{summary}");
+    let found = world.matches();
+    assert!(found
+        .iter()
+        .any(|(u, v)| u.ends_with("/news/copy-0.html") && v == "copy"));
+    assert!(found
+        .iter()
+        .any(|(u, v)| u.ends_with("/news/excerpt-2.html") && v == "partial"));
+
+    // A second scan records nothing new (the match rule is the crawler's).
+    let again = world.scan(&[file.to_str().unwrap()]);
+    assert_eq!(again["matches"]["copy"].as_u64(), Some(0), "{again}");
+    assert_eq!(world.matches(), found);
+}
+
+#[test]
+fn warcio_files_in_every_framing_read_the_same() {
+    let Some(data) = crate::util::shared_data() else {
+        return;
+    };
+    if !tool(
+        has_warcio(),
+        "python3 warcio",
+        "warcio_files_in_every_framing_read_the_same",
+    ) {
+        return;
+    }
+    let world = World::new(&data);
+    let pages = pages_at(&world, "http://copier.example");
+    let per_record = world.warcio("per-record.warc.gz", &pages, &[]);
+    let plain = world.warcio("plain.warc", &pages, &["--no-gzip", "--version", "1.0"]);
+    let chunked = world.warcio("chunked.warc.gz", &pages, &["--chunked"]);
+    let whole = world.path("whole.warc.gz");
+    std::fs::write(&whole, gzip(&std::fs::read(&plain).unwrap())).unwrap();
+    for file in [&per_record, &plain, &chunked, &whole] {
+        let out = world.run(&["scan-warc", "--json", "--quiet", file.to_str().unwrap()]);
+        let summary = json(&out);
+        assert_eq!(n(&summary, "damaged"), 0, "{}: {summary}", file.display());
+        assert_eq!(
+            n(&summary, "html"),
+            pages.len() as u64,
+            "{}: {summary}",
+            file.display()
+        );
+        // warcinfo + request/response per page.
+        assert_eq!(
+            n(&summary, "records"),
+            1 + 2 * pages.len() as u64,
+            "{summary}"
+        );
+    }
+    // Four files at once on two threads, scanned again from their start.
+    let args: Vec<&str> = [&per_record, &plain, &chunked, &whole]
+        .iter()
+        .map(|p| p.to_str().unwrap())
+        .collect();
+    let mut all = vec!["--jobs", "2", "--rescan"];
+    all.extend(args);
+    let summary = world.scan(&all);
+    assert_eq!(n(&summary, "files"), 4, "{summary}");
+    assert_eq!(n(&summary, "html"), 4 * pages.len() as u64, "{summary}");
+    // The copies were found by the first file; the others only saw them again.
+    let found = world.matches();
+    assert_eq!(
+        found,
+        vec![
+            (
+                "http://copier.example/news/copy-0.html".to_string(),
+                "copy".to_string()
+            ),
+            (
+                "http://copier.example/news/copy-1.html".to_string(),
+                "copy".to_string()
+            ),
+            (
+                "http://copier.example/news/excerpt-2.html".to_string(),
+                "partial".to_string()
+            ),
+        ]
+    );
+}
+
+/// One Common Crawl record: WARC/1.0 headers as CC-NEWS writes them, a gzip member.
+fn cc_record(warc_type: &str, uri: &str, extra: &str, block: &[u8]) -> Vec<u8> {
+    let mut r = format!(
+        "WARC/1.0\r\nWARC-Type: {warc_type}\r\nWARC-Date: 2024-05-01T10:00:00Z\r\n\
+         WARC-Record-ID: <urn:uuid:{}>\r\nContent-Length: {}\r\n{extra}\
+         WARC-Target-URI: {uri}\r\n\r\n",
+        uuid::Uuid::new_v4(),
+        block.len()
+    )
+    .into_bytes();
+    r.extend_from_slice(block);
+    r.extend_from_slice(b"\r\n\r\n");
+    gzip(&r)
+}
+
+/// A CC-NEWS-shaped file: a WARC/1.1 warcinfo, then for each page a request, a response
+/// (with CC's `X-Crawler-` renames of the content and transfer coding fields, body
+/// stored decoded) and a metadata record, all WARC/1.0, one gzip member each.
+fn cc_news_file(pages: &[(String, Vec<u8>)]) -> Vec<u8> {
+    let info = b"software: StormCrawler 2.x\r\nformat: WARC File Format 1.1\r\n";
+    let mut file = gzip(
+        &[
+            format!(
+                "WARC/1.1\r\nWARC-Type: warcinfo\r\nWARC-Date: 2024-05-01T10:00:00Z\r\n\
+                 WARC-Filename: CC-NEWS-20240501100000-00001.warc.gz\r\n\
+                 WARC-Record-ID: <urn:uuid:{}>\r\nContent-Type: application/warc-fields\r\n\
+                 Content-Length: {}\r\n\r\n",
+                uuid::Uuid::new_v4(),
+                info.len()
+            )
+            .as_bytes(),
+            info,
+            b"\r\n\r\n",
+        ]
+        .concat(),
+    );
+    for (url, html) in pages {
+        file.extend(cc_record(
+            "request",
+            url,
+            "Content-Type: application/http; msgtype=request\r\n",
+            b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+        ));
+        let mut block = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=UTF-8\r\n\
+             X-Crawler-Content-Encoding: gzip\r\nX-Crawler-Transfer-Encoding: chunked\r\n\
+             Content-Length: {}\r\n\r\n",
+            html.len()
+        )
+        .into_bytes();
+        block.extend_from_slice(html);
+        file.extend(cc_record(
+            "response",
+            url,
+            "Content-Type: application/http; msgtype=response\r\nWARC-IP-Address: 203.0.113.9\r\n",
+            &block,
+        ));
+        file.extend(cc_record(
+            "metadata",
+            url,
+            "Content-Type: application/warc-fields\r\n",
+            b"fetchTimeMs: 120\r\n",
+        ));
+    }
+    file
+}
+
+#[test]
+fn cc_news_shaped_file_damage_and_truncation_are_named() {
+    let Some(data) = crate::util::shared_data() else {
+        return;
+    };
+    let world = World::new(&data);
+    let pages = pages_at(&world, "https://copier.example");
+    let file = cc_news_file(&pages);
+    let good = world.path("CC-NEWS-good.warc.gz");
+    std::fs::write(&good, &file).unwrap();
+    let summary = world.scan(&[good.to_str().unwrap()]);
+    assert_eq!(
+        n(&summary, "records"),
+        1 + 3 * pages.len() as u64,
+        "{summary}"
+    );
+    assert_eq!(n(&summary, "html"), pages.len() as u64, "{summary}");
+    assert_eq!(copies(&summary), 2, "{summary}");
+
+    // Corrupt the member of the first copy's response: that record is skipped, counted
+    // and named; the second copy (on another URL) is still found.
+    let world = World::new(&data);
+    let mut pages = pages_at(&world, "https://copier.example");
+    // The first copy's response member is the 3rd member (warcinfo, request, response).
+    let members = split_members(&cc_news_file(&pages[..1]));
+    let damaged_at: usize = members[..2].iter().map(Vec::len).sum();
+    let mut corrupt = members.clone();
+    let mid = corrupt[2].len() / 2;
+    for b in &mut corrupt[2][20..mid] {
+        *b ^= 0x55;
+    }
+    let mut bytes: Vec<u8> = corrupt.concat();
+    pages.remove(0);
+    bytes.extend(split_members(&cc_news_file(&pages))[1..].concat());
+    let damaged = world.path("CC-NEWS-damaged.warc.gz");
+    std::fs::write(&damaged, &bytes).unwrap();
+    let out = world.run(&["scan-warc", "--quiet", damaged.to_str().unwrap()]);
+    let line = stdout(&out);
+    assert!(out.status.success(), "{line}\n{}", stderr(&out));
+    assert!(line.contains(" 1 damaged,"), "{line}");
+    assert!(
+        line.contains(&format!(
+            "damaged in {} (1 damaged: at byte {damaged_at}",
+            damaged.display()
+        )),
+        "{line}"
+    );
+    assert!(line.contains("2 matches (1 copy, 1 partial"), "{line}");
+
+    // Truncated in the middle of the last member: everything before it is examined, the
+    // truncation is named.
+    let cut = world.path("CC-NEWS-cut.warc.gz");
+    std::fs::write(&cut, &file[..file.len() - 40]).unwrap();
+    let summary = world.scan(&[cut.to_str().unwrap()]);
+    assert_eq!(n(&summary, "damaged"), 1, "{summary}");
+    assert_eq!(summary["damaged_files"][0]["truncated"], true, "{summary}");
+    assert_eq!(n(&summary, "html"), pages.len() as u64 + 1, "{summary}");
+}
+
+/// Splits a file of gzip members into its members (each decoded to find its end).
+fn split_members(file: &[u8]) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut rest = file;
+    while !rest.is_empty() {
+        let mut d = flate2::bufread::GzDecoder::new(rest);
+        std::io::copy(&mut d, &mut std::io::sink()).unwrap();
+        let left = d.into_inner().len();
+        let used = rest.len() - left;
+        out.push(rest[..used].to_vec());
+        rest = &rest[used..];
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_remote_file_cut_mid_way_resumes_by_range_and_listings_shard() {
+    let Some(data) = crate::util::shared_data() else {
+        return;
+    };
+    let world = World::new(&data);
+    let file = Arc::new(cc_news_file(&pages_at(&world, "https://copier.example")));
+    let requests = Arc::new(AtomicUsize::new(0));
+    let ranges = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let path = "crawl-data/CC-NEWS/2024/05/CC-NEWS-20240501100000-00001.warc.gz";
+    let (f, r, g) = (
+        Arc::clone(&file),
+        Arc::clone(&requests),
+        Arc::clone(&ranges),
+    );
+    // A server that answers ranges, and cuts the first full download after half the file.
+    let addr = crate::util::fixture::serve_raw(move |mut stream| {
+        let (file, requests, ranges) = (Arc::clone(&f), Arc::clone(&r), Arc::clone(&g));
+        async move {
+            let head = String::from_utf8_lossy(&crate::util::fixture::read_head(&mut stream).await)
+                .to_string();
+            if !head.starts_with(&format!("GET /{path} ")) {
+                let _ = stream
+                    .write_all(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n")
+                    .await;
+                return;
+            }
+            let nth = requests.fetch_add(1, Ordering::SeqCst);
+            let from = head
+                .lines()
+                .find_map(|l| l.to_ascii_lowercase().strip_prefix("range: bytes=").map(str::to_string))
+                .map(|v| {
+                    ranges.lock().unwrap().push(v.clone());
+                    v.trim_end_matches('-').trim().parse::<usize>().unwrap()
+                });
+            let start = from.unwrap_or(0);
+            let status = if from.is_some() {
+                format!(
+                    "HTTP/1.1 206 Partial Content\r\ncontent-range: bytes {start}-{}/{}\r\n",
+                    file.len() - 1,
+                    file.len()
+                )
+            } else {
+                "HTTP/1.1 200 OK\r\n".to_string()
+            };
+            let head = format!(
+                "{status}content-length: {}\r\ncontent-type: application/octet-stream\r\nconnection: close\r\n\r\n",
+                file.len() - start
+            );
+            let _ = stream.write_all(head.as_bytes()).await;
+            let end = if nth == 0 { file.len() / 2 } else { file.len() };
+            let _ = stream.write_all(&file[start..end]).await;
+            let _ = stream.flush().await;
+            // Dropping the stream cuts the connection (before the end on the first
+            // request).
+        }
+    })
+    .await;
+    let base = format!("http://{addr}/");
+    let url = format!("{base}{path}");
+    let config = world.config.clone();
+    let summary = {
+        let url = url.clone();
+        json(
+            &crate::util::copyhound_blocking(&config, &["scan-warc", "--json", "--quiet", &url])
+                .await,
+        )
+    };
+    assert_eq!(n(&summary, "damaged"), 0, "{summary}");
+    assert_eq!(copies(&summary), 2, "{summary}");
+    assert_eq!(n(&summary, "bytes"), file.len() as u64, "{summary}");
+    assert!(requests.load(Ordering::SeqCst) >= 2);
+    assert_eq!(
+        ranges.lock().unwrap().first().cloned(),
+        Some(format!("{}-", file.len() / 2))
+    );
+
+    // A gzipped paths listing of four files (the same file under four names, only one
+    // of which exists), two shards: each shard takes every second line.
+    let listing = world.path("warc.paths.gz");
+    let lines: String = (0..4)
+        .map(|i| {
+            if i == 2 {
+                format!("{path}\n")
+            } else {
+                format!("crawl-data/CC-NEWS/2024/05/missing-{i}.warc.gz\n")
+            }
+        })
+        .collect();
+    std::fs::write(&listing, gzip(lines.as_bytes())).unwrap();
+    let listing = listing.to_str().unwrap().to_string();
+    let shard1 = crate::util::copyhound_blocking(
+        &config,
+        &[
+            "scan-warc",
+            "--quiet",
+            "--paths",
+            &listing,
+            "--base",
+            &base,
+            "--shard",
+            "1/2",
+        ],
+    )
+    .await;
+    // Shard 1 holds lines 1 and 3: both missing, so both fail (exit 1), named.
+    assert!(!shard1.status.success());
+    let line = stdout(&shard1);
+    assert!(
+        line.contains("0 files,") && line.contains("2 failed"),
+        "{line}"
+    );
+    assert!(line.contains("missing-1.warc.gz: cannot open"), "{line}");
+    let shard0 = crate::util::copyhound_blocking(
+        &config,
+        &[
+            "scan-warc",
+            "--quiet",
+            "--paths",
+            &listing,
+            "--base",
+            &base,
+            "--shard",
+            "0/2",
+        ],
+    )
+    .await;
+    let line = stdout(&shard0);
+    assert!(
+        line.contains("1 failed: ") && line.contains("missing-0.warc.gz"),
+        "{line}"
+    );
+    // The one file that exists was finished by the first run: skipped, not rescanned.
+    assert!(
+        line.contains("scan-warc: 0 files (1 already done, 0 resumed)"),
+        "{line}"
+    );
+}
+
+/// The text bodies of the alert emails in the outbox (no SMTP server configured: `.eml`
+/// files).
+fn outbox_texts(world: &World) -> Vec<String> {
+    let dir = world.path("state/outbox");
+    let mut names: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    names.retain(|p| p.extension().is_some_and(|e| e == "eml"));
+    names.sort();
+    names
+        .iter()
+        .map(|p| {
+            let bytes = std::fs::read(p).unwrap();
+            let msg = mail_parser::MessageParser::default().parse(&bytes).unwrap();
+            msg.body_text(0).unwrap_or_default().into_owned()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn archived_evidence_keeps_the_record_and_a_live_capture_becomes_primary() {
+    let Some(data) = crate::util::shared_data() else {
+        return;
+    };
+    let world = World::new(&data);
+    // The copier is still online with copy-0 only; copy-1 is gone.
+    let copy0 = world.copier_site()[0].1.clone();
+    let router = axum::Router::new().fallback(move |uri: Uri| {
+        let copy0 = copy0.clone();
+        async move {
+            if uri.path() == "/news/copy-0.html" {
+                ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], copy0).into_response()
+            } else {
+                StatusCode::NOT_FOUND.into_response()
+            }
+        }
+    });
+    let addr = crate::util::fixture::serve(router).await;
+    let pages = pages_at(&world, &format!("http://{addr}"));
+    let file_bytes = cc_news_file(&pages);
+    let file = world.path("CC-NEWS-live.warc.gz");
+    std::fs::write(&file, &file_bytes).unwrap();
+    let config = world.config.clone();
+    let file_arg = file.to_str().unwrap().to_string();
+    let summary = json(
+        &crate::util::copyhound_blocking(&config, &["scan-warc", "--json", "--quiet", &file_arg])
+            .await,
+    );
+    assert_eq!(copies(&summary), 2, "{summary}");
+
+    let store = copyhound::store::Store::open_dir(&world.path("state")).unwrap();
+    let list = json(&world.run(&["matches", "list", "--json"]));
+    let id_of = |suffix: &str| {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["copy_url"].as_str().unwrap().ends_with(suffix))
+            .unwrap()["id"]
+            .as_i64()
+            .unwrap()
+    };
+    let (id0, id1) = (id_of("/news/copy-0.html"), id_of("/news/copy-1.html"));
+
+    // The evidence file keeps the archived record byte for byte, with where it was.
+    let archive = store
+        .match_archive(id0)
+        .unwrap()
+        .expect("archive provenance");
+    assert_eq!(archive.archive.source, file_arg);
+    assert!(archive.live_captured_at.is_none());
+    let length = archive.archive.length.expect("a member of its own") as usize;
+    let offset = archive.archive.offset as usize;
+    let mut member = flate2::read::GzDecoder::new(&file_bytes[offset..offset + length]);
+    let mut original_record = Vec::new();
+    std::io::Read::read_to_end(&mut member, &mut original_record).unwrap();
+    let detail = json(&world.run(&["matches", "show", &id0.to_string(), "--json"]));
+    let evidence_name = detail["evidence_file"].as_str().unwrap().to_string();
+    let evidence_path = world.path("state/evidence").join(&evidence_name);
+    let (records, problems) =
+        copyhound::evidence::warc::check_all(&std::fs::read(&evidence_path).unwrap()[..]);
+    assert!(problems.is_empty(), "{problems:?}");
+    let types: Vec<_> = records
+        .iter()
+        .map(|r| r.record.header("WARC-Type").unwrap().to_string())
+        .collect();
+    assert_eq!(types, ["warcinfo", "resource", "metadata"]);
+    let resource = &records[1].record;
+    assert_eq!(resource.block, original_record, "the record, byte for byte");
+    assert_eq!(
+        resource.header("Copyhound-Archive-Offset"),
+        Some(offset.to_string().as_str())
+    );
+    assert_eq!(
+        resource.header("Copyhound-Archive-Length"),
+        Some(length.to_string().as_str())
+    );
+    assert_eq!(
+        resource.header("Copyhound-Archive-Source"),
+        Some(file_arg.as_str())
+    );
+    assert_eq!(records[1].verified, ["WARC-Block-Digest"]);
+    let out = world.run(&["verify-evidence", evidence_path.to_str().unwrap()]);
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    if tool(
+        has_warcio(),
+        "python3 warcio",
+        "archived evidence (warcio part)",
+    ) {
+        let out = Command::new("python3")
+            .args([
+                "-c",
+                "import sys; from warcio.cli import main; main(sys.argv[1:])",
+            ])
+            .args(["check", "-v"])
+            .arg(&evidence_path)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    }
+    // The alert says the capture is a third party's.
+    let texts = outbox_texts(&world);
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.contains("Archived capture by a third party")
+                && t.contains(&format!("record at byte {offset}, {length} bytes"))),
+        "{texts:?}"
+    );
+
+    // A crawl cycle fetches the queued live pages through the guarded crawler: copy-0
+    // is online and becomes primary; copy-1 is gone and stays archived.
+    let out = crate::util::copyhound_blocking(&config, &["crawl", "--once"]).await;
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    assert!(stdout(&out).contains("0 matches"), "{}", stdout(&out));
+    let archive = store.match_archive(id0).unwrap().unwrap();
+    assert!(archive.live_captured_at.is_some(), "{archive:?}");
+    assert_eq!(
+        archive.archive_evidence_file.as_deref(),
+        Some(evidence_name.as_str())
+    );
+    let detail = json(&world.run(&["matches", "show", &id0.to_string(), "--json"]));
+    let live_name = detail["evidence_file"].as_str().unwrap();
+    assert_ne!(live_name, evidence_name);
+    let (records, problems) = copyhound::evidence::warc::check_all(
+        &std::fs::read(world.path("state/evidence").join(live_name)).unwrap()[..],
+    );
+    assert!(problems.is_empty(), "{problems:?}");
+    assert!(records
+        .iter()
+        .any(|r| r.record.header("WARC-Type") == Some("response")));
+    assert!(store
+        .match_archive(id1)
+        .unwrap()
+        .unwrap()
+        .live_captured_at
+        .is_none());
+    // No duplicate match, and the escalation says which capture is which.
+    assert_eq!(world.matches().len(), 3);
+    let out = world.run(&[
+        "matches",
+        "mark",
+        &id0.to_string(),
+        "--status",
+        "infringing",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let texts = outbox_texts(&world);
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.contains("Live capture by copyhound at")
+                && t.contains("(primary evidence)")
+                && t.contains(&evidence_name)),
+        "{texts:?}"
+    );
+}
+
+#[test]
+fn a_killed_scan_resumes_without_duplicates_or_losses() {
+    let Some(data) = crate::util::shared_data() else {
+        return;
+    };
+    let world = World::new(&data);
+    // copy-0 first, then hundreds of unrelated real pages, then copy-1 last.
+    let site = world.copier_site();
+    // The first four real pages are the originals: the filler starts after them.
+    let filler: Vec<RealPage> = real_pages(&data, 64).into_iter().skip(4).collect();
+    let mut pages = vec![(
+        "https://copier.example/first.html".to_string(),
+        site[0].1.clone(),
+    )];
+    for round in 0..5 {
+        for (i, p) in filler.iter().enumerate() {
+            pages.push((
+                format!("https://filler.example/{round}/{i}.html"),
+                p.html.clone(),
+            ));
+        }
+    }
+    pages.push((
+        "https://copier.example/last.html".to_string(),
+        site[1].1.clone(),
+    ));
+    let file = world.path("CC-NEWS-long.warc.gz");
+    std::fs::write(&file, cc_news_file(&pages)).unwrap();
+    let total_records = 1 + 3 * pages.len() as u64;
+    let name = file.to_str().unwrap().to_string();
+
+    let mut child = crate::util::copyhound_cmd(&[
+        "scan-warc",
+        "--quiet",
+        &name,
+        "--config",
+        world.config.to_str().unwrap(),
+    ])
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::null())
+    .spawn()
+    .unwrap();
+    let store = copyhound::store::Store::open_dir(&world.path("state")).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    let at_kill = loop {
+        let progress = store.warc_file_progress(&name).ok().flatten();
+        if let Some(p) = progress.filter(|p| p.records >= 150) {
+            break p;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the scan ended before it could be killed"
+        );
+        assert!(std::time::Instant::now() < deadline, "no progress recorded");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    // SIGKILL: no chance to write anything more.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!at_kill.done, "{at_kill:?}");
+    let progress = store.warc_file_progress(&name).unwrap().unwrap();
+    assert!(
+        !progress.done && progress.records < total_records,
+        "{progress:?}"
+    );
+    assert_eq!(
+        world.matches(),
+        vec![(
+            "https://copier.example/first.html".to_string(),
+            "copy".to_string()
+        )]
+    );
+
+    // The rerun resumes from the last checkpoint: it reads only what was left (and at
+    // most what the killed run read after its checkpoint again).
+    let summary = world.scan(&[&name]);
+    assert_eq!(n(&summary, "resumed"), 1, "{summary}");
+    let reread = n(&summary, "records");
+    assert!(
+        reread < total_records && reread >= total_records - progress.records,
+        "{reread} of {total_records} read again, checkpoint at {progress:?}: {summary}"
+    );
+    assert_eq!(copies(&summary), 1, "{summary}");
+    assert_eq!(
+        world.matches(),
+        vec![
+            (
+                "https://copier.example/first.html".to_string(),
+                "copy".to_string()
+            ),
+            (
+                "https://copier.example/last.html".to_string(),
+                "copy".to_string()
+            ),
+        ]
+    );
+    let done = store.warc_file_progress(&name).unwrap().unwrap();
+    assert!(done.done && done.records == total_records, "{done:?}");
+
+    // A third run skips the finished file.
+    let summary = world.scan(&[&name]);
+    assert_eq!(n(&summary, "already_done"), 1, "{summary}");
+    assert_eq!(n(&summary, "records"), 0, "{summary}");
+}
+
+/// `text` with every `every`-th character replaced (a copier's light edits).
+fn edited(text: &str, every: usize) -> String {
+    text.chars()
+        .enumerate()
+        .map(|(i, c)| if i % every == every - 1 { '某' } else { c })
+        .collect()
+}
+
+#[test]
+fn fast_rejection_loses_no_copy_the_full_path_finds() {
+    let Some(data) = crate::util::shared_data() else {
+        return;
+    };
+    let full = World::new(&data);
+    let fast = World::new(&data);
+    let o = &full.originals;
+    let mut pages: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut add = |name: &str, html: String| {
+        pages.push((format!("https://copier.example/{name}"), html.into_bytes()))
+    };
+    add("whole", copier_page(&o[0].title, &o[0].paragraphs));
+    let cut = (o[1].paragraphs.len() * 2 / 5).max(3);
+    add("excerpt", copier_page(&o[1].title, &o[1].paragraphs[..cut]));
+    let mut reordered = o[2].paragraphs.clone();
+    reordered.reverse();
+    add("reordered", copier_page(&o[2].title, &reordered));
+    let with_ads: Vec<String> = o[3]
+        .paragraphs
+        .iter()
+        .flat_map(|p| [p.clone(), "广告：限时特价，点击领取优惠券！".to_string()])
+        .collect();
+    add("ads", copier_page(&o[3].title, &with_ads));
+    for every in [8, 15, 30] {
+        let edits: Vec<String> = o[0].paragraphs.iter().map(|p| edited(p, every)).collect();
+        add(&format!("edited-{every}"), copier_page(&o[0].title, &edits));
+    }
+    // A stretch of a few hundred characters from the middle of the longest original.
+    let longest = o
+        .iter()
+        .max_by_key(|p| {
+            p.paragraphs
+                .iter()
+                .map(|x| x.chars().count())
+                .sum::<usize>()
+        })
+        .unwrap();
+    let joined: String = longest.paragraphs[1..].join("");
+    let stretch: String = joined.chars().skip(100).take(400).collect();
+    add("stretch", copier_page("转载", &[stretch]));
+    // Every character a numeric reference, inline tags inside words.
+    let encoded: Vec<String> = o[1]
+        .paragraphs
+        .iter()
+        .map(|p| p.chars().map(|c| format!("&#{};", c as u32)).collect())
+        .collect();
+    let mut html = copier_page(&o[1].title, &[]);
+    let body: String = encoded
+        .iter()
+        .map(|p| format!("<p><span>{p}</span></p>"))
+        .collect();
+    html = html.replace("</h1>\n", &format!("</h1>\n{body}"));
+    add("entities", html);
+    for (i, p) in real_pages(&data, 48).iter().skip(4).enumerate() {
+        pages.push((
+            format!("https://unrelated.example/{i}.html"),
+            p.html.clone(),
+        ));
+    }
+    let file = full.path("mixed.warc.gz");
+    std::fs::write(&file, cc_news_file(&pages)).unwrap();
+    let path = file.to_str().unwrap();
+
+    let full_summary = full.scan(&["--no-reject", path]);
+    let fast_summary = fast.scan(&[path]);
+    assert_eq!(n(&full_summary, "rejected"), 0, "{full_summary}");
+    assert_eq!(
+        full.matches(),
+        fast.matches(),
+        "{full_summary}\n{fast_summary}"
+    );
+    assert!(full.matches().len() >= 6, "{:?}", full.matches());
+    // Most unrelated pages never reach extraction.
+    assert!(n(&fast_summary, "rejected") >= 40, "{fast_summary}");
+    assert_eq!(full_summary["matches"], fast_summary["matches"]);
+}

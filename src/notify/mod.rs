@@ -337,28 +337,45 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     report::one_line(&text, 2000)
 }
 
+/// Writes one message as an `.eml` file in `dir`, never replacing a file already there.
+///
+/// The message is written and synced under a hidden temporary name first, then linked to
+/// its final name (a link, unlike a rename, fails when the name is taken), so a program
+/// that picks up the folder's `.eml` files never reads one half written.
 fn write_eml(dir: &Path, message: &Message) -> Result<(), String> {
     use std::io::Write;
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let stamp = Utc::now().format("%Y%m%dT%H%M%S%.6fZ");
+    let tmp = dir.join(format!(".{stamp}-{}.eml.tmp", std::process::id()));
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)
+        .and_then(|mut f| {
+            f.write_all(&message.formatted())?;
+            f.sync_all()
+        });
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(format!("{}: {e}", tmp.display()));
+    }
+    let mut result = Err(format!("{}: no free file name", dir.display()));
     for n in 0..1000 {
         let path = dir.join(format!("{stamp}-{n}.eml"));
-        match std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-        {
-            Ok(mut f) => {
-                return f
-                    .write_all(&message.formatted())
-                    .and_then(|_| f.sync_all())
-                    .map_err(|e| format!("{}: {e}", path.display()));
+        match std::fs::hard_link(&tmp, &path) {
+            Ok(()) => {
+                result = Ok(());
+                break;
             }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(format!("{}: {e}", path.display())),
+            Err(e) => {
+                result = Err(format!("{}: {e}", path.display()));
+                break;
+            }
         }
     }
-    Err(format!("{}: no free file name", dir.display()))
+    let _ = std::fs::remove_file(&tmp);
+    result
 }
 
 /// Builds the email for `items` (one match, or a digest of several) to `recipients`.

@@ -285,7 +285,12 @@ listen = "{web}"
         let mut files = 0;
         let mut ids = BTreeSet::new();
         for entry in std::fs::read_dir(dir).into_iter().flatten() {
-            let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+            let path = entry.unwrap().path();
+            // A message being written has a hidden temporary name until it is complete.
+            if path.extension().is_none_or(|e| e != "eml") {
+                continue;
+            }
+            let text = std::fs::read_to_string(path).unwrap();
             files += 1;
             let id = text
                 .lines()

@@ -30,16 +30,12 @@ const MIN_RECORDS: usize = 20_000;
 /// Originals in the archive, each copied once in the file.
 const PLANTED: usize = 300;
 
+#[path = "support/mod.rs"]
+mod support;
+
 /// Process CPU time (user + system) in seconds.
 fn cpu_s() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let rest = stat.rsplit(')').next().unwrap_or("");
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: f64 = fields
-        .get(11..13)
-        .map(|f| f.iter().filter_map(|v| v.parse::<f64>().ok()).sum())
-        .unwrap_or(0.0);
-    ticks / 100.0
+    support::cpu_ms() / 1000.0
 }
 
 fn escape(text: &str) -> String {

@@ -282,10 +282,11 @@ fn problem(index: usize, offset: u64, warc_type: Option<String>, message: String
     }
 }
 
-/// Counts the compressed bytes a gzip member takes, so offsets can be reported.
-struct CountingReader<R> {
-    inner: R,
-    count: u64,
+/// Counts the bytes consumed from a reader, so offsets can be reported (the compressed
+/// bytes a gzip member takes; `webarchive::reader` counts a whole file with it).
+pub(crate) struct CountingReader<R> {
+    pub(crate) inner: R,
+    pub(crate) count: u64,
 }
 
 impl<R: BufRead> Read for CountingReader<R> {

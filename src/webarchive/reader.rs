@@ -121,29 +121,7 @@ impl std::fmt::Display for Damage {
 }
 
 /// Counts the bytes consumed from the file, so offsets can be reported.
-struct Counting<R> {
-    inner: R,
-    count: u64,
-}
-
-impl<R: BufRead> Read for Counting<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.count += n as u64;
-        Ok(n)
-    }
-}
-
-impl<R: BufRead> BufRead for Counting<R> {
-    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
-        self.inner.fill_buf()
-    }
-
-    fn consume(&mut self, amt: usize) {
-        self.count += amt as u64;
-        self.inner.consume(amt);
-    }
-}
+type Counting<R> = crate::evidence::warc::CountingReader<R>;
 
 /// Where decompressed bytes come from.
 enum Source<R> {

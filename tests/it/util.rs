@@ -171,6 +171,17 @@ pub fn python_has(module: &str, test: &str) -> bool {
     ok
 }
 
+/// The files in `dir` whose extension is `ext`, sorted by name (none when `dir` is
+/// missing).
+pub fn files_with_extension(dir: &Path, ext: &str) -> Vec<PathBuf> {
+    let mut names: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    names.retain(|p| p.extension().is_some_and(|e| e == ext));
+    names.sort();
+    names
+}
+
 /// A free TCP port on loopback (bound, then released for the server to take).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -223,12 +234,7 @@ impl SmtpSink {
     /// The messages received so far, in order, as raw bytes with their envelope
     /// recipients.
     pub fn messages(&self) -> Vec<(Vec<u8>, Vec<String>)> {
-        let mut names: Vec<PathBuf> = std::fs::read_dir(&self.dir)
-            .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
-            .unwrap_or_default();
-        names.retain(|p| p.extension().is_some_and(|e| e == "eml"));
-        names.sort();
-        names
+        files_with_extension(&self.dir, "eml")
             .iter()
             .map(|p| {
                 let rcpt = std::fs::read_to_string(p.with_extension("rcpt")).unwrap_or_default();

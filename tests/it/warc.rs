@@ -36,6 +36,12 @@ fn tool(available: bool, what: &str, test: &str) -> bool {
     false
 }
 
+/// The real test data, when both it and the tool a test needs are there.
+fn data_with(tool_available: bool, what: &str, test: &str) -> Option<PathBuf> {
+    let data = crate::util::shared_data()?;
+    tool(tool_available, what, test).then_some(data)
+}
+
 fn has_wget() -> bool {
     Command::new("wget")
         .arg("--version")
@@ -231,16 +237,13 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
 
 #[tokio::test]
 async fn wget_warc_of_a_loopback_site_finds_the_copies() {
-    let Some(data) = crate::util::shared_data() else {
-        return;
-    };
-    if !tool(
+    let Some(data) = data_with(
         has_wget(),
         "wget",
         "wget_warc_of_a_loopback_site_finds_the_copies",
-    ) {
+    ) else {
         return;
-    }
+    };
     let world = World::new(&data);
     let site: Arc<HashMap<String, Vec<u8>>> = Arc::new(world.copier_site().into_iter().collect());
     let links: String = site
@@ -310,16 +313,13 @@ async fn wget_warc_of_a_loopback_site_finds_the_copies() {
 
 #[test]
 fn warcio_files_in_every_framing_read_the_same() {
-    let Some(data) = crate::util::shared_data() else {
-        return;
-    };
-    if !tool(
+    let Some(data) = data_with(
         has_warcio(),
         "python3 warcio",
         "warcio_files_in_every_framing_read_the_same",
-    ) {
+    ) else {
         return;
-    }
+    };
     let world = World::new(&data);
     let pages = pages_at(&world, "http://copier.example");
     let per_record = world.warcio("per-record.warc.gz", &pages, &[]);
@@ -607,20 +607,23 @@ async fn a_remote_file_cut_mid_way_resumes_by_range_and_listings_shard() {
         .collect();
     std::fs::write(&listing, gzip(lines.as_bytes())).unwrap();
     let listing = listing.to_str().unwrap().to_string();
-    let shard1 = crate::util::copyhound_blocking(
-        &config,
-        &[
-            "scan-warc",
-            "--quiet",
-            "--paths",
-            &listing,
-            "--base",
-            &base,
-            "--shard",
-            "1/2",
-        ],
-    )
-    .await;
+    let shard = |which: &'static str| {
+        let (config, listing, base) = (config.clone(), listing.clone(), base.clone());
+        async move {
+            let args = [
+                "scan-warc",
+                "--quiet",
+                "--paths",
+                &listing,
+                "--base",
+                &base,
+                "--shard",
+                which,
+            ];
+            crate::util::copyhound_blocking(&config, &args).await
+        }
+    };
+    let shard1 = shard("1/2").await;
     // Shard 1 holds lines 1 and 3: both missing, so both fail (exit 1), named.
     assert!(!shard1.status.success());
     let line = stdout(&shard1);
@@ -629,20 +632,7 @@ async fn a_remote_file_cut_mid_way_resumes_by_range_and_listings_shard() {
         "{line}"
     );
     assert!(line.contains("missing-1.warc.gz: cannot open"), "{line}");
-    let shard0 = crate::util::copyhound_blocking(
-        &config,
-        &[
-            "scan-warc",
-            "--quiet",
-            "--paths",
-            &listing,
-            "--base",
-            &base,
-            "--shard",
-            "0/2",
-        ],
-    )
-    .await;
+    let shard0 = shard("0/2").await;
     let line = stdout(&shard0);
     assert!(
         line.contains("1 failed: ") && line.contains("missing-0.warc.gz"),
@@ -658,13 +648,7 @@ async fn a_remote_file_cut_mid_way_resumes_by_range_and_listings_shard() {
 /// The text bodies of the alert emails in the outbox (no SMTP server configured: `.eml`
 /// files).
 fn outbox_texts(world: &World) -> Vec<String> {
-    let dir = world.path("state/outbox");
-    let mut names: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
-        .unwrap_or_default();
-    names.retain(|p| p.extension().is_some_and(|e| e == "eml"));
-    names.sort();
-    names
+    crate::util::files_with_extension(&world.path("state/outbox"), "eml")
         .iter()
         .map(|p| {
             let bytes = std::fs::read(p).unwrap();

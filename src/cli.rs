@@ -606,14 +606,38 @@ fn run(cli: Cli) -> Result<ExitCode> {
                                 .display()
                         ),
                     };
+                    // Webhook URLs and secrets are read now, as the outbox will read
+                    // them, so a missing file or variable is found before an alert
+                    // fails on it. Only names are printed, never a URL or a secret.
+                    let webhooks = crate::notify::webhook::Webhooks::from_settings(&settings)?;
+                    let problems = webhooks.problems();
+                    if !problems.is_empty() {
+                        for problem in &problems {
+                            eprintln!("{}: {}", path.display(), printable(problem));
+                        }
+                        eprintln!("{} problem(s) found", problems.len());
+                        return Ok(ExitCode::FAILURE);
+                    }
+                    let hooks = if webhooks.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", webhooks: {}", printable(&webhooks.describe()))
+                    };
                     println!(
-                        "{}: ok ({}, {} contact(s), storage in {}, mail via {})",
+                        "{}: ok ({}, {} contact(s), storage in {}, mail via {}{})",
                         path.display(),
                         printable(&settings.outlet.name),
                         settings.contacts.len(),
                         settings.storage.dir.display(),
-                        mail
+                        mail,
+                        hooks
                     );
+                    if !webhooks.is_empty() && settings.web.public_url.is_none() {
+                        eprintln!(
+                            "{}: web.public_url: not set, so webhook messages carry no link to the desk",
+                            path.display()
+                        );
+                    }
                     Ok(ExitCode::SUCCESS)
                 }
                 Err(err) => {
@@ -860,20 +884,20 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 AlertsCommand::Send { wait } => {
                     let wait = crate::config::parse_duration(&wait)
                         .map_err(|e| anyhow::anyhow!("--wait: {e}"))?;
-                    let mailer = crate::notify::Mailer::from_settings(&settings)?;
+                    let outbox = crate::notify::Outbox::from_settings(&settings)?;
                     let summary = runtime()?.block_on(crate::notify::deliver_until(
                         &mut store,
                         &settings,
-                        &mailer,
+                        &outbox,
                         tokio::time::Instant::now() + wait,
                     ))?;
                     println!(
-                        "alerts: {} sent in {} email(s), {} failed, {} still queued (via {})",
+                        "alerts: {} sent in {}, {} failed, {} still queued (via {})",
                         summary.sent,
-                        summary.emails,
+                        carriers(&summary),
                         summary.failed,
                         store.pending_alert_count()?,
-                        mailer.describe()
+                        outbox.describe()
                     );
                     Ok(ExitCode::SUCCESS)
                 }
@@ -1377,14 +1401,30 @@ fn deliver_before_exit(runtime: &tokio::runtime::Runtime, store: &mut Store, set
     let pending = store.pending_alert_count().unwrap_or(0);
     match result {
         Ok(s) if s.sent + s.failed + pending as usize > 0 => eprintln!(
-            "alerts: {} sent in {} email(s), {} failed, {} still queued",
-            s.sent, s.emails, s.failed, pending
+            "alerts: {} sent in {}, {} failed, {} still queued",
+            s.sent,
+            carriers(&s),
+            s.failed,
+            pending
         ),
         Ok(_) => {}
         Err(e) => eprintln!(
             "copyhound: alerts not delivered ({pending} queued): {}",
             printable(&e.to_string())
         ),
+    }
+}
+
+/// What carried the alerts of a delivery: `2 email(s)`, and `and 3 webhook message(s)`
+/// when webhooks did too.
+fn carriers(s: &crate::notify::PassSummary) -> String {
+    if s.webhook_posts == 0 {
+        format!("{} email(s)", s.emails)
+    } else {
+        format!(
+            "{} email(s) and {} webhook message(s)",
+            s.emails, s.webhook_posts
+        )
     }
 }
 
@@ -1717,8 +1757,8 @@ fn one_line(text: &str, max_chars: usize) -> String {
 /// The alerts table for `alerts list`.
 fn render_alerts(alerts: &[AlertRecord]) -> String {
     let mut out = format!(
-        "{:>5}  {:<8}  {:<9}  {:>3}  {:<20}  {:<20}  {:<7}  reason\n",
-        "id", "state", "role", "try", "created", "sent / next attempt", "match"
+        "{:>5}  {:<8}  {:<9}  {:<16}  {:>3}  {:<20}  {:<20}  {:<7}  reason\n",
+        "id", "state", "role", "channel", "try", "created", "sent / next attempt", "match"
     );
     for a in alerts {
         let when = match a.state {
@@ -1727,10 +1767,11 @@ fn render_alerts(alerts: &[AlertRecord]) -> String {
             _ => a.next_attempt_at.clone(),
         };
         out.push_str(&format!(
-            "{:>5}  {:<8}  {:<9}  {:>3}  {:<20}  {:<20}  {:<7}  {}\n",
+            "{:>5}  {:<8}  {:<9}  {:<16}  {:>3}  {:<20}  {:<20}  {:<7}  {}\n",
             a.id,
             a.state.as_str(),
             a.role,
+            a.channel.to_string(),
             a.attempts,
             a.created_at,
             when,

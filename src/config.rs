@@ -49,6 +49,9 @@ pub struct Settings {
     pub discovery: DiscoverySettings,
     /// How alerts reach the contacts (`[email]`).
     pub email: EmailSettings,
+    /// Chat and webhook channels alerts are also posted to (`[notify]`,
+    /// `[[notify.webhooks]]`).
+    pub notify: NotifySettings,
     /// How `copyhound run` behaves as a service (`[daemon]`).
     pub daemon: DaemonSettings,
     /// The health, metrics (and later review) HTTP endpoint (`[web]`).
@@ -88,6 +91,9 @@ pub struct WebSettings {
     /// Set when users reach the desk over HTTPS (a TLS proxy in front): session cookies
     /// then carry `Secure`. A proxy's `X-Forwarded-Proto: https` has the same effect.
     pub behind_tls: bool,
+    /// Where people reach the desk (`https://copyhound.example.com/`): chat and webhook
+    /// messages link to a match's page under it. Without it they carry no link.
+    pub public_url: Option<url::Url>,
 }
 
 impl Default for WebSettings {
@@ -97,6 +103,7 @@ impl Default for WebSettings {
             users: Vec::new(),
             session_ttl: Duration::from_secs(12 * 3600),
             behind_tls: false,
+            public_url: None,
         }
     }
 }
@@ -211,6 +218,120 @@ impl SmtpSettings {
             _ => "smtp",
         };
         format!("{scheme}://{}:{}", self.host, self.port)
+    }
+}
+
+/// Chat and webhook notifications (`[notify]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NotifySettings {
+    /// The channels (`[[notify.webhooks]]`), in file order.
+    pub webhooks: Vec<WebhookSettings>,
+    /// One HTTP request to a webhook, connect to the end of the reply.
+    pub timeout: Duration,
+    /// The first pause after a transient failure (5xx, 429, timeout, a platform's
+    /// rate-limit code); it doubles with each attempt up to `retry_max`.
+    pub retry_initial: Duration,
+    /// The longest pause between two attempts (a `Retry-After` is honoured up to it).
+    pub retry_max: Duration,
+}
+
+impl Default for NotifySettings {
+    fn default() -> Self {
+        NotifySettings {
+            webhooks: Vec::new(),
+            timeout: Duration::from_secs(10),
+            retry_initial: Duration::from_secs(30),
+            retry_max: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// The chat platforms (and the generic JSON POST) a webhook can speak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebhookKind {
+    /// WeCom (企业微信) group robot: markdown message, `errcode` in the reply.
+    Wecom,
+    /// DingTalk (钉钉) custom robot: markdown message, HMAC-SHA256 signed URL.
+    Dingtalk,
+    /// Feishu/Lark (飞书) custom bot: rich-text message, signed body.
+    Feishu,
+    /// Slack incoming webhook: mrkdwn text.
+    Slack,
+    /// A JSON POST of copyhound's own documented body, optionally signed.
+    Generic,
+}
+
+impl WebhookKind {
+    /// The name used in the config file.
+    pub fn name(self) -> &'static str {
+        match self {
+            WebhookKind::Wecom => "wecom",
+            WebhookKind::Dingtalk => "dingtalk",
+            WebhookKind::Feishu => "feishu",
+            WebhookKind::Slack => "slack",
+            WebhookKind::Generic => "generic",
+        }
+    }
+
+    fn parse(text: &str) -> Option<WebhookKind> {
+        Some(match text {
+            "wecom" => WebhookKind::Wecom,
+            "dingtalk" => WebhookKind::Dingtalk,
+            "feishu" => WebhookKind::Feishu,
+            "slack" => WebhookKind::Slack,
+            "generic" => WebhookKind::Generic,
+            _ => return None,
+        })
+    }
+}
+
+/// Where a secret comes from. Only the source is part of the settings; the value is
+/// read when the outbox starts (`notify::webhook`), so it never appears in `Settings`,
+/// its `Debug` output or a log line that prints them.
+#[derive(Clone, PartialEq, Eq)]
+pub enum SecretSource {
+    /// Written in the config file itself (only the webhook URL may be).
+    Inline(String),
+    /// The first line of a file (a trailing newline is ignored).
+    File(PathBuf),
+    /// An environment variable.
+    Env(String),
+}
+
+impl fmt::Debug for SecretSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SecretSource::Inline(_) => f.write_str("Inline(<redacted>)"),
+            SecretSource::File(p) => f.debug_tuple("File").field(p).finish(),
+            SecretSource::Env(v) => f.debug_tuple("Env").field(v).finish(),
+        }
+    }
+}
+
+/// One chat or webhook channel (`[[notify.webhooks]]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebhookSettings {
+    /// The channel's name: alerts queued for it are stored under `webhook:NAME`, so a
+    /// reordered config still delivers them to the right place. Defaults to the kind.
+    pub name: String,
+    pub kind: WebhookKind,
+    /// `url`, `url_file` or `url_env`: the URL carries the platform's token, so it is
+    /// treated as a secret.
+    pub url: SecretSource,
+    /// `secret_file` or `secret_env`: the signing secret (required for DingTalk and
+    /// Feishu, optional for generic, unused by WeCom and Slack).
+    pub secret: Option<SecretSource>,
+    /// The roles whose alerts it carries.
+    pub roles: Vec<Role>,
+    /// The per-role filters, as in `[email]` (and by default the same values).
+    pub legal_min_containment: f64,
+    pub licensing_min_containment: f64,
+}
+
+impl WebhookSettings {
+    /// The key prefix of entry `index`, for messages: `notify.webhooks[0]`.
+    pub fn key(index: usize) -> String {
+        format!("notify.webhooks[{index}]")
     }
 }
 
@@ -632,12 +753,27 @@ impl Settings {
                 });
             let discovery = root.table("discovery", false, parse_discovery);
             let email = root.table("email", false, |s| parse_email(s, base_dir));
+            let email_filters = email.as_ref().map_or((0.0, 0.0), |e: &EmailSettings| {
+                (e.legal_min_containment, e.licensing_min_containment)
+            });
+            let notify = root.table("notify", false, |s| {
+                parse_notify(s, base_dir, email_filters)
+            });
             let daemon = root.table("daemon", false, parse_daemon);
             let web = root.table("web", false, parse_web);
             root.finish();
             (
-                outlet, contacts, storage, detect, originals, index, crawl, discovery, email,
-                daemon, web,
+                outlet,
+                contacts,
+                storage,
+                detect,
+                originals,
+                index,
+                crawl,
+                discovery,
+                (email, notify),
+                daemon,
+                web,
             )
         };
         check_contacts(&settings.1, &mut problems);
@@ -651,7 +787,7 @@ impl Settings {
                 index,
                 crawl,
                 discovery,
-                email,
+                (email, notify),
                 daemon,
                 web,
             ) if problems.is_empty() => Ok(Settings {
@@ -666,6 +802,7 @@ impl Settings {
                 crawl: crawl.unwrap_or_default(),
                 discovery: discovery.unwrap_or_default(),
                 email: email.unwrap_or_default(),
+                notify: notify.unwrap_or_default(),
                 daemon: daemon.unwrap_or_default(),
                 web: web.unwrap_or_default(),
                 config_sha256: String::new(),
@@ -708,6 +845,7 @@ impl Settings {
             crawl: CrawlSettings::default(),
             discovery: DiscoverySettings::default(),
             email: EmailSettings::default(),
+            notify: NotifySettings::default(),
             daemon: DaemonSettings::default(),
             web: WebSettings::default(),
             config_sha256: String::new(),
@@ -1249,6 +1387,182 @@ fn parse_smtp_url(text: &str, opportunistic: bool) -> Result<SmtpSettings, Strin
     })
 }
 
+fn parse_notify(
+    s: &mut Section<'_>,
+    base_dir: &Path,
+    email_filters: (f64, f64),
+) -> Option<NotifySettings> {
+    let d = NotifySettings::default();
+    let timeout = s.duration("timeout").unwrap_or(d.timeout);
+    let retry_initial = s.duration("retry_initial").unwrap_or(d.retry_initial);
+    let retry_max = s.duration("retry_max").unwrap_or(d.retry_max);
+    if retry_initial > retry_max {
+        s.problem(
+            "retry_initial",
+            format!(
+                "must not exceed retry_max ({}), got {}",
+                humantime::format_duration(retry_max),
+                humantime::format_duration(retry_initial)
+            ),
+        );
+    }
+    let webhooks = s.array_of_tables("webhooks", |w| parse_webhook(w, base_dir, email_filters));
+    let mut seen = std::collections::HashSet::new();
+    for (i, w) in webhooks.iter().enumerate() {
+        if !seen.insert(w.name.as_str()) {
+            s.problem(
+                &format!("webhooks[{i}].name"),
+                format!(
+                    "{:?} is given twice: give each webhook its own name (it defaults to the kind)",
+                    w.name
+                ),
+            );
+        }
+    }
+    Some(NotifySettings {
+        webhooks,
+        timeout,
+        retry_initial,
+        retry_max,
+    })
+}
+
+/// The longest webhook name (it is stored with every alert queued for the webhook).
+const MAX_WEBHOOK_NAME_CHARS: usize = 64;
+
+fn parse_webhook(
+    s: &mut Section<'_>,
+    base_dir: &Path,
+    (legal_default, licensing_default): (f64, f64),
+) -> Option<WebhookSettings> {
+    let kind_text = s.string("kind", true);
+    let name = s.string("name", false);
+    let url = s.string("url", false);
+    let url_file = s.string("url_file", false);
+    let url_env = s.string("url_env", false);
+    let secret_file = s.string("secret_file", false);
+    let secret_env = s.string("secret_env", false);
+    let roles_text = s.string_list("roles");
+    let legal_min_containment = s.fraction("legal_min_containment").unwrap_or(legal_default);
+    let licensing_min_containment = s
+        .fraction("licensing_min_containment")
+        .unwrap_or(licensing_default);
+    let kind = match kind_text.as_deref() {
+        None => None,
+        Some(k) => match WebhookKind::parse(k) {
+            Some(kind) => Some(kind),
+            None => {
+                s.problem(
+                    "kind",
+                    format!(
+                        "must be \"wecom\", \"dingtalk\", \"feishu\", \"slack\" or \"generic\", got {k:?}"
+                    ),
+                );
+                None
+            }
+        },
+    };
+    if let Some(n) = &name {
+        if n.is_empty()
+            || n.chars().count() > MAX_WEBHOOK_NAME_CHARS
+            || !n
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            s.problem(
+                "name",
+                format!(
+                    "must be 1 to {MAX_WEBHOOK_NAME_CHARS} letters, digits, '-' or '_', got {n:?}"
+                ),
+            );
+        }
+    }
+    let url = match (url, url_file, url_env) {
+        (Some(u), None, None) => {
+            match url::Url::parse(&u) {
+                Ok(parsed)
+                    if matches!(parsed.scheme(), "http" | "https") && parsed.host().is_some() => {}
+                // The URL holds the platform's token: the message never repeats it.
+                _ => s.problem("url", "must be an http:// or https:// URL".into()),
+            }
+            Some(SecretSource::Inline(u))
+        }
+        (None, Some(f), None) => Some(SecretSource::File(resolve(base_dir, &f))),
+        (None, None, Some(v)) => Some(SecretSource::Env(v)),
+        (None, None, None) => {
+            s.problem(
+                "url",
+                "missing: set url, url_file or url_env (the URL holds the platform's token: url_file or url_env keep it out of the config)".into(),
+            );
+            None
+        }
+        _ => {
+            s.problem("url", "give only one of url, url_file and url_env".into());
+            None
+        }
+    };
+    let secret = match (secret_file, secret_env) {
+        (Some(f), None) => Some(SecretSource::File(resolve(base_dir, &f))),
+        (None, Some(v)) => Some(SecretSource::Env(v)),
+        (None, None) => None,
+        (Some(_), Some(_)) => {
+            s.problem(
+                "secret_file",
+                "give only one of secret_file and secret_env".into(),
+            );
+            None
+        }
+    };
+    match (kind, &secret) {
+        (Some(k @ (WebhookKind::Dingtalk | WebhookKind::Feishu)), None) => s.problem(
+            "secret_file",
+            format!(
+                "missing: a {} robot signs every message, so set secret_file or secret_env to its signing secret",
+                k.name()
+            ),
+        ),
+        (Some(k @ (WebhookKind::Wecom | WebhookKind::Slack)), Some(_)) => s.problem(
+            if secret.as_ref().is_some_and(|x| matches!(x, SecretSource::Env(_))) {
+                "secret_env"
+            } else {
+                "secret_file"
+            },
+            format!("has no effect for kind = \"{}\" (its URL is the secret)", k.name()),
+        ),
+        _ => {}
+    }
+    let mut roles = Vec::new();
+    for (i, r) in roles_text.iter().enumerate() {
+        match r.as_str() {
+            "legal" if !roles.contains(&Role::Legal) => roles.push(Role::Legal),
+            "licensing" if !roles.contains(&Role::Licensing) => roles.push(Role::Licensing),
+            "legal" | "licensing" => {
+                s.problem(&format!("roles[{i}]"), format!("{r:?} is given twice"))
+            }
+            other => s.problem(
+                &format!("roles[{i}]"),
+                format!("must be \"legal\" or \"licensing\", got {other:?}"),
+            ),
+        }
+    }
+    if roles_text.is_empty() {
+        s.problem(
+            "roles",
+            "missing: the roles whose alerts it carries, e.g. [\"legal\", \"licensing\"]".into(),
+        );
+    }
+    let kind = kind?;
+    Some(WebhookSettings {
+        name: name.unwrap_or_else(|| kind.name().to_string()),
+        kind,
+        url: url?,
+        secret,
+        roles,
+        legal_min_containment,
+        licensing_min_containment,
+    })
+}
+
 fn parse_daemon(s: &mut Section<'_>) -> Option<DaemonSettings> {
     let d = DaemonSettings::default();
     let shutdown_timeout = s.duration("shutdown_timeout").unwrap_or(d.shutdown_timeout);
@@ -1310,11 +1624,24 @@ fn parse_web(s: &mut Section<'_>) -> Option<WebSettings> {
         );
     }
     let behind_tls = s.boolean("behind_tls").unwrap_or(d.behind_tls);
+    let public_url = s.url("public_url");
+    if let Some(u) = &public_url {
+        if u.query().is_some() || u.fragment().is_some() || !u.username().is_empty() {
+            s.problem(
+                "public_url",
+                format!(
+                    "must be the desk's address without query, fragment or credentials, got {:?}",
+                    u.as_str()
+                ),
+            );
+        }
+    }
     Some(WebSettings {
         listen,
         users,
         session_ttl,
         behind_tls,
+        public_url,
     })
 }
 

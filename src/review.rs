@@ -21,8 +21,8 @@ use crate::detect::Passage;
 use crate::evidence::{CopyFacts, Escalation, MatchFacts, OriginalFacts, RedirectFacts};
 use crate::notify::report::{EvidenceRef, ReportItem};
 use crate::store::{
-    CaptureRecord, DecideOutcome, ListAddition, MatchDetail, NewAlert, NewDecision, OriginalKey,
-    ReviewStatus, SiteList, Store, StoreError,
+    CaptureRecord, Channel, DecideOutcome, ListAddition, MatchDetail, NewAlert, NewDecision,
+    OriginalKey, ReviewStatus, SiteList, Store, StoreError,
 };
 
 /// A decoded page larger than this is not re-extracted for the desk (the crawler's own
@@ -154,7 +154,17 @@ pub fn decide(
         }
     }
     let status = action.status();
-    let has_legal = settings.contacts.iter().any(|c| c.role == Role::Legal);
+    let legal_by_email = settings.contacts.iter().any(|c| c.role == Role::Legal);
+    // Chat channels that serve counsel are told of an escalation too (a person decided
+    // it, so the containment filters of new matches do not apply).
+    let legal_webhooks: Vec<&str> = settings
+        .notify
+        .webhooks
+        .iter()
+        .filter(|w| w.roles.contains(&Role::Legal))
+        .map(|w| w.name.as_str())
+        .collect();
+    let has_legal = legal_by_email || !legal_webhooks.is_empty();
     let mut escalations = HashMap::new();
     if status == ReviewStatus::Infringing && has_legal {
         // Counsel needs the evidence file: one missing since the match was found is
@@ -193,15 +203,28 @@ pub fn decide(
                     id: d.summary.id,
                     message: e.to_string(),
                 })?;
+            let mut channels = Vec::new();
+            if legal_by_email {
+                channels.push(Channel::Email);
+            }
+            channels.extend(
+                legal_webhooks
+                    .iter()
+                    .map(|name| Channel::Webhook((*name).to_string())),
+            );
             escalations.insert(
                 d.summary.id,
-                vec![NewAlert {
-                    match_id: Some(d.summary.id),
-                    role: Role::Legal,
-                    facts_json,
-                    evidence_file: d.evidence_file.clone(),
-                    evidence_sha256: d.evidence_sha256.clone(),
-                }],
+                channels
+                    .into_iter()
+                    .map(|channel| NewAlert {
+                        match_id: Some(d.summary.id),
+                        role: Role::Legal,
+                        channel,
+                        facts_json: facts_json.clone(),
+                        evidence_file: d.evidence_file.clone(),
+                        evidence_sha256: d.evidence_sha256.clone(),
+                    })
+                    .collect(),
             );
         }
     }

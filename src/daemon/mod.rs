@@ -384,7 +384,8 @@ async fn refresh_loop(
 }
 
 /// The alert outbox: delivers alerts as they become due (queued by the crawl in each
-/// match's transaction). A reload rebuilds the mailer from the new `[email]` settings.
+/// match's transaction). A reload rebuilds the mailer and webhooks from the new
+/// `[email]` and `[notify]` settings.
 async fn outbox_loop(
     mut settings: watch::Receiver<Arc<Settings>>,
     token: CancellationToken,
@@ -402,7 +403,7 @@ async fn outbox_loop(
     };
     while !token.is_cancelled() {
         let current = settings.borrow_and_update().clone();
-        let mailer = match crate::notify::Mailer::from_settings(&current) {
+        let outbox = match crate::notify::Outbox::from_settings(&current) {
             Ok(m) => m,
             Err(err) => {
                 // Alerts stay queued; a reload with a working [email] resumes delivery.
@@ -413,9 +414,10 @@ async fn outbox_loop(
                 }
             }
         };
-        tracing::info!(mailer = %mailer.describe(), "alert outbox running");
-        // A mail set-up that cannot work is logged now, not at the first alert.
-        crate::notify::log_mailer_check(&mailer, token.cancelled()).await;
+        tracing::info!(outbox = %outbox.describe(), "alert outbox running");
+        // A mail or webhook set-up that cannot work is logged now, not at the first
+        // alert.
+        crate::notify::log_outbox_check(&outbox, token.cancelled()).await;
         // The worker finishes a pass in progress before it returns, so an alert the
         // server accepted is always marked sent before shutdown.
         let stop = async {
@@ -427,7 +429,7 @@ async fn outbox_loop(
         let result = crate::notify::run_worker_with(
             &mut store,
             &current,
-            &mailer,
+            &outbox,
             stop,
             Some(&bell),
             |store, pass| {
@@ -438,6 +440,7 @@ async fn outbox_loop(
                 if pass.sent + pass.failed > 0 {
                     tracing::info!(
                         emails = pass.emails,
+                        webhook_posts = pass.webhook_posts,
                         sent = pass.sent,
                         failed = pass.failed,
                         retrying = pass.retrying,

@@ -183,6 +183,7 @@ struct EvidenceStage {
     info: WarcInfo,
     email: crate::config::EmailSettings,
     contacts: Vec<crate::config::Contact>,
+    webhooks: Vec<crate::config::WebhookSettings>,
 }
 
 impl Detector {
@@ -232,6 +233,7 @@ impl Detector {
                 info: WarcInfo::for_settings(settings),
                 email: settings.email.clone(),
                 contacts: settings.contacts.clone(),
+                webhooks: settings.notify.webhooks.clone(),
             },
         })
     }
@@ -559,11 +561,12 @@ impl EvidenceStage {
             file_name: f.file_name.clone(),
             sha256: f.sha256.clone(),
         });
-        let alerts = match crate::notify::new_alerts(
+        let alerts = match crate::notify::new_match_alerts(
             facts,
             evidence.as_ref(),
             &self.email,
             &self.contacts,
+            &self.webhooks,
         ) {
             Ok(alerts) => alerts,
             Err(e) => {

@@ -20,10 +20,16 @@
 //! When more alerts of one role are due than `[email] digest_after` emails allowed per
 //! `digest_window`, they go out as one digest email instead of a flood.
 //!
+//! Chat and webhook channels (`[[notify.webhooks]]`, [`webhook`]) are rows of the same
+//! outbox, one per alert and channel, delivered in the same pass after the emails, each
+//! with its own claim, attempts and state ([`Outbox`] holds the mailer and the
+//! webhooks).
+//!
 //! This module never logs message bodies or credentials, and never sends the draft
 //! takedown notice anywhere but to the outlet's own contacts.
 
 pub mod report;
+pub mod webhook;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -35,9 +41,9 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
-use crate::config::{Contact, EmailSettings, Role, Settings, SmtpSecurity};
+use crate::config::{Contact, EmailSettings, Role, Settings, SmtpSecurity, WebhookSettings};
 use crate::evidence::{MatchFacts, EVIDENCE_DIR};
-use crate::store::{AlertRecord, NewAlert, Store, StoreError};
+use crate::store::{AlertRecord, Channel, NewAlert, Store, StoreError};
 use report::{EvidenceRef, ReportContext, ReportItem};
 
 /// The environment variable holding the SMTP password when `[email] password_file` is
@@ -119,11 +125,75 @@ pub fn new_alerts(
         .map(|role| NewAlert {
             match_id: facts.match_id,
             role,
+            channel: Channel::Email,
             facts_json: json.clone(),
             evidence_file: evidence.map(|e| e.file_name.clone()),
             evidence_sha256: evidence.map(|e| e.sha256.clone()),
         })
         .collect())
+}
+
+/// Every outbox row a new match owes: the emails of [`new_alerts`], then one row per
+/// webhook and role that wants it ([`webhook::webhook_roles`]).
+///
+/// # Errors
+/// [`NotifyError::Message`] when the facts cannot be serialised.
+pub fn new_match_alerts(
+    facts: &MatchFacts,
+    evidence: Option<&EvidenceRef>,
+    email: &EmailSettings,
+    contacts: &[Contact],
+    webhooks: &[WebhookSettings],
+) -> Result<Vec<NewAlert>, NotifyError> {
+    let mut alerts = new_alerts(facts, evidence, email, contacts)?;
+    if !webhooks.is_empty() {
+        let json = serde_json::to_string(facts).map_err(|e| NotifyError::Message(e.to_string()))?;
+        alerts.extend(webhook::new_webhook_alerts(
+            facts,
+            &json,
+            (
+                evidence.map(|e| e.file_name.clone()),
+                evidence.map(|e| e.sha256.clone()),
+            ),
+            webhooks,
+        ));
+    }
+    Ok(alerts)
+}
+
+/// Everything the outbox delivers through: the mailer and the webhooks.
+#[derive(Clone)]
+pub struct Outbox {
+    pub mailer: Mailer,
+    pub webhooks: webhook::Webhooks,
+}
+
+impl Outbox {
+    /// The mailer of `[email]` and the webhooks of `[notify]`, secrets read.
+    ///
+    /// # Errors
+    /// As [`Mailer::from_settings`]; a webhook whose secret cannot be read is not an
+    /// error here (its alerts fail with the reason; see [`webhook::Webhooks::problems`]).
+    pub fn from_settings(settings: &Settings) -> Result<Outbox, NotifyError> {
+        Ok(Outbox {
+            mailer: Mailer::from_settings(settings)?,
+            webhooks: webhook::Webhooks::from_settings(settings)?,
+        })
+    }
+
+    /// Where messages go, for people: the mailer, and the webhooks by name (never their
+    /// URLs).
+    pub fn describe(&self) -> String {
+        if self.webhooks.is_empty() {
+            self.mailer.describe()
+        } else {
+            format!(
+                "{}; webhooks: {}",
+                self.mailer.describe(),
+                self.webhooks.describe()
+            )
+        }
+    }
 }
 
 /// Where messages go.
@@ -250,6 +320,15 @@ impl Mailer {
             Err(_) => Err(SendError::Transient(format!("{url}: timed out"))),
         }
     }
+}
+
+/// [`log_mailer_check`] for the outbox's mailer, after logging every webhook whose URL
+/// or secret cannot be read (its alerts would fail).
+pub async fn log_outbox_check(outbox: &Outbox, stop: impl std::future::Future<Output = ()>) {
+    for problem in outbox.webhooks.problems() {
+        tracing::error!(error = %problem, "a webhook cannot work: its alerts will fail until the config is fixed");
+    }
+    log_mailer_check(&outbox.mailer, stop).await;
 }
 
 /// Probes `mailer` ([`Mailer::probe`]) and logs what an operator must know: a
@@ -571,6 +650,8 @@ pub struct PassSummary {
     pub failed: usize,
     /// Alerts held back by the digest rate limit.
     pub postponed: usize,
+    /// Webhook messages accepted (each carries one alert, also counted in `sent`).
+    pub webhook_posts: usize,
 }
 
 impl PassSummary {
@@ -580,6 +661,7 @@ impl PassSummary {
         self.retrying += other.retrying;
         self.failed += other.failed;
         self.postponed += other.postponed;
+        self.webhook_posts += other.webhook_posts;
     }
 }
 
@@ -589,13 +671,25 @@ pub fn backoff(attempts: u32, initial: Duration, max: Duration) -> Duration {
     initial.saturating_mul(factor).min(max)
 }
 
-/// One pass over the outbox: every role's due alerts are sent (individually, or as one
-/// digest when the rate limit calls for it) and their outcome recorded.
+/// One pass over the outbox: every role's due email alerts are sent (individually, or
+/// as one digest when the rate limit calls for it), then every due webhook alert is
+/// posted, and each outcome recorded.
 ///
 /// # Errors
 /// [`NotifyError`] when the database fails; delivery failures are recorded on the
 /// alerts, not returned.
 pub async fn deliver_pass(
+    store: &mut Store,
+    settings: &Settings,
+    outbox: &Outbox,
+    now: DateTime<Utc>,
+) -> Result<PassSummary, NotifyError> {
+    let mut summary = deliver_emails(store, settings, &outbox.mailer, now).await?;
+    summary.add(webhook::deliver_webhooks(store, settings, &outbox.webhooks, now).await?);
+    Ok(summary)
+}
+
+async fn deliver_emails(
     store: &mut Store,
     settings: &Settings,
     mailer: &Mailer,
@@ -761,8 +855,8 @@ pub async fn deliver_queued(
     settings: &Settings,
     wait: Duration,
 ) -> Result<PassSummary, NotifyError> {
-    let mailer = Mailer::from_settings(settings)?;
-    deliver_until(store, settings, &mailer, tokio::time::Instant::now() + wait).await
+    let outbox = Outbox::from_settings(settings)?;
+    deliver_until(store, settings, &outbox, tokio::time::Instant::now() + wait).await
 }
 
 /// Delivery passes until nothing is due before `deadline`: what `scan`, `crawl --once`
@@ -774,15 +868,16 @@ pub async fn deliver_queued(
 pub async fn deliver_until(
     store: &mut Store,
     settings: &Settings,
-    mailer: &Mailer,
+    outbox: &Outbox,
     deadline: tokio::time::Instant,
 ) -> Result<PassSummary, NotifyError> {
     let mut total = PassSummary::default();
     loop {
-        let pass = deliver_pass(store, settings, mailer, Utc::now()).await?;
+        let pass = deliver_pass(store, settings, outbox, Utc::now()).await?;
         total.sent += pass.sent;
         total.emails += pass.emails;
         total.failed += pass.failed;
+        total.webhook_posts += pass.webhook_posts;
         let Some(next) = store.next_alert_due()? else {
             total.retrying = 0;
             total.postponed = 0;
@@ -814,10 +909,10 @@ pub const WORKER_POLL: Duration = Duration::from_secs(5);
 pub async fn run_worker(
     store: &mut Store,
     settings: &Settings,
-    mailer: &Mailer,
+    outbox: &Outbox,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), NotifyError> {
-    run_worker_with(store, settings, mailer, shutdown, None, |_, _| {}).await
+    run_worker_with(store, settings, outbox, shutdown, None, |_, _| {}).await
 }
 
 /// [`run_worker`], reporting each pass's outcome to `on_pass` (the daemon's metrics).
@@ -827,14 +922,14 @@ pub async fn run_worker(
 pub async fn run_worker_with(
     store: &mut Store,
     settings: &Settings,
-    mailer: &Mailer,
+    outbox: &Outbox,
     shutdown: impl std::future::Future<Output = ()>,
     wake: Option<&tokio::sync::Notify>,
     mut on_pass: impl FnMut(&Store, &PassSummary),
 ) -> Result<(), NotifyError> {
     tokio::pin!(shutdown);
     loop {
-        let pass = deliver_pass(store, settings, mailer, Utc::now()).await?;
+        let pass = deliver_pass(store, settings, outbox, Utc::now()).await?;
         on_pass(store, &pass);
         let wait = match store.next_alert_due()? {
             Some(next) => (next - Utc::now())
@@ -891,7 +986,7 @@ mod tests {
             .unwrap()
             .is_empty());
         store.enqueue_alerts(&alerts, Utc::now()).unwrap();
-        let mailer = Mailer::from_settings(&settings).unwrap();
+        let outbox = Outbox::from_settings(&settings).unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let outbox = dir.path().join(OUTBOX_DIR);
         let watcher = {
@@ -904,7 +999,7 @@ mod tests {
             }
         };
         let (result, ()) = tokio::join!(
-            run_worker(&mut store, &settings, &mailer, async {
+            run_worker(&mut store, &settings, &outbox, async {
                 let _ = rx.await;
             }),
             watcher

@@ -1,5 +1,10 @@
-//! The mail outbox: one row per alert owed to one role (legal or licensing) for one
-//! match, with its delivery state.
+//! The outbox: one row per alert owed to one role (legal or licensing) for one match on
+//! one channel (email, or a `[[notify.webhooks]]` entry), with its delivery state.
+//!
+//! Every channel of an alert is a row of its own (migration 10 added `channel`), with its
+//! own claim, lease, attempts and state: an email and two chat messages about one match
+//! are three rows, each delivered once, and a webhook that keeps failing never holds up
+//! the email.
 //!
 //! What survives a crash: an alert exists once the transaction that recorded its match
 //! commits ([`enqueue_alerts_in`] runs inside that transaction), so a match can never be
@@ -20,11 +25,53 @@ use serde::Serialize;
 use super::{begin_write, timestamp, Store, StoreError};
 use crate::config::Role;
 
+/// The channel an alert goes out on.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Channel {
+    /// An email to the role's `[[contacts]]`.
+    Email,
+    /// A post to the `[[notify.webhooks]]` entry with this name.
+    Webhook(String),
+}
+
+impl Channel {
+    /// The stored form: `email` or `webhook:NAME`.
+    pub fn to_db(&self) -> String {
+        match self {
+            Channel::Email => "email".into(),
+            Channel::Webhook(name) => format!("{WEBHOOK_PREFIX}{name}"),
+        }
+    }
+
+    fn from_db(text: &str) -> Channel {
+        match text.strip_prefix(WEBHOOK_PREFIX) {
+            Some(name) => Channel::Webhook(name.to_string()),
+            None => Channel::Email,
+        }
+    }
+}
+
+const WEBHOOK_PREFIX: &str = "webhook:";
+
+impl Serialize for Channel {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_db())
+    }
+}
+
+impl std::fmt::Display for Channel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.to_db())
+    }
+}
+
 /// An alert to queue.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewAlert {
     pub match_id: Option<i64>,
     pub role: Role,
+    /// Where it goes.
+    pub channel: Channel,
     /// The match as JSON ([`crate::evidence::MatchFacts`]).
     pub facts_json: String,
     pub evidence_file: Option<String>,
@@ -37,11 +84,12 @@ pub struct NewAlert {
 pub enum AlertState {
     /// Waiting for its first attempt or for a retry.
     Queued,
-    /// Claimed by a worker that is talking to the mail server.
+    /// Claimed by a worker that is talking to the mail server or the webhook.
     Sending,
-    /// Accepted by the mail server (or written to the outbox folder).
+    /// Accepted by the mail server (or written to the outbox folder), or by the webhook.
     Sent,
-    /// Refused permanently (a 5xx reply, no recipient): needs a person.
+    /// Refused permanently (a 5xx SMTP reply, no recipient, a 4xx HTTP reply or a
+    /// platform's error code): needs a person.
     Failed,
 }
 
@@ -79,12 +127,16 @@ pub struct AlertRecord {
     pub id: i64,
     pub match_id: Option<i64>,
     pub role: &'static str,
+    /// `email` or `webhook:NAME` (never the webhook's URL, which is a secret).
+    pub channel: Channel,
     pub state: AlertState,
     pub attempts: u32,
     pub created_at: String,
     /// When the next attempt is due (queued), or when a claim's lease ends (sending).
     pub next_attempt_at: String,
     pub sent_at: Option<String>,
+    /// The email's Message-ID, or the webhook delivery's id (`alert-ID`), kept across
+    /// retries so a duplicate is recognisable.
     pub message_id: Option<String>,
     /// The last failure: the server's reply or the connection error.
     pub last_error: Option<String>,
@@ -95,7 +147,7 @@ pub struct AlertRecord {
 }
 
 const COLUMNS: &str = "id, match_id, role, state, attempts, created_at, next_attempt_at, sent_at,
-     message_id, last_error, evidence_file, evidence_sha256, facts";
+     message_id, last_error, evidence_file, evidence_sha256, facts, channel";
 
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AlertRecord> {
     let role: String = r.get(2)?;
@@ -118,6 +170,7 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AlertRecord> {
         evidence_file: r.get(10)?,
         evidence_sha256: r.get(11)?,
         facts_json: r.get(12)?,
+        channel: Channel::from_db(&r.get::<_, String>(13)?),
     })
 }
 
@@ -133,8 +186,8 @@ pub fn enqueue_alerts_in(
 ) -> rusqlite::Result<Vec<i64>> {
     let mut stmt = tx.prepare_cached(
         "INSERT INTO alerts (match_id, role, facts, evidence_file, evidence_sha256, state,
-                             attempts, next_attempt_at, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, 'queued', 0, ?6, ?6)",
+                             attempts, next_attempt_at, created_at, channel)
+         VALUES (?1, ?2, ?3, ?4, ?5, 'queued', 0, ?6, ?6, ?7)",
     )?;
     let mut ids = Vec::with_capacity(alerts.len());
     for a in alerts {
@@ -145,6 +198,7 @@ pub fn enqueue_alerts_in(
             a.evidence_file,
             a.evidence_sha256,
             timestamp(now),
+            a.channel.to_db(),
         ])?;
         ids.push(tx.last_insert_rowid());
     }
@@ -173,8 +227,9 @@ impl Store {
         Ok(ids)
     }
 
-    /// Alerts of `role` that are due at `now`: queued ones whose retry time has come and
-    /// `sending` ones whose claim lease ran out (their worker died). Oldest first.
+    /// Email alerts of `role` that are due at `now`: queued ones whose retry time has
+    /// come and `sending` ones whose claim lease ran out (their worker died). Oldest
+    /// first.
     ///
     /// # Errors
     /// [`StoreError`] when the database cannot be read.
@@ -186,12 +241,36 @@ impl Store {
     ) -> Result<Vec<AlertRecord>, StoreError> {
         let sql = format!(
             "SELECT {COLUMNS} FROM alerts
-             WHERE role = ?1 AND state IN ('queued', 'sending') AND next_attempt_at <= ?2
+             WHERE role = ?1 AND channel = 'email' AND state IN ('queued', 'sending')
+               AND next_attempt_at <= ?2
              ORDER BY id LIMIT ?3"
         );
         let mut stmt = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
         let rows = stmt
             .query_map(params![role_name(role), timestamp(now), limit as i64], row)
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+
+    /// Webhook alerts (every channel but email) due at `now`, as [`Store::due_alerts`]
+    /// finds them: oldest first, at most `limit`.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the database cannot be read.
+    pub fn due_webhook_alerts(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<AlertRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM alerts
+             WHERE channel LIKE 'webhook:%' AND state IN ('queued', 'sending')
+               AND next_attempt_at <= ?1
+             ORDER BY id LIMIT ?2"
+        );
+        let mut stmt = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![timestamp(now), limit as i64], row)
             .map_err(|e| self.err(e))?;
         rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
     }
@@ -425,7 +504,7 @@ impl Store {
             .conn
             .query_row(
                 "SELECT COUNT(DISTINCT message_id), MIN(sent_at) FROM alerts
-                 WHERE role = ?1 AND state = 'sent' AND sent_at >= ?2",
+                 WHERE role = ?1 AND channel = 'email' AND state = 'sent' AND sent_at >= ?2",
                 params![role_name(role), timestamp(since)],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
@@ -448,6 +527,7 @@ mod tests {
         NewAlert {
             match_id: Some(1),
             role,
+            channel: Channel::Email,
             facts_json: "{}".into(),
             evidence_file: Some("f.warc.gz".into()),
             evidence_sha256: Some("ab".into()),

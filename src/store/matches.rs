@@ -937,6 +937,7 @@ pub(super) mod tests {
         let alert = |role| crate::store::NewAlert {
             match_id: None,
             role,
+            channel: crate::store::Channel::Email,
             facts_json: "{}".into(),
             evidence_file: Some("e.warc.gz".into()),
             evidence_sha256: Some("ab".into()),
@@ -1000,6 +1001,7 @@ pub(super) mod tests {
                     alerts: vec![crate::store::NewAlert {
                         match_id: Some(match_id),
                         role: crate::config::Role::Legal,
+                        channel: crate::store::Channel::Email,
                         facts_json: "{}".into(),
                         evidence_file: None,
                         evidence_sha256: None,

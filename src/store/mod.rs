@@ -23,7 +23,8 @@ mod matches;
 mod review;
 mod warc;
 
-pub use alerts::{enqueue_alerts_in, AlertRecord, AlertState, NewAlert};
+pub(crate) use alerts::role_name;
+pub use alerts::{enqueue_alerts_in, AlertRecord, AlertState, Channel, NewAlert};
 pub use crawl::{
     ContentChange, CrawlBatch, FetchRecord, FrontierCounts, FrontierItem, FrontierState,
     FrontierUrl, HostRecord,
@@ -368,6 +369,15 @@ const MIGRATIONS: &[&str] = &[
         updated_at TEXT NOT NULL,
         finished_at TEXT
     );
+    "#,
+    // 10: chat and webhook channels in the outbox. Each row is now one alert owed to one
+    // role on one channel: `email` (every row queued before, so pending emails carry on
+    // as they were) or `webhook:NAME` for the `[[notify.webhooks]]` entry named NAME.
+    // Each row keeps its own claim, lease, attempts and state, so a channel that fails
+    // never holds up another, and each is delivered once.
+    r#"
+    ALTER TABLE alerts ADD COLUMN channel TEXT NOT NULL DEFAULT 'email';
+    CREATE INDEX alerts_channel_due ON alerts (channel, state, next_attempt_at);
     "#,
 ];
 

@@ -611,10 +611,11 @@ impl Store {
             let mut alert_id = None;
             if escalate {
                 if let Some(alerts) = escalations.get(&match_id) {
-                    super::enqueue_alerts_in(&tx, alerts, now).map_err(err)?;
-                    if !alerts.is_empty() {
-                        alert_id = Some(tx.last_insert_rowid());
-                    }
+                    // The first row is the email to counsel (chat channels follow it).
+                    alert_id = super::enqueue_alerts_in(&tx, alerts, now)
+                        .map_err(err)?
+                        .first()
+                        .copied();
                 }
             }
             tx.execute(
@@ -953,6 +954,7 @@ mod tests {
         let alert = NewAlert {
             match_id: Some(ids[0]),
             role: crate::config::Role::Legal,
+            channel: super::Channel::Email,
             facts_json: "{}".into(),
             evidence_file: None,
             evidence_sha256: None,

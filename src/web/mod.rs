@@ -245,7 +245,7 @@ pub async fn serve(
         let token = token.clone();
         let settings = settings.clone();
         tokio::spawn(async move {
-            let mailer = match crate::notify::Mailer::from_settings(&settings) {
+            let outbox = match crate::notify::Outbox::from_settings(&settings) {
                 Ok(m) => m,
                 Err(e) => {
                     tracing::error!(error = %e, "alert outbox not started: escalations stay queued");
@@ -259,12 +259,12 @@ pub async fn serve(
                     return;
                 }
             };
-            crate::notify::log_mailer_check(&mailer, token.cancelled()).await;
+            crate::notify::log_outbox_check(&outbox, token.cancelled()).await;
             let stop = token.cancelled_owned();
             let worker = crate::notify::run_worker_with(
                 &mut store,
                 &settings,
-                &mailer,
+                &outbox,
                 stop,
                 Some(&bell),
                 |_, _| {},

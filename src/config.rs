@@ -1407,16 +1407,27 @@ fn parse_notify(
         );
     }
     let webhooks = s.array_of_tables("webhooks", |w| parse_webhook(w, base_dir, email_filters));
+    // Names are checked on the raw entries, so the index named is the entry's own even
+    // when an entry before it was dropped for its problems.
+    let raw = match s.table.get("webhooks") {
+        Some(toml::Value::Array(items)) => items.as_slice(),
+        _ => &[],
+    };
     let mut seen = std::collections::HashSet::new();
-    for (i, w) in webhooks.iter().enumerate() {
-        if !seen.insert(w.name.as_str()) {
-            s.problem(
-                &format!("webhooks[{i}].name"),
-                format!(
-                    "{:?} is given twice: give each webhook its own name (it defaults to the kind)",
-                    w.name
-                ),
-            );
+    for (i, item) in raw.iter().enumerate() {
+        let name = item
+            .get("name")
+            .or_else(|| item.get("kind"))
+            .and_then(toml::Value::as_str);
+        if let Some(name) = name {
+            if !seen.insert(name) {
+                s.problem(
+                    &format!("webhooks[{i}].name"),
+                    format!(
+                        "{name:?} is given twice: give each webhook its own name (it defaults to the kind)"
+                    ),
+                );
+            }
         }
     }
     Some(NotifySettings {
@@ -2197,6 +2208,60 @@ partial_min_paragraphs = 0
             problems(&src),
             vec!["detect.partial_min_words: must be at least min_passage_words (20), got 10"]
         );
+    }
+
+    #[test]
+    fn webhooks_parse_with_email_filters_as_defaults() {
+        let src = format!(
+            "{MINIMAL}\n[email]\nlicensing_min_containment = 0.4\n\n[web]\npublic_url = \"https://desk.example/ch\"\n\n[notify]\nretry_initial = \"1s\"\n\n[[notify.webhooks]]\nkind = \"dingtalk\"\nurl_env = \"DING_URL\"\nsecret_file = \"ding.secret\"\nroles = [\"legal\"]\nlegal_min_containment = 0.6\n\n[[notify.webhooks]]\nname = \"team-chat\"\nkind = \"slack\"\nurl = \"https://hooks.example/services/T/B/X\"\nroles = [\"legal\", \"licensing\"]\n"
+        );
+        let s = Settings::parse(&src, Path::new("/etc/copyhound")).unwrap();
+        let [ding, slack] = &s.notify.webhooks[..] else {
+            panic!("two webhooks: {:?}", s.notify.webhooks);
+        };
+        assert_eq!(ding.name, "dingtalk");
+        assert_eq!(ding.kind, WebhookKind::Dingtalk);
+        assert_eq!(ding.url, SecretSource::Env("DING_URL".into()));
+        assert_eq!(
+            ding.secret,
+            Some(SecretSource::File("/etc/copyhound/ding.secret".into()))
+        );
+        assert_eq!(ding.roles, vec![Role::Legal]);
+        assert_eq!(ding.legal_min_containment, 0.6);
+        assert_eq!(ding.licensing_min_containment, 0.4);
+        assert_eq!(slack.name, "team-chat");
+        assert_eq!(slack.roles, vec![Role::Legal, Role::Licensing]);
+        assert_eq!(s.notify.retry_initial, Duration::from_secs(1));
+        assert_eq!(
+            s.web.public_url.as_ref().map(url::Url::as_str),
+            Some("https://desk.example/ch")
+        );
+        // The inline URL holds the token: Debug output never shows it.
+        let debug = format!("{s:?}");
+        assert!(!debug.contains("hooks.example"), "{debug}");
+    }
+
+    #[test]
+    fn bad_webhooks_are_named_by_key() {
+        let src = format!(
+            "{MINIMAL}\n[[notify.webhooks]]\nkind = \"teams\"\nurl_env = \"X\"\nroles = [\"legal\"]\n\n[[notify.webhooks]]\nkind = \"dingtalk\"\nurl_env = \"X\"\nroles = [\"sales\"]\n\n[[notify.webhooks]]\nkind = \"feishu\"\nurl = \"ftp://x.example/\"\nurl_env = \"Y\"\nroles = [\"licensing\"]\nsecret_env = \"S\"\n\n[[notify.webhooks]]\nkind = \"slack\"\nurl_file = \"u\"\n\n[[notify.webhooks]]\nkind = \"slack\"\nurl_file = \"u\"\nroles = [\"legal\"]\n\n[[notify.webhooks]]\nkind = \"slack\"\nurl_file = \"u\"\nroles = [\"legal\"]\nsecret_env = \"S\"\ncolour = 1\n"
+        );
+        let got = problems(&src);
+        let expect = [
+            "notify.webhooks[0].kind: must be \"wecom\", \"dingtalk\", \"feishu\", \"slack\" or \"generic\", got \"teams\"",
+            "notify.webhooks[1].secret_file: missing: a dingtalk robot signs every message",
+            "notify.webhooks[1].roles[0]: must be \"legal\" or \"licensing\", got \"sales\"",
+            "notify.webhooks[2].url: give only one of url, url_file and url_env",
+            "notify.webhooks[3].roles: missing",
+            "notify.webhooks[5].secret_env: has no effect for kind = \"slack\"",
+            "notify.webhooks[5].colour: unknown key",
+            "notify.webhooks[4].name: \"slack\" is given twice",
+            "notify.webhooks[5].name: \"slack\" is given twice",
+        ];
+        for e in expect {
+            assert!(got.iter().any(|g| g.starts_with(e)), "{e}\n{got:#?}");
+        }
+        assert_eq!(got.len(), expect.len(), "{got:#?}");
     }
 
     #[test]

@@ -986,7 +986,7 @@ mod tests {
             .unwrap()
             .is_empty());
         store.enqueue_alerts(&alerts, Utc::now()).unwrap();
-        let outbox = Outbox::from_settings(&settings).unwrap();
+        let channels = Outbox::from_settings(&settings).unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let outbox = dir.path().join(OUTBOX_DIR);
         let watcher = {
@@ -999,7 +999,7 @@ mod tests {
             }
         };
         let (result, ()) = tokio::join!(
-            run_worker(&mut store, &settings, &outbox, async {
+            run_worker(&mut store, &settings, &channels, async {
                 let _ = rx.await;
             }),
             watcher

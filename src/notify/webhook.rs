@@ -1021,3 +1021,254 @@ async fn deliver_one(
 fn role_label(role: Role) -> &'static str {
     crate::store::role_name(role)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::evidence::tests::facts;
+
+    const SECRET: &str = "SECtest-secret-123";
+
+    fn message(language: Language) -> Message {
+        Message {
+            alert_id: 42,
+            role: Role::Legal,
+            facts: facts(),
+            desk_url: Some("https://desk.example/matches/7".into()),
+            language,
+        }
+    }
+
+    fn body(p: &Prepared) -> serde_json::Value {
+        serde_json::from_slice(&p.body).unwrap()
+    }
+
+    // Reference values computed with Python's hmac/hashlib/base64, independently of
+    // this code, from each platform's documented recipe.
+    #[test]
+    fn signatures_match_independent_reference_values() {
+        assert_eq!(
+            dingtalk_sign(1_764_874_800_000, SECRET),
+            "PN8TUdYyIRgUJpVvQ4+oZBDeM1IiOYi5BuahHS0PH/c="
+        );
+        assert_eq!(
+            feishu_sign(1_764_874_800, SECRET),
+            "uKN1V/8qoXQxh0q3Hnt8rV43oj3d8q9COFU+KYcoiXs="
+        );
+        assert_eq!(
+            generic_signature(br#"{"a":1}"#, SECRET),
+            "sha256=50f1df71522e3f9d3dc5f994ed24de70d9d5017f26a5d50b6ccb3a569384d3ed"
+        );
+    }
+
+    #[test]
+    fn dingtalk_signs_the_url_and_feishu_the_body() {
+        let now = DateTime::from_timestamp(1_764_874_800, 0).unwrap();
+        let p = prepare(
+            WebhookKind::Dingtalk,
+            &message(Language::ZhCn),
+            Some(SECRET),
+            now,
+        );
+        assert_eq!(
+            p.query,
+            vec![
+                ("timestamp", "1764874800000".to_string()),
+                (
+                    "sign",
+                    "PN8TUdYyIRgUJpVvQ4+oZBDeM1IiOYi5BuahHS0PH/c=".to_string()
+                )
+            ]
+        );
+        let b = body(&p);
+        assert_eq!(b["msgtype"], "markdown");
+        assert!(b["markdown"]["title"]
+            .as_str()
+            .unwrap()
+            .contains("发现疑似侵权转载"));
+        let p = prepare(
+            WebhookKind::Feishu,
+            &message(Language::ZhCn),
+            Some(SECRET),
+            now,
+        );
+        let b = body(&p);
+        assert_eq!(b["timestamp"], "1764874800");
+        assert_eq!(b["sign"], "uKN1V/8qoXQxh0q3Hnt8rV43oj3d8q9COFU+KYcoiXs=");
+        assert_eq!(b["msg_type"], "post");
+        assert!(p.query.is_empty());
+    }
+
+    #[test]
+    fn crawled_markup_is_neutralised_per_platform() {
+        let mut m = message(Language::En);
+        m.facts.original.title =
+            "[click](https://evil.example) <!channel> **x** <font color=\"red\">&amp;".into();
+        m.facts.copy.host = "evil.example\n# heading".into();
+        let now = Utc::now();
+        let wecom = body(&prepare(WebhookKind::Wecom, &m, None, now));
+        let content = wecom["markdown"]["content"].as_str().unwrap();
+        assert!(!content.contains("[click]"), "{content}");
+        assert!(!content.contains("<font"), "{content}");
+        assert!(!content.contains("\n#"), "{content}");
+        assert!(
+            content.contains("［click］（https://evil.example）"),
+            "{content}"
+        );
+        // Our own link is the only link.
+        assert_eq!(content.matches("](").count(), 1, "{content}");
+        assert!(content.ends_with("[Open in the review desk](https://desk.example/matches/7)"));
+        let slack = body(&prepare(WebhookKind::Slack, &m, None, now));
+        let text = slack["text"].as_str().unwrap();
+        assert!(text.contains("&lt;!channel&gt;"), "{text}");
+        assert!(text.contains("&amp;amp;"), "{text}");
+        assert_eq!(text.matches('<').count(), 1, "{text}");
+        assert!(text.ends_with("<https://desk.example/matches/7|Open in the review desk>"));
+    }
+
+    #[test]
+    fn messages_stay_within_platform_limits_and_never_split_characters() {
+        let mut m = message(Language::ZhCn);
+        m.facts.original.title = "江".repeat(20_000);
+        m.facts.copy.host = "城".repeat(20_000);
+        m.facts.escalation = Some(crate::evidence::Escalation {
+            decided_by: "审".repeat(5000),
+            decided_at: "2026-03-01T10:00:00Z".into(),
+            note: "注".repeat(50_000),
+        });
+        let now = Utc::now();
+        for kind in [
+            WebhookKind::Wecom,
+            WebhookKind::Dingtalk,
+            WebhookKind::Feishu,
+            WebhookKind::Slack,
+            WebhookKind::Generic,
+        ] {
+            let p = prepare(kind, &m, Some(SECRET), now);
+            assert!(
+                p.body.len() < FEISHU_MAX_BODY_BYTES,
+                "{kind:?}: {}",
+                p.body.len()
+            );
+            let b = body(&p);
+            match kind {
+                WebhookKind::Wecom => {
+                    assert!(b["markdown"]["content"].as_str().unwrap().len() <= WECOM_MAX_BYTES)
+                }
+                WebhookKind::Dingtalk => {
+                    assert!(b["markdown"]["text"].as_str().unwrap().len() <= DINGTALK_MAX_BYTES)
+                }
+                WebhookKind::Slack => {
+                    assert!(b["text"].as_str().unwrap().chars().count() <= SLACK_MAX_CHARS)
+                }
+                _ => {}
+            }
+        }
+        assert_eq!(truncate_bytes("江城日报", 7), "江…");
+        assert_eq!(truncate_bytes("江城日报", 12), "江城日报");
+        assert_eq!(truncate_bytes("abc", 2), "…");
+    }
+
+    #[test]
+    fn the_draft_notice_and_passages_never_travel() {
+        let m = message(Language::ZhCn);
+        let now = Utc::now();
+        for kind in [
+            WebhookKind::Wecom,
+            WebhookKind::Dingtalk,
+            WebhookKind::Feishu,
+            WebhookKind::Slack,
+            WebhookKind::Generic,
+        ] {
+            let text = String::from_utf8(prepare(kind, &m, None, now).body).unwrap();
+            assert!(!text.contains("删除通知"), "{kind:?}: {text}");
+            for p in &m.facts.passages {
+                assert!(!text.contains(&p.copy_text), "{kind:?}: {text}");
+            }
+        }
+    }
+
+    #[test]
+    fn desk_links_keep_the_public_path() {
+        let u = |s: &str| url::Url::parse(s).unwrap();
+        assert_eq!(
+            desk_url(Some(&u("https://desk.example/copyhound")), Some(7)).as_deref(),
+            Some("https://desk.example/copyhound/matches/7")
+        );
+        assert_eq!(
+            desk_url(Some(&u("https://desk.example/")), Some(7)).as_deref(),
+            Some("https://desk.example/matches/7")
+        );
+        assert_eq!(desk_url(None, Some(7)), None);
+        assert_eq!(desk_url(Some(&u("https://desk.example/")), None), None);
+    }
+
+    #[test]
+    fn reply_codes_are_classified() {
+        let ok = |k, b: &str| check_reply(k, b.as_bytes(), "w");
+        assert_eq!(
+            ok(WebhookKind::Wecom, r#"{"errcode":0,"errmsg":"ok"}"#),
+            Ok(())
+        );
+        assert!(matches!(
+            ok(
+                WebhookKind::Wecom,
+                r#"{"errcode":45009,"errmsg":"api freq out of limit"}"#
+            ),
+            Err(PostError::Transient { .. })
+        ));
+        assert!(matches!(
+            ok(WebhookKind::Dingtalk, r#"{"errcode":310000,"errmsg":"sign not match"}"#),
+            Err(PostError::Permanent(r)) if r.contains("310000") && r.contains("sign not match")
+        ));
+        assert_eq!(
+            ok(
+                WebhookKind::Feishu,
+                r#"{"code":0,"msg":"success","data":{}}"#
+            ),
+            Ok(())
+        );
+        assert_eq!(
+            ok(
+                WebhookKind::Feishu,
+                r#"{"StatusCode":0,"StatusMessage":"success"}"#
+            ),
+            Ok(())
+        );
+        assert!(matches!(
+            ok(
+                WebhookKind::Feishu,
+                r#"{"code":19021,"msg":"sign match fail"}"#
+            ),
+            Err(PostError::Permanent(_))
+        ));
+        assert!(matches!(
+            ok(
+                WebhookKind::Feishu,
+                r#"{"code":11232,"msg":"frequency limited"}"#
+            ),
+            Err(PostError::Transient { .. })
+        ));
+        assert!(matches!(
+            ok(WebhookKind::Wecom, "<html>"),
+            Err(PostError::Permanent(_))
+        ));
+        assert_eq!(ok(WebhookKind::Slack, "ok"), Ok(()));
+        assert_eq!(ok(WebhookKind::Generic, ""), Ok(()));
+    }
+
+    #[test]
+    fn redaction_removes_the_url_its_token_and_the_secret() {
+        let t = Target {
+            url: url::Url::parse("https://qyapi.example/cgi-bin/webhook/send?key=abcdef-123456")
+                .unwrap(),
+            secret: Some("SECsecretvalue".into()),
+        };
+        let text = t.redact(
+            "error for https://qyapi.example/cgi-bin/webhook/send?key=abcdef-123456: key abcdef-123456, SECsecretvalue",
+        );
+        assert!(!text.contains("abcdef-123456"), "{text}");
+        assert!(!text.contains("SECsecretvalue"), "{text}");
+        assert!(format!("{t:?}").contains("redacted"));
+    }
+}

@@ -534,6 +534,97 @@ mod tests {
         }
     }
 
+    /// A store at version 9 with an email alert waiting migrates to 10 with the alert
+    /// intact, on the email channel, and still due.
+    #[test]
+    fn migration_10_keeps_pending_email_alerts() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let conn =
+                rusqlite::Connection::open(dir.path().join(crate::store::DATABASE_FILE)).unwrap();
+            for sql in &crate::store::MIGRATIONS[..9] {
+                conn.execute_batch(sql).unwrap();
+            }
+            conn.pragma_update(None, "user_version", 9).unwrap();
+            conn.execute(
+                "INSERT INTO alerts (match_id, role, facts, state, attempts, next_attempt_at, created_at, last_error)
+                 VALUES (3, 'legal', '{}', 'queued', 2, '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z', '451 later')",
+                [],
+            )
+            .unwrap();
+        }
+        let store = Store::open_dir(dir.path()).unwrap();
+        let version: i64 = store
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, 10);
+        let due = store.due_alerts(Role::Legal, Utc::now(), 10).unwrap();
+        assert_eq!(due.len(), 1);
+        let a = &due[0];
+        assert_eq!(
+            (a.match_id, a.channel.clone(), a.state, a.attempts),
+            (Some(3), Channel::Email, AlertState::Queued, 2)
+        );
+        assert_eq!(a.last_error.as_deref(), Some("451 later"));
+        assert!(store.due_webhook_alerts(Utc::now(), 10).unwrap().is_empty());
+    }
+
+    /// An email and two webhooks for one alert are three rows, each claimed, failed or
+    /// sent on its own; the email digest counts only emails.
+    #[test]
+    fn channels_are_delivered_independently() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open_dir(dir.path()).unwrap();
+        let now = Utc::now();
+        let mut hook_a = alert(Role::Legal);
+        hook_a.channel = Channel::Webhook("wecom".into());
+        let mut hook_b = alert(Role::Legal);
+        hook_b.channel = Channel::Webhook("team-slack".into());
+        let ids = store
+            .enqueue_alerts(&[alert(Role::Legal), hook_a, hook_b], now)
+            .unwrap();
+        assert_eq!(store.due_alerts(Role::Legal, now, 10).unwrap().len(), 1);
+        let hooks = store.due_webhook_alerts(now, 10).unwrap();
+        assert_eq!(
+            hooks
+                .iter()
+                .map(|a| a.channel.to_string())
+                .collect::<Vec<_>>(),
+            ["webhook:wecom", "webhook:team-slack"]
+        );
+        let lease = now + Duration::seconds(60);
+        store
+            .claim_alerts(&ids[1..2], "alert-2", now, lease)
+            .unwrap();
+        store.fail_alerts(&ids[1..2], "errcode 93000").unwrap();
+        store
+            .claim_alerts(&ids[2..3], "alert-3", now, lease)
+            .unwrap();
+        store.mark_alerts_sent(&ids[2..3], now).unwrap();
+        // The email is untouched by either, and the sent webhook is no email.
+        let email = store.find_alert(ids[0]).unwrap().unwrap();
+        assert_eq!((email.state, email.attempts), (AlertState::Queued, 0));
+        assert_eq!(
+            store
+                .emails_sent_since(Role::Legal, now - Duration::seconds(1))
+                .unwrap()
+                .0,
+            0
+        );
+        assert_eq!(
+            store.find_alert(ids[1]).unwrap().unwrap().state,
+            AlertState::Failed
+        );
+        assert_eq!(
+            store.find_alert(ids[2]).unwrap().unwrap().state,
+            AlertState::Sent
+        );
+        let listed = serde_json::to_value(store.list_alerts(10).unwrap()).unwrap();
+        assert_eq!(listed[0]["channel"], "webhook:team-slack");
+        assert_eq!(listed[2]["channel"], "email");
+    }
+
     #[test]
     fn lifecycle_and_claims() {
         let dir = tempfile::tempdir().unwrap();

@@ -954,7 +954,7 @@ mod tests {
         let alert = NewAlert {
             match_id: Some(ids[0]),
             role: crate::config::Role::Legal,
-            channel: super::Channel::Email,
+            channel: crate::store::Channel::Email,
             facts_json: "{}".into(),
             evidence_file: None,
             evidence_sha256: None,

@@ -17,3 +17,4 @@ mod site;
 mod util;
 mod warc;
 mod web;
+mod webhooks;

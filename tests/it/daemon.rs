@@ -715,3 +715,108 @@ fn json_logs_are_one_object_per_line() {
         assert!(v["level"].is_string() && v["fields"].is_object(), "{line}");
     }
 }
+
+/// The daemon's outbox posts the crawl's alerts to a webhook, once each, signed; a
+/// webhook whose secret is missing is named in the log at start (by its key, never its
+/// URL) and its alerts fail with that reason without holding up the others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_posts_crawl_alerts_to_webhooks() {
+    let hooks = crate::webhooks::Hooks::start().await;
+    let w = world(Duration::ZERO, 4).await;
+    std::fs::write(w.dir.path().join("generic.url"), hooks.url("generic")).unwrap();
+    std::fs::write(
+        w.dir.path().join("generic.secret"),
+        crate::webhooks::GENERIC_SECRET,
+    )
+    .unwrap();
+    std::fs::write(w.dir.path().join("wecom.url"), hooks.url("wecom")).unwrap();
+    w.write_config(&format!(
+        "{}\npublic_url = \"https://desk.test.example/\"\n\n[notify]\nretry_initial = \"1s\"\nretry_max = \"2s\"\n\n[[notify.webhooks]]\nkind = \"generic\"\nurl_file = \"generic.url\"\nsecret_file = \"generic.secret\"\nroles = [\"legal\", \"licensing\"]\n\n[[notify.webhooks]]\nname = \"broken\"\nkind = \"dingtalk\"\nurl_file = \"wecom.url\"\nsecret_env = \"COPYHOUND_TEST_UNSET_SECRET\"\nroles = [\"legal\"]\n",
+        w.config_text(4, "1h")
+    ));
+    let (_child, _notes, _) = w.start().await;
+    w.wait_for("the webhook check in the log", Duration::from_secs(20), || async {
+        w.log().contains(
+            "notify.webhooks[1].secret_env: environment variable COPYHOUND_TEST_UNSET_SECRET is not set",
+        )
+    })
+    .await;
+    w.wait_for("a crawl cycle", Duration::from_secs(30), || async {
+        w.metric("copyhound_crawl_cycles_total").await >= 1.0
+    })
+    .await;
+    let alerts = || {
+        json(&copyhound(&[
+            "alerts",
+            "list",
+            "--json",
+            "--config",
+            w.config.to_str().unwrap(),
+        ]))
+        .as_array()
+        .unwrap()
+        .clone()
+    };
+    let settled = std::cell::RefCell::new(Vec::new());
+    w.wait_for(
+        "every alert delivered or failed",
+        Duration::from_secs(30),
+        || async {
+            let all = alerts();
+            let done = !all.is_empty()
+                && all
+                    .iter()
+                    .all(|a| a["state"] == "sent" || a["state"] == "failed");
+            *settled.borrow_mut() = all;
+            done
+        },
+    )
+    .await;
+    let all = settled.into_inner();
+    let generic: Vec<_> = all
+        .iter()
+        .filter(|a| a["channel"] == "webhook:generic")
+        .collect();
+    assert!(!generic.is_empty(), "{all:?}");
+    assert!(generic.iter().all(|a| a["state"] == "sent"), "{all:?}");
+    assert!(
+        all.iter().any(|a| a["channel"] == "webhook:broken"),
+        "{all:?}"
+    );
+    for a in all.iter().filter(|a| a["channel"] == "webhook:broken") {
+        assert_eq!(a["state"], "failed", "{a}");
+        assert!(
+            a["last_error"]
+                .as_str()
+                .unwrap()
+                .contains("COPYHOUND_TEST_UNSET_SECRET is not set"),
+            "{a}"
+        );
+    }
+    assert!(all
+        .iter()
+        .filter(|a| a["channel"] == "email")
+        .all(|a| a["state"] == "sent"));
+    // Each generic row was posted once, signed over its body.
+    let hits = hooks.hits("generic");
+    assert_eq!(hits.len(), generic.len(), "{all:?}");
+    for h in &hits {
+        let expected = format!(
+            "sha256={}",
+            hex::encode(crate::webhooks::hmac_sha256(
+                crate::webhooks::GENERIC_SECRET.as_bytes(),
+                &h.body
+            ))
+        );
+        assert_eq!(h.header("x-copyhound-signature").unwrap(), expected);
+        assert!(h.json()["desk_url"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://desk.test.example/matches/"));
+    }
+    let log = w.log();
+    assert!(log.contains("webhook message sent"), "{log}");
+    assert!(!log.contains(crate::webhooks::GENERIC_SECRET), "{log}");
+    assert!(!log.contains("/generic/hook"), "{log}");
+    assert!(!log.contains("/wecom/cgi-bin"), "{log}");
+}

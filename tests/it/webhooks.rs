@@ -32,7 +32,7 @@ const DING_SECRET: &str = "SECding-secret-5544332211";
 const FEISHU_HOOK: &str = "feishuhook-77665544aabb";
 const FEISHU_SECRET: &str = "feishu-secret-1122334455";
 const SLACK_PATH: &str = "T0001/B0002/slacktoken-abcdef123456";
-const GENERIC_SECRET: &str = "generic-secret-99887766";
+pub(crate) const GENERIC_SECRET: &str = "generic-secret-99887766";
 const SECRETS: [&str; 7] = [
     WECOM_KEY,
     DING_TOKEN,
@@ -50,20 +50,20 @@ const HOSTILE_TITLE: &str = "江城大桥通车 [点我](http://evil.example) <!
 
 /// One request a hook server received.
 #[derive(Debug, Clone)]
-struct Hit {
+pub(crate) struct Hit {
     path: String,
     query: String,
     headers: HeaderMap,
-    body: Vec<u8>,
+    pub(crate) body: Vec<u8>,
     at: Instant,
 }
 
 impl Hit {
-    fn json(&self) -> serde_json::Value {
+    pub(crate) fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body).expect("a JSON body")
     }
 
-    fn header(&self, name: &str) -> Option<String> {
+    pub(crate) fn header(&self, name: &str) -> Option<String> {
         self.headers
             .get(name)
             .and_then(|v| v.to_str().ok())
@@ -90,13 +90,13 @@ struct HookState {
 /// `/wecom/cgi-bin/webhook/send?key=`, `/dingtalk/robot/send?access_token=`,
 /// `/feishu/open-apis/bot/v2/hook/ID`, `/slack/services/T/B/X`, `/generic/hook`.
 #[derive(Clone)]
-struct Hooks {
+pub(crate) struct Hooks {
     addr: std::net::SocketAddr,
     state: Arc<HookState>,
 }
 
 impl Hooks {
-    async fn start() -> Hooks {
+    pub(crate) async fn start() -> Hooks {
         let state = Arc::new(HookState::default());
         let router = axum::Router::new()
             .fallback(answer)
@@ -115,7 +115,7 @@ impl Hooks {
             .extend(replies.iter().cloned());
     }
 
-    fn hits(&self, platform: &str) -> Vec<Hit> {
+    pub(crate) fn hits(&self, platform: &str) -> Vec<Hit> {
         let prefix = format!("/{platform}/");
         self.state
             .hits
@@ -127,7 +127,7 @@ impl Hooks {
             .collect()
     }
 
-    fn url(&self, platform: &str) -> String {
+    pub(crate) fn url(&self, platform: &str) -> String {
         let a = self.addr;
         match platform {
             "wecom" => format!("http://{a}/wecom/cgi-bin/webhook/send?key={WECOM_KEY}"),
@@ -184,7 +184,7 @@ async fn answer(
     }
 }
 
-fn hmac_sha256(key: &[u8], message: &[u8]) -> Vec<u8> {
+pub(crate) fn hmac_sha256(key: &[u8], message: &[u8]) -> Vec<u8> {
     let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key).unwrap();
     mac.update(message);
     mac.finalize().into_bytes().to_vec()
@@ -605,7 +605,10 @@ async fn transient_failures_are_retried_until_delivered_once() {
         hook("generic", "[\"legal\"]", ""),
         hook("slack", "[\"legal\"]", ""),
     ];
-    let env = Env::new("", &entries, vars(&hooks));
+    // Every log line at debug level, ours and the HTTP stack's, is checked for secrets.
+    let mut vars = vars(&hooks);
+    vars.push(("RUST_LOG".into(), "debug".into()));
+    let env = Env::new("", &entries, vars);
     write_secrets(&env, &hooks);
     env.new_match(1, 0.9);
     // One pass: each webhook fails once and stays queued with its reason.
@@ -648,6 +651,11 @@ async fn transient_failures_are_retried_until_delivered_once() {
     // Retried with backoff until each goes through.
     let out = env.send("30s").await;
     assert!(out.contains("0 still queued"), "{out}");
+    assert!(
+        out.contains("webhook message sent"),
+        "debug logs are on: {out}"
+    );
+    assert_no_secret(&out);
     let wecom = hooks.hits("wecom");
     assert_eq!(wecom.len(), 4, "500, 429, 45009, then accepted");
     // The 429's Retry-After (3s) was honoured over the 2s the backoff asked for. (Due

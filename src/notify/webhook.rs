@@ -391,7 +391,7 @@ fn describe_reqwest(e: reqwest::Error) -> String {
 
 async fn read_bounded(mut response: reqwest::Response) -> Result<Vec<u8>, String> {
     let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| describe_reqwest(e))? {
+    while let Some(chunk) = response.chunk().await.map_err(describe_reqwest)? {
         let room = MAX_REPLY_BYTES - body.len();
         body.extend_from_slice(&chunk[..chunk.len().min(room)]);
         if body.len() >= MAX_REPLY_BYTES {

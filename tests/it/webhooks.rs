@@ -907,11 +907,13 @@ async fn check_config_names_bad_webhook_entries() {
     env.write("dingtalk.url", &hooks.url("dingtalk"));
     let file = env.config.display().to_string();
     let out = env.run(&["check-config"]).await;
-    assert!(!out.status.success());
+    // A warning, not a failure: the service still starts, and only that webhook's
+    // alerts fail.
+    assert!(out.status.success(), "{}", stderr(&out));
     let err = stderr(&out);
     assert!(
         err.contains(&format!(
-            "{file}: notify.webhooks[0].secret_file: {}",
+            "warning: {file}: notify.webhooks[0].secret_file: {}",
             env.root.join("dingtalk.secret").display()
         )),
         "{err}"

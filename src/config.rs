@@ -262,6 +262,15 @@ pub enum WebhookKind {
 }
 
 impl WebhookKind {
+    /// Every kind, in the order the docs list them.
+    pub const ALL: [WebhookKind; 5] = [
+        WebhookKind::Wecom,
+        WebhookKind::Dingtalk,
+        WebhookKind::Feishu,
+        WebhookKind::Slack,
+        WebhookKind::Generic,
+    ];
+
     /// The name used in the config file.
     pub fn name(self) -> &'static str {
         match self {

@@ -372,21 +372,12 @@ async fn send(
 /// A reqwest error without its URL (which holds the token), with its causes.
 fn describe_reqwest(e: reqwest::Error) -> String {
     let timeout = e.is_timeout();
-    let e = e.without_url();
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(&e);
-    while let Some(s) = source {
-        let s_text = s.to_string();
-        if !text.contains(&s_text) {
-            text.push_str(": ");
-            text.push_str(&s_text);
-        }
-        source = s.source();
-    }
+    let text = super::error_chain(&e.without_url());
     if timeout {
-        text = format!("timed out: {text}");
+        format!("timed out: {text}")
+    } else {
+        text
     }
-    one_line(&text, 500)
 }
 
 async fn read_bounded(mut response: reqwest::Response) -> Result<Vec<u8>, String> {
@@ -1137,13 +1128,7 @@ mod tests {
             note: "注".repeat(50_000),
         });
         let now = Utc::now();
-        for kind in [
-            WebhookKind::Wecom,
-            WebhookKind::Dingtalk,
-            WebhookKind::Feishu,
-            WebhookKind::Slack,
-            WebhookKind::Generic,
-        ] {
+        for kind in WebhookKind::ALL {
             let p = prepare(kind, &m, Some(SECRET), now);
             assert!(
                 p.body.len() < FEISHU_MAX_BODY_BYTES,
@@ -1173,13 +1158,7 @@ mod tests {
     fn the_draft_notice_and_passages_never_travel() {
         let m = message(Language::ZhCn);
         let now = Utc::now();
-        for kind in [
-            WebhookKind::Wecom,
-            WebhookKind::Dingtalk,
-            WebhookKind::Feishu,
-            WebhookKind::Slack,
-            WebhookKind::Generic,
-        ] {
+        for kind in WebhookKind::ALL {
             let text = String::from_utf8(prepare(kind, &m, None, now).body).unwrap();
             assert!(!text.contains("删除通知"), "{kind:?}: {text}");
             for p in &m.facts.passages {

@@ -120,7 +120,7 @@ fn capture(n: i64) -> Capture {
     }
 }
 
-fn facts(n: i64, title: &str) -> MatchFacts {
+pub(crate) fn facts(n: i64, title: &str) -> MatchFacts {
     MatchFacts {
         match_id: Some(n),
         original: OriginalFacts {

@@ -152,6 +152,20 @@ listen = "{web}"
         std::fs::write(&self.config, text).unwrap();
     }
 
+    /// `alerts list --json` on this world's store.
+    fn alerts(&self) -> Vec<serde_json::Value> {
+        json(&copyhound(&[
+            "alerts",
+            "list",
+            "--json",
+            "--config",
+            self.config.to_str().unwrap(),
+        ]))
+        .as_array()
+        .unwrap()
+        .clone()
+    }
+
     fn log_path(&self) -> PathBuf {
         self.dir.path().join("daemon.log")
     }
@@ -567,18 +581,7 @@ async fn a_relay_without_starttls_is_named_in_the_log_at_start() {
     .await;
     // The crawl's alerts (two matches, the licensed one alerts licensing only) fail
     // with the reason, each after one attempt.
-    let alerts = || {
-        json(&copyhound(&[
-            "alerts",
-            "list",
-            "--json",
-            "--config",
-            w.config.to_str().unwrap(),
-        ]))
-        .as_array()
-        .unwrap()
-        .clone()
-    };
+    let alerts = || w.alerts();
     // Once a crawl cycle has finished, every alert it owes is queued; then wait for all
     // of them to fail, and check the same listing that was seen to.
     w.wait_for("a crawl cycle", Duration::from_secs(30), || async {
@@ -745,18 +748,7 @@ async fn the_daemon_posts_crawl_alerts_to_webhooks() {
         w.metric("copyhound_crawl_cycles_total").await >= 1.0
     })
     .await;
-    let alerts = || {
-        json(&copyhound(&[
-            "alerts",
-            "list",
-            "--json",
-            "--config",
-            w.config.to_str().unwrap(),
-        ]))
-        .as_array()
-        .unwrap()
-        .clone()
-    };
+    let alerts = || w.alerts();
     let settled = std::cell::RefCell::new(Vec::new());
     w.wait_for(
         "every alert delivered or failed",

@@ -17,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use chrono::Utc;
 use copyhound::config::Settings;
-use copyhound::evidence::{CopyFacts, MatchFacts, OriginalFacts, PassageFacts};
+use copyhound::evidence::MatchFacts;
 use copyhound::notify;
 use copyhound::store::Store;
 use hmac::{Hmac, KeyInit, Mac};
@@ -320,42 +320,17 @@ fn vars(hooks: &Hooks) -> Vec<(String, String)> {
     ]
 }
 
+/// The email tests' match `n`, with a hostile original title and `containment`.
 fn facts(n: i64, containment: f64) -> MatchFacts {
-    MatchFacts {
-        match_id: Some(n),
-        original: OriginalFacts {
-            id: 100 + n,
-            url: format!("https://www.jiangcheng-daily.example/news/{n}.html"),
-            title: HOSTILE_TITLE.into(),
-            published: Some("2026-02-28T08:00:00Z".into()),
-            first_seen: "2026-02-28T08:05:00Z".into(),
-            text_sha256: "ab".repeat(32),
-        },
-        copy: CopyFacts {
-            url: format!("http://copier.example/news/{n}"),
-            host: "copier.example".into(),
-            ip: Some("203.0.113.7".into()),
-            captured_at: "2026-03-01T10:00:00Z".into(),
-            title: "转载 <script>alert(1)</script>".into(),
-            redirects: Vec::new(),
-            archive: None,
-        },
-        verdict: "copy".into(),
-        containment,
-        coverage: Some(0.8),
-        copied_chars: Some(6),
-        licensed: false,
-        passages: vec![PassageFacts {
-            original_start: 0,
-            original_end: 6,
-            copy_start: 0,
-            copy_end: 6,
-            original_text: "江城新闻正文".into(),
-            copy_text: "江城新闻正文".into(),
-        }],
-        passages_omitted: 0,
-        escalation: None,
-    }
+    let mut f = crate::alerts::facts(n, "转载 <script>alert(1)</script>");
+    f.original.title = HOSTILE_TITLE.into();
+    f.containment = containment;
+    f
+}
+
+/// An `[email]` section for the SMTP sink on `port`.
+fn smtp_email(port: u16) -> String {
+    format!("smtp_url = \"smtp://127.0.0.1:{port}\"\nstarttls = \"opportunistic\"\nfrom = \"copyhound <copyhound@jiangcheng-daily.example>\"\ntimeout = \"5s\"")
 }
 
 fn state(a: &serde_json::Value) -> &str {
@@ -725,11 +700,7 @@ async fn permanent_failures_are_listed_and_do_not_block_other_channels() {
         hook("feishu", "[\"legal\"]", ""),
         hook("wecom", "[\"legal\"]", ""),
     ];
-    let env = Env::new(
-        &format!("smtp_url = \"smtp://127.0.0.1:{port}\"\nstarttls = \"opportunistic\"\nfrom = \"copyhound <copyhound@jiangcheng-daily.example>\"\ntimeout = \"5s\""),
-        &entries,
-        vars(&hooks),
-    );
+    let env = Env::new(&smtp_email(port), &entries, vars(&hooks));
     write_secrets(&env, &hooks);
     let sink = SmtpSink::start(port, &env.root.join("mail"), None);
     env.new_match(1, 0.9);
@@ -796,11 +767,7 @@ async fn email_and_two_webhooks_are_each_delivered_exactly_once() {
     let hooks = Hooks::start().await;
     let port = free_port();
     let entries = vec![hook("wecom", ALL_ROLES, ""), hook("generic", ALL_ROLES, "")];
-    let env = Env::new(
-        &format!("smtp_url = \"smtp://127.0.0.1:{port}\"\nstarttls = \"opportunistic\"\nfrom = \"copyhound <copyhound@jiangcheng-daily.example>\"\ntimeout = \"5s\""),
-        &entries,
-        vars(&hooks),
-    );
+    let env = Env::new(&smtp_email(port), &entries, vars(&hooks));
     write_secrets(&env, &hooks);
     let sink = SmtpSink::start(port, &env.root.join("mail"), None);
     for n in 1..=3 {

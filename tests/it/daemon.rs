@@ -154,8 +154,13 @@ listen = "{web}"
 
     /// `alerts list --json` on this world's store.
     fn alerts(&self) -> Vec<serde_json::Value> {
+        self.list("alerts")
+    }
+
+    /// `WHAT list --json` (`alerts`, `matches`) on this world's store.
+    fn list(&self, what: &str) -> Vec<serde_json::Value> {
         json(&copyhound(&[
-            "alerts",
+            what,
             "list",
             "--json",
             "--config",
@@ -265,16 +270,7 @@ listen = "{web}"
     }
 
     fn matches(&self) -> Vec<serde_json::Value> {
-        json(&copyhound(&[
-            "matches",
-            "list",
-            "--json",
-            "--config",
-            self.config.to_str().unwrap(),
-        ]))
-        .as_array()
-        .unwrap()
-        .clone()
+        self.list("matches")
     }
 
     /// `(copy url, verdict, status)` of each match, and whether any repeats.

@@ -265,7 +265,11 @@ pub fn check_step(from: CaseState, request: &StepRequest) -> Result<(), String> 
                     )
                 }
             }
-            if request.recipient.as_deref().is_none_or(|r| r.trim().is_empty()) {
+            if request
+                .recipient
+                .as_deref()
+                .is_none_or(|r| r.trim().is_empty())
+            {
                 return Err("notice-sent needs --recipient (who the notice went to)".into());
             }
         }
@@ -325,7 +329,10 @@ fn add(t: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
 impl Schedule {
     /// The first re-check of a case opened at `opened`.
     pub fn first(&self, opened: DateTime<Utc>) -> DateTime<Utc> {
-        add(opened, self.offsets.first().copied().unwrap_or(self.monthly))
+        add(
+            opened,
+            self.offsets.first().copied().unwrap_or(self.monthly),
+        )
     }
 
     /// The re-check after one made at `now`: the next offset from the opening still
@@ -377,7 +384,10 @@ impl RecheckResult {
 
     /// Whether the copy is online (wholly or in part).
     pub fn online(self) -> bool {
-        matches!(self, RecheckResult::StillOnline | RecheckResult::PartlyRemoved)
+        matches!(
+            self,
+            RecheckResult::StillOnline | RecheckResult::PartlyRemoved
+        )
     }
 }
 

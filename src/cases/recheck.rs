@@ -97,8 +97,7 @@ pub fn due_at(case: &CaseRecord, settings: &Settings) -> Option<DateTime<Utc>> {
     if closed {
         // A case closed as removed without a re-check scheduled is watched monthly
         // from its closing.
-        return parse(&case.state_since)
-            .map(|t| super::add(t, settings.cases.schedule.monthly));
+        return parse(&case.state_since).map(|t| super::add(t, settings.cases.schedule.monthly));
     }
     parse(&case.opened_at).map(|t| settings.cases.schedule.first(t))
 }
@@ -125,7 +124,11 @@ pub fn due_cases(
         .filter(|(t, _)| *t <= now)
         .collect();
     due.sort();
-    Ok(due.into_iter().take(MAX_PER_PASS).map(|(_, id)| id).collect())
+    Ok(due
+        .into_iter()
+        .take(MAX_PER_PASS)
+        .map(|(_, id)| id)
+        .collect())
 }
 
 /// Re-checks the cases `ids` now (as of `now`, which decides the deadline and the next
@@ -179,7 +182,9 @@ async fn recheck_one(
             let found = exam
                 .findings
                 .iter()
-                .find(|f| f.original.id == case.original_id && f.comparison.verdict != Verdict::Unrelated)
+                .find(|f| {
+                    f.original.id == case.original_id && f.comparison.verdict != Verdict::Unrelated
+                })
                 .map(|f| f.comparison.containment);
             let result = judge(capture.status, found, case.containment);
             let status = capture.status;
@@ -329,4 +334,55 @@ async fn recheck_one(
         reappeared: reappeared && recorded,
         recorded,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn case(state: &str, next: Option<&str>) -> CaseRecord {
+        CaseRecord {
+            id: 1,
+            match_id: 1,
+            state: state.into(),
+            opened_at: "2026-01-01T00:00:00Z".into(),
+            state_since: "2026-01-05T00:00:00Z".into(),
+            notice_at: None,
+            notice_channel: None,
+            notice_recipient: None,
+            outcome: None,
+            next_recheck_at: next.map(str::to_string),
+            last_recheck_at: None,
+            last_recheck_result: None,
+            reminded_notice_at: None,
+            copy_url: "http://copier.example/a".into(),
+            copy_host: "copier.example".into(),
+            original_id: 1,
+            original_title: String::new(),
+            containment: 0.9,
+        }
+    }
+
+    #[test]
+    fn a_case_is_due_on_its_schedule() {
+        let settings = Settings::builtin();
+        let at = |t: &str| parse(t);
+        // Not scheduled yet: a day after the opening.
+        assert_eq!(
+            due_at(&case("escalated", None), &settings),
+            at("2026-01-02T00:00:00Z")
+        );
+        assert_eq!(
+            due_at(
+                &case("notice-sent", Some("2026-01-04T00:00:00Z")),
+                &settings
+            ),
+            at("2026-01-04T00:00:00Z")
+        );
+        // Closed without a schedule: watched a month after the closing.
+        assert_eq!(
+            due_at(&case("closed", None), &settings),
+            at("2026-02-04T00:00:00Z")
+        );
+    }
 }

@@ -86,9 +86,7 @@ pub fn mark(
     // Closing as anything but removed ends the re-checks; closing as removed keeps a
     // monthly watch for the copy's return; reopening starts the schedule again.
     let next_recheck_at = match to {
-        Some(CaseState::Closed) if m.request.outcome != Some(super::Outcome::Removed) => {
-            Some(None)
-        }
+        Some(CaseState::Closed) if m.request.outcome != Some(super::Outcome::Removed) => Some(None),
         Some(CaseState::Closed) => Some(Some(super::add(now, settings.cases.schedule.monthly))),
         Some(CaseState::Escalated) => Some(Some(settings.cases.schedule.first(now))),
         _ => None,

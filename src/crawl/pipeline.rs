@@ -366,11 +366,12 @@ impl Rechecker {
             PageResult::Fetched { .. } => {
                 RecheckFetch::Failed("the outlet's own page, not compared".into())
             }
-            PageResult::NotModified => RecheckFetch::Failed("HTTP 304 to an unconditional request".into()),
-            PageResult::RetryAfter(d) => RecheckFetch::Failed(format!(
-                "the site asks to retry after {}s",
-                d.as_secs()
-            )),
+            PageResult::NotModified => {
+                RecheckFetch::Failed("HTTP 304 to an unconditional request".into())
+            }
+            PageResult::RetryAfter(d) => {
+                RecheckFetch::Failed(format!("the site asks to retry after {}s", d.as_secs()))
+            }
             PageResult::Disallowed => RecheckFetch::Failed("disallowed by robots.txt".into()),
             PageResult::BudgetExhausted => {
                 RecheckFetch::Failed("the host's page budget is used up".into())

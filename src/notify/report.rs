@@ -511,7 +511,10 @@ fn write_case(text: &mut String, html: &mut String, c: &CaseAlert, l: &Labels) {
     let rows = [
         (l.case_id, c.case_id.to_string()),
         (l.notice, notice),
-        (l.deadline, c.deadline_at.clone().unwrap_or_else(|| "-".into())),
+        (
+            l.deadline,
+            c.deadline_at.clone().unwrap_or_else(|| "-".into()),
+        ),
         (l.rechecked, c.checked_at.clone()),
         (l.recheck_result, result),
         (
@@ -522,7 +525,11 @@ fn write_case(text: &mut String, html: &mut String, c: &CaseAlert, l: &Labels) {
         ),
     ];
     let _ = writeln!(text, "{intro}");
-    let _ = writeln!(html, "<p><b>{}</b></p>\n<table cellpadding=\"3\">", escape_html(intro));
+    let _ = writeln!(
+        html,
+        "<p><b>{}</b></p>\n<table cellpadding=\"3\">",
+        escape_html(intro)
+    );
     for (label, value) in rows {
         let value = one_line(&value, 500);
         let _ = writeln!(text, "  {label}: {value}");
@@ -1116,6 +1123,59 @@ Aligned passages (copied text highlighted)
             role: Role::Legal,
         };
         render_match(&escalated(), &cx)
+    }
+
+    /// A case's alert with a hostile recipient (counsel typed it; it is still escaped).
+    fn case_alert(kind: &str, language: Language) -> Rendered {
+        let mut it = item();
+        it.facts.case = Some(CaseAlert {
+            case_id: 12,
+            kind: kind.into(),
+            notice_at: Some("2026-03-01T00:00:00Z".into()),
+            channel: Some("email".into()),
+            recipient: Some("abuse@copier.example\r\n<b>x</b>".into()),
+            deadline_at: Some("2026-03-08T00:00:00Z".into()),
+            checked_at: "2026-03-10T08:00:00Z".into(),
+            result: "still-online".into(),
+            http_status: Some(200),
+            containment: Some(0.8),
+            evidence_file: Some("r.warc.gz".into()),
+        });
+        let o = outlet(language);
+        let cx = ReportContext {
+            outlet: &o,
+            contacts: &contacts(),
+            role: Role::Legal,
+        };
+        render_match(&it, &cx)
+    }
+
+    #[test]
+    fn case_alerts_say_why_in_both_languages() {
+        let r = case_alert("reminder", Language::ZhCn);
+        assert_eq!(
+            r.subject,
+            "[copyhound] 删除期限已过，转载仍在线：江城新闻 — copier.example (80%)"
+        );
+        for needle in [
+            "  案件编号: 12\n",
+            "  删除通知: 2026-03-01T00:00:00Z email abuse@copier.example <b>x</b>\n",
+            "  删除期限: 2026-03-08T00:00:00Z\n",
+            "  复查结果: still-online (HTTP 200, 80%)\n",
+            "  复查证据文件（WARC）: r.warc.gz\n",
+        ] {
+            assert!(r.text.contains(needle), "missing {needle:?} in\n{}", r.text);
+        }
+        assert!(!r.html.contains("<b>x"));
+        let r = case_alert("reappeared", Language::En);
+        assert_eq!(
+            r.subject,
+            "[copyhound] Removed copy is back online: 江城新闻 — copier.example (80%)"
+        );
+        assert!(r
+            .text
+            .starts_with("A copy that had been removed is back online"));
+        assert!(r.text.contains("  Case id: 12\n"), "{}", r.text);
     }
 
     #[test]

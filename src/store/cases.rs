@@ -306,9 +306,7 @@ impl Store {
             .conn
             .prepare(&format!("SELECT {CASE_COLUMNS} {CASE_FROM} {clause}"))
             .map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map(values, case_row)
-            .map_err(|e| self.err(e))?;
+        let rows = stmt.query_map(values, case_row).map_err(|e| self.err(e))?;
         rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
     }
 
@@ -396,7 +394,8 @@ impl Store {
         // A reminder goes out once per notice: a second process that judged the same
         // notice overdue finds it reminded already.
         if state != from.as_str()
-            || change.reminded_notice_at.is_some() && reminded.as_deref() == change.reminded_notice_at
+            || change.reminded_notice_at.is_some()
+                && reminded.as_deref() == change.reminded_notice_at
         {
             return Ok(None);
         }

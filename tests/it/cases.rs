@@ -14,7 +14,9 @@ use std::sync::Arc;
 
 use mail_parser::MessageParser;
 
-use crate::util::{copyhound_cmd, free_port, json, python_has, stderr, stdout, SmtpSink, OUTLET_CONFIG};
+use crate::util::{
+    copyhound_cmd, free_port, json, python_has, stderr, stdout, SmtpSink, OUTLET_CONFIG,
+};
 
 struct Env {
     _dir: tempfile::TempDir,
@@ -67,7 +69,11 @@ deadline = \"7days\"
             config,
         };
         let out = env.run_sync(&["ingest"]);
-        assert!(stdout(&out).starts_with("ingest: 1 new"), "{}", stderr(&out));
+        assert!(
+            stdout(&out).starts_with("ingest: 1 new"),
+            "{}",
+            stderr(&out)
+        );
         env
     }
 
@@ -109,7 +115,11 @@ deadline = \"7days\"
     }
 
     async fn case(&self, id: i64) -> serde_json::Value {
-        json(&self.run(&["cases", "show", &id.to_string(), "--json"]).await)
+        json(
+            &self
+                .run(&["cases", "show", &id.to_string(), "--json"])
+                .await,
+        )
     }
 }
 
@@ -133,7 +143,9 @@ async fn copy_site(online: Arc<AtomicBool>) -> SocketAddr {
                     (
                         axum::http::StatusCode::NOT_FOUND,
                         [("content-type", "text/html; charset=utf-8")],
-                        "<html><body><h1>404</h1><p>页面不存在</p></body></html>".as_bytes().to_vec(),
+                        "<html><body><h1>404</h1><p>页面不存在</p></body></html>"
+                            .as_bytes()
+                            .to_vec(),
                     )
                 }
             }
@@ -177,8 +189,14 @@ async fn a_case_lives_from_the_match_to_its_closing_and_reopens_when_the_copy_re
         .is_empty());
 
     // Marked infringing: the case opens with the decision.
-    env.ok(&["matches", "mark", &match_id.to_string(), "--status", "infringing"])
-        .await;
+    env.ok(&[
+        "matches",
+        "mark",
+        &match_id.to_string(),
+        "--status",
+        "infringing",
+    ])
+    .await;
     let cases = json(&env.run(&["cases", "list", "--json"]).await);
     assert_eq!(cases.as_array().unwrap().len(), 1);
     assert_eq!(cases[0]["state"], "escalated");
@@ -186,8 +204,14 @@ async fn a_case_lives_from_the_match_to_its_closing_and_reopens_when_the_copy_re
     let id = cases[0]["id"].as_i64().unwrap();
     let ids = id.to_string();
 
+    // Its first scheduled re-check is a day away: nothing is due yet.
+    let out = env.ok(&["cases", "recheck"]).await;
+    assert_eq!(out, "recheck: 0 case(s)\n");
+
     // An illegal step is refused with the reason and the steps allowed.
-    let out = env.run(&["cases", "mark", &ids, "--state", "removed"]).await;
+    let out = env
+        .run(&["cases", "mark", &ids, "--state", "removed"])
+        .await;
     assert!(!out.status.success());
     assert!(
         stderr(&out).contains(&format!(
@@ -199,7 +223,11 @@ async fn a_case_lives_from_the_match_to_its_closing_and_reopens_when_the_copy_re
     let out = env
         .run(&["cases", "mark", &ids, "--state", "notice-sent"])
         .await;
-    assert!(stderr(&out).contains("notice-sent needs --channel"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("notice-sent needs --channel"),
+        "{}",
+        stderr(&out)
+    );
 
     // Notice sent ten days ago: the 7-day deadline has passed.
     let sent = (chrono::Utc::now() - chrono::Duration::days(10))
@@ -207,8 +235,19 @@ async fn a_case_lives_from_the_match_to_its_closing_and_reopens_when_the_copy_re
         .to_string();
     let out = env
         .ok(&[
-            "cases", "mark", &ids, "--state", "notice-sent", "--channel", "email",
-            "--recipient", "abuse@copier.example", "--date", &sent, "--note", "第一次通知",
+            "cases",
+            "mark",
+            &ids,
+            "--state",
+            "notice-sent",
+            "--channel",
+            "email",
+            "--recipient",
+            "abuse@copier.example",
+            "--date",
+            &sent,
+            "--note",
+            "第一次通知",
         ])
         .await;
     assert_eq!(out, format!("case {id}: escalated -> notice-sent\n"));
@@ -219,7 +258,10 @@ async fn a_case_lives_from_the_match_to_its_closing_and_reopens_when_the_copy_re
     // Re-check: still online past the deadline -> one reminder to counsel, by SMTP.
     let mails_before = sink.messages().len();
     let out = env.ok(&["cases", "recheck", &ids]).await;
-    assert!(out.contains(&format!("case {id}: still-online (HTTP 200")), "{out}");
+    assert!(
+        out.contains(&format!("case {id}: still-online (HTTP 200")),
+        "{out}"
+    );
     assert!(out.contains("notice-sent -> still-online"), "{out}");
     assert!(out.contains("deadline reminder queued for legal"), "{out}");
     let messages = sink.messages();
@@ -228,7 +270,9 @@ async fn a_case_lives_from_the_match_to_its_closing_and_reopens_when_the_copy_re
     assert_eq!(rcpt, &vec!["legal@jiangcheng-daily.example".to_string()]);
     let msg = MessageParser::default().parse(raw).unwrap();
     assert!(
-        msg.subject().unwrap().starts_with("[copyhound] 删除期限已过，转载仍在线："),
+        msg.subject()
+            .unwrap()
+            .starts_with("[copyhound] 删除期限已过，转载仍在线："),
         "{:?}",
         msg.subject()
     );
@@ -249,7 +293,10 @@ async fn a_case_lives_from_the_match_to_its_closing_and_reopens_when_the_copy_re
     // The page is removed: the re-check says so with its own evidence of the 404.
     online.store(false, Ordering::SeqCst);
     let out = env.ok(&["cases", "recheck", &ids]).await;
-    assert!(out.contains(&format!("case {id}: removed (HTTP 404)")), "{out}");
+    assert!(
+        out.contains(&format!("case {id}: removed (HTTP 404)")),
+        "{out}"
+    );
     assert!(out.contains("still-online -> removed"), "{out}");
     let case = env.case(id).await;
     assert_eq!(case["state"], "removed");
@@ -265,14 +312,20 @@ async fn a_case_lives_from_the_match_to_its_closing_and_reopens_when_the_copy_re
     assert_eq!(removal["http_status"], 404);
     let evidence = removal["evidence_file"].as_str().unwrap();
     let path = env.root.join("state/evidence").join(evidence);
-    let out = env
-        .run(&["verify-evidence", path.to_str().unwrap()])
-        .await;
+    let out = env.run(&["verify-evidence", path.to_str().unwrap()]).await;
     assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
 
     // Closed as removed.
     let out = env
-        .ok(&["cases", "mark", &ids, "--state", "closed", "--outcome", "removed"])
+        .ok(&[
+            "cases",
+            "mark",
+            &ids,
+            "--state",
+            "closed",
+            "--outcome",
+            "removed",
+        ])
         .await;
     assert_eq!(out, format!("case {id}: removed -> closed\n"));
     assert_eq!(env.case(id).await["outcome"], "removed");
@@ -320,13 +373,27 @@ async fn a_case_lives_from_the_match_to_its_closing_and_reopens_when_the_copy_re
 
     // A counter-notice is recorded as such and leaves the state.
     let out = env
-        .ok(&["cases", "mark", &ids, "--state", "counter-notice", "--note", "对方称已获授权"])
+        .ok(&[
+            "cases",
+            "mark",
+            &ids,
+            "--state",
+            "counter-notice",
+            "--note",
+            "对方称已获授权",
+        ])
         .await;
-    assert_eq!(out, format!("case {id}: counter-notice recorded (state still-online)\n"));
+    assert_eq!(
+        out,
+        format!("case {id}: counter-notice recorded (state still-online)\n")
+    );
 
     // The text view shows the timeline.
     let out = env.ok(&["cases", "show", &ids]).await;
     assert!(out.contains("state: still-online"), "{out}");
-    assert!(out.contains("channel email, to abuse@copier.example"), "{out}");
+    assert!(
+        out.contains("channel email, to abuse@copier.example"),
+        "{out}"
+    );
     assert!(out.contains("对方称已获授权"), "{out}");
 }

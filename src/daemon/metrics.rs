@@ -358,7 +358,13 @@ mod tests {
         );
         m.set_matches(2, 1, 1);
         m.reload(false);
+        m.set_open_cases(&[(crate::cases::CaseState::NoticeSent, 4)]);
+        m.record_recheck(crate::cases::RecheckResult::Removed);
         let text = m.render();
+        assert!(text.contains("copyhound_cases_open{state=\"notice-sent\"} 4\n"));
+        assert!(text.contains("copyhound_cases_open{state=\"escalated\"} 0\n"));
+        assert!(!text.contains("state=\"closed\""));
+        assert!(text.contains("copyhound_case_rechecks_total{result=\"removed\"} 1\n"));
         assert!(text.contains("copyhound_pages_fetched_total{outcome=\"fetched\"} 3\n"));
         assert!(text.contains("copyhound_pages_fetched_total{outcome=\"failed\"} 1\n"));
         assert!(text.contains("copyhound_matches{verdict=\"copy\"} 2\n"));

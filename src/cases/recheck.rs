@@ -87,9 +87,33 @@ impl RecheckReport {
     }
 }
 
-/// When a case's next re-check is due: its scheduled time, or the first offset after
-/// its opening when none was scheduled yet.
+/// When a case's next re-check is due: its scheduled time (the first offset after its
+/// opening when none was scheduled yet), or the end of its notice's deadline when that
+/// comes first and no reminder went out for the notice yet, so that a copy still online
+/// is found and counsel reminded when the deadline ends, not at the next offset.
 pub fn due_at(case: &CaseRecord, settings: &Settings) -> Option<DateTime<Utc>> {
+    let scheduled = scheduled_at(case, settings);
+    let deadline = case
+        .notice_at
+        .as_deref()
+        .filter(|_| case.state().awaits_removal())
+        .filter(|n| case.reminded_notice_at.as_deref() != Some(*n))
+        .and_then(parse)
+        .map(|t| deadline_at(t, settings.cases.deadline.0))
+        // Once re-checked after the deadline (unreachable, say), the schedule rules.
+        .filter(|d| {
+            case.last_recheck_at
+                .as_deref()
+                .and_then(parse)
+                .is_none_or(|last| last < *d)
+        });
+    match (scheduled, deadline) {
+        (Some(s), Some(d)) => Some(s.min(d)),
+        (s, d) => s.or(d),
+    }
+}
+
+fn scheduled_at(case: &CaseRecord, settings: &Settings) -> Option<DateTime<Utc>> {
     if let Some(next) = &case.next_recheck_at {
         return parse(next);
     }
@@ -379,6 +403,16 @@ mod tests {
             ),
             at("2026-01-04T00:00:00Z")
         );
+        // A notice whose deadline ends before the next offset: due at the deadline,
+        // until its reminder went out.
+        let mut c = case("notice-sent", Some("2026-01-15T00:00:00Z"));
+        c.notice_at = Some("2026-01-03T00:00:00Z".into());
+        assert_eq!(due_at(&c, &settings), at("2026-01-10T00:00:00Z"));
+        c.last_recheck_at = Some("2026-01-11T00:00:00Z".into());
+        assert_eq!(due_at(&c, &settings), at("2026-01-15T00:00:00Z"));
+        c.last_recheck_at = None;
+        c.reminded_notice_at = c.notice_at.clone();
+        assert_eq!(due_at(&c, &settings), at("2026-01-15T00:00:00Z"));
         // Closed without a schedule: watched a month after the closing.
         assert_eq!(
             due_at(&case("closed", None), &settings),

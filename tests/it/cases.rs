@@ -255,17 +255,9 @@ async fn a_case_lives_from_the_match_to_its_closing_and_reopens_when_the_copy_re
     assert_eq!(overdue.as_array().unwrap().len(), 1);
     assert_eq!(overdue[0]["overdue"], true);
 
-    // The first scheduled re-check falls due: its time is moved back in the store (the
-    // schedule itself is unit-tested), and `cases recheck` without ids, which picks the
-    // due cases as the daemon does, takes it. Still online past the deadline -> one
-    // reminder to counsel, by SMTP.
-    let db = rusqlite::Connection::open(env.root.join("state/copyhound.db")).unwrap();
-    db.execute(
-        "UPDATE cases SET next_recheck_at = '2000-01-01T00:00:00Z' WHERE id = ?1",
-        [id],
-    )
-    .unwrap();
-    drop(db);
+    // The notice's deadline has ended, so the case is due (before its next offset):
+    // `cases recheck` without ids, which picks the due cases as the daemon does, takes
+    // it. Still online past the deadline -> one reminder to counsel, by SMTP.
     let mails_before = sink.messages().len();
     let out = env.ok(&["cases", "recheck"]).await;
     assert!(out.ends_with("recheck: 1 case(s)\n"), "{out}");

@@ -2080,6 +2080,37 @@ partial_min_paragraphs = 0
     }
 
     #[test]
+    fn cases_keys_are_validated() {
+        let s = Settings::parse(MINIMAL, Path::new("/etc/copyhound")).unwrap();
+        let day = Duration::from_secs(24 * 3600);
+        assert_eq!(
+            s.cases.schedule.offsets,
+            [day, day * 3, day * 7, day * 14, day * 30]
+        );
+        assert_eq!(s.cases.deadline.0, day * 7);
+        let src = format!(
+            "{MINIMAL}\n[cases]\nrecheck = [\"2d\", \"6h\"]\nrecheck_then = \"2weeks\"\ndeadline = \"soon\"\nremind = true\n"
+        );
+        let got = problems(&src);
+        let expected = [
+            "cases.recheck[1]: must be later than the one before it, got \"6h\"",
+            "cases.deadline: not a duration",
+            "cases.remind: unknown key",
+        ];
+        for e in expected {
+            assert!(
+                got.iter().any(|g| g.contains(e)),
+                "missing {e:?} in {got:#?}"
+            );
+        }
+        assert_eq!(got.len(), expected.len(), "{got:#?}");
+        let src = format!("{MINIMAL}\n[cases]\nrecheck = [\"12h\"]\nrecheck_then = \"1w\"\n");
+        let s = Settings::parse(&src, Path::new("/etc/copyhound")).unwrap();
+        assert_eq!(s.cases.schedule.offsets, [day / 2]);
+        assert_eq!(s.cases.schedule.monthly, day * 7);
+    }
+
+    #[test]
     fn daemon_and_web_keys_are_validated() {
         let s = Settings::parse(MINIMAL, Path::new("/etc/copyhound")).unwrap();
         assert_eq!(s.daemon.shutdown_timeout, Duration::from_secs(20));

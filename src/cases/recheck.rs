@@ -33,6 +33,8 @@ pub enum RecheckError {
     Pipeline(#[from] PipelineError),
     #[error("no case with id {0}")]
     NoSuchCase(i64),
+    #[error("cannot prepare the alert of case {0}: {1}")]
+    Facts(i64, String),
 }
 
 /// What one re-check found and did.
@@ -260,11 +262,26 @@ async fn recheck_one(
         containment: found,
         evidence_file: None,
     };
-    // The re-check's own evidence file: the capture with the match and the re-check
-    // stated in its metadata record.
+    // What the re-check's evidence file and alert state: the match, with the copy as
+    // this re-check found it (the passages stay the original finding's; the share
+    // found now is in `case`).
+    let facts = facts.map(|mut f: MatchFacts| {
+        if let Some(capture) = &capture {
+            f.copy.url = capture.final_url.to_string();
+            f.copy.ip = capture.remote_addr.map(|a| a.ip().to_string());
+            f.copy.captured_at = crate::evidence::utc(capture.finished_at);
+            f.copy.redirects = capture
+                .redirects
+                .iter()
+                .map(crate::evidence::RedirectFacts::from_hop)
+                .collect();
+        }
+        f
+    });
+    // The re-check's own evidence file.
     let mut evidence: Option<EvidenceFile> = None;
     if let (Some(capture), Some(facts)) = (&capture, &facts) {
-        let mut f: MatchFacts = facts.clone();
+        let mut f = facts.clone();
         f.case = Some(case_alert.clone());
         match crate::evidence::write_bundle(
             &settings.storage.dir,
@@ -281,15 +298,15 @@ async fn recheck_one(
         }
     }
     let mut alerts = Vec::new();
-    if let (true, Some(facts)) = (reminder || reappeared, &facts) {
-        let mut f = facts.clone();
-        let mut a = case_alert.clone();
+    if let (true, Some(mut f)) = (reminder || reappeared, facts) {
+        let mut a = case_alert;
         a.evidence_file = evidence.as_ref().map(|e| e.file_name.clone());
         f.case = Some(a);
         alerts.push(NewAlert {
             match_id: Some(case.match_id),
             role: Role::Legal,
-            facts_json: serde_json::to_string(&f).unwrap_or_default(),
+            facts_json: serde_json::to_string(&f)
+                .map_err(|e| RecheckError::Facts(case.id, e.to_string()))?,
             evidence_file: evidence.as_ref().map(|e| e.file_name.clone()),
             evidence_sha256: evidence.as_ref().map(|e| e.sha256.clone()),
         });

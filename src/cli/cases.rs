@@ -40,19 +40,26 @@ pub(super) enum CasesCommand {
         id: i64,
         /// escalated (reopen), notice-sent, removed, still-online, changed,
         /// escalated-further, closed, or counter-notice.
-        #[arg(long, value_name = "STATE")]
+        #[arg(long, value_name = "STATE", value_parser = [
+            "escalated", "notice-sent", "removed", "still-online", "changed",
+            "escalated-further", "closed", "counter-notice",
+        ])]
         state: String,
         #[arg(long, value_name = "TEXT", default_value = "")]
         note: String,
         /// email, platform-form, registered-letter (a notice); platform-complaint,
         /// lawsuit (escalated-further).
-        #[arg(long, value_name = "CHANNEL")]
+        #[arg(long, value_name = "CHANNEL", value_parser = [
+            "email", "platform-form", "registered-letter", "platform-complaint", "lawsuit",
+        ])]
         channel: Option<String>,
         /// Who the notice went to.
         #[arg(long, value_name = "WHO")]
         recipient: Option<String>,
         /// removed, licensed-after-the-fact, settled, dropped (with closed).
-        #[arg(long, value_name = "OUTCOME")]
+        #[arg(long, value_name = "OUTCOME", value_parser = [
+            "removed", "licensed-after-the-fact", "settled", "dropped",
+        ])]
         outcome: Option<String>,
         /// When it happened: `YYYY-MM-DD` (UTC midnight) or RFC 3339; default now.
         #[arg(long, value_name = "DATE")]

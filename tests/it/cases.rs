@@ -22,12 +22,15 @@ struct Env {
     _dir: tempfile::TempDir,
     root: PathBuf,
     config: PathBuf,
+    /// `[web] listen`'s port, for the daemon's `/metrics`.
+    web: u16,
 }
 
 impl Env {
     /// The bundled Chinese original in the archive, crawling of loopback allowed, alerts
     /// through the SMTP server on `port`.
     fn new(port: u16) -> Env {
+        let web = free_port();
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().to_path_buf();
         let config = root.join("copyhound.toml");
@@ -42,6 +45,10 @@ paths = [\"archive\"]
 allow_private_networks = true
 per_host_delay = \"0s\"
 timeout = \"10s\"
+cycle_interval = \"1s\"
+
+[web]
+listen = \"127.0.0.1:{web}\"
 
 [email]
 smtp_url = \"smtp://127.0.0.1:{port}\"
@@ -67,6 +74,7 @@ deadline = \"7days\"
             _dir: dir,
             root,
             config,
+            web,
         };
         let out = env.run_sync(&["ingest"]);
         assert!(
@@ -409,4 +417,128 @@ async fn a_case_lives_from_the_match_to_its_closing_and_reopens_when_the_copy_re
         "{out}"
     );
     assert!(out.contains("对方称已获授权"), "{out}");
+}
+
+/// A daemon killed when the test ends, however it ends.
+struct Daemon(std::process::Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_rechecks_due_cases_and_reminds_counsel_once() {
+    if !python_has(
+        "aiosmtpd",
+        "the_daemon_rechecks_due_cases_and_reminds_counsel_once",
+    ) {
+        return;
+    }
+    let port = free_port();
+    let env = Env::new(port);
+    let sink = SmtpSink::start(port, &env.root.join("mail"), None);
+    let site = copy_site(Arc::new(AtomicBool::new(true))).await;
+    let url = format!("http://{site}/news/copy.html");
+    env.ok(&["scan", &url]).await;
+    let match_id = json(&env.run(&["matches", "list", "--json"]).await)[0]["id"]
+        .as_i64()
+        .unwrap();
+    env.ok(&[
+        "matches",
+        "mark",
+        &match_id.to_string(),
+        "--status",
+        "infringing",
+    ])
+    .await;
+    let id = json(&env.run(&["cases", "list", "--json"]).await)[0]["id"]
+        .as_i64()
+        .unwrap();
+    let sent = (chrono::Utc::now() - chrono::Duration::days(10))
+        .format("%Y-%m-%d")
+        .to_string();
+    env.ok(&[
+        "cases",
+        "mark",
+        &id.to_string(),
+        "--state",
+        "notice-sent",
+        "--channel",
+        "platform-form",
+        "--recipient",
+        "https://copier.example/report",
+        "--date",
+        &sent,
+    ])
+    .await;
+    let mails_before = sink.messages().len();
+
+    let log = std::fs::File::create(env.root.join("daemon.log")).unwrap();
+    let _daemon = Daemon(
+        copyhound_cmd(&["run", "--config", env.config.to_str().unwrap()])
+            .env("RUST_LOG", "info")
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    );
+    // The deadline has ended, so the first cycle re-checks the case and reminds counsel.
+    let start = std::time::Instant::now();
+    loop {
+        let case = env.case(id).await;
+        if case["state"] == "still-online" && sink.messages().len() > mails_before {
+            break;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(60),
+            "no re-check by the daemon; case {case}\nlog:\n{}",
+            std::fs::read_to_string(env.root.join("daemon.log")).unwrap_or_default()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let last = subjects(&sink).last().cloned().unwrap();
+    assert!(
+        last.starts_with("[copyhound] 删除期限已过，转载仍在线："),
+        "{last}"
+    );
+    let case = env.case(id).await;
+    let recheck = case["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "recheck")
+        .unwrap()
+        .clone();
+    assert_eq!(recheck["actor"], "copyhound");
+    assert_eq!(recheck["result"], "still-online");
+    assert!(recheck["alert_id"].is_i64());
+
+    // /metrics counts the open case by state and the re-check by result.
+    let metrics = format!("http://127.0.0.1:{}/metrics", env.web);
+    let start = std::time::Instant::now();
+    loop {
+        let text = reqwest::get(&metrics).await.unwrap().text().await.unwrap();
+        if text.contains("copyhound_cases_open{state=\"still-online\"} 1\n")
+            && text.contains("copyhound_case_rechecks_total{result=\"still-online\"} 1\n")
+        {
+            break;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(30),
+            "metrics:\n{text}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    // Later cycles find the case not due (its next offset is a day after the opening)
+    // and remind nobody again.
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    assert_eq!(
+        sink.messages().len(),
+        mails_before + 1,
+        "{:?}",
+        subjects(&sink)
+    );
 }

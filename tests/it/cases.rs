@@ -122,6 +122,17 @@ deadline = \"7days\"
         stdout(&out)
     }
 
+    async fn mark_infringing(&self, match_id: i64) {
+        self.ok(&[
+            "matches",
+            "mark",
+            &match_id.to_string(),
+            "--status",
+            "infringing",
+        ])
+        .await;
+    }
+
     async fn case(&self, id: i64) -> serde_json::Value {
         json(
             &self
@@ -197,14 +208,7 @@ async fn a_case_lives_from_the_match_to_its_closing_and_reopens_when_the_copy_re
         .is_empty());
 
     // Marked infringing: the case opens with the decision.
-    env.ok(&[
-        "matches",
-        "mark",
-        &match_id.to_string(),
-        "--status",
-        "infringing",
-    ])
-    .await;
+    env.mark_infringing(match_id).await;
     let cases = json(&env.run(&["cases", "list", "--json"]).await);
     assert_eq!(cases.as_array().unwrap().len(), 1);
     assert_eq!(cases[0]["state"], "escalated");
@@ -446,14 +450,7 @@ async fn the_daemon_rechecks_due_cases_and_reminds_counsel_once() {
     let match_id = json(&env.run(&["matches", "list", "--json"]).await)[0]["id"]
         .as_i64()
         .unwrap();
-    env.ok(&[
-        "matches",
-        "mark",
-        &match_id.to_string(),
-        "--status",
-        "infringing",
-    ])
-    .await;
+    env.mark_infringing(match_id).await;
     let id = json(&env.run(&["cases", "list", "--json"]).await)[0]["id"]
         .as_i64()
         .unwrap();

@@ -14,6 +14,8 @@ use clap::builder::TypedValueParser;
 use clap::{CommandFactory, Parser, Subcommand};
 use serde::Serialize;
 
+mod cases;
+
 use crate::config::{Settings, DEFAULT_CONFIG_PATH};
 use crate::detect::{self, Comparison, Document};
 use crate::review::{Action, DecisionReport};
@@ -222,6 +224,11 @@ enum Command {
     Matches {
         #[command(subcommand)]
         command: MatchesCommand,
+    },
+    /// Follow infringing matches to their end: list, show, mark and re-check cases.
+    Cases {
+        #[command(subcommand)]
+        command: cases::CasesCommand,
     },
     /// Measure extraction and detection quality on the real test data.
     Eval {
@@ -1031,6 +1038,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Matches { command } => {
             let settings = load_settings(cli.config.as_deref())?;
             run_matches(&settings, command)
+        }
+        Command::Cases { command } => {
+            let settings = load_settings(cli.config.as_deref())?;
+            cases::run(&settings, command)
         }
         Command::HashPassword => {
             let mut stdin = std::io::stdin().lock();

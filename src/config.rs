@@ -56,9 +56,32 @@ pub struct Settings {
     pub daemon: DaemonSettings,
     /// The health, metrics (and later review) HTTP endpoint (`[web]`).
     pub web: WebSettings,
+    /// Re-checks of open cases and the notice deadline (`[cases]`).
+    pub cases: CasesSettings,
     /// Lower-case hex SHA-256 of the config file's bytes (empty for built-in settings):
     /// evidence files record which configuration made a capture.
     pub config_sha256: String,
+}
+
+/// Cases (`[cases]`): when an open case's copy is fetched again, and how long after a
+/// takedown notice a copy still online earns counsel a reminder.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CasesSettings {
+    /// `recheck` (offsets from the case's opening) and `recheck_then` (the interval
+    /// after the last offset).
+    pub schedule: crate::cases::Schedule,
+    /// `deadline`: from the notice's date (default 7 days).
+    pub deadline: CaseDeadline,
+}
+
+/// The notice deadline, a newtype so that its default (7 days) lives with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CaseDeadline(pub Duration);
+
+impl Default for CaseDeadline {
+    fn default() -> Self {
+        CaseDeadline(Duration::from_secs(7 * 24 * 3600))
+    }
 }
 
 /// The service's own behaviour (`[daemon]`).
@@ -770,6 +793,7 @@ impl Settings {
             });
             let daemon = root.table("daemon", false, parse_daemon);
             let web = root.table("web", false, parse_web);
+            let cases = root.table("cases", false, parse_cases);
             root.finish();
             (
                 outlet,
@@ -783,6 +807,7 @@ impl Settings {
                 (email, notify),
                 daemon,
                 web,
+                cases,
             )
         };
         check_contacts(&settings.1, &mut problems);
@@ -799,6 +824,7 @@ impl Settings {
                 (email, notify),
                 daemon,
                 web,
+                cases,
             ) if problems.is_empty() => Ok(Settings {
                 outlet,
                 contacts,
@@ -814,6 +840,7 @@ impl Settings {
                 notify: notify.unwrap_or_default(),
                 daemon: daemon.unwrap_or_default(),
                 web: web.unwrap_or_default(),
+                cases: cases.unwrap_or_default(),
                 config_sha256: String::new(),
             }),
             _ => {
@@ -857,6 +884,7 @@ impl Settings {
             notify: NotifySettings::default(),
             daemon: DaemonSettings::default(),
             web: WebSettings::default(),
+            cases: CasesSettings::default(),
             config_sha256: String::new(),
         }
     }
@@ -1598,6 +1626,34 @@ fn parse_daemon(s: &mut Section<'_>) -> Option<DaemonSettings> {
         );
     }
     Some(DaemonSettings { shutdown_timeout })
+}
+
+fn parse_cases(s: &mut Section<'_>) -> Option<CasesSettings> {
+    let d = CasesSettings::default();
+    let mut offsets = Vec::new();
+    let given = s.get("recheck").is_some();
+    for (i, text) in s.string_list("recheck").into_iter().enumerate() {
+        match parse_duration(&text) {
+            Ok(v) if v.is_zero() => {
+                s.problem(&format!("recheck[{i}]"), "must be longer than zero".into())
+            }
+            Ok(v) if offsets.last().is_some_and(|last| *last >= v) => s.problem(
+                &format!("recheck[{i}]"),
+                format!("must be later than the one before it, got {text:?}"),
+            ),
+            Ok(v) => offsets.push(v),
+            Err(e) => s.problem(&format!("recheck[{i}]"), format!("{e}, got {text:?}")),
+        }
+    }
+    if given && offsets.is_empty() {
+        s.problem("recheck", "must list at least one interval".into());
+    }
+    let schedule = crate::cases::Schedule {
+        offsets: if given { offsets } else { d.schedule.offsets },
+        monthly: s.duration("recheck_then").unwrap_or(d.schedule.monthly),
+    };
+    let deadline = CaseDeadline(s.duration("deadline").unwrap_or(d.deadline.0));
+    Some(CasesSettings { schedule, deadline })
 }
 
 fn parse_web(s: &mut Section<'_>) -> Option<WebSettings> {
@@ -2423,6 +2479,37 @@ partial_min_paragraphs = 0
             );
         }
         assert_eq!(got.len(), expected.len(), "{got:#?}");
+    }
+
+    #[test]
+    fn cases_keys_are_validated() {
+        let s = Settings::parse(MINIMAL, Path::new("/etc/copyhound")).unwrap();
+        let day = Duration::from_secs(24 * 3600);
+        assert_eq!(
+            s.cases.schedule.offsets,
+            [day, day * 3, day * 7, day * 14, day * 30]
+        );
+        assert_eq!(s.cases.deadline.0, day * 7);
+        let src = format!(
+            "{MINIMAL}\n[cases]\nrecheck = [\"2d\", \"6h\"]\nrecheck_then = \"2weeks\"\ndeadline = \"soon\"\nremind = true\n"
+        );
+        let got = problems(&src);
+        let expected = [
+            "cases.recheck[1]: must be later than the one before it, got \"6h\"",
+            "cases.deadline: not a duration",
+            "cases.remind: unknown key",
+        ];
+        for e in expected {
+            assert!(
+                got.iter().any(|g| g.contains(e)),
+                "missing {e:?} in {got:#?}"
+            );
+        }
+        assert_eq!(got.len(), expected.len(), "{got:#?}");
+        let src = format!("{MINIMAL}\n[cases]\nrecheck = [\"12h\"]\nrecheck_then = \"1w\"\n");
+        let s = Settings::parse(&src, Path::new("/etc/copyhound")).unwrap();
+        assert_eq!(s.cases.schedule.offsets, [day / 2]);
+        assert_eq!(s.cases.schedule.monthly, day * 7);
     }
 
     #[test]

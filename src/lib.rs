@@ -6,6 +6,7 @@
 //! See `ARCHITECTURE.md` for the map.
 
 pub mod boilerplate;
+pub mod cases;
 pub mod cli;
 pub mod config;
 pub mod crawl;

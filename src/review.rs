@@ -313,6 +313,7 @@ pub fn facts_for_match(store: &Store, d: &MatchDetail) -> Result<Option<MatchFac
         passages,
         passages_omitted,
         escalation: None,
+        case: None,
     }))
 }
 

@@ -54,6 +54,9 @@ pub enum ContentKind {
     /// robots.txt: any type (sites serve it under all sorts of labels), cut at
     /// [`ROBOTS_MAX_BYTES`] instead of failing when longer.
     Robots,
+    /// A case's re-check of a copy: an HTML page, and a 404 or 410 answer is a capture
+    /// too (whatever its type), because it is the evidence of the copy's removal.
+    Recheck,
 }
 
 impl ContentKind {
@@ -70,7 +73,7 @@ impl ContentKind {
             "text/plain",
         ];
         match self {
-            ContentKind::Page => PAGE.contains(&essence),
+            ContentKind::Page | ContentKind::Recheck => PAGE.contains(&essence),
             ContentKind::Feed => PAGE.contains(&essence) || FEED.contains(&essence),
             ContentKind::Robots => true,
         }
@@ -78,7 +81,7 @@ impl ContentKind {
 
     fn accept_header(self) -> &'static str {
         match self {
-            ContentKind::Page => "text/html,application/xhtml+xml;q=0.9",
+            ContentKind::Page | ContentKind::Recheck => "text/html,application/xhtml+xml;q=0.9",
             ContentKind::Feed => {
                 "application/rss+xml,application/atom+xml,application/xml;q=0.9,text/xml;q=0.9,application/feed+json;q=0.8,text/html;q=0.5"
             }
@@ -469,14 +472,16 @@ impl PageFetcher {
                     _ => {}
                 }
             }
-            if !(200..300).contains(&status) {
+            // A re-check keeps the answer that says the copy is gone, as its evidence.
+            let gone = kind == ContentKind::Recheck && matches!(status, 404 | 410);
+            if !(200..300).contains(&status) && !gone {
                 return Err(FetchError::Status {
                     url: current.to_string(),
                     status,
                 });
             }
             let content_type = header_string(response.headers(), reqwest::header::CONTENT_TYPE);
-            if let Some(ct) = &content_type {
+            if let Some(ct) = content_type.as_ref().filter(|_| !gone) {
                 let essence = ct
                     .split(';')
                     .next()

@@ -160,6 +160,29 @@ async fn visit(
     previous_sha: Option<String>,
     follow_links: bool,
 ) -> PageResult {
+    visit_as(
+        shared,
+        url,
+        host,
+        validators,
+        previous_sha,
+        follow_links,
+        ContentKind::Page,
+    )
+    .await
+}
+
+/// [`visit`] expecting a document of `kind` ([`ContentKind::Recheck`] for a case's
+/// re-check, which keeps a 404/410 answer as a capture).
+async fn visit_as(
+    shared: Arc<Shared>,
+    url: Url,
+    host: String,
+    validators: Option<Validators>,
+    previous_sha: Option<String>,
+    follow_links: bool,
+    kind: ContentKind,
+) -> PageResult {
     // An address the guard refuses is reported as such, before robots.txt (whose fetch
     // the guard would refuse too, which would read as "disallowed").
     if let Err(e) = shared.fetcher.guard().check_url(&url) {
@@ -189,7 +212,7 @@ async fn visit(
     }
     let outcome = shared
         .fetcher
-        .fetch_allowed(&url, ContentKind::Page, validators.as_ref(), &shared.robots)
+        .fetch_allowed(&url, kind, validators.as_ref(), &shared.robots)
         .await;
     let capture = match outcome {
         Ok(FetchOutcome::Fetched(c)) => {
@@ -281,6 +304,89 @@ fn fetch_record(item_key: &str, url: &str, capture: Option<&Capture>, status: u1
         etag: capture.and_then(|c| c.validators.etag.clone()),
         last_modified: capture.and_then(|c| c.validators.last_modified.clone()),
         content_sha256: capture.map(|c| c.body_sha256.clone()),
+    }
+}
+
+/// The guarded crawler for a case's re-checks: the same fetcher, robots.txt cache,
+/// politeness and examination as `scan` and the crawl, one page at a time.
+pub struct Rechecker {
+    shared: Arc<Shared>,
+    hosts: Vec<String>,
+}
+
+/// What a re-check's fetch got.
+#[derive(Debug)]
+pub enum RecheckFetch {
+    /// An answer with a body: a 2xx page with its examination, or a 404/410 (examined
+    /// too, which finds nothing).
+    Page {
+        capture: Box<Capture>,
+        examination: Result<Examination, String>,
+    },
+    /// No answer that says either way: why.
+    Failed(String),
+}
+
+impl Rechecker {
+    /// A re-checker with the archive loaded from `store`.
+    ///
+    /// # Errors
+    /// [`PipelineError`] when the archive cannot be loaded or the HTTP client cannot
+    /// start.
+    pub fn new(store: &Store, settings: &Settings) -> Result<Rechecker, PipelineError> {
+        Ok(Rechecker {
+            shared: shared_for(store, settings)?,
+            hosts: Vec::new(),
+        })
+    }
+
+    /// Fetches `url` (guard, robots.txt and politeness apply) and examines the page.
+    pub async fn fetch(&mut self, url: &Url) -> RecheckFetch {
+        let host = host_key(url);
+        self.hosts.push(host.clone());
+        let result = visit_as(
+            Arc::clone(&self.shared),
+            url.clone(),
+            host,
+            None,
+            None,
+            false,
+            ContentKind::Recheck,
+        )
+        .await;
+        match result {
+            PageResult::Fetched {
+                capture,
+                examination: Some(examination),
+                ..
+            } => RecheckFetch::Page {
+                capture,
+                examination,
+            },
+            PageResult::Fetched { .. } => {
+                RecheckFetch::Failed("the outlet's own page, not compared".into())
+            }
+            PageResult::NotModified => {
+                RecheckFetch::Failed("HTTP 304 to an unconditional request".into())
+            }
+            PageResult::RetryAfter(d) => {
+                RecheckFetch::Failed(format!("the site asks to retry after {}s", d.as_secs()))
+            }
+            PageResult::Disallowed => RecheckFetch::Failed("disallowed by robots.txt".into()),
+            PageResult::BudgetExhausted => {
+                RecheckFetch::Failed("the host's page budget is used up".into())
+            }
+            PageResult::Failed { error, .. } => RecheckFetch::Failed(error),
+            PageResult::Closed => RecheckFetch::Failed("shutting down".into()),
+        }
+    }
+
+    /// Saves the politeness state of the hosts fetched (as `scan` does).
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store cannot be written.
+    pub fn finish(&self, store: &mut Store) -> Result<(), StoreError> {
+        save_hosts(store, &self.shared.sched, &self.hosts)
     }
 }
 

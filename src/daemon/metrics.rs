@@ -49,6 +49,11 @@ pub struct Metrics {
     /// Config reloads applied and refused (counters).
     reloads_ok: AtomicU64,
     reloads_refused: AtomicU64,
+    /// Open cases by state (gauges, read back from the store), in `CaseState::ALL`
+    /// order (the last, closed, stays 0).
+    open_cases: [AtomicU64; 7],
+    /// Re-checks by result since start (counters), in `RecheckResult::ALL` order.
+    rechecks: [AtomicU64; 4],
 }
 
 fn set(a: &AtomicU64, v: u64) {
@@ -127,6 +132,25 @@ impl Metrics {
     /// Alerts waiting in the outbox now.
     pub fn set_alerts_queued(&self, queued: u64) {
         set(&self.alerts_queued, queued);
+    }
+
+    /// Open cases by state, as counted in the store.
+    pub fn set_open_cases(&self, counts: &[(crate::cases::CaseState, i64)]) {
+        for (state, n) in counts {
+            if let Some(i) = crate::cases::CaseState::ALL.iter().position(|s| s == state) {
+                set(&self.open_cases[i], (*n).max(0) as u64);
+            }
+        }
+    }
+
+    /// One re-check done, by its result.
+    pub fn record_recheck(&self, result: crate::cases::RecheckResult) {
+        if let Some(i) = crate::cases::RecheckResult::ALL
+            .iter()
+            .position(|r| *r == result)
+        {
+            add(&self.rechecks[i], 1);
+        }
     }
 
     /// Frontier URLs queued.
@@ -273,6 +297,31 @@ impl Metrics {
                 let _ = writeln!(out, "{name}{labels} {value}");
             }
         };
+        let open: Vec<(String, u64)> = crate::cases::CaseState::ALL
+            .iter()
+            .zip(&self.open_cases)
+            .filter(|(s, _)| s.is_open())
+            .map(|(s, n)| (format!("{{state=\"{}\"}}", s.as_str()), get(n)))
+            .collect();
+        let open: Vec<(&str, u64)> = open.iter().map(|(l, n)| (l.as_str(), *n)).collect();
+        metric(
+            "copyhound_cases_open",
+            "gauge",
+            "Open cases (infringing matches followed to their end), by state.",
+            &open,
+        );
+        let rechecks: Vec<(String, u64)> = crate::cases::RecheckResult::ALL
+            .iter()
+            .zip(&self.rechecks)
+            .map(|(r, n)| (format!("{{result=\"{}\"}}", r.as_str()), get(n)))
+            .collect();
+        let rechecks: Vec<(&str, u64)> = rechecks.iter().map(|(l, n)| (l.as_str(), *n)).collect();
+        metric(
+            "copyhound_case_rechecks_total",
+            "counter",
+            "Re-checks of cases' copies since start, by result.",
+            &rechecks,
+        );
         metric(
             "copyhound_ingest_passes_total",
             "counter",
@@ -309,7 +358,13 @@ mod tests {
         );
         m.set_matches(2, 1, 1);
         m.reload(false);
+        m.set_open_cases(&[(crate::cases::CaseState::NoticeSent, 4)]);
+        m.record_recheck(crate::cases::RecheckResult::Removed);
         let text = m.render();
+        assert!(text.contains("copyhound_cases_open{state=\"notice-sent\"} 4\n"));
+        assert!(text.contains("copyhound_cases_open{state=\"escalated\"} 0\n"));
+        assert!(!text.contains("state=\"closed\""));
+        assert!(text.contains("copyhound_case_rechecks_total{result=\"removed\"} 1\n"));
         assert!(text.contains("copyhound_pages_fetched_total{outcome=\"fetched\"} 3\n"));
         assert!(text.contains("copyhound_pages_fetched_total{outcome=\"failed\"} 1\n"));
         assert!(text.contains("copyhound_matches{verdict=\"copy\"} 2\n"));

@@ -527,6 +527,11 @@ async fn crawl_loop(
             }
             Err(err) => tracing::error!(error = %err, "cannot look for missing evidence files"),
         }
+        // Cases whose re-check is due are re-checked after the cycle, through the same
+        // guarded crawler; their reminders and reappearance alerts leave at once.
+        if !token.is_cancelled() {
+            run_due_rechecks(&mut store, &current, &metrics, &outbox_bell).await;
+        }
         publish_store_gauges(&store, &metrics);
         let status = format!(
             "{} cycles, last {:.1}s; {}",
@@ -542,7 +547,40 @@ async fn crawl_loop(
     }
 }
 
+/// The due re-checks of cases (see `cases::recheck`), counted in the metrics.
+async fn run_due_rechecks(
+    store: &mut Store,
+    settings: &Settings,
+    metrics: &Metrics,
+    outbox_bell: &tokio::sync::Notify,
+) {
+    let now = chrono::Utc::now();
+    let due = match crate::cases::recheck::due_cases(store, settings, now) {
+        Ok(ids) if ids.is_empty() => return,
+        Ok(ids) => ids,
+        Err(err) => {
+            tracing::error!(error = %err, "cannot look for due re-checks");
+            return;
+        }
+    };
+    match crate::cases::recheck::recheck(store, settings, &due, "copyhound", now).await {
+        Ok(reports) => {
+            for r in &reports {
+                metrics.record_recheck(r.result);
+            }
+            if reports.iter().any(|r| r.reminder || r.reappeared) {
+                outbox_bell.notify_one();
+            }
+        }
+        Err(err) => tracing::error!(error = %err, "re-checks failed; retrying after the pause"),
+    }
+}
+
 fn publish_store_gauges(store: &Store, metrics: &Metrics) {
+    match store.open_case_counts() {
+        Ok(counts) => metrics.set_open_cases(&counts),
+        Err(err) => tracing::warn!(error = %err, "cannot count cases"),
+    }
     match store.match_counts_by_verdict() {
         Ok((c, p, l)) => metrics.set_matches(c, p, l),
         Err(err) => tracing::warn!(error = %err, "cannot count matches"),

@@ -230,6 +230,32 @@ pub struct MatchFacts {
     /// decided, when, and their note. Absent on the alerts of a new match.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub escalation: Option<Escalation>,
+    /// Set on the alerts a case sends counsel (a deadline reminder, a copy back online
+    /// after its removal): the case and the re-check behind the alert.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub case: Option<CaseAlert>,
+}
+
+/// What a case's alert says besides the match: which case, why, the notice and the
+/// re-check that prompted it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CaseAlert {
+    pub case_id: i64,
+    /// `reminder` (still online past the notice's deadline) or `reappeared`.
+    pub kind: String,
+    /// The notice's date, channel and recipient, when one was sent.
+    pub notice_at: Option<String>,
+    pub channel: Option<String>,
+    pub recipient: Option<String>,
+    /// When the notice's deadline ended.
+    pub deadline_at: Option<String>,
+    /// The re-check: when, its result, the HTTP status, the share found and its own
+    /// evidence file.
+    pub checked_at: String,
+    pub result: String,
+    pub http_status: Option<u16>,
+    pub containment: Option<f64>,
+    pub evidence_file: Option<String>,
 }
 
 /// A reviewer's decision that a match infringes, carried by the escalation alert.
@@ -749,6 +775,7 @@ pub(crate) mod tests {
             }],
             passages_omitted: 0,
             escalation: None,
+            case: None,
         }
     }
 

@@ -528,6 +528,7 @@ fn match_facts(
         passages,
         passages_omitted,
         escalation: None,
+        case: None,
     }))
 }
 

@@ -13,7 +13,7 @@
 use std::fmt::Write as _;
 
 use crate::config::{Contact, Language, Outlet, Role};
-use crate::evidence::{Escalation, MatchFacts};
+use crate::evidence::{CaseAlert, Escalation, MatchFacts};
 
 /// Passages shown in a report; the rest are in the attached JSON and the WARC.
 pub const MAX_REPORT_PASSAGES: usize = 20;
@@ -205,6 +205,17 @@ struct Labels {
     unknown: &'static str,
     digest_intro: &'static str,
     digest_more: &'static str,
+    /// Ends with its own separator, like `subject_confirmed`.
+    subject_reminder: &'static str,
+    subject_reappeared: &'static str,
+    reminder_intro: &'static str,
+    reappeared_intro: &'static str,
+    case_id: &'static str,
+    notice: &'static str,
+    deadline: &'static str,
+    rechecked: &'static str,
+    recheck_result: &'static str,
+    recheck_evidence: &'static str,
 }
 
 const ZH: Labels = Labels {
@@ -251,6 +262,16 @@ const ZH: Labels = Labels {
     unknown: "未知",
     digest_intro: "短时间内发现多条疑似侵权转载，汇总如下。每条的证据文件均保存在服务器上，附件中包含匹配的 JSON。",
     digest_more: "条未列出，请在审阅页面查看",
+    subject_reminder: "删除期限已过，转载仍在线：",
+    subject_reappeared: "已删除的转载重新出现：",
+    reminder_intro: "删除通知发出后期限已过，复查发现以下转载仍在线。请考虑催告或进一步处理（平台投诉、诉讼）。复查的证据文件见附件。",
+    reappeared_intro: "此前已删除的转载重新出现，案件已重新开启。复查的证据文件见附件。",
+    case_id: "案件编号",
+    notice: "删除通知",
+    deadline: "删除期限",
+    rechecked: "复查时间（UTC）",
+    recheck_result: "复查结果",
+    recheck_evidence: "复查证据文件（WARC）",
 };
 
 const EN: Labels = Labels {
@@ -297,6 +318,16 @@ const EN: Labels = Labels {
     unknown: "unknown",
     digest_intro: "Several suspected copies were found in a short time; they are listed together here. Each one's evidence file is kept on the server; the attached JSON has the matches.",
     digest_more: "more not listed: see the review screen",
+    subject_reminder: "Deadline passed, copy still online: ",
+    subject_reappeared: "Removed copy is back online: ",
+    reminder_intro: "The takedown notice's deadline has passed and a re-check found the copy below still online. Consider a reminder or a further step (a platform complaint, a lawsuit). The re-check's evidence file is attached.",
+    reappeared_intro: "A copy that had been removed is back online; its case has been reopened. The re-check's evidence file is attached.",
+    case_id: "Case id",
+    notice: "Takedown notice",
+    deadline: "Deadline",
+    rechecked: "Re-checked (UTC)",
+    recheck_result: "Result",
+    recheck_evidence: "Re-check evidence file (WARC)",
 };
 
 fn labels(language: Language) -> &'static Labels {
@@ -364,13 +395,22 @@ pub fn render_match(item: &ReportItem, cx: &ReportContext<'_>) -> Rendered {
     let host = one_line(&f.copy.host, 80);
     // The title and host are crawled; subject_text folds the whole line once more, so
     // nothing in it can end the header.
-    let subject = subject_text(&match &f.escalation {
-        Some(_) => format!(
+    let subject = subject_text(&match (&f.case, &f.escalation) {
+        (Some(c), _) => format!(
+            "[copyhound] {}{title} — {host} ({})",
+            if c.kind == "reappeared" {
+                l.subject_reappeared
+            } else {
+                l.subject_reminder
+            },
+            percent(c.containment.unwrap_or(f.containment))
+        ),
+        (None, Some(_)) => format!(
             "[copyhound] {}{title} — {host} ({})",
             l.subject_confirmed,
             percent(f.containment)
         ),
-        None => format!(
+        (None, None) => format!(
             "[copyhound] {}: {title} — {host} ({})",
             l.subject_one,
             percent(f.containment)
@@ -380,9 +420,10 @@ pub fn render_match(item: &ReportItem, cx: &ReportContext<'_>) -> Rendered {
     let mut html = String::from(
         "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"></head><body style=\"font-family:sans-serif\">\n",
     );
-    match &f.escalation {
-        Some(e) => write_escalation(&mut text, &mut html, e, l),
-        None => {
+    match (&f.case, &f.escalation) {
+        (Some(c), _) => write_case(&mut text, &mut html, c, l),
+        (None, Some(e)) => write_escalation(&mut text, &mut html, e, l),
+        (None, None) => {
             let _ = writeln!(text, "{}\n", l.intro);
             let _ = writeln!(html, "<p>{}</p>", escape_html(l.intro));
         }
@@ -417,7 +458,9 @@ pub fn render_digest(items: &[ReportItem], cx: &ReportContext<'_>) -> Rendered {
     for (i, item) in items.iter().take(MAX_DIGEST_ITEMS).enumerate() {
         let _ = writeln!(text, "— {} —", i + 1);
         let _ = writeln!(html, "<h3>{}</h3>", i + 1);
-        if let Some(e) = &item.facts.escalation {
+        if let Some(c) = &item.facts.case {
+            write_case(&mut text, &mut html, c, l);
+        } else if let Some(e) = &item.facts.escalation {
             write_escalation(&mut text, &mut html, e, l);
         }
         write_match(&mut text, &mut html, item, l, false);
@@ -440,6 +483,65 @@ pub fn render_digest(items: &[ReportItem], cx: &ReportContext<'_>) -> Rendered {
         text,
         html,
     }
+}
+
+/// The opening of a case's alert: why (a deadline passed, a copy came back), the
+/// notice and the re-check with its evidence file. Every value is one line, escaped in
+/// the HTML.
+fn write_case(text: &mut String, html: &mut String, c: &CaseAlert, l: &Labels) {
+    let intro = if c.kind == "reappeared" {
+        l.reappeared_intro
+    } else {
+        l.reminder_intro
+    };
+    let notice = match (&c.notice_at, &c.channel, &c.recipient) {
+        (Some(at), channel, recipient) => format!(
+            "{} {} {}",
+            at,
+            channel.as_deref().unwrap_or("-"),
+            recipient.as_deref().unwrap_or("-")
+        ),
+        _ => l.no_note.to_string(),
+    };
+    let result = match (c.http_status, c.containment) {
+        (Some(status), Some(share)) => format!("{} (HTTP {status}, {})", c.result, percent(share)),
+        (Some(status), None) => format!("{} (HTTP {status})", c.result),
+        _ => c.result.clone(),
+    };
+    let rows = [
+        (l.case_id, c.case_id.to_string()),
+        (l.notice, notice),
+        (
+            l.deadline,
+            c.deadline_at.clone().unwrap_or_else(|| "-".into()),
+        ),
+        (l.rechecked, c.checked_at.clone()),
+        (l.recheck_result, result),
+        (
+            l.recheck_evidence,
+            c.evidence_file
+                .clone()
+                .unwrap_or_else(|| l.evidence_missing.to_string()),
+        ),
+    ];
+    let _ = writeln!(text, "{intro}");
+    let _ = writeln!(
+        html,
+        "<p><b>{}</b></p>\n<table cellpadding=\"3\">",
+        escape_html(intro)
+    );
+    for (label, value) in rows {
+        let value = one_line(&value, 500);
+        let _ = writeln!(text, "  {label}: {value}");
+        let _ = writeln!(
+            html,
+            "<tr><th align=\"left\">{}</th><td>{}</td></tr>",
+            escape_html(label),
+            escape_html(&value)
+        );
+    }
+    text.push('\n');
+    html.push_str("</table>\n");
 }
 
 /// The opening of an escalation: the confirmation, who decided, when, and the note.
@@ -1021,6 +1123,59 @@ Aligned passages (copied text highlighted)
             role: Role::Legal,
         };
         render_match(&escalated(), &cx)
+    }
+
+    /// A case's alert with a hostile recipient (counsel typed it; it is still escaped).
+    fn case_alert(kind: &str, language: Language) -> Rendered {
+        let mut it = item();
+        it.facts.case = Some(CaseAlert {
+            case_id: 12,
+            kind: kind.into(),
+            notice_at: Some("2026-03-01T00:00:00Z".into()),
+            channel: Some("email".into()),
+            recipient: Some("abuse@copier.example\r\n<b>x</b>".into()),
+            deadline_at: Some("2026-03-08T00:00:00Z".into()),
+            checked_at: "2026-03-10T08:00:00Z".into(),
+            result: "still-online".into(),
+            http_status: Some(200),
+            containment: Some(0.8),
+            evidence_file: Some("r.warc.gz".into()),
+        });
+        let o = outlet(language);
+        let cx = ReportContext {
+            outlet: &o,
+            contacts: &contacts(),
+            role: Role::Legal,
+        };
+        render_match(&it, &cx)
+    }
+
+    #[test]
+    fn case_alerts_say_why_in_both_languages() {
+        let r = case_alert("reminder", Language::ZhCn);
+        assert_eq!(
+            r.subject,
+            "[copyhound] 删除期限已过，转载仍在线：江城新闻 — copier.example (80%)"
+        );
+        for needle in [
+            "  案件编号: 12\n",
+            "  删除通知: 2026-03-01T00:00:00Z email abuse@copier.example <b>x</b>\n",
+            "  删除期限: 2026-03-08T00:00:00Z\n",
+            "  复查结果: still-online (HTTP 200, 80%)\n",
+            "  复查证据文件（WARC）: r.warc.gz\n",
+        ] {
+            assert!(r.text.contains(needle), "missing {needle:?} in\n{}", r.text);
+        }
+        assert!(!r.html.contains("<b>x"));
+        let r = case_alert("reappeared", Language::En);
+        assert_eq!(
+            r.subject,
+            "[copyhound] Removed copy is back online: 江城新闻 — copier.example (80%)"
+        );
+        assert!(r
+            .text
+            .starts_with("A copy that had been removed is back online"));
+        assert!(r.text.contains("  Case id: 12\n"), "{}", r.text);
     }
 
     #[test]

@@ -18,6 +18,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 mod alerts;
+mod cases;
 mod crawl;
 mod matches;
 mod review;
@@ -25,6 +26,7 @@ mod warc;
 
 pub(crate) use alerts::role_name;
 pub use alerts::{enqueue_alerts_in, AlertRecord, AlertState, Channel, NewAlert};
+pub use cases::{CaseChange, CaseEvent, CaseRecord, NewCaseEvent};
 pub use crawl::{
     ContentChange, CrawlBatch, FetchRecord, FrontierCounts, FrontierItem, FrontierState,
     FrontierUrl, HostRecord,
@@ -378,6 +380,73 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE alerts ADD COLUMN channel TEXT NOT NULL DEFAULT 'email';
     CREATE INDEX alerts_channel_due ON alerts (channel, state, next_attempt_at);
+    "#,
+    // 11: cases (see store::cases): one per infringing match, opened with the decision
+    // that marked it. `state` is the latest step (the history is `case_events`, never
+    // deleted). `notice_*` are the latest notice's date, channel and recipient (the
+    // deadline runs from `notice_at`); `reminded_notice_at` is the notice a deadline
+    // reminder was queued for, so a reminder goes out once per notice. `next_recheck_at`
+    // is NULL until the first re-check is scheduled (the first offset after
+    // `opened_at`) and after the case closes (unless it closed as removed: the copy is
+    // then watched for its return).
+    r#"
+    CREATE TABLE cases (
+        id INTEGER PRIMARY KEY,
+        match_id INTEGER NOT NULL REFERENCES matches(id),
+        state TEXT NOT NULL CHECK (state IN ('escalated', 'notice-sent', 'removed',
+            'still-online', 'changed', 'escalated-further', 'closed')),
+        opened_at TEXT NOT NULL,
+        state_since TEXT NOT NULL,
+        notice_at TEXT,
+        notice_channel TEXT,
+        notice_recipient TEXT,
+        outcome TEXT CHECK (outcome IN ('removed', 'licensed-after-the-fact', 'settled',
+            'dropped')),
+        next_recheck_at TEXT,
+        last_recheck_at TEXT,
+        last_recheck_result TEXT,
+        reminded_notice_at TEXT
+    );
+    -- At most one open case per match.
+    CREATE UNIQUE INDEX cases_open_match ON cases (match_id) WHERE state != 'closed';
+    CREATE INDEX cases_state ON cases (state, state_since);
+    CREATE TABLE case_events (
+        id INTEGER PRIMARY KEY,
+        case_id INTEGER NOT NULL REFERENCES cases(id),
+        -- opened: the decision that opened it (decision_id); step: counsel recorded a
+        -- state; counter-notice: the copier answered; recheck: a re-check's result;
+        -- decision: the match's review status changed away from infringing.
+        kind TEXT NOT NULL CHECK (kind IN ('opened', 'step', 'counter-notice', 'recheck',
+            'decision')),
+        -- The case's state before and after (equal when the event did not move it).
+        previous_state TEXT NOT NULL,
+        state TEXT NOT NULL,
+        -- When it happened (a notice's own date), and when it was recorded.
+        at TEXT NOT NULL,
+        recorded_at TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        -- cli, web, recheck, daemon.
+        via TEXT NOT NULL,
+        note TEXT NOT NULL DEFAULT '',
+        channel TEXT,
+        recipient TEXT,
+        outcome TEXT,
+        decision_id INTEGER REFERENCES decisions(id),
+        -- A re-check: its result, the final HTTP status (NULL when none came), the
+        -- containment found (NULL when the page no longer copies the original), the
+        -- final URL, the error when unreachable, and its own evidence file.
+        result TEXT CHECK (result IN ('still-online', 'partly-removed', 'removed',
+            'unreachable')),
+        http_status INTEGER,
+        containment REAL,
+        final_url TEXT,
+        error TEXT,
+        evidence_file TEXT,
+        evidence_sha256 TEXT,
+        -- The alert this event queued (a deadline reminder, a reappearance).
+        alert_id INTEGER
+    );
+    CREATE INDEX case_events_case ON case_events (case_id, id);
     "#,
 ];
 

@@ -634,6 +634,34 @@ impl Store {
                 ],
             )
             .map_err(err)?;
+            let decision_id = tx.last_insert_rowid();
+            // A case follows its match's review: the move into infringing opens it, a
+            // move away closes it as dropped (see store::cases).
+            if escalate {
+                super::cases::open_case_in(
+                    &tx,
+                    match_id,
+                    decision_id,
+                    decision.actor,
+                    decision.via,
+                    decision.note,
+                    now,
+                )
+                .map_err(err)?;
+            } else if previous == ReviewStatus::Infringing
+                && decision.status != ReviewStatus::Infringing
+            {
+                super::cases::drop_case_in(
+                    &tx,
+                    match_id,
+                    decision_id,
+                    decision.status.as_str(),
+                    decision.actor,
+                    decision.via,
+                    now,
+                )
+                .map_err(err)?;
+            }
             tx.execute(
                 "UPDATE matches SET status = ?2 WHERE id = ?1",
                 params![match_id, decision.status.as_str()],
@@ -794,12 +822,12 @@ impl Store {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::detect::Verdict;
     use crate::store::matches::tests::{capture, new_match, original};
 
-    fn store_with_matches() -> (tempfile::TempDir, Store, Vec<i64>) {
+    pub(in crate::store) fn store_with_matches() -> (tempfile::TempDir, Store, Vec<i64>) {
         let dir = tempfile::tempdir().unwrap();
         let mut store = Store::open_dir(dir.path()).unwrap();
         let o1 = original(&mut store, "https://news.example.com/1");

@@ -155,6 +155,7 @@ pub(crate) fn facts(n: i64, title: &str) -> MatchFacts {
         }],
         passages_omitted: 0,
         escalation: None,
+        case: None,
     }
 }
 

@@ -77,6 +77,7 @@ fn facts(capture: &Capture) -> MatchFacts {
         passages: vec![],
         passages_omitted: 0,
         escalation: None,
+        case: None,
     }
 }
 

@@ -3,6 +3,7 @@
 
 mod alerts;
 mod browser;
+mod cases;
 mod cli;
 mod crawl;
 mod daemon;

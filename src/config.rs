@@ -53,9 +53,44 @@ pub struct Settings {
     pub daemon: DaemonSettings,
     /// The health, metrics (and later review) HTTP endpoint (`[web]`).
     pub web: WebSettings,
+    /// The monthly report the daemon emails (`[report]`).
+    pub report: ReportSettings,
     /// Lower-case hex SHA-256 of the config file's bytes (empty for built-in settings):
     /// evidence files record which configuration made a capture.
     pub config_sha256: String,
+}
+
+/// The monthly report (`[report]`): who receives it and whether the daemon sends it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ReportSettings {
+    /// Addresses the daemon emails the report to; empty: the licensing contacts.
+    pub to: Vec<String>,
+    /// Whether the daemon emails it; `None` (unset): when there is anyone to send to.
+    pub enabled: Option<bool>,
+    /// A Chromium (or Chrome) binary: with one, the report also goes out as PDF
+    /// (`chromium --headless --print-to-pdf`). Unset: HTML only.
+    pub chromium: Option<PathBuf>,
+}
+
+impl ReportSettings {
+    /// The report's recipients: `[report] to`, else the licensing contacts' addresses.
+    pub fn recipients(&self, contacts: &[Contact]) -> Vec<String> {
+        if !self.to.is_empty() {
+            return self.to.clone();
+        }
+        contacts
+            .iter()
+            .filter(|c| c.role == Role::Licensing)
+            .map(|c| c.email.clone())
+            .collect()
+    }
+
+    /// Whether the daemon emails the report: as `enabled` says, by default when it has
+    /// recipients.
+    pub fn sends(&self, contacts: &[Contact]) -> bool {
+        self.enabled
+            .unwrap_or_else(|| !self.recipients(contacts).is_empty())
+    }
 }
 
 /// The service's own behaviour (`[daemon]`).
@@ -634,10 +669,11 @@ impl Settings {
             let email = root.table("email", false, |s| parse_email(s, base_dir));
             let daemon = root.table("daemon", false, parse_daemon);
             let web = root.table("web", false, parse_web);
+            let report = root.table("report", false, |s| parse_report(s, base_dir));
             root.finish();
             (
                 outlet, contacts, storage, detect, originals, index, crawl, discovery, email,
-                daemon, web,
+                daemon, web, report,
             )
         };
         check_contacts(&settings.1, &mut problems);
@@ -654,6 +690,7 @@ impl Settings {
                 email,
                 daemon,
                 web,
+                report,
             ) if problems.is_empty() => Ok(Settings {
                 outlet,
                 contacts,
@@ -668,6 +705,7 @@ impl Settings {
                 email: email.unwrap_or_default(),
                 daemon: daemon.unwrap_or_default(),
                 web: web.unwrap_or_default(),
+                report: report.unwrap_or_default(),
                 config_sha256: String::new(),
             }),
             _ => {
@@ -710,6 +748,7 @@ impl Settings {
             email: EmailSettings::default(),
             daemon: DaemonSettings::default(),
             web: WebSettings::default(),
+            report: ReportSettings::default(),
             config_sha256: String::new(),
         }
     }
@@ -1315,6 +1354,25 @@ fn parse_web(s: &mut Section<'_>) -> Option<WebSettings> {
         users,
         session_ttl,
         behind_tls,
+    })
+}
+
+fn parse_report(s: &mut Section<'_>, base_dir: &Path) -> Option<ReportSettings> {
+    let to = s.string_list("to");
+    for (i, address) in to.iter().enumerate() {
+        if !looks_like_email(address) {
+            s.problem(
+                &format!("to[{i}]"),
+                format!("not an email address: {address:?}"),
+            );
+        }
+    }
+    let enabled = s.boolean("enabled");
+    let chromium = s.string("chromium", false).map(|p| base_dir.join(p));
+    Some(ReportSettings {
+        to,
+        enabled,
+        chromium,
     })
 }
 

@@ -19,6 +19,7 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 mod alerts;
 mod crawl;
+mod dashboard;
 mod matches;
 mod review;
 mod warc;
@@ -27,6 +28,10 @@ pub use alerts::{enqueue_alerts_in, AlertRecord, AlertState, NewAlert};
 pub use crawl::{
     ContentChange, CrawlBatch, FetchRecord, FrontierCounts, FrontierItem, FrontierState,
     FrontierUrl, HostRecord,
+};
+pub use dashboard::{
+    status_of, DayCount, Infringement, SiteActivity, Window, WindowFigures,
+    MAX_REPORT_INFRINGEMENTS, TOP_SITES,
 };
 pub use matches::{
     ArchiveRef, CaptureRecord, MatchArchive, MatchDetail, MatchEvidence, MatchOutcome,
@@ -368,6 +373,27 @@ const MIGRATIONS: &[&str] = &[
         updated_at TEXT NOT NULL,
         finished_at TEXT
     );
+    "#,
+    // 12 (numbered to follow 10 and 11, which are being written on other branches; the
+    // entry's place in this list is what counts): the dashboard's and the monthly
+    // report's aggregates (store::dashboard) read only these indexes, and the outbox
+    // carries monthly reports. `matches_first_seen` serves new matches per day, verdict
+    // and status; `matches_status_first_seen` the backlog and its age;
+    // `matches_host_original` the copying sites (distinct originals per host);
+    // `decisions_time` the decisions of a window. An alert's `kind` is `match` (an
+    // alert about a match, as before) or `report` (a monthly report, with no match);
+    // `unique_key` (such as `report:2026-11`) makes queueing it twice a no-op.
+    r#"
+    CREATE INDEX matches_first_seen ON matches (first_seen, verdict, status);
+    CREATE INDEX matches_status_first_seen ON matches (status, first_seen);
+    CREATE INDEX matches_host_original
+        ON matches (copy_host, original_id, first_seen, status, licensed);
+    CREATE INDEX decisions_time ON decisions (decided_at);
+    ALTER TABLE alerts ADD COLUMN kind TEXT NOT NULL DEFAULT 'match'
+        CHECK (kind IN ('match', 'report'));
+    ALTER TABLE alerts ADD COLUMN unique_key TEXT;
+    CREATE UNIQUE INDEX alerts_unique_key ON alerts (unique_key)
+        WHERE unique_key IS NOT NULL;
     "#,
 ];
 

@@ -6,6 +6,7 @@ mod browser;
 mod cli;
 mod crawl;
 mod daemon;
+mod dashboard;
 mod detection;
 mod evidence;
 mod exports;

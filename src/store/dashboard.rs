@@ -1,0 +1,363 @@
+//! The figures behind the desk's dashboard and the monthly report: one set of aggregate
+//! queries over a time window, so the two can never disagree.
+//!
+//! Every query is a `GROUP BY` over an index that holds the columns it reads (migration
+//! 12 adds them), so the cost is one scan of the window's index entries, not of the
+//! table: 100,000 matches are aggregated in a few tens of milliseconds.
+//!
+//! Times are the stored RFC 3339 UTC strings, compared as text (they sort as times).
+//! A match is "new" in the window when its `first_seen` (when copyhound first captured
+//! and recorded it) is in the window; its "first decision" is its oldest `decisions` row.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use rusqlite::params;
+
+use super::{timestamp, ReviewStatus, Store, StoreError};
+
+/// A half-open time window `[from, to)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+}
+
+/// New matches of one day, by verdict and current status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DayCount {
+    pub day: NaiveDate,
+    pub verdict: String,
+    pub status: String,
+    pub count: i64,
+}
+
+/// A copying site in the window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SiteActivity {
+    pub host: String,
+    /// Its matches first seen in the window (false positives not counted).
+    pub matches: i64,
+    /// The distinct originals those matches copy.
+    pub originals: i64,
+    /// Of those matches, how many are now `infringing`.
+    pub infringing: i64,
+    /// Of those matches, how many were recorded on a licensed domain.
+    pub licensed: i64,
+}
+
+/// A match decided as infringing in the window (its move into `infringing`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Infringement {
+    pub match_id: i64,
+    pub copy_url: String,
+    pub copy_host: String,
+    pub copy_title: String,
+    pub original_url: String,
+    pub original_title: String,
+    pub verdict: String,
+    pub containment: f64,
+    pub first_seen: String,
+    pub decided_at: String,
+    pub actor: String,
+    pub note: String,
+}
+
+/// The raw figures of one window, as the store holds them. Shaping (weeks, buckets,
+/// shares) is [`crate::dashboard`]'s, which is pure.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WindowFigures {
+    pub window: Window,
+    /// The archive's size: the denominator of a site's share of articles copied.
+    pub originals: i64,
+    /// New matches per day, verdict and current status.
+    pub days: Vec<DayCount>,
+    /// `first_seen` of every match unreviewed at the window's end, oldest first.
+    pub backlog_first_seen: Vec<String>,
+    /// Sites by distinct originals copied, most first, at most `top_sites`.
+    pub sites: Vec<SiteActivity>,
+    /// Seconds from first capture to first decision, for matches first decided in the
+    /// window.
+    pub decision_seconds: Vec<f64>,
+}
+
+/// How many sites [`Store::window_figures`] ranks.
+pub const TOP_SITES: usize = 20;
+/// The most infringements a monthly report lists (the rest are counted).
+pub const MAX_REPORT_INFRINGEMENTS: usize = 1_000;
+
+impl Store {
+    /// The figures of `window`. The backlog is the one at the window's end: when that
+    /// is now (or later), the matches whose status is `unreviewed`; for a past window,
+    /// the matches first seen before its end that were then still waiting for their
+    /// first decision (recorded unreviewed, first decided at or after the end, or not
+    /// yet).
+    ///
+    /// # Errors
+    /// [`StoreError`] when the database cannot be read.
+    pub fn window_figures(
+        &self,
+        window: Window,
+        now: DateTime<Utc>,
+    ) -> Result<WindowFigures, StoreError> {
+        let (from, to) = (timestamp(window.from), timestamp(window.to));
+        let originals: i64 = self
+            .conn
+            .query_row("SELECT COUNT(*) FROM originals", [], |r| r.get(0))
+            .map_err(|e| self.err(e))?;
+
+        // One scan of matches_first_seen (first_seen, verdict, status).
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT substr(first_seen, 1, 10), verdict, status, COUNT(*) FROM matches
+                 WHERE first_seen >= ?1 AND first_seen < ?2
+                 GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![from, to], |r| {
+                let day: String = r.get(0)?;
+                Ok((day, r.get(1)?, r.get(2)?, r.get(3)?))
+            })
+            .map_err(|e| self.err(e))?;
+        let mut days = Vec::new();
+        for row in rows {
+            let (day, verdict, status, count): (String, String, String, i64) =
+                row.map_err(|e| self.err(e))?;
+            // Stored times always start with a date; a damaged one is left out.
+            if let Ok(day) = NaiveDate::parse_from_str(&day, "%Y-%m-%d") {
+                days.push(DayCount {
+                    day,
+                    verdict,
+                    status,
+                    count,
+                });
+            }
+        }
+
+        let backlog_first_seen = if window.to >= now {
+            // matches_status_first_seen (status, first_seen): the current backlog.
+            let mut stmt = self
+                .conn
+                .prepare_cached(
+                    "SELECT first_seen FROM matches WHERE status = 'unreviewed'
+                     AND first_seen < ?1 ORDER BY first_seen",
+                )
+                .map_err(|e| self.err(e))?;
+            let rows = stmt
+                .query_map(params![to], |r| r.get(0))
+                .map_err(|e| self.err(e))?;
+            rows.collect::<Result<Vec<String>, _>>()
+                .map_err(|e| self.err(e))?
+        } else {
+            self.backlog_at(&to)?
+        };
+
+        // matches_host_original (copy_host, original_id, first_seen, status, licensed):
+        // hosts come in order, each host's originals sorted, so COUNT(DISTINCT) is cheap.
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT copy_host, COUNT(*), COUNT(DISTINCT original_id),
+                        SUM(status = 'infringing'), SUM(licensed)
+                 FROM matches INDEXED BY matches_host_original
+                 WHERE first_seen >= ?1 AND first_seen < ?2 AND status <> 'false-positive'
+                 GROUP BY copy_host
+                 ORDER BY 3 DESC, 2 DESC, 1 LIMIT ?3",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![from, to, TOP_SITES as i64], |r| {
+                Ok(SiteActivity {
+                    host: r.get(0)?,
+                    matches: r.get(1)?,
+                    originals: r.get(2)?,
+                    infringing: r.get(3)?,
+                    licensed: r.get(4)?,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        let sites = rows
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.err(e))?;
+
+        // decisions_time (decided_at): the window's decisions; a decision is a match's
+        // first when no decision with a smaller id exists for it (decisions_match).
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT ROUND((julianday(d.decided_at) - julianday(m.first_seen)) * 86400.0)
+                 FROM decisions d JOIN matches m ON m.id = d.match_id
+                 WHERE d.decided_at >= ?1 AND d.decided_at < ?2
+                   AND NOT EXISTS (SELECT 1 FROM decisions e
+                                   WHERE e.match_id = d.match_id AND e.id < d.id)",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![from, to], |r| r.get::<_, Option<f64>>(0))
+            .map_err(|e| self.err(e))?;
+        let mut decision_seconds = Vec::new();
+        for row in rows {
+            if let Some(s) = row.map_err(|e| self.err(e))? {
+                // A clock set back can make a decision precede its capture: count it as 0.
+                decision_seconds.push(s.max(0.0));
+            }
+        }
+        Ok(WindowFigures {
+            window,
+            originals,
+            days,
+            backlog_first_seen,
+            sites,
+            decision_seconds,
+        })
+    }
+
+    /// The backlog as it was at `at`: matches first seen before it, recorded
+    /// `unreviewed` (the first decision's previous status, or the current status when
+    /// there is none), with no decision before `at`. Oldest first.
+    fn backlog_at(&self, at: &str) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT m.first_seen FROM matches m
+                 LEFT JOIN decisions d ON d.id =
+                     (SELECT MIN(id) FROM decisions WHERE match_id = m.id)
+                 WHERE m.first_seen < ?1
+                   AND COALESCE(d.previous_status, m.status) = 'unreviewed'
+                   AND (d.id IS NULL OR d.decided_at >= ?1)
+                 ORDER BY m.first_seen",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![at], |r| r.get(0))
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<Vec<String>, _>>()
+            .map_err(|e| self.err(e))
+    }
+
+    /// The matches decided infringing in `window` (each match's move into
+    /// `infringing`), oldest decision first, at most `limit`, and how many there were.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the database cannot be read.
+    pub fn infringements(
+        &self,
+        window: Window,
+        limit: usize,
+    ) -> Result<(Vec<Infringement>, i64), StoreError> {
+        let (from, to) = (timestamp(window.from), timestamp(window.to));
+        let where_ = "d.decided_at >= ?1 AND d.decided_at < ?2 AND d.status = 'infringing'
+                      AND d.previous_status <> 'infringing'";
+        let total: i64 = self
+            .conn
+            .query_row(
+                &format!("SELECT COUNT(*) FROM decisions d WHERE {where_}"),
+                params![from, to],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err(e))?;
+        let mut stmt = self
+            .conn
+            .prepare(&format!(
+                "SELECT m.id, m.copy_url, m.copy_host, m.copy_title, o.url,
+                        COALESCE(v.title, ''), m.verdict, m.containment, m.first_seen,
+                        d.decided_at, d.actor, d.note
+                 FROM decisions d
+                 JOIN matches m ON m.id = d.match_id
+                 JOIN originals o ON o.id = m.original_id
+                 LEFT JOIN original_versions v
+                     ON v.original_id = o.id AND v.version = o.current_version
+                 WHERE {where_}
+                 ORDER BY d.decided_at, d.id LIMIT ?3"
+            ))
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![from, to, limit as i64], |r| {
+                Ok(Infringement {
+                    match_id: r.get(0)?,
+                    copy_url: r.get(1)?,
+                    copy_host: r.get(2)?,
+                    copy_title: r.get(3)?,
+                    original_url: r.get(4)?,
+                    original_title: r.get(5)?,
+                    verdict: r.get(6)?,
+                    containment: r.get(7)?,
+                    first_seen: r.get(8)?,
+                    decided_at: r.get(9)?,
+                    actor: r.get(10)?,
+                    note: r.get(11)?,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        let list = rows
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.err(e))?;
+        Ok((list, total))
+    }
+
+    /// Matches first seen in `window` on each host that has licensed ones (recorded on
+    /// a licensed domain, or decided `licensed`): per host, those licensed matches, the
+    /// originals they copy, and the host's matches decided `infringing` in the window's
+    /// matches (a partner copying beyond its licence). Hosts in name order.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the database cannot be read.
+    pub fn licensed_activity(&self, window: Window) -> Result<Vec<SiteActivity>, StoreError> {
+        let (from, to) = (timestamp(window.from), timestamp(window.to));
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT copy_host,
+                        SUM(licensed = 1 OR status = 'licensed'),
+                        COUNT(DISTINCT CASE WHEN licensed = 1 OR status = 'licensed'
+                                            THEN original_id END),
+                        SUM(status = 'infringing'),
+                        SUM(licensed)
+                 FROM matches INDEXED BY matches_host_original
+                 WHERE first_seen >= ?1 AND first_seen < ?2
+                 GROUP BY copy_host
+                 HAVING SUM(licensed = 1 OR status = 'licensed') > 0
+                 ORDER BY copy_host",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![from, to], |r| {
+                Ok(SiteActivity {
+                    host: r.get(0)?,
+                    matches: r.get(1)?,
+                    originals: r.get(2)?,
+                    infringing: r.get(3)?,
+                    licensed: r.get(4)?,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
+    }
+
+    /// When the first match was recorded, if any: the monthly report is not sent for
+    /// months before the store held anything.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the database cannot be read.
+    pub fn first_match_seen(&self) -> Result<Option<String>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT first_seen FROM matches INDEXED BY matches_first_seen
+                 ORDER BY first_seen LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .map(Some)
+            .or_else(|e| match e {
+                rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                e => Err(e),
+            })
+            .map_err(|e| self.err(e))
+    }
+}
+
+/// Parses a stored status name for the dashboard (an unknown one counts as unreviewed,
+/// as everywhere else).
+pub fn status_of(name: &str) -> ReviewStatus {
+    ReviewStatus::parse(name).unwrap_or(ReviewStatus::Unreviewed)
+}

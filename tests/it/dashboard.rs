@@ -1,0 +1,466 @@
+//! The dashboard and the monthly report against a store whose contents the test knows:
+//! the store's aggregates (exact numbers), the desk's `/` over real HTTP, `copyhound
+//! report` (known numbers, self-contained, hostile strings escaped) and the daemon's
+//! monthly email through a real SMTP server on loopback, sent once across a restart.
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use copyhound::crawl::fetch::{Capture, Validators};
+use copyhound::detect::Verdict;
+use copyhound::store::{NewArticle, NewDecision, NewMatch, ReviewStatus, Store, Window};
+
+use crate::util::{copyhound, stderr, stdout, OUTLET_CONFIG};
+use crate::web::DeskFixture;
+
+/// A copier's page title that tries to break out of HTML (and of an SVG `<title>`).
+pub(crate) const HOSTILE_TITLE: &str = "</title></svg><script>alert(1)</script>\"'&";
+
+fn capture(url: &str, at: DateTime<Utc>) -> Capture {
+    let url: url::Url = url.parse().unwrap();
+    Capture {
+        requested_url: url.clone(),
+        final_url: url,
+        redirects: vec![],
+        remote_addr: Some("203.0.113.7:80".parse().unwrap()),
+        request_head: b"GET / HTTP/1.1\r\nhost: x\r\n".to_vec(),
+        status: 200,
+        response_head: b"HTTP/1.1 200 OK\r\ncontent-type: text/html\r\n".to_vec(),
+        content_type: Some("text/html".into()),
+        content_encoding: None,
+        raw_body: b"<html><body><p>copy</p></body></html>".to_vec(),
+        decoded_body: None,
+        body_sha256: "0".repeat(64),
+        truncated: false,
+        validators: Validators::default(),
+        started_at: at,
+        finished_at: at,
+    }
+}
+
+/// One match of the fixture: where, which original (1-based), verdict, first seen
+/// (hours before the base time), licensed, and the decision taken (hours after it was
+/// first seen).
+struct Planted {
+    url: &'static str,
+    original: usize,
+    verdict: Verdict,
+    hours_before: i64,
+    licensed: bool,
+    decision: Option<(ReviewStatus, f64)>,
+    title: &'static str,
+}
+
+const PLANTED: &[Planted] = &[
+    // 1: infringing, decided a day after it was found.
+    Planted {
+        url: "http://mirror.example/a1",
+        original: 1,
+        verdict: Verdict::Copy,
+        hours_before: 48,
+        licensed: false,
+        decision: Some((ReviewStatus::Infringing, 24.0)),
+        title: HOSTILE_TITLE,
+    },
+    // 2: infringing, decided within half an hour.
+    Planted {
+        url: "http://mirror.example/a2",
+        original: 2,
+        verdict: Verdict::Copy,
+        hours_before: 72,
+        licensed: false,
+        decision: Some((ReviewStatus::Infringing, 0.5)),
+        title: "镜像站转载二",
+    },
+    // 3: unreviewed for 5 days.
+    Planted {
+        url: "http://mirror.example/a3",
+        original: 2,
+        verdict: Verdict::Partial,
+        hours_before: 120,
+        licensed: false,
+        decision: None,
+        title: "镜像站摘编",
+    },
+    // 4: unreviewed for an hour.
+    Planted {
+        url: "http://copier.example/b1",
+        original: 3,
+        verdict: Verdict::Partial,
+        hours_before: 1,
+        licensed: false,
+        decision: None,
+        title: "采集站一",
+    },
+    // 5: a false positive, decided after 12 hours.
+    Planted {
+        url: "http://copier.example/b2",
+        original: 4,
+        verdict: Verdict::Copy,
+        hours_before: 480,
+        licensed: false,
+        decision: Some((ReviewStatus::FalsePositive, 12.0)),
+        title: "采集站二",
+    },
+    // 6: a licensed partner's copy.
+    Planted {
+        url: "http://partner.example/p1",
+        original: 5,
+        verdict: Verdict::Copy,
+        hours_before: 96,
+        licensed: true,
+        decision: None,
+        title: "合作伙伴转载",
+    },
+    // 7: found 400 days before: outside any recent window, still in the backlog.
+    Planted {
+        url: "http://old.example/o1",
+        original: 1,
+        verdict: Verdict::Copy,
+        hours_before: 400 * 24,
+        licensed: false,
+        decision: None,
+        title: "旧站",
+    },
+];
+
+/// How many originals the fixture's archive holds.
+const ORIGINALS: usize = 10;
+
+/// Writes a config and fills its store with [`PLANTED`] around `base`: the matches
+/// first seen at their times before it, their decisions after. Returns the config.
+pub(crate) fn known_store(dir: &Path, base: DateTime<Utc>, extra_config: &str) -> PathBuf {
+    let config = dir.join("copyhound.toml");
+    std::fs::write(
+        &config,
+        format!("{OUTLET_CONFIG}\n[crawl]\nlicensed = [\"partner.example\"]\n{extra_config}"),
+    )
+    .unwrap();
+    let mut store = Store::open_dir(&dir.join("state")).unwrap();
+    let mut ids = Vec::new();
+    for i in 1..=ORIGINALS {
+        let a = NewArticle {
+            url: format!("https://www.jiangcheng-daily.example/news/{i}.html"),
+            title: format!("江城日报第 {i} 篇"),
+            published: None,
+            author: None,
+            source: "test".into(),
+            text: format!("正文 {i}"),
+            text_sha256: format!("{i:064x}"),
+            simhash: i as u64,
+            segments: Vec::new(),
+            anchors: Vec::new(),
+            sentence_hashes: Vec::new(),
+            extraction: "container".into(),
+            page_chars: 0,
+            suspect: None,
+        };
+        match store
+            .upsert_original(&a, base - Duration::days(800))
+            .unwrap()
+        {
+            copyhound::store::Upsert::New { id } => ids.push(id),
+            other => panic!("{other:?}"),
+        }
+    }
+    for p in PLANTED {
+        let seen = base - Duration::hours(p.hours_before);
+        let host = url::Url::parse(p.url)
+            .unwrap()
+            .host_str()
+            .unwrap()
+            .to_string();
+        let m = NewMatch {
+            copy_url: p.url.into(),
+            copy_host: host,
+            original_id: ids[p.original - 1],
+            verdict: p.verdict,
+            containment: 0.8,
+            coverage: 0.9,
+            copied_chars: 500,
+            passages: Vec::new(),
+            copy_title: p.title.into(),
+            licensed: p.licensed,
+            ignored: false,
+            original_version: None,
+            archive: None,
+        };
+        let outcome = store
+            .record_matches(&capture(p.url, seen), &[m], seen)
+            .unwrap();
+        let id = match outcome[0] {
+            copyhound::store::MatchOutcome::New { id } => id,
+            ref other => panic!("{other:?}"),
+        };
+        if let Some((status, after)) = p.decision {
+            let at = seen + Duration::seconds((after * 3600.0) as i64);
+            store
+                .decide(
+                    &[id],
+                    &NewDecision {
+                        status,
+                        note: "核实",
+                        actor: "wang",
+                        via: "web",
+                    },
+                    &Default::default(),
+                    &[],
+                    at,
+                )
+                .unwrap();
+        }
+    }
+    config
+}
+
+#[test]
+fn store_aggregates_are_exact() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = Utc::now();
+    known_store(dir.path(), now, "");
+    let store = Store::open_dir(&dir.path().join("state")).unwrap();
+    let window = copyhound::dashboard::recent_window(now);
+    let f = store.window_figures(window, now).unwrap();
+    assert_eq!(f.originals, 10);
+    let count = |verdict: &str, status: &str| -> i64 {
+        f.days
+            .iter()
+            .filter(|d| d.verdict == verdict && d.status == status)
+            .map(|d| d.count)
+            .sum()
+    };
+    assert_eq!(count("copy", "infringing"), 2);
+    assert_eq!(count("copy", "false-positive"), 1);
+    assert_eq!(count("copy", "licensed"), 1);
+    assert_eq!(count("partial", "unreviewed"), 2);
+    assert_eq!(count("copy", "unreviewed"), 0, "the old match is outside");
+    assert_eq!(f.days.iter().map(|d| d.count).sum::<i64>(), 6);
+    // The backlog is today's: the two recent unreviewed matches and the old one.
+    assert_eq!(f.backlog_first_seen.len(), 3);
+    let sites: Vec<(&str, i64, i64, i64, i64)> = f
+        .sites
+        .iter()
+        .map(|s| {
+            (
+                s.host.as_str(),
+                s.matches,
+                s.originals,
+                s.infringing,
+                s.licensed,
+            )
+        })
+        .collect();
+    assert_eq!(
+        sites,
+        [
+            ("mirror.example", 3, 2, 2, 0),
+            ("copier.example", 1, 1, 0, 0),
+            ("partner.example", 1, 1, 0, 1),
+        ]
+    );
+    let mut delays = f.decision_seconds.clone();
+    delays.sort_by(f64::total_cmp);
+    assert_eq!(delays, [1800.0, 43200.0, 86400.0]);
+
+    // A past month: its own matches and decisions, and the backlog as it was then.
+    let base = Utc.with_ymd_and_hms(2026, 11, 20, 12, 0, 0).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    known_store(dir.path(), base, "");
+    let store = Store::open_dir(&dir.path().join("state")).unwrap();
+    let november = Window {
+        from: Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap(),
+        to: Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).unwrap(),
+    };
+    let f = store.window_figures(november, Utc::now()).unwrap();
+    // Match 5 was found on 10-31 12:00 (480 hours before): October's.
+    assert_eq!(f.days.iter().map(|d| d.count).sum::<i64>(), 5);
+    assert_eq!(f.backlog_first_seen.len(), 3);
+    // Match 5's decision came 12 hours after it was found: at midnight, November's.
+    assert_eq!(f.decision_seconds.len(), 3);
+    let (list, total) = store.infringements(november, 100).unwrap();
+    assert_eq!(total, 2);
+    assert_eq!(list[0].copy_url, "http://mirror.example/a2");
+    assert_eq!(list[1].copy_title, HOSTILE_TITLE);
+    let licensed = store.licensed_activity(november).unwrap();
+    assert_eq!(licensed.len(), 1);
+    assert_eq!(
+        (licensed[0].host.as_str(), licensed[0].matches),
+        ("partner.example", 1)
+    );
+}
+
+/// The `<tr>` of a table whose header cell is `first`, as its cells' texts.
+fn row_of(section: &str, first: &str) -> Vec<String> {
+    let marker = format!("<th scope=\"row\">{first}</th>");
+    let at = section
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no row {first}"));
+    let end = section[at..].find("</tr>").unwrap() + at;
+    let mut cells = vec![first.to_string()];
+    let mut rest = &section[at + marker.len()..end];
+    while let Some(s) = rest.find("<td>") {
+        let e = rest[s..].find("</td>").unwrap() + s;
+        cells.push(rest[s + 4..e].to_string());
+        rest = &rest[e..];
+    }
+    cells
+}
+
+fn section<'a>(page: &'a str, id: &str) -> &'a str {
+    let start = page
+        .find(&format!("-section\" id=\"{id}\">"))
+        .unwrap_or_else(|| panic!("no section {id}"));
+    let end = page[start..].find("</section>").unwrap() + start;
+    &page[start..end]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_shows_the_known_numbers() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = known_store(dir.path(), Utc::now(), "");
+    let desk = DeskFixture::on_config(&config).await;
+    let (session, _) = desk.login().await;
+    let r = desk.get("/", Some(&session)).await;
+    assert_eq!(r.status(), reqwest::StatusCode::OK);
+    let csp = r.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(csp, copyhound::web::CONTENT_SECURITY_POLICY);
+    let page = r.text().await.unwrap();
+    // Behind the login like everything else.
+    let anonymous = desk.get("/", None).await;
+    assert_eq!(anonymous.status(), reqwest::StatusCode::SEE_OTHER);
+
+    assert!(page.contains("<span class=\"figure-value\">6</span> <span class=\"figure-label\">新发现的转载</span>"), "{page}");
+    assert!(page.contains(
+        "<span class=\"figure-value\">3</span> <span class=\"figure-label\">待审核</span>"
+    ));
+    let weekly = section(&page, "weekly");
+    assert!(
+        weekly.contains("共 6 条：全文转载 4，部分转载 2。"),
+        "{weekly}"
+    );
+    assert_eq!(weekly.matches("<tr><th scope=\"row\">").count(), 26);
+    let backlog = section(&page, "backlog");
+    assert_eq!(row_of(backlog, "1 天内"), ["1 天内", "1"]);
+    assert_eq!(row_of(backlog, "1–7 天"), ["1–7 天", "1"]);
+    assert_eq!(row_of(backlog, "90 天以上"), ["90 天以上", "1"]);
+    assert!(
+        backlog.contains("3 条待审核，最久的已等待 400.0 天。"),
+        "{backlog}"
+    );
+    let status = section(&page, "status");
+    assert_eq!(row_of(status, "待审核"), ["待审核", "2", "33.3%"]);
+    assert_eq!(row_of(status, "侵权"), ["侵权", "2", "33.3%"]);
+    assert_eq!(row_of(status, "已授权"), ["已授权", "1", "16.7%"]);
+    assert_eq!(row_of(status, "误报"), ["误报", "1", "16.7%"]);
+    let sites = section(&page, "sites");
+    assert_eq!(
+        row_of(sites, "mirror.example"),
+        ["mirror.example", "3", "2", "20.0%", "2", "0"]
+    );
+    assert_eq!(
+        row_of(sites, "partner.example"),
+        ["partner.example", "1", "1", "10.0%", "0", "1"]
+    );
+    assert!(!sites.contains("old.example"));
+    let decisions = section(&page, "decisions");
+    assert_eq!(row_of(decisions, "1 小时内"), ["1 小时内", "1"]);
+    assert_eq!(row_of(decisions, "1–24 小时"), ["1–24 小时", "1"]);
+    assert_eq!(row_of(decisions, "1–3 天"), ["1–3 天", "1"]);
+    assert!(decisions.contains("中位数 12.0 小时"), "{decisions}");
+    // Every chart is an accessible inline SVG with CJK fonts and no style attribute
+    // (the CSP allows no inline style), and the page loads no script of its own.
+    assert_eq!(page.matches("<svg ").count(), 5);
+    assert_eq!(page.matches("role=\"img\"").count(), 5);
+    assert!(page.contains("Noto Sans CJK SC"));
+    assert!(!page.contains("style="));
+    assert!(!page.contains("<script>"));
+    // The queue keeps its URL, and the nav links both.
+    assert!(page.contains("href=\"/matches\""));
+    assert_eq!(
+        desk.get("/matches", Some(&session)).await.status(),
+        reqwest::StatusCode::OK
+    );
+    desk.stop().await;
+}
+
+/// Runs `copyhound report` on `config`.
+fn report(config: &Path, args: &[&str]) -> std::process::Output {
+    let mut all = vec!["report", "--config", config.to_str().unwrap()];
+    all.extend(args);
+    copyhound(&all)
+}
+
+#[test]
+fn the_monthly_report_is_self_contained_with_the_known_numbers() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = Utc.with_ymd_and_hms(2026, 11, 20, 12, 0, 0).unwrap();
+    let config = known_store(dir.path(), base, "");
+    let out = report(&config, &["--month", "2026-11"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let html = stdout(&out);
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    assert!(html.contains("<html lang=\"zh-CN\">"));
+    // Self-contained: no external resource of any kind, no script.
+    for bad in [
+        "src=\"http",
+        "href=\"http",
+        "<script",
+        "<link",
+        "@import",
+        "url(",
+    ] {
+        assert!(!html.contains(bad), "{bad} in the report");
+    }
+    // The month's figures: 5 new matches (the 6th was found in October).
+    assert!(
+        html.contains("<span class=\"figure-value\">5</span>"),
+        "{html}"
+    );
+    let status = section(&html, "status");
+    assert_eq!(row_of(status, "侵权"), ["侵权", "2", "40.0%"]);
+    // The backlog as it was at the end of November.
+    let backlog = section(&html, "backlog");
+    assert!(backlog.contains("3 条待审核"), "{backlog}");
+    // Confirmed infringements, with the hostile title escaped.
+    let inf = section(&html, "infringements");
+    assert!(inf.contains("http://mirror.example/a2"));
+    assert!(
+        inf.contains("&#60;/title&#62;&#60;/svg&#62;&#60;script&#62;alert(1)&#60;/script&#62;&#34;&#39;&#38;"),
+        "{inf}"
+    );
+    assert!(!html.contains("<script>alert(1)"));
+    assert!(inf.contains("2 条"), "{inf}");
+    // Licences: the partner's copies this month.
+    let licences = section(&html, "licences");
+    assert_eq!(
+        row_of(licences, "partner.example"),
+        ["partner.example", "[crawl] licensed", "1", "1", "0"]
+    );
+
+    // English, to a file.
+    let file = dir.path().join("report-2026-11.html");
+    let out = report(
+        &config,
+        &[
+            "--month",
+            "2026-11",
+            "--lang",
+            "en",
+            "--out",
+            file.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).is_empty());
+    let html = std::fs::read_to_string(&file).unwrap();
+    assert!(html.contains("<html lang=\"en\">"));
+    assert!(section(&html, "status").contains("infringing"));
+
+    // A bad month is a usage error naming the format.
+    let out = report(&config, &["--month", "2026-13"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("YYYY-MM"), "{}", stderr(&out));
+}

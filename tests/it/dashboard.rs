@@ -464,3 +464,135 @@ fn the_monthly_report_is_self_contained_with_the_known_numbers() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("YYYY-MM"), "{}", stderr(&out));
 }
+
+/// `copyhound run` on `config` with the report scheduler's clock set to `clock`, its
+/// log appended to `log`.
+fn start_daemon(config: &Path, clock: &str, log: &Path) -> std::process::Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap();
+    std::process::Command::new(env!("CARGO_BIN_EXE_copyhound"))
+        .args(["run", "--config", config.to_str().unwrap()])
+        .env_remove("COPYHOUND_CONFIG")
+        .env_remove("NOTIFY_SOCKET")
+        .env("RUST_LOG", "info")
+        .env(copyhound::notify::monthly::CLOCK_ENV, clock)
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap()
+}
+
+/// SIGTERM, then waits for a clean exit.
+fn stop_daemon(mut child: std::process::Child) {
+    // SAFETY: kill(2) on the pid of a child we spawned and have not reaped.
+    let rc = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    assert_eq!(rc, 0);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success(), "daemon exit {status}");
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "daemon did not stop");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn the_daemon_emails_the_monthly_report_once_across_a_restart() {
+    let test = "the_daemon_emails_the_monthly_report_once_across_a_restart";
+    if !crate::util::python_has("aiosmtpd", test) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let port = crate::util::free_port();
+    let sink = crate::util::SmtpSink::start(port, &dir.path().join("sink"), None);
+    let web = crate::util::free_port();
+    let base = Utc.with_ymd_and_hms(2026, 11, 20, 12, 0, 0).unwrap();
+    let config = known_store(
+        dir.path(),
+        base,
+        &format!(
+            "[email]\nsmtp_url = \"smtp://127.0.0.1:{port}\"\nstarttls = \"opportunistic\"\nfrom = \"copyhound <copyhound@jiangcheng-daily.example>\"\nretry_initial = \"1s\"\nretry_max = \"2s\"\ntimeout = \"5s\"\n\n[report]\nto = [\"director@jiangcheng-daily.example\", \"licensing@jiangcheng-daily.example\"]\n\n[daemon]\nshutdown_timeout = \"5s\"\n\n[web]\nlisten = \"127.0.0.1:{web}\"\n"
+        ),
+    );
+    let log = dir.path().join("daemon.log");
+    // Five minutes into December: November's report is owed.
+    let clock = "2026-12-01T00:05:00Z";
+    let wait_for = |n: usize| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while sink.messages().len() < n {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no report email; log: {}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    };
+    let daemon = start_daemon(&config, clock, &log);
+    wait_for(1);
+    stop_daemon(daemon);
+    // A restart on the same day (and a later one in the month) sends nothing more.
+    for (run, clock) in [clock, "2026-12-15T09:00:00Z"].into_iter().enumerate() {
+        let daemon = start_daemon(&config, clock, &log);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .matches("monthly report scheduler runs on a set clock")
+            .count()
+            < run + 2
+        {
+            assert!(std::time::Instant::now() < deadline, "daemon did not start");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        // Its first scheduler pass and an outbox pass.
+        std::thread::sleep(std::time::Duration::from_secs(2));
+        stop_daemon(daemon);
+    }
+    let messages = sink.messages();
+    assert_eq!(messages.len(), 1, "sent once");
+    let (raw, rcpt) = &messages[0];
+    let mut rcpt = rcpt.clone();
+    rcpt.sort();
+    assert_eq!(
+        rcpt,
+        [
+            "director@jiangcheng-daily.example",
+            "licensing@jiangcheng-daily.example"
+        ]
+    );
+    let parsed = mail_parser::MessageParser::default().parse(raw).unwrap();
+    assert_eq!(
+        parsed.subject().unwrap(),
+        "[copyhound] 江城日报社 版权监测月报：2026-11"
+    );
+    let html = parsed.body_html(0).unwrap();
+    assert!(html.contains("本月确认侵权 2 条。"), "{html}");
+    assert!(html.contains("<svg "));
+    assert!(!html.contains("<script>alert(1)"));
+    let attachment = parsed.attachment(0).unwrap();
+    assert_eq!(
+        mail_parser::MimeHeaders::attachment_name(attachment),
+        Some("copyhound-report-2026-11.html")
+    );
+    // The outbox shows it once, sent.
+    let out = copyhound(&[
+        "alerts",
+        "list",
+        "--json",
+        "--config",
+        config.to_str().unwrap(),
+    ]);
+    let alerts: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let sent: Vec<_> = alerts
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["state"] == "sent")
+        .collect();
+    assert_eq!(sent.len(), 1, "{alerts}");
+}

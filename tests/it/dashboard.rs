@@ -596,3 +596,143 @@ fn the_daemon_emails_the_monthly_report_once_across_a_restart() {
         .collect();
     assert_eq!(sent.len(), 1, "{alerts}");
 }
+
+/// A store that looks like a year of real use (for the browser test's screenshot and
+/// the README's): 800 originals, about 1,700 matches over the last 26 weeks on 40 sites
+/// (a few copying much, most a little), more found each month, 70% whole copies, the
+/// older ones decided a few hours to days after they were found. Synthetic: every name
+/// is made up. Returns the config.
+pub(crate) fn realistic_store(dir: &Path, now: DateTime<Utc>, extra_config: &str) -> PathBuf {
+    let config = dir.join("copyhound.toml");
+    std::fs::write(
+        &config,
+        format!("{OUTLET_CONFIG}\n[crawl]\nlicensed = [\"partner-news.example\"]\n{extra_config}"),
+    )
+    .unwrap();
+    let mut store = Store::open_dir(&dir.join("state")).unwrap();
+    let articles: Vec<NewArticle> = (1..=800)
+        .map(|i| NewArticle {
+            url: format!("https://www.jiangcheng-daily.example/news/{i}.html"),
+            title: format!("江城日报第 {i} 篇"),
+            published: None,
+            author: None,
+            source: "test".into(),
+            text: format!("正文 {i}"),
+            text_sha256: format!("{i:064x}"),
+            simhash: i as u64,
+            segments: Vec::new(),
+            anchors: Vec::new(),
+            sentence_hashes: Vec::new(),
+            extraction: "container".into(),
+            page_chars: 0,
+            suspect: None,
+        })
+        .collect();
+    let ids: Vec<i64> = store
+        .upsert_originals(&articles, now - Duration::days(400))
+        .unwrap()
+        .into_iter()
+        .map(|u| match u {
+            copyhound::store::Upsert::New { id } => id,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    let sites = [
+        "kuaixun-mirror.example",
+        "www.daily-reposts.example",
+        "news.aggregator-cn.example",
+        "partner-news.example",
+        "m.toutiao-copy.example",
+        "jiangcheng-info.example",
+        "www.shishi-caiji.example",
+        "bbs.riverside-forum.example",
+        "caijing-digest.example",
+        "www.wenzhai365.example",
+        "portal.xinwen-hub.example",
+        "blog.media-watch.example",
+    ];
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut rand = move |n: u64| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state % n
+    };
+    let days = 26 * 7;
+    let mut n = 0;
+    for day in (0..days).rev() {
+        // More copies found as the crawl widens: 4 a day half a year ago, 14 now.
+        let count = 4 + (days - day) / 18 + rand(4) as i64;
+        let seen = now - Duration::days(day) - Duration::hours(rand(20) as i64);
+        let mut matches = Vec::new();
+        for _ in 0..count {
+            n += 1;
+            // A skewed choice: the first sites copy much more than the last.
+            let site_n = sites.len() as u64 + 28;
+            let pick = rand(site_n).min(rand(site_n)) as usize;
+            let host = if pick < sites.len() {
+                sites[pick].to_string()
+            } else {
+                format!("site{}.example", pick - sites.len())
+            };
+            matches.push(NewMatch {
+                copy_url: format!("http://{host}/a/{n}.html"),
+                copy_host: host.clone(),
+                original_id: ids[rand(ids.len() as u64) as usize],
+                verdict: if rand(10) < 7 {
+                    Verdict::Copy
+                } else {
+                    Verdict::Partial
+                },
+                containment: 0.3 + rand(70) as f64 / 100.0,
+                coverage: 0.8,
+                copied_chars: 900,
+                passages: Vec::new(),
+                copy_title: format!("转载稿件 {n}"),
+                licensed: host == "partner-news.example",
+                ignored: false,
+                original_version: None,
+                archive: None,
+            });
+        }
+        let outcomes = store
+            .record_matches(
+                &capture(&format!("http://x.example/{day}"), seen),
+                &matches,
+                seen,
+            )
+            .unwrap();
+        if day < 3 {
+            continue;
+        }
+        for (o, m) in outcomes.iter().zip(&matches) {
+            let copyhound::store::MatchOutcome::New { id } = *o else {
+                continue;
+            };
+            if m.licensed || rand(100) < 12 {
+                continue;
+            }
+            let status = match rand(10) {
+                0..=5 => ReviewStatus::Infringing,
+                6..=8 => ReviewStatus::FalsePositive,
+                _ => ReviewStatus::Ignored,
+            };
+            let after = Duration::minutes(20 + rand(60 * 24 * 6) as i64);
+            store
+                .decide(
+                    &[id],
+                    &NewDecision {
+                        status,
+                        note: "",
+                        actor: "wang",
+                        via: "web",
+                    },
+                    &Default::default(),
+                    &[],
+                    (seen + after).min(now),
+                )
+                .unwrap();
+        }
+    }
+    config
+}

@@ -227,6 +227,18 @@ fn main() {
         "store: {MATCHES} matches on {SITES} sites, {ORIGINALS} originals, built in {:.1}s",
         filled.as_secs_f64()
     );
+    // The dashboard's store queries alone, without HTTP or rendering.
+    let mut times = Vec::with_capacity(ROUNDS);
+    for _ in 0..ROUNDS {
+        let now = Utc::now();
+        let started = Instant::now();
+        match store.window_figures(copyhound::dashboard::recent_window(now), now) {
+            Ok(f) => assert!(!f.days.is_empty()),
+            Err(e) => panic!("{e}"),
+        }
+        times.push(started.elapsed());
+    }
+    println!("{:<34} p50 {:8.2} ms", "dashboard figures (store only)", median(times));
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

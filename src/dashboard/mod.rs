@@ -377,17 +377,16 @@ pub fn build(figures: &WindowFigures, lang: Language, now: DateTime<Utc>) -> Das
 
     // The backlog and its age.
     let at = if window.to < now { window.to } else { now };
-    let ages: Vec<f64> = figures
-        .backlog_first_seen
-        .iter()
-        .filter_map(|s| parse_time(s))
-        .map(|t| (at - t).num_seconds().max(0) as f64)
-        .collect();
-    let age_counts = bucket_counts(&ages, &AGE_BUCKETS);
-    let oldest = ages.iter().copied().fold(0.0f64, f64::max);
+    let age_counts = figures.backlog.by_age.clone();
+    let oldest = figures
+        .backlog
+        .oldest
+        .as_deref()
+        .and_then(parse_time)
+        .map_or(0.0, |t| (at - t).num_seconds().max(0) as f64);
     let backlog_title = t("待审核积压及等待时长", "Review backlog by age");
     let age_names: Vec<String> = AGE_BUCKETS.iter().map(|(_, zh, en)| t(zh, en)).collect();
-    let backlog = ages.len() as i64;
+    let backlog = figures.backlog.total();
     sections.push(Section {
         id: "backlog",
         heading: backlog_title.clone(),
@@ -631,7 +630,7 @@ pub fn build(figures: &WindowFigures, lang: Language, now: DateTime<Utc>) -> Das
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{DayCount, SiteActivity};
+    use crate::store::{Backlog, DayCount, SiteActivity};
 
     fn day(s: &str) -> NaiveDate {
         NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
@@ -687,7 +686,10 @@ mod tests {
                     count: 2,
                 },
             ],
-            backlog_first_seen: vec!["2026-11-04T12:00:00Z".into(), "2026-11-29T13:00:00Z".into()],
+            backlog: Backlog {
+                by_age: vec![1, 0, 1, 0, 0],
+                oldest: Some("2026-11-04T12:00:00Z".into()),
+            },
             sites: vec![SiteActivity {
                 host: "mirror.example".into(),
                 matches: 5,

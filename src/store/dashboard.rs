@@ -70,14 +70,33 @@ pub struct WindowFigures {
     pub originals: i64,
     /// New matches per day, verdict and current status.
     pub days: Vec<DayCount>,
-    /// `first_seen` of every match unreviewed at the window's end, oldest first.
-    pub backlog_first_seen: Vec<String>,
+    /// The matches unreviewed at the window's end (or now, if earlier), by age.
+    pub backlog: Backlog,
     /// Sites by distinct originals copied, most first, at most `top_sites`.
     pub sites: Vec<SiteActivity>,
     /// Seconds from first capture to first decision, for matches first decided in the
     /// window.
     pub decision_seconds: Vec<f64>,
 }
+
+/// The review backlog at one moment.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Backlog {
+    /// Waiting matches per age bucket: younger than each of [`BACKLOG_AGE_DAYS`] in
+    /// turn, then older than the last.
+    pub by_age: Vec<i64>,
+    /// When the longest-waiting match was first seen.
+    pub oldest: Option<String>,
+}
+
+impl Backlog {
+    pub fn total(&self) -> i64 {
+        self.by_age.iter().sum()
+    }
+}
+
+/// The bounds of the backlog's age buckets, in days.
+pub const BACKLOG_AGE_DAYS: [i64; 4] = [1, 7, 30, 90];
 
 /// How many sites [`Store::window_figures`] ranks.
 pub const TOP_SITES: usize = 20;
@@ -134,23 +153,64 @@ impl Store {
             }
         }
 
-        let backlog_first_seen = if window.to >= now {
+        // The backlog's ages are counted in SQL against each bucket's bound (stored
+        // times compare as text), so no row leaves the database.
+        let at = window.to.min(now);
+        let bounds: Vec<String> = BACKLOG_AGE_DAYS
+            .iter()
+            .map(|d| timestamp(at - chrono::Duration::days(*d)))
+            .collect();
+        let (sql, key) = if window.to >= now {
             // matches_status_first_seen (status, first_seen): the current backlog.
-            let mut stmt = self
-                .conn
-                .prepare_cached(
-                    "SELECT first_seen FROM matches WHERE status = 'unreviewed'
-                     AND first_seen < ?1 ORDER BY first_seen",
-                )
-                .map_err(|e| self.err(e))?;
-            let rows = stmt
-                .query_map(params![to], |r| r.get(0))
-                .map_err(|e| self.err(e))?;
-            rows.collect::<Result<Vec<String>, _>>()
-                .map_err(|e| self.err(e))?
+            (
+                "SELECT COUNT(*), MIN(first_seen), SUM(first_seen > ?2), SUM(first_seen > ?3),
+                        SUM(first_seen > ?4), SUM(first_seen > ?5)
+                 FROM matches WHERE status = 'unreviewed' AND first_seen < ?1",
+                to.clone(),
+            )
         } else {
-            self.backlog_at(&to)?
+            // As it was: first seen before the end, recorded unreviewed (the first
+            // decision's previous status, or the current status without one), and not
+            // decided before the end.
+            (
+                "SELECT COUNT(*), MIN(first_seen), SUM(first_seen > ?2), SUM(first_seen > ?3),
+                        SUM(first_seen > ?4), SUM(first_seen > ?5)
+                 FROM matches m
+                 LEFT JOIN decisions d ON d.id =
+                     (SELECT MIN(id) FROM decisions WHERE match_id = m.id)
+                 WHERE m.first_seen < ?1
+                   AND COALESCE(d.previous_status, m.status) = 'unreviewed'
+                   AND (d.id IS NULL OR d.decided_at >= ?1)",
+                to.clone(),
+            )
         };
+        let backlog = self
+            .conn
+            .prepare_cached(sql)
+            .and_then(|mut stmt| {
+                stmt.query_row(
+                    params![key, bounds[0], bounds[1], bounds[2], bounds[3]],
+                    |r| {
+                        let total: i64 = r.get(0)?;
+                        let younger: Vec<i64> = (2..6)
+                            .map(|i| r.get::<_, Option<i64>>(i).map(|v| v.unwrap_or(0)))
+                            .collect::<Result<_, _>>()?;
+                        // Cumulative "younger than" counts into buckets.
+                        let mut by_age = Vec::with_capacity(5);
+                        let mut below = 0;
+                        for y in &younger {
+                            by_age.push(y - below);
+                            below = *y;
+                        }
+                        by_age.push(total - below);
+                        Ok(Backlog {
+                            by_age,
+                            oldest: r.get(1)?,
+                        })
+                    },
+                )
+            })
+            .map_err(|e| self.err(e))?;
 
         // matches_host_original (copy_host, original_id, first_seen, status, licensed):
         // hosts come in order, each host's originals sorted, so COUNT(DISTINCT) is cheap.
@@ -206,33 +266,10 @@ impl Store {
             window,
             originals,
             days,
-            backlog_first_seen,
+            backlog,
             sites,
             decision_seconds,
         })
-    }
-
-    /// The backlog as it was at `at`: matches first seen before it, recorded
-    /// `unreviewed` (the first decision's previous status, or the current status when
-    /// there is none), with no decision before `at`. Oldest first.
-    fn backlog_at(&self, at: &str) -> Result<Vec<String>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT m.first_seen FROM matches m
-                 LEFT JOIN decisions d ON d.id =
-                     (SELECT MIN(id) FROM decisions WHERE match_id = m.id)
-                 WHERE m.first_seen < ?1
-                   AND COALESCE(d.previous_status, m.status) = 'unreviewed'
-                   AND (d.id IS NULL OR d.decided_at >= ?1)
-                 ORDER BY m.first_seen",
-            )
-            .map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map(params![at], |r| r.get(0))
-            .map_err(|e| self.err(e))?;
-        rows.collect::<Result<Vec<String>, _>>()
-            .map_err(|e| self.err(e))
     }
 
     /// The matches decided infringing in `window` (each match's move into

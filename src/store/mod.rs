@@ -30,8 +30,8 @@ pub use crawl::{
     FrontierUrl, HostRecord,
 };
 pub use dashboard::{
-    status_of, DayCount, Infringement, SiteActivity, Window, WindowFigures,
-    MAX_REPORT_INFRINGEMENTS, TOP_SITES,
+    status_of, Backlog, DayCount, Infringement, SiteActivity, Window, WindowFigures,
+    BACKLOG_AGE_DAYS, MAX_REPORT_INFRINGEMENTS, TOP_SITES,
 };
 pub use matches::{
     ArchiveRef, CaptureRecord, MatchArchive, MatchDetail, MatchEvidence, MatchOutcome,
@@ -388,7 +388,7 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX matches_status_first_seen ON matches (status, first_seen);
     CREATE INDEX matches_host_original
         ON matches (copy_host, original_id, first_seen, status, licensed);
-    CREATE INDEX decisions_time ON decisions (decided_at);
+    CREATE INDEX decisions_time ON decisions (decided_at, match_id);
     ALTER TABLE alerts ADD COLUMN kind TEXT NOT NULL DEFAULT 'match'
         CHECK (kind IN ('match', 'report'));
     ALTER TABLE alerts ADD COLUMN unique_key TEXT;

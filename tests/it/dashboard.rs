@@ -236,7 +236,7 @@ fn store_aggregates_are_exact() {
     assert_eq!(count("copy", "unreviewed"), 0, "the old match is outside");
     assert_eq!(f.days.iter().map(|d| d.count).sum::<i64>(), 6);
     // The backlog is today's: the two recent unreviewed matches and the old one.
-    assert_eq!(f.backlog_first_seen.len(), 3);
+    assert_eq!(f.backlog.by_age, [1, 1, 0, 0, 1]);
     let sites: Vec<(&str, i64, i64, i64, i64)> = f
         .sites
         .iter()
@@ -274,7 +274,8 @@ fn store_aggregates_are_exact() {
     let f = store.window_figures(november, Utc::now()).unwrap();
     // Match 5 was found on 10-31 12:00 (480 hours before): October's.
     assert_eq!(f.days.iter().map(|d| d.count).sum::<i64>(), 5);
-    assert_eq!(f.backlog_first_seen.len(), 3);
+    // Matches 3 and 4 (15 and 10 days old at the month's end), and the old one.
+    assert_eq!(f.backlog.by_age, [0, 0, 2, 0, 1]);
     // Match 5's decision came 12 hours after it was found: at midnight, November's.
     assert_eq!(f.decision_seconds.len(), 3);
     let (list, total) = store.infringements(november, 100).unwrap();

@@ -19,7 +19,7 @@ pub mod report;
 use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc};
 
 use crate::config::Language;
-use crate::store::{status_of, ReviewStatus, Window, WindowFigures};
+use crate::store::{ReviewStatus, Window, WindowFigures};
 use charts::{Bar, Chart, Series};
 
 /// Weeks the desk's dashboard covers (about six months).
@@ -282,31 +282,10 @@ pub fn build(figures: &WindowFigures, lang: Language, now: DateTime<Utc>) -> Das
     let mut sections = Vec::new();
 
     // New matches per week, by verdict.
-    let first_week = week_start(window.from.date_naive());
-    let mut weeks = Vec::new();
-    let mut w = first_week;
-    while w < window.to.date_naive() || (w == first_week && weeks.is_empty()) {
-        weeks.push(w);
-        w += Duration::weeks(1);
-    }
-    let mut copy = vec![0i64; weeks.len()];
-    let mut partial = vec![0i64; weeks.len()];
-    let mut by_status: Vec<(ReviewStatus, i64)> =
-        ReviewStatus::ALL.iter().map(|s| (*s, 0)).collect();
-    for d in &figures.days {
-        let i = ((week_start(d.day) - first_week).num_days() / 7) as usize;
-        if let Some(slot) = if d.verdict == "copy" {
-            copy.get_mut(i)
-        } else {
-            partial.get_mut(i)
-        } {
-            *slot += d.count;
-        }
-        let s = status_of(&d.status);
-        if let Some(e) = by_status.iter_mut().find(|(k, _)| *k == s) {
-            e.1 += d.count;
-        }
-    }
+    let weeks: Vec<NaiveDate> = figures.weeks.iter().map(|w| w.start).collect();
+    let copy: Vec<i64> = figures.weeks.iter().map(|w| w.copy).collect();
+    let partial: Vec<i64> = figures.weeks.iter().map(|w| w.partial).collect();
+    let by_status = figures.by_status.clone();
     let new_total: i64 = copy.iter().sum::<i64>() + partial.iter().sum::<i64>();
     let copy_name = t("全文转载", "copy");
     let partial_name = t("部分转载", "partial");
@@ -630,7 +609,7 @@ pub fn build(figures: &WindowFigures, lang: Language, now: DateTime<Utc>) -> Das
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{Backlog, DayCount, SiteActivity};
+    use crate::store::{Backlog, SiteActivity, WeekCount};
 
     fn day(s: &str) -> NaiveDate {
         NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
@@ -672,19 +651,24 @@ mod tests {
         let figures = WindowFigures {
             window: Month::parse("2026-11").unwrap().window(),
             originals: 40,
-            days: vec![
-                DayCount {
-                    day: day("2026-11-02"),
-                    verdict: "copy".into(),
-                    status: "infringing".into(),
-                    count: 3,
+            weeks: vec![
+                WeekCount {
+                    start: day("2026-10-26"),
+                    copy: 0,
+                    partial: 0,
                 },
-                DayCount {
-                    day: day("2026-11-04"),
-                    verdict: "partial".into(),
-                    status: "unreviewed".into(),
-                    count: 2,
+                WeekCount {
+                    start: day("2026-11-02"),
+                    copy: 3,
+                    partial: 2,
                 },
+            ],
+            by_status: vec![
+                (ReviewStatus::Unreviewed, 2),
+                (ReviewStatus::Infringing, 3),
+                (ReviewStatus::Licensed, 0),
+                (ReviewStatus::FalsePositive, 0),
+                (ReviewStatus::Ignored, 0),
             ],
             backlog: Backlog {
                 by_age: vec![1, 0, 1, 0, 0],
@@ -702,9 +686,8 @@ mod tests {
         let d = build(&figures, Language::En, now);
         let ids: Vec<_> = d.sections.iter().map(|s| s.id).collect();
         assert_eq!(ids, ["weekly", "backlog", "status", "sites", "decisions"]);
-        // November 2026 starts on a Sunday: its weeks start 10-26, 11-02, ... 11-30.
         let weekly = &d.sections[0].table;
-        assert_eq!(weekly.rows.len(), 6);
+        assert_eq!(weekly.rows.len(), 2);
         assert_eq!(weekly.rows[1], ["2026-11-02", "3", "2", "5"]);
         let backlog = &d.sections[1].table;
         assert_eq!(backlog.rows[0], ["< 1 day", "1"]);

@@ -7,9 +7,10 @@
 //!
 //! Times are the stored RFC 3339 UTC strings, compared as text (they sort as times).
 //! A match is "new" in the window when its `first_seen` (when copyhound first captured
-//! and recorded it) is in the window; its "first decision" is its oldest `decisions` row.
+//! and recorded it) is in the window; its first decision's time is kept on the match
+//! (`first_decided_at`, set by [`Store::decide`]).
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
 use rusqlite::params;
 
 use super::{timestamp, ReviewStatus, Store, StoreError};
@@ -21,13 +22,13 @@ pub struct Window {
     pub to: DateTime<Utc>,
 }
 
-/// New matches of one day, by verdict and current status.
+/// New matches of one week (Monday to Monday, UTC, clipped to the window), by verdict.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DayCount {
-    pub day: NaiveDate,
-    pub verdict: String,
-    pub status: String,
-    pub count: i64,
+pub struct WeekCount {
+    /// The Monday the week starts on.
+    pub start: NaiveDate,
+    pub copy: i64,
+    pub partial: i64,
 }
 
 /// A copying site in the window.
@@ -68,8 +69,10 @@ pub struct WindowFigures {
     pub window: Window,
     /// The archive's size: the denominator of a site's share of articles copied.
     pub originals: i64,
-    /// New matches per day, verdict and current status.
-    pub days: Vec<DayCount>,
+    /// New matches per week, by verdict.
+    pub weeks: Vec<WeekCount>,
+    /// New matches by current status, in [`ReviewStatus::ALL`] order.
+    pub by_status: Vec<(ReviewStatus, i64)>,
     /// The matches unreviewed at the window's end (or now, if earlier), by age.
     pub backlog: Backlog,
     /// Sites by distinct originals copied, most first, at most `top_sites`.
@@ -123,34 +126,53 @@ impl Store {
             .query_row("SELECT COUNT(*) FROM originals", [], |r| r.get(0))
             .map_err(|e| self.err(e))?;
 
-        // One scan of matches_first_seen (first_seen, verdict, status).
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT substr(first_seen, 1, 10), verdict, status, COUNT(*) FROM matches
-                 WHERE first_seen >= ?1 AND first_seen < ?2
-                 GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
-            )
-            .map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map(params![from, to], |r| {
-                let day: String = r.get(0)?;
-                Ok((day, r.get(1)?, r.get(2)?, r.get(3)?))
-            })
-            .map_err(|e| self.err(e))?;
-        let mut days = Vec::new();
-        for row in rows {
-            let (day, verdict, status, count): (String, String, String, i64) =
-                row.map_err(|e| self.err(e))?;
-            // Stored times always start with a date; a damaged one is left out.
-            if let Ok(day) = NaiveDate::parse_from_str(&day, "%Y-%m-%d") {
-                days.push(DayCount {
-                    day,
-                    verdict,
-                    status,
-                    count,
-                });
+        // Range counts on matches_verdict_first_seen (verdict, first_seen) and
+        // matches_status_first_seen (status, first_seen): SQLite counts an index range
+        // without sorting or grouping anything.
+        let mut weeks = Vec::new();
+        let mut start = window.from.date_naive();
+        start -= chrono::Duration::days(i64::from(start.weekday().num_days_from_monday()));
+        loop {
+            let at = |d: NaiveDate| Utc.from_utc_datetime(&d.and_time(chrono::NaiveTime::MIN));
+            let lo = at(start).max(window.from);
+            let hi = at(start + chrono::Duration::weeks(1)).min(window.to);
+            if lo >= hi && !weeks.is_empty() {
+                break;
             }
+            let count = |verdict: &str| -> Result<i64, StoreError> {
+                let mut stmt = self
+                    .conn
+                    .prepare_cached(
+                        "SELECT COUNT(*) FROM matches
+                         WHERE verdict = ?1 AND first_seen >= ?2 AND first_seen < ?3",
+                    )
+                    .map_err(|e| self.err(e))?;
+                stmt.query_row(params![verdict, timestamp(lo), timestamp(hi)], |r| r.get(0))
+                    .map_err(|e| self.err(e))
+            };
+            weeks.push(WeekCount {
+                start,
+                copy: count("copy")?,
+                partial: count("partial")?,
+            });
+            if hi >= window.to {
+                break;
+            }
+            start += chrono::Duration::weeks(1);
+        }
+        let mut by_status = Vec::with_capacity(ReviewStatus::ALL.len());
+        for status in ReviewStatus::ALL {
+            let mut stmt = self
+                .conn
+                .prepare_cached(
+                    "SELECT COUNT(*) FROM matches
+                     WHERE status = ?1 AND first_seen >= ?2 AND first_seen < ?3",
+                )
+                .map_err(|e| self.err(e))?;
+            let n: i64 = stmt
+                .query_row(params![status.as_str(), from, to], |r| r.get(0))
+                .map_err(|e| self.err(e))?;
+            by_status.push((status, n));
         }
 
         // The backlog's ages are counted in SQL against each bucket's bound (stored
@@ -226,30 +248,19 @@ impl Store {
             )
             .map_err(|e| self.err(e))?;
         let rows = stmt
-            .query_map(params![from, to, TOP_SITES as i64], |r| {
-                Ok(SiteActivity {
-                    host: r.get(0)?,
-                    matches: r.get(1)?,
-                    originals: r.get(2)?,
-                    infringing: r.get(3)?,
-                    licensed: r.get(4)?,
-                })
-            })
+            .query_map(params![from, to, TOP_SITES as i64], site_row)
             .map_err(|e| self.err(e))?;
         let sites = rows
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| self.err(e))?;
 
-        // decisions_time (decided_at): the window's decisions; a decision is a match's
-        // first when no decision with a smaller id exists for it (decisions_match).
+        // matches_first_decided (first_decided_at, first_seen): each match's first
+        // decision is kept on the match, so no join is needed.
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT ROUND((julianday(d.decided_at) - julianday(m.first_seen)) * 86400.0)
-                 FROM decisions d JOIN matches m ON m.id = d.match_id
-                 WHERE d.decided_at >= ?1 AND d.decided_at < ?2
-                   AND NOT EXISTS (SELECT 1 FROM decisions e
-                                   WHERE e.match_id = d.match_id AND e.id < d.id)",
+                "SELECT ROUND((julianday(first_decided_at) - julianday(first_seen)) * 86400.0)
+                 FROM matches WHERE first_decided_at >= ?1 AND first_decided_at < ?2",
             )
             .map_err(|e| self.err(e))?;
         let rows = stmt
@@ -265,7 +276,8 @@ impl Store {
         Ok(WindowFigures {
             window,
             originals,
-            days,
+            weeks,
+            by_status,
             backlog,
             sites,
             decision_seconds,
@@ -358,15 +370,7 @@ impl Store {
             )
             .map_err(|e| self.err(e))?;
         let rows = stmt
-            .query_map(params![from, to], |r| {
-                Ok(SiteActivity {
-                    host: r.get(0)?,
-                    matches: r.get(1)?,
-                    originals: r.get(2)?,
-                    infringing: r.get(3)?,
-                    licensed: r.get(4)?,
-                })
-            })
+            .query_map(params![from, to], site_row)
             .map_err(|e| self.err(e))?;
         rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
     }
@@ -379,18 +383,27 @@ impl Store {
     pub fn first_match_seen(&self) -> Result<Option<String>, StoreError> {
         self.conn
             .query_row(
-                "SELECT first_seen FROM matches INDEXED BY matches_first_seen
-                 ORDER BY first_seen LIMIT 1",
+                // Each MIN is one seek in matches_verdict_first_seen.
+                "SELECT MIN(m) FROM (
+                     SELECT MIN(first_seen) AS m FROM matches WHERE verdict = 'copy'
+                     UNION ALL
+                     SELECT MIN(first_seen) FROM matches WHERE verdict = 'partial')",
                 [],
                 |r| r.get(0),
             )
-            .map(Some)
-            .or_else(|e| match e {
-                rusqlite::Error::QueryReturnedNoRows => Ok(None),
-                e => Err(e),
-            })
             .map_err(|e| self.err(e))
     }
+}
+
+/// A [`SiteActivity`] from a row of `host, matches, originals, infringing, licensed`.
+fn site_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SiteActivity> {
+    Ok(SiteActivity {
+        host: r.get(0)?,
+        matches: r.get(1)?,
+        originals: r.get(2)?,
+        infringing: r.get(3)?,
+        licensed: r.get(4)?,
+    })
 }
 
 /// Parses a stored status name for the dashboard (an unknown one counts as unreviewed,

@@ -30,7 +30,7 @@ pub use crawl::{
     FrontierUrl, HostRecord,
 };
 pub use dashboard::{
-    status_of, Backlog, DayCount, Infringement, SiteActivity, Window, WindowFigures,
+    status_of, Backlog, Infringement, SiteActivity, WeekCount, Window, WindowFigures,
     BACKLOG_AGE_DAYS, MAX_REPORT_INFRINGEMENTS, TOP_SITES,
 };
 pub use matches::{
@@ -377,18 +377,22 @@ const MIGRATIONS: &[&str] = &[
     // 12 (numbered to follow 10 and 11, which are being written on other branches; the
     // entry's place in this list is what counts): the dashboard's and the monthly
     // report's aggregates (store::dashboard) read only these indexes, and the outbox
-    // carries monthly reports. `matches_first_seen` serves new matches per day, verdict
-    // and status; `matches_status_first_seen` the backlog and its age;
-    // `matches_host_original` the copying sites (distinct originals per host);
-    // `decisions_time` the decisions of a window. An alert's `kind` is `match` (an
+    // carries monthly reports. `matches_verdict_first_seen` serves new matches per week
+    // and verdict; `matches_status_first_seen` new matches per status, the backlog and
+    // its age; `matches_host_original` the copying sites (distinct originals per host).
+    // `first_decided_at` is when the match's first decision was taken (set by
+    // Store::decide, filled here from `decisions`), indexed for the time to decision. An alert's `kind` is `match` (an
     // alert about a match, as before) or `report` (a monthly report, with no match);
     // `unique_key` (such as `report:2026-11`) makes queueing it twice a no-op.
     r#"
-    CREATE INDEX matches_first_seen ON matches (first_seen, verdict, status);
+    CREATE INDEX matches_verdict_first_seen ON matches (verdict, first_seen);
     CREATE INDEX matches_status_first_seen ON matches (status, first_seen);
     CREATE INDEX matches_host_original
         ON matches (copy_host, original_id, first_seen, status, licensed);
-    CREATE INDEX decisions_time ON decisions (decided_at, match_id);
+    ALTER TABLE matches ADD COLUMN first_decided_at TEXT;
+    UPDATE matches SET first_decided_at =
+        (SELECT decided_at FROM decisions WHERE match_id = matches.id ORDER BY id LIMIT 1);
+    CREATE INDEX matches_first_decided ON matches (first_decided_at, first_seen);
     ALTER TABLE alerts ADD COLUMN kind TEXT NOT NULL DEFAULT 'match'
         CHECK (kind IN ('match', 'report'));
     ALTER TABLE alerts ADD COLUMN unique_key TEXT;

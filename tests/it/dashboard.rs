@@ -124,6 +124,27 @@ const PLANTED: &[Planted] = &[
     },
 ];
 
+/// The outlet's `i`-th article (as ingestion would hand it over; its text does not
+/// matter here).
+fn article(i: usize) -> NewArticle {
+    NewArticle {
+        url: format!("https://www.jiangcheng-daily.example/news/{i}.html"),
+        title: format!("江城日报第 {i} 篇"),
+        published: None,
+        author: None,
+        source: "test".into(),
+        text: format!("正文 {i}"),
+        text_sha256: format!("{i:064x}"),
+        simhash: i as u64,
+        segments: Vec::new(),
+        anchors: Vec::new(),
+        sentence_hashes: Vec::new(),
+        extraction: "container".into(),
+        page_chars: 0,
+        suspect: None,
+    }
+}
+
 /// How many originals the fixture's archive holds.
 const ORIGINALS: usize = 10;
 
@@ -139,24 +160,8 @@ pub(crate) fn known_store(dir: &Path, base: DateTime<Utc>, extra_config: &str) -
     let mut store = Store::open_dir(&dir.join("state")).unwrap();
     let mut ids = Vec::new();
     for i in 1..=ORIGINALS {
-        let a = NewArticle {
-            url: format!("https://www.jiangcheng-daily.example/news/{i}.html"),
-            title: format!("江城日报第 {i} 篇"),
-            published: None,
-            author: None,
-            source: "test".into(),
-            text: format!("正文 {i}"),
-            text_sha256: format!("{i:064x}"),
-            simhash: i as u64,
-            segments: Vec::new(),
-            anchors: Vec::new(),
-            sentence_hashes: Vec::new(),
-            extraction: "container".into(),
-            page_chars: 0,
-            suspect: None,
-        };
         match store
-            .upsert_original(&a, base - Duration::days(800))
+            .upsert_original(&article(i), base - Duration::days(800))
             .unwrap()
         {
             copyhound::store::Upsert::New { id } => ids.push(id),
@@ -222,19 +227,21 @@ fn store_aggregates_are_exact() {
     let window = copyhound::dashboard::recent_window(now);
     let f = store.window_figures(window, now).unwrap();
     assert_eq!(f.originals, 10);
-    let count = |verdict: &str, status: &str| -> i64 {
-        f.days
-            .iter()
-            .filter(|d| d.verdict == verdict && d.status == status)
-            .map(|d| d.count)
-            .sum()
-    };
-    assert_eq!(count("copy", "infringing"), 2);
-    assert_eq!(count("copy", "false-positive"), 1);
-    assert_eq!(count("copy", "licensed"), 1);
-    assert_eq!(count("partial", "unreviewed"), 2);
-    assert_eq!(count("copy", "unreviewed"), 0, "the old match is outside");
-    assert_eq!(f.days.iter().map(|d| d.count).sum::<i64>(), 6);
+    let status: Vec<(&str, i64)> = f.by_status.iter().map(|(s, n)| (s.as_str(), *n)).collect();
+    assert_eq!(
+        status,
+        [
+            ("unreviewed", 2),
+            ("infringing", 2),
+            ("licensed", 1),
+            ("false-positive", 1),
+            ("ignored", 0)
+        ]
+    );
+    // 26 weeks; the old match is outside.
+    assert_eq!(f.weeks.len(), 26);
+    assert_eq!(f.weeks.iter().map(|w| w.copy).sum::<i64>(), 4);
+    assert_eq!(f.weeks.iter().map(|w| w.partial).sum::<i64>(), 2);
     // The backlog is today's: the two recent unreviewed matches and the old one.
     assert_eq!(f.backlog.by_age, [1, 1, 0, 0, 1]);
     let sites: Vec<(&str, i64, i64, i64, i64)> = f
@@ -273,7 +280,16 @@ fn store_aggregates_are_exact() {
     };
     let f = store.window_figures(november, Utc::now()).unwrap();
     // Match 5 was found on 10-31 12:00 (480 hours before): October's.
-    assert_eq!(f.days.iter().map(|d| d.count).sum::<i64>(), 5);
+    assert_eq!(f.by_status.iter().map(|(_, n)| n).sum::<i64>(), 5);
+    // November 2026 starts on a Sunday: weeks of 10-26 (one day of it), 11-02, ... 11-30.
+    let weeks: Vec<(String, i64, i64)> = f
+        .weeks
+        .iter()
+        .map(|w| (w.start.to_string(), w.copy, w.partial))
+        .collect();
+    assert_eq!(weeks.len(), 6);
+    assert_eq!(weeks[0].0, "2026-10-26");
+    assert_eq!(weeks.iter().map(|w| w.1 + w.2).sum::<i64>(), 5);
     // Matches 3 and 4 (15 and 10 days old at the month's end), and the old one.
     assert_eq!(f.backlog.by_age, [0, 0, 2, 0, 1]);
     // Match 5's decision came 12 hours after it was found: at midnight, November's.
@@ -611,24 +627,7 @@ pub(crate) fn realistic_store(dir: &Path, now: DateTime<Utc>, extra_config: &str
     )
     .unwrap();
     let mut store = Store::open_dir(&dir.join("state")).unwrap();
-    let articles: Vec<NewArticle> = (1..=800)
-        .map(|i| NewArticle {
-            url: format!("https://www.jiangcheng-daily.example/news/{i}.html"),
-            title: format!("江城日报第 {i} 篇"),
-            published: None,
-            author: None,
-            source: "test".into(),
-            text: format!("正文 {i}"),
-            text_sha256: format!("{i:064x}"),
-            simhash: i as u64,
-            segments: Vec::new(),
-            anchors: Vec::new(),
-            sentence_hashes: Vec::new(),
-            extraction: "container".into(),
-            page_chars: 0,
-            suspect: None,
-        })
-        .collect();
+    let articles: Vec<NewArticle> = (1..=800).map(article).collect();
     let ids: Vec<i64> = store
         .upsert_originals(&articles, now - Duration::days(400))
         .unwrap()

@@ -92,9 +92,8 @@ pub fn print_pdf(chromium: &Path, html: &str, out: &Path) -> Result<(), ReportEr
             "--disable-gpu",
             "--no-sandbox",
             "--no-pdf-header-footer",
-            "--user-data-dir",
         ])
-        .arg(dir.join("profile"))
+        .arg(format!("--user-data-dir={}", dir.join("profile").display()))
         .arg(format!("--print-to-pdf={}", out_abs.display()))
         .arg(format!("file://{}", page.display()))
         .stdout(std::process::Stdio::null())
@@ -105,7 +104,7 @@ pub fn print_pdf(chromium: &Path, html: &str, out: &Path) -> Result<(), ReportEr
     let status = status?;
     let written = std::fs::metadata(&out_abs).is_ok_and(|m| m.len() > 0);
     if !status.success() || !written {
-        return Err(fail(format!("exit status {status}, no PDF written")));
+        return Err(fail(format!("{status}, no PDF written")));
     }
     Ok(())
 }

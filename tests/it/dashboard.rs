@@ -736,3 +736,61 @@ pub(crate) fn realistic_store(dir: &Path, now: DateTime<Utc>, extra_config: &str
     }
     config
 }
+
+#[test]
+fn the_report_prints_to_pdf_with_the_configured_chromium() {
+    let chromium = Path::new("/usr/bin/chromium");
+    if !chromium.exists() {
+        assert!(
+            !crate::util::tools_required(),
+            "chromium is missing and this run requires it"
+        );
+        eprintln!(
+            "skipping the_report_prints_to_pdf_with_the_configured_chromium: no /usr/bin/chromium"
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let base = Utc.with_ymd_and_hms(2026, 11, 20, 12, 0, 0).unwrap();
+    let pdf = dir.path().join("report.pdf");
+    // Without a browser configured, --pdf says which key to set.
+    let config = known_store(dir.path(), base, "");
+    let out = report(
+        &config,
+        &[
+            "--month",
+            "2026-11",
+            "--out",
+            "/dev/null",
+            "--pdf",
+            pdf.to_str().unwrap(),
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("[report] chromium"),
+        "{}",
+        stderr(&out)
+    );
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        format!("{text}\n[report]\nchromium = \"/usr/bin/chromium\"\n"),
+    )
+    .unwrap();
+    let out = report(
+        &config,
+        &[
+            "--month",
+            "2026-11",
+            "--out",
+            "/dev/null",
+            "--pdf",
+            pdf.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let bytes = std::fs::read(&pdf).unwrap();
+    assert!(bytes.starts_with(b"%PDF-"), "not a PDF");
+    assert!(bytes.len() > 10_000, "{} bytes", bytes.len());
+}

@@ -755,17 +755,15 @@ fn the_report_prints_to_pdf_with_the_configured_chromium() {
     let pdf = dir.path().join("report.pdf");
     // Without a browser configured, --pdf says which key to set.
     let config = known_store(dir.path(), base, "");
-    let out = report(
-        &config,
-        &[
-            "--month",
-            "2026-11",
-            "--out",
-            "/dev/null",
-            "--pdf",
-            pdf.to_str().unwrap(),
-        ],
-    );
+    let args = [
+        "--month",
+        "2026-11",
+        "--out",
+        "/dev/null",
+        "--pdf",
+        pdf.to_str().unwrap(),
+    ];
+    let out = report(&config, &args);
     assert!(!out.status.success());
     assert!(
         stderr(&out).contains("[report] chromium"),
@@ -778,17 +776,7 @@ fn the_report_prints_to_pdf_with_the_configured_chromium() {
         format!("{text}\n[report]\nchromium = \"/usr/bin/chromium\"\n"),
     )
     .unwrap();
-    let out = report(
-        &config,
-        &[
-            "--month",
-            "2026-11",
-            "--out",
-            "/dev/null",
-            "--pdf",
-            pdf.to_str().unwrap(),
-        ],
-    );
+    let out = report(&config, &args);
     assert!(out.status.success(), "{}", stderr(&out));
     let bytes = std::fs::read(&pdf).unwrap();
     assert!(bytes.starts_with(b"%PDF-"), "not a PDF");

@@ -1796,7 +1796,11 @@ fn render_alerts(alerts: &[AlertRecord]) -> String {
             a.attempts,
             a.created_at,
             when,
-            a.match_id.map_or_else(|| "-".into(), |m| m.to_string()),
+            // A monthly report is about no match: its column says what it is.
+            a.match_id.map_or_else(
+                || if a.kind == "report" { "report" } else { "-" }.into(),
+                |m| m.to_string()
+            ),
             one_line(a.last_error.as_deref().unwrap_or(""), 200)
         ));
     }

@@ -612,6 +612,9 @@ fn the_daemon_emails_the_monthly_report_once_across_a_restart() {
         .filter(|a| a["state"] == "sent")
         .collect();
     assert_eq!(sent.len(), 1, "{alerts}");
+    assert_eq!(sent[0]["kind"], "report");
+    let out = copyhound(&["alerts", "list", "--config", config.to_str().unwrap()]);
+    assert!(stdout(&out).contains("report"), "{}", stdout(&out));
 }
 
 /// A store that looks like a year of real use (for the browser test's screenshot and

@@ -8,10 +8,12 @@
 //! Measured, median of `ROUNDS` requests each, with the bare HTTP round trip (`/healthz`
 //! on the same server, same client) as the baseline run in the same process:
 //! the unreviewed queue (first page, newest first), the queue by share copied, one
-//! site's matches, a match page, and a decision (`POST /matches/ID/decide`, each on a
+//! site's matches, a match page, the dashboard (`/`: the last 26 weeks' aggregates
+//! and charts; the matches arrive over a year and 40% of them are decided), and a
+//! decision (`POST /matches/ID/decide`, each on a
 //! new match, recorded with its history row in one transaction with a full disk sync).
 //!
-//! Last line: `queue_p50_ms=<..> match_p50_ms=<..> decide_p50_ms=<..>
+//! Last line: `queue_p50_ms=<..> match_p50_ms=<..> dashboard_p50_ms=<..> decide_p50_ms=<..>
 //! baseline_p50_ms=<..> queue_vs_baseline=<ratio>`.
 
 use std::time::{Duration, Instant};
@@ -21,13 +23,15 @@ use chrono::Utc;
 use copyhound::config::{Settings, WebUser};
 use copyhound::crawl::fetch::{Capture, Validators};
 use copyhound::detect::{compare, DetectParams, Document, Verdict};
-use copyhound::store::{NewArticle, NewMatch, Store};
+use std::collections::HashMap;
+
+use copyhound::store::{NewArticle, NewDecision, NewMatch, ReviewStatus, Store};
 use sha2::{Digest, Sha256};
 
 const MATCHES: usize = 100_000;
 const SITES: usize = 1_000;
 const ORIGINALS: usize = 2_000;
-const BATCH: usize = 5_000;
+const BATCH: usize = 500;
 const ROUNDS: usize = 40;
 const PASSWORD: &str = "bench password";
 
@@ -112,7 +116,13 @@ fn fill(store: &mut Store) -> Duration {
         state ^= state << 17;
         state
     };
+    // Matches arrive over a year (the dashboard's six months hold about half of them),
+    // a batch every 1.8 days.
+    let start = Utc::now() - chrono::Duration::days(360);
+    let day =
+        |batch: usize| start + chrono::Duration::minutes((batch as f64 * 1.8 * 1440.0) as i64);
     for batch in 0..MATCHES / BATCH {
+        let at = day(batch);
         let c = capture(&format!("http://site0.example/{batch}"), &copy_html);
         let matches: Vec<NewMatch> = (0..BATCH)
             .map(|j| {
@@ -139,8 +149,49 @@ fn fill(store: &mut Store) -> Duration {
                 }
             })
             .collect();
-        if let Err(e) = store.record_matches(&c, &matches, Utc::now()) {
-            panic!("record: {e}");
+        let outcomes = match store.record_matches(&c, &matches, at) {
+            Ok(o) => o,
+            Err(e) => panic!("record: {e}"),
+        };
+        // Reviewers decide 40% of each batch (but the last two weeks' matches) a few
+        // hours to days after it arrived: infringing, false positive, licensed, ignored.
+        if at > Utc::now() - chrono::Duration::days(14) {
+            continue;
+        }
+        let ids: Vec<i64> = outcomes
+            .iter()
+            .filter_map(|o| match o {
+                copyhound::store::MatchOutcome::New { id } => Some(*id),
+                _ => None,
+            })
+            .collect();
+        let decided = ids.len() * 2 / 5;
+        for (k, (status, share)) in [
+            (ReviewStatus::Infringing, 15),
+            (ReviewStatus::FalsePositive, 15),
+            (ReviewStatus::Licensed, 5),
+            (ReviewStatus::Ignored, 5),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let from = decided * [0, 15, 30, 35][k] / 40;
+            let to = from + decided * share / 40;
+            let when = at + chrono::Duration::hours(3 + 20 * k as i64);
+            if let Err(e) = store.decide(
+                &ids[from..to],
+                &NewDecision {
+                    status,
+                    note: "",
+                    actor: "bench",
+                    via: "cli",
+                },
+                &HashMap::new(),
+                &[],
+                when,
+            ) {
+                panic!("decide: {e}");
+            }
         }
     }
     started.elapsed()
@@ -175,6 +226,22 @@ fn main() {
     println!(
         "store: {MATCHES} matches on {SITES} sites, {ORIGINALS} originals, built in {:.1}s",
         filled.as_secs_f64()
+    );
+    // The dashboard's store queries alone, without HTTP or rendering.
+    let mut times = Vec::with_capacity(ROUNDS);
+    for _ in 0..ROUNDS {
+        let now = Utc::now();
+        let started = Instant::now();
+        match store.window_figures(copyhound::dashboard::recent_window(now), now) {
+            Ok(f) => assert_eq!(f.weeks.len(), 26),
+            Err(e) => panic!("{e}"),
+        }
+        times.push(started.elapsed());
+    }
+    println!(
+        "{:<34} p50 {:8.2} ms",
+        "dashboard figures (store only)",
+        median(times)
     );
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -257,6 +324,7 @@ fn main() {
             ("queue by share", "/matches?status=all&sort=share".to_string()),
             ("one site", "/matches?status=all&site=site7.example".to_string()),
             ("match page", "/matches/77777".to_string()),
+            ("dashboard (26 weeks)", "/".to_string()),
         ] {
             let mut times = Vec::with_capacity(ROUNDS);
             for _ in 0..ROUNDS {
@@ -284,9 +352,10 @@ fn main() {
         let _ = stop.send(());
         let _ = server.await;
         println!(
-            "queue_p50_ms={:.2} match_p50_ms={:.2} decide_p50_ms={decide_ms:.2} baseline_p50_ms={:.2} queue_vs_baseline={:.1}",
+            "queue_p50_ms={:.2} match_p50_ms={:.2} dashboard_p50_ms={:.2} decide_p50_ms={decide_ms:.2} baseline_p50_ms={:.2} queue_vs_baseline={:.1}",
             results[1],
             results[4],
+            results[5],
             results[0],
             results[1] / results[0]
         );

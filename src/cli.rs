@@ -209,6 +209,23 @@ enum Command {
     /// Serve the review desk (and `/healthz`, `/metrics`, the alert outbox) on
     /// `[web] listen`, without crawling. Stops on SIGTERM/SIGINT.
     Serve,
+    /// The monthly report of one calendar month (UTC): the dashboard's charts and
+    /// figures, the month's confirmed infringements and the licensed partners' copies,
+    /// as one self-contained HTML file (standard output without --out).
+    Report {
+        /// The month, as YYYY-MM.
+        #[arg(long, value_name = "YYYY-MM", value_parser = crate::dashboard::Month::parse)]
+        month: crate::dashboard::Month,
+        /// The report's language (default: `[outlet] language`).
+        #[arg(long, value_enum)]
+        lang: Option<LangArg>,
+        /// Write the HTML to this file instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Also print it to PDF with the Chromium named by `[report] chromium`.
+        #[arg(long, value_name = "FILE")]
+        pdf: Option<PathBuf>,
+    },
     /// A self-contained demonstration on loopback: a fixture outlet, a mirror site and a
     /// licensed partner, then the real pipeline over them. Needs no config or network.
     Demo {
@@ -409,6 +426,14 @@ fn search_parser(raw: &str) -> Result<String, String> {
         return Err("control characters in the search text".to_string());
     }
     Ok(text.to_string())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LangArg {
+    #[value(name = "zh-CN")]
+    ZhCn,
+    #[value(name = "en")]
+    En,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -1019,6 +1044,43 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Run => run_daemon(cli.config.as_deref()),
         Command::Serve => serve_desk(cli.config.as_deref()),
+        Command::Report {
+            month,
+            lang,
+            out,
+            pdf,
+        } => {
+            let settings = load_settings(cli.config.as_deref())?;
+            let store = Store::open_dir(&settings.storage.dir)?;
+            let language = match lang {
+                Some(LangArg::ZhCn) => crate::config::Language::ZhCn,
+                Some(LangArg::En) => crate::config::Language::En,
+                None => settings.outlet.language,
+            };
+            let rendered = crate::dashboard::gather::monthly_report(
+                &store,
+                &settings,
+                month,
+                language,
+                chrono::Utc::now(),
+            )?;
+            match &out {
+                Some(path) => std::fs::write(path, &rendered.html)
+                    .with_context(|| format!("{}: cannot write the report", path.display()))?,
+                None => {
+                    let mut stdout = std::io::stdout().lock();
+                    stdout.write_all(rendered.html.as_bytes())?;
+                    stdout.flush()?;
+                }
+            }
+            if let Some(pdf) = &pdf {
+                let Some(chromium) = &settings.report.chromium else {
+                    bail!("--pdf needs a browser: set [report] chromium (such as \"/usr/bin/chromium\")");
+                };
+                crate::dashboard::gather::print_pdf(chromium, &rendered.html, pdf)?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Demo { dir, serve } => {
             let runtime = runtime()?;
             let report = runtime.block_on(crate::demo::run(dir.as_deref()))?;
@@ -1788,7 +1850,11 @@ fn render_alerts(alerts: &[AlertRecord]) -> String {
             a.attempts,
             a.created_at,
             when,
-            a.match_id.map_or_else(|| "-".into(), |m| m.to_string()),
+            // A monthly report is about no match: its column says what it is.
+            a.match_id.map_or_else(
+                || if a.kind == "report" { "report" } else { "-" }.into(),
+                |m| m.to_string()
+            ),
             one_line(a.last_error.as_deref().unwrap_or(""), 200)
         ));
     }

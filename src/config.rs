@@ -58,6 +58,8 @@ pub struct Settings {
     pub web: WebSettings,
     /// Re-checks of open cases and the notice deadline (`[cases]`).
     pub cases: CasesSettings,
+    /// The monthly report the daemon emails (`[report]`).
+    pub report: ReportSettings,
     /// Lower-case hex SHA-256 of the config file's bytes (empty for built-in settings):
     /// evidence files record which configuration made a capture.
     pub config_sha256: String,
@@ -81,6 +83,39 @@ pub struct CaseDeadline(pub Duration);
 impl Default for CaseDeadline {
     fn default() -> Self {
         CaseDeadline(Duration::from_secs(7 * 24 * 3600))
+    }
+}
+
+/// The monthly report (`[report]`): who receives it and whether the daemon sends it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ReportSettings {
+    /// Addresses the daemon emails the report to; empty: the licensing contacts.
+    pub to: Vec<String>,
+    /// Whether the daemon emails it; `None` (unset): when there is anyone to send to.
+    pub enabled: Option<bool>,
+    /// A Chromium (or Chrome) binary: with one, the report also goes out as PDF
+    /// (`chromium --headless --print-to-pdf`). Unset: HTML only.
+    pub chromium: Option<PathBuf>,
+}
+
+impl ReportSettings {
+    /// The report's recipients: `[report] to`, else the licensing contacts' addresses.
+    pub fn recipients(&self, contacts: &[Contact]) -> Vec<String> {
+        if !self.to.is_empty() {
+            return self.to.clone();
+        }
+        contacts
+            .iter()
+            .filter(|c| c.role == Role::Licensing)
+            .map(|c| c.email.clone())
+            .collect()
+    }
+
+    /// Whether the daemon emails the report: as `enabled` says, by default when it has
+    /// recipients.
+    pub fn sends(&self, contacts: &[Contact]) -> bool {
+        self.enabled
+            .unwrap_or_else(|| !self.recipients(contacts).is_empty())
     }
 }
 
@@ -794,6 +829,7 @@ impl Settings {
             let daemon = root.table("daemon", false, parse_daemon);
             let web = root.table("web", false, parse_web);
             let cases = root.table("cases", false, parse_cases);
+            let report = root.table("report", false, |s| parse_report(s, base_dir));
             root.finish();
             (
                 outlet,
@@ -808,6 +844,7 @@ impl Settings {
                 daemon,
                 web,
                 cases,
+                report,
             )
         };
         check_contacts(&settings.1, &mut problems);
@@ -825,6 +862,7 @@ impl Settings {
                 daemon,
                 web,
                 cases,
+                report,
             ) if problems.is_empty() => Ok(Settings {
                 outlet,
                 contacts,
@@ -841,6 +879,7 @@ impl Settings {
                 daemon: daemon.unwrap_or_default(),
                 web: web.unwrap_or_default(),
                 cases: cases.unwrap_or_default(),
+                report: report.unwrap_or_default(),
                 config_sha256: String::new(),
             }),
             _ => {
@@ -885,6 +924,7 @@ impl Settings {
             daemon: DaemonSettings::default(),
             web: WebSettings::default(),
             cases: CasesSettings::default(),
+            report: ReportSettings::default(),
             config_sha256: String::new(),
         }
     }
@@ -1718,6 +1758,25 @@ fn parse_web(s: &mut Section<'_>) -> Option<WebSettings> {
         session_ttl,
         behind_tls,
         public_url,
+    })
+}
+
+fn parse_report(s: &mut Section<'_>, base_dir: &Path) -> Option<ReportSettings> {
+    let to = s.string_list("to");
+    for (i, address) in to.iter().enumerate() {
+        if !looks_like_email(address) {
+            s.problem(
+                &format!("to[{i}]"),
+                format!("not an email address: {address:?}"),
+            );
+        }
+    }
+    let enabled = s.boolean("enabled");
+    let chromium = s.string("chromium", false).map(|p| base_dir.join(p));
+    Some(ReportSettings {
+        to,
+        enabled,
+        chromium,
     })
 }
 

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod crawl;
 pub mod daemon;
+pub mod dashboard;
 pub mod demo;
 pub mod detect;
 pub mod eval;

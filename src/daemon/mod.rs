@@ -210,6 +210,12 @@ impl Daemon {
         spawn_named(
             &tracker,
             &running,
+            "monthly report",
+            report_loop(settings_rx.clone(), token.clone(), Arc::clone(&outbox_bell)),
+        );
+        spawn_named(
+            &tracker,
+            &running,
             "crawl",
             crawl_loop(
                 settings_rx.clone(),
@@ -318,6 +324,59 @@ async fn pause(token: &CancellationToken, d: Duration) -> bool {
     tokio::select! {
         () = token.cancelled() => false,
         () = tokio::time::sleep(d) => true,
+    }
+}
+
+/// How often the report scheduler looks at the calendar (it also wakes at the start
+/// of each month).
+const REPORT_CHECK: Duration = Duration::from_secs(3600);
+
+/// The monthly report: at start and then hourly, queues the previous month's report in
+/// the outbox when it is owed (`notify::monthly::queue_due_report`: once per month, by
+/// its unique key, so a restart never queues it twice) and rings the outbox.
+async fn report_loop(
+    settings: watch::Receiver<Arc<Settings>>,
+    token: CancellationToken,
+    bell: Arc<tokio::sync::Notify>,
+) {
+    let dir = settings.borrow().storage.dir.clone();
+    let mut store = match Store::open_dir(&dir) {
+        Ok(s) => s,
+        Err(err) => {
+            tracing::error!(error = %err, "monthly report scheduler cannot open the store; no report will be sent");
+            return;
+        }
+    };
+    if std::env::var_os(crate::notify::monthly::CLOCK_ENV).is_some() {
+        tracing::warn!(
+            now = %crate::notify::monthly::scheduler_now(),
+            "monthly report scheduler runs on a set clock ({})",
+            crate::notify::monthly::CLOCK_ENV
+        );
+    }
+    loop {
+        let current = settings.borrow().clone();
+        let now = crate::notify::monthly::scheduler_now();
+        // Rendering reads the whole month: a blocking moment of a few tens of ms.
+        match tokio::task::block_in_place(|| {
+            crate::notify::monthly::queue_due_report(&mut store, &current, now)
+        }) {
+            Ok(Some(month)) => {
+                tracing::info!(month = %month, "monthly report queued");
+                bell.notify_one();
+            }
+            Ok(None) => {}
+            Err(err) => tracing::error!(error = %err, "monthly report not queued; retrying later"),
+        }
+        let next_month = crate::dashboard::Month::of(now).next().start();
+        let wait = (next_month - now)
+            .to_std()
+            .unwrap_or(Duration::ZERO)
+            .min(REPORT_CHECK)
+            .max(Duration::from_secs(1));
+        if !pause(&token, wait).await {
+            return;
+        }
     }
 }
 

@@ -28,6 +28,7 @@
 //! This module never logs message bodies or credentials, and never sends the draft
 //! takedown notice anywhere but to the outlet's own contacts.
 
+pub mod monthly;
 pub mod report;
 pub mod webhook;
 
@@ -698,7 +699,12 @@ async fn deliver_emails(
     let email = &settings.email;
     let mut summary = PassSummary::default();
     for role in [Role::Legal, Role::Licensing] {
-        let due = store.due_alerts(role, now, MAX_BATCH)?;
+        let mut due = store.due_alerts(role, now, MAX_BATCH)?;
+        // Monthly reports go out on their own, to `[report]`'s recipients.
+        for r in due.iter().filter(|a| a.kind == "report") {
+            summary.add(monthly::send_report(store, settings, mailer, r, now).await?);
+        }
+        due.retain(|a| a.kind != "report");
         if due.is_empty() {
             continue;
         }

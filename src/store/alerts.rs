@@ -144,10 +144,13 @@ pub struct AlertRecord {
     pub evidence_sha256: Option<String>,
     #[serde(skip)]
     pub facts_json: String,
+    /// `match` (about a match: `facts_json` is its `MatchFacts`) or `report` (a monthly
+    /// report: `facts_json` is the rendered report).
+    pub kind: &'static str,
 }
 
 const COLUMNS: &str = "id, match_id, role, state, attempts, created_at, next_attempt_at, sent_at,
-     message_id, last_error, evidence_file, evidence_sha256, facts, channel";
+     message_id, last_error, evidence_file, evidence_sha256, facts, channel, kind";
 
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AlertRecord> {
     let role: String = r.get(2)?;
@@ -171,6 +174,11 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AlertRecord> {
         evidence_sha256: r.get(11)?,
         facts_json: r.get(12)?,
         channel: Channel::from_db(&r.get::<_, String>(13)?),
+        kind: if r.get::<_, String>(14)? == "report" {
+            "report"
+        } else {
+            "match"
+        },
     })
 }
 
@@ -206,6 +214,46 @@ pub fn enqueue_alerts_in(
 }
 
 impl Store {
+    /// Queues a monthly report for `role`'s delivery (`facts_json` is the rendered
+    /// report) under `unique_key` (such as `report:2026-11`), unless one was queued
+    /// under that key before, whatever became of it: a restart cannot queue it twice.
+    /// Returns the new alert's id, or `None` when the key was taken.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the database cannot be written.
+    pub fn enqueue_report(
+        &mut self,
+        unique_key: &str,
+        role: Role,
+        facts_json: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<i64>, StoreError> {
+        let inserted = self
+            .conn
+            .execute(
+                "INSERT OR IGNORE INTO alerts (match_id, role, facts, state, attempts,
+                     next_attempt_at, created_at, kind, unique_key)
+                 VALUES (NULL, ?1, ?2, 'queued', 0, ?3, ?3, 'report', ?4)",
+                params![role_name(role), facts_json, timestamp(now), unique_key],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok((inserted == 1).then(|| self.conn.last_insert_rowid()))
+    }
+
+    /// Whether an alert was ever queued under `unique_key`.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the database cannot be read.
+    pub fn alert_key_taken(&self, unique_key: &str) -> Result<bool, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM alerts WHERE unique_key = ?1)",
+                params![unique_key],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err(e))
+    }
+
     /// Queues alerts in a transaction of their own (for callers that record no match in
     /// the same breath, such as tests and `send-test-email`).
     ///

@@ -20,6 +20,7 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction};
 mod alerts;
 mod cases;
 mod crawl;
+mod dashboard;
 mod matches;
 mod review;
 mod warc;
@@ -30,6 +31,10 @@ pub use cases::{CaseChange, CaseEvent, CaseRecord, NewCaseEvent};
 pub use crawl::{
     ContentChange, CrawlBatch, FetchRecord, FrontierCounts, FrontierItem, FrontierState,
     FrontierUrl, HostRecord,
+};
+pub use dashboard::{
+    status_of, Backlog, Infringement, SiteActivity, WeekCount, Window, WindowFigures,
+    BACKLOG_AGE_DAYS, MAX_REPORT_INFRINGEMENTS, TOP_SITES,
 };
 pub use matches::{
     ArchiveRef, CaptureRecord, MatchArchive, MatchDetail, MatchEvidence, MatchOutcome,
@@ -447,6 +452,30 @@ const MIGRATIONS: &[&str] = &[
         alert_id INTEGER
     );
     CREATE INDEX case_events_case ON case_events (case_id, id);
+    "#,
+    // 12: the dashboard's and the monthly
+    // report's aggregates (store::dashboard) read only these indexes, and the outbox
+    // carries monthly reports. `matches_verdict_first_seen` serves new matches per week
+    // and verdict; `matches_status_first_seen` new matches per status, the backlog and
+    // its age; `matches_host_original` the copying sites (distinct originals per host).
+    // `first_decided_at` is when the match's first decision was taken (set by
+    // Store::decide, filled here from `decisions`), indexed for the time to decision.
+    // An alert's `kind` is `match` (an alert about a match, as before) or `report` (a monthly report, with no match);
+    // `unique_key` (such as `report:2026-11`) makes queueing it twice a no-op.
+    r#"
+    CREATE INDEX matches_verdict_first_seen ON matches (verdict, first_seen);
+    CREATE INDEX matches_status_first_seen ON matches (status, first_seen);
+    CREATE INDEX matches_host_original
+        ON matches (copy_host, original_id, first_seen, status, licensed);
+    ALTER TABLE matches ADD COLUMN first_decided_at TEXT;
+    UPDATE matches SET first_decided_at =
+        (SELECT decided_at FROM decisions WHERE match_id = matches.id ORDER BY id LIMIT 1);
+    CREATE INDEX matches_first_decided ON matches (first_decided_at, first_seen);
+    ALTER TABLE alerts ADD COLUMN kind TEXT NOT NULL DEFAULT 'match'
+        CHECK (kind IN ('match', 'report'));
+    ALTER TABLE alerts ADD COLUMN unique_key TEXT;
+    CREATE UNIQUE INDEX alerts_unique_key ON alerts (unique_key)
+        WHERE unique_key IS NOT NULL;
     "#,
 ];
 

@@ -663,8 +663,12 @@ impl Store {
                 .map_err(err)?;
             }
             tx.execute(
-                "UPDATE matches SET status = ?2 WHERE id = ?1",
-                params![match_id, decision.status.as_str()],
+                // The first decision's time is kept on the match for the dashboard
+                // (migration 12).
+                "UPDATE matches SET status = ?2,
+                        first_decided_at = COALESCE(first_decided_at, ?3)
+                 WHERE id = ?1",
+                params![match_id, decision.status.as_str(), now_text],
             )
             .map_err(err)?;
             outcomes.push(DecideOutcome::Recorded {

@@ -12,6 +12,8 @@ pub struct Labels {
     pub lang: &'static str,
     pub app: &'static str,
     pub queue: &'static str,
+    /// The dashboard (`/`): charts of the last six months.
+    pub dashboard: &'static str,
     pub sites: &'static str,
     pub logout: &'static str,
     pub signed_in_as: &'static str,
@@ -172,6 +174,7 @@ impl Labels {
 
 static ZH: Labels = Labels {
     lang: "zh-CN",
+    dashboard: "概览",
     app: "copyhound 审核台",
     queue: "待审队列",
     sites: "网站名单",
@@ -300,6 +303,7 @@ static ZH: Labels = Labels {
 
 static EN: Labels = Labels {
     lang: "en",
+    dashboard: "Dashboard",
     app: "copyhound review desk",
     queue: "Queue",
     sites: "Site lists",

@@ -175,7 +175,10 @@ pub fn router(desk: Desk) -> Router {
 }
 
 const APP_JS: &str = include_str!("static/app.js");
-const APP_CSS: &str = include_str!("static/app.css");
+const APP_CSS: &str = concat!(
+    include_str!("static/app.css"),
+    include_str!("templates/dashboard.css")
+);
 
 async fn script() -> impl IntoResponse {
     (

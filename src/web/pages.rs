@@ -559,8 +559,43 @@ pub async fn logout(
     respond(&desk, result)
 }
 
-pub async fn home() -> Redirect {
-    Redirect::to("/matches")
+#[derive(Template)]
+#[template(path = "dashboard.html")]
+struct DashboardPage {
+    t: &'static Labels,
+    user: Option<String>,
+    csrf: String,
+    d: crate::dashboard::Dashboard,
+    font_family: &'static str,
+    /// The tables of numbers start folded on the desk (the charts are the summary).
+    open_tables: bool,
+}
+
+/// The dashboard: the last 26 weeks' figures (one set of store queries, shared with
+/// the monthly report) as charts with their numbers.
+pub async fn home(State(desk): DeskState, Extension(session): Extension<Session>) -> Response {
+    let settings = desk.settings();
+    let lang = settings.outlet.language;
+    let t = labels(lang);
+    let result = async {
+        let now = Utc::now();
+        let window = crate::dashboard::recent_window(now);
+        let figures = desk
+            .with_store(move |s| Ok(s.window_figures(window, now)?))
+            .await?;
+        let body = DashboardPage {
+            t,
+            user: Some(session.user.clone()),
+            csrf: session.csrf.clone(),
+            d: crate::dashboard::build(&figures, lang, now),
+            font_family: crate::dashboard::charts::FONT_FAMILY,
+            open_tables: false,
+        }
+        .render()?;
+        Ok(html(body))
+    }
+    .await;
+    respond(&desk, result)
 }
 
 pub async fn not_found(State(desk): DeskState) -> Response {

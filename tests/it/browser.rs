@@ -406,6 +406,12 @@ impl Desk {
             .expect("demo task");
         assert!(out.status.success(), "demo failed: {}", stderr(&out));
         let config = demo_dir.join("copyhound.toml");
+        Desk::serve(dir, config).await
+    }
+
+    /// Adds `[web]` with one reviewer to `config` and serves the desk from it; `dir`
+    /// (which holds it) lives as long as the desk.
+    async fn serve(dir: tempfile::TempDir, config: PathBuf) -> Desk {
         let addr = format!("127.0.0.1:{}", free_port());
         let mut text = std::fs::read_to_string(&config).expect("demo config");
         text.push_str(&format!(
@@ -941,5 +947,49 @@ async fn a_reviewer_ticks_a_range_with_shift_click_and_decides_it() {
     let png = browser.client.screenshot().await.expect("screenshot");
     std::fs::write(artifact("review-site.png"), &png).expect("screenshot saved");
     browser.assert_quiet_console().await;
+    browser.close().await;
+}
+
+/// The dashboard in a real browser on a store that looks like half a year of use: the
+/// charts are drawn (inline SVG, no CSP violation, no script error), Chinese labels
+/// render, the tables of numbers open, and a screenshot is saved as
+/// `target/test-artifacts/dashboard.png` for a human to look at.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_draws_its_charts_in_chromium() {
+    if skip_without_browser("the_dashboard_draws_its_charts_in_chromium") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().to_path_buf();
+    let config = tokio::task::spawn_blocking(move || {
+        crate::dashboard::realistic_store(&path, chrono::Utc::now(), "")
+    })
+    .await
+    .expect("store built");
+    let (desk, browser) = tokio::join!(Desk::serve(dir, config), Browser::open());
+    browser.login(&desk).await;
+    browser.goto(&desk.url("/")).await;
+    browser.find("svg#chart-weekly").await;
+    assert_eq!(browser.find_all("svg.chart").await.len(), 5);
+    // The charts have room: every bar chart is drawn at its full width.
+    let width = browser
+        .js("return document.querySelector('#chart-sites').getBoundingClientRect().width")
+        .await;
+    assert!(width.as_f64().unwrap_or(0.0) >= 600.0, "{width}");
+    // Chinese text is laid out with a real font: a label of four Han characters is
+    // wider than four of the last-resort boxes would be narrow.
+    let title = browser.text("#weekly h2").await;
+    assert!(title.contains("每周新发现的转载"), "{title}");
+    let bars = browser.find_all("#chart-weekly rect").await;
+    assert!(bars.len() > 26, "{} bars", bars.len());
+    browser.assert_quiet_console().await;
+    let png = browser.client.screenshot().await.expect("screenshot");
+    let (w, h) = png_size(&png);
+    assert!(w >= 1000 && h >= 600, "{w}x{h}");
+    std::fs::write(artifact("dashboard.png"), &png).expect("screenshot saved");
+    // Opening the numbers of a chart shows its table.
+    browser.click("#status details summary").await;
+    let table = browser.text("#status table").await;
+    assert!(table.contains("侵权"), "{table}");
     browser.close().await;
 }

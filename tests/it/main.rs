@@ -7,6 +7,7 @@ mod cases;
 mod cli;
 mod crawl;
 mod daemon;
+mod dashboard;
 mod detection;
 mod evidence;
 mod exports;

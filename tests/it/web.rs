@@ -326,8 +326,10 @@ async fn login_sessions_and_access() {
     }
     assert!(!session_cookie.contains("Secure"));
     let session = cookie_pair(r.headers(), "copyhound_session");
+    // `/` is the dashboard; the queue keeps its own URL.
     let home = desk.get("/", Some(&session)).await;
-    assert_eq!(home.headers()[LOCATION], "/matches");
+    assert_eq!(home.status(), StatusCode::OK);
+    assert!(home.text().await.unwrap().contains("id=\"chart-weekly\""));
     let page = desk.get("/matches", Some(&session)).await;
     assert_eq!(page.status(), StatusCode::OK);
     let body = page.text().await.unwrap();

@@ -1,0 +1,116 @@
+//! The report's one edge with I/O: reads a month's figures from the store (the same
+//! queries as the dashboard) and, when a browser is configured, prints the HTML to PDF.
+
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+
+use super::report::{self, LicensedDomain, Rendered, ReportInput};
+use super::Month;
+use crate::config::{Language, Settings};
+use crate::store::{SiteList, Store, StoreError, MAX_REPORT_INFRINGEMENTS};
+
+/// Why a report could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("report template: {0}")]
+    Template(#[from] askama::Error),
+    #[error("{chromium}: cannot print the report to PDF: {why}")]
+    Pdf { chromium: String, why: String },
+}
+
+/// The report of `month` in `language`, from `store`, dated `now`.
+///
+/// # Errors
+/// [`ReportError`] when the store cannot be read.
+pub fn monthly_report(
+    store: &Store,
+    settings: &Settings,
+    month: Month,
+    language: Language,
+    now: DateTime<Utc>,
+) -> Result<Rendered, ReportError> {
+    let window = month.window();
+    let figures = store.window_figures(window, now)?;
+    let (infringements, total) = store.infringements(window, MAX_REPORT_INFRINGEMENTS)?;
+    let licensed_hosts = store.licensed_activity(window)?;
+    let zh = language == Language::ZhCn;
+    let mut domains: Vec<LicensedDomain> = settings
+        .crawl
+        .licensed
+        .iter()
+        .map(|d| LicensedDomain {
+            domain: d.to_string(),
+            listed: "[crawl] licensed".into(),
+        })
+        .collect();
+    for e in store.site_list(SiteList::Licensed)? {
+        if domains.iter().any(|d| d.domain == e.domain) {
+            continue;
+        }
+        domains.push(LicensedDomain {
+            listed: if zh {
+                format!("审核人 {} 添加", e.added_by)
+            } else {
+                format!("added by {}", e.added_by)
+            },
+            domain: e.domain,
+        });
+    }
+    Ok(report::render(&ReportInput {
+        month,
+        language,
+        outlet: &settings.outlet.name,
+        figures: &figures,
+        infringements: &infringements,
+        infringements_total: total,
+        licensed_hosts: &licensed_hosts,
+        licensed_domains: &domains,
+        generated_at: now,
+    })?)
+}
+
+/// Prints `html` to a PDF file at `out` with a headless Chromium: the page is a file
+/// with no external resource, so the browser needs no network.
+///
+/// # Errors
+/// [`ReportError::Pdf`] when Chromium cannot be run or writes nothing.
+pub fn print_pdf(chromium: &Path, html: &str, out: &Path) -> Result<(), ReportError> {
+    let fail = |why: String| ReportError::Pdf {
+        chromium: chromium.display().to_string(),
+        why,
+    };
+    let dir = tempfile_dir().map_err(|e| fail(e.to_string()))?;
+    let page = dir.join("report.html");
+    std::fs::write(&page, html).map_err(|e| fail(e.to_string()))?;
+    let out_abs = std::path::absolute(out).map_err(|e| fail(e.to_string()))?;
+    let status = std::process::Command::new(chromium)
+        .args([
+            "--headless",
+            "--disable-gpu",
+            "--no-sandbox",
+            "--no-pdf-header-footer",
+        ])
+        .arg(format!("--user-data-dir={}", dir.join("profile").display()))
+        .arg(format!("--print-to-pdf={}", out_abs.display()))
+        .arg(format!("file://{}", page.display()))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .map_err(|e| fail(e.to_string()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let status = status?;
+    let written = std::fs::metadata(&out_abs).is_ok_and(|m| m.len() > 0);
+    if !status.success() || !written {
+        return Err(fail(format!("{status}, no PDF written")));
+    }
+    Ok(())
+}
+
+fn tempfile_dir() -> std::io::Result<std::path::PathBuf> {
+    let dir = std::env::temp_dir().join(format!("copyhound-report-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}

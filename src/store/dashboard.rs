@@ -1,0 +1,413 @@
+//! The figures behind the desk's dashboard and the monthly report: one set of aggregate
+//! queries over a time window, so the two can never disagree.
+//!
+//! Every query is a `GROUP BY` over an index that holds the columns it reads (migration
+//! 12 adds them), so the cost is one scan of the window's index entries, not of the
+//! table: 100,000 matches are aggregated in a few tens of milliseconds.
+//!
+//! Times are the stored RFC 3339 UTC strings, compared as text (they sort as times).
+//! A match is "new" in the window when its `first_seen` (when copyhound first captured
+//! and recorded it) is in the window; its first decision's time is kept on the match
+//! (`first_decided_at`, set by [`Store::decide`]).
+
+use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
+use rusqlite::params;
+
+use super::{timestamp, ReviewStatus, Store, StoreError};
+
+/// A half-open time window `[from, to)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+}
+
+/// New matches of one week (Monday to Monday, UTC, clipped to the window), by verdict.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WeekCount {
+    /// The Monday the week starts on.
+    pub start: NaiveDate,
+    pub copy: i64,
+    pub partial: i64,
+}
+
+/// A copying site in the window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SiteActivity {
+    pub host: String,
+    /// Its matches first seen in the window (false positives not counted).
+    pub matches: i64,
+    /// The distinct originals those matches copy.
+    pub originals: i64,
+    /// Of those matches, how many are now `infringing`.
+    pub infringing: i64,
+    /// Of those matches, how many were recorded on a licensed domain.
+    pub licensed: i64,
+}
+
+/// A match decided as infringing in the window (its move into `infringing`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Infringement {
+    pub match_id: i64,
+    pub copy_url: String,
+    pub copy_host: String,
+    pub copy_title: String,
+    pub original_url: String,
+    pub original_title: String,
+    pub verdict: String,
+    pub containment: f64,
+    pub first_seen: String,
+    pub decided_at: String,
+    pub actor: String,
+    pub note: String,
+}
+
+/// The raw figures of one window, as the store holds them. Shaping (weeks, buckets,
+/// shares) is [`crate::dashboard`]'s, which is pure.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WindowFigures {
+    pub window: Window,
+    /// The archive's size: the denominator of a site's share of articles copied.
+    pub originals: i64,
+    /// New matches per week, by verdict.
+    pub weeks: Vec<WeekCount>,
+    /// New matches by current status, in [`ReviewStatus::ALL`] order.
+    pub by_status: Vec<(ReviewStatus, i64)>,
+    /// The matches unreviewed at the window's end (or now, if earlier), by age.
+    pub backlog: Backlog,
+    /// Sites by distinct originals copied, most first, at most `top_sites`.
+    pub sites: Vec<SiteActivity>,
+    /// Seconds from first capture to first decision, for matches first decided in the
+    /// window.
+    pub decision_seconds: Vec<f64>,
+}
+
+/// The review backlog at one moment.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Backlog {
+    /// Waiting matches per age bucket: younger than each of [`BACKLOG_AGE_DAYS`] in
+    /// turn, then older than the last.
+    pub by_age: Vec<i64>,
+    /// When the longest-waiting match was first seen.
+    pub oldest: Option<String>,
+}
+
+impl Backlog {
+    pub fn total(&self) -> i64 {
+        self.by_age.iter().sum()
+    }
+}
+
+/// The bounds of the backlog's age buckets, in days.
+pub const BACKLOG_AGE_DAYS: [i64; 4] = [1, 7, 30, 90];
+
+/// How many sites [`Store::window_figures`] ranks.
+pub const TOP_SITES: usize = 20;
+/// The most infringements a monthly report lists (the rest are counted).
+pub const MAX_REPORT_INFRINGEMENTS: usize = 1_000;
+
+impl Store {
+    /// The figures of `window`. The backlog is the one at the window's end: when that
+    /// is now (or later), the matches whose status is `unreviewed`; for a past window,
+    /// the matches first seen before its end that were then still waiting for their
+    /// first decision (recorded unreviewed, first decided at or after the end, or not
+    /// yet).
+    ///
+    /// # Errors
+    /// [`StoreError`] when the database cannot be read.
+    pub fn window_figures(
+        &self,
+        window: Window,
+        now: DateTime<Utc>,
+    ) -> Result<WindowFigures, StoreError> {
+        let (from, to) = (timestamp(window.from), timestamp(window.to));
+        let originals: i64 = self
+            .conn
+            .query_row("SELECT COUNT(*) FROM originals", [], |r| r.get(0))
+            .map_err(|e| self.err(e))?;
+
+        // Range counts on matches_verdict_first_seen (verdict, first_seen) and
+        // matches_status_first_seen (status, first_seen): SQLite counts an index range
+        // without sorting or grouping anything.
+        let mut weeks = Vec::new();
+        let mut start = window.from.date_naive();
+        start -= chrono::Duration::days(i64::from(start.weekday().num_days_from_monday()));
+        loop {
+            let at = |d: NaiveDate| Utc.from_utc_datetime(&d.and_time(chrono::NaiveTime::MIN));
+            let lo = at(start).max(window.from);
+            let hi = at(start + chrono::Duration::weeks(1)).min(window.to);
+            if lo >= hi && !weeks.is_empty() {
+                break;
+            }
+            let count = |verdict: &str| -> Result<i64, StoreError> {
+                let mut stmt = self
+                    .conn
+                    .prepare_cached(
+                        "SELECT COUNT(*) FROM matches
+                         WHERE verdict = ?1 AND first_seen >= ?2 AND first_seen < ?3",
+                    )
+                    .map_err(|e| self.err(e))?;
+                stmt.query_row(params![verdict, timestamp(lo), timestamp(hi)], |r| r.get(0))
+                    .map_err(|e| self.err(e))
+            };
+            weeks.push(WeekCount {
+                start,
+                copy: count("copy")?,
+                partial: count("partial")?,
+            });
+            if hi >= window.to {
+                break;
+            }
+            start += chrono::Duration::weeks(1);
+        }
+        let mut by_status = Vec::with_capacity(ReviewStatus::ALL.len());
+        for status in ReviewStatus::ALL {
+            let mut stmt = self
+                .conn
+                .prepare_cached(
+                    "SELECT COUNT(*) FROM matches
+                     WHERE status = ?1 AND first_seen >= ?2 AND first_seen < ?3",
+                )
+                .map_err(|e| self.err(e))?;
+            let n: i64 = stmt
+                .query_row(params![status.as_str(), from, to], |r| r.get(0))
+                .map_err(|e| self.err(e))?;
+            by_status.push((status, n));
+        }
+
+        // The backlog's ages are counted in SQL against each bucket's bound (stored
+        // times compare as text), so no row leaves the database.
+        let at = window.to.min(now);
+        let bounds: Vec<String> = BACKLOG_AGE_DAYS
+            .iter()
+            .map(|d| timestamp(at - chrono::Duration::days(*d)))
+            .collect();
+        let (sql, key) = if window.to >= now {
+            // matches_status_first_seen (status, first_seen): the current backlog.
+            (
+                "SELECT COUNT(*), MIN(first_seen), SUM(first_seen > ?2), SUM(first_seen > ?3),
+                        SUM(first_seen > ?4), SUM(first_seen > ?5)
+                 FROM matches WHERE status = 'unreviewed' AND first_seen < ?1",
+                to.clone(),
+            )
+        } else {
+            // As it was: first seen before the end, recorded unreviewed (the first
+            // decision's previous status, or the current status without one), and not
+            // decided before the end.
+            (
+                "SELECT COUNT(*), MIN(first_seen), SUM(first_seen > ?2), SUM(first_seen > ?3),
+                        SUM(first_seen > ?4), SUM(first_seen > ?5)
+                 FROM matches m
+                 LEFT JOIN decisions d ON d.id =
+                     (SELECT MIN(id) FROM decisions WHERE match_id = m.id)
+                 WHERE m.first_seen < ?1
+                   AND COALESCE(d.previous_status, m.status) = 'unreviewed'
+                   AND (d.id IS NULL OR d.decided_at >= ?1)",
+                to.clone(),
+            )
+        };
+        let backlog = self
+            .conn
+            .prepare_cached(sql)
+            .and_then(|mut stmt| {
+                stmt.query_row(
+                    params![key, bounds[0], bounds[1], bounds[2], bounds[3]],
+                    |r| {
+                        let total: i64 = r.get(0)?;
+                        let younger: Vec<i64> = (2..6)
+                            .map(|i| r.get::<_, Option<i64>>(i).map(|v| v.unwrap_or(0)))
+                            .collect::<Result<_, _>>()?;
+                        // Cumulative "younger than" counts into buckets.
+                        let mut by_age = Vec::with_capacity(5);
+                        let mut below = 0;
+                        for y in &younger {
+                            by_age.push(y - below);
+                            below = *y;
+                        }
+                        by_age.push(total - below);
+                        Ok(Backlog {
+                            by_age,
+                            oldest: r.get(1)?,
+                        })
+                    },
+                )
+            })
+            .map_err(|e| self.err(e))?;
+
+        // matches_host_original (copy_host, original_id, first_seen, status, licensed):
+        // hosts come in order, each host's originals sorted, so COUNT(DISTINCT) is cheap.
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT copy_host, COUNT(*), COUNT(DISTINCT original_id),
+                        SUM(status = 'infringing'), SUM(licensed)
+                 FROM matches INDEXED BY matches_host_original
+                 WHERE first_seen >= ?1 AND first_seen < ?2 AND status <> 'false-positive'
+                 GROUP BY copy_host
+                 ORDER BY 3 DESC, 2 DESC, 1 LIMIT ?3",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![from, to, TOP_SITES as i64], site_row)
+            .map_err(|e| self.err(e))?;
+        let sites = rows
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.err(e))?;
+
+        // matches_first_decided (first_decided_at, first_seen): each match's first
+        // decision is kept on the match, so no join is needed.
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT ROUND((julianday(first_decided_at) - julianday(first_seen)) * 86400.0)
+                 FROM matches WHERE first_decided_at >= ?1 AND first_decided_at < ?2",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![from, to], |r| r.get::<_, Option<f64>>(0))
+            .map_err(|e| self.err(e))?;
+        let mut decision_seconds = Vec::new();
+        for row in rows {
+            if let Some(s) = row.map_err(|e| self.err(e))? {
+                // A clock set back can make a decision precede its capture: count it as 0.
+                decision_seconds.push(s.max(0.0));
+            }
+        }
+        Ok(WindowFigures {
+            window,
+            originals,
+            weeks,
+            by_status,
+            backlog,
+            sites,
+            decision_seconds,
+        })
+    }
+
+    /// The matches decided infringing in `window` (each match's move into
+    /// `infringing`), oldest decision first, at most `limit`, and how many there were.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the database cannot be read.
+    pub fn infringements(
+        &self,
+        window: Window,
+        limit: usize,
+    ) -> Result<(Vec<Infringement>, i64), StoreError> {
+        let (from, to) = (timestamp(window.from), timestamp(window.to));
+        let where_ = "d.decided_at >= ?1 AND d.decided_at < ?2 AND d.status = 'infringing'
+                      AND d.previous_status <> 'infringing'";
+        let total: i64 = self
+            .conn
+            .query_row(
+                &format!("SELECT COUNT(*) FROM decisions d WHERE {where_}"),
+                params![from, to],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err(e))?;
+        let mut stmt = self
+            .conn
+            .prepare(&format!(
+                "SELECT m.id, m.copy_url, m.copy_host, m.copy_title, o.url,
+                        COALESCE(v.title, ''), m.verdict, m.containment, m.first_seen,
+                        d.decided_at, d.actor, d.note
+                 FROM decisions d
+                 JOIN matches m ON m.id = d.match_id
+                 JOIN originals o ON o.id = m.original_id
+                 LEFT JOIN original_versions v
+                     ON v.original_id = o.id AND v.version = o.current_version
+                 WHERE {where_}
+                 ORDER BY d.decided_at, d.id LIMIT ?3"
+            ))
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![from, to, limit as i64], |r| {
+                Ok(Infringement {
+                    match_id: r.get(0)?,
+                    copy_url: r.get(1)?,
+                    copy_host: r.get(2)?,
+                    copy_title: r.get(3)?,
+                    original_url: r.get(4)?,
+                    original_title: r.get(5)?,
+                    verdict: r.get(6)?,
+                    containment: r.get(7)?,
+                    first_seen: r.get(8)?,
+                    decided_at: r.get(9)?,
+                    actor: r.get(10)?,
+                    note: r.get(11)?,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        let list = rows
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.err(e))?;
+        Ok((list, total))
+    }
+
+    /// Matches first seen in `window` on each host that has licensed ones (recorded on
+    /// a licensed domain, or decided `licensed`): per host, those licensed matches, the
+    /// originals they copy, and the host's matches decided `infringing` in the window's
+    /// matches (a partner copying beyond its licence). Hosts in name order.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the database cannot be read.
+    pub fn licensed_activity(&self, window: Window) -> Result<Vec<SiteActivity>, StoreError> {
+        let (from, to) = (timestamp(window.from), timestamp(window.to));
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT copy_host,
+                        SUM(licensed = 1 OR status = 'licensed'),
+                        COUNT(DISTINCT CASE WHEN licensed = 1 OR status = 'licensed'
+                                            THEN original_id END),
+                        SUM(status = 'infringing'),
+                        SUM(licensed)
+                 FROM matches INDEXED BY matches_host_original
+                 WHERE first_seen >= ?1 AND first_seen < ?2
+                 GROUP BY copy_host
+                 HAVING SUM(licensed = 1 OR status = 'licensed') > 0
+                 ORDER BY copy_host",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![from, to], site_row)
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
+    }
+
+    /// When the first match was recorded, if any: the monthly report is not sent for
+    /// months before the store held anything.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the database cannot be read.
+    pub fn first_match_seen(&self) -> Result<Option<String>, StoreError> {
+        self.conn
+            .query_row(
+                // Each MIN is one seek in matches_verdict_first_seen.
+                "SELECT MIN(m) FROM (
+                     SELECT MIN(first_seen) AS m FROM matches WHERE verdict = 'copy'
+                     UNION ALL
+                     SELECT MIN(first_seen) FROM matches WHERE verdict = 'partial')",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err(e))
+    }
+}
+
+/// A [`SiteActivity`] from a row of `host, matches, originals, infringing, licensed`.
+fn site_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SiteActivity> {
+    Ok(SiteActivity {
+        host: r.get(0)?,
+        matches: r.get(1)?,
+        originals: r.get(2)?,
+        infringing: r.get(3)?,
+        licensed: r.get(4)?,
+    })
+}
+
+/// Parses a stored status name for the dashboard (an unknown one counts as unreviewed,
+/// as everywhere else).
+pub fn status_of(name: &str) -> ReviewStatus {
+    ReviewStatus::parse(name).unwrap_or(ReviewStatus::Unreviewed)
+}

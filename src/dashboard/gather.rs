@@ -86,7 +86,7 @@ pub fn print_pdf(chromium: &Path, html: &str, out: &Path) -> Result<(), ReportEr
     let page = dir.join("report.html");
     std::fs::write(&page, html).map_err(|e| fail(e.to_string()))?;
     let out_abs = std::path::absolute(out).map_err(|e| fail(e.to_string()))?;
-    let status = std::process::Command::new(chromium)
+    let child = std::process::Command::new(chromium)
         .args([
             "--headless",
             "--disable-gpu",
@@ -98,8 +98,9 @@ pub fn print_pdf(chromium: &Path, html: &str, out: &Path) -> Result<(), ReportEr
         .arg(format!("file://{}", page.display()))
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
-        .status()
+        .spawn()
         .map_err(|e| fail(e.to_string()));
+    let status = child.and_then(|mut child| wait_bounded(&mut child).map_err(fail));
     let _ = std::fs::remove_dir_all(&dir);
     let status = status?;
     let written = std::fs::metadata(&out_abs).is_ok_and(|m| m.len() > 0);
@@ -107,6 +108,29 @@ pub fn print_pdf(chromium: &Path, html: &str, out: &Path) -> Result<(), ReportEr
         return Err(fail(format!("{status}, no PDF written")));
     }
     Ok(())
+}
+
+/// How long a browser may take to print a report: the page is local and small, so
+/// anything longer is a hung browser, which must not hang the daemon's scheduler.
+const PDF_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// Waits for the browser at most [`PDF_TIMEOUT`], then kills it.
+fn wait_bounded(child: &mut std::process::Child) -> Result<std::process::ExitStatus, String> {
+    let deadline = std::time::Instant::now() + PDF_TIMEOUT;
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return Ok(status),
+            Ok(None) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            Ok(None) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("no PDF after {} s; stopped", PDF_TIMEOUT.as_secs()));
+            }
+            Err(e) => return Err(e.to_string()),
+        }
+    }
 }
 
 fn tempfile_dir() -> std::io::Result<std::path::PathBuf> {

@@ -29,7 +29,15 @@ pub struct ReportMail {
     pub subject: String,
     pub html: String,
     pub text: String,
+    /// The report printed to PDF (with `[report] chromium`), a file name in the storage
+    /// folder's `reports/`; attached beside the HTML file. Reports queued before PDFs
+    /// existed have none.
+    #[serde(default)]
+    pub pdf_file: Option<String>,
 }
+
+/// Where printed reports are kept, under the storage folder.
+const REPORTS_DIR: &str = "reports";
 
 /// The unique outbox key of a month's report.
 pub fn report_key(month: Month) -> String {
@@ -71,11 +79,17 @@ pub fn queue_due_report(
     }
     let rendered = gather::monthly_report(store, settings, month, settings.outlet.language, now)
         .map_err(|e| NotifyError::Message(e.to_string()))?;
+    let pdf_file = settings
+        .report
+        .chromium
+        .as_deref()
+        .and_then(|chromium| print_for_mail(settings, chromium, month, &rendered.html));
     let mail = ReportMail {
         month: month.to_string(),
         subject: rendered.subject,
         html: rendered.html,
         text: rendered.text,
+        pdf_file,
     };
     let json = serde_json::to_string(&mail).map_err(|e| NotifyError::Message(e.to_string()))?;
     Ok(store
@@ -83,8 +97,33 @@ pub fn queue_due_report(
         .map(|_| month))
 }
 
+/// Prints a month's report to `reports/copyhound-report-YYYY-MM.pdf` in the storage
+/// folder and returns its file name. A PDF that cannot be printed is logged and left
+/// out: the HTML report still goes, which is what the recipients need most.
+fn print_for_mail(
+    settings: &Settings,
+    chromium: &std::path::Path,
+    month: Month,
+    html: &str,
+) -> Option<String> {
+    let dir = settings.storage.dir.join(REPORTS_DIR);
+    let name = format!("copyhound-report-{month}.pdf");
+    let printed = std::fs::create_dir_all(&dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))
+        .and_then(|()| {
+            gather::print_pdf(chromium, html, &dir.join(&name)).map_err(|e| e.to_string())
+        });
+    match printed {
+        Ok(()) => Some(name),
+        Err(why) => {
+            tracing::warn!(month = %month, error = %why, "monthly report goes without its PDF");
+            None
+        }
+    }
+}
+
 /// The email of a report: the HTML report as the body (with a short text part) and
-/// as an attached file.
+/// as an attached file, and the PDF when one was printed.
 ///
 /// # Errors
 /// [`NotifyError::Message`] when an address or the message cannot be built.
@@ -114,15 +153,29 @@ pub fn build_report_message(
         .map_err(|e| NotifyError::Message(e.to_string()))?;
     let attachment = Attachment::new(format!("copyhound-report-{}.html", mail.month))
         .body(mail.html.clone().into_bytes(), html_type);
+    let mut parts = MultiPart::mixed()
+        .multipart(MultiPart::alternative_plain_html(
+            mail.text.clone(),
+            mail.html.clone(),
+        ))
+        .singlepart(attachment);
+    if let Some(name) = &mail.pdf_file {
+        let path = settings.storage.dir.join(REPORTS_DIR).join(name);
+        match std::fs::read(&path) {
+            Ok(pdf) => {
+                let pdf_type = ContentType::parse("application/pdf")
+                    .map_err(|e| NotifyError::Message(e.to_string()))?;
+                parts = parts.singlepart(Attachment::new(name.clone()).body(pdf, pdf_type));
+            }
+            // The HTML report is the report; a PDF removed since is no reason to hold
+            // it back.
+            Err(e) => {
+                tracing::warn!(file = %path.display(), error = %e, "monthly report goes without its PDF")
+            }
+        }
+    }
     builder
-        .multipart(
-            MultiPart::mixed()
-                .multipart(MultiPart::alternative_plain_html(
-                    mail.text.clone(),
-                    mail.html.clone(),
-                ))
-                .singlepart(attachment),
-        )
+        .multipart(parts)
         .map_err(|e| NotifyError::Message(e.to_string()))
 }
 

@@ -529,11 +529,24 @@ fn the_daemon_emails_the_monthly_report_once_across_a_restart() {
     let sink = crate::util::SmtpSink::start(port, &dir.path().join("sink"), None);
     let web = crate::util::free_port();
     let base = Utc.with_ymd_and_hms(2026, 11, 20, 12, 0, 0).unwrap();
+    // With a browser, the email carries the report printed to PDF too.
+    let chromium = Path::new("/usr/bin/chromium");
+    let with_pdf = chromium.exists();
+    assert!(
+        with_pdf || std::env::var_os("COPYHOUND_REQUIRE_BROWSER").is_none(),
+        "chromium is missing and this run requires it"
+    );
+    let pdf_key = if with_pdf {
+        "chromium = \"/usr/bin/chromium\"\n"
+    } else {
+        eprintln!("{test}: no /usr/bin/chromium, the PDF attachment is not checked");
+        ""
+    };
     let config = known_store(
         dir.path(),
         base,
         &format!(
-            "[email]\nsmtp_url = \"smtp://127.0.0.1:{port}\"\nstarttls = \"opportunistic\"\nfrom = \"copyhound <copyhound@jiangcheng-daily.example>\"\nretry_initial = \"1s\"\nretry_max = \"2s\"\ntimeout = \"5s\"\n\n[report]\nto = [\"director@jiangcheng-daily.example\", \"licensing@jiangcheng-daily.example\"]\n\n[daemon]\nshutdown_timeout = \"5s\"\n\n[web]\nlisten = \"127.0.0.1:{web}\"\n"
+            "[email]\nsmtp_url = \"smtp://127.0.0.1:{port}\"\nstarttls = \"opportunistic\"\nfrom = \"copyhound <copyhound@jiangcheng-daily.example>\"\nretry_initial = \"1s\"\nretry_max = \"2s\"\ntimeout = \"5s\"\n\n[report]\n{pdf_key}to = [\"director@jiangcheng-daily.example\", \"licensing@jiangcheng-daily.example\"]\n\n[daemon]\nshutdown_timeout = \"5s\"\n\n[web]\nlisten = \"127.0.0.1:{web}\"\n"
         ),
     );
     let log = dir.path().join("daemon.log");
@@ -596,6 +609,16 @@ fn the_daemon_emails_the_monthly_report_once_across_a_restart() {
         mail_parser::MimeHeaders::attachment_name(attachment),
         Some("copyhound-report-2026-11.html")
     );
+    if with_pdf {
+        let pdf = parsed.attachment(1).expect("a PDF attachment");
+        assert_eq!(
+            mail_parser::MimeHeaders::attachment_name(pdf),
+            Some("copyhound-report-2026-11.pdf")
+        );
+        assert!(pdf.contents().starts_with(b"%PDF-"), "not a PDF");
+    } else {
+        assert!(parsed.attachment(1).is_none());
+    }
     // The outbox shows it once, sent.
     let out = copyhound(&[
         "alerts",

@@ -159,6 +159,13 @@ enum Command {
     /// line: `scan-warc: <n> files, <n> records read, <n> HTML examined (<n> rejected
     /// early), <n> skipped, <n> damaged, <n> matches (<n> copy, <n> partial, <n> licensed), <n> bytes, <s>
     /// seconds`. Exit status 1 when a file could not be read to its end.
+    ///
+    /// A match found in an archive is a third party's capture: copyhound queues a live
+    /// capture of its page and, after the last file, fetches those pages at once through
+    /// the guarded crawler (robots.txt, politeness, the same examination). A page still
+    /// online becomes its match's primary evidence; a second line says `live captures:
+    /// <n> captured, <n> gone, <n> failed`. With `--no-live` they stay queued for the
+    /// daemon's next crawl cycle (`copyhound run` or `crawl --once`).
     ScanWarc {
         /// WARC files: paths or http(s) URLs.
         #[arg(value_name = "SOURCE")]
@@ -186,10 +193,14 @@ enum Command {
         /// no anchor with any original (slower; the same matches).
         #[arg(long)]
         no_reject: bool,
+        /// Do not capture the matched pages live at the end: leave them queued for the
+        /// daemon's next crawl cycle.
+        #[arg(long)]
+        no_live: bool,
         /// No progress bar.
         #[arg(long)]
         quiet: bool,
-        /// Print the summary as JSON.
+        /// Print the summary as JSON (with the live captures under `live`).
         #[arg(long)]
         json: bool,
     },
@@ -978,6 +989,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             shard,
             rescan,
             no_reject,
+            no_live,
             quiet,
             json,
         } => {
@@ -1010,12 +1022,24 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 rescan,
                 fast_reject: !no_reject,
             };
-            let summary =
+            let mut summary =
                 crate::webarchive::scan(&settings, &store, &all, &options, runtime.handle())?;
+            if !no_live {
+                let keys: Vec<String> = summary.live_queued.iter().cloned().collect();
+                summary.live = Some(runtime.block_on(crate::crawl::pipeline::capture_live(
+                    &settings,
+                    &mut store,
+                    &keys,
+                    shutdown_signal(),
+                ))?);
+            }
             if json {
                 println!("{}", serde_json::to_string_pretty(&summary)?);
             } else {
                 println!("{}", summary.render());
+                if let Some(live) = &summary.live {
+                    println!("{}", live.render());
+                }
             }
             deliver_before_exit(&runtime, &mut store, &settings);
             Ok(if summary.failed > 0 {
@@ -1223,13 +1247,18 @@ fn run_matches(settings: &Settings, command: MatchesCommand) -> Result<ExitCode>
                 bail!("no match with id {id}");
             };
             let decisions = store.decisions(id)?;
+            let provenance = crate::review::provenance(&store, &m)?;
             if json {
                 print_json(&MatchShow {
                     detail: &m,
+                    archive: provenance.as_ref(),
                     decisions: &decisions,
                 })?;
             } else {
-                print!("{}", render_match(settings, &m, &decisions));
+                print!(
+                    "{}",
+                    render_match(settings, &m, provenance.as_ref(), &decisions)
+                );
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -1272,16 +1301,24 @@ fn run_matches(settings: &Settings, command: MatchesCommand) -> Result<ExitCode>
     }
 }
 
-/// `matches show --json`: the match and its decisions.
+/// `matches show --json`: the match, where it was found when that was a web archive
+/// (`archive`, absent otherwise), and its decisions.
 #[derive(Serialize)]
 struct MatchShow<'a> {
     #[serde(flatten)]
     detail: &'a MatchDetail,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    archive: Option<&'a crate::review::Provenance>,
     decisions: &'a [Decision],
 }
 
 /// `matches show` as text.
-fn render_match(settings: &Settings, m: &MatchDetail, decisions: &[Decision]) -> String {
+fn render_match(
+    settings: &Settings,
+    m: &MatchDetail,
+    provenance: Option<&crate::review::Provenance>,
+    decisions: &[Decision],
+) -> String {
     let mut out = String::new();
     let s = &m.summary;
     let _ = writeln!(
@@ -1347,6 +1384,9 @@ fn render_match(settings: &Settings, m: &MatchDetail, decisions: &[Decision]) ->
         }
         _ => out.push_str("evidence: none recorded\n"),
     }
+    if let Some(p) = provenance {
+        render_provenance(&mut out, settings, p);
+    }
     let _ = writeln!(out, "passages: {}", m.passages.len());
     for p in &m.passages {
         let _ = writeln!(
@@ -1376,6 +1416,53 @@ fn render_match(settings: &Settings, m: &MatchDetail, decisions: &[Decision]) ->
         out.push('\n');
     }
     out
+}
+
+/// The lines of an archived match: where the record is, which capture is primary,
+/// and both evidence files. Archive strings are a stranger's: printed escaped.
+fn render_provenance(out: &mut String, settings: &Settings, p: &crate::review::Provenance) {
+    let range = crate::notify::report::archive_range(
+        p.offset,
+        p.length,
+        "record at byte {offset}, {length} bytes",
+        "record at byte {offset}",
+    );
+    let _ = writeln!(
+        out,
+        "found in a web archive: {}, {range}, WARC-Record-ID {}",
+        printable(&p.source),
+        p.record_id
+            .as_deref()
+            .map_or_else(|| "none".into(), printable)
+    );
+    match &p.live_captured_at {
+        Some(at) => {
+            let _ = writeln!(
+                out,
+                "primary evidence: the live capture by copyhound at {at}"
+            );
+        }
+        None => out.push_str(
+            "primary evidence: archived capture by a third party; live capture pending\n",
+        ),
+    }
+    let dir = settings.storage.dir.join(crate::evidence::EVIDENCE_DIR);
+    let file = |name: &Option<String>, sha: &Option<String>| match (name, sha) {
+        (Some(n), Some(s)) => format!("{} (sha256 {s})", dir.join(n).display()),
+        (Some(n), None) => dir.join(n).display().to_string(),
+        _ => "none recorded".to_string(),
+    };
+    let _ = writeln!(
+        out,
+        "archived evidence: {}",
+        file(&p.archived_evidence_file, &p.archived_evidence_sha256)
+    );
+    let live = if p.live_is_primary() {
+        file(&p.live_evidence_file, &p.live_evidence_sha256)
+    } else {
+        "pending".to_string()
+    };
+    let _ = writeln!(out, "live evidence: {live}");
 }
 
 /// What `matches mark` did, one line per match and per site added to a list.

@@ -21,8 +21,8 @@ use crate::detect::Passage;
 use crate::evidence::{CopyFacts, Escalation, MatchFacts, OriginalFacts, RedirectFacts};
 use crate::notify::report::{EvidenceRef, ReportItem};
 use crate::store::{
-    CaptureRecord, Channel, DecideOutcome, ListAddition, MatchDetail, NewAlert, NewDecision,
-    OriginalKey, ReviewStatus, SiteList, Store, StoreError,
+    CaptureRecord, Channel, DecideOutcome, ListAddition, MatchArchive, MatchDetail, NewAlert,
+    NewDecision, OriginalKey, ReviewStatus, SiteList, Store, StoreError,
 };
 
 /// A decoded page larger than this is not re-extracted for the desk (the crawler's own
@@ -493,4 +493,79 @@ pub fn takedown_text(settings: &Settings, d: &MatchDetail, facts: MatchFacts) ->
         },
     };
     crate::notify::report::notice_text(&item, &settings.outlet, &settings.contacts)
+}
+
+/// Where an archived match's evidence came from and which capture is primary, as
+/// `matches show` and the desk's match page state it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Provenance {
+    /// The WARC file's path or URL, as given to `scan-warc` (stranger-controlled when it
+    /// came from a listing: escape it, link it only when it is http(s)).
+    pub source: String,
+    /// Byte offset of the record (its gzip member) in the file.
+    pub offset: u64,
+    /// The record's length in the file; `None` when it shares a gzip member.
+    pub length: Option<u64>,
+    /// Its `WARC-Record-ID` (stranger-controlled).
+    pub record_id: Option<String>,
+    /// `live` (copyhound's own capture of the live page) or `archived` (the third
+    /// party's; the live capture is pending).
+    pub primary: &'static str,
+    /// When copyhound captured the live page.
+    pub live_captured_at: Option<String>,
+    /// The evidence file keeping the archived record, and its SHA-256.
+    pub archived_evidence_file: Option<String>,
+    pub archived_evidence_sha256: Option<String>,
+    /// The live capture's evidence file, and its SHA-256 (once captured).
+    pub live_evidence_file: Option<String>,
+    pub live_evidence_sha256: Option<String>,
+}
+
+impl Provenance {
+    /// The provenance of match `d`, found in an archive as `a`.
+    pub fn of(d: &MatchDetail, a: MatchArchive) -> Provenance {
+        let live = a.live_captured_at.is_some();
+        let (archived_file, archived_sha, live_file, live_sha) = if live {
+            (
+                a.archive_evidence_file,
+                a.archive_evidence_sha256,
+                d.evidence_file.clone(),
+                d.evidence_sha256.clone(),
+            )
+        } else {
+            (
+                d.evidence_file.clone(),
+                d.evidence_sha256.clone(),
+                None,
+                None,
+            )
+        };
+        Provenance {
+            source: a.archive.source,
+            offset: a.archive.offset,
+            length: a.archive.length,
+            record_id: a.archive.record_id,
+            primary: if live { "live" } else { "archived" },
+            live_captured_at: a.live_captured_at,
+            archived_evidence_file: archived_file,
+            archived_evidence_sha256: archived_sha,
+            live_evidence_file: live_file,
+            live_evidence_sha256: live_sha,
+        }
+    }
+
+    /// Whether the live capture is the primary evidence.
+    pub fn live_is_primary(&self) -> bool {
+        self.primary == "live"
+    }
+}
+
+/// The provenance of match `d` when it was found in a web archive.
+///
+/// # Errors
+/// [`StoreError`] when the database cannot be read.
+pub fn provenance(store: &Store, d: &MatchDetail) -> Result<Option<Provenance>, StoreError> {
+    Ok(store
+        .match_archive(d.summary.id)?
+        .map(|a| Provenance::of(d, a)))
 }

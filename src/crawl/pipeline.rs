@@ -146,6 +146,8 @@ pub enum PageResult {
     BudgetExhausted,
     /// The fetch failed; `transient` failures may pass.
     Failed { error: String, transient: bool },
+    /// The page answered 404 or 410: it is gone (a permanent failure).
+    Gone { error: String },
     /// The crawler is shutting down; the page was not fetched.
     Closed,
 }
@@ -228,6 +230,15 @@ async fn visit_as(
             return PageResult::RetryAfter(d);
         }
         Err(FetchError::Robots { .. }) => return PageResult::Disallowed,
+        Err(FetchError::Status {
+            status: status @ (404 | 410),
+            url: gone,
+        }) => {
+            permit.success();
+            return PageResult::Gone {
+                error: format!("{gone}: HTTP {status}"),
+            };
+        }
         Err(e) => {
             let transient = e.is_transient();
             if transient {
@@ -376,7 +387,9 @@ impl Rechecker {
             PageResult::BudgetExhausted => {
                 RecheckFetch::Failed("the host's page budget is used up".into())
             }
-            PageResult::Failed { error, .. } => RecheckFetch::Failed(error),
+            PageResult::Failed { error, .. } | PageResult::Gone { error } => {
+                RecheckFetch::Failed(error)
+            }
             PageResult::Closed => RecheckFetch::Failed("shutting down".into()),
         }
     }
@@ -519,7 +532,9 @@ pub async fn scan(
             PageResult::BudgetExhausted => {
                 ScanLine::error(given, "the host's page budget for this cycle is used up")
             }
-            PageResult::Failed { error, .. } => ScanLine::error(given, error),
+            PageResult::Failed { error, .. } | PageResult::Gone { error } => {
+                ScanLine::error(given, error)
+            }
             PageResult::Closed => ScanLine::error(given, "shutting down"),
         };
         lines.push(line);
@@ -758,6 +773,8 @@ struct Loop {
     last_flush: tokio::time::Instant,
     hosts: HashSet<String>,
     summary: CrawlSummary,
+    /// The live captures' outcomes (counted for every page; read for `Claim::Keys`).
+    live: LiveCaptures,
 }
 
 impl Loop {
@@ -827,7 +844,50 @@ pub async fn crawl_cycle(
     store.enqueue_urls(&from_sources, Utc::now())?;
     let discovered = discover(settings, store, &shared.detector, &rules).await?;
     store.enqueue_urls(&discovered, Utc::now())?;
+    let summary = CrawlSummary {
+        discovered: discovered.len(),
+        ..CrawlSummary::default()
+    };
+    let state = run_frontier(
+        store,
+        &shared,
+        crawl,
+        &rules,
+        Claim::Due,
+        summary,
+        shutdown,
+        shutdown_deadline,
+        outbox_bell,
+    )
+    .await?;
+    Ok(state.summary)
+}
 
+/// Which frontier URLs [`run_frontier`] fetches.
+#[derive(Clone, Copy)]
+enum Claim<'a> {
+    /// Every due URL, conditionally (a crawl cycle).
+    Due,
+    /// Only these keys, when queued and due, unconditionally: the live captures a web
+    /// archive scan queued (at `max_depth`, so their links are not followed).
+    Keys(&'a [String]),
+}
+
+/// Fetches frontier URLs ([`Claim`]) politely until none is left (or `shutdown`),
+/// recording matches as their pages arrive: the loop of a crawl cycle, also run over
+/// the live captures of `scan-warc`. Saves the hosts' politeness state at the end.
+#[allow(clippy::too_many_arguments)]
+async fn run_frontier(
+    store: &mut Store,
+    shared: &Arc<Shared>,
+    crawl: &crate::config::CrawlSettings,
+    rules: &UrlRules,
+    claim: Claim<'_>,
+    summary: CrawlSummary,
+    shutdown: impl Future<Output = ()>,
+    shutdown_deadline: Duration,
+    outbox_bell: Option<&tokio::sync::Notify>,
+) -> Result<Loop, PipelineError> {
     let max_active = crawl.concurrency.saturating_mul(2).max(2);
     let (tx, mut rx) = mpsc::channel::<(FrontierItem, PageResult)>(max_active);
     let mut state = Loop {
@@ -838,10 +898,8 @@ pub async fn crawl_cycle(
         batch: CrawlBatch::default(),
         last_flush: tokio::time::Instant::now(),
         hosts: HashSet::new(),
-        summary: CrawlSummary {
-            discovered: discovered.len(),
-            ..CrawlSummary::default()
-        },
+        summary,
+        live: LiveCaptures::default(),
     };
     let mut exhausted = false;
     let mut stopping = false;
@@ -856,11 +914,14 @@ pub async fn crawl_cycle(
             && (!exhausted || !state.batch.enqueue.is_empty())
         {
             state.flush(store)?;
-            let items = store.claim_due_spread(
-                Utc::now(),
-                MAX_PENDING - state.pending_count,
-                PENDING_PER_HOST,
-            )?;
+            let items = match claim {
+                Claim::Due => store.claim_due_spread(
+                    Utc::now(),
+                    MAX_PENDING - state.pending_count,
+                    PENDING_PER_HOST,
+                )?,
+                Claim::Keys(keys) => store.claim_keys(keys, Utc::now())?,
+            };
             exhausted = items.is_empty();
             for item in items {
                 state.hosts.insert(item.host.clone());
@@ -893,7 +954,10 @@ pub async fn crawl_cycle(
                         ));
                         continue;
                     };
-                    let last = store.last_fetch(&item.url_key)?;
+                    let last = match claim {
+                        Claim::Due => store.last_fetch(&item.url_key)?,
+                        Claim::Keys(_) => None,
+                    };
                     let validators = last.as_ref().map(|r| Validators {
                         etag: r.etag.clone(),
                         last_modified: r.last_modified.clone(),
@@ -903,7 +967,7 @@ pub async fn crawl_cycle(
                     *state.active_per_host.entry(host.clone()).or_default() += 1;
                     state.active += 1;
                     let tx = tx.clone();
-                    let shared = Arc::clone(&shared);
+                    let shared = Arc::clone(shared);
                     let host = host.clone();
                     tokio::spawn(async move {
                         let result =
@@ -937,7 +1001,25 @@ pub async fn crawl_cycle(
                     *n = n.saturating_sub(1);
                 }
                 let alerts_before = state.summary.matches.alerts;
-                handle(&mut state, store, &shared, crawl, &rules, item, result)?;
+                let live_before = state.summary.matches.live;
+                // The page answered: gone, or examined (then it still holds the copy,
+                // or no longer does).
+                let answered = matches!(
+                    result,
+                    PageResult::Gone { .. }
+                        | PageResult::Fetched {
+                            examination: Some(Ok(_)),
+                            ..
+                        }
+                );
+                handle(&mut state, store, shared, crawl, rules, item, result)?;
+                if state.summary.matches.live > live_before {
+                    state.live.captured += 1;
+                } else if answered {
+                    state.live.gone += 1;
+                } else {
+                    state.live.failed += 1;
+                }
                 if state.summary.matches.alerts > alerts_before {
                     if let Some(bell) = outbox_bell {
                         bell.notify_one();
@@ -971,7 +1053,71 @@ pub async fn crawl_cycle(
     let hosts: Vec<String> = state.hosts.iter().cloned().collect();
     save_hosts(store, &shared.sched, &hosts)?;
     state.summary.queued = store.frontier_counts()?.queued;
-    Ok(state.summary)
+    Ok(state)
+}
+
+/// What became of the live captures `scan-warc` queued (see [`capture_live`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct LiveCaptures {
+    /// The page still holds the copy: the live capture is now the match's primary
+    /// evidence.
+    pub captured: usize,
+    /// The page answered 404 or 410, or no longer holds the copy: the archived capture
+    /// stays primary.
+    pub gone: usize,
+    /// Not captured (network error, robots.txt, the guard, a host's budget or delay,
+    /// shutdown): transient failures stay queued for the daemon's next crawl.
+    pub failed: usize,
+}
+
+impl LiveCaptures {
+    /// `live captures: <n> captured, <n> gone, <n> failed`.
+    pub fn render(&self) -> String {
+        format!(
+            "live captures: {} captured, {} gone, {} failed",
+            self.captured, self.gone, self.failed
+        )
+    }
+}
+
+/// Captures now the live pages a web archive scan queued (frontier keys `keys`):
+/// the crawl cycle's loop ([`run_frontier`]) over just those URLs, through the same
+/// guard, robots.txt, politeness and examination. A page still holding its copy
+/// becomes its match's primary evidence (`Store::record_matches_with`). URLs not due
+/// (a site's Retry-After, a backoff) or not fetched stay queued for the daemon.
+///
+/// # Errors
+/// [`PipelineError`] when the store or archive cannot be used or the HTTP client cannot
+/// start; failing pages are counted, not errors.
+pub async fn capture_live(
+    settings: &Settings,
+    store: &mut Store,
+    keys: &[String],
+    shutdown: impl Future<Output = ()>,
+) -> Result<LiveCaptures, PipelineError> {
+    if keys.is_empty() {
+        return Ok(LiveCaptures::default());
+    }
+    let crawl = &settings.crawl;
+    let rules = UrlRules::from_settings(crawl);
+    let shared = shared_for(store, settings)?;
+    let now = Utc::now();
+    for record in store.load_hosts()? {
+        shared.sched.restore(&frontier::host_snapshot(&record, now));
+    }
+    let state = run_frontier(
+        store,
+        &shared,
+        crawl,
+        &rules,
+        Claim::Keys(keys),
+        CrawlSummary::default(),
+        shutdown,
+        SHUTDOWN_DEADLINE,
+        None,
+    )
+    .await?;
+    Ok(state.live)
 }
 
 /// Applies one page's result: matches recorded at once, the rest into the batch.
@@ -1032,6 +1178,10 @@ fn handle(
             state.summary.failed += 1;
             // robots.txt may change: ask again once the cached copy has expired.
             state.retry(&item, "disallowed by robots.txt", crawl.robots_ttl);
+        }
+        PageResult::Gone { error } => {
+            state.summary.failed += 1;
+            state.batch.failed.push((item.url_key, error, None));
         }
         PageResult::Failed { error, transient } => {
             state.summary.failed += 1;

@@ -357,6 +357,10 @@ pub struct MatchCounts {
     /// to wake its outbox.
     #[serde(skip)]
     pub alerts: usize,
+    /// Matches found in a web archive whose live capture (this page, fetched by
+    /// copyhound) became their primary evidence.
+    #[serde(skip)]
+    pub live: usize,
 }
 
 impl MatchCounts {
@@ -378,7 +382,7 @@ pub fn record(
     exam: &Examination,
     counts: &mut MatchCounts,
 ) -> Result<(), StoreError> {
-    record_from(store, detector, capture, exam, counts, None)
+    record_from(store, detector, capture, exam, counts, None).map(|_| ())
 }
 
 /// [`record`] for a page that may come from a third party's web archive (`archived`):
@@ -386,7 +390,9 @@ pub fn record(
 /// byte for byte, and a live capture of the page is queued in the crawler's frontier
 /// (fetched through the guarded crawler by the next crawl cycle; when the page is still
 /// online, that capture becomes the match's primary evidence). A first-party capture of
-/// a page already matched from an archive is recorded as that live capture.
+/// a page already matched from an archive is recorded as that live capture. Returns the
+/// frontier key of the live capture queued, if one was (`scan-warc` fetches those at
+/// its end unless told `--no-live`).
 ///
 /// # Errors
 /// As [`record`].
@@ -397,10 +403,10 @@ pub fn record_from(
     exam: &Examination,
     counts: &mut MatchCounts,
     archived: Option<&ArchivedRecord<'_>>,
-) -> Result<(), StoreError> {
+) -> Result<Option<String>, StoreError> {
     let mut matches = detector.matches(capture, exam);
     if matches.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
     let archive_ref = archived.map(|a| ArchiveRef {
         source: a.source.to_string(),
@@ -472,6 +478,7 @@ pub fn record_from(
                 );
             }
             MatchOutcome::LiveCaptured { id } => {
+                counts.live += 1;
                 tracing::info!(id, url = %sanitize(&m.copy_url), "live capture of an archived copy is now its primary evidence");
             }
             // Seen again in an archive: the live capture may still be owed (a crash
@@ -489,10 +496,11 @@ pub fn record_from(
             None,
             &detector.rules,
         ) {
-            store.enqueue_urls(&[entry], Utc::now())?;
+            store.enqueue_urls(std::slice::from_ref(&entry), Utc::now())?;
+            return Ok(Some(entry.url_key));
         }
     }
-    Ok(())
+    Ok(None)
 }
 
 /// What a report on `m` states, or `None` when its original vanished from the store.

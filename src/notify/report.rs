@@ -337,19 +337,26 @@ fn labels(language: Language) -> &'static Labels {
     }
 }
 
-/// The verdict in the report's language (`copy`, `partial`; anything else as is).
+/// Where an archived record is, in words: `with_length` with its `{offset}` and
+/// `{length}`, or `offset_only` for a record that shares a gzip member (no length).
+pub fn archive_range(
+    offset: u64,
+    length: Option<u64>,
+    with_length: &str,
+    offset_only: &str,
+) -> String {
+    match length {
+        Some(length) => with_length
+            .replace("{offset}", &offset.to_string())
+            .replace("{length}", &length.to_string()),
+        None => offset_only.replace("{offset}", &offset.to_string()),
+    }
+}
+
 /// Which capture the evidence is, for a copy found in a web archive. The source is a
 /// file name or URL from the operator's command line, still folded to one line.
 fn evidence_source(a: &crate::evidence::ArchiveFacts, l: &Labels) -> String {
-    let range = match a.length {
-        Some(length) => l
-            .archive_range
-            .replace("{offset}", &a.offset.to_string())
-            .replace("{length}", &length.to_string()),
-        None => l
-            .archive_offset_only
-            .replace("{offset}", &a.offset.to_string()),
-    };
+    let range = archive_range(a.offset, a.length, l.archive_range, l.archive_offset_only);
     let source = one_line(&a.source, 2000);
     match &a.live_captured_at {
         None => l

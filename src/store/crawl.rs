@@ -138,6 +138,19 @@ impl CrawlBatch {
     }
 }
 
+/// A claimed frontier row (`RETURNING url, url_key, host, depth, discovered_from,
+/// attempts`).
+fn frontier_item(r: &rusqlite::Row<'_>) -> rusqlite::Result<FrontierItem> {
+    Ok(FrontierItem {
+        url: r.get(0)?,
+        url_key: r.get(1)?,
+        host: r.get(2)?,
+        depth: r.get(3)?,
+        discovered_from: r.get(4)?,
+        attempts: r.get(5)?,
+    })
+}
+
 fn parse_time(text: Option<String>) -> Option<DateTime<Utc>> {
     text.and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
         .map(|t| t.with_timezone(&Utc))
@@ -237,22 +250,52 @@ impl Store {
             let rows = stmt
                 .query_map(
                     params![timestamp(now), limit as i64, per_host.max(1) as i64],
-                    |r| {
-                        Ok(FrontierItem {
-                            url: r.get(0)?,
-                            url_key: r.get(1)?,
-                            host: r.get(2)?,
-                            depth: r.get(3)?,
-                            discovered_from: r.get(4)?,
-                            attempts: r.get(5)?,
-                        })
-                    },
+                    frontier_item,
                 )
                 .map_err(err)?;
             let mut items = rows.collect::<Result<Vec<_>, _>>().map_err(err)?;
             items.sort_by_key(|i| i.depth);
             items
         };
+        tx.commit().map_err(err)?;
+        Ok(items)
+    }
+
+    /// Claims the URLs of `keys` that are queued and due at `now` (marking them
+    /// `fetching`, as [`Store::claim_due`]); the others are left as they are. One
+    /// transaction.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the database cannot be written.
+    pub fn claim_keys(
+        &mut self,
+        keys: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<FrontierItem>, StoreError> {
+        let path = self.path.clone();
+        let err = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = begin_write(&mut self.conn).map_err(err)?;
+        let mut items = Vec::new();
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "UPDATE crawl_frontier SET state = 'fetching', attempts = attempts + 1
+                     WHERE url_key = ?1 AND state = 'queued' AND next_fetch_at <= ?2
+                     RETURNING url, url_key, host, depth, discovered_from, attempts",
+                )
+                .map_err(err)?;
+            let now = timestamp(now);
+            for key in keys {
+                let item = stmt
+                    .query_row(params![key, now], frontier_item)
+                    .optional()
+                    .map_err(err)?;
+                items.extend(item);
+            }
+        }
         tx.commit().map_err(err)?;
         Ok(items)
     }
@@ -649,6 +692,38 @@ mod tests {
         );
         assert_eq!(store.requeue_done(later).unwrap(), 1);
         assert_eq!(store.frontier_state("//nope").unwrap(), None);
+    }
+
+    #[test]
+    fn claim_keys_takes_only_the_queued_due_keys_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open_dir(dir.path()).unwrap();
+        let now = Utc.with_ymd_and_hms(2026, 11, 26, 8, 0, 0).unwrap();
+        store
+            .enqueue_urls(&[url(1, 3), url(2, 3), url(3, 3), url(4, 0)], now)
+            .unwrap();
+        store.mark_done("//h.example/2").unwrap();
+        let later = now + chrono::Duration::minutes(5);
+        store
+            .mark_failed("//h.example/3", "retry later", Some(later))
+            .unwrap();
+        let keys: Vec<String> = ["//h.example/1", "//h.example/2", "//h.example/3", "//nope"]
+            .map(String::from)
+            .to_vec();
+        let claimed = store.claim_keys(&keys, now).unwrap();
+        assert_eq!(claimed.len(), 1);
+        assert_eq!(claimed[0].url, "https://h.example/1");
+        assert_eq!((claimed[0].depth, claimed[0].attempts), (3, 1));
+        assert!(store.claim_keys(&keys, now).unwrap().is_empty());
+        assert_eq!(
+            store.claim_keys(&keys, later).unwrap()[0].url_key,
+            "//h.example/3"
+        );
+        // Not named: left queued for the crawler.
+        assert_eq!(
+            store.frontier_state("//h.example/4").unwrap(),
+            Some(FrontierState::Queued)
+        );
     }
 
     #[test]

@@ -477,10 +477,6 @@ impl Store {
             .map_err(|e| self.err(e))
     }
 
-    /// One match with its passages and capture summary.
-    ///
-    /// # Errors
-    /// [`StoreError`] when the database cannot be read.
     /// Where match `id` was found when it came from a web archive (`None` for a match
     /// the crawler found, or no such match).
     ///
@@ -516,6 +512,10 @@ impl Store {
             })
     }
 
+    /// One match with its passages and capture summary.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the database cannot be read.
     pub fn find_match(&self, id: i64) -> Result<Option<MatchDetail>, StoreError> {
         let sql = format!(
             "SELECT {SUMMARY_COLUMNS}, m.passages, c.id, c.requested_url, c.final_url,

@@ -154,6 +154,10 @@ pub fn router(desk: Desk) -> Router {
         .route("/matches/{id}", get(pages::match_page))
         .route("/matches/{id}/decide", post(pages::decide))
         .route("/matches/{id}/evidence", get(pages::evidence))
+        .route(
+            "/matches/{id}/evidence/archived",
+            get(pages::archived_evidence),
+        )
         .route("/matches/{id}/notice.txt", get(pages::notice))
         .route("/sites", get(pages::sites))
         .route("/sites/decide", post(pages::decide_site))

@@ -309,10 +309,62 @@ struct MatchPage {
     original_href: Option<String>,
     evidence_file: Option<String>,
     evidence_sha256: String,
+    /// Where an archived match was found, and which capture is primary.
+    archive: Option<ArchiveRows>,
     original_segments: Vec<Segment>,
     copy_segments: Vec<Segment>,
     copy_error: Option<String>,
     history: Vec<HistoryRow>,
+}
+
+/// An archived match's provenance as the match page shows it. Everything here but the
+/// labels and file names is a stranger's (the archive's source URL, its record id):
+/// auto-escaped by the template, and the source linked only when it is http(s).
+struct ArchiveRows {
+    source: String,
+    source_href: Option<String>,
+    range: String,
+    record_id: Option<String>,
+    live_is_primary: bool,
+    primary: String,
+    archived_file: Option<String>,
+    archived_sha256: String,
+    /// The archived evidence is the match's own file until the live capture replaces it
+    /// (`/matches/{id}/evidence`), then `/matches/{id}/evidence/archived`.
+    archived_href: String,
+    live_file: Option<String>,
+}
+
+impl ArchiveRows {
+    fn new(t: &Labels, id: i64, p: review::Provenance) -> ArchiveRows {
+        let range = crate::notify::report::archive_range(
+            p.offset,
+            p.length,
+            t.archive_range,
+            t.archive_offset_only,
+        );
+        let live_is_primary = p.live_is_primary();
+        let primary = match &p.live_captured_at {
+            Some(at) => t.primary_live.replace("{at}", &view::short_time(at)),
+            None => t.primary_archived.to_string(),
+        };
+        ArchiveRows {
+            source_href: view::safe_href(&p.source),
+            source: p.source,
+            range,
+            record_id: p.record_id,
+            live_is_primary,
+            primary,
+            archived_file: p.archived_evidence_file,
+            archived_sha256: p.archived_evidence_sha256.unwrap_or_default(),
+            archived_href: if live_is_primary {
+                format!("/matches/{id}/evidence/archived")
+            } else {
+                format!("/matches/{id}/evidence")
+            },
+            live_file: p.live_evidence_file,
+        }
+    }
 }
 
 #[derive(Template)]
@@ -1068,10 +1120,12 @@ pub async fn match_page(
                 )?;
                 let capture = s.capture(detail.capture.id)?;
                 let host = flash_host(s, flash_id)?;
-                Ok((detail, history, original, capture, host))
+                let provenance = review::provenance(s, &detail)?;
+                Ok((detail, history, original, capture, host, provenance))
             })
             .await?;
-        let (detail, history, original, capture, host) = loaded;
+        let (detail, history, original, capture, host, provenance) = loaded;
+        let archive = provenance.map(|p| ArchiveRows::new(t, detail.summary.id, p));
         let original_text = original.map(|o| o.text).unwrap_or_default();
         let original_spans: Vec<(usize, usize, usize)> = detail
             .passages
@@ -1144,6 +1198,7 @@ pub async fn match_page(
             original_href: view::safe_href(&m.original_url),
             evidence_file: detail.evidence_file,
             evidence_sha256: detail.evidence_sha256.unwrap_or_default(),
+            archive,
             original_segments: view::mark_passages(&original_text, &original_spans),
             copy_segments,
             copy_error,
@@ -1474,12 +1529,35 @@ pub async fn evidence(
     Extension(_session): Extension<Session>,
     Path(raw_id): Path<String>,
 ) -> Response {
+    evidence_download(desk, raw_id, false).await
+}
+
+/// The archived capture's evidence file of a match found in a web archive, once the
+/// live capture became primary (before that it is the match's own file).
+pub async fn archived_evidence(
+    State(desk): DeskState,
+    Extension(_session): Extension<Session>,
+    Path(raw_id): Path<String>,
+) -> Response {
+    evidence_download(desk, raw_id, true).await
+}
+
+/// A match's evidence file: its primary one, or (`archived`) the archived capture's
+/// that a live capture replaced.
+async fn evidence_download(desk: Desk, raw_id: String, archived: bool) -> Response {
     let result = async {
         let id = parse_id(&raw_id)?;
-        let detail = desk
-            .with_store(move |s| s.find_match(id)?.ok_or_else(Failure::not_found))
+        let (file, sha256) = desk
+            .with_store(move |s| {
+                let detail = s.find_match(id)?.ok_or_else(Failure::not_found)?;
+                if !archived {
+                    return Ok((detail.evidence_file, detail.evidence_sha256));
+                }
+                let a = s.match_archive(id)?.ok_or_else(Failure::not_found)?;
+                Ok((a.archive_evidence_file, a.archive_evidence_sha256))
+            })
             .await?;
-        let Some(name) = detail.evidence_file.filter(|n| safe_file_name(n)) else {
+        let Some(name) = file.filter(|n| safe_file_name(n)) else {
             return Err(Failure::not_found());
         };
         let path = desk.settings().storage.dir.join(EVIDENCE_DIR).join(&name);
@@ -1507,10 +1585,7 @@ pub async fn evidence(
             bytes,
         )
             .into_response();
-        if let Some(sha) = detail
-            .evidence_sha256
-            .and_then(|s| axum::http::HeaderValue::from_str(&s).ok())
-        {
+        if let Some(sha) = sha256.and_then(|s| axum::http::HeaderValue::from_str(&s).ok()) {
             response.headers_mut().insert("x-evidence-sha256", sha);
         }
         Ok(response)

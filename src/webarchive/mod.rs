@@ -118,6 +118,13 @@ pub struct WarcSummary {
     pub damaged_files: Vec<FileDamage>,
     /// `name: why` for each file given up.
     pub failed_files: Vec<String>,
+    /// Frontier keys of the live captures this scan queued (one per page), fetched at
+    /// the end of `scan-warc` unless `--no-live`.
+    #[serde(skip)]
+    pub live_queued: std::collections::BTreeSet<String>,
+    /// What became of those live captures, when they were fetched.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub live: Option<crate::crawl::pipeline::LiveCaptures>,
 }
 
 impl WarcSummary {
@@ -194,6 +201,7 @@ impl WarcSummary {
         if file.damage.count > 0 {
             self.damaged_files.push(file.damage.clone());
         }
+        self.live_queued.extend(file.live.iter().cloned());
     }
 }
 
@@ -209,6 +217,8 @@ struct FileScan {
     damage: FileDamage,
     /// Started where an earlier run left the file.
     resumed: bool,
+    /// Frontier keys of the live captures queued.
+    live: Vec<String>,
 }
 
 /// What the workers share.
@@ -515,14 +525,16 @@ fn examine_record(
         head: &rec.head.raw,
         block,
     };
-    record_from(
+    if let Some(key) = record_from(
         store,
         &ctx.detector,
         &capture,
         &exam,
         &mut file.matches,
         Some(&archived),
-    )?;
+    )? {
+        file.live.push(key);
+    }
     Ok(())
 }
 

@@ -658,13 +658,11 @@ fn outbox_texts(world: &World) -> Vec<String> {
         .collect()
 }
 
-#[tokio::test]
-async fn archived_evidence_keeps_the_record_and_a_live_capture_becomes_primary() {
-    let Some(data) = crate::util::shared_data() else {
-        return;
-    };
-    let world = World::new(&data);
-    // The copier is still online with copy-0 only; copy-1 is gone.
+/// A world whose copier is still online on loopback with copy-0 only (copy-1 and the
+/// rest answer 404), and a CC-NEWS-shaped file of the copier's pages as they were:
+/// the world, the file's path and its bytes.
+async fn copier_partly_online(data: &Path) -> (World, PathBuf, Vec<u8>) {
+    let world = World::new(data);
     let copy0 = world.copier_site()[0].1.clone();
     let router = axum::Router::new().fallback(move |uri: Uri| {
         let copy0 = copy0.clone();
@@ -681,15 +679,11 @@ async fn archived_evidence_keeps_the_record_and_a_live_capture_becomes_primary()
     let file_bytes = cc_news_file(&pages);
     let file = world.path("CC-NEWS-live.warc.gz");
     std::fs::write(&file, &file_bytes).unwrap();
-    let config = world.config.clone();
-    let file_arg = file.to_str().unwrap().to_string();
-    let summary = json(
-        &crate::util::copyhound_blocking(&config, &["scan-warc", "--json", "--quiet", &file_arg])
-            .await,
-    );
-    assert_eq!(copies(&summary), 2, "{summary}");
+    (world, file, file_bytes)
+}
 
-    let store = copyhound::store::Store::open_dir(&world.path("state")).unwrap();
+/// The ids of the matches of copy-0 and copy-1.
+fn copy_ids(world: &World) -> (i64, i64) {
     let list = json(&world.run(&["matches", "list", "--json"]));
     let id_of = |suffix: &str| {
         list.as_array()
@@ -700,7 +694,41 @@ async fn archived_evidence_keeps_the_record_and_a_live_capture_becomes_primary()
             .as_i64()
             .unwrap()
     };
-    let (id0, id1) = (id_of("/news/copy-0.html"), id_of("/news/copy-1.html"));
+    (id_of("/news/copy-0.html"), id_of("/news/copy-1.html"))
+}
+
+#[tokio::test]
+async fn archived_evidence_keeps_the_record_and_a_live_capture_becomes_primary() {
+    let Some(data) = crate::util::shared_data() else {
+        return;
+    };
+    let (world, file, file_bytes) = copier_partly_online(&data).await;
+    let config = world.config.clone();
+    let file_arg = file.to_str().unwrap().to_string();
+    // --no-live: the live captures stay queued for the daemon's next crawl.
+    let summary = json(
+        &crate::util::copyhound_blocking(
+            &config,
+            &["scan-warc", "--json", "--quiet", "--no-live", &file_arg],
+        )
+        .await,
+    );
+    assert_eq!(copies(&summary), 2, "{summary}");
+    assert!(summary.get("live").is_none(), "{summary}");
+
+    let store = copyhound::store::Store::open_dir(&world.path("state")).unwrap();
+    let (id0, id1) = copy_ids(&world);
+    for id in [id0, id1] {
+        let detail = json(&world.run(&["matches", "show", &id.to_string(), "--json"]));
+        assert_eq!(detail["archive"]["primary"], "archived", "{detail}");
+        let url = url::Url::parse(detail["copy_url"].as_str().unwrap()).unwrap();
+        assert_eq!(
+            store
+                .frontier_state(&copyhound::crawl::urls::dedupe_key(&url))
+                .unwrap(),
+            Some(copyhound::store::FrontierState::Queued)
+        );
+    }
 
     // The evidence file keeps the archived record byte for byte, with where it was.
     let archive = store
@@ -814,6 +842,79 @@ async fn archived_evidence_keeps_the_record_and_a_live_capture_becomes_primary()
                 && t.contains(&evidence_name)),
         "{texts:?}"
     );
+}
+
+#[tokio::test]
+async fn a_one_shot_scan_captures_the_live_pages_before_it_ends() {
+    let Some(data) = crate::util::shared_data() else {
+        return;
+    };
+    let (world, file, _) = copier_partly_online(&data).await;
+    let file_arg = file.to_str().unwrap().to_string();
+    // Text output: the summary line, then the live captures' line. copy-0 is online and
+    // captured; copy-1 answers 404 (gone); the excerpt of 2 is gone too.
+    let out =
+        crate::util::copyhound_blocking(&world.config, &["scan-warc", "--quiet", &file_arg]).await;
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].starts_with("scan-warc: 1 files"), "{text}");
+    assert_eq!(
+        lines.get(1).copied(),
+        Some("live captures: 1 captured, 2 gone, 0 failed"),
+        "{text}"
+    );
+    let (id0, id1) = copy_ids(&world);
+    let evidence_dir = world.path("state/evidence");
+    let verify = |name: &str| {
+        let path = evidence_dir.join(name);
+        assert!(path.is_file(), "{}", path.display());
+        let out = world.run(&["verify-evidence", path.to_str().unwrap()]);
+        assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    };
+
+    // copy-0: the live capture by copyhound is primary, both files are there and verify.
+    let detail = json(&world.run(&["matches", "show", &id0.to_string(), "--json"]));
+    let a = &detail["archive"];
+    assert_eq!(a["primary"], "live", "{detail}");
+    assert!(a["live_captured_at"].is_string(), "{detail}");
+    assert_eq!(a["source"], file_arg.as_str());
+    assert!(
+        a["record_id"].as_str().unwrap().starts_with("<urn:uuid:"),
+        "{detail}"
+    );
+    let live = a["live_evidence_file"].as_str().unwrap();
+    let archived = a["archived_evidence_file"].as_str().unwrap();
+    assert_eq!(detail["evidence_file"].as_str(), Some(live));
+    assert_ne!(live, archived);
+    verify(live);
+    verify(archived);
+    let text = stdout(&world.run(&["matches", "show", &id0.to_string()]));
+    assert!(
+        text.contains(&format!(
+            "found in a web archive: {file_arg}, record at byte "
+        )) && text.contains("primary evidence: the live capture by copyhound at ")
+            && text.contains(archived)
+            && text.contains(live),
+        "{text}"
+    );
+
+    // copy-1 is gone: the archived capture stays primary, no live file.
+    let detail = json(&world.run(&["matches", "show", &id1.to_string(), "--json"]));
+    let a = &detail["archive"];
+    assert_eq!(a["primary"], "archived", "{detail}");
+    assert!(a["live_evidence_file"].is_null(), "{detail}");
+    assert_eq!(a["archived_evidence_file"], detail["evidence_file"]);
+    verify(a["archived_evidence_file"].as_str().unwrap());
+    let text = stdout(&world.run(&["matches", "show", &id1.to_string()]));
+    assert!(
+        text.contains("primary evidence: archived capture by a third party; live capture pending"),
+        "{text}"
+    );
+    // Nothing is left queued for the daemon, and no match was recorded twice.
+    let store = copyhound::store::Store::open_dir(&world.path("state")).unwrap();
+    assert_eq!(store.frontier_counts().unwrap().queued, 0);
+    assert_eq!(world.matches().len(), 3);
 }
 
 #[test]

@@ -590,7 +590,94 @@ async fn match_page_downloads_and_site_list() {
     assert_eq!(r.status(), StatusCode::OK);
     let body = r.text().await.unwrap();
     assert!(body.contains("<li>127.0.0.2</li>"), "{body}");
+
+    archive_provenance_is_shown_and_escaped(&desk, &session, m.id, &sha).await;
     desk.stop().await;
+}
+
+/// Match `id` as if found in a web archive (`scan-warc`) whose source and record id are
+/// hostile: the page states the provenance in the outlet's language (zh-CN in the
+/// demo), escapes the stranger's strings, links the source only when it is http(s), and
+/// once the live capture is primary offers both evidence files.
+async fn archive_provenance_is_shown_and_escaped(
+    desk: &DeskFixture,
+    session: &str,
+    id: i64,
+    sha: &str,
+) {
+    let conn = rusqlite::Connection::open(desk.state.join("copyhound.db")).unwrap();
+    let hostile_source = "javascript:alert(1)//<img src=x onerror=alert(2)>";
+    let hostile_id = "<urn:uuid:1\"><script>alert(3)</script>>";
+    conn.execute(
+        "UPDATE matches SET archive_source = ?2, archive_offset = 1234, archive_length = 567,
+           archive_record_id = ?3 WHERE id = ?1",
+        rusqlite::params![id, hostile_source, hostile_id],
+    )
+    .unwrap();
+    let body = desk.page(&format!("/matches/{id}"), session).await;
+    assert!(body.contains("发现于网页存档"), "{body}");
+    assert!(
+        body.contains("记录位于第 1234 字节，长度 567 字节"),
+        "{body}"
+    );
+    assert!(
+        body.contains("javascript:alert(1)//&#60;img src=x onerror=alert(2)&#62;")
+            || body.contains("javascript:alert(1)//&lt;img src=x onerror=alert(2)&gt;"),
+        "{body}"
+    );
+    assert!(!body.contains("<img src=x"), "{body}");
+    assert!(!body.contains("href=\"javascript:"), "{body}");
+    assert!(!body.contains("id=\"archive-source-link\""), "{body}");
+    assert!(!body.contains("<script>alert(3)"), "{body}");
+    assert!(body.contains("alert(3)"), "the record id is shown, escaped");
+    assert_eq!(body.matches("<script").count(), 1);
+    assert!(
+        body.contains("data-primary=\"archived\">第三方网页存档取证；本系统实时取证待进行"),
+        "{body}"
+    );
+    assert!(body.contains(&format!(
+        "href=\"/matches/{id}/evidence\" id=\"archived-evidence-download\""
+    )));
+    assert!(
+        body.contains("<dd id=\"live-evidence\">待取证</dd>"),
+        "{body}"
+    );
+
+    // The live capture became primary: the archived file is offered on its own route.
+    let live_sha = "0".repeat(64);
+    conn.execute(
+        "UPDATE matches SET archive_source = 'https://data.commoncrawl.org/a.warc.gz',
+           archive_evidence_file = evidence_file, archive_evidence_sha256 = evidence_sha256,
+           evidence_sha256 = ?2, live_captured_at = '2026-12-04T20:00:00Z' WHERE id = ?1",
+        rusqlite::params![id, live_sha],
+    )
+    .unwrap();
+    let body = desk.page(&format!("/matches/{id}"), session).await;
+    assert!(
+        body.contains("href=\"https://data.commoncrawl.org/a.warc.gz\" rel=\"noreferrer noopener\" target=\"_blank\" id=\"archive-source-link\""),
+        "{body}"
+    );
+    assert!(
+        body.contains("data-primary=\"live\">本系统于 2026-12-04 20:00 UTC 实时取证"),
+        "{body}"
+    );
+    assert!(body.contains(&format!("href=\"/matches/{id}/evidence/archived\"")));
+    assert!(body.contains("id=\"live-evidence-download\""));
+    let r = desk
+        .get(&format!("/matches/{id}/evidence/archived"), Some(session))
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["x-evidence-sha256"], sha);
+    let bytes = r.bytes().await.unwrap();
+    assert_eq!(hex::encode(Sha256::digest(&bytes)), sha);
+    // A match found by the crawler has no archived file.
+    let r = desk
+        .get(
+            &format!("/matches/{}/evidence/archived", id + 1),
+            Some(session),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
 }
 
 /// `matches list --json` on the desk's store, with `filters`.

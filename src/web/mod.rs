@@ -18,6 +18,7 @@
 //! desk queries are small and few, and SQLite's WAL lets the crawler write meanwhile.
 
 pub mod auth;
+mod cases;
 pub mod i18n;
 mod pages;
 
@@ -155,6 +156,11 @@ pub fn router(desk: Desk) -> Router {
         .route("/matches/{id}/decide", post(pages::decide))
         .route("/matches/{id}/evidence", get(pages::evidence))
         .route("/matches/{id}/notice.txt", get(pages::notice))
+        .route("/cases", get(cases::list))
+        .route("/cases.csv", get(cases::export_csv))
+        .route("/cases/{id}", get(cases::page))
+        .route("/cases/{id}/step", post(cases::step))
+        .route("/cases/{id}/evidence/{event}", get(cases::evidence))
         .route("/sites", get(pages::sites))
         .route("/sites/decide", post(pages::decide_site))
         .route("/sites/{host}", get(pages::site_page))

@@ -485,17 +485,22 @@ async fn render_case(
             };
             format!("{}{what}", t.step_recorded)
         });
-    let mut step_choices = vec![Choice {
-        value: "escalated",
-        label: t.reopen,
-    }];
-    step_choices.extend(CaseState::ALL[1..].iter().map(|s| Choice {
-        value: s.as_str(),
-        label: t.case_state_label(s.as_str()),
-    }));
+    // In the order of a case's life; a notice has its own form, reopening comes last.
+    let mut step_choices: Vec<Choice> = CaseState::ALL
+        .into_iter()
+        .filter(|s| !matches!(s, CaseState::Escalated | CaseState::NoticeSent))
+        .map(|s| Choice {
+            value: s.as_str(),
+            label: t.case_state_label(s.as_str()),
+        })
+        .collect();
     step_choices.push(Choice {
         value: "counter-notice",
         label: t.counter_notice,
+    });
+    step_choices.push(Choice {
+        value: "escalated",
+        label: t.reopen,
     });
     let notice: Vec<Channel> = Channel::ALL.into_iter().filter(|c| c.is_notice()).collect();
     let further: Vec<Channel> = Channel::ALL

@@ -665,3 +665,50 @@ pub async fn evidence(
     .await;
     respond(&desk, result)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn q(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn case_filters_are_checked_and_echoed() {
+        let parsed = parse_query(&q(&[])).unwrap_or_else(|_| panic!("defaults parse"));
+        assert_eq!(parsed.state, StateFilter::Open);
+        assert_eq!(list_href("/cases", &parsed, StateFilter::Open), "/cases");
+        let parsed = parse_query(&q(&[("state", "notice-sent"), ("site", "a.example:8080")]))
+            .unwrap_or_else(|_| panic!("valid"));
+        assert_eq!(parsed.state, StateFilter::One(CaseState::NoticeSent));
+        assert_eq!(
+            list_href("/cases.csv", &parsed, parsed.state),
+            "/cases.csv?state=notice-sent&site=a.example%3A8080"
+        );
+        assert_eq!(
+            list_href("/cases", &parsed, StateFilter::All),
+            "/cases?state=all&site=a.example%3A8080"
+        );
+        assert!(StateFilter::Open.admits(CaseState::StillOnline));
+        assert!(!StateFilter::Open.admits(CaseState::Closed));
+        assert!(StateFilter::All.admits(CaseState::Closed));
+        for bad in [("state", "counter-notice"), ("state", "nope")] {
+            assert!(parse_query(&q(&[bad])).is_err(), "{bad:?}");
+        }
+        assert!(parse_query(&q(&[("site", &"a".repeat(301))])).is_err());
+    }
+
+    #[test]
+    fn days_are_whole_and_never_negative() {
+        let now = Utc::now();
+        let ten = (now - chrono::Duration::days(10) - chrono::Duration::hours(1)).to_rfc3339();
+        assert_eq!(days_since(&ten, now), 10);
+        let future = (now + chrono::Duration::days(1)).to_rfc3339();
+        assert_eq!(days_since(&future, now), 0);
+        assert_eq!(days_since("garbage", now), 0);
+    }
+}

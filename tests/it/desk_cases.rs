@@ -331,7 +331,7 @@ async fn cases_are_listed_filtered_stepped_and_exported_on_the_desk() {
     let row_of = |case: i64| {
         table
             .iter()
-            .find(|r| r[col("case_id")] == case.to_string())
+            .find(|r| r[col("case_id")].as_str() == Some(case.to_string().as_str()))
             .unwrap_or_else(|| panic!("case {case} in the export"))
     };
     let r = row_of(late);

@@ -13,7 +13,7 @@
 
 use rust_xlsxwriter::{Format as CellFormat, FormatAlign, Workbook, XlsxError};
 
-use crate::store::ExportRow;
+use crate::store::{CaseRecord, ExportRow};
 
 /// The most matches one export holds. An export is a report for people, not a backup
 /// (the database is that): 50,000 rows open comfortably in Excel and LibreOffice, and
@@ -180,12 +180,21 @@ fn push_csv_field(out: &mut String, field: &str) {
 /// The CSV export: a UTF-8 byte order mark (Excel otherwise reads the file in the
 /// system's legacy code page and garbles Chinese), a header row, CRLF line ends.
 pub fn to_csv(rows: &[ExportRow]) -> Vec<u8> {
-    let mut out = String::from("\u{feff}");
     let header: Vec<&str> = COLUMNS.iter().map(|c| c.name).collect();
+    write_csv(&header, rows.iter().map(cells))
+}
+
+/// A CSV file of `rows` under `header`, as [`to_csv`] writes it: BOM, RFC 4180 quoting,
+/// CRLF, formula guard on text cells.
+fn write_csv<'a, R>(header: &[&str], rows: impl Iterator<Item = R>) -> Vec<u8>
+where
+    R: AsRef<[Cell<'a>]>,
+{
+    let mut out = String::from("\u{feff}");
     out.push_str(&header.join(","));
     out.push_str("\r\n");
     for row in rows {
-        for (i, cell) in cells(row).iter().enumerate() {
+        for (i, cell) in row.as_ref().iter().enumerate() {
             if i > 0 {
                 out.push(',');
             }
@@ -202,6 +211,52 @@ pub fn to_csv(rows: &[ExportRow]) -> Vec<u8> {
         out.push_str("\r\n");
     }
     out.into_bytes()
+}
+
+/// The columns of the cases export (the desk's `/cases.csv`), in order.
+pub const CASE_COLUMNS: [&str; 14] = [
+    "case_id",
+    "match_id",
+    "copy_url",
+    "original_title",
+    "state",
+    "opened_at",
+    "state_since",
+    "notice_at",
+    "notice_channel",
+    "notice_recipient",
+    "last_recheck_at",
+    "last_recheck_result",
+    "outcome",
+    "overdue",
+];
+
+/// The cases export: one row per case (with whether its notice is overdue), in the
+/// CSV form of [`to_csv`] (BOM, formula guard on everything strangers wrote: the copy
+/// URL, titles, recipients).
+pub fn cases_to_csv(cases: &[(CaseRecord, bool)]) -> Vec<u8> {
+    fn opt<'a>(v: Option<&'a String>, kind: fn(&'a str) -> Cell<'a>) -> Cell<'a> {
+        v.map_or(Cell::Empty, |s| kind(s))
+    }
+    let rows = cases.iter().map(|(c, overdue)| {
+        [
+            Cell::Integer(c.id),
+            Cell::Integer(c.match_id),
+            Cell::Text(&c.copy_url),
+            Cell::Text(&c.original_title),
+            Cell::Text(&c.state),
+            Cell::Time(&c.opened_at),
+            Cell::Time(&c.state_since),
+            opt(c.notice_at.as_ref(), Cell::Time),
+            opt(c.notice_channel.as_ref(), Cell::Text),
+            opt(c.notice_recipient.as_ref(), Cell::Text),
+            opt(c.last_recheck_at.as_ref(), Cell::Time),
+            opt(c.last_recheck_result.as_ref(), Cell::Text),
+            opt(c.outcome.as_ref(), Cell::Text),
+            Cell::Flag(*overdue),
+        ]
+    });
+    write_csv(&CASE_COLUMNS, rows)
 }
 
 /// Text cut to Excel's cell limit.

@@ -1,17 +1,69 @@
-//! Counsel's steps on a case (`copyhound cases mark`, and later the desk's forms):
-//! checked against the case's state ([`super::check_step`]) and recorded as one event.
+//! Counsel's steps on a case (`copyhound cases mark` and the desk's case page):
+//! checked against the case's state ([`super::check_step`]) and recorded as one event;
+//! and the list of cases both show (`cases list`, the desk's `/cases`), overdue first.
 
 use chrono::{DateTime, Utc};
 
 use super::{check_step, CaseState, Step, StepRequest};
 use crate::config::Settings;
-use crate::store::{CaseChange, NewCaseEvent, Store, StoreError};
+use crate::store::{CaseChange, CaseRecord, NewCaseEvent, Store, StoreError};
 
 /// Longest note kept with a step (as with review decisions).
 pub const MAX_NOTE_CHARS: usize = crate::review::MAX_NOTE_CHARS;
 
 /// Longest recipient kept (an address, a platform's form, a postal address).
 pub const MAX_RECIPIENT_CHARS: usize = 500;
+
+/// Whether `case`'s notice deadline (`[cases] deadline` after the notice) has passed at
+/// `now` while the copy may still be online (notice-sent, still-online, changed).
+pub fn overdue(case: &CaseRecord, deadline: std::time::Duration, now: DateTime<Utc>) -> bool {
+    case.state().awaits_removal()
+        && case
+            .notice_at
+            .as_deref()
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            .is_some_and(|t| super::deadline_at(t.with_timezone(&Utc), deadline) < now)
+}
+
+/// Cases (only those in `state` when given) with whether each is [`overdue`]: overdue
+/// ones first, then the longest in their state first.
+///
+/// # Errors
+/// [`StoreError`] when the database cannot be read.
+pub fn listing(
+    store: &Store,
+    settings: &Settings,
+    state: Option<CaseState>,
+    now: DateTime<Utc>,
+) -> Result<Vec<(CaseRecord, bool)>, StoreError> {
+    let mut cases: Vec<(CaseRecord, bool)> = store
+        .list_cases(state)?
+        .into_iter()
+        .map(|c| {
+            let o = overdue(&c, settings.cases.deadline.0, now);
+            (c, o)
+        })
+        .collect();
+    // A stable sort keeps the store's order (longest in state first) within each part.
+    cases.sort_by_key(|(_, o)| !*o);
+    Ok(cases)
+}
+
+/// A step's date as counsel gives it: `YYYY-MM-DD` (UTC midnight) or an RFC 3339 time.
+///
+/// # Errors
+/// A message naming the text.
+pub fn parse_date(text: &str) -> Result<DateTime<Utc>, String> {
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d") {
+        if let Some(t) = d.and_hms_opt(0, 0, 0) {
+            return Ok(t.and_utc());
+        }
+    }
+    match DateTime::parse_from_rfc3339(text.trim()) {
+        Ok(t) => Ok(t.with_timezone(&Utc)),
+        Err(_) => Err(format!("{text:?}: not YYYY-MM-DD or an RFC 3339 time")),
+    }
+}
 
 /// Why a step was not recorded.
 #[derive(Debug, thiserror::Error)]

@@ -4,12 +4,12 @@ use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use anyhow::{bail, Result};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::Utc;
 use serde::Serialize;
 
 use crate::cases::recheck::{self, RecheckError};
 use crate::cases::steps::{self, MarkRequest, StepError};
-use crate::cases::{deadline_at, CaseState, Channel, Outcome, Step, StepRequest};
+use crate::cases::{CaseState, Channel, Outcome, Step, StepRequest};
 use crate::config::Settings;
 use crate::store::{CaseEvent, CaseRecord, Store};
 
@@ -76,28 +76,6 @@ fn state_parser() -> impl clap::builder::TypedValueParser<Value = CaseState> {
         .map(|name| CaseState::parse(&name).unwrap_or(CaseState::Escalated))
 }
 
-fn parse_date(text: &str) -> Result<DateTime<Utc>> {
-    if let Ok(d) = NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d") {
-        if let Some(t) = d.and_hms_opt(0, 0, 0) {
-            return Ok(t.and_utc());
-        }
-    }
-    match DateTime::parse_from_rfc3339(text.trim()) {
-        Ok(t) => Ok(t.with_timezone(&Utc)),
-        Err(_) => bail!("--date {text:?}: not YYYY-MM-DD or an RFC 3339 time"),
-    }
-}
-
-/// Whether `case`'s notice deadline has passed at `now` while the copy may be online.
-fn overdue(case: &CaseRecord, settings: &Settings, now: DateTime<Utc>) -> bool {
-    case.state().awaits_removal()
-        && case
-            .notice_at
-            .as_deref()
-            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-            .is_some_and(|t| deadline_at(t.with_timezone(&Utc), settings.cases.deadline.0) < now)
-}
-
 #[derive(Serialize)]
 struct Listed<'a> {
     #[serde(flatten)]
@@ -122,17 +100,8 @@ pub(super) fn run(settings: &Settings, command: CasesCommand) -> Result<ExitCode
             overdue: only_overdue,
             json,
         } => {
-            let mut cases: Vec<(CaseRecord, bool)> = store
-                .list_cases(state)?
-                .into_iter()
-                .map(|c| {
-                    let o = overdue(&c, settings, now);
-                    (c, o)
-                })
-                .filter(|(_, o)| *o || !only_overdue)
-                .collect();
-            // Overdue first; the store's order (longest in state first) otherwise.
-            cases.sort_by_key(|(_, o)| !*o);
+            let mut cases = steps::listing(&store, settings, state, now)?;
+            cases.retain(|(_, o)| *o || !only_overdue);
             if json {
                 let listed: Vec<Listed<'_>> = cases
                     .iter()
@@ -169,7 +138,7 @@ pub(super) fn run(settings: &Settings, command: CasesCommand) -> Result<ExitCode
                 bail!("no case with id {id}");
             };
             let events = store.case_events(id)?;
-            let o = overdue(&case, settings, now);
+            let o = steps::overdue(&case, settings.cases.deadline.0, now);
             if json {
                 let shown = Shown {
                     case: &case,
@@ -208,7 +177,11 @@ pub(super) fn run(settings: &Settings, command: CasesCommand) -> Result<ExitCode
                     anyhow::anyhow!("--outcome {o:?}: not one of removed, licensed-after-the-fact, settled, dropped")
                 })?),
             };
-            let at = date.as_deref().map(parse_date).transpose()?;
+            let at = date
+                .as_deref()
+                .map(steps::parse_date)
+                .transpose()
+                .map_err(|e| anyhow::anyhow!("--date {e}"))?;
             let actor = super::unix_user();
             let request = MarkRequest {
                 request: StepRequest {

@@ -3,6 +3,7 @@
 //! Every label a template shows lives here, so a page is never half translated; the
 //! templates only pick fields.
 
+use crate::cases::{CaseState, Channel, Outcome, RecheckResult};
 use crate::config::Language;
 use crate::store::ReviewStatus;
 
@@ -151,6 +152,54 @@ pub struct Labels {
     pub open_in_queue: &'static str,
     pub latest_shown: &'static str,
     pub match_col: &'static str,
+    /// The cases view and page (`/cases`, `/cases/ID`).
+    pub cases: &'static str,
+    pub case: &'static str,
+    pub open_cases: &'static str,
+    pub all_cases: &'static str,
+    pub case_state: &'static str,
+    pub overdue: &'static str,
+    pub opened: &'static str,
+    pub state_since: &'static str,
+    /// After a number of days.
+    pub days: &'static str,
+    pub notice_col: &'static str,
+    pub last_recheck: &'static str,
+    pub next_recheck: &'static str,
+    pub outcome: &'static str,
+    pub no_cases: &'static str,
+    pub cases_total: &'static str,
+    pub timeline: &'static str,
+    pub via: &'static str,
+    pub channel: &'static str,
+    pub recipient: &'static str,
+    pub date: &'static str,
+    pub date_help: &'static str,
+    pub http_status: &'static str,
+    pub share_found: &'static str,
+    pub notice_form: &'static str,
+    pub step_form: &'static str,
+    pub step: &'static str,
+    pub record_notice: &'static str,
+    pub record_step: &'static str,
+    pub step_help: &'static str,
+    pub step_refused: &'static str,
+    pub step_recorded: &'static str,
+    pub counter_notice: &'static str,
+    pub reopen: &'static str,
+    pub case_of_match: &'static str,
+    pub back_to_cases: &'static str,
+    pub not_applicable: &'static str,
+    /// Per [`CaseState::ALL`].
+    case_states: [&'static str; 7],
+    /// Per [`Channel::ALL`].
+    channels: [&'static str; 5],
+    /// Per [`Outcome::ALL`].
+    outcomes: [&'static str; 4],
+    /// Per [`RecheckResult::ALL`].
+    recheck_results: [&'static str; 4],
+    /// `opened`, `step`, `counter-notice`, `recheck`, `decision`.
+    event_kinds: [&'static str; 5],
     st_unreviewed: &'static str,
     st_infringing: &'static str,
     st_licensed: &'static str,
@@ -173,6 +222,46 @@ impl Labels {
     /// The label of a stored status name (shown as is when unknown).
     pub fn status_label<'a>(&self, name: &'a str) -> &'a str {
         ReviewStatus::parse(name).map_or(name, |s| self.status_name(s))
+    }
+
+    /// The label of a stored case state (shown as is when unknown).
+    pub fn case_state_label<'a>(&self, name: &'a str) -> &'a str {
+        CaseState::ALL
+            .iter()
+            .position(|s| s.as_str() == name)
+            .map_or(name, |i| self.case_states[i])
+    }
+
+    /// The label of a stored channel.
+    pub fn channel_label<'a>(&self, name: &'a str) -> &'a str {
+        Channel::ALL
+            .iter()
+            .position(|c| c.as_str() == name)
+            .map_or(name, |i| self.channels[i])
+    }
+
+    /// The label of a stored outcome.
+    pub fn outcome_label<'a>(&self, name: &'a str) -> &'a str {
+        Outcome::ALL
+            .iter()
+            .position(|o| o.as_str() == name)
+            .map_or(name, |i| self.outcomes[i])
+    }
+
+    /// The label of a stored re-check result.
+    pub fn recheck_label<'a>(&self, name: &'a str) -> &'a str {
+        RecheckResult::ALL
+            .iter()
+            .position(|r| r.as_str() == name)
+            .map_or(name, |i| self.recheck_results[i])
+    }
+
+    /// The label of a case event's kind.
+    pub fn event_kind_label<'a>(&self, kind: &'a str) -> &'a str {
+        ["opened", "step", "counter-notice", "recheck", "decision"]
+            .iter()
+            .position(|k| *k == kind)
+            .map_or(kind, |i| self.event_kinds[i])
     }
 
     /// The label of a verdict.
@@ -316,6 +405,47 @@ static ZH: Labels = Labels {
     open_in_queue: "在队列中打开（可筛选、批量处理、导出）",
     latest_shown: "仅显示最近",
     match_col: "匹配",
+    cases: "案件",
+    case: "案件",
+    open_cases: "未结案件",
+    all_cases: "全部（含已结案）",
+    case_state: "案件状态",
+    overdue: "已逾期",
+    opened: "立案",
+    state_since: "进入该状态",
+    days: "天",
+    notice_col: "通知",
+    last_recheck: "最近复查",
+    next_recheck: "下次复查",
+    outcome: "结案结果",
+    no_cases: "没有符合条件的案件。",
+    cases_total: "件案件",
+    timeline: "案件记录",
+    via: "途径",
+    channel: "方式",
+    recipient: "收件方",
+    date: "日期",
+    date_help: "留空即为现在（UTC）",
+    http_status: "HTTP 状态",
+    share_found: "复查时转载比例",
+    notice_form: "记录已发送的删除通知",
+    step_form: "记录案件进展",
+    step: "进展",
+    record_notice: "记录通知",
+    record_step: "记录",
+    step_help: "“方式”用于进一步追究（平台投诉、诉讼）；结案须选择结果；删除通知请用左侧表单记录。",
+    step_refused: "未记录：",
+    step_recorded: "已记录：",
+    counter_notice: "反通知",
+    reopen: "重新立案",
+    case_of_match: "案件",
+    back_to_cases: "返回案件列表",
+    not_applicable: "—",
+    case_states: ["已通知法律顾问", "已发送通知", "已删除", "仍在线", "已部分修改", "已进一步追究", "已结案"],
+    channels: ["电子邮件", "平台表单", "挂号信", "平台投诉", "诉讼"],
+    outcomes: ["已删除", "事后授权", "和解", "放弃"],
+    recheck_results: ["仍在线", "部分删除", "已删除", "无法访问"],
+    event_kinds: ["立案", "进展", "反通知", "复查", "审核决定"],
     st_unreviewed: "未审核",
     st_infringing: "侵权",
     st_licensed: "已授权",
@@ -455,6 +585,47 @@ static EN: Labels = Labels {
     open_in_queue: "Open in the queue (filter, decide in bulk, export)",
     latest_shown: "showing the latest",
     match_col: "Match",
+    cases: "Cases",
+    case: "Case",
+    open_cases: "Open",
+    all_cases: "All, with closed",
+    case_state: "Case state",
+    overdue: "Overdue",
+    opened: "Opened",
+    state_since: "In state since",
+    days: "days",
+    notice_col: "Notice",
+    last_recheck: "Last re-check",
+    next_recheck: "Next re-check",
+    outcome: "Outcome",
+    no_cases: "No cases for these filters.",
+    cases_total: "cases",
+    timeline: "Timeline",
+    via: "via",
+    channel: "Channel",
+    recipient: "Recipient",
+    date: "Date",
+    date_help: "empty: now (UTC)",
+    http_status: "HTTP status",
+    share_found: "Share found",
+    notice_form: "Record a takedown notice sent",
+    step_form: "Record a step",
+    step: "Step",
+    record_notice: "Record notice",
+    record_step: "Record",
+    step_help: "The channel goes with a further step (platform complaint, lawsuit); closing needs an outcome; a notice has its own form.",
+    step_refused: "Not recorded: ",
+    step_recorded: "Recorded: ",
+    counter_notice: "Counter-notice",
+    reopen: "Reopen",
+    case_of_match: "Case",
+    back_to_cases: "Back to the cases",
+    not_applicable: "—",
+    case_states: ["Escalated", "Notice sent", "Removed", "Still online", "Changed", "Escalated further", "Closed"],
+    channels: ["Email", "Platform form", "Registered letter", "Platform complaint", "Lawsuit"],
+    outcomes: ["Removed", "Licensed after the fact", "Settled", "Dropped"],
+    recheck_results: ["Still online", "Partly removed", "Removed", "Unreachable"],
+    event_kinds: ["Opened", "Step", "Counter-notice", "Re-check", "Review decision"],
     st_unreviewed: "Unreviewed",
     st_infringing: "Infringing",
     st_licensed: "Licensed",

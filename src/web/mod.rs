@@ -18,6 +18,7 @@
 //! desk queries are small and few, and SQLite's WAL lets the crawler write meanwhile.
 
 pub mod auth;
+mod cases;
 pub mod i18n;
 mod pages;
 
@@ -159,6 +160,11 @@ pub fn router(desk: Desk) -> Router {
             get(pages::archived_evidence),
         )
         .route("/matches/{id}/notice.txt", get(pages::notice))
+        .route("/cases", get(cases::list))
+        .route("/cases.csv", get(cases::export_csv))
+        .route("/cases/{id}", get(cases::page))
+        .route("/cases/{id}/step", post(cases::step))
+        .route("/cases/{id}/evidence/{event}", get(cases::evidence))
         .route("/sites", get(pages::sites))
         .route("/sites/decide", post(pages::decide_site))
         .route("/sites/{host}", get(pages::site_page))

@@ -67,14 +67,14 @@ impl Failure {
             log: Some(log),
         }
     }
-    fn not_found() -> Failure {
+    pub(super) fn not_found() -> Failure {
         Failure {
             status: StatusCode::NOT_FOUND,
             detail: String::new(),
             log: None,
         }
     }
-    fn bad_request(detail: impl Into<String>) -> Failure {
+    pub(super) fn bad_request(detail: impl Into<String>) -> Failure {
         Failure {
             status: StatusCode::BAD_REQUEST,
             detail: detail.into(),
@@ -121,14 +121,14 @@ impl From<askama::Error> for Failure {
     }
 }
 
-type PageResult = Result<Response, Failure>;
+pub(super) type PageResult = Result<Response, Failure>;
 
-fn html(body: String) -> Response {
+pub(super) fn html(body: String) -> Response {
     ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response()
 }
 
 /// Renders a failure in the desk's language.
-fn respond(desk: &Desk, result: PageResult) -> Response {
+pub(super) fn respond(desk: &Desk, result: PageResult) -> Response {
     result.unwrap_or_else(|f| f.render(labels(desk.settings().outlet.language)))
 }
 
@@ -315,6 +315,9 @@ struct MatchPage {
     copy_segments: Vec<Segment>,
     copy_error: Option<String>,
     history: Vec<HistoryRow>,
+    /// The match's cases (a case opens when it is marked infringing), oldest first:
+    /// id and state label.
+    cases: Vec<(i64, String)>,
 }
 
 /// An archived match's provenance as the match page shows it. Everything here but the
@@ -440,7 +443,7 @@ fn safe_next(next: &str) -> String {
     }
 }
 
-fn encode_query(value: &str) -> String {
+pub(super) fn encode_query(value: &str) -> String {
     url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
 }
 
@@ -580,7 +583,7 @@ pub struct CsrfForm {
     csrf: String,
 }
 
-fn check_csrf(session: &Session, token: &str) -> Result<(), Failure> {
+pub(super) fn check_csrf(session: &Session, token: &str) -> Result<(), Failure> {
     if auth::same_secret(&session.csrf, token) {
         Ok(())
     } else {
@@ -987,7 +990,7 @@ fn escalation_state(t: &Labels, alert: &crate::store::AlertRecord) -> String {
 }
 
 /// A crawled title, or the URL when the page had none.
-fn display_title(title: &str, url: &str) -> String {
+pub(super) fn display_title(title: &str, url: &str) -> String {
     let t = title.trim();
     if t.is_empty() {
         url.to_string()
@@ -1077,7 +1080,7 @@ impl Flash {
 // ---------------------------------------------------------------------------------
 // Match page
 
-fn parse_id(raw: &str) -> Result<i64, Failure> {
+pub(super) fn parse_id(raw: &str) -> Result<i64, Failure> {
     raw.parse::<i64>()
         .ok()
         .filter(|id| *id > 0)
@@ -1121,10 +1124,11 @@ pub async fn match_page(
                 let capture = s.capture(detail.capture.id)?;
                 let host = flash_host(s, flash_id)?;
                 let provenance = review::provenance(s, &detail)?;
-                Ok((detail, history, original, capture, host, provenance))
+                let cases = s.cases_of_match(id)?;
+                Ok((detail, history, original, capture, host, provenance, cases))
             })
             .await?;
-        let (detail, history, original, capture, host, provenance) = loaded;
+        let (detail, history, original, capture, host, provenance, cases) = loaded;
         let archive = provenance.map(|p| ArchiveRows::new(t, detail.summary.id, p));
         let original_text = original.map(|o| o.text).unwrap_or_default();
         let original_spans: Vec<(usize, usize, usize)> = detail
@@ -1205,6 +1209,10 @@ pub async fn match_page(
             history: history
                 .into_iter()
                 .map(|(d, alert)| HistoryRow::new(t, d, alert.map(|a| escalation_state(t, &a))))
+                .collect(),
+            cases: cases
+                .iter()
+                .map(|c| (c.id, t.case_state_label(&c.state).to_string()))
                 .collect(),
             m: crate::store::MatchSummary {
                 copy_title: display_title(&m.copy_title, &m.copy_url),
@@ -1557,41 +1565,52 @@ async fn evidence_download(desk: Desk, raw_id: String, archived: bool) -> Respon
                 Ok((a.archive_evidence_file, a.archive_evidence_sha256))
             })
             .await?;
-        let Some(name) = file.filter(|n| safe_file_name(n)) else {
-            return Err(Failure::not_found());
-        };
-        let path = desk.settings().storage.dir.join(EVIDENCE_DIR).join(&name);
-        let meta = tokio::fs::metadata(&path)
-            .await
-            .map_err(|e| Failure::internal(format!("{}: {e}", path.display())))?;
-        if meta.len() > MAX_EVIDENCE_DOWNLOAD {
-            return Err(Failure::internal(format!(
-                "{}: {} bytes, over the desk's download limit",
-                path.display(),
-                meta.len()
-            )));
-        }
-        let bytes = tokio::fs::read(&path)
-            .await
-            .map_err(|e| Failure::internal(format!("{}: {e}", path.display())))?;
-        let mut response = (
-            [
-                (header::CONTENT_TYPE, "application/warc".to_string()),
-                (
-                    header::CONTENT_DISPOSITION,
-                    format!("attachment; filename=\"{name}\""),
-                ),
-            ],
-            bytes,
-        )
-            .into_response();
-        if let Some(sha) = sha256.and_then(|s| axum::http::HeaderValue::from_str(&s).ok()) {
-            response.headers_mut().insert("x-evidence-sha256", sha);
-        }
-        Ok(response)
+        serve_evidence(&desk, file, sha256).await
     }
     .await;
     respond(&desk, result)
+}
+
+/// An evidence file from the evidence folder as a download (a match's, or a case
+/// re-check's): only a plain file name of ours, at most [`MAX_EVIDENCE_DOWNLOAD`]
+/// bytes, with its SHA-256 as recorded in `X-Evidence-SHA256`.
+pub(super) async fn serve_evidence(
+    desk: &Desk,
+    file: Option<String>,
+    sha256: Option<String>,
+) -> PageResult {
+    let Some(name) = file.filter(|n| safe_file_name(n)) else {
+        return Err(Failure::not_found());
+    };
+    let path = desk.settings().storage.dir.join(EVIDENCE_DIR).join(&name);
+    let meta = tokio::fs::metadata(&path)
+        .await
+        .map_err(|e| Failure::internal(format!("{}: {e}", path.display())))?;
+    if meta.len() > MAX_EVIDENCE_DOWNLOAD {
+        return Err(Failure::internal(format!(
+            "{}: {} bytes, over the desk's download limit",
+            path.display(),
+            meta.len()
+        )));
+    }
+    let bytes = tokio::fs::read(&path)
+        .await
+        .map_err(|e| Failure::internal(format!("{}: {e}", path.display())))?;
+    let mut response = (
+        [
+            (header::CONTENT_TYPE, "application/warc".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
+        ],
+        bytes,
+    )
+        .into_response();
+    if let Some(sha) = sha256.and_then(|s| axum::http::HeaderValue::from_str(&s).ok()) {
+        response.headers_mut().insert("x-evidence-sha256", sha);
+    }
+    Ok(response)
 }
 
 pub async fn notice(
@@ -1659,7 +1678,7 @@ pub async fn sites(State(desk): DeskState, Extension(session): Extension<Session
 
 /// A site's page as a path: `/sites/HOST`, the host percent-encoded (a `copy_host` is a
 /// host name, an IP literal, perhaps with a port; anything else is encoded).
-fn site_href(host: &str) -> String {
+pub(super) fn site_href(host: &str) -> String {
     let mut href = String::from("/sites/");
     for b in host.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']') {

@@ -993,3 +993,148 @@ async fn the_dashboard_draws_its_charts_in_chromium() {
     assert!(table.contains("侵权"), "{table}");
     browser.close().await;
 }
+
+/// Counsel's cases in Chromium: the mirror's match marked infringing and its notice
+/// recorded ten days ago (overdue), the excerpt's marked too; `/cases` lists the overdue
+/// case first, the case page shows its timeline, and a step recorded from its form
+/// appears in it. Screenshots `cases.png` and `case.png` are saved for a human to look
+/// at; the console stays quiet (the policy holds).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cases_view_and_a_case_page_in_chromium() {
+    let Some((desk, browser)) =
+        desk_and_browser("the_cases_view_and_a_case_page_in_chromium").await
+    else {
+        return;
+    };
+    // Logged in while the queue still has its unreviewed matches to show.
+    browser.login(&desk).await;
+    let mirror = id_of(&desk.find_match("/news/zh-mirror.html").await);
+    let excerpt = id_of(&desk.find_match("/news/en-excerpt.html").await);
+    for id in [excerpt, mirror] {
+        let out = desk
+            .run(&["matches", "mark", &id.to_string(), "--status", "infringing"])
+            .await;
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let cases = json(&desk.run(&["cases", "list", "--json"]).await);
+    let case_of = |match_id: i64| {
+        cases
+            .as_array()
+            .expect("a JSON array")
+            .iter()
+            .find(|c| c["match_id"] == match_id)
+            .and_then(|c| c["id"].as_i64())
+            .expect("a case for the match")
+    };
+    let (late, other) = (case_of(mirror), case_of(excerpt));
+    let date = (chrono::Utc::now() - chrono::Duration::days(10))
+        .format("%Y-%m-%d")
+        .to_string();
+    let out = desk
+        .run(&[
+            "cases",
+            "mark",
+            &late.to_string(),
+            "--state",
+            "notice-sent",
+            "--channel",
+            "platform-form",
+            "--recipient",
+            "<i>版权投诉</i> abuse@mirror.example",
+            "--date",
+            &date,
+            "--note",
+            "已通过平台表单提交删除通知",
+        ])
+        .await;
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    browser.click("#nav-cases").await;
+    let rows = browser.find_all("table#cases tr.case[data-id]").await;
+    let mut order = Vec::new();
+    for row in rows {
+        order.push(
+            row.attr("data-id")
+                .await
+                .expect("attribute")
+                .unwrap_or_default(),
+        );
+    }
+    assert_eq!(
+        order,
+        [late.to_string(), other.to_string()],
+        "overdue first"
+    );
+    browser
+        .find(&format!(
+            "tr.case.overdue[data-id=\"{late}\"] .overdue-badge"
+        ))
+        .await;
+    let png = browser.client.screenshot().await.expect("screenshot");
+    let (w, h) = png_size(&png);
+    assert!(w >= 800 && h >= 600, "{w}x{h}");
+    std::fs::write(artifact("cases.png"), &png).expect("screenshot saved");
+
+    browser
+        .click(&format!("tr.case[data-id=\"{late}\"] a.case-link"))
+        .await;
+    assert_eq!(
+        browser.find("#case").await.attr("data-id").await.unwrap(),
+        Some(late.to_string())
+    );
+    // The recipient's markup is text.
+    let notice = browser.text("#notice").await;
+    assert!(notice.contains("<i>版权投诉</i>"), "{notice}");
+    assert!(browser.find_all("#notice i").await.is_empty());
+    // A step from the form: the copy is still online.
+    browser
+        .js("document.querySelector('#step-select').value = 'still-online'; return true")
+        .await;
+    browser
+        .find("#step-note")
+        .await
+        .send_keys("复查后仍在线")
+        .await
+        .expect("type the note");
+    browser.click("#record-step").await;
+    browser.find("#flash").await;
+    assert_eq!(
+        browser
+            .find("#case")
+            .await
+            .attr("data-state")
+            .await
+            .unwrap(),
+        Some("still-online".to_string())
+    );
+    let kinds = browser.find_all("#timeline li.event").await;
+    assert_eq!(kinds.len(), 3, "opened, notice, still online");
+    browser.assert_quiet_console().await;
+    // An illegal one is refused with the rule, on the same page (a 400: the console
+    // says so, and nothing else).
+    browser
+        .js("document.querySelector('#step-select').value = 'escalated'; return true")
+        .await;
+    browser.click("#record-step").await;
+    let error = browser.text("#step-error").await;
+    assert!(
+        error.contains("cannot go from still-online to escalated"),
+        "{error}"
+    );
+    let console = browser.console().await;
+    assert!(
+        console
+            .iter()
+            .all(|line| line.contains("400 (Bad Request)")),
+        "{console:?}"
+    );
+    let png = browser.client.screenshot().await.expect("screenshot");
+    std::fs::write(artifact("case.png"), &png).expect("screenshot saved");
+    // The match page links to its case.
+    browser.goto(&desk.url(&format!("/matches/{mirror}"))).await;
+    browser
+        .click(&format!("#cases a[data-case=\"{late}\"]"))
+        .await;
+    browser.find("#timeline").await;
+    browser.close().await;
+}

@@ -8,6 +8,7 @@ mod cli;
 mod crawl;
 mod daemon;
 mod dashboard;
+mod desk_cases;
 mod detection;
 mod evidence;
 mod exports;

@@ -21,7 +21,7 @@ const PASSWORD: &str = "correct horse battery";
 pub(crate) struct DeskFixture {
     /// The demo's folder, when the fixture made one.
     _dir: Option<tempfile::TempDir>,
-    state: PathBuf,
+    pub(crate) state: PathBuf,
     base: String,
     client: reqwest::Client,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -33,7 +33,7 @@ pub(crate) struct DeskFixture {
 
 impl DeskFixture {
     /// The desk as `copyhound serve` runs it.
-    async fn start() -> DeskFixture {
+    pub(crate) async fn start() -> DeskFixture {
         DeskFixture::start_with(false).await
     }
 
@@ -122,7 +122,7 @@ impl DeskFixture {
     }
 
     /// The body of the page at `path`, with the session cookie.
-    async fn page(&self, path: &str, cookie: &str) -> String {
+    pub(crate) async fn page(&self, path: &str, cookie: &str) -> String {
         self.get(path, Some(cookie)).await.text().await.unwrap()
     }
 
@@ -131,7 +131,7 @@ impl DeskFixture {
         self.post("/matches/bulk", Some(cookie), form).await
     }
 
-    async fn post(
+    pub(crate) async fn post(
         &self,
         path: &str,
         cookie: Option<&str>,
@@ -180,7 +180,7 @@ impl DeskFixture {
         (session, csrf)
     }
 
-    fn store(&self) -> Store {
+    pub(crate) fn store(&self) -> Store {
         Store::open_dir(&self.state).unwrap()
     }
 
@@ -219,7 +219,7 @@ fn csrf_in(body: &str) -> String {
     body[start..start + 64].to_string()
 }
 
-fn assert_security_headers(headers: &HeaderMap) {
+pub(crate) fn assert_security_headers(headers: &HeaderMap) {
     let csp = headers["content-security-policy"].to_str().unwrap();
     assert!(csp.contains("default-src 'none'"), "{csp}");
     assert!(csp.contains("script-src 'self'"), "{csp}");

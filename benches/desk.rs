@@ -9,7 +9,9 @@
 //! on the same server, same client) as the baseline run in the same process:
 //! the unreviewed queue (first page, newest first), the queue by share copied, one
 //! site's matches, a match page, the dashboard (`/`: the last 26 weeks' aggregates
-//! and charts; the matches arrive over a year and 40% of them are decided), and a
+//! and charts; the matches arrive over a year and 40% of them are decided; the 15,000
+//! infringing ones open cases, and a quarter of those get a notice, most of those a
+//! removal, half of those a closing), and a
 //! decision (`POST /matches/ID/decide`, each on a
 //! new match, recorded with its history row in one transaction with a full disk sync).
 //!
@@ -25,7 +27,10 @@ use copyhound::crawl::fetch::{Capture, Validators};
 use copyhound::detect::{compare, DetectParams, Document, Verdict};
 use std::collections::HashMap;
 
-use copyhound::store::{NewArticle, NewDecision, NewMatch, ReviewStatus, Store};
+use copyhound::cases::{CaseState, Outcome};
+use copyhound::store::{
+    CaseChange, NewArticle, NewCaseEvent, NewDecision, NewMatch, ReviewStatus, Store,
+};
 use sha2::{Digest, Sha256};
 
 const MATCHES: usize = 100_000;
@@ -194,7 +199,81 @@ fn fill(store: &mut Store) -> Duration {
             }
         }
     }
+    cases(store);
     started.elapsed()
+}
+
+/// Counsel's work on every fourth case (the cases opened with the infringing
+/// decisions): a notice a day after the opening, then the copy removed (a re-check)
+/// after 1 to 20 days for 70% of them, still online for 20%, taken further for 10%;
+/// half the removed cases closed a day later.
+fn cases(store: &mut Store) {
+    let now = Utc::now();
+    let all = store.list_cases(None).unwrap_or_else(|e| panic!("{e}"));
+    let mut step = |id: i64, from: CaseState, to: CaseState, event: NewCaseEvent<'_>| {
+        let at = event.at.unwrap_or(now);
+        let change = CaseChange {
+            case_id: id,
+            expected_state: from,
+            new_state: Some(to),
+            event,
+            next_recheck_at: None,
+            reminded_notice_at: None,
+            alerts: Vec::new(),
+        };
+        match store.change_case(&change, at) {
+            Ok(Some(_)) => {}
+            other => panic!("case {id}: {other:?}"),
+        }
+    };
+    for (k, case) in all.iter().enumerate().filter(|(k, _)| k % 4 == 0) {
+        let opened = chrono::DateTime::parse_from_rfc3339(&case.opened_at)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .with_timezone(&Utc);
+        let notice = opened + chrono::Duration::days(1);
+        let after = notice + chrono::Duration::days(1 + (k as i64 / 4) % 20);
+        if after >= now {
+            continue;
+        }
+        let event = |kind, at, channel, result, outcome| NewCaseEvent {
+            kind,
+            at: Some(at),
+            actor: "bench",
+            via: "cli",
+            channel,
+            recipient: channel.map(|_| "abuse@site.example"),
+            result,
+            outcome,
+            ..NewCaseEvent::default()
+        };
+        let (from, notice_sent) = (CaseState::Escalated, CaseState::NoticeSent);
+        step(
+            case.id,
+            from,
+            notice_sent,
+            event("step", notice, Some("email"), None, None),
+        );
+        let (to, e) = match (k / 4) % 10 {
+            0..=6 => (
+                CaseState::Removed,
+                event("recheck", after, None, Some("removed"), None),
+            ),
+            7 | 8 => (
+                CaseState::StillOnline,
+                event("recheck", after, None, Some("still-online"), None),
+            ),
+            _ => (
+                CaseState::EscalatedFurther,
+                event("step", after, Some("platform-complaint"), None, None),
+            ),
+        };
+        step(case.id, notice_sent, to, e);
+        if to == CaseState::Removed && k % 8 == 0 {
+            let closed = after + chrono::Duration::days(1);
+            let e = event("step", closed, None, None, Some(Outcome::Removed));
+            step(case.id, CaseState::Removed, CaseState::Closed, e);
+        }
+    }
 }
 
 fn main() {
@@ -232,7 +311,11 @@ fn main() {
     for _ in 0..ROUNDS {
         let now = Utc::now();
         let started = Instant::now();
-        match store.window_figures(copyhound::dashboard::recent_window(now), now) {
+        match store.window_figures(
+            copyhound::dashboard::recent_window(now),
+            now,
+            std::time::Duration::from_secs(7 * 86400),
+        ) {
             Ok(f) => assert_eq!(f.weeks.len(), 26),
             Err(e) => panic!("{e}"),
         }
@@ -243,6 +326,22 @@ fn main() {
         "dashboard figures (store only)",
         median(times)
     );
+    let deadline = std::time::Duration::from_secs(7 * 86400);
+    match store.window_figures(
+        copyhound::dashboard::recent_window(Utc::now()),
+        Utc::now(),
+        deadline,
+    ) {
+        Ok(f) => println!(
+            "cases in the window: {} opened, {} notices, {} removed, {} open, {} overdue",
+            f.cases.opened,
+            f.cases.notices,
+            f.cases.removals.len(),
+            f.cases.open.iter().map(|(_, n)| n).sum::<i64>(),
+            f.cases.overdue
+        ),
+        Err(e) => panic!("{e}"),
+    }
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

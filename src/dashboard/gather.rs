@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use super::report::{self, LicensedDomain, Rendered, ReportInput};
 use super::Month;
 use crate::config::{Language, Settings};
-use crate::store::{SiteList, Store, StoreError, MAX_REPORT_INFRINGEMENTS};
+use crate::store::{SiteList, Store, StoreError, MAX_REPORT_INFRINGEMENTS, MAX_REPORT_REMOVALS};
 
 /// Why a report could not be made.
 #[derive(Debug, thiserror::Error)]
@@ -33,8 +33,9 @@ pub fn monthly_report(
     now: DateTime<Utc>,
 ) -> Result<Rendered, ReportError> {
     let window = month.window();
-    let figures = store.window_figures(window, now)?;
+    let figures = store.window_figures(window, now, settings.cases.deadline.0)?;
     let (infringements, total) = store.infringements(window, MAX_REPORT_INFRINGEMENTS)?;
+    let (removals, removals_total) = store.removals(window, MAX_REPORT_REMOVALS)?;
     let licensed_hosts = store.licensed_activity(window)?;
     let zh = language == Language::ZhCn;
     let mut domains: Vec<LicensedDomain> = settings
@@ -66,6 +67,8 @@ pub fn monthly_report(
         figures: &figures,
         infringements: &infringements,
         infringements_total: total,
+        removals: &removals,
+        removals_total,
         licensed_hosts: &licensed_hosts,
         licensed_domains: &domains,
         generated_at: now,

@@ -8,9 +8,11 @@
 //! only a picture. Pure: figures in, view values out; no I/O, no clock (callers pass
 //! `now`).
 //!
-//! Time to removal (from a confirmed infringement to the copy's removal) needs cases,
-//! which do not exist yet: [`crate::store::WindowFigures`] gets a `removal_seconds`
-//! list when they do, and [`build`] a section drawn like the decision times.
+//! Time to removal runs from a case's opening (the decision that confirmed the
+//! infringement) to the copy's first removal, drawn like the decision times; the time
+//! from the first notice is given beside it for the copies that had one. Every case has
+//! an opening but not every case a notice (a copy may go before counsel writes), and the
+//! outlet waits from the confirmation on: so the chart counts from there.
 
 pub mod charts;
 pub mod gather;
@@ -18,6 +20,7 @@ pub mod report;
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc};
 
+use crate::cases::{CaseState, Outcome};
 use crate::config::Language;
 use crate::store::{ReviewStatus, Window, WindowFigures};
 use charts::{Bar, Chart, Series};
@@ -247,6 +250,114 @@ const DELAY_BUCKETS: [(f64, &str, &str); 6] = [
     (30.0 * 86400.0, "7–30 天", "7–30 days"),
     (f64::INFINITY, "30 天以上", "≥ 30 days"),
 ];
+
+/// The buckets of the time to removal, in seconds.
+const REMOVAL_BUCKETS: [(f64, &str, &str); 6] = [
+    (86400.0, "1 天内", "< 1 day"),
+    (3.0 * 86400.0, "1–3 天", "1–3 days"),
+    (7.0 * 86400.0, "3–7 天", "3–7 days"),
+    (14.0 * 86400.0, "7–14 天", "7–14 days"),
+    (30.0 * 86400.0, "14–30 天", "14–30 days"),
+    (f64::INFINITY, "30 天以上", "≥ 30 days"),
+];
+
+/// A case state's name for people.
+pub fn case_state_name(s: CaseState, lang: Language) -> &'static str {
+    let z = zh(lang);
+    match s {
+        CaseState::Escalated => {
+            if z {
+                "已上报法务"
+            } else {
+                "escalated"
+            }
+        }
+        CaseState::NoticeSent => {
+            if z {
+                "已发通知"
+            } else {
+                "notice sent"
+            }
+        }
+        CaseState::Removed => {
+            if z {
+                "已删除（待结案）"
+            } else {
+                "removed, not closed"
+            }
+        }
+        CaseState::StillOnline => {
+            if z {
+                "仍在线"
+            } else {
+                "still online"
+            }
+        }
+        CaseState::Changed => {
+            if z {
+                "部分删除"
+            } else {
+                "partly removed"
+            }
+        }
+        CaseState::EscalatedFurther => {
+            if z {
+                "进一步追究"
+            } else {
+                "escalated further"
+            }
+        }
+        CaseState::Closed => {
+            if z {
+                "已结案"
+            } else {
+                "closed"
+            }
+        }
+    }
+}
+
+/// A case outcome's name for people.
+pub fn outcome_name(o: Outcome, lang: Language) -> &'static str {
+    let z = zh(lang);
+    match o {
+        Outcome::Removed => {
+            if z {
+                "结案：已删除"
+            } else {
+                "closed: removed"
+            }
+        }
+        Outcome::LicensedAfterTheFact => {
+            if z {
+                "结案：事后授权"
+            } else {
+                "closed: licensed after"
+            }
+        }
+        Outcome::Settled => {
+            if z {
+                "结案：和解"
+            } else {
+                "closed: settled"
+            }
+        }
+        Outcome::Dropped => {
+            if z {
+                "结案：撤销"
+            } else {
+                "closed: dropped"
+            }
+        }
+    }
+}
+
+/// The median of a list of seconds (any order), if any.
+pub fn median_seconds(values: &[f64]) -> Option<f64> {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    quantile(&v, 0.5)
+}
 
 fn bucket_counts(values: &[f64], buckets: &[(f64, &str, &str)]) -> Vec<i64> {
     let mut counts = vec![0i64; buckets.len()];
@@ -572,6 +683,172 @@ pub fn build(figures: &WindowFigures, lang: Language, now: DateTime<Utc>) -> Das
         },
     });
 
+    // Time to removal, from the case's opening (see the module's doc).
+    let cases = &figures.cases;
+    let mut removal: Vec<f64> = cases.removals.iter().map(|r| r.from_opening).collect();
+    removal.sort_by(f64::total_cmp);
+    let after_notice: Vec<f64> = cases
+        .removals
+        .iter()
+        .filter_map(|r| r.from_notice)
+        .collect();
+    let removal_counts = bucket_counts(&removal, &REMOVAL_BUCKETS);
+    let notice_counts = bucket_counts(&after_notice, &REMOVAL_BUCKETS);
+    let removal_names: Vec<String> = REMOVAL_BUCKETS
+        .iter()
+        .map(|(_, zh, en)| t(zh, en))
+        .collect();
+    let removal_title = t(
+        "从确认侵权到转载被删除的时间",
+        "Time to removal, from the confirmed infringement",
+    );
+    let removal_median = quantile(&removal, 0.5);
+    let mut removal_summary = vec![match (removal_median, quantile(&removal, 0.9)) {
+        (Some(m), Some(p)) if z => format!(
+            "本期 {} 处转载被删除；自立案起中位数 {}，90% 在 {} 内。",
+            removal.len(),
+            duration_text(m, lang),
+            duration_text(p, lang)
+        ),
+        (Some(m), Some(p)) => format!(
+            "{} copies removed; median {} from the case's opening, 90% within {}.",
+            removal.len(),
+            duration_text(m, lang),
+            duration_text(p, lang)
+        ),
+        _ => t(
+            "本期没有转载被删除。",
+            "No copy was removed in this period.",
+        ),
+    }];
+    if let Some(m) = median_seconds(&after_notice) {
+        removal_summary.push(if z {
+            format!(
+                "其中 {} 处在发出通知后删除：自首次通知起中位数 {}。",
+                after_notice.len(),
+                duration_text(m, lang)
+            )
+        } else {
+            format!(
+                "{} of them after a notice: median {} from the first notice.",
+                after_notice.len(),
+                duration_text(m, lang)
+            )
+        });
+    }
+    sections.push(Section {
+        id: "removal",
+        heading: removal_title.clone(),
+        summary: removal_summary,
+        chart: charts::columns(
+            "chart-removal",
+            &removal_title,
+            &removal_names,
+            &[Series {
+                name: t("自立案起", "from the case's opening"),
+                color: status_color(ReviewStatus::Licensed),
+                values: removal_counts.clone(),
+            }],
+            1,
+        ),
+        table: Table {
+            head: vec![
+                t("用时", "time taken"),
+                t("自立案起", "from opening"),
+                t("自首次通知起", "from first notice"),
+            ],
+            rows: removal_names
+                .iter()
+                .enumerate()
+                .map(|(i, n)| {
+                    vec![
+                        n.clone(),
+                        removal_counts[i].to_string(),
+                        notice_counts[i].to_string(),
+                    ]
+                })
+                .collect(),
+        },
+    });
+
+    // Cases: open ones by state and overdue at the window's end, closed ones by outcome.
+    let open_total: i64 = cases.open.iter().map(|(_, n)| n).sum();
+    let closed_total: i64 = cases.closed.iter().map(|(_, n)| n).sum();
+    let overdue_name = t("逾期仍在线", "overdue, still online");
+    let mut case_rows: Vec<(String, i64, &'static str)> = cases
+        .open
+        .iter()
+        .map(|(s, n)| {
+            let color = match s {
+                CaseState::Removed => status_color(ReviewStatus::Licensed),
+                CaseState::StillOnline | CaseState::EscalatedFurther => COPY,
+                CaseState::Changed => PARTIAL,
+                _ => BLUE,
+            };
+            (case_state_name(*s, lang).to_string(), *n, color)
+        })
+        .collect();
+    case_rows.push((overdue_name, cases.overdue, "#7b241c"));
+    for (o, n) in &cases.closed {
+        case_rows.push((outcome_name(*o, lang).to_string(), *n, "#99a3a4"));
+    }
+    let cases_title = t("案件进展", "Cases");
+    let case_max = case_rows.iter().map(|(_, n, _)| *n).max().unwrap_or(0) as f64;
+    sections.push(Section {
+        id: "cases",
+        heading: cases_title.clone(),
+        summary: vec![
+            if z {
+                format!(
+                    "本期立案 {} 起，发出通知 {} 份，转载被删除 {} 处，结案 {closed_total} 起。",
+                    cases.opened,
+                    cases.notices,
+                    cases.removals.len()
+                )
+            } else {
+                format!(
+                    "{} cases opened, {} notices sent, {} copies removed, {closed_total} cases closed in this period.",
+                    cases.opened,
+                    cases.notices,
+                    cases.removals.len()
+                )
+            },
+            if z {
+                format!(
+                    "期末未结案件 {open_total} 起，其中 {} 起通知已过期限仍在线。",
+                    cases.overdue
+                )
+            } else {
+                format!(
+                    "{open_total} open at the end of the period; {} of them past the notice's deadline, still online.",
+                    cases.overdue
+                )
+            },
+        ],
+        chart: charts::bars(
+            "chart-cases",
+            &cases_title,
+            &case_rows
+                .iter()
+                .map(|(label, n, color)| Bar {
+                    label: label.clone(),
+                    value: *n as f64,
+                    value_text: n.to_string(),
+                    color,
+                })
+                .collect::<Vec<_>>(),
+            case_max,
+            170.0,
+        ),
+        table: Table {
+            head: vec![t("状态", "state"), t("案件数", "cases")],
+            rows: case_rows
+                .iter()
+                .map(|(label, n, _)| vec![label.clone(), n.to_string()])
+                .collect(),
+        },
+    });
+
     let infringing_decided = by_status
         .iter()
         .find(|(s, _)| *s == ReviewStatus::Infringing)
@@ -597,6 +874,11 @@ pub fn build(figures: &WindowFigures, lang: Language, now: DateTime<Utc>) -> Das
             label: t("决定用时中位数", "median time to decision"),
             value: median.map_or_else(|| "–".to_string(), |m| duration_text(m, lang)),
         },
+        Figure {
+            id: "median-removal",
+            label: t("删除用时中位数", "median time to removal"),
+            value: removal_median.map_or_else(|| "–".to_string(), |m| duration_text(m, lang)),
+        },
     ];
     Dashboard {
         period,
@@ -609,7 +891,7 @@ pub fn build(figures: &WindowFigures, lang: Language, now: DateTime<Utc>) -> Das
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{Backlog, SiteActivity, WeekCount};
+    use crate::store::{Backlog, CaseFigures, RemovalTime, SiteActivity, WeekCount};
 
     fn day(s: &str) -> NaiveDate {
         NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
@@ -682,10 +964,50 @@ mod tests {
                 licensed: 0,
             }],
             decision_seconds: vec![1800.0, 7200.0, 4.0 * 86400.0],
+            cases: CaseFigures {
+                open: vec![
+                    (CaseState::Escalated, 1),
+                    (CaseState::NoticeSent, 2),
+                    (CaseState::Removed, 0),
+                    (CaseState::StillOnline, 1),
+                    (CaseState::Changed, 0),
+                    (CaseState::EscalatedFurther, 0),
+                ],
+                overdue: 1,
+                opened: 3,
+                notices: 2,
+                removals: vec![
+                    RemovalTime {
+                        from_opening: 2.0 * 86400.0,
+                        from_notice: Some(86400.0),
+                    },
+                    RemovalTime {
+                        from_opening: 10.0 * 86400.0,
+                        from_notice: None,
+                    },
+                ],
+                closed: vec![
+                    (Outcome::Removed, 1),
+                    (Outcome::LicensedAfterTheFact, 0),
+                    (Outcome::Settled, 0),
+                    (Outcome::Dropped, 0),
+                ],
+            },
         };
         let d = build(&figures, Language::En, now);
         let ids: Vec<_> = d.sections.iter().map(|s| s.id).collect();
-        assert_eq!(ids, ["weekly", "backlog", "status", "sites", "decisions"]);
+        assert_eq!(
+            ids,
+            [
+                "weekly",
+                "backlog",
+                "status",
+                "sites",
+                "decisions",
+                "removal",
+                "cases"
+            ]
+        );
         let weekly = &d.sections[0].table;
         assert_eq!(weekly.rows.len(), 2);
         assert_eq!(weekly.rows[1], ["2026-11-02", "3", "2", "5"]);
@@ -708,6 +1030,26 @@ mod tests {
             decisions.summary[0],
             "3 first decisions; median 2.0 h, 90% within 4.0 days."
         );
+        let removal = &d.sections[5];
+        assert_eq!(removal.table.rows[0], ["< 1 day", "0", "0"]);
+        assert_eq!(removal.table.rows[1], ["1–3 days", "1", "1"]);
+        assert_eq!(removal.table.rows[3], ["7–14 days", "1", "0"]);
+        assert_eq!(
+            removal.summary,
+            [
+                "2 copies removed; median 2.0 days from the case's opening, 90% within 10.0 days.",
+                "1 of them after a notice: median 24.0 h from the first notice."
+            ]
+        );
+        let cases = &d.sections[6];
+        assert_eq!(cases.table.rows[1], ["notice sent", "2"]);
+        assert_eq!(cases.table.rows[6], ["overdue, still online", "1"]);
+        assert_eq!(cases.table.rows[7], ["closed: removed", "1"]);
+        assert_eq!(
+            cases.summary[1],
+            "4 open at the end of the period; 1 of them past the notice's deadline, still online."
+        );
+        assert_eq!(d.figures[4].value, "2.0 days");
         assert_eq!(d.figures[0].value, "5");
         assert_eq!(d.period, "2026-11-01 to 2026-11-30 (UTC)");
     }

@@ -1,7 +1,9 @@
 //! The monthly report: one self-contained HTML file (inline CSS and SVG, no external
 //! resource, no script) with the dashboard of a calendar month, the month's confirmed
 //! infringements and the licensed partners' copies. `copyhound report` writes it; the
-//! daemon emails it on the first of each month. Pure: the store's figures in, HTML out.
+//! daemon emails it on the first of each month. The month's cases (opened, notices,
+//! removals with their time, open at the month's end) come after the infringements,
+//! with the month's removals listed. Pure: the store's figures in, HTML out.
 //!
 //! Licences: today a licence is a domain on a licensed list (`[crawl] licensed` or the
 //! reviewers' list); the report gives each partner's copies found in the month and how
@@ -11,10 +13,10 @@
 use askama::Template;
 use chrono::{DateTime, Utc};
 
-use super::{build, charts::FONT_FAMILY, Dashboard, Month};
+use super::{build, charts::FONT_FAMILY, duration_text, median_seconds, Dashboard, Month};
 use crate::config::Language;
 use crate::crawl::urls::DomainSet;
-use crate::store::{Infringement, SiteActivity, WindowFigures};
+use crate::store::{Infringement, Removal, SiteActivity, WindowFigures};
 
 /// One confirmed infringement as listed.
 pub struct InfringementRow {
@@ -27,6 +29,20 @@ pub struct InfringementRow {
     pub verdict: String,
     pub share: String,
     pub actor: String,
+}
+
+/// One copy removed in the month, as listed.
+pub struct RemovalRow {
+    pub case_id: i64,
+    pub match_id: i64,
+    pub removed: String,
+    pub host: String,
+    pub title: String,
+    pub url: String,
+    pub opened: String,
+    pub notice: String,
+    pub from_opening: String,
+    pub from_notice: String,
 }
 
 /// One licensed partner (or a site whose copies were decided licensed).
@@ -53,6 +69,8 @@ pub struct ReportInput<'a> {
     pub figures: &'a WindowFigures,
     pub infringements: &'a [Infringement],
     pub infringements_total: i64,
+    pub removals: &'a [Removal],
+    pub removals_total: i64,
     pub licensed_hosts: &'a [SiteActivity],
     pub licensed_domains: &'a [LicensedDomain],
     pub generated_at: DateTime<Utc>,
@@ -72,6 +90,10 @@ struct ReportPage {
     infringements_summary: String,
     inf_head: Vec<String>,
     infringements: Vec<InfringementRow>,
+    cases_heading: String,
+    cases_summary: Vec<String>,
+    rem_head: Vec<String>,
+    removals: Vec<RemovalRow>,
     licences_heading: String,
     licences_summary: String,
     lic_head: Vec<String>,
@@ -129,6 +151,70 @@ pub fn render(input: &ReportInput<'_>) -> Result<Rendered, askama::Error> {
         (false, false) => format!("{total} confirmed this month."),
         (false, true) => format!("{total} confirmed this month; the first {shown} are listed."),
     };
+
+    // The month's cases, and its removals.
+    let day = |t: &str| t.get(..10).unwrap_or(t).to_string();
+    let removals: Vec<RemovalRow> = input
+        .removals
+        .iter()
+        .map(|r| RemovalRow {
+            case_id: r.case_id,
+            match_id: r.match_id,
+            removed: day(&r.removed_at),
+            host: r.copy_host.clone(),
+            title: r.copy_title.clone(),
+            url: r.copy_url.clone(),
+            opened: day(&r.opened_at),
+            notice: r.notice_at.as_deref().map_or_else(|| "–".into(), day),
+            from_opening: duration_text(r.time.from_opening, input.language),
+            from_notice: r
+                .time
+                .from_notice
+                .map_or_else(|| "–".into(), |s| duration_text(s, input.language)),
+        })
+        .collect();
+    let cases = &input.figures.cases;
+    let removed = cases.removals.len();
+    let median = median_seconds(
+        &cases
+            .removals
+            .iter()
+            .map(|r| r.from_opening)
+            .collect::<Vec<_>>(),
+    )
+    .map_or_else(|| "–".to_string(), |m| duration_text(m, input.language));
+    let open_total: i64 = cases.open.iter().map(|(_, n)| n).sum();
+    let shown_removals = removals.len() as i64;
+    let mut cases_summary = if z {
+        vec![
+            format!(
+                "本月立案 {} 起，发出通知 {} 份；{removed} 处转载被删除，自立案起用时中位数 {median}。",
+                cases.opened, cases.notices
+            ),
+            format!(
+                "月末仍未结案 {open_total} 起，其中 {} 起通知已过期限仍在线。",
+                cases.overdue
+            ),
+        ]
+    } else {
+        vec![
+            format!(
+                "{} cases opened and {} notices sent this month; {removed} copies removed, median time to removal {median} from the case's opening.",
+                cases.opened, cases.notices
+            ),
+            format!(
+                "{open_total} still open at the month's end; {} of them past the notice's deadline, still online.",
+                cases.overdue
+            ),
+        ]
+    };
+    if shown_removals < input.removals_total {
+        cases_summary.push(if z {
+            format!("下表列出前 {shown_removals} 处删除。")
+        } else {
+            format!("The first {shown_removals} removals are listed.")
+        });
+    }
 
     // Each host with licensed copies goes to the first listed domain covering it;
     // hosts no list covers were decided licensed match by match.
@@ -207,6 +293,19 @@ pub fn render(input: &ReportInput<'_>) -> Result<Rendered, askama::Error> {
             t("审核人", "by"),
         ],
         infringements,
+        cases_heading: t("本月案件与删除", "Cases and removals this month"),
+        cases_summary: cases_summary.clone(),
+        rem_head: vec![
+            t("案件", "case"),
+            t("删除日期", "removed"),
+            t("网站", "site"),
+            t("转载页面", "copy"),
+            t("立案", "opened"),
+            t("首次通知", "first notice"),
+            t("自立案起", "from opening"),
+            t("自通知起", "from notice"),
+        ],
+        removals,
         licences_heading: t("授权与合规", "Licences and compliance"),
         licences_summary,
         lic_head: vec![
@@ -227,6 +326,11 @@ pub fn render(input: &ReportInput<'_>) -> Result<Rendered, askama::Error> {
     text.push_str(&format!(
         "{}: {infringements_summary}\n",
         page.infringements_heading
+    ));
+    text.push_str(&format!(
+        "{}: {}\n",
+        page.cases_heading,
+        cases_summary.join(" ")
     ));
     text.push('\n');
     text.push_str(&t(

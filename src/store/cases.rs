@@ -446,9 +446,21 @@ impl Store {
         }
         if e.kind == "step" && to == CaseState::NoticeSent {
             tx.execute(
-                "UPDATE cases SET notice_at = ?2, notice_channel = ?3, notice_recipient = ?4
+                "UPDATE cases SET notice_at = ?2, notice_channel = ?3, notice_recipient = ?4,
+                                  first_notice_at = MIN(COALESCE(first_notice_at, ?2), ?2)
                  WHERE id = ?1",
                 params![change.case_id, at, e.channel, e.recipient],
+            )
+            .map_err(err)?;
+        }
+        // The first removal (the dashboard's time to removal): a re-check's or counsel's
+        // `removed`, or a closing as removed.
+        if to == CaseState::Removed
+            || to == CaseState::Closed && e.outcome == Some(Outcome::Removed)
+        {
+            tx.execute(
+                "UPDATE cases SET removed_at = MIN(COALESCE(removed_at, ?2), ?2) WHERE id = ?1",
+                params![change.case_id, at],
             )
             .map_err(err)?;
         }
@@ -563,5 +575,75 @@ mod tests {
             .map(|e| e.kind)
             .collect();
         assert_eq!(kinds, ["opened", "step", "decision"]);
+    }
+
+    /// `removed_at` and `first_notice_at` are kept by each step (the earliest of each),
+    /// and migration 13 fills them from the history of a store written before it.
+    #[test]
+    fn the_first_removal_and_notice_are_kept_and_migrated() {
+        use chrono::TimeZone;
+        let (dir, mut store, ids) = store_with_matches();
+        mark(&mut store, ids[0], ReviewStatus::Infringing);
+        let case = store.list_cases(None).unwrap()[0].id;
+        let at = |d: u32| Utc.with_ymd_and_hms(2026, 11, d, 12, 0, 0).unwrap();
+        let mut step = |from: CaseState, to: CaseState, day: u32, outcome: Option<Outcome>| {
+            let change = CaseChange {
+                case_id: case,
+                expected_state: from,
+                new_state: Some(to),
+                event: NewCaseEvent {
+                    kind: "step",
+                    at: Some(at(day)),
+                    actor: "wang",
+                    via: "cli",
+                    channel: (to == CaseState::NoticeSent).then_some("email"),
+                    recipient: (to == CaseState::NoticeSent).then_some("x@example.com"),
+                    outcome,
+                    ..NewCaseEvent::default()
+                },
+                next_recheck_at: None,
+                reminded_notice_at: None,
+                alerts: Vec::new(),
+            };
+            assert!(store.change_case(&change, at(day)).unwrap().is_some());
+        };
+        step(CaseState::Escalated, CaseState::NoticeSent, 3, None);
+        step(CaseState::NoticeSent, CaseState::NoticeSent, 5, None);
+        step(CaseState::NoticeSent, CaseState::Removed, 9, None);
+        step(CaseState::Removed, CaseState::StillOnline, 10, None);
+        step(
+            CaseState::StillOnline,
+            CaseState::Closed,
+            12,
+            Some(Outcome::Removed),
+        );
+        let kept = |store: &Store| -> (Option<String>, Option<String>) {
+            store
+                .conn
+                .query_row(
+                    "SELECT first_notice_at, removed_at FROM cases WHERE id = ?1",
+                    [case],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .unwrap()
+        };
+        let expected = (
+            Some("2026-11-03T12:00:00Z".to_string()),
+            Some("2026-11-09T12:00:00Z".to_string()),
+        );
+        assert_eq!(kept(&store), expected);
+        // As written by version 12: the columns and indexes gone.
+        store
+            .conn
+            .execute_batch(
+                "DROP INDEX cases_removed; DROP INDEX case_events_state;
+                 ALTER TABLE cases DROP COLUMN removed_at;
+                 ALTER TABLE cases DROP COLUMN first_notice_at;
+                 PRAGMA user_version = 12;",
+            )
+            .unwrap();
+        drop(store);
+        let store = Store::open_dir(dir.path()).unwrap();
+        assert_eq!(kept(&store), expected);
     }
 }

@@ -14,6 +14,7 @@ use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
 use rusqlite::params;
 
 use super::{timestamp, ReviewStatus, Store, StoreError};
+use crate::cases::{CaseState, Outcome};
 
 /// A half-open time window `[from, to)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,6 +81,70 @@ pub struct WindowFigures {
     /// Seconds from first capture to first decision, for matches first decided in the
     /// window.
     pub decision_seconds: Vec<f64>,
+    /// Cases: their states at the window's end, and what happened to them in it.
+    pub cases: CaseFigures,
+}
+
+/// The cases of a window (see [`Store::window_figures`]).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CaseFigures {
+    /// Cases open at the window's end (or now, if earlier) per open state, in
+    /// [`CaseState::ALL`] order (`removed` is a state too: the copy is gone, the case
+    /// not yet closed).
+    pub open: Vec<(CaseState, i64)>,
+    /// Of those, the ones whose notice's deadline had passed with the copy still
+    /// online (`notice-sent`, `still-online`, `changed`).
+    pub overdue: i64,
+    /// Cases opened in the window.
+    pub opened: i64,
+    /// Notices sent in the window (a second notice by another channel counts too).
+    pub notices: i64,
+    /// One entry per case whose copy was first found removed in the window.
+    pub removals: Vec<RemovalTime>,
+    /// Cases closed in the window, per outcome in [`Outcome::ALL`] order.
+    pub closed: Vec<(Outcome, i64)>,
+}
+
+/// How long one copy took to go: see [`Store::window_figures`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RemovalTime {
+    /// Seconds from the case's opening (the infringement's confirmation).
+    pub from_opening: f64,
+    /// Seconds from the case's first notice, when one was sent before the removal.
+    pub from_notice: Option<f64>,
+}
+
+/// A copy removed in a window, as the monthly report lists it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Removal {
+    pub case_id: i64,
+    pub match_id: i64,
+    pub copy_url: String,
+    pub copy_host: String,
+    pub copy_title: String,
+    pub opened_at: String,
+    /// The first notice before the removal, if any.
+    pub notice_at: Option<String>,
+    pub removed_at: String,
+    pub time: RemovalTime,
+}
+
+/// Seconds from `a` to `b` (both stored times), never negative.
+fn seconds_between(a: &str, b: &str) -> Option<f64> {
+    let parse = |t: &str| DateTime::parse_from_rfc3339(t).ok();
+    let (a, b) = (parse(a)?, parse(b)?);
+    Some(((b - a).num_seconds().max(0)) as f64)
+}
+
+/// A case's time to removal from its `opened_at`, `first_notice_at` and `removed_at`
+/// (a first notice after the removal is none before it).
+fn removal_time(opened: &str, notice: Option<&str>, removed: &str) -> RemovalTime {
+    RemovalTime {
+        from_opening: seconds_between(opened, removed).unwrap_or(0.0),
+        from_notice: notice
+            .filter(|n| *n <= removed)
+            .and_then(|n| seconds_between(n, removed)),
+    }
 }
 
 /// The review backlog at one moment.
@@ -105,6 +170,8 @@ pub const BACKLOG_AGE_DAYS: [i64; 4] = [1, 7, 30, 90];
 pub const TOP_SITES: usize = 20;
 /// The most infringements a monthly report lists (the rest are counted).
 pub const MAX_REPORT_INFRINGEMENTS: usize = 1_000;
+/// The most removals a monthly report lists (the rest are counted).
+pub const MAX_REPORT_REMOVALS: usize = 1_000;
 
 impl Store {
     /// The figures of `window`. The backlog is the one at the window's end: when that
@@ -113,12 +180,16 @@ impl Store {
     /// first decision (recorded unreviewed, first decided at or after the end, or not
     /// yet).
     ///
+    /// Cases are likewise counted as they stood at the window's end (their state then,
+    /// and overdue when the copy was still online `deadline` after the notice).
+    ///
     /// # Errors
     /// [`StoreError`] when the database cannot be read.
     pub fn window_figures(
         &self,
         window: Window,
         now: DateTime<Utc>,
+        deadline: std::time::Duration,
     ) -> Result<WindowFigures, StoreError> {
         let (from, to) = (timestamp(window.from), timestamp(window.to));
         let originals: i64 = self
@@ -273,6 +344,7 @@ impl Store {
                 decision_seconds.push(s.max(0.0));
             }
         }
+        let cases = self.case_figures(window, now, deadline)?;
         Ok(WindowFigures {
             window,
             originals,
@@ -281,7 +353,205 @@ impl Store {
             backlog,
             sites,
             decision_seconds,
+            cases,
         })
+    }
+
+    /// The cases part of [`Store::window_figures`]. A case counts as removed in the
+    /// window when its first removal (`removed_at`: its first event into `removed`, or
+    /// its closing as removed) falls in it; its time to removal runs from the case's
+    /// opening, and from its first notice when one was sent before.
+    fn case_figures(
+        &self,
+        window: Window,
+        now: DateTime<Utc>,
+        deadline: std::time::Duration,
+    ) -> Result<CaseFigures, StoreError> {
+        let (from, to) = (timestamp(window.from), timestamp(window.to));
+        let at = window.to.min(now);
+        let cutoff = timestamp(
+            at - chrono::Duration::from_std(deadline).unwrap_or(chrono::Duration::MAX / 2),
+        );
+        let rows = |sql: &str,
+                    values: &[&dyn rusqlite::ToSql]|
+         -> Result<Vec<(String, i64, i64)>, StoreError> {
+            let mut stmt = self.conn.prepare_cached(sql).map_err(|e| self.err(e))?;
+            let rows = stmt
+                .query_map(values, |r| {
+                    Ok((
+                        r.get::<_, Option<String>>(0)?.unwrap_or_default(),
+                        r.get(1)?,
+                        r.get::<_, Option<i64>>(2)?.unwrap_or(0),
+                    ))
+                })
+                .map_err(|e| self.err(e))?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
+        };
+        // States at the window's end: now, the cases' own columns (cases_state covers
+        // the count; only the cases awaiting removal are read for their notice); for a
+        // past window, each case's last event before the end.
+        let by_state = if window.to >= now {
+            let mut states = rows(
+                "SELECT state, COUNT(*), 0 FROM cases WHERE state != 'closed' GROUP BY state",
+                &[],
+            )?;
+            let overdue: i64 = self
+                .conn
+                .prepare_cached(
+                    "SELECT COUNT(*) FROM cases
+                     WHERE state IN ('notice-sent', 'still-online', 'changed')
+                       AND notice_at <= ?1",
+                )
+                .and_then(|mut s| s.query_row(params![cutoff], |r| r.get(0)))
+                .map_err(|e| self.err(e))?;
+            states.push((String::new(), 0, overdue));
+            states
+        } else {
+            rows(
+                "SELECT state, COUNT(*),
+                        SUM(state IN ('notice-sent', 'still-online', 'changed')
+                            AND notice_at <= ?2)
+                 FROM (SELECT
+                         (SELECT e.state FROM case_events e WHERE e.case_id = c.id
+                            AND e.at < ?1 ORDER BY e.at DESC, e.id DESC LIMIT 1) AS state,
+                         (SELECT MAX(e.at) FROM case_events e
+                            INDEXED BY case_events_case WHERE e.case_id = c.id
+                            AND e.kind = 'step' AND e.state = 'notice-sent'
+                            AND e.at < ?1) AS notice_at
+                       FROM cases c WHERE c.opened_at < ?1)
+                 WHERE state != 'closed' GROUP BY state",
+                &[&to, &cutoff],
+            )?
+        };
+        let open = CaseState::ALL
+            .into_iter()
+            .filter(|s| s.is_open())
+            .map(|s| {
+                let n = by_state
+                    .iter()
+                    .filter(|(name, _, _)| name == s.as_str())
+                    .map(|(_, n, _)| n)
+                    .sum();
+                (s, n)
+            })
+            .collect();
+        let overdue = by_state.iter().map(|(_, _, o)| o).sum();
+
+        // Window counts over case_events_state (state, at, ...): ranges, no table reads.
+        let opened = self.count_in(
+            "SELECT COUNT(*) FROM case_events
+             WHERE state = 'escalated' AND at >= ?1 AND at < ?2 AND kind = 'opened'",
+            &from,
+            &to,
+        )?;
+        let notices = self.count_in(
+            "SELECT COUNT(*) FROM case_events
+             WHERE state = 'notice-sent' AND at >= ?1 AND at < ?2 AND kind = 'step'",
+            &from,
+            &to,
+        )?;
+        let closed_rows = rows(
+            "SELECT outcome, COUNT(*), 0 FROM case_events
+             WHERE state = 'closed' AND at >= ?1 AND at < ?2 AND previous_state != 'closed'
+             GROUP BY outcome",
+            &[&from, &to],
+        )?;
+        let closed = Outcome::ALL
+            .into_iter()
+            .map(|o| {
+                let n = closed_rows
+                    .iter()
+                    .find(|(name, _, _)| name == o.as_str())
+                    .map_or(0, |(_, n, _)| *n);
+                (o, n)
+            })
+            .collect();
+
+        // cases_removed (removed_at, opened_at, first_notice_at): one range.
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT opened_at, first_notice_at, removed_at FROM cases
+                 WHERE removed_at >= ?1 AND removed_at < ?2",
+            )
+            .map_err(|e| self.err(e))?;
+        let times = stmt
+            .query_map(params![from, to], |r| {
+                let opened: String = r.get(0)?;
+                let notice: Option<String> = r.get(1)?;
+                let removed: String = r.get(2)?;
+                Ok(removal_time(&opened, notice.as_deref(), &removed))
+            })
+            .map_err(|e| self.err(e))?;
+        let removals = times
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.err(e))?;
+        Ok(CaseFigures {
+            open,
+            overdue,
+            opened,
+            notices,
+            removals,
+            closed,
+        })
+    }
+
+    /// The one number `sql` counts between `?1` = `from` and `?2` = `to`.
+    fn count_in(&self, sql: &str, from: &str, to: &str) -> Result<i64, StoreError> {
+        self.conn
+            .prepare_cached(sql)
+            .and_then(|mut s| s.query_row(params![from, to], |r| r.get(0)))
+            .map_err(|e| self.err(e))
+    }
+
+    /// The copies first found removed in `window` (see [`Store::window_figures`]),
+    /// the earliest removal first, at most `limit`, and how many there were.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the database cannot be read.
+    pub fn removals(
+        &self,
+        window: Window,
+        limit: usize,
+    ) -> Result<(Vec<Removal>, i64), StoreError> {
+        let (from, to) = (timestamp(window.from), timestamp(window.to));
+        let total = self.count_in(
+            "SELECT COUNT(*) FROM cases WHERE removed_at >= ?1 AND removed_at < ?2",
+            &from,
+            &to,
+        )?;
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT c.id, c.match_id, m.copy_url, m.copy_host, m.copy_title, c.opened_at,
+                        c.first_notice_at, c.removed_at
+                 FROM cases c JOIN matches m ON m.id = c.match_id
+                 WHERE c.removed_at >= ?1 AND c.removed_at < ?2
+                 ORDER BY c.removed_at, c.id LIMIT ?3",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![from, to, limit as i64], |r| {
+                let opened_at: String = r.get(5)?;
+                let notice_at: Option<String> = r.get(6)?;
+                let removed_at: String = r.get(7)?;
+                Ok(Removal {
+                    case_id: r.get(0)?,
+                    match_id: r.get(1)?,
+                    copy_url: r.get(2)?,
+                    copy_host: r.get(3)?,
+                    copy_title: r.get(4)?,
+                    time: removal_time(&opened_at, notice_at.as_deref(), &removed_at),
+                    notice_at: notice_at.filter(|n| *n <= removed_at),
+                    opened_at,
+                    removed_at,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        let list = rows
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.err(e))?;
+        Ok((list, total))
     }
 
     /// The matches decided infringing in `window` (each match's move into
@@ -297,14 +567,11 @@ impl Store {
         let (from, to) = (timestamp(window.from), timestamp(window.to));
         let where_ = "d.decided_at >= ?1 AND d.decided_at < ?2 AND d.status = 'infringing'
                       AND d.previous_status <> 'infringing'";
-        let total: i64 = self
-            .conn
-            .query_row(
-                &format!("SELECT COUNT(*) FROM decisions d WHERE {where_}"),
-                params![from, to],
-                |r| r.get(0),
-            )
-            .map_err(|e| self.err(e))?;
+        let total = self.count_in(
+            &format!("SELECT COUNT(*) FROM decisions d WHERE {where_}"),
+            &from,
+            &to,
+        )?;
         let mut stmt = self
             .conn
             .prepare(&format!(

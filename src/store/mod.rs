@@ -33,8 +33,9 @@ pub use crawl::{
     FrontierUrl, HostRecord,
 };
 pub use dashboard::{
-    status_of, Backlog, Infringement, SiteActivity, WeekCount, Window, WindowFigures,
-    BACKLOG_AGE_DAYS, MAX_REPORT_INFRINGEMENTS, TOP_SITES,
+    status_of, Backlog, CaseFigures, Infringement, Removal, RemovalTime, SiteActivity, WeekCount,
+    Window, WindowFigures, BACKLOG_AGE_DAYS, MAX_REPORT_INFRINGEMENTS, MAX_REPORT_REMOVALS,
+    TOP_SITES,
 };
 pub use matches::{
     ArchiveRef, CaptureRecord, MatchArchive, MatchDetail, MatchEvidence, MatchOutcome,
@@ -476,6 +477,25 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE alerts ADD COLUMN unique_key TEXT;
     CREATE UNIQUE INDEX alerts_unique_key ON alerts (unique_key)
         WHERE unique_key IS NOT NULL;
+    "#,
+    // 13: cases on the dashboard and in the monthly report (store::dashboard).
+    // `removed_at` is the case's first removal (its first event into `removed`, or its
+    // closing as `removed`) and `first_notice_at` its first notice, both kept by
+    // Store::change_case (filled here from `case_events`), so a window's removals and
+    // their times are one range of `cases_removed`. A window's cases opened, notices
+    // sent and cases closed are ranges of `case_events_state`, which holds every column
+    // they read.
+    r#"
+    ALTER TABLE cases ADD COLUMN removed_at TEXT;
+    ALTER TABLE cases ADD COLUMN first_notice_at TEXT;
+    UPDATE cases SET
+        removed_at = (SELECT MIN(at) FROM case_events WHERE case_id = cases.id
+                      AND (state = 'removed' OR (state = 'closed' AND outcome = 'removed'))),
+        first_notice_at = (SELECT MIN(at) FROM case_events WHERE case_id = cases.id
+                           AND kind = 'step' AND state = 'notice-sent');
+    CREATE INDEX cases_removed ON cases (removed_at, opened_at, first_notice_at);
+    CREATE INDEX case_events_state
+        ON case_events (state, at, kind, outcome, previous_state);
     "#,
 ];
 

@@ -635,8 +635,9 @@ pub async fn home(State(desk): DeskState, Extension(session): Extension<Session>
     let result = async {
         let now = Utc::now();
         let window = crate::dashboard::recent_window(now);
+        let deadline = settings.cases.deadline.0;
         let figures = desk
-            .with_store(move |s| Ok(s.window_figures(window, now)?))
+            .with_store(move |s| Ok(s.window_figures(window, now, deadline)?))
             .await?;
         let body = DashboardPage {
             t,

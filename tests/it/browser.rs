@@ -952,8 +952,9 @@ async fn a_reviewer_ticks_a_range_with_shift_click_and_decides_it() {
 
 /// The dashboard in a real browser on a store that looks like half a year of use: the
 /// charts are drawn (inline SVG, no CSP violation, no script error), Chinese labels
-/// render, the tables of numbers open, and a screenshot is saved as
-/// `target/test-artifacts/dashboard.png` for a human to look at.
+/// render, the tables of numbers open, and screenshots are saved as
+/// `target/test-artifacts/dashboard.png` (the top) and `dashboard-removal.png` (the time
+/// to removal and the cases) for a human to look at.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_draws_its_charts_in_chromium() {
     if skip_without_browser("the_dashboard_draws_its_charts_in_chromium") {
@@ -970,7 +971,7 @@ async fn the_dashboard_draws_its_charts_in_chromium() {
     browser.login(&desk).await;
     browser.goto(&desk.url("/")).await;
     browser.find("svg#chart-weekly").await;
-    assert_eq!(browser.find_all("svg.chart").await.len(), 5);
+    assert_eq!(browser.find_all("svg.chart").await.len(), 7);
     // The charts have room: every bar chart is drawn at its full width.
     let width = browser
         .js("return document.querySelector('#chart-sites').getBoundingClientRect().width")
@@ -982,11 +983,22 @@ async fn the_dashboard_draws_its_charts_in_chromium() {
     assert!(title.contains("每周新发现的转载"), "{title}");
     let bars = browser.find_all("#chart-weekly rect").await;
     assert!(bars.len() > 26, "{} bars", bars.len());
+    // Time to removal and the cases are drawn from the store's cases.
+    let title = browser.text("#removal h2").await;
+    assert!(title.contains("转载被删除"), "{title}");
+    assert!(browser.find_all("#chart-removal rect").await.len() > 3);
+    assert!(browser.find_all("#chart-cases rect").await.len() >= 11);
     browser.assert_quiet_console().await;
     let png = browser.client.screenshot().await.expect("screenshot");
     let (w, h) = png_size(&png);
     assert!(w >= 1000 && h >= 600, "{w}x{h}");
     std::fs::write(artifact("dashboard.png"), &png).expect("screenshot saved");
+    // The time to removal and the cases, further down the page.
+    browser
+        .js("document.querySelector('#decisions').scrollIntoView(); return 0")
+        .await;
+    let png = browser.client.screenshot().await.expect("screenshot");
+    std::fs::write(artifact("dashboard-removal.png"), &png).expect("screenshot saved");
     // Opening the numbers of a chart shows its table.
     browser.click("#status details summary").await;
     let table = browser.text("#status table").await;

@@ -6,9 +6,12 @@
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
+use copyhound::cases::{CaseState, Outcome};
 use copyhound::crawl::fetch::{Capture, Validators};
 use copyhound::detect::Verdict;
-use copyhound::store::{NewArticle, NewDecision, NewMatch, ReviewStatus, Store, Window};
+use copyhound::store::{
+    CaseChange, NewArticle, NewCaseEvent, NewDecision, NewMatch, ReviewStatus, Store, Window,
+};
 
 use crate::util::{copyhound, stderr, stdout, OUTLET_CONFIG};
 use crate::web::DeskFixture;
@@ -145,6 +148,46 @@ fn article(i: usize) -> NewArticle {
     }
 }
 
+/// The notice deadline the store tests pass (`[cases] deadline` in [`CASES_CONFIG`]).
+const DEADLINE: std::time::Duration = std::time::Duration::from_secs(12 * 3600);
+/// A config section giving the desk the same deadline.
+const CASES_CONFIG: &str = "[cases]\ndeadline = \"12h\"\n";
+
+/// Records one step of case `case_id` at `at` (as counsel's `cases mark` or a re-check
+/// would).
+fn case_step(
+    store: &mut Store,
+    case_id: i64,
+    from: CaseState,
+    to: CaseState,
+    event: NewCaseEvent<'_>,
+) {
+    let change = CaseChange {
+        case_id,
+        expected_state: from,
+        new_state: Some(to),
+        event,
+        next_recheck_at: None,
+        reminded_notice_at: None,
+        alerts: Vec::new(),
+    };
+    let at = change.event.at.unwrap();
+    assert!(store.change_case(&change, at).unwrap().is_some());
+}
+
+/// A notice by email at `at`.
+fn notice(at: DateTime<Utc>) -> NewCaseEvent<'static> {
+    NewCaseEvent {
+        kind: "step",
+        at: Some(at),
+        actor: "王律师",
+        via: "cli",
+        channel: Some("email"),
+        recipient: Some("abuse@mirror.example"),
+        ..NewCaseEvent::default()
+    }
+}
+
 /// How many originals the fixture's archive holds.
 const ORIGINALS: usize = 10;
 
@@ -214,7 +257,61 @@ pub(crate) fn known_store(dir: &Path, base: DateTime<Utc>, extra_config: &str) -
                 )
                 .unwrap();
         }
+        ids.push(id);
     }
+    // The two infringing matches opened cases with their decisions. Match 2's (opened
+    // 71.5 hours before the base): a notice 70 hours before, found removed by a re-check
+    // 22 hours before (49.5 hours after the opening, 48 after the notice), closed as
+    // removed an hour later. Match 1's (opened 24 hours before): a notice 20 hours
+    // before, the copy still online (past a 12-hour deadline).
+    let case_of = |store: &Store, planted: usize| {
+        store.cases_of_match(ids[ORIGINALS + planted - 1]).unwrap()[0].id
+    };
+    let (a, b) = (case_of(&store, 2), case_of(&store, 1));
+    let h = |n: i64| base - Duration::hours(n);
+    case_step(
+        &mut store,
+        a,
+        CaseState::Escalated,
+        CaseState::NoticeSent,
+        notice(h(70)),
+    );
+    case_step(
+        &mut store,
+        a,
+        CaseState::NoticeSent,
+        CaseState::Removed,
+        NewCaseEvent {
+            kind: "recheck",
+            at: Some(h(22)),
+            actor: "copyhound",
+            via: "recheck",
+            result: Some("removed"),
+            http_status: Some(404),
+            ..NewCaseEvent::default()
+        },
+    );
+    case_step(
+        &mut store,
+        a,
+        CaseState::Removed,
+        CaseState::Closed,
+        NewCaseEvent {
+            kind: "step",
+            at: Some(h(21)),
+            actor: "王律师",
+            via: "cli",
+            outcome: Some(Outcome::Removed),
+            ..NewCaseEvent::default()
+        },
+    );
+    case_step(
+        &mut store,
+        b,
+        CaseState::Escalated,
+        CaseState::NoticeSent,
+        notice(h(20)),
+    );
     config
 }
 
@@ -225,7 +322,7 @@ fn store_aggregates_are_exact() {
     known_store(dir.path(), now, "");
     let store = Store::open_dir(&dir.path().join("state")).unwrap();
     let window = copyhound::dashboard::recent_window(now);
-    let f = store.window_figures(window, now).unwrap();
+    let f = store.window_figures(window, now, DEADLINE).unwrap();
     assert_eq!(f.originals, 10);
     let status: Vec<(&str, i64)> = f.by_status.iter().map(|(s, n)| (s.as_str(), *n)).collect();
     assert_eq!(
@@ -268,6 +365,7 @@ fn store_aggregates_are_exact() {
     let mut delays = f.decision_seconds.clone();
     delays.sort_by(f64::total_cmp);
     assert_eq!(delays, [1800.0, 43200.0, 86400.0]);
+    assert_known_cases(&f.cases);
 
     // A past month: its own matches and decisions, and the backlog as it was then.
     let base = Utc.with_ymd_and_hms(2026, 11, 20, 12, 0, 0).unwrap();
@@ -278,7 +376,9 @@ fn store_aggregates_are_exact() {
         from: Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap(),
         to: Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).unwrap(),
     };
-    let f = store.window_figures(november, Utc::now()).unwrap();
+    let f = store
+        .window_figures(november, Utc::now(), DEADLINE)
+        .unwrap();
     // Match 5 was found on 10-31 12:00 (480 hours before): October's.
     assert_eq!(f.by_status.iter().map(|(_, n)| n).sum::<i64>(), 5);
     // November 2026 starts on a Sunday: weeks of 10-26 (one day of it), 11-02, ... 11-30.
@@ -303,6 +403,83 @@ fn store_aggregates_are_exact() {
     assert_eq!(
         (licensed[0].host.as_str(), licensed[0].matches),
         ("partner.example", 1)
+    );
+    // November's cases as they stood at its end, whatever came after: match 1's copy
+    // goes on 3 December.
+    assert_known_cases(&f.cases);
+    let mut store = store;
+    let b = store
+        .list_cases(None)
+        .unwrap()
+        .into_iter()
+        .find(|c| c.copy_url == "http://mirror.example/a1")
+        .unwrap()
+        .id;
+    let dec3 = Utc.with_ymd_and_hms(2026, 12, 3, 9, 0, 0).unwrap();
+    case_step(
+        &mut store,
+        b,
+        CaseState::NoticeSent,
+        CaseState::Removed,
+        NewCaseEvent {
+            kind: "step",
+            at: Some(dec3),
+            actor: "王律师",
+            via: "cli",
+            ..NewCaseEvent::default()
+        },
+    );
+    let f = store
+        .window_figures(november, Utc::now(), DEADLINE)
+        .unwrap();
+    assert_known_cases(&f.cases);
+    let (list, total) = store.removals(november, 100).unwrap();
+    assert_eq!(total, 1);
+    assert_eq!(list[0].copy_url, "http://mirror.example/a2");
+    assert_eq!(list[0].removed_at, "2026-11-19T14:00:00Z");
+    assert_eq!(list[0].notice_at.as_deref(), Some("2026-11-17T14:00:00Z"));
+    assert_eq!(list[0].time.from_opening, 178_200.0);
+    // December: the removal, and match 1's case open as `removed`; nothing overdue.
+    let december = Window {
+        from: Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).unwrap(),
+        to: Utc.with_ymd_and_hms(2027, 1, 1, 0, 0, 0).unwrap(),
+    };
+    let d = store
+        .window_figures(december, dec3 + Duration::days(1), DEADLINE)
+        .unwrap()
+        .cases;
+    assert_eq!((d.opened, d.notices, d.overdue), (0, 0, 0));
+    assert_eq!(d.removals.len(), 1);
+    // 16 December 09:00 minus 19 November 12:00, and minus the notice at 16:00.
+    assert_eq!(d.removals[0].from_opening, (14.0 * 24.0 - 3.0) * 3600.0);
+    assert_eq!(
+        d.removals[0].from_notice,
+        Some((14.0 * 24.0 - 7.0) * 3600.0)
+    );
+    assert_eq!(open_of(&d), [0, 0, 1, 0, 0, 0]);
+}
+
+/// Open cases per open state, in `CaseState::ALL` order.
+fn open_of(c: &copyhound::store::CaseFigures) -> Vec<i64> {
+    c.open.iter().map(|(_, n)| *n).collect()
+}
+
+/// The cases [`known_store`] plants, seen from a window holding all of them.
+fn assert_known_cases(c: &copyhound::store::CaseFigures) {
+    assert_eq!(open_of(c), [0, 1, 0, 0, 0, 0]);
+    assert_eq!((c.opened, c.notices, c.overdue), (2, 2, 1));
+    assert_eq!(c.removals.len(), 1);
+    assert_eq!(c.removals[0].from_opening, 49.5 * 3600.0);
+    assert_eq!(c.removals[0].from_notice, Some(48.0 * 3600.0));
+    let closed: Vec<(&str, i64)> = c.closed.iter().map(|(o, n)| (o.as_str(), *n)).collect();
+    assert_eq!(
+        closed,
+        [
+            ("removed", 1),
+            ("licensed-after-the-fact", 0),
+            ("settled", 0),
+            ("dropped", 0)
+        ]
     );
 }
 
@@ -334,7 +511,7 @@ fn section<'a>(page: &'a str, id: &str) -> &'a str {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_shows_the_known_numbers() {
     let dir = tempfile::tempdir().unwrap();
-    let config = known_store(dir.path(), Utc::now(), "");
+    let config = known_store(dir.path(), Utc::now(), CASES_CONFIG);
     let desk = DeskFixture::on_config(&config).await;
     let (session, _) = desk.login().await;
     let r = desk.get("/", Some(&session)).await;
@@ -387,10 +564,39 @@ async fn the_dashboard_shows_the_known_numbers() {
     assert_eq!(row_of(decisions, "1–24 小时"), ["1–24 小时", "1"]);
     assert_eq!(row_of(decisions, "1–3 天"), ["1–3 天", "1"]);
     assert!(decisions.contains("中位数 12.0 小时"), "{decisions}");
+    // Time to removal: one copy, 49.5 hours after its case opened, 48 after the notice.
+    let removal = section(&page, "removal");
+    assert_eq!(row_of(removal, "1–3 天"), ["1–3 天", "1", "1"]);
+    assert_eq!(row_of(removal, "1 天内"), ["1 天内", "0", "0"]);
+    assert!(
+        removal.contains("本期 1 处转载被删除；自立案起中位数 2.1 天，90% 在 2.1 天 内。"),
+        "{removal}"
+    );
+    assert!(
+        removal.contains("其中 1 处在发出通知后删除：自首次通知起中位数 2.0 天。"),
+        "{removal}"
+    );
+    assert!(page.contains(
+        "<span class=\"figure-value\">2.1 天</span> <span class=\"figure-label\">删除用时中位数</span>"
+    ));
+    let cases = section(&page, "cases");
+    assert_eq!(row_of(cases, "已上报法务"), ["已上报法务", "0"]);
+    assert_eq!(row_of(cases, "已发通知"), ["已发通知", "1"]);
+    assert_eq!(row_of(cases, "逾期仍在线"), ["逾期仍在线", "1"]);
+    assert_eq!(row_of(cases, "结案：已删除"), ["结案：已删除", "1"]);
+    assert_eq!(row_of(cases, "结案：撤销"), ["结案：撤销", "0"]);
+    assert!(
+        cases.contains("本期立案 2 起，发出通知 2 份，转载被删除 1 处，结案 1 起。"),
+        "{cases}"
+    );
+    assert!(
+        cases.contains("期末未结案件 1 起，其中 1 起通知已过期限仍在线。"),
+        "{cases}"
+    );
     // Every chart is an accessible inline SVG with CJK fonts and no style attribute
     // (the CSP allows no inline style), and the page loads no script of its own.
-    assert_eq!(page.matches("<svg ").count(), 5);
-    assert_eq!(page.matches("role=\"img\"").count(), 5);
+    assert_eq!(page.matches("<svg ").count(), 7);
+    assert_eq!(page.matches("role=\"img\"").count(), 7);
     assert!(page.contains("Noto Sans CJK SC"));
     assert!(!page.contains("style="));
     assert!(!page.contains("<script>"));
@@ -450,6 +656,29 @@ fn the_monthly_report_is_self_contained_with_the_known_numbers() {
     );
     assert!(!html.contains("<script>alert(1)"));
     assert!(inf.contains("2 条"), "{inf}");
+    // The month's cases and its removal (the report's deadline is the default 7 days:
+    // match 1's notice of 19 November was 11 days old at the month's end).
+    let cases = section(&html, "removals");
+    assert!(
+        cases.contains("本月立案 2 起，发出通知 2 份；1 处转载被删除，自立案起用时中位数 2.1 天。"),
+        "{cases}"
+    );
+    assert!(
+        cases.contains("月末仍未结案 1 起，其中 1 起通知已过期限仍在线。"),
+        "{cases}"
+    );
+    let removal = row_of(cases, "#2");
+    assert_eq!(removal[1..3], ["2026-11-19", "mirror.example"]);
+    assert!(
+        removal[3].contains("http://mirror.example/a2"),
+        "{removal:?}"
+    );
+    assert_eq!(
+        removal[4..],
+        ["2026-11-17", "2026-11-17", "2.1 天", "2.0 天"]
+    );
+    assert_eq!(cases.matches("<tr><th scope=\"row\">").count(), 1);
+    assert!(section(&html, "removal").contains("1–3 天"));
     // Licences: the partner's copies this month.
     let licences = section(&html, "licences");
     assert_eq!(
@@ -758,6 +987,66 @@ pub(crate) fn realistic_store(dir: &Path, now: DateTime<Utc>, extra_config: &str
                     (seen + after).min(now),
                 )
                 .unwrap();
+        }
+    }
+    // Counsel sends a notice for most cases a day or few after they open; most copies
+    // go within days to weeks of it, a few stay online, some are taken further.
+    for case in store.list_cases(None).unwrap() {
+        let opened = chrono::DateTime::parse_from_rfc3339(&case.opened_at)
+            .unwrap()
+            .with_timezone(&Utc);
+        let noticed = opened + Duration::hours(6 + rand(72) as i64);
+        if rand(10) < 2 || noticed >= now {
+            continue;
+        }
+        case_step(
+            &mut store,
+            case.id,
+            CaseState::Escalated,
+            CaseState::NoticeSent,
+            notice(noticed),
+        );
+        let gone = noticed + Duration::hours(2 + rand(24 * 6) as i64 + rand(24 * 6) as i64);
+        if gone >= now {
+            continue;
+        }
+        let (to, kind, result) = match rand(10) {
+            0..=6 => (CaseState::Removed, "recheck", Some("removed")),
+            7 => (CaseState::EscalatedFurther, "step", None),
+            8 => (CaseState::StillOnline, "recheck", Some("still-online")),
+            _ => continue,
+        };
+        case_step(
+            &mut store,
+            case.id,
+            CaseState::NoticeSent,
+            to,
+            NewCaseEvent {
+                kind,
+                at: Some(gone),
+                actor: "copyhound",
+                via: "recheck",
+                result,
+                channel: (to == CaseState::EscalatedFurther).then_some("platform-complaint"),
+                ..NewCaseEvent::default()
+            },
+        );
+        let closed = gone + Duration::days(1 + rand(5) as i64);
+        if to == CaseState::Removed && closed < now && rand(2) == 0 {
+            case_step(
+                &mut store,
+                case.id,
+                CaseState::Removed,
+                CaseState::Closed,
+                NewCaseEvent {
+                    kind: "step",
+                    at: Some(closed),
+                    actor: "王律师",
+                    via: "cli",
+                    outcome: Some(Outcome::Removed),
+                    ..NewCaseEvent::default()
+                },
+            );
         }
     }
     config

@@ -28,6 +28,21 @@ pub struct Chart {
     pub texts: Vec<Text>,
 }
 
+impl Chart {
+    /// An empty chart of this size.
+    fn new(id: &str, width: u32, height: u32, title: &str) -> Chart {
+        Chart {
+            id: id.to_string(),
+            width,
+            height,
+            title: title.to_string(),
+            rects: Vec::new(),
+            lines: Vec::new(),
+            texts: Vec::new(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rect {
     pub x: String,
@@ -139,15 +154,7 @@ pub fn columns(
     let step = tick_step(max);
     let top_value = (max.max(1) + step - 1) / step * step;
     let scale = plot_h / top_value as f64;
-    let mut chart = Chart {
-        id: id.to_string(),
-        width,
-        height,
-        title: title.to_string(),
-        rects: Vec::new(),
-        lines: Vec::new(),
-        texts: Vec::new(),
-    };
+    let mut chart = Chart::new(id, width, height, title);
     let base = top + plot_h;
     let mut tick = 0;
     while tick <= top_value {
@@ -235,15 +242,7 @@ pub fn bars(id: &str, title: &str, rows: &[Bar], max: f64, label_width: f64) -> 
     let left = label_width + 8.0;
     // Room after the bar for its value text.
     let plot_w = f64::from(width) - left - 150.0;
-    let mut chart = Chart {
-        id: id.to_string(),
-        width,
-        height,
-        title: title.to_string(),
-        rects: Vec::new(),
-        lines: Vec::new(),
-        texts: Vec::new(),
-    };
+    let mut chart = Chart::new(id, width, height, title);
     chart.lines.push(Line {
         x1: n(left),
         y1: n(top),

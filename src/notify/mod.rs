@@ -544,11 +544,7 @@ pub fn build_message(
             rendered.html.insert_str(pos, &html_notes);
         }
     }
-    let from: Mailbox = settings
-        .email
-        .from
-        .parse()
-        .map_err(|e| NotifyError::Message(format!("[email] from: {e}")))?;
+    let from = sender(settings)?;
     let mut builder = Message::builder()
         .from(from)
         .subject(report::subject_text(&rendered.subject))
@@ -592,11 +588,7 @@ pub fn test_message(settings: &Settings) -> Result<Message, NotifyError> {
             "This is a test email from copyhound: the mail set-up works. Alerts about copies will reach this address.",
         ),
     };
-    let from: Mailbox = settings
-        .email
-        .from
-        .parse()
-        .map_err(|e| NotifyError::Message(format!("[email] from: {e}")))?;
+    let from = sender(settings)?;
     let mut builder = Message::builder().from(from).subject(subject).date_now();
     for c in &settings.contacts {
         let address = c
@@ -959,6 +951,15 @@ pub async fn run_worker_with(
             } => {}
         }
     }
+}
+
+/// The `From` of every email copyhound sends: `[email] from`.
+pub(crate) fn sender(settings: &Settings) -> Result<Mailbox, NotifyError> {
+    settings
+        .email
+        .from
+        .parse()
+        .map_err(|e| NotifyError::Message(format!("[email] from: {e}")))
 }
 
 #[cfg(test)]

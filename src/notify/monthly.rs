@@ -133,11 +133,7 @@ pub fn build_report_message(
     recipients: &[String],
     message_id: &str,
 ) -> Result<Message, NotifyError> {
-    let from: Mailbox = settings
-        .email
-        .from
-        .parse()
-        .map_err(|e| NotifyError::Message(format!("[email] from: {e}")))?;
+    let from = super::sender(settings)?;
     let mut builder = Message::builder()
         .from(from)
         .subject(one_line(&mail.subject, 200))

@@ -210,16 +210,12 @@ impl Store {
             if lo >= hi && !weeks.is_empty() {
                 break;
             }
-            let count = |verdict: &str| -> Result<i64, StoreError> {
-                let mut stmt = self
-                    .conn
-                    .prepare_cached(
-                        "SELECT COUNT(*) FROM matches
-                         WHERE verdict = ?1 AND first_seen >= ?2 AND first_seen < ?3",
-                    )
-                    .map_err(|e| self.err(e))?;
-                stmt.query_row(params![verdict, timestamp(lo), timestamp(hi)], |r| r.get(0))
-                    .map_err(|e| self.err(e))
+            let count = |verdict: &str| {
+                self.count(
+                    "SELECT COUNT(*) FROM matches
+                     WHERE verdict = ?1 AND first_seen >= ?2 AND first_seen < ?3",
+                    params![verdict, timestamp(lo), timestamp(hi)],
+                )
             };
             weeks.push(WeekCount {
                 start,
@@ -233,16 +229,11 @@ impl Store {
         }
         let mut by_status = Vec::with_capacity(ReviewStatus::ALL.len());
         for status in ReviewStatus::ALL {
-            let mut stmt = self
-                .conn
-                .prepare_cached(
-                    "SELECT COUNT(*) FROM matches
-                     WHERE status = ?1 AND first_seen >= ?2 AND first_seen < ?3",
-                )
-                .map_err(|e| self.err(e))?;
-            let n: i64 = stmt
-                .query_row(params![status.as_str(), from, to], |r| r.get(0))
-                .map_err(|e| self.err(e))?;
+            let n = self.count(
+                "SELECT COUNT(*) FROM matches
+                 WHERE status = ?1 AND first_seen >= ?2 AND first_seen < ?3",
+                params![status.as_str(), from, to],
+            )?;
             by_status.push((status, n));
         }
 
@@ -395,15 +386,12 @@ impl Store {
                 "SELECT state, COUNT(*), 0 FROM cases WHERE state != 'closed' GROUP BY state",
                 &[],
             )?;
-            let overdue: i64 = self
-                .conn
-                .prepare_cached(
-                    "SELECT COUNT(*) FROM cases
-                     WHERE state IN ('notice-sent', 'still-online', 'changed')
-                       AND notice_at <= ?1",
-                )
-                .and_then(|mut s| s.query_row(params![cutoff], |r| r.get(0)))
-                .map_err(|e| self.err(e))?;
+            let overdue = self.count(
+                "SELECT COUNT(*) FROM cases
+                 WHERE state IN ('notice-sent', 'still-online', 'changed')
+                   AND notice_at <= ?1",
+                params![cutoff],
+            )?;
             states.push((String::new(), 0, overdue));
             states
         } else {
@@ -438,17 +426,15 @@ impl Store {
         let overdue = by_state.iter().map(|(_, _, o)| o).sum();
 
         // Window counts over case_events_state (state, at, ...): ranges, no table reads.
-        let opened = self.count_in(
+        let opened = self.count(
             "SELECT COUNT(*) FROM case_events
              WHERE state = 'escalated' AND at >= ?1 AND at < ?2 AND kind = 'opened'",
-            &from,
-            &to,
+            params![from, to],
         )?;
-        let notices = self.count_in(
+        let notices = self.count(
             "SELECT COUNT(*) FROM case_events
              WHERE state = 'notice-sent' AND at >= ?1 AND at < ?2 AND kind = 'step'",
-            &from,
-            &to,
+            params![from, to],
         )?;
         let closed_rows = rows(
             "SELECT outcome, COUNT(*), 0 FROM case_events
@@ -496,11 +482,11 @@ impl Store {
         })
     }
 
-    /// The one number `sql` counts between `?1` = `from` and `?2` = `to`.
-    fn count_in(&self, sql: &str, from: &str, to: &str) -> Result<i64, StoreError> {
+    /// The one number `sql` counts with these parameters.
+    fn count(&self, sql: &str, values: impl rusqlite::Params) -> Result<i64, StoreError> {
         self.conn
             .prepare_cached(sql)
-            .and_then(|mut s| s.query_row(params![from, to], |r| r.get(0)))
+            .and_then(|mut s| s.query_row(values, |r| r.get(0)))
             .map_err(|e| self.err(e))
     }
 
@@ -515,10 +501,9 @@ impl Store {
         limit: usize,
     ) -> Result<(Vec<Removal>, i64), StoreError> {
         let (from, to) = (timestamp(window.from), timestamp(window.to));
-        let total = self.count_in(
+        let total = self.count(
             "SELECT COUNT(*) FROM cases WHERE removed_at >= ?1 AND removed_at < ?2",
-            &from,
-            &to,
+            params![from, to],
         )?;
         let mut stmt = self
             .conn
@@ -567,10 +552,9 @@ impl Store {
         let (from, to) = (timestamp(window.from), timestamp(window.to));
         let where_ = "d.decided_at >= ?1 AND d.decided_at < ?2 AND d.status = 'infringing'
                       AND d.previous_status <> 'infringing'";
-        let total = self.count_in(
+        let total = self.count(
             &format!("SELECT COUNT(*) FROM decisions d WHERE {where_}"),
-            &from,
-            &to,
+            params![from, to],
         )?;
         let mut stmt = self
             .conn

@@ -118,12 +118,32 @@ enum Command {
     ///
     /// Exit status 1 when a record's digest does not match, a record is damaged or a
     /// record it links to is missing.
+    ///
+    /// A trusted timestamp beside the file (`FILE.tsr`, or the token the store recorded)
+    /// is verified offline: signature, certificate chain at the token's time to the
+    /// trust anchors, message imprint against the file's SHA-256. A bad token fails the
+    /// command and is named (imprint mismatch, bad signature, untrusted chain, ...).
     VerifyEvidence {
         /// The `.warc.gz` evidence file.
         file: PathBuf,
         /// Print one JSON object instead of text.
         #[arg(long)]
         json: bool,
+        /// PEM trust anchors for the timestamp (default: `[evidence] tsa_ca_file`).
+        #[arg(long, value_name = "FILE")]
+        tsa_ca: Option<PathBuf>,
+    },
+    /// Request the trusted timestamps (RFC 3161) still owed: every evidence file without
+    /// a token is queued, and those due are sent to `[evidence] tsa_urls`; each token is
+    /// written beside its file (`FILE.tsr`) and recorded. The daemon does this itself
+    /// every few seconds.
+    ///
+    /// Exit status 1 when a file is still without its token (it stays queued and is
+    /// retried with backoff; `--now` ignores the backoff).
+    TimestampPending {
+        /// Try every pending file now, whatever its backoff says.
+        #[arg(long)]
+        now: bool,
     },
     /// Write the evidence files of matches recorded without one (the file could not be
     /// written at the time; the capture's bytes were kept). The daemon does this itself
@@ -845,6 +865,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             for (_, why) in &failed {
                 eprintln!("copyhound: {}", printable(why));
             }
+            if !written.is_empty() {
+                stamp_before_exit(&runtime()?, &mut store, &settings);
+            }
             println!(
                 "rebuild-evidence: {} written, {} failed",
                 written.len(),
@@ -856,17 +879,80 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 ExitCode::FAILURE
             })
         }
-        Command::VerifyEvidence { file, json } => {
+        Command::TimestampPending { now } => {
+            let settings = load_settings(cli.config.as_deref())?;
+            let client = settings
+                .evidence
+                .tsa()
+                .context("timestamp-pending needs [evidence] tsa_urls and tsa_ca_file")?;
+            let mut store = Store::open_dir(&settings.storage.dir)?;
+            if now {
+                store.retry_timestamps_now()?;
+            }
+            let runtime = runtime()?;
+            let mut stamped = 0;
+            let mut failed = Vec::new();
+            // Passes until nothing due is left (each pass is bounded); a file that fails
+            // is not due again within this run, so this ends.
+            loop {
+                let pass = runtime.block_on(crate::evidence::stamping::stamp_pending(
+                    &mut store,
+                    &settings.storage.dir,
+                    &settings.evidence,
+                    &client,
+                ))?;
+                for (file, info, delay) in &pass.stamped {
+                    println!(
+                        "{file}: timestamped by {} at {} (serial {}, {} after the file was written)",
+                        printable(&info.tsa_name),
+                        crate::evidence::utc(info.gen_time),
+                        info.serial,
+                        humantime::format_duration(std::time::Duration::from_secs(
+                            u64::try_from(*delay).unwrap_or(0)
+                        ))
+                    );
+                }
+                let progressed = !pass.stamped.is_empty() || pass.queued > 0;
+                stamped += pass.stamped.len();
+                failed.extend(pass.failed);
+                if !progressed
+                    || store
+                        .due_timestamps(chrono::Utc::now(), 1)?
+                        .is_empty()
+                {
+                    break;
+                }
+            }
+            for (file, why) in &failed {
+                eprintln!("copyhound: {file}: not timestamped yet: {}", printable(why));
+            }
+            let (pending, done) = store.timestamp_counts()?;
+            println!(
+                "timestamp-pending: {stamped} timestamped, {} failed, {pending} pending, {done} done in all",
+                failed.len()
+            );
+            Ok(if pending == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        Command::VerifyEvidence { file, json, tsa_ca } => {
             let mut verification = crate::evidence::verify_file(&file)?;
+            let settings = optional_settings(cli.config.as_deref())?;
+            let name = file
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let mut stored_token = None;
+            let mut stamp_row = None;
             // With a config, the file's digest is also compared with the one recorded
             // for its match: that catches a file whose record digests were recomputed
             // after an edit.
-            if let Some(settings) = optional_settings(cli.config.as_deref())? {
-                let name = file
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default();
+            if let Some(settings) = &settings {
                 let store = Store::open_dir(&settings.storage.dir)?;
+                stored_token = store.timestamp_token(&name)?;
+                stamp_row = store.evidence_timestamp(&name)?;
                 match store.match_by_evidence_file(&name)? {
                     Some((id, Some(recorded))) if recorded == verification.sha256 => verification
                         .records
@@ -880,12 +966,42 @@ fn run(cli: Cli) -> Result<ExitCode> {
                         .push(format!("no match records {name} in {}", store.path().display())),
                 }
             }
+            let ca = tsa_ca.or_else(|| {
+                settings
+                    .as_ref()
+                    .and_then(|s| s.evidence.tsa_ca_file.clone())
+            });
+            let anchors = match &ca {
+                Some(path) => Some(crate::evidence::timestamp::TrustAnchors::load(path)?),
+                None => None,
+            };
+            let mut digest = [0u8; 32];
+            hex::decode_to_slice(&verification.sha256, &mut digest)
+                .context("the file's digest is not hex")?;
+            let check = crate::evidence::stamping::check_timestamp(
+                &file,
+                &digest,
+                anchors.as_ref(),
+                stored_token,
+                stamp_row.as_ref(),
+                chrono::Utc::now(),
+            );
+            if let Some(error) = &check.error {
+                verification.problems.push(format!(
+                    "timestamp {}: {error}",
+                    check.source.as_deref().unwrap_or("")
+                ));
+            }
+            verification.timestamp = Some(check);
             if json {
                 print_json(&verification)?;
             } else {
                 println!("{}: sha256 {}", file.display(), verification.sha256);
                 for line in &verification.records {
                     println!("  {}", printable(line));
+                }
+                if let Some(check) = &verification.timestamp {
+                    print!("{}", render_timestamp_check(check));
                 }
                 for problem in &verification.problems {
                     println!("ALTERED: {}", printable(problem));
@@ -1551,6 +1667,9 @@ fn optional_settings(explicit: Option<&Path>) -> Result<Option<Settings>> {
 /// run, `copyhound alerts send` or the daemon, so a delivery problem is a warning, not a
 /// failure of the command.
 fn deliver_before_exit(runtime: &tokio::runtime::Runtime, store: &mut Store, settings: &Settings) {
+    // Evidence written by the command is timestamped first: the sooner after the
+    // capture, the shorter the delay the token shows.
+    stamp_before_exit(runtime, store, settings);
     if store.pending_alert_count().unwrap_or(1) == 0 {
         // Nothing owed: no mail set-up is touched (and none can fail).
         return;
@@ -1574,6 +1693,82 @@ fn deliver_before_exit(runtime: &tokio::runtime::Runtime, store: &mut Store, set
             "copyhound: alerts not delivered ({pending} queued): {}",
             printable(&e.to_string())
         ),
+    }
+}
+
+/// The timestamp lines of `verify-evidence`.
+fn render_timestamp_check(check: &crate::evidence::stamping::TimestampCheck) -> String {
+    let mut out = String::new();
+    if let Some(info) = &check.info {
+        let _ = writeln!(
+            out,
+            "  timestamp ok: {} at {} (serial {}, policy {}{})",
+            printable(&info.tsa_name),
+            crate::evidence::utc(info.gen_time),
+            info.serial,
+            info.policy,
+            info.accuracy
+                .as_deref()
+                .map(|a| format!(", accuracy {a}"))
+                .unwrap_or_default()
+        );
+        if let Some(delay) = check.delay_seconds {
+            let _ = writeln!(
+                out,
+                "  timestamp delay: {} after the file was written",
+                humantime::format_duration(std::time::Duration::from_secs(
+                    u64::try_from(delay).unwrap_or(0)
+                ))
+            );
+        }
+        let _ = writeln!(
+            out,
+            "  timestamp chain: {}; signer valid until {}",
+            printable(&info.chain.join(" <- ")),
+            crate::evidence::utc(info.signer_not_after)
+        );
+        if let Some(source) = &check.source {
+            let _ = writeln!(out, "  timestamp token: {}", printable(source));
+        }
+    }
+    for note in &check.notes {
+        let _ = writeln!(out, "  timestamp: {}", printable(note));
+    }
+    out
+}
+
+/// Requests the trusted timestamps owed (one pass, see `evidence::stamping`) before a
+/// command that wrote evidence exits. A TSA that fails leaves the files queued for the
+/// daemon or `timestamp-pending`: a warning on stderr, not a failure of the command.
+fn stamp_before_exit(runtime: &tokio::runtime::Runtime, store: &mut Store, settings: &Settings) {
+    if !settings.evidence.timestamps_enabled() {
+        return;
+    }
+    let client = match settings.evidence.tsa() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("copyhound: timestamps: {}", printable(&e.to_string()));
+            return;
+        }
+    };
+    match runtime.block_on(crate::evidence::stamping::stamp_pending(
+        store,
+        &settings.storage.dir,
+        &settings.evidence,
+        &client,
+    )) {
+        Ok(pass) => {
+            for (file, why) in &pass.failed {
+                eprintln!(
+                    "copyhound: {file}: not timestamped yet (queued): {}",
+                    printable(why)
+                );
+            }
+            if !pass.stamped.is_empty() {
+                eprintln!("timestamps: {} evidence file(s) timestamped", pass.stamped.len());
+            }
+        }
+        Err(e) => eprintln!("copyhound: timestamps: {}", printable(&e.to_string())),
     }
 }
 

@@ -60,6 +60,9 @@ pub struct Settings {
     pub cases: CasesSettings,
     /// The monthly report the daemon emails (`[report]`).
     pub report: ReportSettings,
+    /// How evidence is made trustworthy beyond its digests (`[evidence]`): trusted
+    /// timestamps.
+    pub evidence: EvidenceSettings,
     /// Lower-case hex SHA-256 of the config file's bytes (empty for built-in settings):
     /// evidence files record which configuration made a capture.
     pub config_sha256: String,
@@ -116,6 +119,65 @@ impl ReportSettings {
     pub fn sends(&self, contacts: &[Contact]) -> bool {
         self.enabled
             .unwrap_or_else(|| !self.recipients(contacts).is_empty())
+    }
+}
+
+/// Evidence (`[evidence]`): the RFC 3161 time-stamp authorities that date every
+/// evidence file. No `tsa_urls`: no timestamps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EvidenceSettings {
+    /// `tsa_urls`: the TSAs, tried in order for each request.
+    pub tsa_urls: Vec<url::Url>,
+    /// `tsa_ca_file`: PEM trust anchors a token's signing certificate must chain to
+    /// (required with `tsa_urls`: a token nobody checks proves nothing).
+    pub tsa_ca_file: Option<PathBuf>,
+    /// `tsa_timeout`: one HTTP exchange with one TSA (default 30s).
+    pub tsa_timeout: Duration,
+    /// `tsa_retry`: the wait after a file's first failed round of requests; it doubles
+    /// after each further failure (default 1m).
+    pub tsa_retry: Duration,
+    /// `tsa_retry_max`: the longest wait between two rounds (default 1h). A file is
+    /// retried at this pace until it has its token: evidence is never given up on.
+    pub tsa_retry_max: Duration,
+}
+
+impl Default for EvidenceSettings {
+    fn default() -> Self {
+        EvidenceSettings {
+            tsa_urls: Vec::new(),
+            tsa_ca_file: None,
+            tsa_timeout: Duration::from_secs(30),
+            tsa_retry: Duration::from_secs(60),
+            tsa_retry_max: Duration::from_secs(3600),
+        }
+    }
+}
+
+impl EvidenceSettings {
+    /// Whether evidence files are timestamped.
+    pub fn timestamps_enabled(&self) -> bool {
+        !self.tsa_urls.is_empty()
+    }
+
+    /// The timestamp client: the TSAs with their trust anchors read from `tsa_ca_file`.
+    ///
+    /// # Errors
+    /// [`crate::evidence::timestamp::TimestampError::NotConfigured`] without TSAs, or
+    /// the trust anchor file's error.
+    pub fn tsa(
+        &self,
+    ) -> Result<crate::evidence::timestamp::TsaClient, crate::evidence::timestamp::TimestampError>
+    {
+        use crate::evidence::timestamp::{TimestampError, TrustAnchors, TsaClient};
+        let ca = match (&self.tsa_urls.is_empty(), &self.tsa_ca_file) {
+            (false, Some(ca)) => ca,
+            _ => return Err(TimestampError::NotConfigured),
+        };
+        Ok(TsaClient {
+            urls: self.tsa_urls.clone(),
+            anchors: TrustAnchors::load(ca)?,
+            timeout: self.tsa_timeout,
+        })
     }
 }
 
@@ -830,6 +892,7 @@ impl Settings {
             let web = root.table("web", false, parse_web);
             let cases = root.table("cases", false, parse_cases);
             let report = root.table("report", false, |s| parse_report(s, base_dir));
+            let evidence = root.table("evidence", false, |s| parse_evidence(s, base_dir));
             root.finish();
             (
                 outlet,
@@ -844,7 +907,7 @@ impl Settings {
                 daemon,
                 web,
                 cases,
-                report,
+                (report, evidence),
             )
         };
         check_contacts(&settings.1, &mut problems);
@@ -862,7 +925,7 @@ impl Settings {
                 daemon,
                 web,
                 cases,
-                report,
+                (report, evidence),
             ) if problems.is_empty() => Ok(Settings {
                 outlet,
                 contacts,
@@ -880,6 +943,7 @@ impl Settings {
                 web: web.unwrap_or_default(),
                 cases: cases.unwrap_or_default(),
                 report: report.unwrap_or_default(),
+                evidence: evidence.unwrap_or_default(),
                 config_sha256: String::new(),
             }),
             _ => {
@@ -925,6 +989,7 @@ impl Settings {
             web: WebSettings::default(),
             cases: CasesSettings::default(),
             report: ReportSettings::default(),
+            evidence: EvidenceSettings::default(),
             config_sha256: String::new(),
         }
     }
@@ -1777,6 +1842,59 @@ fn parse_report(s: &mut Section<'_>, base_dir: &Path) -> Option<ReportSettings> 
         to,
         enabled,
         chromium,
+    })
+}
+
+fn parse_evidence(s: &mut Section<'_>, base_dir: &Path) -> Option<EvidenceSettings> {
+    let d = EvidenceSettings::default();
+    let tsa_urls = s.url_list("tsa_urls");
+    let tsa_ca_file = s.string("tsa_ca_file", false).map(|p| base_dir.join(p));
+    let tsa_timeout = s.duration("tsa_timeout").unwrap_or(d.tsa_timeout);
+    let tsa_retry = s.duration("tsa_retry").unwrap_or(d.tsa_retry);
+    let tsa_retry_max = s.duration("tsa_retry_max").unwrap_or(d.tsa_retry_max);
+    if tsa_timeout > Duration::from_secs(300) {
+        s.problem(
+            "tsa_timeout",
+            format!(
+                "must be at most 5m, got {}",
+                humantime::format_duration(tsa_timeout)
+            ),
+        );
+    }
+    if tsa_retry_max < tsa_retry {
+        s.problem(
+            "tsa_retry_max",
+            format!(
+                "must be at least tsa_retry ({}), got {}",
+                humantime::format_duration(tsa_retry),
+                humantime::format_duration(tsa_retry_max)
+            ),
+        );
+    }
+    if tsa_retry_max > Duration::from_secs(7 * 24 * 3600) {
+        s.problem("tsa_retry_max", "must be at most 7 days".into());
+    }
+    match (&tsa_urls.is_empty(), &tsa_ca_file) {
+        (false, None) => s.problem(
+            "tsa_ca_file",
+            "required with tsa_urls: the PEM certificates the TSAs' tokens must chain to"
+                .into(),
+        ),
+        (_, Some(path)) => {
+            // Read now so a wrong path or a file without certificates is a config error,
+            // not a stream of failed timestamps later.
+            if let Err(e) = crate::evidence::timestamp::TrustAnchors::load(path) {
+                s.problem("tsa_ca_file", e.to_string());
+            }
+        }
+        (true, None) => {}
+    }
+    Some(EvidenceSettings {
+        tsa_urls,
+        tsa_ca_file,
+        tsa_timeout,
+        tsa_retry,
+        tsa_retry_max,
     })
 }
 

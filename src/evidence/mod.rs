@@ -15,6 +15,8 @@
 //! This module writes and reads files; it never sends anything and never decides what
 //! is a match (that is `detect` and the pipeline).
 
+pub mod stamping;
+pub mod timestamp;
 pub mod warc;
 
 use std::fs::OpenOptions;
@@ -630,6 +632,10 @@ pub struct Verification {
     pub records: Vec<String>,
     /// Every problem, naming its record; empty when the file is intact.
     pub problems: Vec<String>,
+    /// The trusted timestamp's check, filled by `verify-evidence`
+    /// ([`stamping::check_timestamp`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<stamping::TimestampCheck>,
 }
 
 impl Verification {
@@ -701,6 +707,7 @@ pub fn verify_file(path: &Path) -> Result<Verification, EvidenceError> {
             })
             .collect(),
         problems,
+        timestamp: None,
     })
 }
 

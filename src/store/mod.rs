@@ -23,6 +23,7 @@ mod crawl;
 mod dashboard;
 mod matches;
 mod review;
+mod timestamps;
 mod warc;
 
 pub(crate) use alerts::role_name;
@@ -46,6 +47,7 @@ pub use review::{
     NewDecision, ReviewStatus, SessionRecord, SiteCount, SiteList, SiteListEntry, SiteOverview,
     SortKey, MAX_SEARCH_CHARS,
 };
+pub use timestamps::{EvidenceTimestamp, StampedToken};
 pub use warc::WarcFileProgress;
 
 /// Name of the database file inside the state directory.
@@ -496,6 +498,34 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX cases_removed ON cases (removed_at, opened_at, first_notice_at);
     CREATE INDEX case_events_state
         ON case_events (state, at, kind, outcome, previous_state);
+    "#,
+    // Trusted timestamps (store::timestamps, evidence::stamping): one row per evidence
+    // file, queued when the file is first seen in `matches` or `case_events` and kept
+    // `pending` until a time-stamp authority's token for its SHA-256 is had and checked.
+    // `written_at` is when the file was written (the time in its name), `delay_seconds`
+    // the token's genTime minus that; `token` is the DER TimeStampResp, the same bytes
+    // as the `<file>.tsr` beside it; `attempts`, `next_attempt_at` and `last_error` drive
+    // and explain the retries.
+    r#"
+    CREATE TABLE evidence_timestamps (
+        id INTEGER PRIMARY KEY,
+        file_name TEXT NOT NULL UNIQUE,
+        sha256 TEXT NOT NULL,
+        written_at TEXT NOT NULL,
+        queued_at TEXT NOT NULL,
+        state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'done')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at TEXT NOT NULL,
+        last_error TEXT,
+        tsa_url TEXT,
+        token BLOB,
+        gen_time TEXT,
+        serial TEXT,
+        tsa_name TEXT,
+        delay_seconds INTEGER,
+        stamped_at TEXT
+    );
+    CREATE INDEX evidence_timestamps_due ON evidence_timestamps (state, next_attempt_at);
     "#,
 ];
 

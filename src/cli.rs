@@ -697,6 +697,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                         mail,
                         hooks
                     );
+                    println!("{}", describe_timestamps(&settings.evidence));
                     if !webhooks.is_empty() && settings.web.public_url.is_none() {
                         eprintln!(
                             "{}: web.public_url: not set, so webhook messages carry no link to the desk",
@@ -915,11 +916,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 let progressed = !pass.stamped.is_empty() || pass.queued > 0;
                 stamped += pass.stamped.len();
                 failed.extend(pass.failed);
-                if !progressed
-                    || store
-                        .due_timestamps(chrono::Utc::now(), 1)?
-                        .is_empty()
-                {
+                if !progressed || store.due_timestamps(chrono::Utc::now(), 1)?.is_empty() {
                     break;
                 }
             }
@@ -1696,6 +1693,36 @@ fn deliver_before_exit(runtime: &tokio::runtime::Runtime, store: &mut Store, set
     }
 }
 
+/// `check-config`'s line on trusted timestamps: the TSAs in order and the trust
+/// anchors (their subjects), or that evidence is not timestamped.
+fn describe_timestamps(evidence: &crate::config::EvidenceSettings) -> String {
+    if !evidence.timestamps_enabled() {
+        return "timestamps: off (no [evidence] tsa_urls): evidence is dated by this machine's clock only".into();
+    }
+    let urls: Vec<String> = evidence
+        .tsa_urls
+        .iter()
+        .map(|u| printable(&crate::evidence::timestamp::display_url(u)))
+        .collect();
+    let anchors = match evidence.tsa() {
+        Ok(client) => format!(
+            "trust anchors {} ({})",
+            client.anchors.source,
+            printable(&client.anchors.subjects().join("; "))
+        ),
+        // Not reached after a successful load (the file was read then), but a file
+        // changed since is reported rather than hidden.
+        Err(e) => printable(&e.to_string()),
+    };
+    format!(
+        "timestamps: RFC 3161 via {} (in this order, timeout {}, retry {} doubling up to {}); {anchors}",
+        urls.join(", "),
+        humantime::format_duration(evidence.tsa_timeout),
+        humantime::format_duration(evidence.tsa_retry),
+        humantime::format_duration(evidence.tsa_retry_max),
+    )
+}
+
 /// The timestamp lines of `verify-evidence`.
 fn render_timestamp_check(check: &crate::evidence::stamping::TimestampCheck) -> String {
     let mut out = String::new();
@@ -1765,7 +1792,10 @@ fn stamp_before_exit(runtime: &tokio::runtime::Runtime, store: &mut Store, setti
                 );
             }
             if !pass.stamped.is_empty() {
-                eprintln!("timestamps: {} evidence file(s) timestamped", pass.stamped.len());
+                eprintln!(
+                    "timestamps: {} evidence file(s) timestamped",
+                    pass.stamped.len()
+                );
             }
         }
         Err(e) => eprintln!("copyhound: timestamps: {}", printable(&e.to_string())),

@@ -1877,8 +1877,7 @@ fn parse_evidence(s: &mut Section<'_>, base_dir: &Path) -> Option<EvidenceSettin
     match (&tsa_urls.is_empty(), &tsa_ca_file) {
         (false, None) => s.problem(
             "tsa_ca_file",
-            "required with tsa_urls: the PEM certificates the TSAs' tokens must chain to"
-                .into(),
+            "required with tsa_urls: the PEM certificates the TSAs' tokens must chain to".into(),
         ),
         (_, Some(path)) => {
             // Read now so a wrong path or a file without certificates is a config error,

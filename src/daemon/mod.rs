@@ -210,6 +210,12 @@ impl Daemon {
         spawn_named(
             &tracker,
             &running,
+            "timestamps",
+            timestamp_loop(settings_rx.clone(), token.clone()),
+        );
+        spawn_named(
+            &tracker,
+            &running,
             "monthly report",
             report_loop(settings_rx.clone(), token.clone(), Arc::clone(&outbox_bell)),
         );
@@ -324,6 +330,66 @@ async fn pause(token: &CancellationToken, d: Duration) -> bool {
     tokio::select! {
         () = token.cancelled() => false,
         () = tokio::time::sleep(d) => true,
+    }
+}
+
+/// How often the timestamp worker looks for evidence files without a token: new evidence
+/// is timestamped within this long of being recorded.
+const TIMESTAMP_POLL: Duration = Duration::from_secs(5);
+
+/// Trusted timestamps: every [`TIMESTAMP_POLL`], queues the evidence files recorded
+/// since the last pass and requests the tokens due (`evidence::stamping`). Without
+/// `[evidence] tsa_urls` it only waits for a reload that sets them. A TSA that is down
+/// leaves files queued with their backoff; nothing here gives up on a file.
+async fn timestamp_loop(settings: watch::Receiver<Arc<Settings>>, token: CancellationToken) {
+    let dir = settings.borrow().storage.dir.clone();
+    let mut store = match Store::open_dir(&dir) {
+        Ok(s) => s,
+        Err(err) => {
+            tracing::error!(error = %err, "the timestamp worker cannot open the store; it stops");
+            token.cancel();
+            return;
+        }
+    };
+    // The trust anchors are read once per configuration, not per pass.
+    let mut client: Option<(Arc<Settings>, crate::evidence::timestamp::TsaClient)> = None;
+    loop {
+        let current = settings.borrow().clone();
+        if current.evidence.timestamps_enabled() {
+            if client
+                .as_ref()
+                .is_none_or(|(s, _)| !Arc::ptr_eq(s, &current))
+            {
+                client = match current.evidence.tsa() {
+                    Ok(c) => Some((Arc::clone(&current), c)),
+                    Err(err) => {
+                        tracing::error!(error = %err, "timestamps cannot be requested; evidence stays queued");
+                        None
+                    }
+                };
+            }
+            if let Some((_, tsa)) = &client {
+                // Shutdown may interrupt a pass only while it waits for a TSA: writing a
+                // token's `.tsr` and recording it happen with no await between them, so
+                // a token is either kept whole or never received (the file stays
+                // queued).
+                let pass = crate::evidence::stamping::stamp_pending(
+                    &mut store,
+                    &current.storage.dir,
+                    &current.evidence,
+                    tsa,
+                );
+                tokio::select! {
+                    () = token.cancelled() => return,
+                    result = pass => if let Err(err) = result {
+                        tracing::error!(error = %err, "timestamp pass failed; retrying shortly");
+                    },
+                }
+            }
+        }
+        if !pause(&token, TIMESTAMP_POLL).await {
+            return;
+        }
     }
 }
 

@@ -120,7 +120,8 @@ pub async fn stamp_pending(
                         delay_seconds = delay,
                         "evidence timestamped"
                     );
-                    pass.stamped.push((row.file_name.clone(), token.info, delay));
+                    pass.stamped
+                        .push((row.file_name.clone(), token.info, delay));
                 }
             }
             Err(e) => {
@@ -135,6 +136,12 @@ pub async fn stamp_pending(
                 );
                 store.record_timestamp_failure(row.id, &e.to_string(), next)?;
                 pass.failed.push((row.file_name.clone(), e.to_string()));
+                // The TSAs just failed one file; the rest would most likely wait out the
+                // same timeouts. They stay due and are tried in the next passes, each
+                // getting its own backoff once it fails.
+                if matches!(e, OneError::Timestamp(_)) {
+                    break;
+                }
             }
         }
     }
@@ -163,7 +170,10 @@ async fn stamp_one(
     };
     // The file name comes from the database; a name with a path in it is not ours.
     if row.file_name.contains(['/', '\\']) || row.file_name.starts_with('.') {
-        return Err(file_err(dir, format!("unsafe file name {:?}", row.file_name)));
+        return Err(file_err(
+            dir,
+            format!("unsafe file name {:?}", row.file_name),
+        ));
     }
     let path = dir.join(&row.file_name);
     let digest = file_digest(&path).map_err(|e| file_err(&path, e))?;
@@ -183,7 +193,10 @@ async fn stamp_one(
     if let Ok(existing) = std::fs::read(&tsr) {
         // A token written before a crash: record it rather than ask for a second.
         let info = timestamp::verify(&existing, &digest, &client.anchors)?;
-        let url = row.tsa_url.clone().unwrap_or_else(|| "(recovered .tsr)".into());
+        let url = row
+            .tsa_url
+            .clone()
+            .unwrap_or_else(|| "(recovered .tsr)".into());
         let token_der = existing.clone();
         return Ok(Token {
             response_der: existing,
@@ -296,8 +309,7 @@ pub fn check_timestamp(
     check.source = Some(source);
     let Some(anchors) = anchors else {
         check.notes.push(
-            "token not verified: no trust anchors (--tsa-ca FILE or [evidence] tsa_ca_file)"
-                .into(),
+            "token not verified: no trust anchors (--tsa-ca FILE or [evidence] tsa_ca_file)".into(),
         );
         return check;
     };

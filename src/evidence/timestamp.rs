@@ -70,8 +70,7 @@ const ID_KP_TIME_STAMPING_DER: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x0
 const ID_KP_TIME_STAMPING: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.8");
 const ID_CE_EXT_KEY_USAGE: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.37");
 const ID_SIGNED_DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.2");
-const ID_CT_TST_INFO: ObjectIdentifier =
-    ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.16.1.4");
+const ID_CT_TST_INFO: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.16.1.4");
 const ID_CONTENT_TYPE: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.3");
 const ID_MESSAGE_DIGEST: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.4");
 const ID_SIGNING_CERTIFICATE: ObjectIdentifier =
@@ -82,18 +81,12 @@ const ID_SHA1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.14.3.2.26");
 const ID_SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.1");
 const ID_SHA384: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.2");
 const ID_SHA512: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.3");
-const ID_RSA_ENCRYPTION: ObjectIdentifier =
-    ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
-const ID_SHA256_WITH_RSA: ObjectIdentifier =
-    ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.11");
-const ID_SHA384_WITH_RSA: ObjectIdentifier =
-    ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.12");
-const ID_SHA512_WITH_RSA: ObjectIdentifier =
-    ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.13");
-const ID_ECDSA_WITH_SHA256: ObjectIdentifier =
-    ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.2");
-const ID_ECDSA_WITH_SHA384: ObjectIdentifier =
-    ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.3");
+const ID_RSA_ENCRYPTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
+const ID_SHA256_WITH_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.11");
+const ID_SHA384_WITH_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.12");
+const ID_SHA512_WITH_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.13");
+const ID_ECDSA_WITH_SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.2");
+const ID_ECDSA_WITH_SHA384: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.3");
 const ID_ED25519: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.101.112");
 
 /// Why a timestamp could not be had or does not verify. Each verification failure has its
@@ -114,7 +107,9 @@ pub enum TimestampError {
     },
     #[error("malformed timestamp: {0}")]
     Malformed(String),
-    #[error("message imprint mismatch: the token is over {found}, the file's SHA-256 is {expected}")]
+    #[error(
+        "message imprint mismatch: the token is over {found}, the file's SHA-256 is {expected}"
+    )]
     ImprintMismatch { expected: String, found: String },
     #[error("the token's message imprint uses {0}, not SHA-256")]
     ImprintAlgorithm(String),
@@ -145,7 +140,9 @@ pub enum TimestampError {
     },
     #[error("untrusted chain: {0}")]
     UntrustedChain(String),
-    #[error("the TSA's time {gen_time} is more than {MAX_CLOCK_SKEW:?} from this machine's clock {now}")]
+    #[error(
+        "the TSA's time {gen_time} is more than {MAX_CLOCK_SKEW:?} from this machine's clock {now}"
+    )]
     ClockSkew { gen_time: String, now: String },
 }
 
@@ -723,10 +720,7 @@ fn check_signed_attributes(
         let first = sc.certs.first().ok_or_else(|| {
             TimestampError::SignerCertificateMismatch("signing-certificate-v2 is empty".into())
         })?;
-        let alg = first
-            .hash_algorithm
-            .as_ref()
-            .map_or(ID_SHA256, |a| a.oid);
+        let alg = first.hash_algorithm.as_ref().map_or(ID_SHA256, |a| a.oid);
         if first.cert_hash.as_bytes() != hash(&alg, signer_cert_der)?.as_slice() {
             return Err(TimestampError::SignerCertificateMismatch(
                 "ESSCertIDv2 does not identify the certificate that signed".into(),
@@ -823,24 +817,27 @@ fn check_signature(
     signed_attrs_der: &[u8],
 ) -> Result<(), TimestampError> {
     let signature = signer.signature.as_bytes();
-    let mut last = None;
+    // Several candidates may be tried (ECDSA over P-256 or P-384); those that do not fit
+    // the key say so, and the error of the one that fits is the one to report.
+    let mut fitting_error = None;
     for alg in candidate_algorithms(signer)? {
         match ee.verify_signature(alg, signed_attrs_der, signature) {
             Ok(()) => return Ok(()),
-            Err(e) => last = Some(e),
+            Err(
+                webpki::Error::UnsupportedSignatureAlgorithmForPublicKeyContext(_)
+                | webpki::Error::UnsupportedSignatureAlgorithmContext(_),
+            ) => {}
+            Err(e) => fitting_error = Some(e),
         }
     }
-    Err(match last {
-        Some(
-            webpki::Error::UnsupportedSignatureAlgorithmForPublicKeyContext(_)
-            | webpki::Error::UnsupportedSignatureAlgorithmContext(_),
-        ) => TimestampError::UnsupportedAlgorithm(
-            "the signature algorithm does not fit the signing certificate's key".into(),
-        ),
+    Err(match fitting_error {
         Some(e) => TimestampError::BadSignature(format!(
             "the signature over the signed attributes does not verify ({e})"
         )),
-        None => TimestampError::BadSignature("no signature algorithm to try".into()),
+        None => TimestampError::UnsupportedAlgorithm(format!(
+            "signature {} does not fit the signing certificate's key",
+            signer.signature_algorithm.oid
+        )),
     })
 }
 
@@ -857,6 +854,17 @@ pub struct TsaClient {
     pub timeout: Duration,
 }
 
+/// A TSA's URL without user name and password (commercial TSAs may take credentials
+/// in the URL): the form used in logs, errors and the store.
+pub fn display_url(url: &url::Url) -> String {
+    let mut shown = url.clone();
+    // Both setters fail only for URLs that cannot have credentials, which then have
+    // none to hide.
+    let _ = shown.set_username("");
+    let _ = shown.set_password(None);
+    shown.to_string()
+}
+
 /// Asks the configured TSAs in order for a token over `digest` and returns the first
 /// token that checks out; the errors of every TSA tried when none does.
 ///
@@ -869,7 +877,7 @@ pub async fn request(client: &TsaClient, digest: &[u8; 32]) -> Result<Token, Tim
         match request_one(client, url, digest).await {
             Ok(token) => return Ok(token),
             Err(e) => {
-                tracing::warn!(tsa = %url, error = %e, "timestamp request failed");
+                tracing::warn!(tsa = %display_url(url), error = %e, "timestamp request failed");
                 last = e;
             }
         }
@@ -882,8 +890,9 @@ async fn request_one(
     url: &url::Url,
     digest: &[u8; 32],
 ) -> Result<Token, TimestampError> {
+    let shown = display_url(url);
     let transport = |message: String| TimestampError::Transport {
-        url: url.to_string(),
+        url: shown.clone(),
         message,
     };
     let nonce = new_nonce();
@@ -903,7 +912,7 @@ async fn request_one(
         .body(body)
         .send()
         .await
-        .map_err(|e| transport(e.to_string()))?;
+        .map_err(|e| transport(e.without_url().to_string()))?;
     if !resp.status().is_success() {
         return Err(transport(format!("HTTP status {}", resp.status())));
     }
@@ -920,7 +929,7 @@ async fn request_one(
         }
         bytes.extend_from_slice(&chunk);
     }
-    let token = check_response(&bytes, digest, &nonce, &client.anchors, url.as_str())?;
+    let token = check_response(&bytes, digest, &nonce, &client.anchors, &shown)?;
     let now = Utc::now();
     let skew = chrono::Duration::from_std(MAX_CLOCK_SKEW).unwrap_or_default();
     if token.info.gen_time < sent_at - skew || token.info.gen_time > now + skew {

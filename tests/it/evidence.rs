@@ -81,7 +81,7 @@ fn facts(capture: &Capture) -> MatchFacts {
     }
 }
 
-async fn bundle(dir: &Path) -> (evidence::EvidenceFile, Capture) {
+pub(crate) async fn bundle(dir: &Path) -> (evidence::EvidenceFile, Capture) {
     let capture = real_capture().await;
     let info = WarcInfo::current(
         b"[outlet]\nname = \"x\"\n",

@@ -17,6 +17,7 @@ mod ingest;
 mod pipeline;
 mod review;
 mod site;
+mod timestamps;
 mod util;
 mod warc;
 mod web;

@@ -1,0 +1,681 @@
+//! Trusted timestamps against a real time-stamp authority on loopback: `openssl ts
+//! -reply` behind an HTTP handler, with a test CA and TSA certificate made by `openssl`
+//! at test time. Every verdict of copyhound is cross-checked with an independent
+//! verifier, `openssl ts -verify`: it must accept what copyhound accepts and reject the
+//! tampered file, the replayed reply (wrong nonce) and the expired signer copyhound
+//! rejects. The outage test shows evidence written while the TSA is down is kept,
+//! queued, and timestamped exactly once when it returns.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::http::StatusCode;
+use copyhound::evidence::timestamp::{self, TimestampError, TrustAnchors, TsaClient};
+use sha2::{Digest, Sha256};
+
+use crate::util::{copyhound, copyhound_cmd, free_port, json, stderr, stdout, OUTLET_CONFIG};
+
+/// Whether `openssl` runs; under `COPYHOUND_REQUIRE_TOOLS=1` (CI) its absence fails the
+/// test instead of skipping it.
+fn openssl_available(test: &str) -> bool {
+    let ok = Command::new("openssl")
+        .arg("version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        assert!(
+            std::env::var_os("COPYHOUND_REQUIRE_TOOLS").is_none(),
+            "{test}: openssl is missing and COPYHOUND_REQUIRE_TOOLS is set"
+        );
+        eprintln!(
+            "skipping {test}: openssl not installed (Debian package openssl; CI installs it)"
+        );
+    }
+    ok
+}
+
+fn run(cmd: &mut Command) -> Output {
+    let out = cmd.output().expect("openssl runs");
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed:\n{}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    out
+}
+
+/// How the test TSA is made.
+#[derive(Clone, Copy, Default)]
+struct TsaKind {
+    /// The signing certificate's validity ended in 2021.
+    expired: bool,
+    /// An ECDSA P-256 key and ESSCertIDv2 (SHA-256) instead of RSA and ESSCertID.
+    ecdsa: bool,
+}
+
+/// One request and what the TSA answered.
+#[derive(Clone)]
+struct Exchange {
+    query: Vec<u8>,
+    reply: Vec<u8>,
+}
+
+/// A real TSA on 127.0.0.1: `openssl ts -reply` with its own CA.
+struct Tsa {
+    dir: tempfile::TempDir,
+    url: String,
+    /// Answers 503 while false: the TSA is "down".
+    up: Arc<AtomicBool>,
+    /// Answers every request with the first reply it gave (a replay) while true.
+    replay: Arc<AtomicBool>,
+    exchanges: Arc<Mutex<Vec<Exchange>>>,
+}
+
+impl Tsa {
+    async fn start(kind: TsaKind) -> Tsa {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().to_path_buf();
+        std::fs::create_dir(d.join("newcerts")).unwrap();
+        std::fs::write(d.join("index.txt"), "").unwrap();
+        std::fs::write(d.join("serial"), "1000\n").unwrap();
+        std::fs::write(d.join("tsaserial"), "01\n").unwrap();
+        let ess = if kind.ecdsa {
+            "ess_cert_id_alg = sha256"
+        } else {
+            ""
+        };
+        std::fs::write(
+            d.join("openssl.cnf"),
+            format!(
+                r#"
+[ ca ]
+default_ca = test_ca
+[ test_ca ]
+dir = {dir}
+database = $dir/index.txt
+new_certs_dir = $dir/newcerts
+serial = $dir/serial
+certificate = $dir/ca.pem
+private_key = $dir/ca.key
+default_md = sha256
+policy = policy_any
+unique_subject = no
+[ policy_any ]
+commonName = supplied
+organizationName = optional
+[ tsa_ext ]
+basicConstraints = CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = critical, timeStamping
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+[ tsa ]
+default_tsa = tsa_config1
+[ tsa_config1 ]
+dir = {dir}
+serial = $dir/tsaserial
+crypto_device = builtin
+signer_cert = $dir/tsa.pem
+certs = $dir/ca.pem
+signer_key = $dir/tsa.key
+signer_digest = sha256
+default_policy = 1.2.3.4.1
+other_policies = 1.2.3.4.5
+digests = sha256, sha384, sha512
+accuracy = secs:1, millisecs:500, microsecs:100
+ordering = yes
+tsa_name = yes
+ess_cert_id_chain = no
+{ess}
+"#,
+                dir = d.display()
+            ),
+        )
+        .unwrap();
+        let openssl = |args: &[&str]| {
+            run(Command::new("openssl").args(args).current_dir(&d));
+        };
+        openssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-subj",
+            "/CN=Copyhound Test Root CA",
+            "-days",
+            "3650",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ]);
+        let key: &[&str] = if kind.ecdsa {
+            &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]
+        } else {
+            &["-newkey", "rsa:2048"]
+        };
+        let mut req = vec!["req", "-new"];
+        req.extend_from_slice(key);
+        req.extend_from_slice(&[
+            "-nodes",
+            "-keyout",
+            "tsa.key",
+            "-out",
+            "tsa.csr",
+            "-subj",
+            "/O=Copyhound Tests/CN=Copyhound Test TSA",
+        ]);
+        openssl(&req);
+        let validity: &[&str] = if kind.expired {
+            &[
+                "-startdate",
+                "20200101000000Z",
+                "-enddate",
+                "20210101000000Z",
+            ]
+        } else {
+            &["-days", "365"]
+        };
+        let mut ca = vec!["ca", "-batch", "-config", "openssl.cnf", "-notext"];
+        ca.extend_from_slice(validity);
+        ca.extend_from_slice(&[
+            "-extensions",
+            "tsa_ext",
+            "-in",
+            "tsa.csr",
+            "-out",
+            "tsa.pem",
+        ]);
+        openssl(&ca);
+
+        let up = Arc::new(AtomicBool::new(true));
+        let replay = Arc::new(AtomicBool::new(false));
+        let exchanges: Arc<Mutex<Vec<Exchange>>> = Arc::default();
+        let state = (d.clone(), up.clone(), replay.clone(), exchanges.clone());
+        let router = axum::Router::new().route(
+            "/tsa",
+            axum::routing::post(move |headers: axum::http::HeaderMap, body: Bytes| {
+                let (d, up, replay, exchanges) = state.clone();
+                async move {
+                    if !up.load(Ordering::SeqCst) {
+                        return (StatusCode::SERVICE_UNAVAILABLE, Vec::new());
+                    }
+                    assert_eq!(
+                        headers.get("content-type").and_then(|v| v.to_str().ok()),
+                        Some("application/timestamp-query")
+                    );
+                    let query = body.to_vec();
+                    let reply = if replay.load(Ordering::SeqCst) {
+                        exchanges.lock().unwrap()[0].reply.clone()
+                    } else {
+                        let q = query.clone();
+                        tokio::task::spawn_blocking(move || openssl_reply(&d, &q))
+                            .await
+                            .unwrap()
+                    };
+                    exchanges.lock().unwrap().push(Exchange {
+                        query,
+                        reply: reply.clone(),
+                    });
+                    (StatusCode::OK, reply)
+                }
+            }),
+        );
+        let addr = crate::util::fixture::serve(router).await;
+        Tsa {
+            dir,
+            url: format!("http://{addr}/tsa"),
+            up,
+            replay,
+            exchanges,
+        }
+    }
+
+    fn ca(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
+    }
+
+    fn client(&self) -> TsaClient {
+        TsaClient {
+            urls: vec![self.url.parse().unwrap()],
+            anchors: TrustAnchors::load(&self.ca()).unwrap(),
+            timeout: Duration::from_secs(10),
+        }
+    }
+
+    fn exchanges(&self) -> Vec<Exchange> {
+        self.exchanges.lock().unwrap().clone()
+    }
+
+    /// Granted tokens over `digest`.
+    fn tokens_for(&self, digest: &[u8]) -> usize {
+        self.exchanges()
+            .iter()
+            .filter(|e| e.query.windows(digest.len()).any(|w| w == digest))
+            .count()
+    }
+}
+
+/// `openssl ts -reply` for one query, serialised: openssl increments its serial file.
+fn openssl_reply(dir: &Path, query: &[u8]) -> Vec<u8> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    let _guard = LOCK.lock().unwrap();
+    let q = dir.join("query.tsq");
+    let r = dir.join("reply.tsr");
+    std::fs::write(&q, query).unwrap();
+    let _ = std::fs::remove_file(&r);
+    run(Command::new("openssl")
+        .args([
+            "ts",
+            "-reply",
+            "-config",
+            "openssl.cnf",
+            "-section",
+            "tsa_config1",
+        ])
+        .arg("-queryfile")
+        .arg(&q)
+        .arg("-out")
+        .arg(&r)
+        .current_dir(dir));
+    std::fs::read(&r).unwrap()
+}
+
+/// `openssl ts -verify` with `args` (`-data FILE` or `-queryfile Q`) and the reply.
+fn openssl_verify(args: &[&Path], flags: &[&str], reply: &Path, ca: &Path) -> Output {
+    let mut cmd = Command::new("openssl");
+    cmd.args(["ts", "-verify"]);
+    for (flag, path) in flags.iter().zip(args) {
+        cmd.arg(flag).arg(path);
+    }
+    cmd.arg("-in").arg(reply).arg("-CAfile").arg(ca);
+    cmd.output().expect("openssl runs")
+}
+
+fn accepted(out: &Output) -> bool {
+    out.status.success() && stdout(out).contains("Verification: OK")
+}
+
+fn digest_of(path: &Path) -> [u8; 32] {
+    Sha256::digest(std::fs::read(path).unwrap()).into()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tokens_of_a_real_tsa_verify_here_and_in_openssl_and_tampering_is_named() {
+    let test = "tokens_of_a_real_tsa_verify_here_and_in_openssl_and_tampering_is_named";
+    if !openssl_available(test) {
+        return;
+    }
+    for kind in [
+        TsaKind::default(),
+        TsaKind {
+            ecdsa: true,
+            ..TsaKind::default()
+        },
+    ] {
+        let tsa = Tsa::start(kind).await;
+        let dir = tempfile::tempdir().unwrap();
+        let (file, _) = crate::evidence::bundle(dir.path()).await;
+        let digest = digest_of(&file.path);
+        let before = chrono::Utc::now() - chrono::Duration::seconds(2);
+        let token = timestamp::request(&tsa.client(), &digest).await.unwrap();
+        assert_eq!(
+            token.info.tsa_name,
+            "O=Copyhound Tests,CN=Copyhound Test TSA"
+        );
+        assert!(token.info.gen_time >= before, "{:?}", token.info);
+        assert_eq!(token.info.policy, "1.2.3.4.1");
+        assert_eq!(token.info.accuracy.as_deref(), Some("1s 500ms 100µs"));
+        assert_eq!(token.tsa_url, tsa.url);
+        let tsr = copyhound::evidence::stamping::tsr_path(&file.path);
+        std::fs::write(&tsr, &token.response_der).unwrap();
+
+        // Both verifiers accept the token; copyhound names the TSA and its time.
+        let out = copyhound(&[
+            "verify-evidence",
+            file.path.to_str().unwrap(),
+            "--tsa-ca",
+            tsa.ca().to_str().unwrap(),
+        ]);
+        let text = stdout(&out);
+        assert!(out.status.success(), "{text}{}", stderr(&out));
+        assert!(
+            text.contains(&format!(
+                "timestamp ok: O=Copyhound Tests,CN=Copyhound Test TSA at {}",
+                copyhound::evidence::utc(token.info.gen_time)
+            )),
+            "{text}"
+        );
+        assert!(text.contains("timestamp delay: "), "{text}");
+        let ossl = openssl_verify(&[&file.path], &["-data"], &tsr, &tsa.ca());
+        assert!(accepted(&ossl), "openssl rejects: {}", stderr(&ossl));
+        // The bare token, verified by openssl with -token_in, is what the API also takes.
+        let info = timestamp::verify(&token.token_der, &digest, &tsa.client().anchors).unwrap();
+        assert_eq!(info, token.info);
+
+        // A tampered file: one byte changed, the token kept.
+        let tampered = dir.path().join("tampered.warc.gz");
+        let mut bytes = std::fs::read(&file.path).unwrap();
+        let mid = bytes.len() / 2;
+        bytes[mid] ^= 0x01;
+        std::fs::write(&tampered, &bytes).unwrap();
+        std::fs::copy(&tsr, copyhound::evidence::stamping::tsr_path(&tampered)).unwrap();
+        let out = copyhound(&[
+            "verify-evidence",
+            tampered.to_str().unwrap(),
+            "--tsa-ca",
+            tsa.ca().to_str().unwrap(),
+        ]);
+        assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+        assert!(
+            stdout(&out).contains("message imprint mismatch"),
+            "{}",
+            stdout(&out)
+        );
+        let ossl = openssl_verify(&[&tampered], &["-data"], &tsr, &tsa.ca());
+        assert!(!accepted(&ossl), "openssl accepts a tampered file");
+
+        // A tampered token: the last byte is in the signature.
+        let forged = dir.path().join("forged.tsr");
+        let mut reply = token.response_der.clone();
+        let last = reply.len() - 1;
+        reply[last] ^= 0x01;
+        std::fs::write(&forged, &reply).unwrap();
+        let e = timestamp::verify(&reply, &digest, &tsa.client().anchors).unwrap_err();
+        assert!(matches!(e, TimestampError::BadSignature(_)), "{e:?}");
+        let ossl = openssl_verify(&[&file.path], &["-data"], &forged, &tsa.ca());
+        assert!(!accepted(&ossl), "openssl accepts a forged signature");
+
+        // Another CA: the chain is untrusted for both.
+        let other = Tsa::start(kind).await;
+        let e =
+            timestamp::verify(&token.response_der, &digest, &other.client().anchors).unwrap_err();
+        assert!(matches!(e, TimestampError::UntrustedChain(_)), "{e:?}");
+        let out = copyhound(&[
+            "verify-evidence",
+            file.path.to_str().unwrap(),
+            "--tsa-ca",
+            other.ca().to_str().unwrap(),
+        ]);
+        assert_eq!(out.status.code(), Some(1));
+        assert!(stdout(&out).contains("untrusted chain"), "{}", stdout(&out));
+        let ossl = openssl_verify(&[&file.path], &["-data"], &tsr, &other.ca());
+        assert!(!accepted(&ossl), "openssl accepts another CA");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_replayed_reply_fails_its_nonce_here_and_in_openssl() {
+    let test = "a_replayed_reply_fails_its_nonce_here_and_in_openssl";
+    if !openssl_available(test) {
+        return;
+    }
+    let tsa = Tsa::start(TsaKind::default()).await;
+    let digest = [0x42u8; 32];
+    timestamp::request(&tsa.client(), &digest).await.unwrap();
+    tsa.replay.store(true, Ordering::SeqCst);
+    let e = timestamp::request(&tsa.client(), &digest)
+        .await
+        .unwrap_err();
+    assert_eq!(e, TimestampError::NonceMismatch);
+
+    let exchanges = tsa.exchanges();
+    assert_eq!(exchanges.len(), 2);
+    let d = tsa.dir.path();
+    for (i, x) in exchanges.iter().enumerate() {
+        std::fs::write(d.join(format!("q{i}.tsq")), &x.query).unwrap();
+        std::fs::write(d.join(format!("r{i}.tsr")), &x.reply).unwrap();
+    }
+    // openssl checks the reply against the query it answers, nonce included.
+    let first = openssl_verify(
+        &[&d.join("q0.tsq")],
+        &["-queryfile"],
+        &d.join("r0.tsr"),
+        &tsa.ca(),
+    );
+    assert!(accepted(&first), "{}", stderr(&first));
+    let replayed = openssl_verify(
+        &[&d.join("q1.tsq")],
+        &["-queryfile"],
+        &d.join("r1.tsr"),
+        &tsa.ca(),
+    );
+    assert!(!accepted(&replayed), "openssl accepts a replayed reply");
+    assert!(
+        stderr(&replayed).contains("nonce mismatch"),
+        "{}",
+        stderr(&replayed)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tsa_certificate_expired_before_the_token_is_rejected_here_and_in_openssl() {
+    let test = "a_tsa_certificate_expired_before_the_token_is_rejected_here_and_in_openssl";
+    if !openssl_available(test) {
+        return;
+    }
+    let tsa = Tsa::start(TsaKind {
+        expired: true,
+        ..TsaKind::default()
+    })
+    .await;
+    let file = tsa.dir.path().join("data.bin");
+    std::fs::write(&file, "evidence").unwrap();
+    let digest = digest_of(&file);
+    let e = timestamp::request(&tsa.client(), &digest)
+        .await
+        .unwrap_err();
+    match &e {
+        TimestampError::ExpiredSigner { not_after, .. } => {
+            assert_eq!(not_after, "2021-01-01T00:00:00Z")
+        }
+        other => panic!("expected an expired signer, got {other:?}"),
+    }
+    assert!(e.to_string().starts_with("expired signer"), "{e}");
+    let reply = tsa.dir.path().join("expired.tsr");
+    std::fs::write(&reply, &tsa.exchanges()[0].reply).unwrap();
+    let ossl = openssl_verify(&[&file], &["-data"], &reply, &tsa.ca());
+    assert!(!accepted(&ossl), "openssl accepts an expired signer");
+}
+
+/// A daemon killed when the test ends, however it ends.
+struct Daemon(std::process::Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Two copying pages on loopback.
+async fn copy_site() -> std::net::SocketAddr {
+    let copy = std::fs::read(crate::util::sample("copy-zh-mirror.html")).unwrap();
+    let router = axum::Router::new().route(
+        "/news/{page}",
+        axum::routing::get(move || {
+            let copy = copy.clone();
+            async move { ([("content-type", "text/html; charset=utf-8")], copy) }
+        }),
+    );
+    crate::util::fixture::serve(router).await
+}
+
+async fn cli(config: &Path, args: &[&str]) -> Output {
+    crate::util::copyhound_blocking(config, args).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn evidence_written_while_the_tsa_is_down_is_timestamped_once_it_is_back() {
+    let test = "evidence_written_while_the_tsa_is_down_is_timestamped_once_it_is_back";
+    if !openssl_available(test) {
+        return;
+    }
+    let tsa = Tsa::start(TsaKind::default()).await;
+    tsa.up.store(false, Ordering::SeqCst);
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let web = free_port();
+    let config = root.join("copyhound.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "{OUTLET_CONFIG}
+[originals]
+paths = [\"archive\"]
+
+[crawl]
+allow_private_networks = true
+per_host_delay = \"0s\"
+timeout = \"10s\"
+cycle_interval = \"1h\"
+
+[web]
+listen = \"127.0.0.1:{web}\"
+
+[evidence]
+tsa_urls = [\"{url}\"]
+tsa_ca_file = \"{ca}\"
+tsa_timeout = \"5s\"
+tsa_retry = \"1s\"
+tsa_retry_max = \"2s\"
+",
+            url = tsa.url,
+            ca = tsa.ca().display()
+        ),
+    )
+    .unwrap();
+    std::fs::create_dir_all(root.join("archive")).unwrap();
+    std::fs::copy(
+        crate::util::sample("original-zh.html"),
+        root.join("archive/original-zh.html"),
+    )
+    .unwrap();
+    let out = cli(&config, &["check-config"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains(&format!("timestamps: RFC 3161 via {}", tsa.url))
+            && stdout(&out).contains("CN=Copyhound Test Root CA"),
+        "{}",
+        stdout(&out)
+    );
+    let out = cli(&config, &["ingest"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    // Two matches while the TSA is down: their evidence is written and queued.
+    let site = copy_site().await;
+    for page in ["a.html", "b.html"] {
+        let out = cli(&config, &["scan", &format!("http://{site}/news/{page}")]).await;
+        assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+        assert!(
+            stderr(&out).contains("not timestamped yet (queued)"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    let matches = json(&cli(&config, &["matches", "list", "--json"]).await);
+    let mut files: Vec<PathBuf> = Vec::new();
+    for m in matches.as_array().unwrap() {
+        let id = m["id"].as_i64().unwrap().to_string();
+        let detail = json(&cli(&config, &["matches", "show", &id, "--json"]).await);
+        let name = detail["evidence_file"].as_str().expect("an evidence file");
+        files.push(root.join("state/evidence").join(name));
+    }
+    assert_eq!(files.len(), 2, "{matches}");
+    for f in &files {
+        assert!(f.is_file());
+        assert!(!copyhound::evidence::stamping::tsr_path(f).exists());
+        let out = cli(&config, &["verify-evidence", f.to_str().unwrap()]).await;
+        assert!(out.status.success(), "{}", stdout(&out));
+        assert!(
+            stdout(&out).contains("timestamp: not timestamped yet: queued since"),
+            "{}",
+            stdout(&out)
+        );
+    }
+    let out = cli(&config, &["timestamp-pending", "--now"]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(stdout(&out).contains("2 pending"), "{}", stdout(&out));
+    assert!(tsa.exchanges().is_empty());
+
+    // The TSA returns (a little later, so the delay shows); the daemon timestamps both
+    // files, once each.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    tsa.up.store(true, Ordering::SeqCst);
+    let log = std::fs::File::create(root.join("daemon.log")).unwrap();
+    let daemon = Daemon(
+        copyhound_cmd(&["run", "--config", config.to_str().unwrap()])
+            .env("RUST_LOG", "info")
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    );
+    let start = std::time::Instant::now();
+    while !files
+        .iter()
+        .all(|f| copyhound::evidence::stamping::tsr_path(f).exists())
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "not timestamped by the daemon; log:\n{}",
+            std::fs::read_to_string(root.join("daemon.log")).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Let the daemon record and poll again: it must not ask for a second token.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    drop(daemon);
+    let out = cli(&config, &["timestamp-pending"]).await;
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert!(
+        stdout(&out).contains("0 timestamped, 0 failed, 0 pending, 2 done"),
+        "{}",
+        stdout(&out)
+    );
+    for f in &files {
+        let digest = digest_of(f);
+        assert_eq!(
+            tsa.tokens_for(&digest),
+            1,
+            "{}: one token per file",
+            f.display()
+        );
+        let out = cli(&config, &["verify-evidence", f.to_str().unwrap()]).await;
+        let text = stdout(&out);
+        assert!(out.status.success(), "{text}");
+        assert!(
+            text.contains("timestamp ok: O=Copyhound Tests,CN=Copyhound Test TSA"),
+            "{text}"
+        );
+        assert!(text.contains("timestamp delay: "), "{text}");
+        let out = cli(&config, &["verify-evidence", "--json", f.to_str().unwrap()]).await;
+        let v = json(&out);
+        assert!(
+            v["timestamp"]["delay_seconds"].as_i64().unwrap() >= 2,
+            "{v}"
+        );
+        let ossl = openssl_verify(
+            &[f],
+            &["-data"],
+            &copyhound::evidence::stamping::tsr_path(f),
+            &tsa.ca(),
+        );
+        assert!(accepted(&ossl), "{}", stderr(&ossl));
+    }
+    assert_eq!(
+        tsa.exchanges().len(),
+        2,
+        "exactly one request per file once up"
+    );
+}

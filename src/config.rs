@@ -2346,6 +2346,50 @@ address = "1 Example Road"
     }
 
     #[test]
+    fn evidence_keys_are_validated() {
+        let s = Settings::parse(MINIMAL, Path::new("/etc")).unwrap();
+        assert!(!s.evidence.timestamps_enabled(), "no TSA: no timestamps");
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("tsa-ca.pem"),
+            include_bytes!("evidence/testdata/tsa-ca.pem"),
+        )
+        .unwrap();
+        let ok = Settings::parse(
+            &format!("{MINIMAL}\n[evidence]\ntsa_urls = [\"http://tsa.example/a\", \"https://tsa2.example/\"]\ntsa_ca_file = \"tsa-ca.pem\"\ntsa_retry = \"30s\"\n"),
+            dir.path(),
+        )
+        .unwrap();
+        assert!(ok.evidence.timestamps_enabled());
+        assert_eq!(ok.evidence.tsa_urls[1].as_str(), "https://tsa2.example/");
+        assert_eq!(ok.evidence.tsa_ca_file, Some(dir.path().join("tsa-ca.pem")));
+        assert_eq!(ok.evidence.tsa_retry, Duration::from_secs(30));
+        assert_eq!(ok.evidence.tsa_timeout, Duration::from_secs(30));
+        assert_eq!(ok.evidence.tsa().unwrap().anchors.len(), 1);
+
+        let problems = |extra: &str| -> Vec<String> {
+            match Settings::parse(&format!("{MINIMAL}\n[evidence]\n{extra}"), dir.path()) {
+                Err(ConfigError::Invalid { problems, .. }) => {
+                    problems.iter().map(ToString::to_string).collect()
+                }
+                other => panic!("{extra}: expected problems, got {other:?}"),
+            }
+        };
+        assert!(problems("tsa_urls = [\"http://t.example/\"]\n")[0]
+            .starts_with("evidence.tsa_ca_file: required with tsa_urls"));
+        assert!(
+            problems("tsa_urls = [\"ftp://t.example/\"]\ntsa_ca_file = \"tsa-ca.pem\"\n")[0]
+                .starts_with("evidence.tsa_urls[0]: must be an http")
+        );
+        assert!(
+            problems("tsa_ca_file = \"missing.pem\"\n")[0].starts_with("evidence.tsa_ca_file: ")
+        );
+        assert!(problems("tsa_retry = \"1h\"\ntsa_retry_max = \"1m\"\n")[0]
+            .starts_with("evidence.tsa_retry_max: must be at least tsa_retry"));
+        assert!(problems("tsa_url = \"x\"\n")[0].contains("evidence.tsa_url"));
+    }
+
+    #[test]
     fn example_config_is_valid() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/copyhound.toml");
         let s = Settings::load(&path).unwrap();

@@ -24,8 +24,9 @@
 //!
 //! Why rustls-webpki for the chain and the signature: it is the path builder rustls
 //! trusts for every TLS connection copyhound already makes, it takes the validation time
-//! and a required extended key usage as arguments (`verify_for_usage` with
-//! `KeyUsage::required(id-kp-timeStamping)` at `genTime`), it rejects unknown critical
+//! and an extended key usage as arguments (`verify_for_usage` at `genTime` with
+//! `id-kp-timeStamping`, required of every CA in the path that states usages; the
+//! signer's own critical, sole time-stamping usage is checked here), it rejects unknown critical
 //! extensions, and its `verify_signature` checks RSA PKCS#1 v1.5 and ECDSA signatures
 //! with *ring*, the same primitives as the chain. A hand-written path check over the
 //! `rsa` and `p256` crates would duplicate that with more room for mistakes. The
@@ -466,7 +467,11 @@ fn verify_token_der(
             &anchors_parsed,
             &intermediates,
             UnixTime::since_unix_epoch(gen_time),
-            webpki::KeyUsage::required(ID_KP_TIME_STAMPING_DER),
+            // The signer's own usage is checked strictly by `check_timestamping_eku`;
+            // along the chain a CA that states usages must include time-stamping, and
+            // one that states none is not limited (many TSA intermediates carry no
+            // extended key usage, and `required` would reject them all).
+            webpki::KeyUsage::required_if_present(ID_KP_TIME_STAMPING_DER),
             None,
             None,
         )
@@ -982,6 +987,91 @@ mod tests {
                 matches!(e, TimestampError::Malformed(_)),
                 "{bytes:?}: {e:?}"
             );
+        }
+    }
+
+    // A token made once by `openssl ts -reply` (RSA, ESSCertID, the CA in the token)
+    // over `testdata/token-data.txt`, with nonce 0x298602e2e0882e67. It verifies at its
+    // genTime forever, so these tests need no openssl; tests/it/timestamps.rs makes
+    // fresh ones against a live TSA.
+    const TOKEN: &[u8] = include_bytes!("testdata/token.tsr");
+    const DATA: &[u8] = include_bytes!("testdata/token-data.txt");
+    const CA: &[u8] = include_bytes!("testdata/tsa-ca.pem");
+    const OTHER_CA: &[u8] = include_bytes!("testdata/other-ca.pem");
+    const NONCE: [u8; 8] = [0x29, 0x86, 0x02, 0xe2, 0xe0, 0x88, 0x2e, 0x67];
+
+    fn digest() -> [u8; 32] {
+        sha2::Sha256::digest(DATA).into()
+    }
+
+    fn anchors() -> TrustAnchors {
+        TrustAnchors::from_pem(CA, "tsa-ca.pem").unwrap()
+    }
+
+    /// The token with `from` replaced by `to` (same length) at its only occurrence.
+    fn patched(from: &[u8], to: &[u8]) -> Vec<u8> {
+        let at: Vec<usize> = TOKEN
+            .windows(from.len())
+            .enumerate()
+            .filter(|(_, w)| *w == from)
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(at.len(), 1, "{from:?} occurs {} times", at.len());
+        let mut out = TOKEN.to_vec();
+        out[at[0]..at[0] + to.len()].copy_from_slice(to);
+        out
+    }
+
+    #[test]
+    fn a_real_token_verifies_and_says_who_and_when() {
+        let info = verify(TOKEN, &digest(), &anchors()).unwrap();
+        assert_eq!(info.tsa_name, "O=Copyhound Tests,CN=Copyhound Test TSA");
+        assert_eq!(info.gen_time.to_rfc3339(), "2026-12-05T06:30:43+00:00");
+        assert_eq!(info.serial, "03");
+        assert_eq!(info.policy, "1.2.3.4.1");
+        assert_eq!(info.hash_algorithm, "SHA-256");
+        assert_eq!(info.chain.len(), 2, "{:?}", info.chain);
+        assert!(info.chain[1].contains("CN=Copyhound Test Root CA"));
+        let token = check_response(TOKEN, &digest(), &NONCE, &anchors(), "t").unwrap();
+        // The bare token inside the response verifies the same.
+        assert_eq!(
+            verify(&token.token_der, &digest(), &anchors()).unwrap(),
+            info
+        );
+    }
+
+    #[test]
+    fn each_fault_is_named() {
+        let mut other = digest();
+        other[0] ^= 1;
+        assert!(matches!(
+            verify(TOKEN, &other, &anchors()),
+            Err(TimestampError::ImprintMismatch { .. })
+        ));
+        assert_eq!(
+            check_response(TOKEN, &digest(), &[0x01, 2, 3], &anchors(), "t").unwrap_err(),
+            TimestampError::NonceMismatch
+        );
+        // The TSA's time, changed in the TSTInfo: its digest no longer matches.
+        let e = verify(
+            &patched(b"20261205063043Z", b"20251205063043Z"),
+            &digest(),
+            &anchors(),
+        );
+        assert_eq!(e.unwrap_err(), TimestampError::MessageDigestMismatch);
+        // The signing-time attribute changed: the signature no longer covers it.
+        let e = verify(
+            &patched(b"\x17\x0d261205063043Z", b"\x17\x0d251205063043Z"),
+            &digest(),
+            &anchors(),
+        );
+        assert!(matches!(e, Err(TimestampError::BadSignature(_))), "{e:?}");
+        let other_ca = TrustAnchors::from_pem(OTHER_CA, "other-ca.pem").unwrap();
+        let e = verify(TOKEN, &digest(), &other_ca);
+        assert!(matches!(e, Err(TimestampError::UntrustedChain(_))), "{e:?}");
+        // Cut short anywhere: malformed or mismatched, never a panic.
+        for len in (0..TOKEN.len()).step_by(97) {
+            assert!(verify(&TOKEN[..len], &digest(), &anchors()).is_err());
         }
     }
 

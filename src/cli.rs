@@ -983,13 +983,30 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 stamp_row.as_ref(),
                 chrono::Utc::now(),
             );
-            if let Some(error) = &check.error {
+            let check = check.or_else(|| {
+                // Timestamps are on but this file was never queued (written before they
+                // were, and not yet seen by the daemon or `timestamp-pending`).
+                settings
+                    .as_ref()
+                    .filter(|s| s.evidence.timestamps_enabled())
+                    .map(|_| crate::evidence::stamping::TimestampCheck {
+                        source: None,
+                        info: None,
+                        delay_seconds: None,
+                        error: None,
+                        notes: vec!["no timestamp yet: run `copyhound timestamp-pending`".into()],
+                    })
+            });
+            if let Some(error) = check.as_ref().and_then(|c| c.error.as_ref()) {
                 verification.problems.push(format!(
                     "timestamp {}: {error}",
-                    check.source.as_deref().unwrap_or("")
+                    check
+                        .as_ref()
+                        .and_then(|c| c.source.as_deref())
+                        .unwrap_or("")
                 ));
             }
-            verification.timestamp = Some(check);
+            verification.timestamp = check;
             if json {
                 print_json(&verification)?;
             } else {

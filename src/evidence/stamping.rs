@@ -262,7 +262,8 @@ pub struct TimestampCheck {
 
 /// Checks the token of the evidence file at `path` whose bytes hash to `digest`: the
 /// `.tsr` beside it, else the token the store recorded (`stored`), against `anchors`.
-/// `row` is the store's queue row, for the delay and the pending state.
+/// `row` is the store's queue row, for the delay and the pending state. `None` when
+/// there is no token and the file was never queued (timestamps were off).
 pub fn check_timestamp(
     path: &Path,
     digest: &[u8; 32],
@@ -270,7 +271,7 @@ pub fn check_timestamp(
     stored: Option<Vec<u8>>,
     row: Option<&EvidenceTimestamp>,
     now: DateTime<Utc>,
-) -> TimestampCheck {
+) -> Option<TimestampCheck> {
     let mut check = TimestampCheck {
         source: None,
         info: None,
@@ -290,8 +291,9 @@ pub fn check_timestamp(
                 (b, "store".to_string())
             }
             None => {
-                match row {
-                    Some(r) if r.state == "pending" => check.notes.push(format!(
+                let r = row?;
+                check.notes.push(if r.state == "pending" {
+                    format!(
                         "not timestamped yet: queued since {}, {} attempt(s){}",
                         r.queued_at,
                         r.attempts,
@@ -299,10 +301,12 @@ pub fn check_timestamp(
                             .as_deref()
                             .map(|e| format!(", last error: {e}"))
                             .unwrap_or_default()
-                    )),
-                    _ => check.notes.push("no timestamp token".into()),
-                }
-                return check;
+                    )
+                } else {
+                    "the token recorded for this file is missing from the store and beside it"
+                        .into()
+                });
+                return Some(check);
             }
         },
     };
@@ -311,7 +315,7 @@ pub fn check_timestamp(
         check.notes.push(
             "token not verified: no trust anchors (--tsa-ca FILE or [evidence] tsa_ca_file)".into(),
         );
-        return check;
+        return Some(check);
     };
     match timestamp::verify(&bytes, digest, anchors) {
         Ok(info) => {
@@ -335,7 +339,7 @@ pub fn check_timestamp(
         }
         Err(e) => check.error = Some(e.to_string()),
     }
-    check
+    Some(check)
 }
 
 #[cfg(test)]

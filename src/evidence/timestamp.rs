@@ -668,7 +668,7 @@ struct SigningCertificateV2 {
 }
 
 /// The single value of a signed attribute, if present.
-fn attribute<'s>(signer: &'s SignerInfo, oid: ObjectIdentifier) -> Option<&'s Any> {
+fn attribute(signer: &SignerInfo, oid: ObjectIdentifier) -> Option<&Any> {
     signer
         .signed_attrs
         .as_ref()?

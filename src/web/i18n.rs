@@ -73,6 +73,11 @@ pub struct Labels {
     pub evidence: &'static str,
     pub download_evidence: &'static str,
     pub no_evidence: &'static str,
+    /// The evidence line's trusted timestamp: `{tsa}`, `{time}`, `{delay}` (after the
+    /// file was written).
+    pub timestamp_done: &'static str,
+    /// A timestamp still queued: `{attempts}` so far.
+    pub timestamp_pending: &'static str,
     /// An archived match: where the record was found.
     pub archive_found: &'static str,
     /// `{offset}` and `{length}` of the archived record.
@@ -332,6 +337,8 @@ static ZH: Labels = Labels {
     evidence: "证据文件",
     download_evidence: "下载证据文件（WARC）",
     no_evidence: "无证据文件（抓取内容仍保存在数据库中）",
+    timestamp_done: "可信时间戳：{tsa}，{time}（证据写入后 {delay}）",
+    timestamp_pending: "可信时间戳：等待时间戳服务（已尝试 {attempts} 次）",
     archive_found: "发现于网页存档",
     archive_range: "记录位于第 {offset} 字节，长度 {length} 字节",
     archive_offset_only: "记录位于第 {offset} 字节",
@@ -512,6 +519,8 @@ static EN: Labels = Labels {
     evidence: "Evidence file",
     download_evidence: "Download evidence (WARC)",
     no_evidence: "No evidence file (the capture is still in the database)",
+    timestamp_done: "Trusted timestamp: {tsa}, {time} ({delay} after the file was written)",
+    timestamp_pending: "Trusted timestamp: waiting for the time-stamp authority ({attempts} attempt(s) so far)",
     archive_found: "Found in a web archive",
     archive_range: "record at byte {offset}, {length} bytes",
     archive_offset_only: "record at byte {offset}",

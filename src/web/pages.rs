@@ -309,6 +309,9 @@ struct MatchPage {
     original_href: Option<String>,
     evidence_file: Option<String>,
     evidence_sha256: String,
+    /// The evidence file's trusted timestamp (TSA, time, delay) or that it is queued;
+    /// `None` when timestamps were never requested for it.
+    timestamp: Option<String>,
     /// Where an archived match was found, and which capture is primary.
     archive: Option<ArchiveRows>,
     original_segments: Vec<Segment>,
@@ -1126,10 +1129,17 @@ pub async fn match_page(
                 let host = flash_host(s, flash_id)?;
                 let provenance = review::provenance(s, &detail)?;
                 let cases = s.cases_of_match(id)?;
-                Ok((detail, history, original, capture, host, provenance, cases))
+                let stamp = match &detail.evidence_file {
+                    Some(f) => s.evidence_timestamp(f)?,
+                    None => None,
+                };
+                Ok((
+                    detail, history, original, capture, host, provenance, cases, stamp,
+                ))
             })
             .await?;
-        let (detail, history, original, capture, host, provenance, cases) = loaded;
+        let (detail, history, original, capture, host, provenance, cases, stamp) = loaded;
+        let timestamp = stamp.map(|row| timestamp_line(t, &row));
         let archive = provenance.map(|p| ArchiveRows::new(t, detail.summary.id, p));
         let original_text = original.map(|o| o.text).unwrap_or_default();
         let original_spans: Vec<(usize, usize, usize)> = detail
@@ -1203,6 +1213,7 @@ pub async fn match_page(
             original_href: view::safe_href(&m.original_url),
             evidence_file: detail.evidence_file,
             evidence_sha256: detail.evidence_sha256.unwrap_or_default(),
+            timestamp,
             archive,
             original_segments: view::mark_passages(&original_text, &original_spans),
             copy_segments,
@@ -1848,9 +1859,64 @@ pub async fn site_page(
     respond(&desk, result)
 }
 
+/// The match page's timestamp line for an evidence file's queue row.
+fn timestamp_line(t: &super::i18n::Labels, row: &crate::store::EvidenceTimestamp) -> String {
+    match (&row.tsa_name, &row.gen_time) {
+        (Some(tsa), Some(time)) if row.state == "done" => t
+            .timestamp_done
+            .replace("{tsa}", tsa)
+            .replace("{time}", time)
+            .replace(
+                "{delay}",
+                &humantime::format_duration(std::time::Duration::from_secs(
+                    u64::try_from(row.delay_seconds.unwrap_or(0)).unwrap_or(0),
+                ))
+                .to_string(),
+            ),
+        _ => t
+            .timestamp_pending
+            .replace("{attempts}", &row.attempts.to_string()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_evidence_line_shows_the_timestamp_or_that_it_waits() {
+        let mut row = crate::store::EvidenceTimestamp {
+            id: 1,
+            file_name: "f.warc.gz".into(),
+            sha256: "ab".into(),
+            written_at: "2026-12-05T06:00:00Z".into(),
+            queued_at: "2026-12-05T06:00:00Z".into(),
+            state: "pending".into(),
+            attempts: 3,
+            next_attempt_at: "2026-12-05T06:10:00Z".into(),
+            last_error: Some("down".into()),
+            tsa_url: None,
+            gen_time: None,
+            serial: None,
+            tsa_name: None,
+            delay_seconds: None,
+            stamped_at: None,
+        };
+        let en = super::super::i18n::labels(crate::config::Language::En);
+        assert_eq!(
+            timestamp_line(en, &row),
+            "Trusted timestamp: waiting for the time-stamp authority (3 attempt(s) so far)"
+        );
+        row.state = "done".into();
+        row.tsa_name = Some("CN=TSA".into());
+        row.gen_time = Some("2026-12-05T06:07:00Z".into());
+        row.delay_seconds = Some(420);
+        let zh = super::super::i18n::labels(crate::config::Language::ZhCn);
+        assert_eq!(
+            timestamp_line(zh, &row),
+            "可信时间戳：CN=TSA，2026-12-05T06:07:00Z（证据写入后 7m）"
+        );
+    }
 
     #[test]
     fn next_is_local_only() {

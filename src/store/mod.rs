@@ -505,9 +505,10 @@ const MIGRATIONS: &[&str] = &[
     // `written_at` is when the file was written (the time in its name), `delay_seconds`
     // the token's genTime minus that; `token` is the DER TimeStampResp, the same bytes
     // as the `<file>.tsr` beside it; `attempts`, `next_attempt_at` and `last_error` drive
-    // and explain the retries.
+    // and explain the retries. `IF NOT EXISTS`: a database rolled back to an earlier
+    // version (as the cases migration's test does) re-runs this harmlessly.
     r#"
-    CREATE TABLE evidence_timestamps (
+    CREATE TABLE IF NOT EXISTS evidence_timestamps (
         id INTEGER PRIMARY KEY,
         file_name TEXT NOT NULL UNIQUE,
         sha256 TEXT NOT NULL,
@@ -525,7 +526,7 @@ const MIGRATIONS: &[&str] = &[
         delay_seconds INTEGER,
         stamped_at TEXT
     );
-    CREATE INDEX evidence_timestamps_due ON evidence_timestamps (state, next_attempt_at);
+    CREATE INDEX IF NOT EXISTS evidence_timestamps_due ON evidence_timestamps (state, next_attempt_at);
     "#,
 ];
 

@@ -192,22 +192,30 @@ async fn stamp_one(
     let tsr = tsr_path(&path);
     if let Ok(existing) = std::fs::read(&tsr) {
         // A token written before a crash: record it rather than ask for a second.
-        let info = timestamp::verify(&existing, &digest, &client.anchors)?;
-        let url = row
-            .tsa_url
-            .clone()
-            .unwrap_or_else(|| "(recovered .tsr)".into());
-        let token_der = existing.clone();
-        return Ok(Token {
-            response_der: existing,
-            token_der,
-            tsa_url: url,
-            info,
-        });
+        let url = row.tsa_url.as_deref().unwrap_or("(recovered .tsr)");
+        return Ok(timestamp::verify_response(
+            &existing,
+            &digest,
+            &client.anchors,
+            url,
+        )?);
     }
     let token = timestamp::request(client, &digest).await?;
-    write_new(&tsr, &token.response_der).map_err(|e| file_err(&tsr, e))?;
-    Ok(token)
+    match write_new(&tsr, &token.response_der) {
+        Ok(()) => Ok(token),
+        // Another process (the daemon and `timestamp-pending` at once) linked its token
+        // first: that one is the file's token, and this one is dropped unrecorded.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let existing = std::fs::read(&tsr).map_err(|e| file_err(&tsr, e.to_string()))?;
+            Ok(timestamp::verify_response(
+                &existing,
+                &digest,
+                &client.anchors,
+                &token.tsa_url,
+            )?)
+        }
+        Err(e) => Err(file_err(&tsr, e.to_string())),
+    }
 }
 
 /// The SHA-256 of a file, read in bounded chunks.
@@ -227,9 +235,9 @@ pub fn file_digest(path: &Path) -> Result<[u8; 32], String> {
 
 /// Writes `bytes` to `path` only if nothing is there: a synced temporary file linked to
 /// the final name (link fails on an existing name), so the name never holds half a file.
-fn write_new(path: &Path, bytes: &[u8]) -> Result<(), String> {
+fn write_new(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let mut tmp = path.as_os_str().to_os_string();
-    tmp.push(format!(".{}.tmp", std::process::id()));
+    tmp.push(format!(".{}.tmp", uuid::Uuid::new_v4()));
     let tmp = PathBuf::from(tmp);
     let result = (|| {
         let mut f = std::fs::OpenOptions::new()
@@ -241,7 +249,7 @@ fn write_new(path: &Path, bytes: &[u8]) -> Result<(), String> {
         std::fs::hard_link(&tmp, path)
     })();
     let _ = std::fs::remove_file(&tmp);
-    result.map_err(|e| e.to_string())
+    result
 }
 
 /// What `verify-evidence` found about an evidence file's timestamp.

@@ -147,19 +147,6 @@ pub enum TimestampError {
     ClockSkew { gen_time: String, now: String },
 }
 
-impl TimestampError {
-    /// Whether asking again later may succeed: the TSA was unreachable, refused, or sent
-    /// something broken. A failure of verification with the configured trust anchors is
-    /// also retried (the operator may fix `tsa_ca_file`), so this only separates the
-    /// errors of configuration that no retry cures.
-    pub fn is_retryable(&self) -> bool {
-        !matches!(
-            self,
-            TimestampError::NotConfigured | TimestampError::TrustAnchors { .. }
-        )
-    }
-}
-
 /// The certificates a token's chain must end in (`[evidence] tsa_ca_file`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TrustAnchors {
@@ -331,6 +318,27 @@ pub fn check_response(
         Some(n) if n.as_bytes() == nonce => {}
         _ => return Err(TimestampError::NonceMismatch),
     }
+    Ok(Token {
+        response_der: response_der.to_vec(),
+        token_der,
+        tsa_url: url.to_string(),
+        info,
+    })
+}
+
+/// A stored `TimeStampResp` (a `.tsr` file) verified as [`verify`] does, returned whole;
+/// `url` is recorded as the TSA's. No nonce is checked: the request is long gone.
+///
+/// # Errors
+/// As [`verify`].
+pub fn verify_response(
+    response_der: &[u8],
+    digest: &[u8; 32],
+    anchors: &TrustAnchors,
+    url: &str,
+) -> Result<Token, TimestampError> {
+    let (token_der, _) = token_of_response(response_der, url)?;
+    let info = verify_token_der(&token_der, digest, anchors)?;
     Ok(Token {
         response_der: response_der.to_vec(),
         token_der,

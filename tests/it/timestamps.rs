@@ -609,9 +609,18 @@ tsa_retry_max = \"2s\"
     assert!(tsa.exchanges().is_empty());
 
     // The TSA returns (a little later, so the delay shows); the daemon timestamps both
-    // files, once each.
+    // files, once each. The first file's token is already beside it, as after a crash
+    // between linking the `.tsr` and recording it: it is recorded, not asked for again.
     tokio::time::sleep(Duration::from_secs(2)).await;
     tsa.up.store(true, Ordering::SeqCst);
+    let early = timestamp::request(&tsa.client(), &digest_of(&files[0]))
+        .await
+        .unwrap();
+    std::fs::write(
+        copyhound::evidence::stamping::tsr_path(&files[0]),
+        &early.response_der,
+    )
+    .unwrap();
     let log = std::fs::File::create(root.join("daemon.log")).unwrap();
     let daemon = Daemon(
         copyhound_cmd(&["run", "--config", config.to_str().unwrap()])

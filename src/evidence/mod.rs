@@ -15,6 +15,9 @@
 //! This module writes and reads files; it never sends anything and never decides what
 //! is a match (that is `detect` and the pipeline).
 
+pub mod inspect;
+pub mod report;
+pub mod wacz;
 pub mod warc;
 
 use std::fs::OpenOptions;

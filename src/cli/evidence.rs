@@ -206,7 +206,11 @@ pub(super) fn export_evidence(settings: &Settings, ids: &[i64], out: &Path) -> R
     }
     let title = match ids {
         [one] => format!("{}: evidence of match {one}", settings.outlet.name),
-        _ => format!("{}: evidence of {} matches", settings.outlet.name, pages.len()),
+        _ => format!(
+            "{}: evidence of {} matches",
+            settings.outlet.name,
+            pages.len()
+        ),
     };
     let software = format!("copyhound/{}", env!("CARGO_PKG_VERSION"));
     let summary = wacz::write_package(

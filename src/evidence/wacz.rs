@@ -4,6 +4,7 @@
 //!
 //! The package is a ZIP holding `archive/*.warc.gz` (the evidence files byte for byte,
 //! *stored*, not deflated, so a reader can seek into them by the index's offsets),
+//! `timestamps/*.warc.gz.tsr` (each file's RFC 3161 token, when it has one),
 //! `indexes/index.cdxj` (one line per `response` and `resource` record, sorted:
 //! `SURT timestamp {json}` with `url`, `mime`, `status`, `digest`, `offset`, `length`,
 //! `filename`), `pages/pages.jsonl` (a header line, then one page per match: `url`,
@@ -23,7 +24,6 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use zip::write::SimpleFileOptions;
 use zip::CompressionMethod;
-
 
 /// The WACZ version this writer follows.
 pub const WACZ_VERSION: &str = "1.1.1";
@@ -248,10 +248,21 @@ fn write_zip<W: Write + Seek>(
         .map_err(zip_err)?;
         zip.write_all(&bytes).map_err(io_err)?;
         resources.push(resource(&path, &bytes));
+        // The file's RFC 3161 token travels with it, so the package can be checked
+        // offline (`openssl ts -verify -data archive/F -in timestamps/F.tsr`).
+        if let Some(token) = read_token(&f.path)? {
+            let path = format!("timestamps/{}.tsr", f.name);
+            zip.start_file(path.as_str(), stored).map_err(zip_err)?;
+            zip.write_all(&token).map_err(io_err)?;
+            resources.push(resource(&path, &token));
+        }
     }
     index.sort();
     index.dedup();
-    let index_bytes: Vec<u8> = index.iter().flat_map(|l| [l.as_bytes(), b"\n"].concat()).collect();
+    let index_bytes: Vec<u8> = index
+        .iter()
+        .flat_map(|l| [l.as_bytes(), b"\n"].concat())
+        .collect();
     let pages = pages_jsonl(input.pages)?;
     for (path, bytes) in [
         ("indexes/index.cdxj", &index_bytes),
@@ -303,6 +314,24 @@ fn write_zip<W: Write + Seek>(
             timestamped: token.is_some(),
         },
     ))
+}
+
+/// The timestamp token beside an evidence file (`FILE.tsr`), when there is one.
+fn read_token(evidence: &Path) -> Result<Option<Vec<u8>>, WaczError> {
+    let path = super::inspect::token_path(evidence);
+    let read_err = |source| WaczError::Read {
+        path: path.clone(),
+        source,
+    };
+    match std::fs::metadata(&path) {
+        Ok(m) if m.len() > super::inspect::MAX_TOKEN_BYTES => Err(WaczError::TooLarge {
+            path: path.clone(),
+            limit: super::inspect::MAX_TOKEN_BYTES,
+        }),
+        Ok(_) => std::fs::read(&path).map(Some).map_err(read_err),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(read_err(e)),
+    }
 }
 
 /// A ZIP entry time (MS-DOS: 1980..2107, two-second steps); out of range: 1980.
@@ -450,7 +479,10 @@ pub fn surt(url: &str) -> String {
         url::Host::Ipv6(ip) => format!("[{ip}]"),
     };
     let port = u.port().map(|p| format!(":{p}")).unwrap_or_default();
-    let mut query: Vec<&str> = u.query().map(|q| q.split('&').collect()).unwrap_or_default();
+    let mut query: Vec<&str> = u
+        .query()
+        .map(|q| q.split('&').collect())
+        .unwrap_or_default();
     query.sort_unstable();
     let query = if query.is_empty() {
         String::new()
@@ -467,9 +499,15 @@ mod tests {
     #[test]
     fn surt_keys() {
         for (url, key) in [
-            ("https://www.Example.com/a/B?z=1&a=2", "com,example)/a/b?a=2&z=1"),
+            (
+                "https://www.Example.com/a/B?z=1&a=2",
+                "com,example)/a/b?a=2&z=1",
+            ),
             ("http://copier.example:8080/x", "example,copier:8080)/x"),
-            ("http://127.0.0.1:41234/news/1.html", "127.0.0.1:41234)/news/1.html"),
+            (
+                "http://127.0.0.1:41234/news/1.html",
+                "127.0.0.1:41234)/news/1.html",
+            ),
             ("urn:view:http://x.example/", "urn:view:http://x.example/"),
         ] {
             assert_eq!(surt(url), key, "{url}");
@@ -485,7 +523,10 @@ mod tests {
         // The response and the two resources (the index lists what is stored, the
         // report decides what is a screenshot).
         assert_eq!(lines.len(), 3, "{lines:?}");
-        let response = lines.iter().find(|l| l.starts_with("example,copier)/a ")).unwrap();
+        let response = lines
+            .iter()
+            .find(|l| l.starts_with("example,copier)/a "))
+            .unwrap();
         let json: serde_json::Value =
             serde_json::from_str(response.splitn(3, ' ').nth(2).unwrap()).unwrap();
         assert_eq!(json["status"], "200");
@@ -495,16 +536,21 @@ mod tests {
         let i = crate::evidence::inspect::inspect(&bytes);
         assert_eq!(json["offset"], i.records[2].offset.to_string());
         assert_eq!(json["length"], i.records[2].length.to_string());
-        assert!(lines.iter().any(|l| l.starts_with("urn:view:http://copier.example/a ")
-            && l.contains("\"mime\":\"image/png\"")));
+        assert!(lines
+            .iter()
+            .any(|l| l.starts_with("urn:view:http://copier.example/a ")
+                && l.contains("\"mime\":\"image/png\"")));
     }
 
     #[test]
     fn package_holds_what_the_datapackage_says() {
         let dir = tempfile::tempdir().unwrap();
         let warc_path = dir.path().join("e.warc.gz");
-        std::fs::write(&warc_path, crate::evidence::inspect::tests::bundle_with_screenshot())
-            .unwrap();
+        std::fs::write(
+            &warc_path,
+            crate::evidence::inspect::tests::bundle_with_screenshot(),
+        )
+        .unwrap();
         let out = dir.path().join("p.wacz");
         let files = [PackageFile {
             name: "E-1.warc.gz".into(),

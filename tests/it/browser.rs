@@ -1179,7 +1179,7 @@ async fn the_evidence_report_opens_offline_in_chromium() {
     browser.goto(&format!("file://{}", file.display())).await;
     let h1 = browser.text("h1").await;
     assert_eq!(h1, format!("Evidence report: match #{id}"));
-    assert!(browser.find_all("#match mark").await.len() > 0);
+    assert!(!browser.find_all("#match mark").await.is_empty());
     assert!(
         browser
             .find_all("#files table.records tbody tr")

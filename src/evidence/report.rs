@@ -70,6 +70,7 @@ struct Labels {
     too_large: &'static str,
     files: &'static str,
     file: &'static str,
+    no_files: &'static str,
     role_primary: &'static str,
     role_archived: &'static str,
     file_sha256: &'static str,
@@ -119,6 +120,7 @@ const ZH: Labels = Labels {
     too_large: "截图过大，未嵌入本报告；请从证据文件中提取（方法见下文）。",
     files: "证据文件与记录哈希值",
     file: "证据文件",
+    no_files: "该匹配没有证据文件：取证时未能写入。可用 copyhound rebuild-evidence ID 从保存的抓取内容重建，然后重新生成本报告。",
     role_primary: "主要证据",
     role_archived: "第三方网页存档记录（辅助证据）",
     file_sha256: "文件 SHA-256",
@@ -168,6 +170,7 @@ const EN: Labels = Labels {
     too_large: "The screenshot is too large to embed; extract it from the evidence file (see below).",
     files: "Evidence files and record digests",
     file: "Evidence file",
+    no_files: "This match has no evidence file: it could not be written at capture time. The command copyhound rebuild-evidence ID writes it from the stored capture; then make this report again.",
     role_primary: "primary evidence",
     role_archived: "third party's archived record (secondary evidence)",
     file_sha256: "File SHA-256",
@@ -544,5 +547,14 @@ mod tests {
         assert!(!html.contains("<img"));
         // The passages side by side, as the alert shows them.
         assert!(html.contains("<mark>江城新聞&lt;b&gt;</mark>"), "{html}");
+        assert!(!html.contains(ZH.no_files));
+    }
+
+    #[test]
+    fn a_match_without_evidence_file_says_how_to_make_it() {
+        let html = render_in(Language::En, &[]);
+        assert!(html.contains(EN.no_files));
+        assert!(html.contains("holds no screenshot"));
+        assert!(!html.contains("sha256sum "));
     }
 }

@@ -142,7 +142,7 @@ fn tool(available: bool, what: &str, test: &str) -> bool {
     available
 }
 
-fn python_module(module: &str) -> bool {
+pub fn python_module(module: &str) -> bool {
     Command::new("python3")
         .args(["-c", &format!("import {module}")])
         .output()
@@ -150,7 +150,7 @@ fn python_module(module: &str) -> bool {
 }
 
 /// `wacz validate -f FILE`, by PyPI's `wacz` package.
-fn wacz_validate(path: &Path) -> Output {
+pub fn wacz_validate(path: &Path) -> Output {
     Command::new("python3")
         .args(["-m", "wacz", "validate", "-f"])
         .arg(path)

@@ -555,6 +555,6 @@ mod tests {
         let html = render_in(Language::En, &[]);
         assert!(html.contains(EN.no_files));
         assert!(html.contains("holds no screenshot"));
-        assert!(!html.contains("sha256sum "));
+        assert!(!html.contains("warcio check -v "));
     }
 }

@@ -272,6 +272,7 @@ fn write_zip<W: Write + Seek>(
         zip.write_all(bytes).map_err(io_err)?;
         resources.push(resource(path, bytes));
     }
+    unique_names(&mut resources);
     let created = super::utc(input.created);
     let main = input.pages.first();
     let package = serde_json::to_vec_pretty(&DataPackage {
@@ -367,6 +368,21 @@ fn resource(path: &str, bytes: &[u8]) -> Resource {
         path: path.to_string(),
         hash: format!("sha256:{}", hex::encode(Sha256::digest(bytes))),
         bytes: bytes.len() as u64,
+    }
+}
+
+/// Resource names must be unique in a data package; lower-casing could make two file
+/// names one, so a repeated name gets `-2`, `-3`, ... appended.
+fn unique_names(resources: &mut [Resource]) {
+    let mut seen = std::collections::HashSet::new();
+    for r in resources.iter_mut() {
+        let mut name = r.name.clone();
+        let mut n = 1;
+        while !seen.insert(name.clone()) {
+            n += 1;
+            name = format!("{}-{n}", r.name);
+        }
+        r.name = name;
     }
 }
 
@@ -514,6 +530,18 @@ mod tests {
         }
         assert_eq!(timestamp14("2026-03-01T10:00:00.123Z"), "20260301100000");
         assert_eq!(media_type(" Text/HTML ; charset=utf-8"), "text/html");
+    }
+
+    #[test]
+    fn resource_names_are_lower_case_and_unique() {
+        let mut resources = vec![
+            resource("archive/A-1.warc.gz", b"a"),
+            resource("archive/a-1.warc.gz", b"b"),
+            resource("archive/x y+z.warc.gz", b"c"),
+        ];
+        unique_names(&mut resources);
+        let names: Vec<&str> = resources.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["a-1.warc.gz", "a-1.warc.gz-2", "x-y-z.warc.gz"]);
     }
 
     #[test]

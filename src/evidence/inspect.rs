@@ -126,9 +126,16 @@ pub fn inspect(bytes: &[u8]) -> Inspection {
     let mut out = Inspection {
         sha256: hex::encode(Sha256::digest(bytes)),
         bytes: bytes.len() as u64,
-        problems: problems.iter().map(ToString::to_string).collect(),
+        problems: problems
+            .iter()
+            .map(ToString::to_string)
+            .chain(super::missing_links(&checked))
+            .collect(),
         ..Inspection::default()
     };
+    if checked.is_empty() && problems.is_empty() {
+        out.problems.push("no WARC record in the file".into());
+    }
     let bad: std::collections::HashSet<usize> = problems.iter().map(|p| p.index).collect();
     for (i, c) in checked.iter().enumerate() {
         // A member ends where the next begins; the last one at the end of the file.
@@ -474,6 +481,29 @@ pub(crate) mod tests {
         assert!(!i.problems.is_empty());
         assert!(!i.records.is_empty());
         assert!(inspect(b"not a warc").records.is_empty());
+        assert!(!inspect(b"").problems.is_empty());
+        // A removed record is named by the link that points at it.
+        let members: Vec<Vec<u8>> = {
+            let info = WarcInfo::current(b"", "ua");
+            bundle_records(&info, &capture(), &facts(), "f.warc.gz", Utc::now())
+                .unwrap()
+                .iter()
+                .map(Record::to_gzip_member)
+                .collect()
+        };
+        let without_request: Vec<u8> = [&members[0], &members[2], &members[3]]
+            .into_iter()
+            .flatten()
+            .copied()
+            .collect();
+        let i = inspect(&without_request);
+        assert!(
+            i.problems
+                .iter()
+                .any(|p| p.contains("WARC-Concurrent-To") && p.contains("is not in the file")),
+            "{:?}",
+            i.problems
+        );
     }
 
     #[test]

@@ -12,6 +12,7 @@ use std::process::{Command, Output};
 use copyhound::evidence::warc;
 
 use crate::util::{copyhound_cmd, json, stderr, stdout, OUTLET_CONFIG};
+use crate::warc::tool;
 
 /// Markup in the copy's title and heading: the report must show it as text.
 const HOSTILE: &str = "<script>alert('copier')</script>";
@@ -127,19 +128,6 @@ fn attribute_urls(html: &str) -> Vec<String> {
         }
     }
     urls
-}
-
-/// Whether an external tool is there; under `COPYHOUND_REQUIRE_TOOLS=1` a missing one
-/// fails the test.
-fn tool(available: bool, what: &str, test: &str) -> bool {
-    if !available {
-        assert!(
-            std::env::var_os("COPYHOUND_REQUIRE_TOOLS").is_none(),
-            "{test}: {what} is missing and COPYHOUND_REQUIRE_TOOLS is set"
-        );
-        eprintln!("skipping the rest of {test}: {what} not installed (pip install wacz warcio; CI installs them)");
-    }
-    available
 }
 
 pub fn python_module(module: &str) -> bool {

@@ -24,7 +24,7 @@ use crate::util::{copyhound, json, stderr, stdout};
 /// Whether an external tool is there. CI sets `COPYHOUND_REQUIRE_TOOLS=1` (after
 /// installing wget and warcio), which turns a missing tool into a failure instead of a
 /// skip.
-fn tool(available: bool, what: &str, test: &str) -> bool {
+pub fn tool(available: bool, what: &str, test: &str) -> bool {
     if available {
         return true;
     }

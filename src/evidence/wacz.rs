@@ -220,6 +220,10 @@ fn write_zip<W: Write + Seek>(
     let mut total = 0u64;
     let mut names = std::collections::HashSet::new();
     for f in input.files {
+        // A file shared by two matches is packed once.
+        if !names.insert(f.name.clone()) {
+            continue;
+        }
         let read_err = |source| WaczError::Read {
             path: f.path.clone(),
             source,
@@ -234,9 +238,6 @@ fn write_zip<W: Write + Seek>(
         total += len;
         if total > MAX_PACKAGE_WARC_BYTES {
             return Err(WaczError::PackageTooLarge);
-        }
-        if !names.insert(f.name.clone()) {
-            continue;
         }
         let bytes = std::fs::read(&f.path).map_err(read_err)?;
         index.extend(cdxj_lines(&bytes, &f.name));

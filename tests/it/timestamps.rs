@@ -585,8 +585,10 @@ tsa_retry_max = \"2s\"
     }
     let matches = json(&cli(&config, &["matches", "list", "--json"]).await);
     let mut files: Vec<PathBuf> = Vec::new();
+    let mut ids: Vec<String> = Vec::new();
     for m in matches.as_array().unwrap() {
         let id = m["id"].as_i64().unwrap().to_string();
+        ids.push(id.clone());
         let detail = json(&cli(&config, &["matches", "show", &id, "--json"]).await);
         let name = detail["evidence_file"].as_str().expect("an evidence file");
         files.push(root.join("state/evidence").join(name));
@@ -687,4 +689,57 @@ tsa_retry_max = \"2s\"
         2,
         "exactly one request per file once up"
     );
+
+    // Counsel's report shows the verified timestamp.
+    let out = cli(&config, &["evidence-report", &ids[0], "--lang", "en"]).await;
+    let html = stdout(&out);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        html.contains("O=Copyhound Tests,CN=Copyhound Test TSA"),
+        "no TSA in the report"
+    );
+    assert!(
+        html.contains("verified: signature, certificate chain"),
+        "not verified in the report"
+    );
+
+    // The package's digest is timestamped too, and openssl verifies that token against
+    // the package's datapackage.json.
+    let wacz = root.join("case.wacz");
+    let out = cli(
+        &config,
+        &[
+            "export-evidence",
+            &ids[0],
+            &ids[1],
+            "--wacz",
+            wacz.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains(", timestamped"), "{}", stdout(&out));
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(&wacz).unwrap()).unwrap();
+    let read = |zip: &mut zip::ZipArchive<std::fs::File>, name: &str| {
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut zip.by_name(name).unwrap(), &mut bytes).unwrap();
+        bytes
+    };
+    let datapackage = read(&mut zip, "datapackage.json");
+    let digest: serde_json::Value =
+        serde_json::from_slice(&read(&mut zip, "datapackage-digest.json")).unwrap();
+    use base64::Engine as _;
+    let token = base64::engine::general_purpose::STANDARD
+        .decode(digest["timestampToken"].as_str().expect("a package token"))
+        .unwrap();
+    std::fs::write(root.join("datapackage.json"), &datapackage).unwrap();
+    std::fs::write(root.join("datapackage.tsr"), &token).unwrap();
+    let ossl = openssl_verify(
+        &[&root.join("datapackage.json")],
+        &["-data"],
+        &root.join("datapackage.tsr"),
+        &tsa.ca(),
+    );
+    assert!(accepted(&ossl), "{}", stderr(&ossl));
+    assert_eq!(tsa.exchanges().len(), 3, "one more token, for the package");
 }

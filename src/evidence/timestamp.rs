@@ -396,13 +396,13 @@ pub fn verify(
     digest: &[u8; 32],
     anchors: &TrustAnchors,
 ) -> Result<TokenInfo, TimestampError> {
-    // A response is SEQUENCE { SEQUENCE status, ContentInfo }, a token is SEQUENCE { OID,
-    // [0] ... }: the first element's tag tells them apart.
     if der.len() > MAX_RESPONSE_BYTES {
         return Err(TimestampError::Malformed(format!(
             "larger than {MAX_RESPONSE_BYTES} bytes"
         )));
     }
+    // A response is SEQUENCE { SEQUENCE status, ContentInfo }, a token is SEQUENCE { OID,
+    // [0] ... }: only a token decodes as a ContentInfo.
     let token_der = if ContentInfo::from_der(der).is_ok() {
         der.to_vec()
     } else {

@@ -314,6 +314,7 @@ pub fn facts_for_match(store: &Store, d: &MatchDetail) -> Result<Option<MatchFac
         passages_omitted,
         escalation: None,
         case: None,
+        licence: None,
     }))
 }
 

@@ -839,6 +839,9 @@ pub fn desk_url(public_url: Option<&url::Url>, id: Option<i64>) -> Option<String
 /// Which of `w`'s roles a new match alerts: the filters of `[email]`, with the entry's
 /// own thresholds (counsel is not told of copies on a licensed partner's site).
 pub fn webhook_roles(facts: &MatchFacts, w: &WebhookSettings) -> Vec<Role> {
+    if let Some(roles) = super::licence_roles(facts) {
+        return roles.into_iter().filter(|r| w.roles.contains(r)).collect();
+    }
     w.roles
         .iter()
         .copied()

@@ -203,6 +203,7 @@ pub struct Labels {
     st_unreviewed: &'static str,
     st_infringing: &'static str,
     st_licensed: &'static str,
+    st_licensed_noncompliant: &'static str,
     st_false_positive: &'static str,
     st_ignored: &'static str,
 }
@@ -214,6 +215,7 @@ impl Labels {
             ReviewStatus::Unreviewed => self.st_unreviewed,
             ReviewStatus::Infringing => self.st_infringing,
             ReviewStatus::Licensed => self.st_licensed,
+            ReviewStatus::LicensedNoncompliant => self.st_licensed_noncompliant,
             ReviewStatus::FalsePositive => self.st_false_positive,
             ReviewStatus::Ignored => self.st_ignored,
         }
@@ -449,6 +451,7 @@ static ZH: Labels = Labels {
     st_unreviewed: "未审核",
     st_infringing: "侵权",
     st_licensed: "已授权",
+    st_licensed_noncompliant: "授权未合规",
     st_false_positive: "误报",
     st_ignored: "已忽略",
 };
@@ -629,6 +632,7 @@ static EN: Labels = Labels {
     st_unreviewed: "Unreviewed",
     st_infringing: "Infringing",
     st_licensed: "Licensed",
+    st_licensed_noncompliant: "Licensed, noncompliant",
     st_false_positive: "False positive",
     st_ignored: "Ignored",
 };

@@ -7,9 +7,12 @@
 //! attribution near the copied text, a link back to the original, the title kept, the
 //! excerpt share, and the capture date within the licence's validity.
 //!
-//! This module is pure: it takes strings, dates and URLs and returns values. It never
-//! fetches, reads the clock or speaks SQL; the examination stage and the CLI gather the
-//! page (`CopyPage`) and record the verdict.
+//! `mod.rs` is pure: it takes strings, dates and URLs and returns values. It never
+//! fetches, reads the clock or speaks SQL; the examination stage gathers the page
+//! (`CopyPage`) and the store records the verdict. [`recheck`] is the edge that judges
+//! recorded matches again (`copyhound licences check`).
+
+pub mod recheck;
 
 use chrono::NaiveDate;
 use serde::Serialize;

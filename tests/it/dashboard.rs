@@ -232,6 +232,7 @@ pub(crate) fn known_store(dir: &Path, base: DateTime<Utc>, extra_config: &str) -
             ignored: false,
             original_version: None,
             archive: None,
+            licence_check: None,
         };
         let outcome = store
             .record_matches(&capture(p.url, seen), &[m], seen)
@@ -948,6 +949,7 @@ pub(crate) fn realistic_store(dir: &Path, now: DateTime<Utc>, extra_config: &str
                 ignored: false,
                 original_version: None,
                 archive: None,
+                licence_check: None,
             });
         }
         let outcomes = store

@@ -14,6 +14,7 @@ mod evidence;
 mod exports;
 mod extract;
 mod ingest;
+mod licences;
 mod pipeline;
 mod review;
 mod site;

@@ -20,6 +20,7 @@
 pub mod auth;
 mod cases;
 pub mod i18n;
+mod licences;
 mod pages;
 
 pub use pages::MAX_BULK_DECISION;
@@ -165,6 +166,8 @@ pub fn router(desk: Desk) -> Router {
         .route("/cases/{id}", get(cases::page))
         .route("/cases/{id}/step", post(cases::step))
         .route("/cases/{id}/evidence/{event}", get(cases::evidence))
+        .route("/licences", get(licences::page).post(licences::add))
+        .route("/licences/check", post(licences::check))
         .route("/sites", get(pages::sites))
         .route("/sites/decide", post(pages::decide_site))
         .route("/sites/{host}", get(pages::site_page))

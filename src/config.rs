@@ -1789,14 +1789,22 @@ fn parse_report(s: &mut Section<'_>, base_dir: &Path) -> Option<ReportSettings> 
 
 /// One `[[licences]]` entry: a partner, its sites, its validity and its terms.
 fn parse_licence(s: &mut Section<'_>) -> Option<crate::licences::Licence> {
-    use crate::licences::{Licence, LicenceSource, Scope, Terms, MAX_DOMAINS, MAX_FORMS, MAX_FORM_CHARS};
+    use crate::licences::{
+        Licence, LicenceSource, Scope, Terms, MAX_DOMAINS, MAX_FORMS, MAX_FORM_CHARS,
+    };
     let partner = s.string("partner", true);
     let mut domains = Vec::new();
     let raw_domains = s.string_list("domains");
     if raw_domains.is_empty() {
-        s.problem("domains", "missing (required): the partner's domains".into());
+        s.problem(
+            "domains",
+            "missing (required): the partner's domains".into(),
+        );
     } else if raw_domains.len() > MAX_DOMAINS {
-        s.problem("domains", format!("at most {MAX_DOMAINS} domains per licence"));
+        s.problem(
+            "domains",
+            format!("at most {MAX_DOMAINS} domains per licence"),
+        );
     }
     for (i, d) in raw_domains.iter().enumerate() {
         match crate::licences::parse_site(d) {

@@ -104,7 +104,8 @@ fn list_text(list: &[LicenceOverview], settings: &Settings) -> String {
             out,
             "  valid:    {} to {}",
             l.valid_from,
-            l.valid_to.map_or_else(|| "open".to_string(), |d| d.to_string())
+            l.valid_to
+                .map_or_else(|| "open".to_string(), |d| d.to_string())
         );
         let _ = writeln!(out, "  terms:    {}", terms_line(l));
         let _ = writeln!(
@@ -146,7 +147,11 @@ fn check_text(checked: &[Checked]) -> String {
             c.match_id,
             c.verdict,
             missing,
-            super::printable(if c.partner.is_empty() { "-" } else { &c.partner }),
+            super::printable(if c.partner.is_empty() {
+                "-"
+            } else {
+                &c.partner
+            }),
             super::printable(&c.copy_url),
             c.problem
                 .as_deref()
@@ -154,7 +159,10 @@ fn check_text(checked: &[Checked]) -> String {
                 .unwrap_or_default()
         );
     }
-    let bad = checked.iter().filter(|c| c.verdict == "noncompliant").count();
+    let bad = checked
+        .iter()
+        .filter(|c| c.verdict == "noncompliant")
+        .count();
     let alerts: usize = checked.iter().map(|c| c.alerts).sum();
     let _ = writeln!(
         out,

@@ -341,7 +341,15 @@ impl Detector {
         share: f64,
         captured_on: chrono::NaiveDate,
     ) -> Option<(crate::store::NewLicenceCheck, crate::licences::Verdict)> {
-        licence_check(&self.licences, &self.rules, url, page, original, share, captured_on)
+        licence_check(
+            &self.licences,
+            &self.rules,
+            url,
+            page,
+            original,
+            share,
+            captured_on,
+        )
     }
 
     /// The matches (copy or partial) of an examined page, ready to record.
@@ -418,7 +426,10 @@ pub fn licence_book(
 ) -> Result<crate::licences::LicenceBook, StoreError> {
     let mut all = settings.licences.clone();
     all.extend(store.desk_licences()?.into_iter().map(|l| l.licence));
-    Ok(crate::licences::LicenceBook::new(all, &settings.outlet.name))
+    Ok(crate::licences::LicenceBook::new(
+        all,
+        &settings.outlet.name,
+    ))
 }
 
 /// What a licence check needs of a page: its main text, its whole text (tags

@@ -154,8 +154,7 @@ impl Licence {
 pub fn parse_site(text: &str) -> Result<String, String> {
     let t = text.trim();
     if let Some((host, port)) = t.rsplit_once(':') {
-        if !host.contains(':') && !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit())
-        {
+        if !host.contains(':') && !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) {
             let host = parse_domain(host)?;
             let port: u16 = port
                 .parse()
@@ -398,11 +397,9 @@ pub fn title_kept(copy_title: &str, original_title: &str) -> bool {
     if compact(copy_title) == original {
         return true;
     }
-    TITLE_SEPARATORS.iter().any(|sep| {
-        copy_title
-            .split(sep)
-            .any(|part| compact(part) == original)
-    })
+    TITLE_SEPARATORS
+        .iter()
+        .any(|sep| copy_title.split(sep).any(|part| compact(part) == original))
 }
 
 /// The licences in force for the pipeline: the config's and the desk's.
@@ -436,7 +433,9 @@ impl LicenceBook {
 
     /// Whether some licence (valid or not) covers `url`'s site.
     pub fn covers(&self, url: &Url) -> bool {
-        self.entries.iter().any(|(sites, _)| sites.contains_url(url))
+        self.entries
+            .iter()
+            .any(|(sites, _)| sites.contains_url(url))
     }
 
     /// The licence that judges a copy at `url` captured on `day`: one that holds that

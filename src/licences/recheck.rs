@@ -167,12 +167,14 @@ fn check_one(
         match crate::review::facts_for_match(store, &detail)? {
             Some(mut facts) => {
                 facts.licence = Some(licence_facts(&check));
-                let evidence = detail.evidence_file.as_ref().map(|f| {
-                    crate::notify::report::EvidenceRef {
-                        file_name: f.clone(),
-                        sha256: detail.evidence_sha256.clone().unwrap_or_default(),
-                    }
-                });
+                let evidence =
+                    detail
+                        .evidence_file
+                        .as_ref()
+                        .map(|f| crate::notify::report::EvidenceRef {
+                            file_name: f.clone(),
+                            sha256: detail.evidence_sha256.clone().unwrap_or_default(),
+                        });
                 crate::notify::new_match_alerts(
                     &facts,
                     evidence.as_ref(),
@@ -232,11 +234,7 @@ pub struct LicenceOverview {
 pub fn overview(store: &Store, settings: &Settings) -> Result<Vec<LicenceOverview>, StoreError> {
     let counts = store.licence_counts()?;
     let desk = store.desk_licences()?;
-    let config = settings
-        .licences
-        .iter()
-        .cloned()
-        .map(|l| (l, None, None));
+    let config = settings.licences.iter().cloned().map(|l| (l, None, None));
     let desk = desk
         .into_iter()
         .map(|d| (d.licence, Some(d.added_by), Some(d.added_at)));

@@ -24,7 +24,9 @@ fn licence(terms: Terms) -> Licence {
 fn page(title: &str, header: &str, footer: &str, links: &[&str]) -> CopyPage {
     CopyPage {
         main_text: format!("{BODY}\n{footer}"),
-        page_text: format!("首页 新闻 生活 {title} 2026-11-21 {header} {BODY} {footer} 友情链接 关于我们"),
+        page_text: format!(
+            "首页 新闻 生活 {title} 2026-11-21 {header} {BODY} {footer} 友情链接 关于我们"
+        ),
         title: title.to_string(),
         link_keys: links.iter().map(|l| l.to_string()).collect(),
     }
@@ -71,7 +73,12 @@ fn each_missing_term_is_named() {
             vec![Missing::Link],
         ),
         (
-            page("震惊！湿地公园竟然变成这样", "来源：江城日报", "", &[ORIGINAL_URL_KEY]),
+            page(
+                "震惊！湿地公园竟然变成这样",
+                "来源：江城日报",
+                "",
+                &[ORIGINAL_URL_KEY],
+            ),
             1.0,
             vec![Missing::Title],
         ),
@@ -245,13 +252,19 @@ fn the_book_picks_the_licence_valid_on_the_day() {
     };
     let book = LicenceBook::new(vec![old, renewed], "江城日报社");
     let url = Url::parse("https://news.tiantian.example/a.html").unwrap();
-    assert_eq!(book.for_url(&url, day("2026-03-01")).unwrap().key(), "desk:7");
+    assert_eq!(
+        book.for_url(&url, day("2026-03-01")).unwrap().key(),
+        "desk:7"
+    );
     assert_eq!(
         book.for_url(&url, day("2024-03-01")).unwrap().key(),
         "config:天天资讯网"
     );
     // After both: the one that ended last judges it (expired).
-    assert_eq!(book.for_url(&url, day("2027-03-01")).unwrap().key(), "desk:7");
+    assert_eq!(
+        book.for_url(&url, day("2027-03-01")).unwrap().key(),
+        "desk:7"
+    );
     let port = Url::parse("http://127.0.0.1:8080/x").unwrap();
     assert!(book.covers(&port));
     assert!(!book.covers(&Url::parse("http://127.0.0.1:8081/x").unwrap()));

@@ -117,7 +117,12 @@ pub fn write_request(
 }
 
 /// The draft request to the partner, in the outlet's language.
-pub fn draft(facts: &MatchFacts, l: &LicenceFacts, outlet: &Outlet, contacts: &[Contact]) -> String {
+pub fn draft(
+    facts: &MatchFacts,
+    l: &LicenceFacts,
+    outlet: &Outlet,
+    contacts: &[Contact],
+) -> String {
     let partner = one_line(&l.partner, 200);
     let title = one_line(&facts.original.title, 300);
     let original_url = one_line(&facts.original.url, 2000);
@@ -227,8 +232,18 @@ mod tests {
         assert!(en.contains("does not link to the original article"));
         assert!(!en.contains("excerpt"));
         let (mut text, mut html) = (String::new(), String::new());
-        write_request(&mut text, &mut html, &f, &l, &outlet(Language::En), &contacts);
+        write_request(
+            &mut text,
+            &mut html,
+            &f,
+            &l,
+            &outlet(Language::En),
+            &contacts,
+        );
         assert!(text.contains("Missing: no attribution, no link to the original, title changed"));
-        assert!(!html.contains("<b>\n") && html.contains("&lt;b&gt;"), "{html}");
+        assert!(
+            !html.contains("<b>\n") && html.contains("&lt;b&gt;"),
+            "{html}"
+        );
     }
 }

@@ -489,7 +489,14 @@ pub fn render_digest(items: &[ReportItem], cx: &ReportContext<'_>) -> Rendered {
             .as_ref()
             .filter(|_| super::licence::is_noncompliant(&item.facts))
         {
-            super::licence::write_request(&mut text, &mut html, &item.facts, lf, cx.outlet, cx.contacts);
+            super::licence::write_request(
+                &mut text,
+                &mut html,
+                &item.facts,
+                lf,
+                cx.outlet,
+                cx.contacts,
+            );
         }
         write_match(&mut text, &mut html, item, l, false);
         text.push('\n');

@@ -117,9 +117,8 @@ pub(crate) fn insert_check_in(
 fn licence_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredLicence> {
     let domains: String = r.get(2)?;
     let forms: String = r.get(6)?;
-    let date = |text: Option<String>| {
-        text.and_then(|t| NaiveDate::parse_from_str(&t, "%Y-%m-%d").ok())
-    };
+    let date =
+        |text: Option<String>| text.and_then(|t| NaiveDate::parse_from_str(&t, "%Y-%m-%d").ok());
     let scope: String = r.get(9)?;
     Ok(StoredLicence {
         licence: Licence {
@@ -156,8 +155,7 @@ fn check_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<LicenceCheck> {
     })
 }
 
-const CHECK_COLUMNS: &str =
-    "match_id, licence, partner, verdict, missing, checked_at, alerted_at";
+const CHECK_COLUMNS: &str = "match_id, licence, partner, verdict, missing, checked_at, alerted_at";
 
 impl Store {
     /// Records a licence added on the desk by `actor`; returns its id.
@@ -173,8 +171,7 @@ impl Store {
         let t = &licence.terms;
         // Serialising a list of strings cannot fail.
         let domains = serde_json::to_string(&licence.domains).unwrap_or_else(|_| "[]".into());
-        let forms =
-            serde_json::to_string(&t.attribution_forms).unwrap_or_else(|_| "[]".into());
+        let forms = serde_json::to_string(&t.attribution_forms).unwrap_or_else(|_| "[]".into());
         self.conn
             .execute(
                 "INSERT INTO licences (partner, domains, valid_from, valid_to, attribution,
@@ -242,11 +239,17 @@ impl Store {
     ) -> Result<std::collections::HashMap<String, LicenceCounts>, StoreError> {
         let mut stmt = self
             .conn
-            .prepare("SELECT licence, verdict, COUNT(*) FROM licence_checks GROUP BY licence, verdict")
+            .prepare(
+                "SELECT licence, verdict, COUNT(*) FROM licence_checks GROUP BY licence, verdict",
+            )
             .map_err(|e| self.err(e))?;
         let rows = stmt
             .query_map([], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?))
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
             })
             .map_err(|e| self.err(e))?;
         let mut out: std::collections::HashMap<String, LicenceCounts> = Default::default();
@@ -453,7 +456,13 @@ mod tests {
             missing: vec!["link".into(), "title".into()],
         };
         let r = store
-            .record_licence_check(id, &bad, std::slice::from_ref(&alert), "copyhound", Utc::now())
+            .record_licence_check(
+                id,
+                &bad,
+                std::slice::from_ref(&alert),
+                "copyhound",
+                Utc::now(),
+            )
             .unwrap();
         assert_eq!((r.status_changed, r.alerts), (true, 1));
         let check = store.licence_check(id).unwrap().unwrap();
@@ -478,7 +487,12 @@ mod tests {
             .record_licence_check(id, &good, &[], "copyhound", Utc::now())
             .unwrap();
         assert!(r.status_changed);
-        assert!(store.licence_check(id).unwrap().unwrap().alerted_at.is_some());
+        assert!(store
+            .licence_check(id)
+            .unwrap()
+            .unwrap()
+            .alerted_at
+            .is_some());
         assert_eq!(store.decisions(id).unwrap().len(), 2);
     }
 }

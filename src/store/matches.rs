@@ -203,8 +203,7 @@ fn initial_status(m: &NewMatch) -> ReviewStatus {
     if m.ignored {
         ReviewStatus::Ignored
     } else if m.licensed
-        && m
-            .licence_check
+        && m.licence_check
             .as_ref()
             .is_some_and(super::NewLicenceCheck::is_noncompliant)
     {

@@ -18,7 +18,7 @@ use axum::{Extension, Form};
 use chrono::{NaiveDate, Utc};
 use serde::Deserialize;
 
-use super::i18n::{labels, licence_labels, LicenceLabels, Labels};
+use super::i18n::{labels, licence_labels, Labels, LicenceLabels};
 use super::pages::{check_csrf, html, respond, Failure, PageResult, Session};
 use super::{status_page, view, DeskState};
 use crate::licences::recheck::{self, LicenceOverview};
@@ -74,8 +74,8 @@ impl LicenceRow {
             Scope::Full => lt.scope_full,
             Scope::Excerpt => lt.scope_excerpt,
         });
-        let scope_share = (l.terms.scope == Scope::Excerpt)
-            .then(|| view::percent(l.terms.excerpt_max_share));
+        let scope_share =
+            (l.terms.scope == Scope::Excerpt).then(|| view::percent(l.terms.excerpt_max_share));
         let source = match (&l.source, &o.added_by, &o.added_at) {
             (LicenceSource::Desk { .. }, Some(by), Some(at)) => {
                 format!("{} · {} {by} · {at}", lt.source_desk, lt.added_by)
@@ -212,7 +212,11 @@ pub async fn page(
 ) -> Response {
     let lt = licence_labels(desk.settings().outlet.language);
     let flash = if let Some(p) = params.get("added") {
-        Some(format!("{}{}", lt.added, p.chars().take(200).collect::<String>()))
+        Some(format!(
+            "{}{}",
+            lt.added,
+            p.chars().take(200).collect::<String>()
+        ))
     } else {
         match (params.get("checked"), params.get("noncompliant")) {
             (Some(c), Some(n)) => Some(format!(
@@ -251,12 +255,23 @@ fn parse_form(form: &AddForm, lt: &LicenceLabels) -> Result<Licence, String> {
         match crate::licences::parse_site(d) {
             Ok(site) if !domains.contains(&site) => domains.push(site),
             Ok(_) => {}
-            Err(_) => return Err(format!("{}{}", lt.err_domains, d.chars().take(100).collect::<String>())),
+            Err(_) => {
+                return Err(format!(
+                    "{}{}",
+                    lt.err_domains,
+                    d.chars().take(100).collect::<String>()
+                ))
+            }
         }
     }
     let date = |text: &str| {
-        NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
-            .map_err(|_| format!("{}{}", lt.err_date, text.chars().take(40).collect::<String>()))
+        NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d").map_err(|_| {
+            format!(
+                "{}{}",
+                lt.err_date,
+                text.chars().take(40).collect::<String>()
+            )
+        })
     };
     let valid_from = date(&form.valid_from)?;
     let valid_to = match form.valid_to.trim() {
@@ -437,12 +452,48 @@ mod tests {
         assert_eq!(l.terms.scope, Scope::Excerpt);
         assert_eq!(l.valid_to, None);
         for (bad, reason) in [
-            (AddForm { partner: " ".into(), ..form() }, lt.err_partner.to_string()),
-            (AddForm { domains: "http://x/".into(), ..form() }, format!("{}http://x/", lt.err_domains)),
-            (AddForm { valid_from: "1/2/2026".into(), ..form() }, format!("{}1/2/2026", lt.err_date)),
-            (AddForm { valid_to: "2025-01-01".into(), ..form() }, lt.err_order.to_string()),
-            (AddForm { excerpt_max_share: "2".into(), ..form() }, lt.err_share.to_string()),
-            (AddForm { attribution_forms: "x\n".repeat(21), ..form() }, lt.err_forms.to_string()),
+            (
+                AddForm {
+                    partner: " ".into(),
+                    ..form()
+                },
+                lt.err_partner.to_string(),
+            ),
+            (
+                AddForm {
+                    domains: "http://x/".into(),
+                    ..form()
+                },
+                format!("{}http://x/", lt.err_domains),
+            ),
+            (
+                AddForm {
+                    valid_from: "1/2/2026".into(),
+                    ..form()
+                },
+                format!("{}1/2/2026", lt.err_date),
+            ),
+            (
+                AddForm {
+                    valid_to: "2025-01-01".into(),
+                    ..form()
+                },
+                lt.err_order.to_string(),
+            ),
+            (
+                AddForm {
+                    excerpt_max_share: "2".into(),
+                    ..form()
+                },
+                lt.err_share.to_string(),
+            ),
+            (
+                AddForm {
+                    attribution_forms: "x\n".repeat(21),
+                    ..form()
+                },
+                lt.err_forms.to_string(),
+            ),
         ] {
             assert_eq!(parse_form(&bad, lt).unwrap_err(), reason);
         }

@@ -1131,7 +1131,15 @@ pub async fn match_page(
                 let provenance = review::provenance(s, &detail)?;
                 let cases = s.cases_of_match(id)?;
                 let licence = s.licence_check(id)?;
-                Ok((detail, history, original, capture, host, provenance, (cases, licence)))
+                Ok((
+                    detail,
+                    history,
+                    original,
+                    capture,
+                    host,
+                    provenance,
+                    (cases, licence),
+                ))
             })
             .await?;
         let (detail, history, original, capture, host, provenance, (cases, licence)) = loaded;

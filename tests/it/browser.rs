@@ -1159,8 +1159,7 @@ async fn the_cases_view_and_a_case_page_in_chromium() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_licences_page_adds_a_licence_and_shows_compliance_in_chromium() {
     let Some((desk, browser)) =
-        desk_and_browser("the_licences_page_adds_a_licence_and_shows_compliance_in_chromium")
-            .await
+        desk_and_browser("the_licences_page_adds_a_licence_and_shows_compliance_in_chromium").await
     else {
         return;
     };
@@ -1220,10 +1219,16 @@ async fn the_licences_page_adds_a_licence_and_shows_compliance_in_chromium() {
     browser.js(&fill("2020-01-01", "")).await;
     browser.click("#add-licence-submit").await;
     let flash = browser.text("#flash").await;
-    assert!(flash.contains("已添加授权：Valley <b>Partner</b> News"), "{flash}");
+    assert!(
+        flash.contains("已添加授权：Valley <b>Partner</b> News"),
+        "{flash}"
+    );
     let row = browser.find("tr.licence[data-source=\"desk\"]").await;
     assert_eq!(row.attr("data-state").await.unwrap(), Some("valid".into()));
-    assert!(browser.find_all("tr.licence td.partner b b").await.is_empty());
+    assert!(browser
+        .find_all("tr.licence td.partner b b")
+        .await
+        .is_empty());
     let source = browser.text("tr.licence .source").await;
     assert!(source.contains(USER), "{source}");
     browser.assert_quiet_console().await;

@@ -14,7 +14,8 @@ use crate::util::{
     OUTLET_CONFIG,
 };
 
-const ORIGINAL_URL: &str = "https://www.jiangcheng-daily.example/news/2026-11/20/content_10086.html";
+const ORIGINAL_URL: &str =
+    "https://www.jiangcheng-daily.example/news/2026-11/20/content_10086.html";
 
 /// How a partner's copy departs from the compliant one.
 #[derive(Clone, Copy, PartialEq, Debug)]
@@ -36,7 +37,9 @@ fn page(kind: Copy) -> String {
         html = html.replace("來源：網絡整理", "來源：江城日報");
     }
     if kind != Copy::NoLink {
-        let link = format!("<p>原文鏈接：<a href=\"{ORIGINAL_URL}\" rel=\"nofollow\">江城日報</a></p>\n</div>");
+        let link = format!(
+            "<p>原文鏈接：<a href=\"{ORIGINAL_URL}\" rel=\"nofollow\">江城日報</a></p>\n</div>"
+        );
         let at = html.find("</div>\n</div>").expect("the content's end");
         html.replace_range(at..at + "</div>".len(), &link);
     }
@@ -193,7 +196,10 @@ async fn licensed_copies_are_told_apart_and_only_noncompliant_ones_alert_licensi
                 .iter()
                 .map(|m| m.as_str().unwrap())
                 .collect();
-            (c["verdict"].as_str().unwrap().to_string(), missing.join(","))
+            (
+                c["verdict"].as_str().unwrap().to_string(),
+                missing.join(","),
+            )
         })
         .collect();
     assert_eq!(
@@ -210,14 +216,22 @@ async fn licensed_copies_are_told_apart_and_only_noncompliant_ones_alert_licensi
     // Only the noncompliant copies reached licensing staff, each once, with a draft
     // request naming what is missing; counsel heard only of the expired licence's copy.
     let messages = sink.messages();
-    assert_eq!(messages.len(), 5, "{:?}", messages.iter().map(|m| &m.1).collect::<Vec<_>>());
+    assert_eq!(
+        messages.len(),
+        5,
+        "{:?}",
+        messages.iter().map(|m| &m.1).collect::<Vec<_>>()
+    );
     let mut to_licensing = Vec::new();
     let mut to_legal = Vec::new();
     for (raw, rcpt) in &messages {
         let msg = MessageParser::default().parse(raw).unwrap();
         let subject = msg.subject().unwrap().to_string();
         let body = msg.body_text(0).unwrap().to_string();
-        assert!(!body.contains(&urls[0]), "the compliant copy alerted: {body}");
+        assert!(
+            !body.contains(&urls[0]),
+            "the compliant copy alerted: {body}"
+        );
         if rcpt.iter().any(|r| r.starts_with("licensing@")) {
             to_licensing.push((subject, body));
         } else {
@@ -227,14 +241,22 @@ async fn licensed_copies_are_told_apart_and_only_noncompliant_ones_alert_licensi
     }
     assert_eq!(to_legal.len(), 1);
     assert!(to_legal[0].1.contains(&urls[4]));
-    assert!(to_legal[0].1.contains("过期网 的授权在抓取时已过期"), "{}", to_legal[0].1);
+    assert!(
+        to_legal[0].1.contains("过期网 的授权在抓取时已过期"),
+        "{}",
+        to_legal[0].1
+    );
     assert_eq!(to_licensing.len(), 4);
     let requests: Vec<&(String, String)> = to_licensing
         .iter()
         .filter(|(s, _)| s.contains("授权转载未合规"))
         .collect();
     assert_eq!(requests.len(), 3, "{to_licensing:?}");
-    for (i, missing) in [(1, "未在正文附近注明来源"), (2, "未附原文链接"), (3, "标题与原文不一致")] {
+    for (i, missing) in [
+        (1, "未在正文附近注明来源"),
+        (2, "未附原文链接"),
+        (3, "标题与原文不一致"),
+    ] {
         let (_, body) = requests
             .iter()
             .find(|(_, b)| b.contains(&urls[i]))
@@ -277,8 +299,14 @@ async fn licensed_copies_are_told_apart_and_only_noncompliant_ones_alert_licensi
     assert_eq!(entry("过期网")["counts"]["outside_validity"], 1);
     let text = stdout(&env.run(&["licences", "list"]));
     assert!(text.contains("无署名网  [config:无署名网]"), "{text}");
-    assert!(text.contains("valid:    2020-01-01 to 2020-12-31"), "{text}");
-    assert!(text.contains("terms:    attribution, link, title, full text"), "{text}");
+    assert!(
+        text.contains("valid:    2020-01-01 to 2020-12-31"),
+        "{text}"
+    );
+    assert!(
+        text.contains("terms:    attribution, link, title, full text"),
+        "{text}"
+    );
 }
 
 /// `[crawl] licensed` keeps meaning "licensed, no terms checked": the same copy that a
@@ -292,7 +320,12 @@ async fn the_plain_licensed_list_checks_no_terms() {
     assert!(out.status.success(), "{}", stderr(&out));
     let url = format!("http://{addr}/news/1.html");
     let out = copyhound_blocking(&env.config, &["scan", &url]).await;
-    assert!(stdout(&out).contains("copy"), "{}\n{}", stdout(&out), stderr(&out));
+    assert!(
+        stdout(&out).contains("copy"),
+        "{}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
     let matches = json(&env.run(&["matches", "list", "--json"]));
     assert_eq!(matches[0]["status"], "licensed");
     let checked = json(&env.run(&["licences", "check", "--json"]));

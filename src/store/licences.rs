@@ -265,6 +265,51 @@ impl Store {
         Ok(out)
     }
 
+    /// The checks of matches first seen in `window`, per licence: `(licence key,
+    /// partner, counts)`, in key order. For the monthly report's licences section.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the database cannot be read.
+    pub fn licence_activity(
+        &self,
+        window: crate::store::Window,
+    ) -> Result<Vec<(String, String, LicenceCounts)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT c.licence, MAX(c.partner), c.verdict, COUNT(*)
+                 FROM licence_checks c JOIN matches m ON m.id = c.match_id
+                 WHERE m.first_seen >= ?1 AND m.first_seen < ?2
+                 GROUP BY c.licence, c.verdict ORDER BY c.licence",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![timestamp(window.from), timestamp(window.to)], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, i64>(3)?,
+                ))
+            })
+            .map_err(|e| self.err(e))?;
+        let mut out: Vec<(String, String, LicenceCounts)> = Vec::new();
+        for row in rows {
+            let (licence, partner, verdict, n) = row.map_err(|e| self.err(e))?;
+            if out.last().is_none_or(|(k, _, _)| *k != licence) {
+                out.push((licence, partner, LicenceCounts::default()));
+            }
+            if let Some((_, _, c)) = out.last_mut() {
+                match verdict.as_str() {
+                    "compliant" => c.compliant += n,
+                    "noncompliant" => c.noncompliant += n,
+                    _ => c.outside_validity += n,
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// The ids of the latest `limit` noncompliant matches judged against `licence`.
     ///
     /// # Errors

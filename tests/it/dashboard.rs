@@ -332,6 +332,7 @@ fn store_aggregates_are_exact() {
             ("unreviewed", 2),
             ("infringing", 2),
             ("licensed", 1),
+            ("licensed-noncompliant", 0),
             ("false-positive", 1),
             ("ignored", 0)
         ]

@@ -307,6 +307,19 @@ async fn licensed_copies_are_told_apart_and_only_noncompliant_ones_alert_licensi
         text.contains("terms:    attribution, link, title, full text"),
         "{text}"
     );
+
+    // The month's report shows each licence's compliance.
+    let month = chrono::Utc::now().format("%Y-%m").to_string();
+    let out = env.run(&["report", "--month", &month]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let html = stdout(&out);
+    for row in [
+        "<th scope=\"row\">合规网 <span class=\"url\">config:合规网</span></th><td>1</td><td>0</td><td>0</td><td>100%</td>",
+        "<th scope=\"row\">无链接网 <span class=\"url\">config:无链接网</span></th><td>0</td><td>1</td><td>0</td><td>0%</td>",
+        "<th scope=\"row\">过期网 <span class=\"url\">config:过期网</span></th><td>0</td><td>0</td><td>1</td><td>—</td>",
+    ] {
+        assert!(html.contains(row), "{row} not in the report");
+    }
 }
 
 /// `[crawl] licensed` keeps meaning "licensed, no terms checked": the same copy that a

@@ -156,6 +156,10 @@ pub struct Labels {
     pub cases: &'static str,
     /// The licences page (`/licences`), in the navigation.
     pub licences: &'static str,
+    /// A case step refused because the case moved meanwhile.
+    pub case_changed: &'static str,
+    /// A case step's date that does not parse.
+    pub bad_date: &'static str,
     pub case: &'static str,
     pub open_cases: &'static str,
     pub all_cases: &'static str,
@@ -411,6 +415,8 @@ static ZH: Labels = Labels {
     match_col: "匹配",
     cases: "案件",
     licences: "授权合作",
+    case_changed: "记录期间案件已被更改，请重新查看",
+    bad_date: "日期格式应为 YYYY-MM-DD",
     case: "案件",
     open_cases: "未结案件",
     all_cases: "全部（含已结案）",
@@ -593,6 +599,8 @@ static EN: Labels = Labels {
     match_col: "Match",
     cases: "Cases",
     licences: "Licences",
+    case_changed: "the case changed while this step was being recorded; look at it again",
+    bad_date: "date: not YYYY-MM-DD or an RFC 3339 time",
     case: "Case",
     open_cases: "Open",
     all_cases: "All, with closed",

@@ -1130,7 +1130,7 @@ async fn the_cases_view_and_a_case_page_in_chromium() {
     browser.click("#record-step").await;
     let error = browser.text("#step-error").await;
     assert!(
-        error.contains("cannot go from still-online to escalated"),
+        error.contains("无法从“仍在线”转为“已通知法律顾问”"),
         "{error}"
     );
     let console = browser.console().await;

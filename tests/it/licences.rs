@@ -344,3 +344,95 @@ async fn the_plain_licensed_list_checks_no_terms() {
     let checked = json(&env.run(&["licences", "check", "--json"]));
     assert_eq!(checked.as_array().unwrap().len(), 0);
 }
+
+/// The licences page over real HTTP (the desk of `web`, on the demo's store): behind
+/// the login, every POST refused without the session's CSRF token (nothing added), a
+/// refused form answered 400 with the reason in the desk's language and the form kept,
+/// a licence added and listed with where it comes from, and the check button run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_licences_page_keeps_the_desks_rules() {
+    use reqwest::StatusCode;
+    let desk = crate::web::DeskFixture::start().await;
+    // Without a session a page sends the browser to the login.
+    let r = desk.get("/licences", None).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (session, csrf) = desk.login().await;
+    let r = desk.get("/licences", Some(&session)).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    crate::web::assert_security_headers(r.headers());
+    let page = r.text().await.unwrap();
+    assert!(page.contains("id=\"no-licences\""), "{page}");
+    let form = |token: &'static str| -> Vec<(&'static str, String)> {
+        vec![
+            ("csrf", token.to_string()),
+            ("partner", "晨报 <script>".to_string()),
+            ("domains", "chenbao.example\n127.0.0.2:8080".to_string()),
+            ("valid_from", "2026-01-01".to_string()),
+            ("attribution", "1".to_string()),
+            ("link_back", "1".to_string()),
+            ("scope", "excerpt".to_string()),
+            ("excerpt_max_share", "0.25".to_string()),
+        ]
+    };
+    for token in [
+        "",
+        "0000000000000000000000000000000000000000000000000000000000000000",
+    ] {
+        let f = form(token);
+        let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let r = desk.post("/licences", Some(&session), &f).await;
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+        let r = desk
+            .post("/licences/check", Some(&session), &[("csrf", token)])
+            .await;
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    }
+    let r = desk.post("/licences/check", None, &[("csrf", &csrf)]).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let store = copyhound::store::Store::open_dir(&desk.state).unwrap();
+    assert!(store.desk_licences().unwrap().is_empty());
+
+    // A refused form: 400, the reason in zh-CN (the demo's language), the form kept.
+    let mut bad: Vec<(&str, String)> = form("");
+    bad[0].1 = csrf.clone();
+    bad[3].1 = "2026-02-30".into();
+    let f: Vec<(&str, &str)> = bad.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let r = desk.post("/licences", Some(&session), &f).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let page = r.text().await.unwrap();
+    assert!(
+        page.contains("未添加：日期格式应为 2026-01-31：2026-02-30"),
+        "{page}"
+    );
+    assert!(page.contains("value=\"晨报 &#60;script&#62;\""), "{page}");
+    assert!(!page.contains("<script>"), "{page}");
+
+    let mut good = form("");
+    good[0].1 = csrf.clone();
+    let f: Vec<(&str, &str)> = good.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let r = desk.post("/licences", Some(&session), &f).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let licences = store.desk_licences().unwrap();
+    assert_eq!(licences.len(), 1);
+    assert_eq!(licences[0].added_by, "wang");
+    assert_eq!(
+        licences[0].licence.domains,
+        ["chenbao.example", "127.0.0.2:8080"]
+    );
+    assert_eq!(licences[0].licence.terms.excerpt_max_share, 0.25);
+    assert!(!licences[0].licence.terms.title_unchanged);
+    let page = desk.page("/licences", &session).await;
+    assert!(page.contains("data-source=\"desk\""), "{page}");
+    assert!(page.contains("审阅台 · 添加人 wang"), "{page}");
+    assert!(page.contains("仅摘要"), "{page}");
+
+    let r = desk
+        .post("/licences/check", Some(&session), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        r.headers()[reqwest::header::LOCATION],
+        "/licences?checked=0&noncompliant=0"
+    );
+    desk.stop().await;
+}

@@ -1049,6 +1049,46 @@ mod tests {
     }
 
     #[test]
+    fn a_licence_check_decides_who_hears_of_a_partners_copy() {
+        let email = EmailSettings::default();
+        let webhook = crate::config::WebhookSettings {
+            name: "chat".into(),
+            kind: crate::config::WebhookKind::Slack,
+            url: crate::config::SecretSource::Env("CHAT_URL".into()),
+            secret: None,
+            roles: vec![Role::Legal, Role::Licensing],
+            legal_min_containment: email.legal_min_containment,
+            licensing_min_containment: email.licensing_min_containment,
+        };
+        let mut f = facts();
+        let check = |verdict: &str| crate::evidence::LicenceFacts {
+            partner: "晨报".into(),
+            licence: "config:晨报".into(),
+            verdict: verdict.into(),
+            missing: if verdict == "noncompliant" {
+                vec!["link".into()]
+            } else {
+                Vec::new()
+            },
+        };
+        f.licensed = true;
+        f.licence = Some(check("compliant"));
+        assert!(alert_roles(&f, &email).is_empty());
+        assert!(webhook::webhook_roles(&f, &webhook).is_empty());
+        f.licence = Some(check("noncompliant"));
+        assert_eq!(alert_roles(&f, &email), vec![Role::Licensing]);
+        assert_eq!(webhook::webhook_roles(&f, &webhook), vec![Role::Licensing]);
+        // Outside the licence's validity the copy is an ordinary match.
+        f.licensed = false;
+        f.licence = Some(check("expired"));
+        assert_eq!(alert_roles(&f, &email), vec![Role::Legal, Role::Licensing]);
+        assert_eq!(
+            webhook::webhook_roles(&f, &webhook),
+            vec![Role::Legal, Role::Licensing]
+        );
+    }
+
+    #[test]
     fn backoff_doubles_and_caps() {
         let s = Duration::from_secs;
         assert_eq!(backoff(1, s(30), s(3600)), s(30));

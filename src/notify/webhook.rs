@@ -535,7 +535,20 @@ fn lines(message: &Message, esc: &dyn Fn(&str) -> String) -> Lines {
         l.partial
     };
     let mut site = esc(&one_line(&f.copy.host, HOST_CHARS));
-    if f.licensed {
+    if super::licence::is_noncompliant(f) {
+        // Our own labels, not crawled text: what the partner's copy lacks.
+        let missing: Vec<&str> = f
+            .licence
+            .iter()
+            .flat_map(|lf| lf.missing.iter())
+            .map(|m| super::licence::missing_label(m, message.language))
+            .collect();
+        site = format!(
+            "{site} ({}: {})",
+            super::licence::subject_prefix(message.language).trim_end_matches([':', '：', ' ']),
+            missing.join(", ")
+        );
+    } else if f.licensed {
         site = format!("{site} ({})", l.licensed);
     }
     let mut fields = vec![
@@ -820,6 +833,12 @@ fn generic_body(message: &Message, now: DateTime<Utc>) -> serde_json::Value {
             "decided_by": text(&e.decided_by),
             "decided_at": e.decided_at,
             "note": text(&e.note),
+        })),
+        "licence": f.licence.as_ref().map(|l| json!({
+            "partner": text(&l.partner),
+            "licence": text(&l.licence),
+            "verdict": l.verdict,
+            "missing": l.missing,
         })),
         "sent_at": crate::evidence::utc(now),
     })

@@ -45,7 +45,7 @@ pub(super) fn run(settings: &Settings, command: LicencesCommand) -> Result<ExitC
             Ok(ExitCode::SUCCESS)
         }
         LicencesCommand::Check { json, ids } => {
-            let checked = recheck::check_matches(&mut store, settings, &ids)?;
+            let checked = recheck::check_matches(&mut store, settings, &ids, None)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&checked)?);
             } else {

@@ -63,8 +63,13 @@ pub fn licensed_site_matches(
         .collect())
 }
 
-/// Checks `ids` (without ids: every match on a licensed site) against the licences in
-/// force, recording each verdict.
+/// Matches the desk's button checks at once, the most recent first: each check
+/// extracts a stored page again, and the desk's store is held meanwhile. The command
+/// line checks every one.
+pub const MAX_DESK_CHECKS: usize = 1000;
+
+/// Checks `ids` (without ids: every match on a licensed site, or the latest `limit` of
+/// them) against the licences in force, recording each verdict.
 ///
 /// # Errors
 /// [`RecheckError`] when the store fails or an id names no match.
@@ -72,14 +77,17 @@ pub fn check_matches(
     store: &mut Store,
     settings: &Settings,
     ids: &[i64],
+    limit: Option<usize>,
 ) -> Result<Vec<Checked>, RecheckError> {
     let book = licence_book(store, settings)?;
     let rules = UrlRules::from_settings(&settings.crawl);
     let ids: Vec<i64> = if ids.is_empty() {
-        licensed_site_matches(store, &book)?
+        let all: Vec<i64> = licensed_site_matches(store, &book)?
             .iter()
             .map(|m| m.id)
-            .collect()
+            .collect();
+        let skip = limit.map_or(0, |l| all.len().saturating_sub(l));
+        all[skip..].to_vec()
     } else {
         ids.to_vec()
     };

@@ -381,7 +381,7 @@ pub async fn check(
         let settings = desk.settings();
         let checked = desk
             .with_store(move |s| {
-                recheck::check_matches(s, &settings, &[]).map_err(|e| Failure::internal(e.to_string()))
+                recheck::check_matches(s, &settings, &[], Some(recheck::MAX_DESK_CHECKS)).map_err(|e| Failure::internal(e.to_string()))
             })
             .await?;
         if checked.iter().any(|c| c.alerts > 0) {

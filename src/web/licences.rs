@@ -399,6 +399,58 @@ pub async fn check(
     respond(&desk, result)
 }
 
+/// `/matches/ID/licence-request.txt`: the draft request to the partner of a
+/// noncompliant copy (the text licensing staff got by email), for them to send.
+pub async fn request(
+    State(desk): DeskState,
+    Extension(_session): Extension<Session>,
+    axum::extract::Path(raw_id): axum::extract::Path<String>,
+) -> Response {
+    let settings = desk.settings();
+    let result = async {
+        let id = super::pages::parse_id(&raw_id)?;
+        let text = desk
+            .with_store(move |s| {
+                let detail = s.find_match(id)?.ok_or_else(Failure::not_found)?;
+                let check = s
+                    .licence_check(id)?
+                    .filter(|c| c.verdict == "noncompliant")
+                    .ok_or_else(Failure::not_found)?;
+                let facts =
+                    crate::review::facts_for_match(s, &detail)?.ok_or_else(Failure::not_found)?;
+                let lf = crate::evidence::LicenceFacts {
+                    partner: check.partner,
+                    licence: check.licence,
+                    verdict: check.verdict,
+                    missing: check.missing,
+                };
+                Ok(crate::notify::licence::draft(
+                    &facts,
+                    &lf,
+                    &settings.outlet,
+                    &settings.contacts,
+                ))
+            })
+            .await?;
+        Ok((
+            [
+                (
+                    axum::http::header::CONTENT_TYPE,
+                    "text/plain; charset=utf-8".to_string(),
+                ),
+                (
+                    axum::http::header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"licence-request-match-{id}.txt\""),
+                ),
+            ],
+            text,
+        )
+            .into_response())
+    }
+    .await;
+    respond(&desk, result)
+}
+
 /// The match page's licence line: the partner, the verdict and what is missing.
 pub(super) fn match_line(
     check: &crate::store::LicenceCheck,
@@ -419,7 +471,11 @@ pub(super) fn match_line(
             .iter()
             .map(|m| crate::notify::licence::missing_label(m, language))
             .collect();
-        text.push_str(&format!(" · {}: {}", lt.missing, missing.join(", ")));
+        let (colon, comma) = match language {
+            crate::config::Language::ZhCn => ("：", "、"),
+            crate::config::Language::En => (": ", ", "),
+        };
+        text.push_str(&format!(" · {}{colon}{}", lt.missing, missing.join(comma)));
     }
     (check.verdict.clone(), text)
 }

@@ -161,6 +161,7 @@ pub fn router(desk: Desk) -> Router {
             get(pages::archived_evidence),
         )
         .route("/matches/{id}/notice.txt", get(pages::notice))
+        .route("/matches/{id}/licence-request.txt", get(licences::request))
         .route("/cases", get(cases::list))
         .route("/cases.csv", get(cases::export_csv))
         .route("/cases/{id}", get(cases::page))

@@ -322,6 +322,7 @@ struct MatchPage {
     /// the line shown (partner, verdict, what is missing).
     licence: Option<(String, String)>,
     licence_heading: &'static str,
+    licence_request: &'static str,
 }
 
 /// An archived match's provenance as the match page shows it. Everything here but the
@@ -1197,6 +1198,7 @@ pub async fn match_page(
         let body = MatchPage {
             licence,
             licence_heading: super::i18n::licence_labels(language).licence_check,
+            licence_request: super::i18n::licence_labels(language).download_request,
             t,
             user: Some(session.user.clone()),
             csrf: session.csrf.clone(),

@@ -1235,7 +1235,21 @@ async fn the_licences_page_adds_a_licence_and_shows_compliance_in_chromium() {
 
     // Check the recorded copies against it: the partner's copy breaks two terms.
     browser.click("#check-again").await;
-    let flash = browser.text("#flash").await;
+    // The page before the click has a flash of its own: wait for the new one.
+    let deadline = Instant::now() + PATIENCE;
+    let flash = loop {
+        // Read by script, not by element: the old page's element may go stale mid-read.
+        let flash = browser
+            .js("const f = document.querySelector('#flash'); return f ? f.textContent : ''")
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        if flash.starts_with("已重新检查") || Instant::now() > deadline {
+            break flash;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     assert!(flash.ends_with("1 / 1"), "{flash}");
     let rate = browser.text("tr.licence td.rate").await;
     assert_eq!(rate, "0.0%");
@@ -1253,6 +1267,15 @@ async fn the_licences_page_adds_a_licence_and_shows_compliance_in_chromium() {
         "{line}"
     );
     assert_eq!(browser.text("#status").await, "授权未合规");
+    // The draft request to the partner, as licensing staff got it by email.
+    let draft = browser
+        .js("return fetch(document.querySelector('#licence-request-download').href).then(r => r.text())")
+        .await;
+    let draft = draft.as_str().expect("the draft's text");
+    assert!(
+        draft.starts_with("Valley <b>Partner</b> News：") && draft.contains("未附原文链接"),
+        "{draft}"
+    );
     assert_eq!(desk.status(partner_id).await, "licensed-noncompliant");
     let png = browser.client.screenshot().await.expect("screenshot");
     std::fs::write(artifact("licence-match.png"), &png).expect("screenshot saved");

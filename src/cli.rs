@@ -15,6 +15,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 use serde::Serialize;
 
 mod cases;
+mod evidence;
 mod licences;
 
 use crate::config::{Settings, DEFAULT_CONFIG_PATH};
@@ -125,6 +126,34 @@ enum Command {
         /// Print one JSON object instead of text.
         #[arg(long)]
         json: bool,
+    },
+    /// A match's evidence as one self-contained HTML file for counsel: the original and
+    /// the copy, the passages side by side, the capture's environment, the screenshot,
+    /// the digest of every record, the trusted timestamps and how to verify it all
+    /// independently (standard output without --out).
+    EvidenceReport {
+        /// The match id (as in `matches show`).
+        id: i64,
+        /// The report's language (default: `[outlet] language`).
+        #[arg(long, value_enum)]
+        lang: Option<LangArg>,
+        /// Write the HTML to this file instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Also print it to PDF with the configured Chromium (`[report] chromium`).
+        #[arg(long, value_name = "FILE")]
+        pdf: Option<PathBuf>,
+    },
+    /// Package matches' evidence files as one WACZ 1.1.1 file (the WARCs, a CDXJ index,
+    /// pages.jsonl, datapackage.json with every file's SHA-256, and
+    /// datapackage-digest.json), which ReplayWeb.page opens and `wacz validate` checks.
+    ExportEvidence {
+        /// Match ids (at most 1000).
+        #[arg(required = true)]
+        ids: Vec<i64>,
+        /// The package to write.
+        #[arg(long, value_name = "FILE")]
+        wacz: PathBuf,
     },
     /// Write the evidence files of matches recorded without one (the file could not be
     /// written at the time; the capture's bytes were kept). The daemon does this itself
@@ -451,6 +480,15 @@ enum LangArg {
     ZhCn,
     #[value(name = "en")]
     En,
+}
+
+impl LangArg {
+    fn language(self) -> crate::config::Language {
+        match self {
+            LangArg::ZhCn => crate::config::Language::ZhCn,
+            LangArg::En => crate::config::Language::En,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -1082,11 +1120,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         } => {
             let settings = load_settings(cli.config.as_deref())?;
             let store = Store::open_dir(&settings.storage.dir)?;
-            let language = match lang {
-                Some(LangArg::ZhCn) => crate::config::Language::ZhCn,
-                Some(LangArg::En) => crate::config::Language::En,
-                None => settings.outlet.language,
-            };
+            let language = lang.map_or(settings.outlet.language, LangArg::language);
             let rendered = crate::dashboard::gather::monthly_report(
                 &store,
                 &settings,
@@ -1130,6 +1164,20 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Matches { command } => {
             let settings = load_settings(cli.config.as_deref())?;
             run_matches(&settings, command)
+        }
+        Command::EvidenceReport { id, lang, out, pdf } => {
+            let settings = load_settings(cli.config.as_deref())?;
+            evidence::evidence_report(
+                &settings,
+                id,
+                lang.map(LangArg::language),
+                out.as_deref(),
+                pdf.as_deref(),
+            )
+        }
+        Command::ExportEvidence { ids, wacz } => {
+            let settings = load_settings(cli.config.as_deref())?;
+            evidence::export_evidence(&settings, &ids, &wacz)
         }
         Command::Cases { command } => {
             let settings = load_settings(cli.config.as_deref())?;

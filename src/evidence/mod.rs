@@ -15,6 +15,9 @@
 //! This module writes and reads files; it never sends anything and never decides what
 //! is a match (that is `detect` and the pipeline).
 
+pub mod inspect;
+pub mod report;
+pub mod wacz;
 pub mod warc;
 
 use std::fs::OpenOptions;
@@ -676,26 +679,7 @@ pub fn verify_file(path: &Path) -> Result<Verification, EvidenceError> {
     if records.is_empty() && problems.is_empty() {
         problems.push("no WARC record in the file".into());
     }
-    let mut ids = std::collections::HashSet::new();
-    for r in &records {
-        if let Some(id) = r.record.header("WARC-Record-ID") {
-            ids.insert(id.to_string());
-        }
-    }
-    // A link to a record that is not in the file means a record was removed.
-    for r in &records {
-        for field in ["WARC-Concurrent-To", "WARC-Refers-To", "WARC-Warcinfo-ID"] {
-            if let Some(target) = r.record.header(field) {
-                if !ids.contains(target) {
-                    problems.push(format!(
-                        "record {} ({}): {field} {target} is not in the file",
-                        r.index,
-                        r.record.header("WARC-Type").unwrap_or("?")
-                    ));
-                }
-            }
-        }
-    }
+    problems.extend(missing_links(&records));
     Ok(Verification {
         sha256: hex::encode(Sha256::digest(&bytes)),
         records: records
@@ -718,6 +702,30 @@ pub fn verify_file(path: &Path) -> Result<Verification, EvidenceError> {
             .collect(),
         problems,
     })
+}
+
+/// The links (`WARC-Concurrent-To`, `WARC-Refers-To`, `WARC-Warcinfo-ID`) to records
+/// that are not in the file: each means a record was removed.
+pub fn missing_links(records: &[warc::CheckedRecord]) -> Vec<String> {
+    let ids: std::collections::HashSet<&str> = records
+        .iter()
+        .filter_map(|r| r.record.header("WARC-Record-ID"))
+        .collect();
+    let mut problems = Vec::new();
+    for r in records {
+        for field in ["WARC-Concurrent-To", "WARC-Refers-To", "WARC-Warcinfo-ID"] {
+            if let Some(target) = r.record.header(field) {
+                if !ids.contains(target) {
+                    problems.push(format!(
+                        "record {} ({}): {field} {target} is not in the file",
+                        r.index,
+                        r.record.header("WARC-Type").unwrap_or("?")
+                    ));
+                }
+            }
+        }
+    }
+    problems
 }
 
 /// RFC 3339 UTC with seconds, the form stored in the database.

@@ -463,6 +463,17 @@ pub fn render_match(item: &ReportItem, cx: &ReportContext<'_>) -> Rendered {
     }
 }
 
+/// The body of the report on one match as an HTML fragment: the original and the copy
+/// (redirects, IP, capture time), the figures and the passages side by side, exactly as
+/// the alerts show them, every crawled string escaped. The evidence report for counsel
+/// (`evidence::report`) embeds it, so both documents state a match the same way.
+pub fn match_html(item: &ReportItem, language: Language) -> String {
+    let mut text = String::new();
+    let mut html = String::new();
+    write_match(&mut text, &mut html, item, labels(language), true);
+    html
+}
+
 /// One email for many matches: a short entry per match (no passages), and for counsel a
 /// draft notice covering them all.
 pub fn render_digest(items: &[ReportItem], cx: &ReportContext<'_>) -> Rendered {

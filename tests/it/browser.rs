@@ -1292,3 +1292,49 @@ async fn the_licences_page_adds_a_licence_and_shows_compliance_in_chromium() {
     assert_eq!(list[0]["added_by"], USER);
     assert_eq!(list[0]["counts"]["noncompliant"], 1);
 }
+
+/// Counsel's evidence report in Chromium: `evidence-report` on a demo match, opened
+/// from a file as counsel would open an attachment. It renders (headings, the
+/// passages side by side, the digests) and loads nothing at all: the browser's
+/// resource timing lists no request (styles are inline, images are `data:` URIs) and
+/// the console stays quiet. A screenshot is saved as `evidence-report.png`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_evidence_report_opens_offline_in_chromium() {
+    let Some((desk, browser)) =
+        desk_and_browser("the_evidence_report_opens_offline_in_chromium").await
+    else {
+        return;
+    };
+    let id = id_of(&desk.matches().await[0]).to_string();
+    let file = desk.dir.path().join("evidence-report.html");
+    let out = desk
+        .run(&[
+            "evidence-report",
+            &id,
+            "--lang",
+            "en",
+            "--out",
+            file.to_str().unwrap(),
+        ])
+        .await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    browser.goto(&format!("file://{}", file.display())).await;
+    let h1 = browser.text("h1").await;
+    assert_eq!(h1, format!("Evidence report: match #{id}"));
+    assert!(!browser.find_all("#match mark").await.is_empty());
+    assert!(
+        browser
+            .find_all("#files table.records tbody tr")
+            .await
+            .len()
+            >= 4
+    );
+    let requests = browser
+        .js("return performance.getEntriesByType('resource').map(e => e.name)")
+        .await;
+    assert_eq!(requests, json!([]), "the report loaded something");
+    browser.assert_quiet_console().await;
+    let png = browser.client.screenshot().await.expect("screenshot");
+    std::fs::write(artifact("evidence-report.png"), &png).expect("screenshot saved");
+    browser.close().await;
+}

@@ -11,6 +11,7 @@ mod dashboard;
 mod desk_cases;
 mod detection;
 mod evidence;
+mod evidence_report;
 mod exports;
 mod extract;
 mod ingest;

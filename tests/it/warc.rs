@@ -24,7 +24,7 @@ use crate::util::{copyhound, json, stderr, stdout};
 /// Whether an external tool is there. CI sets `COPYHOUND_REQUIRE_TOOLS=1` (after
 /// installing wget and warcio), which turns a missing tool into a failure instead of a
 /// skip.
-fn tool(available: bool, what: &str, test: &str) -> bool {
+pub fn tool(available: bool, what: &str, test: &str) -> bool {
     if available {
         return true;
     }
@@ -842,6 +842,40 @@ async fn archived_evidence_keeps_the_record_and_a_live_capture_becomes_primary()
                 && t.contains(&evidence_name)),
         "{texts:?}"
     );
+    // Counsel's report and package carry both captures of copy-0: the live one
+    // (primary) and the third party's archived record beside it; copy-1 has its
+    // archived one.
+    let out = world.run(&["evidence-report", &id0.to_string(), "--lang", "en"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let html = stdout(&out);
+    assert!(html.contains(&format!("{live_name}</span> (primary evidence)")));
+    assert!(html.contains(&format!("{evidence_name}</span> (third party")));
+    let wacz = world.path("both.wacz");
+    let out = world.run(&[
+        "export-evidence",
+        &id0.to_string(),
+        &id1.to_string(),
+        "--wacz",
+        wacz.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains(": 3 WARC files, 3 index lines, 2 pages"),
+        "{}",
+        stdout(&out)
+    );
+    if tool(
+        crate::evidence_report::python_module("wacz"),
+        "python3 module wacz",
+        "archived_evidence_keeps_the_record_and_a_live_capture_becomes_primary",
+    ) {
+        let out = crate::evidence_report::wacz_validate(&wacz);
+        assert!(
+            stdout(&out).contains("Validation succeeded"),
+            "{}",
+            stdout(&out)
+        );
+    }
 }
 
 #[tokio::test]

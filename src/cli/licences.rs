@@ -94,6 +94,10 @@ fn list_text(list: &[LicenceOverview], settings: &Settings) -> String {
             (Some(by), Some(at)) => format!("desk (added by {} at {at})", super::printable(by)),
             _ => "config".to_string(),
         };
+        let source = match (&o.ended_by, &o.ended_at) {
+            (Some(by), Some(at)) => format!("{source}, ended by {} at {at}", super::printable(by)),
+            _ => source,
+        };
         let rate = o
             .compliance_rate
             .map_or_else(|| "-".to_string(), |r| format!("{:.0}%", r * 100.0));

@@ -228,6 +228,9 @@ pub struct LicenceOverview {
     /// Who added a desk licence, and when.
     pub added_by: Option<String>,
     pub added_at: Option<String>,
+    /// Who ended a desk licence, and when.
+    pub ended_by: Option<String>,
+    pub ended_at: Option<String>,
     pub counts: crate::store::LicenceCounts,
     /// Compliant among those judged within validity, 0..=1.
     pub compliance_rate: Option<f64>,
@@ -242,12 +245,18 @@ pub struct LicenceOverview {
 pub fn overview(store: &Store, settings: &Settings) -> Result<Vec<LicenceOverview>, StoreError> {
     let counts = store.licence_counts()?;
     let desk = store.desk_licences()?;
-    let config = settings.licences.iter().cloned().map(|l| (l, None, None));
-    let desk = desk
-        .into_iter()
-        .map(|d| (d.licence, Some(d.added_by), Some(d.added_at)));
+    let config = settings
+        .licences
+        .iter()
+        .cloned()
+        .map(|l| (l, None, None, None));
+    let desk = desk.into_iter().map(|d| {
+        let ended = d.ended_by.zip(d.ended_at);
+        (d.licence, Some(d.added_by), Some(d.added_at), ended)
+    });
     let mut out = Vec::new();
-    for (licence, added_by, added_at) in config.chain(desk) {
+    for (licence, added_by, added_at, ended) in config.chain(desk) {
+        let (ended_by, ended_at) = ended.unzip();
         let key = licence.key();
         let c = counts.get(&key).cloned().unwrap_or_default();
         out.push(LicenceOverview {
@@ -258,6 +267,8 @@ pub fn overview(store: &Store, settings: &Settings) -> Result<Vec<LicenceOvervie
             licence,
             added_by,
             added_at,
+            ended_by,
+            ended_at,
         });
     }
     Ok(out)

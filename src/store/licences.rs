@@ -21,6 +21,9 @@ pub struct StoredLicence {
     pub licence: Licence,
     pub added_by: String,
     pub added_at: String,
+    /// Who ended it on the desk, and when (its `valid_to` is then the day before).
+    pub ended_by: Option<String>,
+    pub ended_at: Option<String>,
 }
 
 /// A compliance check to record for a match.
@@ -140,6 +143,8 @@ fn licence_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredLicence> {
         },
         added_by: r.get(11)?,
         added_at: r.get(12)?,
+        ended_by: r.get(13)?,
+        ended_at: r.get(14)?,
     })
 }
 
@@ -197,6 +202,33 @@ impl Store {
         Ok(self.conn.last_insert_rowid())
     }
 
+    /// Ends desk licence `id` as of `now` (`valid_to` becomes the day before, unless it
+    /// ended earlier), recording who ended it. Returns false when there is no such
+    /// licence or it was ended already: the row is kept either way.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the database cannot be written.
+    pub fn end_licence(
+        &mut self,
+        id: i64,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let last_day = (now.date_naive() - chrono::Duration::days(1)).to_string();
+        let changed = self
+            .conn
+            .execute(
+                "UPDATE licences SET
+                   valid_to = CASE WHEN valid_to IS NOT NULL AND valid_to < ?2
+                                   THEN valid_to ELSE ?2 END,
+                   ended_by = ?3, ended_at = ?4
+                 WHERE id = ?1 AND ended_at IS NULL",
+                params![id, last_day, actor, timestamp(now)],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(changed == 1)
+    }
+
     /// The licences added on the desk, oldest first.
     ///
     /// # Errors
@@ -207,7 +239,7 @@ impl Store {
             .prepare(
                 "SELECT id, partner, domains, valid_from, valid_to, attribution,
                         attribution_forms, link_back, title_unchanged, scope,
-                        excerpt_max_share, added_by, added_at
+                        excerpt_max_share, added_by, added_at, ended_by, ended_at
                  FROM licences ORDER BY id",
             )
             .map_err(|e| self.err(e))?;
@@ -479,6 +511,19 @@ mod tests {
             ..licence()
         };
         assert_eq!(list[0].licence, expected);
+        assert_eq!(list[0].ended_by, None);
+        // Ended: once, from the day before, kept.
+        let now = Utc::now();
+        assert!(store.end_licence(id, "wang", now).unwrap());
+        assert!(!store.end_licence(id, "li", now).unwrap());
+        assert!(!store.end_licence(id + 1, "li", now).unwrap());
+        let ended = &store.desk_licences().unwrap()[0];
+        assert_eq!(ended.ended_by.as_deref(), Some("wang"));
+        assert_eq!(
+            ended.licence.valid_to,
+            Some(now.date_naive() - chrono::Duration::days(1))
+        );
+        assert!(!ended.licence.holds_on(now.date_naive()));
     }
 
     #[test]

@@ -500,7 +500,8 @@ const MIGRATIONS: &[&str] = &[
         ON case_events (state, at, kind, outcome, previous_state);
     "#,
     // 14: licences (see store::licences). `licences` holds those added on the desk
-    // (the config's live in the file); domains and attribution forms are JSON arrays.
+    // (the config's live in the file; a desk licence is ended, never deleted); domains
+    // and attribution forms are JSON arrays.
     // `licence_checks` is each licensed-site match's latest compliance check against
     // the licence named by `licence` (`config:PARTNER` or `desk:ID`): the verdict, what
     // is missing (comma-separated), and when licensing staff were alerted of its
@@ -519,7 +520,10 @@ const MIGRATIONS: &[&str] = &[
         scope TEXT NOT NULL CHECK (scope IN ('full', 'excerpt')),
         excerpt_max_share REAL NOT NULL,
         added_by TEXT NOT NULL,
-        added_at TEXT NOT NULL
+        added_at TEXT NOT NULL,
+        -- Ended on the desk: who, when (valid_to was then set to the day before).
+        ended_by TEXT,
+        ended_at TEXT
     );
     CREATE TABLE IF NOT EXISTS licence_checks (
         match_id INTEGER PRIMARY KEY REFERENCES matches(id),

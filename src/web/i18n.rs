@@ -708,6 +708,9 @@ pub struct LicenceLabels {
     pub err_share: &'static str,
     pub err_forms: &'static str,
     pub refused: &'static str,
+    pub end: &'static str,
+    pub ended_by: &'static str,
+    pub ended: &'static str,
 }
 
 static LICENCES_ZH: LicenceLabels = LicenceLabels {
@@ -759,6 +762,9 @@ static LICENCES_ZH: LicenceLabels = LicenceLabels {
     err_share: "摘要上限应大于 0 且不超过 1",
     err_forms: "署名形式最多 20 个，每个不超过 100 字",
     refused: "未添加：",
+    end: "结束授权",
+    ended_by: "结束人",
+    ended: "已结束授权：",
 };
 
 static LICENCES_EN: LicenceLabels = LicenceLabels {
@@ -810,6 +816,9 @@ static LICENCES_EN: LicenceLabels = LicenceLabels {
     err_share: "the excerpt limit must be above 0 and at most 1",
     err_forms: "at most 20 attribution forms of at most 100 characters each",
     refused: "Not added: ",
+    end: "End licence",
+    ended_by: "ended by",
+    ended: "Licence ended: ",
 };
 
 /// The licence labels for `language`.

@@ -36,6 +36,8 @@ struct LicenceRow {
     partner: String,
     source: String,
     from_desk: bool,
+    /// A desk licence still running: its id, for the end form.
+    endable: Option<i64>,
     domains: Vec<String>,
     validity: String,
     /// `valid`, `expired` or `not-yet-valid` today, and its label.
@@ -76,11 +78,18 @@ impl LicenceRow {
         });
         let scope_share =
             (l.terms.scope == Scope::Excerpt).then(|| view::percent(l.terms.excerpt_max_share));
-        let source = match (&l.source, &o.added_by, &o.added_at) {
+        let mut source = match (&l.source, &o.added_by, &o.added_at) {
             (LicenceSource::Desk { .. }, Some(by), Some(at)) => {
                 format!("{} · {} {by} · {at}", lt.source_desk, lt.added_by)
             }
             _ => lt.source_config.to_string(),
+        };
+        if let (Some(by), Some(at)) = (&o.ended_by, &o.ended_at) {
+            source.push_str(&format!(" · {} {by} · {at}", lt.ended_by));
+        }
+        let endable = match l.source {
+            LicenceSource::Desk { id } if o.ended_at.is_none() => Some(id),
+            _ => None,
         };
         let mut attribution_forms = l.terms.attribution_forms.clone();
         if let Some(share) = scope_share {
@@ -90,6 +99,7 @@ impl LicenceRow {
             key: o.key.clone(),
             partner: l.partner.clone(),
             from_desk: matches!(l.source, LicenceSource::Desk { .. }),
+            endable,
             source,
             domains: l.domains.clone(),
             validity: format!(
@@ -215,6 +225,12 @@ pub async fn page(
         Some(format!(
             "{}{}",
             lt.added,
+            p.chars().take(200).collect::<String>()
+        ))
+    } else if let Some(p) = params.get("ended") {
+        Some(format!(
+            "{}{}",
+            lt.ended,
             p.chars().take(200).collect::<String>()
         ))
     } else {
@@ -356,6 +372,45 @@ pub async fn add(
         tracing::info!(user = %session.user, licence = id, partner = %crate::crawl::sanitize(&partner), "licence added");
         let mut q = url::form_urlencoded::Serializer::new(String::new());
         q.append_pair("added", &partner);
+        Ok(Redirect::to(&format!("/licences?{}", q.finish())).into_response())
+    }
+    .await;
+    respond(&desk, result)
+}
+
+/// `POST /licences/ID/end`: ends a desk licence from yesterday on (copies captured
+/// from today are ordinary matches); the row is kept with who ended it.
+pub async fn end(
+    State(desk): DeskState,
+    Extension(session): Extension<Session>,
+    axum::extract::Path(raw_id): axum::extract::Path<String>,
+    Form(form): Form<CheckForm>,
+) -> Response {
+    let result: PageResult = async {
+        check_csrf(&session, &form.csrf)?;
+        let id = super::pages::parse_id(&raw_id)?;
+        let actor = session.user.clone();
+        let ended = desk
+            .with_store(move |s| {
+                let partner = s
+                    .desk_licences()?
+                    .into_iter()
+                    .find(|l| l.licence.source == LicenceSource::Desk { id })
+                    .map(|l| l.licence.partner);
+                match partner {
+                    Some(p) if s.end_licence(id, &actor, Utc::now())? => Ok(Some(p)),
+                    Some(_) => Ok(None),
+                    None => Err(Failure::not_found()),
+                }
+            })
+            .await?;
+        // Ended before (another reviewer, a second click): the page as it is.
+        let Some(partner) = ended else {
+            return Ok(Redirect::to("/licences").into_response());
+        };
+        tracing::info!(user = %session.user, licence = id, "licence ended");
+        let mut q = url::form_urlencoded::Serializer::new(String::new());
+        q.append_pair("ended", &partner);
         Ok(Redirect::to(&format!("/licences?{}", q.finish())).into_response())
     }
     .await;

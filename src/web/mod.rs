@@ -169,6 +169,7 @@ pub fn router(desk: Desk) -> Router {
         .route("/cases/{id}/evidence/{event}", get(cases::evidence))
         .route("/licences", get(licences::page).post(licences::add))
         .route("/licences/check", post(licences::check))
+        .route("/licences/{id}/end", post(licences::end))
         .route("/sites", get(pages::sites))
         .route("/sites/decide", post(pages::decide_site))
         .route("/sites/{host}", get(pages::site_page))

@@ -434,5 +434,34 @@ async fn the_licences_page_keeps_the_desks_rules() {
         r.headers()[reqwest::header::LOCATION],
         "/licences?checked=0&noncompliant=0"
     );
+
+    // Ending it: refused without the token, then done once, the row kept.
+    let id = match licences[0].licence.source {
+        copyhound::licences::LicenceSource::Desk { id } => id,
+        ref other => panic!("{other:?}"),
+    };
+    let end = format!("/licences/{id}/end");
+    assert!(page.contains(&format!("action=\"{end}\"")), "{page}");
+    let r = desk.post(&end, Some(&session), &[("csrf", "")]).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = desk.post(&end, Some(&session), &[("csrf", &csrf)]).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert!(r.headers()[reqwest::header::LOCATION]
+        .to_str()
+        .unwrap()
+        .starts_with("/licences?ended="));
+    let ended = &store.desk_licences().unwrap()[0];
+    assert_eq!(ended.ended_by.as_deref(), Some("wang"));
+    assert!(!ended.licence.holds_on(chrono::Utc::now().date_naive()));
+    let page = desk.page("/licences", &session).await;
+    assert!(!page.contains(&format!("action=\"{end}\"")), "{page}");
+    assert!(page.contains("data-state=\"expired\""), "{page}");
+    assert!(page.contains("结束人 wang"), "{page}");
+    let r = desk.post(&end, Some(&session), &[("csrf", &csrf)]).await;
+    assert_eq!(r.headers()[reqwest::header::LOCATION], "/licences");
+    let r = desk
+        .post("/licences/999/end", Some(&session), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
     desk.stop().await;
 }

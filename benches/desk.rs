@@ -151,6 +151,7 @@ fn fill(store: &mut Store) -> Duration {
                     ignored: false,
                     original_version: None,
                     archive: None,
+                    licence_check: None,
                 }
             })
             .collect();

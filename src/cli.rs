@@ -16,6 +16,7 @@ use serde::Serialize;
 
 mod cases;
 mod evidence;
+mod licences;
 
 use crate::config::{Settings, DEFAULT_CONFIG_PATH};
 use crate::detect::{self, Comparison, Document};
@@ -306,6 +307,11 @@ enum Command {
     Cases {
         #[command(subcommand)]
         command: cases::CasesCommand,
+    },
+    /// Licensed partners and their terms: list licences, check licensed copies.
+    Licences {
+        #[command(subcommand)]
+        command: licences::LicencesCommand,
     },
     /// Measure extraction and detection quality on the real test data.
     Eval {
@@ -1306,6 +1312,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Cases { command } => {
             let settings = load_settings(cli.config.as_deref())?;
             cases::run(&settings, command)
+        }
+        Command::Licences { command } => {
+            let settings = load_settings(cli.config.as_deref())?;
+            licences::run(&settings, command)
         }
         Command::HashPassword => {
             let mut stdin = std::io::stdin().lock();

@@ -63,6 +63,9 @@ pub struct Settings {
     /// How evidence is made trustworthy beyond its digests (`[evidence]`): trusted
     /// timestamps.
     pub evidence: EvidenceSettings,
+    /// Licensed partners and the terms their copies are checked against
+    /// (`[[licences]]`), in file order.
+    pub licences: Vec<crate::licences::Licence>,
     /// Lower-case hex SHA-256 of the config file's bytes (empty for built-in settings):
     /// evidence files record which configuration made a capture.
     pub config_sha256: String,
@@ -893,7 +896,9 @@ impl Settings {
             let cases = root.table("cases", false, parse_cases);
             let report = root.table("report", false, |s| parse_report(s, base_dir));
             let evidence = root.table("evidence", false, |s| parse_evidence(s, base_dir));
+            let licences = root.array_of_tables("licences", parse_licence);
             root.finish();
+            check_licences(&licences, &mut problems);
             (
                 outlet,
                 contacts,
@@ -907,7 +912,7 @@ impl Settings {
                 daemon,
                 web,
                 cases,
-                (report, evidence),
+                (report, evidence, licences),
             )
         };
         check_contacts(&settings.1, &mut problems);
@@ -925,7 +930,7 @@ impl Settings {
                 daemon,
                 web,
                 cases,
-                (report, evidence),
+                (report, evidence, licences),
             ) if problems.is_empty() => Ok(Settings {
                 outlet,
                 contacts,
@@ -944,6 +949,7 @@ impl Settings {
                 cases: cases.unwrap_or_default(),
                 report: report.unwrap_or_default(),
                 evidence: evidence.unwrap_or_default(),
+                licences,
                 config_sha256: String::new(),
             }),
             _ => {
@@ -990,6 +996,7 @@ impl Settings {
             cases: CasesSettings::default(),
             report: ReportSettings::default(),
             evidence: EvidenceSettings::default(),
+            licences: Vec::new(),
             config_sha256: String::new(),
         }
     }
@@ -1897,6 +1904,100 @@ fn parse_evidence(s: &mut Section<'_>, base_dir: &Path) -> Option<EvidenceSettin
     })
 }
 
+/// One `[[licences]]` entry: a partner, its sites, its validity and its terms.
+fn parse_licence(s: &mut Section<'_>) -> Option<crate::licences::Licence> {
+    use crate::licences::{
+        Licence, LicenceSource, Scope, Terms, MAX_DOMAINS, MAX_FORMS, MAX_FORM_CHARS,
+    };
+    let partner = s.string("partner", true);
+    let mut domains = Vec::new();
+    let raw_domains = s.string_list("domains");
+    if raw_domains.is_empty() {
+        s.problem(
+            "domains",
+            "missing (required): the partner's domains".into(),
+        );
+    } else if raw_domains.len() > MAX_DOMAINS {
+        s.problem(
+            "domains",
+            format!("at most {MAX_DOMAINS} domains per licence"),
+        );
+    }
+    for (i, d) in raw_domains.iter().enumerate() {
+        match crate::licences::parse_site(d) {
+            Ok(site) => domains.push(site),
+            Err(e) => s.problem(&format!("domains[{i}]"), e),
+        }
+    }
+    let valid_from = s.date("valid_from", true);
+    let valid_to = s.date("valid_to", false);
+    let d = Terms::default();
+    let attribution = s.boolean("attribution").unwrap_or(d.attribution);
+    let attribution_forms = s.string_list("attribution_forms");
+    if attribution_forms.len() > MAX_FORMS {
+        s.problem("attribution_forms", format!("at most {MAX_FORMS} forms"));
+    }
+    for (i, f) in attribution_forms.iter().enumerate() {
+        if f.trim().is_empty() || f.chars().count() > MAX_FORM_CHARS {
+            s.problem(
+                &format!("attribution_forms[{i}]"),
+                format!("must be 1 to {MAX_FORM_CHARS} characters"),
+            );
+        }
+    }
+    let link_back = s.boolean("link_back").unwrap_or(d.link_back);
+    let title_unchanged = s.boolean("title_unchanged").unwrap_or(d.title_unchanged);
+    let scope = match s.string("scope", false).as_deref() {
+        None => Some(Scope::Full),
+        Some(text) => Scope::parse(text).or_else(|| {
+            s.problem(
+                "scope",
+                format!("must be \"full\" or \"excerpt\", got {text:?}"),
+            );
+            None
+        }),
+    };
+    let share = s.fraction("excerpt_max_share");
+    if share.is_some() && scope == Some(Scope::Full) {
+        s.problem(
+            "excerpt_max_share",
+            "has no effect with scope = \"full\"".into(),
+        );
+    }
+    if let (Some(from), Some(to)) = (valid_from, valid_to) {
+        if to < from {
+            s.problem("valid_to", format!("is before valid_from ({from})"));
+        }
+    }
+    Some(Licence {
+        source: LicenceSource::Config,
+        partner: partner?.trim().to_string(),
+        domains,
+        valid_from: valid_from?,
+        valid_to,
+        terms: Terms {
+            attribution,
+            attribution_forms,
+            link_back,
+            title_unchanged,
+            scope: scope?,
+            excerpt_max_share: share.unwrap_or(d.excerpt_max_share),
+        },
+    })
+}
+
+/// A partner named twice would make its matches' licence ambiguous.
+fn check_licences(licences: &[crate::licences::Licence], problems: &mut Vec<Problem>) {
+    for (i, l) in licences.iter().enumerate() {
+        if licences[..i].iter().any(|o| o.partner == l.partner) {
+            problems.push(Problem {
+                key: format!("licences[{i}].partner"),
+                message: format!("{:?} is given twice", l.partner),
+            });
+        }
+    }
+}
+
 fn parse_web_user(s: &mut Section<'_>) -> Option<WebUser> {
     let name = s.string("name", true);
     let hash = s.string("password_hash", true);
@@ -2131,6 +2232,32 @@ impl<'a> Section<'a> {
             other => {
                 let t = other.type_str();
                 self.problem(key, format!("must be an integer, got {t}"));
+                None
+            }
+        }
+    }
+
+    /// A calendar date, `2026-01-31` (a TOML date or a string).
+    fn date(&mut self, key: &'static str, required: bool) -> Option<chrono::NaiveDate> {
+        let text = match self.get(key) {
+            None => {
+                if required {
+                    self.problem(key, "missing (required)".into());
+                }
+                return None;
+            }
+            Some(toml::Value::String(v)) => v.trim().to_string(),
+            Some(toml::Value::Datetime(v)) => v.to_string(),
+            Some(other) => {
+                let t = other.type_str();
+                self.problem(key, format!("must be a date like 2026-01-31, got {t}"));
+                return None;
+            }
+        };
+        match chrono::NaiveDate::parse_from_str(&text, "%Y-%m-%d") {
+            Ok(d) => Some(d),
+            Err(_) => {
+                self.problem(key, format!("must be a date like 2026-01-31, got {text:?}"));
                 None
             }
         }
@@ -2547,6 +2674,37 @@ partial_min_paragraphs = 0
             assert!(got.iter().any(|g| g.starts_with(e)), "{e}\n{got:#?}");
         }
         assert_eq!(got.len(), expect.len(), "{got:#?}");
+    }
+
+    #[test]
+    fn licences_parse_with_defaults_and_problems_named() {
+        let s = Settings::parse(
+            &format!("{MINIMAL}\n[[licences]]\npartner = \"天天资讯网\"\ndomains = [\"tiantian.example\", \"127.0.0.1:8080\"]\nvalid_from = 2026-01-01\nvalid_to = \"2026-12-31\"\nattribution_forms = [\"来源：江城日报\"]\nscope = \"excerpt\"\nexcerpt_max_share = 0.4\n\n[[licences]]\npartner = \"晨报\"\ndomains = [\"chenbao.example\"]\nvalid_from = \"2025-06-01\"\n"),
+            Path::new("/etc"),
+        )
+        .unwrap();
+        let [a, b] = &s.licences[..] else {
+            panic!("two licences: {:?}", s.licences)
+        };
+        assert_eq!(a.domains, ["tiantian.example", "127.0.0.1:8080"]);
+        assert_eq!(a.valid_to.unwrap().to_string(), "2026-12-31");
+        assert_eq!(a.terms.scope, crate::licences::Scope::Excerpt);
+        assert_eq!(a.terms.excerpt_max_share, 0.4);
+        assert_eq!(a.key(), "config:天天资讯网");
+        assert!(b.valid_to.is_none() && b.terms.attribution && b.terms.link_back);
+        assert_eq!(b.terms.scope, crate::licences::Scope::Full);
+        assert_eq!(
+            problems(&format!("{MINIMAL}\n[[licences]]\npartner = \"A\"\ndomains = [\"http://a.example/\"]\nvalid_from = \"2026-13-01\"\nscope = \"all\"\nlink = true\n\n[[licences]]\npartner = \"A\"\ndomains = []\nvalid_from = \"2026-02-01\"\nvalid_to = \"2026-01-01\"\nexcerpt_max_share = 0.5\n")),
+            [
+                "licences[0].domains[0]: must be a domain name such as \"example.com\", got \"http://a.example/\"",
+                "licences[0].valid_from: must be a date like 2026-01-31, got \"2026-13-01\"",
+                "licences[0].scope: must be \"full\" or \"excerpt\", got \"all\"",
+                "licences[0].link: unknown key",
+                "licences[1].domains: missing (required): the partner's domains",
+                "licences[1].excerpt_max_share: has no effect with scope = \"full\"",
+                "licences[1].valid_to: is before valid_from (2026-02-01)",
+            ]
+        );
     }
 
     #[test]

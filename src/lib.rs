@@ -22,6 +22,7 @@ pub mod extract;
 pub mod fetch;
 pub mod fingerprint;
 pub mod index;
+pub mod licences;
 pub mod notify;
 pub mod originals;
 pub mod review;

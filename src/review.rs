@@ -27,7 +27,7 @@ use crate::store::{
 
 /// A decoded page larger than this is not re-extracted for the desk (the crawler's own
 /// body limit is far below it; this bounds a damaged or hand-edited row).
-const MAX_DECODED_BYTES: usize = 64 * 1024 * 1024;
+pub(crate) const MAX_DECODED_BYTES: usize = 64 * 1024 * 1024;
 
 /// What a reviewer decides.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -314,6 +314,7 @@ pub fn facts_for_match(store: &Store, d: &MatchDetail) -> Result<Option<MatchFac
         passages_omitted,
         escalation: None,
         case: None,
+        licence: None,
     }))
 }
 

@@ -220,84 +220,180 @@ fn legal(from: CaseState, to: CaseState) -> bool {
 ///
 /// # Errors
 /// A message saying what is wrong and what is allowed instead.
-pub fn check_step(from: CaseState, request: &StepRequest) -> Result<(), String> {
+pub fn check_step(from: CaseState, request: &StepRequest) -> Result<(), Refusal> {
     use CaseState::*;
     let to = match request.step {
         Step::CounterNotice => {
             if from == Closed {
-                return Err("the case is closed: reopen it (--state escalated) first".into());
+                return Err(Refusal::CaseClosed);
             }
             if request.outcome.is_some() {
-                return Err("--outcome goes only with --state closed".into());
+                return Err(Refusal::OutcomeOnlyWhenClosing);
             }
             return Ok(());
         }
         Step::State(to) => to,
     };
     if !legal(from, to) {
-        let allowed: Vec<&str> = CaseState::ALL
+        let allowed = CaseState::ALL
             .into_iter()
             .filter(|s| legal(from, *s))
-            .map(CaseState::as_str)
             .collect();
-        return Err(format!(
-            "cannot go from {from} to {to} (from {from}: {})",
-            if allowed.is_empty() {
-                "nothing".to_string()
-            } else {
-                allowed.join(", ")
-            }
-        ));
+        return Err(Refusal::Transition { from, to, allowed });
     }
     match to {
         NoticeSent => {
             match request.channel {
                 Some(c) if c.is_notice() => {}
-                Some(c) => {
-                    return Err(format!(
-                        "a notice goes by email, platform-form or registered-letter, not {}",
-                        c.as_str()
-                    ))
-                }
-                None => {
-                    return Err(
-                        "notice-sent needs --channel email|platform-form|registered-letter".into(),
-                    )
-                }
+                Some(c) => return Err(Refusal::NoticeChannel(Some(c))),
+                None => return Err(Refusal::NoticeChannel(None)),
             }
             if request
                 .recipient
                 .as_deref()
                 .is_none_or(|r| r.trim().is_empty())
             {
-                return Err("notice-sent needs --recipient (who the notice went to)".into());
+                return Err(Refusal::NoticeRecipient);
             }
         }
         EscalatedFurther => {
             if request.channel.is_some_and(Channel::is_notice) {
-                return Err(
-                    "escalated-further goes by platform-complaint or lawsuit (a new notice is --state notice-sent)"
-                        .into(),
-                );
+                return Err(Refusal::FurtherChannel);
             }
         }
         _ => {
             if request.channel.is_some() {
-                return Err(
-                    "--channel goes only with --state notice-sent or escalated-further".into(),
-                );
+                return Err(Refusal::ChannelOnlyWithNoticeOrFurther);
             }
             if request.recipient.is_some() {
-                return Err("--recipient goes only with --state notice-sent".into());
+                return Err(Refusal::RecipientOnlyWithNotice);
             }
         }
     }
     match (to, request.outcome) {
-        (Closed, None) => {
-            Err("closed needs --outcome removed|licensed-after-the-fact|settled|dropped".into())
-        }
+        (Closed, None) => Err(Refusal::ClosingNeedsOutcome),
         (Closed, Some(_)) | (_, None) => Ok(()),
-        (_, Some(_)) => Err("--outcome goes only with --state closed".into()),
+        (_, Some(_)) => Err(Refusal::OutcomeOnlyWhenClosing),
+    }
+}
+
+/// Why a step is refused. Its `Display` is the command line's English (naming the
+/// options); [`Refusal::message`] is the desk's, in the desk's language.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// The transition is not allowed; `allowed` are the states `from` may go to.
+    Transition {
+        from: CaseState,
+        to: CaseState,
+        allowed: Vec<CaseState>,
+    },
+    /// A counter-notice on a closed case.
+    CaseClosed,
+    OutcomeOnlyWhenClosing,
+    /// A notice without a channel (`None`) or by a channel that is not a notice's.
+    NoticeChannel(Option<Channel>),
+    NoticeRecipient,
+    FurtherChannel,
+    ChannelOnlyWithNoticeOrFurther,
+    RecipientOnlyWithNotice,
+    ClosingNeedsOutcome,
+    /// A note or recipient over its limit (in characters).
+    NoteTooLong(usize),
+    RecipientTooLong(usize),
+    DateInFuture,
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::Transition { from, to, allowed } => {
+                let allowed: Vec<&str> = allowed.iter().map(|s| s.as_str()).collect();
+                write!(
+                    f,
+                    "cannot go from {from} to {to} (from {from}: {})",
+                    if allowed.is_empty() {
+                        "nothing".to_string()
+                    } else {
+                        allowed.join(", ")
+                    }
+                )
+            }
+            Refusal::CaseClosed => {
+                f.write_str("the case is closed: reopen it (--state escalated) first")
+            }
+            Refusal::OutcomeOnlyWhenClosing => f.write_str("--outcome goes only with --state closed"),
+            Refusal::NoticeChannel(Some(c)) => write!(
+                f,
+                "a notice goes by email, platform-form or registered-letter, not {}",
+                c.as_str()
+            ),
+            Refusal::NoticeChannel(None) => {
+                f.write_str("notice-sent needs --channel email|platform-form|registered-letter")
+            }
+            Refusal::NoticeRecipient => {
+                f.write_str("notice-sent needs --recipient (who the notice went to)")
+            }
+            Refusal::FurtherChannel => f.write_str(
+                "escalated-further goes by platform-complaint or lawsuit (a new notice is --state notice-sent)",
+            ),
+            Refusal::ChannelOnlyWithNoticeOrFurther => {
+                f.write_str("--channel goes only with --state notice-sent or escalated-further")
+            }
+            Refusal::RecipientOnlyWithNotice => {
+                f.write_str("--recipient goes only with --state notice-sent")
+            }
+            Refusal::ClosingNeedsOutcome => {
+                f.write_str("closed needs --outcome removed|licensed-after-the-fact|settled|dropped")
+            }
+            Refusal::NoteTooLong(n) => write!(f, "a note is limited to {n} characters"),
+            Refusal::RecipientTooLong(n) => write!(f, "a recipient is limited to {n} characters"),
+            Refusal::DateInFuture => f.write_str("the date is in the future"),
+        }
+    }
+}
+
+impl Refusal {
+    /// The refusal as the desk says it in `language`, with its state names from
+    /// `state_label` (the desk's labels). English is the command line's text.
+    pub fn message(
+        &self,
+        language: crate::config::Language,
+        state_label: impl Fn(CaseState) -> String,
+    ) -> String {
+        if language == crate::config::Language::En {
+            return self.to_string();
+        }
+        match self {
+            Refusal::Transition { from, to, allowed } => {
+                let from_label = state_label(*from);
+                let allowed: Vec<String> = allowed.iter().map(|s| state_label(*s)).collect();
+                if allowed.is_empty() {
+                    format!(
+                        "无法从“{from_label}”转为“{}”（“{from_label}”不能再转为其他状态）",
+                        state_label(*to)
+                    )
+                } else {
+                    format!(
+                        "无法从“{from_label}”转为“{}”（从“{from_label}”可转为：{}）",
+                        state_label(*to),
+                        allowed.join("、")
+                    )
+                }
+            }
+            Refusal::CaseClosed => "案件已结案：请先重新立案".into(),
+            Refusal::OutcomeOnlyWhenClosing => "结案结果只在结案时填写".into(),
+            Refusal::NoticeChannel(_) => "通知只能通过电子邮件、平台表单或挂号信发送".into(),
+            Refusal::NoticeRecipient => "发送通知需填写收件人".into(),
+            Refusal::FurtherChannel => {
+                "进一步追究只能通过平台投诉或诉讼（新的通知请记录为“已发送通知”）".into()
+            }
+            Refusal::ChannelOnlyWithNoticeOrFurther => "渠道只在发送通知或进一步追究时填写".into(),
+            Refusal::RecipientOnlyWithNotice => "收件人只在发送通知时填写".into(),
+            Refusal::ClosingNeedsOutcome => "结案需选择结果：已删除、事后授权、和解或放弃".into(),
+            Refusal::NoteTooLong(n) => format!("备注不能超过 {n} 字"),
+            Refusal::RecipientTooLong(n) => format!("收件人不能超过 {n} 字"),
+            Refusal::DateInFuture => "日期不能晚于现在".into(),
+        }
     }
 }
 
@@ -491,13 +587,19 @@ mod tests {
             assert_eq!(check_step(from, &r), Ok(()), "{from} -> {to}");
         }
         for (from, to) in illegal {
-            let err = check_step(from, &req(Step::State(to))).unwrap_err();
+            let err = check_step(from, &req(Step::State(to)))
+                .unwrap_err()
+                .to_string();
             assert!(err.starts_with("cannot go from"), "{from} -> {to}: {err}");
         }
         let err = check_step(Escalated, &req(Step::State(Removed))).unwrap_err();
         assert_eq!(
-            err,
+            err.to_string(),
             "cannot go from escalated to removed (from escalated: notice-sent, escalated-further, closed)"
+        );
+        assert_eq!(
+            err.message(crate::config::Language::ZhCn, |s| s.as_str().to_uppercase()),
+            "无法从“ESCALATED”转为“REMOVED”（从“ESCALATED”可转为：NOTICE-SENT、ESCALATED-FURTHER、CLOSED）"
         );
     }
 
@@ -538,7 +640,7 @@ mod tests {
             ),
         ];
         for (r, want) in cases {
-            let err = check_step(NoticeSent, r).unwrap_err();
+            let err = check_step(NoticeSent, r).unwrap_err().to_string();
             assert!(err.starts_with(want), "{r:?}: {err}");
         }
         assert_eq!(check_step(NoticeSent, &req(Step::CounterNotice)), Ok(()));

@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{check_step, CaseState, Step, StepRequest};
+use super::{check_step, CaseState, Refusal, Step, StepRequest};
 use crate::config::Settings;
 use crate::store::{CaseChange, CaseRecord, NewCaseEvent, Store, StoreError};
 
@@ -72,9 +72,9 @@ pub enum StepError {
     Store(#[from] StoreError),
     #[error("no case with id {0}")]
     NoSuchCase(i64),
-    /// An illegal transition or a missing detail; the message says which.
-    #[error("case {id}: {message}")]
-    Refused { id: i64, message: String },
+    /// An illegal transition or a missing detail; the refusal says which.
+    #[error("case {id}: {refusal}")]
+    Refused { id: i64, refusal: Refusal },
     #[error("case {0} changed while this step was being recorded; look at it again")]
     Changed(i64),
 }
@@ -112,24 +112,20 @@ pub fn mark(
     m: &MarkRequest<'_>,
     now: DateTime<Utc>,
 ) -> Result<Marked, StepError> {
-    let refused = |message: String| StepError::Refused { id, message };
+    let refused = |refusal: Refusal| StepError::Refused { id, refusal };
     let case = store.find_case(id)?.ok_or(StepError::NoSuchCase(id))?;
     let from = case.state();
     check_step(from, &m.request).map_err(refused)?;
     let note = m.note.trim();
     if note.chars().count() > MAX_NOTE_CHARS {
-        return Err(refused(format!(
-            "a note is limited to {MAX_NOTE_CHARS} characters"
-        )));
+        return Err(refused(Refusal::NoteTooLong(MAX_NOTE_CHARS)));
     }
     let recipient = m.request.recipient.as_deref().map(str::trim);
     if recipient.is_some_and(|r| r.chars().count() > MAX_RECIPIENT_CHARS) {
-        return Err(refused(format!(
-            "a recipient is limited to {MAX_RECIPIENT_CHARS} characters"
-        )));
+        return Err(refused(Refusal::RecipientTooLong(MAX_RECIPIENT_CHARS)));
     }
     if m.at.is_some_and(|at| at > now) {
-        return Err(refused("the date is in the future".into()));
+        return Err(refused(Refusal::DateInFuture));
     }
     let (kind, to) = match m.request.step {
         Step::CounterNotice => ("counter-notice", None),

@@ -18,10 +18,21 @@ pub const MAX_LINKS: usize = 1000;
 /// Followable links of `html`, resolved against `base` (the page's final URL).
 pub fn extract_links(html: &str, base: &Url) -> Vec<Url> {
     let doc = Html::parse_document(html);
-    let base = effective_base(&doc, base);
     if meta_nofollow(&doc) {
         return Vec::new();
     }
+    collect(&doc, base, true)
+}
+
+/// Every anchor of `html`, `nofollow` or not, resolved against `base` (the page's final
+/// URL), at most [`MAX_LINKS`]: what a reader sees as the page's links (a licence's
+/// link back to the original counts whether or not search engines may follow it).
+pub fn anchor_urls(html: &str, base: &Url) -> Vec<Url> {
+    collect(&Html::parse_document(html), base, false)
+}
+
+fn collect(doc: &Html, base: &Url, respect_nofollow: bool) -> Vec<Url> {
+    let base = effective_base(doc, base);
     let mut seen = std::collections::HashSet::new();
     let mut out = Vec::new();
     for element in doc.select(&selector("a[href], area[href]")) {
@@ -30,7 +41,7 @@ pub fn extract_links(html: &str, base: &Url) -> Vec<Url> {
             rel.split_ascii_whitespace()
                 .any(|t| t.eq_ignore_ascii_case("nofollow"))
         });
-        if nofollow {
+        if nofollow && respect_nofollow {
             continue;
         }
         let Some(href) = e.attr("href") else { continue };

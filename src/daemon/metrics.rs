@@ -29,7 +29,7 @@ pub struct Metrics {
     matches_licensed: AtomicU64,
     /// Matches by review status (gauges, read back from the store), in
     /// `ReviewStatus::ALL` order: the review backlog is the unreviewed count.
-    matches_by_status: [AtomicU64; 5],
+    matches_by_status: [AtomicU64; crate::store::ReviewStatus::ALL.len()],
     /// Alerts by outcome: sent (counter), failed permanently (counter), queued (gauge).
     alerts_sent: AtomicU64,
     alerts_failed: AtomicU64,

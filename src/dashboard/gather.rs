@@ -37,6 +37,7 @@ pub fn monthly_report(
     let (infringements, total) = store.infringements(window, MAX_REPORT_INFRINGEMENTS)?;
     let (removals, removals_total) = store.removals(window, MAX_REPORT_REMOVALS)?;
     let licensed_hosts = store.licensed_activity(window)?;
+    let licence_compliance = store.licence_activity(window)?;
     let zh = language == Language::ZhCn;
     let mut domains: Vec<LicensedDomain> = settings
         .crawl
@@ -71,6 +72,7 @@ pub fn monthly_report(
         removals_total,
         licensed_hosts: &licensed_hosts,
         licensed_domains: &domains,
+        licence_compliance: &licence_compliance,
         generated_at: now,
     })?)
 }

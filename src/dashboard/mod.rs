@@ -38,6 +38,7 @@ fn status_color(s: ReviewStatus) -> &'static str {
         ReviewStatus::Unreviewed => BLUE,
         ReviewStatus::Infringing => COPY,
         ReviewStatus::Licensed => "#229954",
+        ReviewStatus::LicensedNoncompliant => "#d4ac0d",
         ReviewStatus::FalsePositive => "#99a3a4",
         ReviewStatus::Ignored => "#cacfd2",
     }
@@ -521,6 +522,7 @@ pub fn build(figures: &WindowFigures, lang: Language, now: DateTime<Utc>) -> Das
             ReviewStatus::Unreviewed => t("待审核", "unreviewed"),
             ReviewStatus::Infringing => t("侵权", "infringing"),
             ReviewStatus::Licensed => t("已授权", "licensed"),
+            ReviewStatus::LicensedNoncompliant => t("授权未合规", "licensed, noncompliant"),
             ReviewStatus::FalsePositive => t("误报", "false positive"),
             ReviewStatus::Ignored => t("已忽略", "ignored"),
         }

@@ -73,7 +73,20 @@ pub struct ReportInput<'a> {
     pub removals_total: i64,
     pub licensed_hosts: &'a [SiteActivity],
     pub licensed_domains: &'a [LicensedDomain],
+    /// The month's copies checked against each licence's terms: `(licence key,
+    /// partner, counts)` (`Store::licence_activity`).
+    pub licence_compliance: &'a [(String, String, crate::store::LicenceCounts)],
     pub generated_at: DateTime<Utc>,
+}
+
+/// One licence's compliance in the month, as the report's table shows it.
+pub struct ComplianceRow {
+    pub partner: String,
+    pub licence: String,
+    pub compliant: i64,
+    pub noncompliant: i64,
+    pub outside_validity: i64,
+    pub rate: String,
 }
 
 #[derive(Template)]
@@ -98,6 +111,8 @@ struct ReportPage {
     licences_summary: String,
     lic_head: Vec<String>,
     partners: Vec<PartnerRow>,
+    comp_head: Vec<String>,
+    compliance: Vec<ComplianceRow>,
 }
 
 /// A rendered report.
@@ -316,6 +331,27 @@ pub fn render(input: &ReportInput<'_>) -> Result<Rendered, askama::Error> {
             t("判定侵权", "infringing"),
         ],
         partners,
+        comp_head: vec![
+            t("合作方（授权条款）", "partner (licence terms)"),
+            t("合规", "compliant"),
+            t("未合规", "noncompliant"),
+            t("授权期外", "outside validity"),
+            t("合规率", "compliance rate"),
+        ],
+        compliance: input
+            .licence_compliance
+            .iter()
+            .map(|(licence, partner, c)| ComplianceRow {
+                partner: partner.clone(),
+                licence: licence.clone(),
+                compliant: c.compliant,
+                noncompliant: c.noncompliant,
+                outside_validity: c.outside_validity,
+                rate: c
+                    .compliance_rate()
+                    .map_or_else(|| "—".to_string(), |r| format!("{:.0}%", r * 100.0)),
+            })
+            .collect(),
         d,
     };
     let html = page.render()?;

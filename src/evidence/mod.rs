@@ -239,6 +239,22 @@ pub struct MatchFacts {
     /// after its removal): the case and the re-check behind the alert.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub case: Option<CaseAlert>,
+    /// Set when the copy is on a site a licence covers: the check against it. A
+    /// noncompliant copy's alert asks licensing staff to have the partner fix it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub licence: Option<LicenceFacts>,
+}
+
+/// A copy's check against the licence that covers its site, as its alert states it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LicenceFacts {
+    pub partner: String,
+    /// `config:PARTNER` or `desk:ID`.
+    pub licence: String,
+    /// `compliant`, `noncompliant`, `expired` or `not-yet-valid`.
+    pub verdict: String,
+    /// What is missing: `attribution`, `link`, `title`, `excerpt`.
+    pub missing: Vec<String>,
 }
 
 /// What a case's alert says besides the match: which case, why, the notice and the
@@ -791,6 +807,7 @@ pub(crate) mod tests {
             passages_omitted: 0,
             escalation: None,
             case: None,
+            licence: None,
         }
     }
 

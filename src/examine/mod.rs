@@ -123,6 +123,9 @@ pub struct Finding {
 pub struct Examination {
     /// The page's extracted title.
     pub title: String,
+    /// What a licence check needs of the page (its texts and links), gathered only
+    /// for a page on a site some licence covers.
+    pub licence_page: Option<crate::licences::CopyPage>,
     /// Every candidate compared, best first (copy before partial before unrelated, then
     /// by containment).
     pub findings: Vec<Finding>,
@@ -162,6 +165,10 @@ pub struct Detector {
     licensed: DomainSet,
     /// The sites reviewers ignore: matches there are recorded `ignored`, alerting nobody.
     ignored: DomainSet,
+    /// `[[licences]]` and the desk's licences: a copy on a site one covers is checked
+    /// against it (and a licence outside its validity makes the copy an ordinary match,
+    /// whatever the licensed lists say).
+    licences: crate::licences::LicenceBook,
     /// The outlet's own website (its host without `www.`): never matched against itself.
     own_site: DomainSet,
     /// Frontier keys of the originals' URLs: a syndicated path to one of our own
@@ -214,11 +221,13 @@ impl Detector {
             store.site_list(SiteList::Licensed)?,
         );
         let ignored = reviewed_sites(DomainSet::default(), store.site_list(SiteList::Ignored)?);
+        let licences = licence_book(store, settings)?;
         Ok(Detector {
             archive,
             params: settings.detect.clone(),
             licensed,
             ignored,
+            licences,
             own_site,
             own_urls,
             rules,
@@ -272,7 +281,18 @@ impl Detector {
     /// # Errors
     /// [`StoreError`] when an original cannot be read.
     pub fn examine(&self, capture: &Capture) -> Result<Examination, StoreError> {
-        let extracted = crate::extract::extract(capture.body(), capture.content_type.as_deref());
+        let licensed_site = self.licences.covers(&capture.final_url)
+            || self.licences.covers(&capture.requested_url);
+        let (extracted, licence_page) = if licensed_site {
+            let (extracted, source) =
+                crate::extract::extract_page(capture.body(), capture.content_type.as_deref());
+            let page = copy_page(&extracted, &source, &capture.final_url, &self.rules);
+            (extracted, Some(page))
+        } else {
+            let extracted =
+                crate::extract::extract(capture.body(), capture.content_type.as_deref());
+            (extracted, None)
+        };
         let page = Document::new(extracted.title, extracted.text);
         let candidates = self.archive.index.lookup(&page.fingerprint);
         let mut findings = Vec::with_capacity(candidates.len());
@@ -301,22 +321,72 @@ impl Detector {
         });
         Ok(Examination {
             title: page.title,
+            licence_page,
             findings,
         })
+    }
+
+    /// The licences in force for this detector (config and desk).
+    pub fn licences(&self) -> &crate::licences::LicenceBook {
+        &self.licences
+    }
+
+    /// The check of a copy at `url`, captured on `captured_on`, of `original` (holding
+    /// `share` of it) against the licence covering the site, if one does.
+    pub fn licence_check(
+        &self,
+        url: &Url,
+        page: &crate::licences::CopyPage,
+        original: (&str, &str),
+        share: f64,
+        captured_on: chrono::NaiveDate,
+    ) -> Option<(crate::store::NewLicenceCheck, crate::licences::Verdict)> {
+        licence_check(
+            &self.licences,
+            &self.rules,
+            url,
+            page,
+            original,
+            share,
+            captured_on,
+        )
     }
 
     /// The matches (copy or partial) of an examined page, ready to record.
     pub fn matches(&self, capture: &Capture, exam: &Examination) -> Vec<NewMatch> {
         let copy = normalize(&capture.final_url, &self.rules)
             .unwrap_or_else(|_| capture.final_url.clone());
-        let licensed =
+        let listed =
             self.is_licensed(&capture.final_url) || self.is_licensed(&capture.requested_url);
         let ignored =
             self.is_ignored(&capture.final_url) || self.is_ignored(&capture.requested_url);
+        let captured_on = capture.finished_at.date_naive();
         exam.findings
             .iter()
             .filter(|f| f.comparison.verdict != Verdict::Unrelated)
-            .map(|f| NewMatch {
+            .map(|f| {
+                let check = exam.licence_page.as_ref().and_then(|page| {
+                    let page = crate::licences::CopyPage {
+                        title: exam.title.clone(),
+                        ..page.clone()
+                    };
+                    self.licence_check(
+                        &capture.final_url,
+                        &page,
+                        (&f.original.url, &f.original.title),
+                        f.comparison.containment,
+                        captured_on,
+                    )
+                });
+                // A licence decides: within its validity the copy is the partner's;
+                // outside it an ordinary match. Without one, the licensed lists do.
+                let licensed = match &check {
+                    Some((_, verdict)) => verdict.within_validity(),
+                    None => listed,
+                };
+                (f, licensed, check.map(|(c, _)| c))
+            })
+            .map(|(f, licensed, licence_check)| NewMatch {
                 copy_url: copy.to_string(),
                 copy_host: host_key(&copy),
                 original_id: f.original.id,
@@ -330,9 +400,96 @@ impl Detector {
                 ignored,
                 original_version: Some(f.original.version),
                 archive: None,
+                licence_check,
             })
             .collect()
     }
+}
+
+/// What an alert states of a licence check.
+pub fn licence_facts(c: &crate::store::NewLicenceCheck) -> crate::evidence::LicenceFacts {
+    crate::evidence::LicenceFacts {
+        partner: c.partner.clone(),
+        licence: c.licence.clone(),
+        verdict: c.verdict.clone(),
+        missing: c.missing.clone(),
+    }
+}
+
+/// The config's and the desk's licences, with the outlet's default attributions.
+///
+/// # Errors
+/// [`StoreError`] when the desk's licences cannot be read.
+pub fn licence_book(
+    store: &Store,
+    settings: &Settings,
+) -> Result<crate::licences::LicenceBook, StoreError> {
+    let mut all = settings.licences.clone();
+    all.extend(store.desk_licences()?.into_iter().map(|l| l.licence));
+    Ok(crate::licences::LicenceBook::new(
+        all,
+        &settings.outlet.name,
+    ))
+}
+
+/// What a licence check needs of a page: its main text, its whole text (tags
+/// stripped) and its anchors normalised as the originals' URLs are.
+pub fn copy_page(
+    extracted: &crate::extract::Extracted,
+    source: &str,
+    final_url: &Url,
+    rules: &UrlRules,
+) -> crate::licences::CopyPage {
+    crate::licences::CopyPage {
+        main_text: extracted.text.clone(),
+        page_text: prefilter::strip_tags(source),
+        title: extracted.title.clone(),
+        link_keys: crate::crawl::links::anchor_urls(source, final_url)
+            .iter()
+            .filter_map(|u| normalize(u, rules).ok())
+            .map(|u| dedupe_key(&u))
+            .collect(),
+    }
+}
+
+/// [`Detector::licence_check`] on its parts, for callers without a detector
+/// (`licences check` re-judges recorded captures).
+pub fn licence_check(
+    book: &crate::licences::LicenceBook,
+    rules: &UrlRules,
+    url: &Url,
+    page: &crate::licences::CopyPage,
+    (original_url, original_title): (&str, &str),
+    share: f64,
+    captured_on: chrono::NaiveDate,
+) -> Option<(crate::store::NewLicenceCheck, crate::licences::Verdict)> {
+    let licence = book.for_url(url, captured_on)?;
+    let key = Url::parse(original_url)
+        .ok()
+        .and_then(|u| normalize(&u, rules).ok())
+        .map(|u| dedupe_key(&u))
+        .unwrap_or_default();
+    let verdict = book.check(
+        licence,
+        page,
+        crate::licences::Original {
+            title: original_title,
+            url_key: &key,
+        },
+        share,
+        captured_on,
+    );
+    let check = crate::store::NewLicenceCheck {
+        licence: licence.key(),
+        partner: licence.partner.clone(),
+        verdict: verdict.as_str().to_string(),
+        missing: verdict
+            .missing()
+            .iter()
+            .map(|m| m.as_str().to_string())
+            .collect(),
+    };
+    Some((check, verdict))
 }
 
 /// `base` with the domains of a reviewers' site list added. The desk records a site as
@@ -537,6 +694,7 @@ fn match_facts(
         passages_omitted,
         escalation: None,
         case: None,
+        licence: m.licence_check.as_ref().map(licence_facts),
     }))
 }
 

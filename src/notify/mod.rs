@@ -28,6 +28,7 @@
 //! This module never logs message bodies or credentials, and never sends the draft
 //! takedown notice anywhere but to the outlet's own contacts.
 
+pub mod licence;
 pub mod monthly;
 pub mod report;
 pub mod webhook;
@@ -97,7 +98,14 @@ pub enum NotifyError {
 /// Which roles a new match alerts: licensing staff when the containment reaches
 /// `licensing_min_containment`; counsel when it reaches `legal_min_containment` and
 /// the copy is not on a licensed partner's site.
+///
+/// A copy checked against a licence within its validity is the partner's: a compliant
+/// one alerts nobody, a noncompliant one licensing staff alone (their request to the
+/// partner to fix it). Outside its validity the copy is an ordinary match.
 pub fn alert_roles(facts: &MatchFacts, email: &EmailSettings) -> Vec<Role> {
+    if let Some(roles) = licence_roles(facts) {
+        return roles;
+    }
     let mut roles = Vec::new();
     if !facts.licensed && facts.containment >= email.legal_min_containment {
         roles.push(Role::Legal);
@@ -106,6 +114,16 @@ pub fn alert_roles(facts: &MatchFacts, email: &EmailSettings) -> Vec<Role> {
         roles.push(Role::Licensing);
     }
     roles
+}
+
+/// The roles a copy checked against a licence within its validity alerts (see
+/// [`alert_roles`]); `None` when the usual rules apply.
+pub fn licence_roles(facts: &MatchFacts) -> Option<Vec<Role>> {
+    match facts.licence.as_ref().map(|l| l.verdict.as_str()) {
+        Some("compliant") => Some(Vec::new()),
+        Some("noncompliant") => Some(vec![Role::Licensing]),
+        _ => None,
+    }
 }
 
 /// The outbox rows for a new match: one per role that wants it and has a contact (a
@@ -1028,6 +1046,46 @@ mod tests {
         assert_eq!(alert_roles(&f, &email), vec![Role::Licensing]);
         email.licensing_min_containment = 0.95;
         assert!(alert_roles(&f, &email).is_empty());
+    }
+
+    #[test]
+    fn a_licence_check_decides_who_hears_of_a_partners_copy() {
+        let email = EmailSettings::default();
+        let webhook = crate::config::WebhookSettings {
+            name: "chat".into(),
+            kind: crate::config::WebhookKind::Slack,
+            url: crate::config::SecretSource::Env("CHAT_URL".into()),
+            secret: None,
+            roles: vec![Role::Legal, Role::Licensing],
+            legal_min_containment: email.legal_min_containment,
+            licensing_min_containment: email.licensing_min_containment,
+        };
+        let mut f = facts();
+        let check = |verdict: &str| crate::evidence::LicenceFacts {
+            partner: "晨报".into(),
+            licence: "config:晨报".into(),
+            verdict: verdict.into(),
+            missing: if verdict == "noncompliant" {
+                vec!["link".into()]
+            } else {
+                Vec::new()
+            },
+        };
+        f.licensed = true;
+        f.licence = Some(check("compliant"));
+        assert!(alert_roles(&f, &email).is_empty());
+        assert!(webhook::webhook_roles(&f, &webhook).is_empty());
+        f.licence = Some(check("noncompliant"));
+        assert_eq!(alert_roles(&f, &email), vec![Role::Licensing]);
+        assert_eq!(webhook::webhook_roles(&f, &webhook), vec![Role::Licensing]);
+        // Outside the licence's validity the copy is an ordinary match.
+        f.licensed = false;
+        f.licence = Some(check("expired"));
+        assert_eq!(alert_roles(&f, &email), vec![Role::Legal, Role::Licensing]);
+        assert_eq!(
+            webhook::webhook_roles(&f, &webhook),
+            vec![Role::Legal, Role::Licensing]
+        );
     }
 
     #[test]

@@ -417,6 +417,11 @@ pub fn render_match(item: &ReportItem, cx: &ReportContext<'_>) -> Rendered {
             l.subject_confirmed,
             percent(f.containment)
         ),
+        (None, None) if super::licence::is_noncompliant(f) => format!(
+            "[copyhound] {}{title} — {host} ({})",
+            super::licence::subject_prefix(cx.outlet.language),
+            percent(f.containment)
+        ),
         (None, None) => format!(
             "[copyhound] {}: {title} — {host} ({})",
             l.subject_one,
@@ -430,9 +435,18 @@ pub fn render_match(item: &ReportItem, cx: &ReportContext<'_>) -> Rendered {
     match (&f.case, &f.escalation) {
         (Some(c), _) => write_case(&mut text, &mut html, c, l),
         (None, Some(e)) => write_escalation(&mut text, &mut html, e, l),
+        (None, None) if super::licence::is_noncompliant(f) => {
+            if let Some(lf) = &f.licence {
+                super::licence::write_request(&mut text, &mut html, f, lf, cx.outlet, cx.contacts);
+            }
+        }
         (None, None) => {
             let _ = writeln!(text, "{}\n", l.intro);
             let _ = writeln!(html, "<p>{}</p>", escape_html(l.intro));
+            if let Some(line) = super::licence::outside_validity(f, cx.outlet.language) {
+                let _ = writeln!(text, "{line}\n");
+                let _ = writeln!(html, "<p><b>{}</b></p>", escape_html(&line));
+            }
         }
     }
     write_match(&mut text, &mut html, item, l, true);
@@ -480,6 +494,20 @@ pub fn render_digest(items: &[ReportItem], cx: &ReportContext<'_>) -> Rendered {
             write_case(&mut text, &mut html, c, l);
         } else if let Some(e) = &item.facts.escalation {
             write_escalation(&mut text, &mut html, e, l);
+        } else if let Some(lf) = item
+            .facts
+            .licence
+            .as_ref()
+            .filter(|_| super::licence::is_noncompliant(&item.facts))
+        {
+            super::licence::write_request(
+                &mut text,
+                &mut html,
+                &item.facts,
+                lf,
+                cx.outlet,
+                cx.contacts,
+            );
         }
         write_match(&mut text, &mut html, item, l, false);
         text.push('\n');

@@ -535,7 +535,20 @@ fn lines(message: &Message, esc: &dyn Fn(&str) -> String) -> Lines {
         l.partial
     };
     let mut site = esc(&one_line(&f.copy.host, HOST_CHARS));
-    if f.licensed {
+    if super::licence::is_noncompliant(f) {
+        // Our own labels, not crawled text: what the partner's copy lacks.
+        let missing: Vec<&str> = f
+            .licence
+            .iter()
+            .flat_map(|lf| lf.missing.iter())
+            .map(|m| super::licence::missing_label(m, message.language))
+            .collect();
+        site = format!(
+            "{site} ({}: {})",
+            super::licence::subject_prefix(message.language).trim_end_matches([':', '：', ' ']),
+            missing.join(", ")
+        );
+    } else if f.licensed {
         site = format!("{site} ({})", l.licensed);
     }
     let mut fields = vec![
@@ -821,6 +834,12 @@ fn generic_body(message: &Message, now: DateTime<Utc>) -> serde_json::Value {
             "decided_at": e.decided_at,
             "note": text(&e.note),
         })),
+        "licence": f.licence.as_ref().map(|l| json!({
+            "partner": text(&l.partner),
+            "licence": text(&l.licence),
+            "verdict": l.verdict,
+            "missing": l.missing,
+        })),
         "sent_at": crate::evidence::utc(now),
     })
 }
@@ -839,6 +858,9 @@ pub fn desk_url(public_url: Option<&url::Url>, id: Option<i64>) -> Option<String
 /// Which of `w`'s roles a new match alerts: the filters of `[email]`, with the entry's
 /// own thresholds (counsel is not told of copies on a licensed partner's site).
 pub fn webhook_roles(facts: &MatchFacts, w: &WebhookSettings) -> Vec<Role> {
+    if let Some(roles) = super::licence_roles(facts) {
+        return roles.into_iter().filter(|r| w.roles.contains(r)).collect();
+    }
     w.roles
         .iter()
         .copied()

@@ -48,6 +48,9 @@ pub struct NewMatch {
     /// Where the page was found when it came from a web archive (`scan-warc`): the
     /// capture is then a third party's until the crawler captures the live page.
     pub archive: Option<ArchiveRef>,
+    /// The check against the licence covering the copy's site (`[[licences]]` or the
+    /// desk's), when one does: a noncompliant copy starts `licensed-noncompliant`.
+    pub licence_check: Option<super::NewLicenceCheck>,
 }
 
 /// Where an archived record is: enough to fetch the same record again by range.
@@ -193,11 +196,18 @@ fn precise(t: DateTime<Utc>) -> String {
 }
 
 /// The review status a new match starts in: `ignored` on an ignored site (over
-/// `licensed`, see [`NewMatch::ignored`]), `licensed` on a licensed one, else
+/// `licensed`, see [`NewMatch::ignored`]), `licensed-noncompliant` on a licensed one
+/// whose copy breaks its licence's terms, `licensed` on a licensed one, else
 /// `unreviewed`.
 fn initial_status(m: &NewMatch) -> ReviewStatus {
     if m.ignored {
         ReviewStatus::Ignored
+    } else if m.licensed
+        && m.licence_check
+            .as_ref()
+            .is_some_and(super::NewLicenceCheck::is_noncompliant)
+    {
+        ReviewStatus::LicensedNoncompliant
     } else if m.licensed {
         ReviewStatus::Licensed
     } else {
@@ -431,6 +441,12 @@ impl Store {
             }
             if !m.ignored {
                 super::enqueue_alerts_in(&tx, &extra.alerts, now).map_err(err)?;
+            }
+            if let Some(check) = &m.licence_check {
+                // The alerts of a noncompliant copy are licensing staff's request to
+                // the partner: queued here, so `licences check` never queues them again.
+                let alerted = check.is_noncompliant() && !m.ignored && !extra.alerts.is_empty();
+                super::licences::insert_check_in(&tx, id, check, alerted, now).map_err(err)?;
             }
             outcomes.push(MatchOutcome::New { id });
         }
@@ -825,6 +841,23 @@ pub(super) mod tests {
             original_version: Some(1),
             archive: None,
             ignored: false,
+            licence_check: None,
+        }
+    }
+
+    /// One match recorded `licensed`, for the licences' tests.
+    pub(in crate::store) fn one_licensed_match(store: &mut Store) -> i64 {
+        let o = original(store, "https://news.example.com/licensed");
+        let out = store
+            .record_matches(
+                &capture(b"<p>x</p>"),
+                &[new_match(o, Verdict::Copy, true)],
+                Utc::now(),
+            )
+            .unwrap();
+        match out[0] {
+            MatchOutcome::New { id } => id,
+            other => panic!("{other:?}"),
         }
     }
 

@@ -21,6 +21,7 @@ mod alerts;
 mod cases;
 mod crawl;
 mod dashboard;
+mod licences;
 mod matches;
 mod review;
 mod timestamps;
@@ -38,6 +39,7 @@ pub use dashboard::{
     Window, WindowFigures, BACKLOG_AGE_DAYS, MAX_REPORT_INFRINGEMENTS, MAX_REPORT_REMOVALS,
     TOP_SITES,
 };
+pub use licences::{LicenceCheck, LicenceCounts, NewLicenceCheck, StoredLicence};
 pub use matches::{
     ArchiveRef, CaptureRecord, MatchArchive, MatchDetail, MatchEvidence, MatchOutcome,
     MatchSummary, NewMatch, StoredPassage,
@@ -527,6 +529,44 @@ const MIGRATIONS: &[&str] = &[
         stamped_at TEXT
     );
     CREATE INDEX IF NOT EXISTS evidence_timestamps_due ON evidence_timestamps (state, next_attempt_at);
+    "#,
+    // 15: licences (see store::licences). `licences` holds those added on the desk
+    // (the config's live in the file; a desk licence is ended, never deleted); domains
+    // and attribution forms are JSON arrays.
+    // `licence_checks` is each licensed-site match's latest compliance check against
+    // the licence named by `licence` (`config:PARTNER` or `desk:ID`): the verdict, what
+    // is missing (comma-separated), and when licensing staff were alerted of its
+    // noncompliance (set once, in the transaction that queues that alert).
+    r#"
+    CREATE TABLE IF NOT EXISTS licences (
+        id INTEGER PRIMARY KEY,
+        partner TEXT NOT NULL,
+        domains TEXT NOT NULL,
+        valid_from TEXT NOT NULL,
+        valid_to TEXT,
+        attribution INTEGER NOT NULL,
+        attribution_forms TEXT NOT NULL,
+        link_back INTEGER NOT NULL,
+        title_unchanged INTEGER NOT NULL,
+        scope TEXT NOT NULL CHECK (scope IN ('full', 'excerpt')),
+        excerpt_max_share REAL NOT NULL,
+        added_by TEXT NOT NULL,
+        added_at TEXT NOT NULL,
+        -- Ended on the desk: who, when (valid_to was then set to the day before).
+        ended_by TEXT,
+        ended_at TEXT
+    );
+    CREATE TABLE IF NOT EXISTS licence_checks (
+        match_id INTEGER PRIMARY KEY REFERENCES matches(id),
+        licence TEXT NOT NULL,
+        partner TEXT NOT NULL,
+        verdict TEXT NOT NULL
+            CHECK (verdict IN ('compliant', 'noncompliant', 'expired', 'not-yet-valid')),
+        missing TEXT NOT NULL DEFAULT '',
+        checked_at TEXT NOT NULL,
+        alerted_at TEXT
+    );
+    CREATE INDEX IF NOT EXISTS licence_checks_licence ON licence_checks (licence, verdict, match_id);
     "#,
 ];
 

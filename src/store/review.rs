@@ -27,6 +27,9 @@ pub enum ReviewStatus {
     Infringing,
     /// Licensed (a partner's copy): no action.
     Licensed,
+    /// A partner's copy that breaks its licence's terms (attribution, link back, title,
+    /// excerpt share): licensing staff ask the partner to fix it.
+    LicensedNoncompliant,
     /// Not a copy after all (a quotation, a shared wire story...).
     FalsePositive,
     /// The site is not worth pursuing.
@@ -35,10 +38,11 @@ pub enum ReviewStatus {
 
 impl ReviewStatus {
     /// Every status, in the order the desk shows its folders.
-    pub const ALL: [ReviewStatus; 5] = [
+    pub const ALL: [ReviewStatus; 6] = [
         ReviewStatus::Unreviewed,
         ReviewStatus::Infringing,
         ReviewStatus::Licensed,
+        ReviewStatus::LicensedNoncompliant,
         ReviewStatus::FalsePositive,
         ReviewStatus::Ignored,
     ];
@@ -49,6 +53,7 @@ impl ReviewStatus {
             ReviewStatus::Unreviewed => "unreviewed",
             ReviewStatus::Infringing => "infringing",
             ReviewStatus::Licensed => "licensed",
+            ReviewStatus::LicensedNoncompliant => "licensed-noncompliant",
             ReviewStatus::FalsePositive => "false-positive",
             ReviewStatus::Ignored => "ignored",
         }
@@ -971,7 +976,7 @@ pub(super) mod tests {
             .decide(&ids[..2], &decision, &HashMap::new(), &[], Utc::now())
             .unwrap();
         let o = store.site_overview("a.example").unwrap().unwrap();
-        assert_eq!(o.counts[3], (ReviewStatus::FalsePositive, 2));
+        assert_eq!(o.counts[4], (ReviewStatus::FalsePositive, 2));
         assert_eq!(o.counts[0], (ReviewStatus::Unreviewed, 0));
         assert!(o.first_seen <= o.last_seen);
         let (decisions, total) = store.site_decisions("a.example", 1).unwrap();

@@ -594,9 +594,9 @@ pub async fn step(
             "" => None,
             d => match steps::parse_date(d) {
                 Ok(at) => Some(at),
-                Err(e) => {
+                Err(_) => {
                     let t = labels(desk.settings().outlet.language);
-                    return refuse(&desk, &session, id, format!("{}: {e}", t.date)).await;
+                    return refuse(&desk, &session, id, t.bad_date.to_string()).await;
                 }
             },
         };
@@ -627,8 +627,17 @@ pub async fn step(
             }
             Err(StepError::NoSuchCase(_)) => Err(Failure::not_found()),
             Err(StepError::Store(e)) => Err(e.into()),
-            Err(e @ (StepError::Refused { .. } | StepError::Changed(_))) => {
-                refuse(&desk, &session, id, e.to_string()).await
+            // Said in the desk's language, with the desk's names of the states.
+            Err(StepError::Refused { refusal, .. }) => {
+                let t = labels(desk.settings().outlet.language);
+                let message = refusal.message(desk.settings().outlet.language, |s| {
+                    t.case_state_label(s.as_str()).to_string()
+                });
+                refuse(&desk, &session, id, message).await
+            }
+            Err(StepError::Changed(_)) => {
+                let t = labels(desk.settings().outlet.language);
+                refuse(&desk, &session, id, t.case_changed.to_string()).await
             }
         }
     }

@@ -20,6 +20,7 @@
 pub mod auth;
 mod cases;
 pub mod i18n;
+mod licences;
 mod pages;
 
 pub use pages::MAX_BULK_DECISION;
@@ -160,11 +161,15 @@ pub fn router(desk: Desk) -> Router {
             get(pages::archived_evidence),
         )
         .route("/matches/{id}/notice.txt", get(pages::notice))
+        .route("/matches/{id}/licence-request.txt", get(licences::request))
         .route("/cases", get(cases::list))
         .route("/cases.csv", get(cases::export_csv))
         .route("/cases/{id}", get(cases::page))
         .route("/cases/{id}/step", post(cases::step))
         .route("/cases/{id}/evidence/{event}", get(cases::evidence))
+        .route("/licences", get(licences::page).post(licences::add))
+        .route("/licences/check", post(licences::check))
+        .route("/licences/{id}/end", post(licences::end))
         .route("/sites", get(pages::sites))
         .route("/sites/decide", post(pages::decide_site))
         .route("/sites/{host}", get(pages::site_page))

@@ -321,6 +321,11 @@ struct MatchPage {
     /// The match's cases (a case opens when it is marked infringing), oldest first:
     /// id and state label.
     cases: Vec<(i64, String)>,
+    /// The check against the licence covering the copy's site: the verdict's key and
+    /// the line shown (partner, verdict, what is missing).
+    licence: Option<(String, String)>,
+    licence_heading: &'static str,
+    licence_request: &'static str,
 }
 
 /// An archived match's provenance as the match page shows it. Everything here but the
@@ -1129,17 +1134,27 @@ pub async fn match_page(
                 let host = flash_host(s, flash_id)?;
                 let provenance = review::provenance(s, &detail)?;
                 let cases = s.cases_of_match(id)?;
+                let licence = s.licence_check(id)?;
                 let stamp = match &detail.evidence_file {
                     Some(f) => s.evidence_timestamp(f)?,
                     None => None,
                 };
                 Ok((
-                    detail, history, original, capture, host, provenance, cases, stamp,
+                    detail,
+                    history,
+                    original,
+                    capture,
+                    host,
+                    provenance,
+                    (cases, licence, stamp),
                 ))
             })
             .await?;
-        let (detail, history, original, capture, host, provenance, cases, stamp) = loaded;
+        let (detail, history, original, capture, host, provenance, (cases, licence, stamp)) =
+            loaded;
         let timestamp = stamp.map(|row| timestamp_line(t, &row));
+        let language = desk.settings().outlet.language;
+        let licence = licence.map(|c| super::licences::match_line(&c, language));
         let archive = provenance.map(|p| ArchiveRows::new(t, detail.summary.id, p));
         let original_text = original.map(|o| o.text).unwrap_or_default();
         let original_spans: Vec<(usize, usize, usize)> = detail
@@ -1190,6 +1205,9 @@ pub async fn match_page(
         };
         let m = detail.summary;
         let body = MatchPage {
+            licence,
+            licence_heading: super::i18n::licence_labels(language).licence_check,
+            licence_request: super::i18n::licence_labels(language).download_request,
             t,
             user: Some(session.user.clone()),
             csrf: session.csrf.clone(),

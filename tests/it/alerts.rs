@@ -156,6 +156,7 @@ pub(crate) fn facts(n: i64, title: &str) -> MatchFacts {
         passages_omitted: 0,
         escalation: None,
         case: None,
+        licence: None,
     }
 }
 

@@ -1130,7 +1130,7 @@ async fn the_cases_view_and_a_case_page_in_chromium() {
     browser.click("#record-step").await;
     let error = browser.text("#step-error").await;
     assert!(
-        error.contains("cannot go from still-online to escalated"),
+        error.contains("无法从“仍在线”转为“已通知法律顾问”"),
         "{error}"
     );
     let console = browser.console().await;
@@ -1149,6 +1149,148 @@ async fn the_cases_view_and_a_case_page_in_chromium() {
         .await;
     browser.find("#timeline").await;
     browser.close().await;
+}
+
+/// The licences page in Chromium: the demo's partner is licensed by list only; a
+/// reviewer adds a licence for it with its terms through the form (refused first for a
+/// date in the wrong order, the form kept), checks the recorded copies again, and finds
+/// the partner's copy noncompliant (no link back, title changed), linked from the page
+/// to its match, whose page shows the check.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_licences_page_adds_a_licence_and_shows_compliance_in_chromium() {
+    let Some((desk, browser)) =
+        desk_and_browser("the_licences_page_adds_a_licence_and_shows_compliance_in_chromium").await
+    else {
+        return;
+    };
+    browser.login(&desk).await;
+    let partner = desk.find_match("/syndication/wetland.html").await;
+    let partner_id = id_of(&partner);
+    let partner_ip = url::Url::parse(partner["copy_url"].as_str().unwrap())
+        .unwrap()
+        .host_str()
+        .unwrap()
+        .to_string();
+    browser.click("#nav-licences").await;
+    browser.find("#no-licences").await;
+    let legacy = browser.text("#legacy").await;
+    assert!(legacy.contains(&partner_ip), "{legacy}");
+
+    // Markup in the partner's name stays text; dates are set as a date picker sets them.
+    let fill = |from: &'static str, to: &'static str| {
+        format!(
+            "document.querySelector('#licence-from').value = '{from}'; \
+             document.querySelector('#licence-to').value = '{to}'; return true"
+        )
+    };
+    browser
+        .find("#licence-partner")
+        .await
+        .send_keys("Valley <b>Partner</b> News")
+        .await
+        .expect("type the partner");
+    browser
+        .find("#licence-domains")
+        .await
+        .send_keys(&partner_ip)
+        .await
+        .expect("type the domain");
+    browser
+        .find("#licence-forms")
+        .await
+        .send_keys("Republished under licence from The Riverton Courier")
+        .await
+        .expect("type the attribution");
+    browser.js(&fill("2026-01-01", "2020-01-01")).await;
+    browser.click("#add-licence-submit").await;
+    let error = browser.text("#licence-error").await;
+    assert!(error.contains("截止日期早于生效日期"), "{error}");
+    assert_eq!(
+        browser
+            .find("#licence-partner")
+            .await
+            .prop("value")
+            .await
+            .unwrap(),
+        Some("Valley <b>Partner</b> News".to_string()),
+        "the refused form is kept"
+    );
+    let _ = browser.console().await;
+    browser.js(&fill("2020-01-01", "")).await;
+    browser.click("#add-licence-submit").await;
+    let flash = browser.text("#flash").await;
+    assert!(
+        flash.contains("已添加授权：Valley <b>Partner</b> News"),
+        "{flash}"
+    );
+    let row = browser.find("tr.licence[data-source=\"desk\"]").await;
+    assert_eq!(row.attr("data-state").await.unwrap(), Some("valid".into()));
+    assert!(browser
+        .find_all("tr.licence td.partner b b")
+        .await
+        .is_empty());
+    let source = browser.text("tr.licence .source").await;
+    assert!(source.contains(USER), "{source}");
+    browser.assert_quiet_console().await;
+
+    // Check the recorded copies against it: the partner's copy breaks two terms.
+    browser.click("#check-again").await;
+    // The page before the click has a flash of its own: wait for the new one.
+    let deadline = Instant::now() + PATIENCE;
+    let flash = loop {
+        // Read by script, not by element: the old page's element may go stale mid-read.
+        let flash = browser
+            .js("const f = document.querySelector('#flash'); return f ? f.textContent : ''")
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        if flash.starts_with("已重新检查") || Instant::now() > deadline {
+            break flash;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(flash.ends_with("1 / 1"), "{flash}");
+    let rate = browser.text("tr.licence td.rate").await;
+    assert_eq!(rate, "0.0%");
+    browser
+        .click(&format!("a.noncompliant-match[data-id=\"{partner_id}\"]"))
+        .await;
+    let check = browser.find("#licence-check").await;
+    assert_eq!(
+        check.attr("data-verdict").await.unwrap(),
+        Some("noncompliant".into())
+    );
+    let line = check.text().await.unwrap();
+    assert!(
+        line.contains("无原文链接") && line.contains("标题被改动") && !line.contains("未注明来源"),
+        "{line}"
+    );
+    assert_eq!(browser.text("#status").await, "授权未合规");
+    // The draft request to the partner, as licensing staff got it by email.
+    let draft = browser
+        .js("return fetch(document.querySelector('#licence-request-download').href).then(r => r.text())")
+        .await;
+    let draft = draft.as_str().expect("the draft's text");
+    assert!(
+        draft.starts_with("Valley <b>Partner</b> News：") && draft.contains("未附原文链接"),
+        "{draft}"
+    );
+    assert_eq!(desk.status(partner_id).await, "licensed-noncompliant");
+    let png = browser.client.screenshot().await.expect("screenshot");
+    std::fs::write(artifact("licence-match.png"), &png).expect("screenshot saved");
+    browser.click("#nav-licences").await;
+    browser.find("tr.licence").await;
+    let png = browser.client.screenshot().await.expect("screenshot");
+    std::fs::write(artifact("licences.png"), &png).expect("screenshot saved");
+    browser.assert_quiet_console().await;
+    browser.close().await;
+
+    // The CLI sees the desk's licence and where it comes from.
+    let list = json(&desk.run(&["licences", "list", "--json"]).await);
+    assert_eq!(list[0]["source"]["kind"], "desk");
+    assert_eq!(list[0]["added_by"], USER);
+    assert_eq!(list[0]["counts"]["noncompliant"], 1);
 }
 
 /// Counsel's evidence report in Chromium: `evidence-report` on a demo match, opened

@@ -232,6 +232,7 @@ pub(crate) fn known_store(dir: &Path, base: DateTime<Utc>, extra_config: &str) -
             ignored: false,
             original_version: None,
             archive: None,
+            licence_check: None,
         };
         let outcome = store
             .record_matches(&capture(p.url, seen), &[m], seen)
@@ -331,6 +332,7 @@ fn store_aggregates_are_exact() {
             ("unreviewed", 2),
             ("infringing", 2),
             ("licensed", 1),
+            ("licensed-noncompliant", 0),
             ("false-positive", 1),
             ("ignored", 0)
         ]
@@ -948,6 +950,7 @@ pub(crate) fn realistic_store(dir: &Path, now: DateTime<Utc>, extra_config: &str
                 ignored: false,
                 original_version: None,
                 archive: None,
+                licence_check: None,
             });
         }
         let outcomes = store

@@ -78,6 +78,7 @@ fn facts(capture: &Capture) -> MatchFacts {
         passages_omitted: 0,
         escalation: None,
         case: None,
+        licence: None,
     }
 }
 

@@ -15,6 +15,7 @@ mod evidence_report;
 mod exports;
 mod extract;
 mod ingest;
+mod licences;
 mod pipeline;
 mod review;
 mod site;

@@ -434,7 +434,7 @@ async fn site_lists_apply_to_later_copies() {
     assert_eq!(out.status.code(), Some(2));
     assert!(
         stderr(&out).contains(
-            "[possible values: unreviewed, infringing, licensed, false-positive, ignored]"
+            "[possible values: unreviewed, infringing, licensed, licensed-noncompliant, false-positive, ignored]"
         ),
         "{}",
         stderr(&out)

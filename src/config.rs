@@ -60,6 +60,8 @@ pub struct Settings {
     pub cases: CasesSettings,
     /// The monthly report the daemon emails (`[report]`).
     pub report: ReportSettings,
+    /// How evidence is captured besides the HTTP exchange (`[evidence]`).
+    pub evidence: EvidenceSettings,
     /// Lower-case hex SHA-256 of the config file's bytes (empty for built-in settings):
     /// evidence files record which configuration made a capture.
     pub config_sha256: String,
@@ -83,6 +85,29 @@ pub struct CaseDeadline(pub Duration);
 impl Default for CaseDeadline {
     fn default() -> Self {
         CaseDeadline(Duration::from_secs(7 * 24 * 3600))
+    }
+}
+
+/// Evidence capture (`[evidence]`). The browser keys render each new match's page in
+/// headless Chromium (screenshots and a PDF print in its evidence file).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EvidenceSettings {
+    /// `browser`: the Chromium binary; `None`: no rendering, evidence as the HTTP
+    /// exchange alone.
+    pub browser: Option<PathBuf>,
+    /// `browser_timeout`: the whole rendering of one page, browser start to PDF.
+    pub browser_timeout: Duration,
+    /// `browser_memory_mb`: the data-segment limit of every browser process.
+    pub browser_memory_mb: u64,
+}
+
+impl Default for EvidenceSettings {
+    fn default() -> Self {
+        EvidenceSettings {
+            browser: None,
+            browser_timeout: Duration::from_secs(60),
+            browser_memory_mb: 2048,
+        }
     }
 }
 
@@ -830,6 +855,7 @@ impl Settings {
             let web = root.table("web", false, parse_web);
             let cases = root.table("cases", false, parse_cases);
             let report = root.table("report", false, |s| parse_report(s, base_dir));
+            let evidence = root.table("evidence", false, |s| parse_evidence(s, base_dir));
             root.finish();
             (
                 outlet,
@@ -844,7 +870,7 @@ impl Settings {
                 daemon,
                 web,
                 cases,
-                report,
+                (report, evidence),
             )
         };
         check_contacts(&settings.1, &mut problems);
@@ -862,7 +888,7 @@ impl Settings {
                 daemon,
                 web,
                 cases,
-                report,
+                (report, evidence),
             ) if problems.is_empty() => Ok(Settings {
                 outlet,
                 contacts,
@@ -880,6 +906,7 @@ impl Settings {
                 web: web.unwrap_or_default(),
                 cases: cases.unwrap_or_default(),
                 report: report.unwrap_or_default(),
+                evidence: evidence.unwrap_or_default(),
                 config_sha256: String::new(),
             }),
             _ => {
@@ -925,6 +952,7 @@ impl Settings {
             web: WebSettings::default(),
             cases: CasesSettings::default(),
             report: ReportSettings::default(),
+            evidence: EvidenceSettings::default(),
             config_sha256: String::new(),
         }
     }
@@ -1777,6 +1805,38 @@ fn parse_report(s: &mut Section<'_>, base_dir: &Path) -> Option<ReportSettings> 
         to,
         enabled,
         chromium,
+    })
+}
+
+fn parse_evidence(s: &mut Section<'_>, base_dir: &Path) -> Option<EvidenceSettings> {
+    let d = EvidenceSettings::default();
+    let browser = match s.string("browser", false) {
+        Some(p) if p.trim().is_empty() => {
+            s.problem("browser", "must not be empty (leave it out for no browser)".into());
+            None
+        }
+        Some(p) => Some(resolve(base_dir, &p)),
+        None => None,
+    };
+    let browser_timeout = s.duration("browser_timeout").unwrap_or(d.browser_timeout);
+    if browser_timeout > Duration::from_secs(600) {
+        // A render holds a page task (and its host's politeness slot) for this long.
+        s.problem(
+            "browser_timeout",
+            format!(
+                "must be at most 10m, got {}",
+                humantime::format_duration(browser_timeout)
+            ),
+        );
+    }
+    // Below a quarter of a gigabyte Chromium's browser process cannot start at all.
+    let browser_memory_mb = s
+        .integer_in("browser_memory_mb", 256, 65_536)
+        .map_or(d.browser_memory_mb, |v| v as u64);
+    Some(EvidenceSettings {
+        browser,
+        browser_timeout,
+        browser_memory_mb,
     })
 }
 

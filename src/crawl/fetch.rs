@@ -28,7 +28,7 @@ use sha2::Digest;
 use url::Url;
 
 use crate::config::{user_agent_has_contact, CrawlSettings};
-use crate::crawl::guard::{Guard, GuardError, GuardedResolver};
+use crate::crawl::guard::{DnsAnswer, DnsLog, Guard, GuardError, GuardedResolver};
 use crate::crawl::robots::RobotsCache;
 use crate::crawl::sanitize;
 
@@ -149,6 +149,20 @@ pub struct Capture {
     pub started_at: DateTime<Utc>,
     /// When the last body byte arrived.
     pub finished_at: DateTime<Utc>,
+    /// How the final hop reached its server (DNS answer, TLS certificates): the
+    /// capture's provenance. Empty for captures not fetched by the crawler.
+    pub network: NetworkFacts,
+}
+
+/// What the network said about a capture's final hop.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NetworkFacts {
+    /// The resolver's latest answer for the final URL's host (none for an IP literal,
+    /// or when the name was not resolved by this fetcher).
+    pub dns: Option<DnsAnswer>,
+    /// The certificates the server presented over TLS, DER, its own first (empty for
+    /// `http://`).
+    pub tls_certificates: Vec<Vec<u8>>,
 }
 
 impl Capture {
@@ -243,6 +257,8 @@ struct Limits {
 pub struct PageFetcher {
     client: reqwest::Client,
     guard: Arc<Guard>,
+    /// The resolver's answers, for the provenance of each capture.
+    dns: DnsLog,
     limits: Limits,
     /// Sent with every request; also kept for the recorded request head.
     user_agent: HeaderValue,
@@ -278,6 +294,7 @@ impl PageFetcher {
                 message: format!("user agent is not a valid header value: {e}"),
             })?;
         let guard = Arc::new(guard);
+        let dns = DnsLog::default();
         let client = reqwest::Client::builder()
             // Proxies from the environment would bypass the resolver and the guard.
             .no_proxy()
@@ -290,7 +307,12 @@ impl PageFetcher {
             .connect_timeout(settings.connect_timeout)
             .read_timeout(settings.read_timeout)
             .timeout(settings.timeout)
-            .dns_resolver(Arc::new(GuardedResolver::new(Arc::clone(&guard))))
+            .dns_resolver(Arc::new(GuardedResolver::with_log(
+                Arc::clone(&guard),
+                dns.clone(),
+            )))
+            // The server's certificate is recorded in each capture's provenance.
+            .tls_info(true)
             .build()
             .map_err(|e| FetchError::Setup {
                 message: describe(&e),
@@ -298,6 +320,7 @@ impl PageFetcher {
         Ok(PageFetcher {
             client,
             guard,
+            dns,
             limits: Limits {
                 timeout: settings.timeout,
                 read_timeout: settings.read_timeout,
@@ -311,6 +334,11 @@ impl PageFetcher {
     /// The guard this fetcher applies.
     pub fn guard(&self) -> &Guard {
         &self.guard
+    }
+
+    /// The guard, shared: the evidence browser's proxy applies the same one.
+    pub fn shared_guard(&self) -> Arc<Guard> {
+        Arc::clone(&self.guard)
     }
 
     /// Fetches an HTML page, conditionally when `validators` are given.
@@ -498,6 +526,15 @@ impl PageFetcher {
             let content_encoding =
                 header_string(response.headers(), reqwest::header::CONTENT_ENCODING);
             let response_head = render_response_head(&response);
+            let network = NetworkFacts {
+                dns: current.host_str().and_then(|h| self.dns.get(h)),
+                tls_certificates: response
+                    .extensions()
+                    .get::<reqwest::tls::TlsInfo>()
+                    .and_then(|t| t.peer_certificate())
+                    .map(|der| vec![der.to_vec()])
+                    .unwrap_or_default(),
+            };
             let validators = Validators {
                 etag: header_string(response.headers(), reqwest::header::ETAG),
                 last_modified: header_string(response.headers(), reqwest::header::LAST_MODIFIED),
@@ -552,6 +589,7 @@ impl PageFetcher {
                 validators,
                 started_at,
                 finished_at: Utc::now(),
+                network,
             })));
         }
     }

@@ -15,6 +15,7 @@
 //! - [`frontier`]: which links to queue and at what depth ([`frontier::follow`]), and
 //!   the conversions between scheduler and stored host state.
 //! - [`discovery`]: search queries for SearXNG and reading its answers.
+//! - [`proxy`]: the guarded loopback proxy the evidence browser goes through.
 //! - [`pipeline`]: the composition: `scan` and one crawl cycle, detection against the
 //!   archive, matches recorded with their capture.
 //!
@@ -28,6 +29,7 @@ pub mod frontier;
 pub mod guard;
 pub mod links;
 pub mod pipeline;
+pub mod proxy;
 pub mod politeness;
 pub mod robots;
 pub mod urls;

@@ -1,9 +1,14 @@
 //! Evidence: one WARC/1.1 file per match, proving what a copying page served and when.
 //!
-//! A bundle holds four records, each its own gzip member: `warcinfo` (who captured it,
+//! A bundle holds these records, each its own gzip member: `warcinfo` (who captured it,
 //! with which configuration), `request` and `response` exactly as sent and received
-//! (head bytes and raw body bytes from [`Capture`]), and `metadata` with the match as
-//! JSON ([`MatchFacts`]). Every record carries a SHA-256 block digest, the response a
+//! (head bytes and raw body bytes from [`Capture`]), `metadata` with the match as JSON
+//! ([`MatchFacts`]), a second `metadata` with how the capture was made
+//! ([`provenance`], `WARC-Target-URI: urn:provenance:<url>`), and, when the page was
+//! rendered in a browser ([`browser`]), up to three `resource` records: the viewport
+//! screenshot (`urn:view:<url>`, `image/png`), the full page (`urn:fullPage:<url>`,
+//! `image/png`) and the PDF print (`urn:pdf:<url>`, `application/pdf`), each
+//! `WARC-Concurrent-To` the response. Every record carries a SHA-256 block digest, the response a
 //! payload digest too, and the records of one capture point at each other with
 //! `WARC-Concurrent-To`. The SHA-256 of the whole file is returned so it can be stored
 //! with the match: a later change to the file is then detectable even if someone
@@ -15,6 +20,8 @@
 //! This module writes and reads files; it never sends anything and never decides what
 //! is a match (that is `detect` and the pipeline).
 
+pub mod browser;
+pub mod provenance;
 pub mod warc;
 
 use std::fs::OpenOptions;
@@ -26,6 +33,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::crawl::fetch::Capture;
+use browser::{RenderKind, Rendering};
 use warc::{new_record_id, sha256_label, Record, RecordProblem};
 
 /// Subfolder of `[storage] dir` holding the evidence files.
@@ -401,6 +409,23 @@ pub fn bundle_records(
     file_name: &str,
     now: DateTime<Utc>,
 ) -> Result<Vec<Record>, EvidenceError> {
+    bundle_records_with(info, capture, facts, file_name, now, None)
+}
+
+/// [`bundle_records`] with the browser's artefacts of the page, when it was rendered:
+/// `warcinfo`, `request`, `response`, `metadata` (the match), `metadata` (provenance),
+/// then a `resource` per artefact taken.
+///
+/// # Errors
+/// As [`bundle_records`].
+pub fn bundle_records_with(
+    info: &WarcInfo,
+    capture: &Capture,
+    facts: &MatchFacts,
+    file_name: &str,
+    now: DateTime<Utc>,
+    rendering: Option<&Rendering>,
+) -> Result<Vec<Record>, EvidenceError> {
     let info_id = new_record_id();
     let request_id = new_record_id();
     let response_id = new_record_id();
@@ -459,7 +484,37 @@ pub fn bundle_records(
         .with("WARC-Refers-To", &response_id)
         .with("WARC-Concurrent-To", &response_id)
         .with("Content-Type", "application/json");
-    Ok(vec![warcinfo, request, response, metadata])
+    let provenance = provenance::of_capture(info, capture, rendering);
+    let provenance = Record::new(
+        "metadata",
+        &new_record_id(),
+        now,
+        serde_json::to_vec_pretty(&provenance)?,
+    )
+    .with(
+        "WARC-Target-URI",
+        &format!("{}{target}", provenance::URN_PREFIX),
+    )
+    .with("WARC-Warcinfo-ID", &info_id)
+    .with("WARC-Refers-To", &response_id)
+    .with("WARC-Concurrent-To", &response_id)
+    .with("Content-Type", "application/json");
+    let mut records = vec![warcinfo, request, response, metadata, provenance];
+    if let Some(r) = rendering {
+        for kind in RenderKind::ALL {
+            let Some(bytes) = r.artefact(kind) else {
+                continue;
+            };
+            records.push(
+                Record::new("resource", &new_record_id(), r.finished_at, bytes.to_vec())
+                    .with("WARC-Target-URI", &format!("{}{target}", kind.urn_prefix()))
+                    .with("WARC-Warcinfo-ID", &info_id)
+                    .with("WARC-Concurrent-To", &response_id)
+                    .with("Content-Type", kind.content_type()),
+            );
+        }
+    }
+    Ok(records)
 }
 
 /// The records of a copy found in a web archive, in file order: `warcinfo`, a
@@ -479,8 +534,9 @@ pub fn archived_bundle_records(
     archived: &ArchivedRecord<'_>,
 ) -> Result<Vec<Record>, EvidenceError> {
     let mut records = bundle_records(info, capture, facts, file_name, now)?;
-    // Keep warcinfo (0) and metadata (3); replace the request and response.
-    let metadata = records.pop();
+    // Keep warcinfo (0) and the match's metadata (3); the request, the response and
+    // our provenance are replaced by the third party's record, which is the capture.
+    let metadata = (records.len() > 3).then(|| records.remove(3));
     records.truncate(1);
     let info_id = records
         .first()
@@ -553,6 +609,23 @@ pub fn write_bundle_from(
     now: DateTime<Utc>,
     archived: Option<&ArchivedRecord<'_>>,
 ) -> Result<EvidenceFile, EvidenceError> {
+    write_bundle_with(storage_dir, info, capture, facts, now, archived, None)
+}
+
+/// [`write_bundle_from`] with the browser's artefacts of a first-party capture (see
+/// [`bundle_records_with`]); they are ignored for an archived record.
+///
+/// # Errors
+/// As [`write_bundle`].
+pub fn write_bundle_with(
+    storage_dir: &Path,
+    info: &WarcInfo,
+    capture: &Capture,
+    facts: &MatchFacts,
+    now: DateTime<Utc>,
+    archived: Option<&ArchivedRecord<'_>>,
+    rendering: Option<&Rendering>,
+) -> Result<EvidenceFile, EvidenceError> {
     let dir = storage_dir.join(EVIDENCE_DIR);
     std::fs::create_dir_all(&dir).map_err(|source| EvidenceError::CreateDir {
         path: dir.clone(),
@@ -573,7 +646,7 @@ pub fn write_bundle_from(
         };
         let records = match archived {
             Some(a) => archived_bundle_records(info, capture, facts, &file_name, now, a)?,
-            None => bundle_records(info, capture, facts, &file_name, now)?,
+            None => bundle_records_with(info, capture, facts, &file_name, now, rendering)?,
         };
         let bytes: Vec<u8> = records.iter().flat_map(Record::to_gzip_member).collect();
         let write_err = |source| EvidenceError::Write {
@@ -666,6 +739,33 @@ pub fn verify_file(path: &Path) -> Result<Verification, EvidenceError> {
             ids.insert(id.to_string());
         }
     }
+    // A browser artefact must be what its record says it is: a PNG or a PDF.
+    for r in &records {
+        if r.record.header("WARC-Type") != Some("resource") {
+            continue;
+        }
+        let target = r.record.header("WARC-Target-URI").unwrap_or_default();
+        if let Some(kind) = RenderKind::ALL
+            .into_iter()
+            .find(|k| target.starts_with(k.urn_prefix()))
+        {
+            if r.record.header("Content-Type") != Some(kind.content_type()) {
+                problems.push(format!(
+                    "record {} (resource {}): Content-Type is not {}",
+                    r.index,
+                    kind.name(),
+                    kind.content_type()
+                ));
+            } else if !kind.looks_valid(&r.record.block) {
+                problems.push(format!(
+                    "record {} (resource {}): the block is not a valid {}",
+                    r.index,
+                    kind.name(),
+                    kind.content_type()
+                ));
+            }
+        }
+    }
     // A link to a record that is not in the file means a record was removed.
     for r in &records {
         for field in ["WARC-Concurrent-To", "WARC-Refers-To", "WARC-Warcinfo-ID"] {
@@ -704,6 +804,58 @@ pub fn verify_file(path: &Path) -> Result<Verification, EvidenceError> {
     })
 }
 
+/// Reads the evidence file at `path` and returns its records whose block digest
+/// verifies (a damaged record is left out, never returned).
+fn verified_records(path: &Path) -> Result<Vec<Record>, EvidenceError> {
+    let read_err = |source| EvidenceError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let len = std::fs::metadata(path).map_err(read_err)?.len();
+    if len > MAX_EVIDENCE_BYTES {
+        return Err(EvidenceError::TooLarge {
+            path: path.to_path_buf(),
+        });
+    }
+    let bytes = std::fs::read(path).map_err(read_err)?;
+    let (records, _) = warc::check_all(&bytes[..]);
+    Ok(records
+        .into_iter()
+        .filter(|r| r.verified.contains(&"WARC-Block-Digest"))
+        .map(|r| r.record)
+        .collect())
+}
+
+/// The browser's artefact of `kind` (viewport or full-page PNG, PDF) in the evidence
+/// file at `path`, if the file holds one whose digest verifies and whose bytes are of
+/// its format. For the desk, the alerts and reports.
+///
+/// # Errors
+/// [`EvidenceError`] when the file cannot be read.
+pub fn read_artefact(path: &Path, kind: RenderKind) -> Result<Option<Vec<u8>>, EvidenceError> {
+    Ok(verified_records(path)?.into_iter().find_map(|r| {
+        let target = r.header("WARC-Target-URI")?;
+        (r.header("WARC-Type") == Some("resource")
+            && target.starts_with(kind.urn_prefix())
+            && kind.looks_valid(&r.block))
+        .then_some(r.block)
+    }))
+}
+
+/// The capture provenance recorded in the evidence file at `path`, if it has one whose
+/// digest verifies.
+///
+/// # Errors
+/// [`EvidenceError`] when the file cannot be read.
+pub fn read_provenance(path: &Path) -> Result<Option<provenance::Provenance>, EvidenceError> {
+    Ok(verified_records(path)?.into_iter().find_map(|r| {
+        let target = r.header("WARC-Target-URI")?;
+        (r.header("WARC-Type") == Some("metadata") && target.starts_with(provenance::URN_PREFIX))
+            .then(|| serde_json::from_slice(&r.block).ok())
+            .flatten()
+    }))
+}
+
 /// RFC 3339 UTC with seconds, the form stored in the database.
 pub fn utc(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
@@ -737,6 +889,7 @@ pub(crate) mod tests {
             validators: Default::default(),
             started_at: t,
             finished_at: t,
+            network: Default::default(),
         }
     }
 
@@ -790,7 +943,7 @@ pub(crate) mod tests {
         let v = verify_file(&a.path).unwrap();
         assert!(v.ok(), "{:?}", v.problems);
         assert_eq!(v.sha256, a.sha256);
-        assert_eq!(v.records.len(), 4);
+        assert_eq!(v.records.len(), 5);
         assert!(v.records[2].contains("response"));
         assert!(v.records[2].contains("WARC-Payload-Digest"));
     }
@@ -803,7 +956,10 @@ pub(crate) mod tests {
             .iter()
             .map(|r| r.header("WARC-Type").unwrap())
             .collect();
-        assert_eq!(types, ["warcinfo", "request", "response", "metadata"]);
+        assert_eq!(
+            types,
+            ["warcinfo", "request", "response", "metadata", "metadata"]
+        );
         let (req, resp) = (&records[1], &records[2]);
         assert_eq!(
             req.header("WARC-Concurrent-To"),

@@ -1,0 +1,326 @@
+//! Rendered captures and capture provenance end to end: the real binary scans a copy on
+//! a loopback site with `[evidence] browser` set to Debian's Chromium, and the evidence
+//! file must hold the viewport and full-page screenshots and the PDF print as valid
+//! PNG/PDF `resource` records, pass `verify-evidence` and an independent reader
+//! (warcio), and carry the provenance record. A page that hangs in the browser is timed
+//! out and its match recorded all the same. Without Chromium the tests say they are
+//! skipped, unless `COPYHOUND_REQUIRE_BROWSER=1` (as in CI) makes that a failure.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use copyhound::crawl::guard::Guard;
+use copyhound::evidence::browser::{png_size, RenderError, RenderKind, Renderer};
+use copyhound::evidence::warc;
+
+use crate::util::{copyhound_blocking, files_with_extension, python_needs, stderr, stdout};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// True (after saying so) when Chromium is missing and the test should return; a
+/// failure instead under `COPYHOUND_REQUIRE_BROWSER=1`.
+fn skip_without_chromium(test: &str) -> bool {
+    if Path::new(CHROMIUM).is_file() {
+        return false;
+    }
+    assert!(
+        !crate::util::tools_required(),
+        "{test}: {CHROMIUM} is missing and this run requires it (apt-get install chromium)"
+    );
+    eprintln!("skipping {test}: {CHROMIUM} not installed (apt-get install chromium; CI installs it)");
+    true
+}
+
+/// The bundled Chinese copy, made taller than two viewports by an empty block after the
+/// article (a full-page screenshot must then be taller than the viewport one).
+fn long_copy() -> Vec<u8> {
+    let copy = std::fs::read_to_string(crate::util::sample("copy-zh-mirror.html")).unwrap();
+    copy.replace(
+        "</body>",
+        "<div style=\"height:2400px;background:#eef\"></div></body>",
+    )
+    .into_bytes()
+}
+
+/// A config scanning with Chromium (`browser_timeout` as given) and the archive holding
+/// the original of the bundled copy.
+fn env(browser_timeout: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("copyhound.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[outlet]\nname = \"江城日报\"\nwebsite = \"https://www.jiangcheng-daily.example\"\naddress = \"江城市\"\n\n\
+             [storage]\ndir = \"state\"\n\n[originals]\npaths = [\"archive\"]\n\n\
+             [crawl]\nallow_private_networks = true\nper_host_delay = \"0s\"\ntimeout = \"10s\"\n\n\
+             [evidence]\nbrowser = \"{CHROMIUM}\"\nbrowser_timeout = \"{browser_timeout}\"\nbrowser_memory_mb = 2048\n"
+        ),
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir.path().join("archive")).unwrap();
+    std::fs::copy(
+        crate::util::sample("original-zh.html"),
+        dir.path().join("archive/original-zh.html"),
+    )
+    .unwrap();
+    (dir, config)
+}
+
+/// Ingests the archive and scans `url`; returns the scan's output and the one evidence
+/// file written.
+async fn scan(config: &Path, dir: &Path, url: &str) -> (std::process::Output, PathBuf) {
+    let out = copyhound_blocking(config, &["ingest"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = copyhound_blocking(config, &["scan", url]).await;
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    let files = files_with_extension(&dir.join("state/evidence"), "gz");
+    assert_eq!(files.len(), 1, "{files:?}\n{}", stderr(&out));
+    (out, files[0].clone())
+}
+
+fn records(path: &Path) -> Vec<warc::CheckedRecord> {
+    let bytes = std::fs::read(path).unwrap();
+    let (records, problems) = warc::check_all(&bytes[..]);
+    assert!(problems.is_empty(), "{problems:?}");
+    records
+}
+
+fn verify(config: &Path, file: &Path) {
+    let out = crate::util::copyhound(&[
+        "verify-evidence",
+        "--config",
+        config.to_str().unwrap(),
+        file.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    assert!(stdout(&out).contains("ok: every digest matches"), "{}", stdout(&out));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rendered_capture_holds_screenshots_a_pdf_and_its_provenance() {
+    if skip_without_chromium("a_rendered_capture_holds_screenshots_a_pdf_and_its_provenance") {
+        return;
+    }
+    let copy = long_copy();
+    let router = axum::Router::new().route(
+        "/news/copy.html",
+        axum::routing::get(move || {
+            let copy = copy.clone();
+            async move { ([("content-type", "text/html; charset=utf-8")], copy) }
+        }),
+    );
+    let site = crate::util::fixture::serve(router).await;
+    let (dir, config) = env("60s");
+    // By name, so the crawler's resolver has an answer to record.
+    let url = format!("http://localhost:{}/news/copy.html", site.port());
+    let (_, file) = scan(&config, dir.path(), &url).await;
+
+    let records = records(&file);
+    let response_id = records
+        .iter()
+        .find(|r| r.record.header("WARC-Type") == Some("response"))
+        .and_then(|r| r.record.header("WARC-Record-ID"))
+        .unwrap()
+        .to_string();
+    let resource = |kind: RenderKind| {
+        let target = format!("{}{url}", kind.urn_prefix());
+        let r = records
+            .iter()
+            .find(|r| {
+                r.record.header("WARC-Type") == Some("resource")
+                    && r.record.header("WARC-Target-URI") == Some(target.as_str())
+            })
+            .unwrap_or_else(|| panic!("no {target} record"));
+        assert_eq!(r.record.header("Content-Type"), Some(kind.content_type()));
+        assert_eq!(
+            r.record.header("WARC-Concurrent-To"),
+            Some(response_id.as_str())
+        );
+        assert_eq!(r.verified, ["WARC-Block-Digest"]);
+        r.record.block.clone()
+    };
+    let view = resource(RenderKind::View);
+    let full = resource(RenderKind::FullPage);
+    let pdf = resource(RenderKind::Pdf);
+    assert!(view.starts_with(b"\x89PNG\r\n\x1a\n"));
+    assert_eq!(png_size(&view), Some((1280, 800)));
+    let (w, h) = png_size(&full).expect("the full page is a PNG");
+    assert_eq!(w, 1280);
+    assert!(h > 2400, "the full page ({h} px) is taller than the viewport");
+    assert!(pdf.starts_with(b"%PDF-"), "{:?}", &pdf[..8.min(pdf.len())]);
+    // Read back through the library, as the desk and the reports do.
+    assert_eq!(
+        copyhound::evidence::read_artefact(&file, RenderKind::View).unwrap(),
+        Some(view.clone())
+    );
+
+    // Provenance: the connected address, the DNS answer, the binary, the browser.
+    let provenance = copyhound::evidence::read_provenance(&file)
+        .unwrap()
+        .expect("a provenance record");
+    assert_eq!(provenance.format, "copyhound-provenance/1");
+    assert_eq!(provenance.url, url);
+    assert_eq!(provenance.network.connected_ip.as_deref(), Some("127.0.0.1"));
+    assert_eq!(provenance.network.connected_port, Some(site.port()));
+    assert_eq!(provenance.network.proxy, "none");
+    assert!(provenance.network.tls_certificates.is_empty(), "http:// has none");
+    let dns = provenance.network.dns.as_ref().expect("a DNS answer");
+    assert_eq!(dns.answer.host, "localhost");
+    assert!(dns.answer.addresses.iter().any(|a| a == "127.0.0.1"), "{dns:?}");
+    assert_eq!(dns.ttl_seconds, None);
+    let binary = provenance.software.binary_sha256.as_deref().unwrap();
+    assert_eq!(binary.len(), 64);
+    let expected = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(
+            std::fs::read(env!("CARGO_BIN_EXE_copyhound")).unwrap(),
+        ))
+    };
+    assert_eq!(binary, expected, "the digest of the binary that ran");
+    assert!(provenance.time_source.synchronised.is_some());
+    let browser = provenance.browser.as_ref().expect("the browser is named");
+    assert!(browser.product.contains("Chrome/"), "{browser:?}");
+    assert!(browser.user_agent.contains("Chrome/"), "{browser:?}");
+    assert!(provenance.machine.kernel.as_deref().unwrap().starts_with("Linux"));
+
+    verify(&config, &file);
+
+    // The independent reader sees the three resources with their types and lengths.
+    if !python_needs("warcio", "a_rendered_capture_holds_screenshots (warcio part)") {
+        return;
+    }
+    let listing = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sys\n\
+             from warcio.archiveiterator import ArchiveIterator\n\
+             with open(sys.argv[1], 'rb') as f:\n\
+             \x20   for r in ArchiveIterator(f):\n\
+             \x20       body = r.content_stream().read()\n\
+             \x20       print(r.rec_type, r.rec_headers.get_header('WARC-Target-URI'), r.rec_headers.get_header('Content-Type'), len(body), body[:4].hex())\n",
+            file.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(listing.status.success(), "{}", stderr(&listing));
+    let listing = stdout(&listing);
+    for (kind, bytes) in [
+        (RenderKind::View, &view),
+        (RenderKind::FullPage, &full),
+        (RenderKind::Pdf, &pdf),
+    ] {
+        let line = format!(
+            "resource {}{url} {} {} {}",
+            kind.urn_prefix(),
+            kind.content_type(),
+            bytes.len(),
+            hex::encode(&bytes[..4])
+        );
+        assert!(listing.contains(&line), "{line}\n{listing}");
+    }
+    let out = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sys; from warcio.cli import main; main(sys.argv[1:])",
+            "check",
+            "-v",
+            file.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    assert!(!stdout(&out).contains("digest fail"), "{}", stdout(&out));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_that_hangs_in_the_browser_is_timed_out_and_its_match_recorded() {
+    if skip_without_chromium("a_page_that_hangs_in_the_browser_is_timed_out_and_its_match_recorded")
+    {
+        return;
+    }
+    // The crawler gets the copy; the browser's request is answered never.
+    let copy = long_copy();
+    let router = axum::Router::new().route(
+        "/news/copy.html",
+        axum::routing::get(move |headers: axum::http::HeaderMap| {
+            let copy = copy.clone();
+            async move {
+                let ua = headers
+                    .get("user-agent")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_string();
+                if !ua.starts_with("copyhound/") {
+                    tokio::time::sleep(Duration::from_secs(3600)).await;
+                }
+                ([("content-type", "text/html; charset=utf-8")], copy)
+            }
+        }),
+    );
+    let site = crate::util::fixture::serve(router).await;
+    let (dir, config) = env("5s");
+    let url = format!("http://{site}/news/copy.html");
+    let started = Instant::now();
+    let (out, file) = scan(&config, dir.path(), &url).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "the scan took {:?}",
+        started.elapsed()
+    );
+    let log = stderr(&out);
+    assert!(log.contains("page not rendered"), "{log}");
+    assert!(log.contains("timed out"), "{log}");
+    assert!(stdout(&out).contains("\tcopy\t"), "{}", stdout(&out));
+    let records = records(&file);
+    assert!(
+        records
+            .iter()
+            .all(|r| r.record.header("WARC-Type") != Some("resource")),
+        "no screenshot of a page that never came"
+    );
+    let provenance = copyhound::evidence::read_provenance(&file)
+        .unwrap()
+        .expect("a provenance record");
+    assert!(provenance.browser.is_none());
+    assert_eq!(provenance.network.connected_ip.as_deref(), Some("127.0.0.1"));
+    verify(&config, &file);
+}
+
+/// The browser reaches only what the crawler may: with private networks refused, a page
+/// on loopback is not rendered (the guarded proxy refuses the connection).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_browser_cannot_reach_loopback_when_the_guard_refuses_it() {
+    if skip_without_chromium("the_browser_cannot_reach_loopback_when_the_guard_refuses_it") {
+        return;
+    }
+    let router = axum::Router::new().route(
+        "/secret",
+        axum::routing::get(|| async { "the router's admin page" }),
+    );
+    let site: SocketAddr = crate::util::fixture::serve(router).await;
+    let settings = copyhound::config::EvidenceSettings {
+        browser: Some(CHROMIUM.into()),
+        browser_timeout: Duration::from_secs(30),
+        browser_memory_mb: 2048,
+    };
+    let renderer = Renderer::from_settings(&settings, Arc::new(Guard::new(false))).unwrap();
+    for url in [
+        format!("http://{site}/secret"),
+        format!("http://localhost:{}/secret", site.port()),
+    ] {
+        let result = renderer.render(&url.parse().unwrap()).await;
+        assert!(
+            matches!(result, Err(RenderError::Navigation { .. })),
+            "{url}: {result:?}"
+        );
+    }
+    // The same renderer with the guard relaxed renders it.
+    let open = Renderer::from_settings(&settings, Arc::new(Guard::new(true))).unwrap();
+    let rendering = open
+        .render(&format!("http://{site}/secret").parse().unwrap())
+        .await
+        .unwrap();
+    assert!(rendering.viewport_png.is_some());
+}

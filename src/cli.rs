@@ -677,6 +677,22 @@ fn run(cli: Cli) -> Result<ExitCode> {
                         mail,
                         hooks
                     );
+                    match &settings.evidence.browser {
+                        Some(browser) if browser.is_file() => println!(
+                            "evidence: pages of new matches rendered with {} (screenshots and a PDF print in each evidence file; timeout {}, memory {} MB per process)",
+                            browser.display(),
+                            humantime::format_duration(settings.evidence.browser_timeout),
+                            settings.evidence.browser_memory_mb
+                        ),
+                        Some(browser) => eprintln!(
+                            "warning: {}: evidence.browser: {} is not a file; matches will be recorded without screenshots until it is",
+                            path.display(),
+                            browser.display()
+                        ),
+                        None => println!(
+                            "evidence: no browser ([evidence] browser not set): evidence files hold the HTTP exchange and its provenance, without screenshots"
+                        ),
+                    }
                     if !webhooks.is_empty() && settings.web.public_url.is_none() {
                         eprintln!(
                             "{}: web.public_url: not set, so webhook messages carry no link to the desk",

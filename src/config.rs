@@ -2242,6 +2242,38 @@ address = "1 Example Road"
     }
 
     #[test]
+    fn evidence_browser_keys_are_validated() {
+        let base = "[outlet]\nname = \"n\"\nwebsite = \"https://n.example\"\naddress = \"a\"\n";
+        let ok = Settings::parse(
+            &format!("{base}[evidence]\nbrowser = \"bin/chromium\"\nbrowser_timeout = \"20s\"\nbrowser_memory_mb = 512\n"),
+            Path::new("/etc/copyhound"),
+        )
+        .unwrap();
+        assert_eq!(
+            ok.evidence,
+            EvidenceSettings {
+                browser: Some(PathBuf::from("/etc/copyhound/bin/chromium")),
+                browser_timeout: Duration::from_secs(20),
+                browser_memory_mb: 512,
+            }
+        );
+        let none = Settings::parse(base, Path::new("/etc")).unwrap();
+        assert_eq!(none.evidence, EvidenceSettings::default());
+        assert_eq!(none.evidence.browser, None);
+        let p = problems(&format!(
+            "{base}[evidence]\nbrowser = \" \"\nbrowser_timeout = \"1h\"\nbrowser_memory_mb = 16\nbrowsr = \"x\"\n"
+        ));
+        for needle in [
+            "evidence.browser: must not be empty",
+            "evidence.browser_timeout: must be at most 10m",
+            "evidence.browser_memory_mb: must be between 256 and 65536",
+            "evidence.browsr: unknown key",
+        ] {
+            assert!(p.iter().any(|x| x.contains(needle)), "{needle}: {p:?}");
+        }
+    }
+
+    #[test]
     fn email_keys_are_validated() {
         let base = "[outlet]\nname = \"n\"\nwebsite = \"https://n.example\"\naddress = \"a\"\n";
         let ok = Settings::parse(

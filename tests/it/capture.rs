@@ -187,6 +187,37 @@ async fn a_rendered_capture_holds_screenshots_a_pdf_and_its_provenance() {
 
     verify(&config, &file);
 
+    // The desk shows the screenshot beside the text, served from the record, to a
+    // reviewer who is logged in only.
+    let desk = crate::web::DeskFixture::on_config(&config).await;
+    let id = desk.store().list_matches().unwrap()[0].id;
+    let anonymous = desk.get(&format!("/matches/{id}/capture/view"), None).await;
+    assert_eq!(anonymous.status(), reqwest::StatusCode::SEE_OTHER);
+    let (session, _) = desk.login().await;
+    let page = desk.page(&format!("/matches/{id}"), &session).await;
+    assert!(page.contains("id=\"screenshot\""), "{page}");
+    assert!(page.contains(&format!("src=\"/matches/{id}/capture/view\"")));
+    let served = desk
+        .get(&format!("/matches/{id}/capture/view"), Some(&session))
+        .await;
+    assert_eq!(served.status(), reqwest::StatusCode::OK);
+    assert_eq!(served.headers()["content-type"], "image/png");
+    assert_eq!(served.bytes().await.unwrap().to_vec(), view);
+    let print = desk
+        .get(&format!("/matches/{id}/capture/pdf"), Some(&session))
+        .await;
+    assert_eq!(print.headers()["content-type"], "application/pdf");
+    assert!(print.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .starts_with("attachment"));
+    assert_eq!(print.bytes().await.unwrap().to_vec(), pdf);
+    let unknown = desk
+        .get(&format!("/matches/{id}/capture/other"), Some(&session))
+        .await;
+    assert_eq!(unknown.status(), reqwest::StatusCode::NOT_FOUND);
+    desk.stop().await;
+
     // The independent reader sees the three resources with their types and lengths.
     if !python_needs("warcio", "a_rendered_capture_holds_screenshots (warcio part)") {
         return;
@@ -286,6 +317,17 @@ async fn a_page_that_hangs_in_the_browser_is_timed_out_and_its_match_recorded() 
     assert!(provenance.browser.is_none());
     assert_eq!(provenance.network.connected_ip.as_deref(), Some("127.0.0.1"));
     verify(&config, &file);
+    // The desk shows no screenshot where there is none.
+    let desk = crate::web::DeskFixture::on_config(&config).await;
+    let id = desk.store().list_matches().unwrap()[0].id;
+    let (session, _) = desk.login().await;
+    let page = desk.page(&format!("/matches/{id}"), &session).await;
+    assert!(!page.contains("id=\"screenshot\""), "{page}");
+    let served = desk
+        .get(&format!("/matches/{id}/capture/view"), Some(&session))
+        .await;
+    assert_eq!(served.status(), reqwest::StatusCode::NOT_FOUND);
+    desk.stop().await;
 }
 
 /// The browser reaches only what the crawler may: with private networks refused, a page

@@ -366,3 +366,93 @@ async fn the_browser_cannot_reach_loopback_when_the_guard_refuses_it() {
         .unwrap();
     assert!(rendering.viewport_png.is_some());
 }
+
+/// Counsel's escalation email carries the screenshot (a PNG any mail client opens)
+/// beside the evidence file; the new match's alerts do not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_escalation_to_counsel_attaches_the_screenshot() {
+    use mail_parser::{MessageParser, MimeHeaders};
+    if skip_without_chromium("the_escalation_to_counsel_attaches_the_screenshot") {
+        return;
+    }
+    let copy = long_copy();
+    let router = axum::Router::new().route(
+        "/news/copy.html",
+        axum::routing::get(move || {
+            let copy = copy.clone();
+            async move { ([("content-type", "text/html; charset=utf-8")], copy) }
+        }),
+    );
+    let site = crate::util::fixture::serve(router).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("copyhound.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "{}\n[originals]\npaths = [\"archive\"]\n\n[crawl]\nallow_private_networks = true\nper_host_delay = \"0s\"\ntimeout = \"10s\"\n\n[evidence]\nbrowser = \"{CHROMIUM}\"\n",
+            crate::util::OUTLET_CONFIG
+        ),
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir.path().join("archive")).unwrap();
+    std::fs::copy(
+        crate::util::sample("original-zh.html"),
+        dir.path().join("archive/original-zh.html"),
+    )
+    .unwrap();
+    let (_, file) = scan(&config, dir.path(), &format!("http://{site}/news/copy.html")).await;
+    let view = copyhound::evidence::read_artefact(&file, RenderKind::View)
+        .unwrap()
+        .expect("a screenshot");
+    let id = copyhound::store::Store::open_dir(&dir.path().join("state"))
+        .unwrap()
+        .list_matches()
+        .unwrap()[0]
+        .id
+        .to_string();
+    let config_arg = config.to_str().unwrap().to_string();
+    let out = tokio::task::spawn_blocking(move || {
+        crate::util::copyhound_cmd(&[
+            "matches",
+            "mark",
+            &id,
+            "--status",
+            "infringing",
+            "--config",
+            &config_arg,
+        ])
+        .env("USER", "reviewer-li")
+        .env_remove("SUDO_USER")
+        .output()
+        .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mails: Vec<Vec<u8>> = files_with_extension(&dir.path().join("state/outbox"), "eml")
+        .iter()
+        .map(|p| std::fs::read(p).unwrap())
+        .collect();
+    assert_eq!(mails.len(), 3, "two new-match alerts and the escalation");
+    let screenshots: Vec<(String, Vec<u8>)> = mails
+        .iter()
+        .flat_map(|raw| {
+            let msg = MessageParser::default().parse(raw).unwrap();
+            msg.attachments()
+                .filter(|a| {
+                    a.attachment_name()
+                        .is_some_and(|n| n.ends_with("-screenshot.png"))
+                })
+                .map(|a| {
+                    (
+                        msg.subject().unwrap_or_default().to_string(),
+                        a.contents().to_vec(),
+                    )
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(screenshots.len(), 1, "only the escalation attaches it");
+    assert!(screenshots[0].0.contains("经审核确认侵权"), "{}", screenshots[0].0);
+    assert_eq!(screenshots[0].1, view);
+}

@@ -1812,7 +1812,10 @@ fn parse_evidence(s: &mut Section<'_>, base_dir: &Path) -> Option<EvidenceSettin
     let d = EvidenceSettings::default();
     let browser = match s.string("browser", false) {
         Some(p) if p.trim().is_empty() => {
-            s.problem("browser", "must not be empty (leave it out for no browser)".into());
+            s.problem(
+                "browser",
+                "must not be empty (leave it out for no browser)".into(),
+            );
             None
         }
         Some(p) => Some(resolve(base_dir, &p)),

@@ -259,6 +259,8 @@ pub struct PageFetcher {
     guard: Arc<Guard>,
     /// The resolver's answers, for the provenance of each capture.
     dns: DnsLog,
+    /// The certificate chains servers presented, likewise.
+    chains: crate::crawl::tls::ChainLog,
     limits: Limits,
     /// Sent with every request; also kept for the recorded request head.
     user_agent: HeaderValue,
@@ -281,6 +283,19 @@ impl PageFetcher {
     /// # Errors
     /// As [`PageFetcher::new`].
     pub fn with_guard(settings: &CrawlSettings, guard: Guard) -> Result<PageFetcher, FetchError> {
+        PageFetcher::with_guard_and_roots(settings, guard, &[])
+    }
+
+    /// A fetcher with an explicit [`Guard`] that also trusts `extra_roots` (DER
+    /// certificates: a fixture site's test CA) beside the web's roots.
+    ///
+    /// # Errors
+    /// As [`PageFetcher::new`], and [`FetchError::Setup`] for an unusable root.
+    pub fn with_guard_and_roots(
+        settings: &CrawlSettings,
+        guard: Guard,
+        extra_roots: &[Vec<u8>],
+    ) -> Result<PageFetcher, FetchError> {
         if !user_agent_has_contact(&settings.user_agent) {
             return Err(FetchError::Setup {
                 message: format!(
@@ -295,7 +310,12 @@ impl PageFetcher {
             })?;
         let guard = Arc::new(guard);
         let dns = DnsLog::default();
+        let chains = crate::crawl::tls::ChainLog::default();
+        let tls = crate::crawl::tls::client_config(extra_roots, chains.clone())
+            .map_err(|message| FetchError::Setup { message })?;
         let client = reqwest::Client::builder()
+            // Our rustls set-up (reqwest's roots and provider) notes each chain.
+            .use_preconfigured_tls(tls)
             // Proxies from the environment would bypass the resolver and the guard.
             .no_proxy()
             // We follow redirects ourselves so every hop passes the guard and is recorded.
@@ -321,6 +341,7 @@ impl PageFetcher {
             client,
             guard,
             dns,
+            chains,
             limits: Limits {
                 timeout: settings.timeout,
                 read_timeout: settings.read_timeout,
@@ -532,7 +553,11 @@ impl PageFetcher {
                     .extensions()
                     .get::<reqwest::tls::TlsInfo>()
                     .and_then(|t| t.peer_certificate())
-                    .map(|der| vec![der.to_vec()])
+                    .map(|leaf| {
+                        self.chains
+                            .chain_of(leaf)
+                            .unwrap_or_else(|| vec![leaf.to_vec()])
+                    })
                     .unwrap_or_default(),
             };
             let validators = Validators {

@@ -8,6 +8,7 @@
 //! - [`guard`]: the private-network (SSRF) guard, wired into the fetcher's resolver.
 //! - [`fetch`]: the hardened fetcher ([`fetch::PageFetcher`]) returning a
 //!   [`fetch::Capture`] with what the evidence stage needs.
+//! - [`tls`]: the crawler's TLS verification (rustls's WebPKI), noting each chain.
 //! - [`robots`]: robots.txt per host, cached ([`robots::RobotsCache`]).
 //! - [`politeness`]: per-host delays, connection limits, backoff and budgets
 //!   ([`politeness::HostScheduler`]).
@@ -29,9 +30,10 @@ pub mod frontier;
 pub mod guard;
 pub mod links;
 pub mod pipeline;
-pub mod proxy;
 pub mod politeness;
+pub mod proxy;
 pub mod robots;
+pub mod tls;
 pub mod urls;
 
 /// A crawled string made safe for a log line: control characters escaped, cut to 200

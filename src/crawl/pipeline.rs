@@ -317,11 +317,14 @@ async fn visit_as(
 /// to its examination. A failed rendering is logged and the page goes on without it:
 /// the match is recorded all the same, its evidence file without screenshots.
 async fn render_for_evidence(shared: &Shared, mut result: PageResult) -> PageResult {
-    let (Some(renderer), PageResult::Fetched {
-        capture,
-        examination: Some(Ok(exam)),
-        ..
-    }) = (&shared.renderer, &mut result)
+    let (
+        Some(renderer),
+        PageResult::Fetched {
+            capture,
+            examination: Some(Ok(exam)),
+            ..
+        },
+    ) = (&shared.renderer, &mut result)
     else {
         return result;
     };

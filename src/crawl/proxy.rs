@@ -160,9 +160,14 @@ fn parse_head(head: &[u8]) -> Result<Target, &'static str> {
     let mut out = format!("{method} {path} {version}\r\n").into_bytes();
     for line in lines {
         let name = line.split(':').next().unwrap_or("").trim();
-        if ["connection", "proxy-connection", "keep-alive", "proxy-authorization"]
-            .iter()
-            .any(|h| name.eq_ignore_ascii_case(h))
+        if [
+            "connection",
+            "proxy-connection",
+            "keep-alive",
+            "proxy-authorization",
+        ]
+        .iter()
+        .any(|h| name.eq_ignore_ascii_case(h))
         {
             continue;
         }
@@ -260,9 +265,7 @@ async fn relay(mut client: TcpStream, guard: &Guard) {
         Err(why) => return refuse(&mut client, "405 Method Not Allowed", why).await,
     };
     let (host, port) = match &target {
-        Target::Tunnel { host, port } | Target::Forward { host, port, .. } => {
-            (host.clone(), *port)
-        }
+        Target::Tunnel { host, port } | Target::Forward { host, port, .. } => (host.clone(), *port),
     };
     let mut upstream = match connect_guarded(guard, &host, port).await {
         Ok(s) => s,
@@ -348,7 +351,9 @@ mod tests {
                     let mut buf = [0u8; 1024];
                     let _ = s.read(&mut buf).await;
                     let _ = s
-                        .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+                        .write_all(
+                            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
+                        )
                         .await;
                 });
             }
@@ -360,10 +365,10 @@ mod tests {
             let _ = c.read_to_end(&mut out).await;
             String::from_utf8_lossy(&out).into_owned()
         };
-        let request = format!(
-            "GET http://{site_addr}/ HTTP/1.1\r\nHost: {site_addr}\r\n\r\n"
-        );
-        let strict = GuardedProxy::start(Arc::new(Guard::new(false))).await.unwrap();
+        let request = format!("GET http://{site_addr}/ HTTP/1.1\r\nHost: {site_addr}\r\n\r\n");
+        let strict = GuardedProxy::start(Arc::new(Guard::new(false)))
+            .await
+            .unwrap();
         // A refused forward gets no answer at all (nothing the browser could show).
         let answer = ask(strict.addr(), request.clone()).await;
         assert_eq!(answer, "");
@@ -373,14 +378,19 @@ mod tests {
         )
         .await;
         assert!(tunnel.starts_with("HTTP/1.1 403"), "{tunnel}");
-        assert!(tunnel.contains("refused by the private-network guard"), "{tunnel}");
+        assert!(
+            tunnel.contains("refused by the private-network guard"),
+            "{tunnel}"
+        );
         let by_name = ask(
             strict.addr(),
             format!("CONNECT localhost:{} HTTP/1.1\r\n\r\n", site_addr.port()),
         )
         .await;
         assert!(by_name.starts_with("HTTP/1.1 403"), "{by_name}");
-        let open = GuardedProxy::start(Arc::new(Guard::new(true))).await.unwrap();
+        let open = GuardedProxy::start(Arc::new(Guard::new(true)))
+            .await
+            .unwrap();
         let answer = ask(open.addr(), request).await;
         assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
         assert!(answer.ends_with("ok"), "{answer}");

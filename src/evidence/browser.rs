@@ -268,11 +268,17 @@ impl Renderer {
             path: self.browser.clone(),
             source,
         })?;
-        let mut browser = launch(&self.browser, self.timeout, self.memory_mb, proxy.addr(), profile.path())
-            .map_err(|source| RenderError::Start {
-                path: self.browser.clone(),
-                source,
-            })?;
+        let mut browser = launch(
+            &self.browser,
+            self.timeout,
+            self.memory_mb,
+            proxy.addr(),
+            profile.path(),
+        )
+        .map_err(|source| RenderError::Start {
+            path: self.browser.clone(),
+            source,
+        })?;
         let result = capture(&mut browser.cdp, url, started, deadline, self.timeout).await;
         browser.close().await;
         drop(proxy);
@@ -543,9 +549,7 @@ impl Cdp {
                     })?;
                 match value.get("method").and_then(Value::as_str) {
                     Some("Page.loadEventFired") => self.load_fired = true,
-                    Some("Inspector.targetCrashed" | "Target.targetCrashed") => {
-                        self.crashed = true
-                    }
+                    Some("Inspector.targetCrashed" | "Target.targetCrashed") => self.crashed = true,
                     _ => {}
                 }
                 return Ok(value);
@@ -586,7 +590,11 @@ fn artefact(reply: &Value, kind: RenderKind, notes: &mut Vec<String>) -> Option<
     match base64::engine::general_purpose::STANDARD.decode(data) {
         Ok(bytes) if kind.looks_valid(&bytes) => Some(bytes),
         Ok(_) => {
-            notes.push(format!("{} dropped: not a valid {}", kind.name(), kind.content_type()));
+            notes.push(format!(
+                "{} dropped: not a valid {}",
+                kind.name(),
+                kind.content_type()
+            ));
             None
         }
         Err(e) => {
@@ -638,7 +646,8 @@ async fn capture(
         .await?;
     let session = text(&attached, "sessionId");
     let s = Some(session.as_str());
-    cdp.call("Page.enable", json!({}), s, deadline, "set up").await?;
+    cdp.call("Page.enable", json!({}), s, deadline, "set up")
+        .await?;
     cdp.call(
         "Emulation.setDeviceMetricsOverride",
         json!({ "width": VIEWPORT_WIDTH, "height": VIEWPORT_HEIGHT,
@@ -698,7 +707,13 @@ async fn capture(
     }
     tokio::time::sleep_until((Instant::now() + SETTLE).min(deadline)).await;
     let history = cdp
-        .call("Page.getNavigationHistory", json!({}), s, deadline, "history")
+        .call(
+            "Page.getNavigationHistory",
+            json!({}),
+            s,
+            deadline,
+            "history",
+        )
         .await?;
     let final_url = history
         .get("currentIndex")

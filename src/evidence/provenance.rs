@@ -226,7 +226,8 @@ pub fn time_source() -> TimeSource {
     TimeSource {
         clock: "system clock (CLOCK_REALTIME), UTC".into(),
         // TIME_ERROR or STA_UNSYNC: the kernel considers the clock unsynchronised.
-        synchronised: known.then_some(state != libc::TIME_ERROR && t.status & libc::STA_UNSYNC == 0),
+        synchronised: known
+            .then_some(state != libc::TIME_ERROR && t.status & libc::STA_UNSYNC == 0),
         max_error_us: known.then_some(t.maxerror as i64),
         estimated_error_us: known.then_some(t.esterror as i64),
     }
@@ -237,7 +238,11 @@ fn nameservers() -> Vec<String> {
         return Vec::new();
     };
     let mut text = String::new();
-    if file.take(MAX_RESOLV_CONF).read_to_string(&mut text).is_err() {
+    if file
+        .take(MAX_RESOLV_CONF)
+        .read_to_string(&mut text)
+        .is_err()
+    {
         return Vec::new();
     }
     text.lines()
@@ -342,11 +347,17 @@ mod tests {
     #[test]
     fn the_process_knows_itself() {
         let p = process();
-        let digest = p.binary_sha256.as_deref().expect("/proc/self/exe is readable");
+        let digest = p
+            .binary_sha256
+            .as_deref()
+            .expect("/proc/self/exe is readable");
         assert_eq!(digest.len(), 64);
         assert!(p.kernel.as_deref().is_some_and(|k| k.starts_with("Linux")));
         let t = time_source();
-        assert!(t.synchronised.is_some(), "adjtimex answers without privileges");
+        assert!(
+            t.synchronised.is_some(),
+            "adjtimex answers without privileges"
+        );
     }
 
     #[test]

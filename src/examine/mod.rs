@@ -317,7 +317,11 @@ impl Detector {
     ///
     /// # Errors
     /// [`StoreError`] when the store cannot be read.
-    pub fn wants_evidence(&self, capture: &Capture, exam: &Examination) -> Result<bool, StoreError> {
+    pub fn wants_evidence(
+        &self,
+        capture: &Capture,
+        exam: &Examination,
+    ) -> Result<bool, StoreError> {
         let matches = self.matches(capture, exam);
         if matches.is_empty() {
             return Ok(false);
@@ -325,7 +329,10 @@ impl Detector {
         // The cache's connection: the crawl loop's is busy writing.
         let cache = self.originals.lock().unwrap_or_else(|e| e.into_inner());
         for m in &matches {
-            if cache.store.match_wants_evidence(&m.copy_url, m.original_id)? {
+            if cache
+                .store
+                .match_wants_evidence(&m.copy_url, m.original_id)?
+            {
                 return Ok(true);
             }
         }
@@ -467,13 +474,11 @@ pub fn record_from(
     let mut alerts = 0;
     let outcomes = store.record_matches_with(capture, &matches, Utc::now(), &mut |i, id| {
         let evidence = match facts.get_mut(i).and_then(Option::as_mut) {
-            Some(f) => detector.evidence.for_new_match(
-                capture,
-                f,
-                id,
-                archived,
-                exam.rendering.as_deref(),
-            ),
+            Some(f) => {
+                detector
+                    .evidence
+                    .for_new_match(capture, f, id, archived, exam.rendering.as_deref())
+            }
             None => MatchEvidence::default(),
         };
         if matches.get(i).is_some_and(|m| !m.ignored) {

@@ -534,7 +534,11 @@ pub fn build_message(
     for item in items.iter().filter(|i| i.facts.escalation.is_some()) {
         let Some(e) = &item.evidence else { continue };
         let name = format!("match-{}-screenshot.png", id_label(&item.facts));
-        match read_screenshot(&evidence_dir, &e.file_name, budget.min(MAX_SCREENSHOT_BYTES)) {
+        match read_screenshot(
+            &evidence_dir,
+            &e.file_name,
+            budget.min(MAX_SCREENSHOT_BYTES),
+        ) {
             Ok(Some(bytes)) => {
                 budget -= bytes.len();
                 parts.push((name, "image/png", bytes));

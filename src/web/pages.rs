@@ -1657,14 +1657,19 @@ pub async fn capture_artefact(
         let id = parse_id(&raw_id)?;
         let kind = RenderKind::from_name(&kind).ok_or_else(Failure::not_found)?;
         let file = desk
-            .with_store(move |s| Ok(s.find_match(id)?.ok_or_else(Failure::not_found)?.evidence_file))
+            .with_store(move |s| {
+                Ok(s.find_match(id)?
+                    .ok_or_else(Failure::not_found)?
+                    .evidence_file)
+            })
             .await?;
         let path = evidence_path(&desk, file).ok_or_else(Failure::not_found)?;
-        let bytes = tokio::task::spawn_blocking(move || crate::evidence::read_artefact(&path, kind))
-            .await
-            .map_err(|e| Failure::internal(e.to_string()))?
-            .map_err(|e| Failure::internal(e.to_string()))?
-            .ok_or_else(Failure::not_found)?;
+        let bytes =
+            tokio::task::spawn_blocking(move || crate::evidence::read_artefact(&path, kind))
+                .await
+                .map_err(|e| Failure::internal(e.to_string()))?
+                .map_err(|e| Failure::internal(e.to_string()))?
+                .ok_or_else(Failure::not_found)?;
         let disposition = match kind {
             RenderKind::Pdf => format!("attachment; filename=\"match-{id}-print.pdf\""),
             _ => format!("inline; filename=\"match-{id}-{}.png\"", kind.name()),

@@ -29,7 +29,9 @@ fn skip_without_chromium(test: &str) -> bool {
         !crate::util::tools_required(),
         "{test}: {CHROMIUM} is missing and this run requires it (apt-get install chromium)"
     );
-    eprintln!("skipping {test}: {CHROMIUM} not installed (apt-get install chromium; CI installs it)");
+    eprintln!(
+        "skipping {test}: {CHROMIUM} not installed (apt-get install chromium; CI installs it)"
+    );
     true
 }
 
@@ -95,7 +97,11 @@ fn verify(config: &Path, file: &Path) {
         file.to_str().unwrap(),
     ]);
     assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
-    assert!(stdout(&out).contains("ok: every digest matches"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("ok: every digest matches"),
+        "{}",
+        stdout(&out)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -148,7 +154,10 @@ async fn a_rendered_capture_holds_screenshots_a_pdf_and_its_provenance() {
     assert_eq!(png_size(&view), Some((1280, 800)));
     let (w, h) = png_size(&full).expect("the full page is a PNG");
     assert_eq!(w, 1280);
-    assert!(h > 2400, "the full page ({h} px) is taller than the viewport");
+    assert!(
+        h > 2400,
+        "the full page ({h} px) is taller than the viewport"
+    );
     assert!(pdf.starts_with(b"%PDF-"), "{:?}", &pdf[..8.min(pdf.len())]);
     // Read back through the library, as the desk and the reports do.
     assert_eq!(
@@ -162,13 +171,22 @@ async fn a_rendered_capture_holds_screenshots_a_pdf_and_its_provenance() {
         .expect("a provenance record");
     assert_eq!(provenance.format, "copyhound-provenance/1");
     assert_eq!(provenance.url, url);
-    assert_eq!(provenance.network.connected_ip.as_deref(), Some("127.0.0.1"));
+    assert_eq!(
+        provenance.network.connected_ip.as_deref(),
+        Some("127.0.0.1")
+    );
     assert_eq!(provenance.network.connected_port, Some(site.port()));
     assert_eq!(provenance.network.proxy, "none");
-    assert!(provenance.network.tls_certificates.is_empty(), "http:// has none");
+    assert!(
+        provenance.network.tls_certificates.is_empty(),
+        "http:// has none"
+    );
     let dns = provenance.network.dns.as_ref().expect("a DNS answer");
     assert_eq!(dns.answer.host, "localhost");
-    assert!(dns.answer.addresses.iter().any(|a| a == "127.0.0.1"), "{dns:?}");
+    assert!(
+        dns.answer.addresses.iter().any(|a| a == "127.0.0.1"),
+        "{dns:?}"
+    );
     assert_eq!(dns.ttl_seconds, None);
     let binary = provenance.software.binary_sha256.as_deref().unwrap();
     assert_eq!(binary.len(), 64);
@@ -183,7 +201,12 @@ async fn a_rendered_capture_holds_screenshots_a_pdf_and_its_provenance() {
     let browser = provenance.browser.as_ref().expect("the browser is named");
     assert!(browser.product.contains("Chrome/"), "{browser:?}");
     assert!(browser.user_agent.contains("Chrome/"), "{browser:?}");
-    assert!(provenance.machine.kernel.as_deref().unwrap().starts_with("Linux"));
+    assert!(provenance
+        .machine
+        .kernel
+        .as_deref()
+        .unwrap()
+        .starts_with("Linux"));
 
     verify(&config, &file);
 
@@ -219,7 +242,10 @@ async fn a_rendered_capture_holds_screenshots_a_pdf_and_its_provenance() {
     desk.stop().await;
 
     // The independent reader sees the three resources with their types and lengths.
-    if !python_needs("warcio", "a_rendered_capture_holds_screenshots (warcio part)") {
+    if !python_needs(
+        "warcio",
+        "a_rendered_capture_holds_screenshots (warcio part)",
+    ) {
         return;
     }
     let listing = std::process::Command::new("python3")
@@ -315,7 +341,10 @@ async fn a_page_that_hangs_in_the_browser_is_timed_out_and_its_match_recorded() 
         .unwrap()
         .expect("a provenance record");
     assert!(provenance.browser.is_none());
-    assert_eq!(provenance.network.connected_ip.as_deref(), Some("127.0.0.1"));
+    assert_eq!(
+        provenance.network.connected_ip.as_deref(),
+        Some("127.0.0.1")
+    );
     verify(&config, &file);
     // The desk shows no screenshot where there is none.
     let desk = crate::web::DeskFixture::on_config(&config).await;
@@ -400,7 +429,12 @@ async fn the_escalation_to_counsel_attaches_the_screenshot() {
         dir.path().join("archive/original-zh.html"),
     )
     .unwrap();
-    let (_, file) = scan(&config, dir.path(), &format!("http://{site}/news/copy.html")).await;
+    let (_, file) = scan(
+        &config,
+        dir.path(),
+        &format!("http://{site}/news/copy.html"),
+    )
+    .await;
     let view = copyhound::evidence::read_artefact(&file, RenderKind::View)
         .unwrap()
         .expect("a screenshot");
@@ -453,6 +487,228 @@ async fn the_escalation_to_counsel_attaches_the_screenshot() {
         })
         .collect();
     assert_eq!(screenshots.len(), 1, "only the escalation attaches it");
-    assert!(screenshots[0].0.contains("经审核确认侵权"), "{}", screenshots[0].0);
+    assert!(
+        screenshots[0].0.contains("经审核确认侵权"),
+        "{}",
+        screenshots[0].0
+    );
     assert_eq!(screenshots[0].1, view);
+}
+
+/// Runs `openssl` with `args` in `dir`, failing the test on an error.
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = std::process::Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl runs");
+    assert!(out.status.success(), "openssl {args:?}: {}", stderr(&out));
+}
+
+/// A test CA, an intermediate and a `localhost` server certificate made with openssl
+/// in `dir`; returns the root's DER.
+fn test_pki(dir: &Path) -> Vec<u8> {
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    let mut args = vec!["req", "-x509"];
+    args.extend(ec);
+    args.extend([
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "30",
+        "-subj",
+        "/CN=copyhound test root",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+    ]);
+    openssl(dir, &args);
+    std::fs::write(
+        dir.join("int.ext"),
+        "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("leaf.ext"),
+        "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=DNS:localhost\n",
+    )
+    .unwrap();
+    for (name, subject, ca, ext) in [
+        ("int", "/CN=copyhound test intermediate", "ca", "int.ext"),
+        ("leaf", "/CN=localhost", "int", "leaf.ext"),
+    ] {
+        let (key, csr, pem) = (
+            format!("{name}.key"),
+            format!("{name}.csr"),
+            format!("{name}.pem"),
+        );
+        let mut args = vec!["req"];
+        args.extend(ec);
+        args.extend(["-keyout", &key, "-out", &csr, "-subj", subject]);
+        openssl(dir, &args);
+        let (ca_pem, ca_key) = (format!("{ca}.pem"), format!("{ca}.key"));
+        openssl(
+            dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &csr,
+                "-CA",
+                &ca_pem,
+                "-CAkey",
+                &ca_key,
+                "-CAcreateserial",
+                "-out",
+                &pem,
+                "-days",
+                "30",
+                "-extfile",
+                ext,
+            ],
+        );
+    }
+    for name in ["ca", "int", "leaf"] {
+        openssl(
+            dir,
+            &[
+                "x509",
+                "-in",
+                &format!("{name}.pem"),
+                "-outform",
+                "DER",
+                "-out",
+                &format!("{name}.der"),
+            ],
+        );
+    }
+    std::fs::read(dir.join("ca.der")).unwrap()
+}
+
+/// `openssl s_server` on loopback: a real TLS server presenting the leaf and the
+/// intermediate, serving `dir`'s files (`-WWW`); killed on drop.
+struct TlsServer(std::process::Child);
+
+impl Drop for TlsServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// An https capture records the chain its server presented (end entity first), with
+/// subject, issuer, validity and fingerprints that match openssl's own files.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_https_capture_records_the_certificate_chain() {
+    use copyhound::crawl::fetch::{FetchOutcome, PageFetcher};
+    use sha2::Digest;
+    if std::process::Command::new("openssl")
+        .arg("version")
+        .output()
+        .is_err()
+    {
+        assert!(
+            !crate::util::tools_required(),
+            "openssl is missing and this run requires it"
+        );
+        eprintln!("skipping an_https_capture_records_the_certificate_chain: openssl not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let root = test_pki(dir.path());
+    std::fs::write(dir.path().join("copy.html"), long_copy()).unwrap();
+    let port = crate::util::free_port();
+    let server = TlsServer(
+        std::process::Command::new("openssl")
+            .args([
+                "s_server",
+                "-accept",
+                &format!("127.0.0.1:{port}"),
+                "-cert",
+                "leaf.pem",
+                "-key",
+                "leaf.key",
+                "-cert_chain",
+                "int.pem",
+                "-WWW",
+                "-quiet",
+            ])
+            .current_dir(dir.path())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        assert!(Instant::now() < deadline, "openssl s_server did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let settings = copyhound::config::CrawlSettings {
+        user_agent: "copyhound/0.1 (+https://www.jiangcheng-daily.example/copyright)".into(),
+        timeout: Duration::from_secs(10),
+        ..copyhound::config::CrawlSettings::default()
+    };
+    let url: url::Url = format!("https://localhost:{port}/copy.html")
+        .parse()
+        .unwrap();
+    // Verification is unchanged: without the test root the server is refused.
+    let strict = PageFetcher::with_guard(&settings, Guard::new(true)).unwrap();
+    assert!(strict.fetch(&url, None).await.is_err());
+    let fetcher = PageFetcher::with_guard_and_roots(&settings, Guard::new(true), &[root]).unwrap();
+    let capture = match fetcher.fetch(&url, None).await.unwrap() {
+        FetchOutcome::Fetched(c) => *c,
+        other => panic!("expected a page, got {other:?}"),
+    };
+    let der = |name: &str| std::fs::read(dir.path().join(format!("{name}.der"))).unwrap();
+    assert_eq!(
+        capture.network.tls_certificates,
+        vec![der("leaf"), der("int")]
+    );
+    let dns = capture
+        .network
+        .dns
+        .as_ref()
+        .expect("localhost was resolved");
+    assert!(dns.allowed.iter().any(|a| a == "127.0.0.1"), "{dns:?}");
+
+    // As the provenance record states it.
+    let info = copyhound::evidence::WarcInfo::current(b"", &settings.user_agent);
+    let provenance = copyhound::evidence::provenance::of_capture(&info, &capture, None);
+    let chain = &provenance.network.tls_certificates;
+    assert_eq!(chain.len(), 2);
+    assert_eq!(chain[0].subject.as_deref(), Some("CN=localhost"));
+    assert_eq!(
+        chain[0].issuer.as_deref(),
+        Some("CN=copyhound test intermediate")
+    );
+    assert_eq!(
+        chain[1].subject.as_deref(),
+        Some("CN=copyhound test intermediate")
+    );
+    assert_eq!(chain[1].issuer.as_deref(), Some("CN=copyhound test root"));
+    assert_eq!(
+        chain[0].sha256,
+        hex::encode(sha2::Sha256::digest(der("leaf")))
+    );
+    let (from, until) = (
+        chain[0].not_before.as_deref().unwrap(),
+        chain[0].not_after.as_deref().unwrap(),
+    );
+    assert!(from < until && from.ends_with('Z'), "{from} .. {until}");
+    assert!(chain[0].serial.as_deref().is_some_and(|s| !s.is_empty()));
+    drop(server);
 }

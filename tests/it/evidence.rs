@@ -136,8 +136,14 @@ async fn bundle_passes_warcio_check_and_our_verifier() {
     );
     let provenance: copyhound::evidence::provenance::Provenance =
         serde_json::from_slice(&provenance.block).unwrap();
-    assert_eq!(provenance.network.connected_ip.as_deref(), Some("127.0.0.1"));
-    assert!(provenance.network.dns.is_none(), "an IP literal is not resolved");
+    assert_eq!(
+        provenance.network.connected_ip.as_deref(),
+        Some("127.0.0.1")
+    );
+    assert!(
+        provenance.network.dns.is_none(),
+        "an IP literal is not resolved"
+    );
     assert!(provenance.software.binary_sha256.is_some());
     let response = &records[2].record;
     assert_eq!(

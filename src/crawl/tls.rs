@@ -25,13 +25,16 @@ const MAX_CHAINS: usize = 4096;
 /// Certificates of one chain kept at most (real chains have two to four).
 const MAX_CHAIN_LEN: usize = 10;
 
+/// A chain as presented: DER certificates, the end entity first.
+type Chain = Vec<Vec<u8>>;
+
 /// The chains servers presented, by the SHA-256 of their end-entity certificate.
 #[derive(Debug, Clone, Default)]
-pub struct ChainLog(Arc<Mutex<HashMap<[u8; 32], Vec<Vec<u8>>>>>);
+pub struct ChainLog(Arc<Mutex<HashMap<[u8; 32], Chain>>>);
 
 impl ChainLog {
     /// The chain (end entity first, DER) whose end-entity certificate is `leaf`.
-    pub fn chain_of(&self, leaf: &[u8]) -> Option<Vec<Vec<u8>>> {
+    pub fn chain_of(&self, leaf: &[u8]) -> Option<Chain> {
         let key: [u8; 32] = Sha256::digest(leaf).into();
         // A poisoned lock only means another thread panicked mid-insert; the map is
         // still a valid map.
@@ -39,7 +42,7 @@ impl ChainLog {
         map.get(&key).cloned()
     }
 
-    fn note(&self, chain: Vec<Vec<u8>>) {
+    fn note(&self, chain: Chain) {
         let Some(leaf) = chain.first() else { return };
         let key: [u8; 32] = Sha256::digest(leaf).into();
         let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());

@@ -717,17 +717,7 @@ impl Verification {
 /// [`EvidenceError`] when the file cannot be read at all; damage is reported in the
 /// returned [`Verification`], not as an error.
 pub fn verify_file(path: &Path) -> Result<Verification, EvidenceError> {
-    let read_err = |source| EvidenceError::Read {
-        path: path.to_path_buf(),
-        source,
-    };
-    let len = std::fs::metadata(path).map_err(read_err)?.len();
-    if len > MAX_EVIDENCE_BYTES {
-        return Err(EvidenceError::TooLarge {
-            path: path.to_path_buf(),
-        });
-    }
-    let bytes = std::fs::read(path).map_err(read_err)?;
+    let bytes = read_bounded(path)?;
     let (records, problems) = warc::check_all(&bytes[..]);
     let mut problems: Vec<String> = problems.iter().map(RecordProblem::to_string).collect();
     if records.is_empty() && problems.is_empty() {
@@ -804,9 +794,8 @@ pub fn verify_file(path: &Path) -> Result<Verification, EvidenceError> {
     })
 }
 
-/// Reads the evidence file at `path` and returns its records whose block digest
-/// verifies (a damaged record is left out, never returned).
-fn verified_records(path: &Path) -> Result<Vec<Record>, EvidenceError> {
+/// The bytes of the evidence file at `path`, refused over [`MAX_EVIDENCE_BYTES`].
+fn read_bounded(path: &Path) -> Result<Vec<u8>, EvidenceError> {
     let read_err = |source| EvidenceError::Read {
         path: path.to_path_buf(),
         source,
@@ -818,6 +807,13 @@ fn verified_records(path: &Path) -> Result<Vec<Record>, EvidenceError> {
         });
     }
     let bytes = std::fs::read(path).map_err(read_err)?;
+    Ok(bytes)
+}
+
+/// Reads the evidence file at `path` and returns its records whose block digest
+/// verifies (a damaged record is left out, never returned).
+fn verified_records(path: &Path) -> Result<Vec<Record>, EvidenceError> {
+    let bytes = read_bounded(path)?;
     let (records, _) = warc::check_all(&bytes[..]);
     Ok(records
         .into_iter()

@@ -46,18 +46,31 @@ fn long_copy() -> Vec<u8> {
     .into_bytes()
 }
 
-/// A config scanning with Chromium (`browser_timeout` as given) and the archive holding
-/// the original of the bundled copy.
+/// A loopback site serving [`long_copy`] at `/news/copy.html`.
+async fn copy_site() -> SocketAddr {
+    let copy = long_copy();
+    let router = axum::Router::new().route(
+        "/news/copy.html",
+        axum::routing::get(move || {
+            let copy = copy.clone();
+            async move { ([("content-type", "text/html; charset=utf-8")], copy) }
+        }),
+    );
+    crate::util::fixture::serve(router).await
+}
+
+/// A config (both contacts, alerts to `.eml` files) scanning with Chromium
+/// (`browser_timeout` as given), and the archive holding the original of the bundled copy.
 fn env(browser_timeout: &str) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("copyhound.toml");
     std::fs::write(
         &config,
         format!(
-            "[outlet]\nname = \"江城日报\"\nwebsite = \"https://www.jiangcheng-daily.example\"\naddress = \"江城市\"\n\n\
-             [storage]\ndir = \"state\"\n\n[originals]\npaths = [\"archive\"]\n\n\
+            "{}\n[originals]\npaths = [\"archive\"]\n\n\
              [crawl]\nallow_private_networks = true\nper_host_delay = \"0s\"\ntimeout = \"10s\"\n\n\
-             [evidence]\nbrowser = \"{CHROMIUM}\"\nbrowser_timeout = \"{browser_timeout}\"\nbrowser_memory_mb = 2048\n"
+             [evidence]\nbrowser = \"{CHROMIUM}\"\nbrowser_timeout = \"{browser_timeout}\"\nbrowser_memory_mb = 2048\n",
+            crate::util::OUTLET_CONFIG
         ),
     )
     .unwrap();
@@ -109,15 +122,7 @@ async fn a_rendered_capture_holds_screenshots_a_pdf_and_its_provenance() {
     if skip_without_chromium("a_rendered_capture_holds_screenshots_a_pdf_and_its_provenance") {
         return;
     }
-    let copy = long_copy();
-    let router = axum::Router::new().route(
-        "/news/copy.html",
-        axum::routing::get(move || {
-            let copy = copy.clone();
-            async move { ([("content-type", "text/html; charset=utf-8")], copy) }
-        }),
-    );
-    let site = crate::util::fixture::serve(router).await;
+    let site = copy_site().await;
     let (dir, config) = env("60s");
     // By name, so the crawler's resolver has an answer to record.
     let url = format!("http://localhost:{}/news/copy.html", site.port());
@@ -404,31 +409,8 @@ async fn the_escalation_to_counsel_attaches_the_screenshot() {
     if skip_without_chromium("the_escalation_to_counsel_attaches_the_screenshot") {
         return;
     }
-    let copy = long_copy();
-    let router = axum::Router::new().route(
-        "/news/copy.html",
-        axum::routing::get(move || {
-            let copy = copy.clone();
-            async move { ([("content-type", "text/html; charset=utf-8")], copy) }
-        }),
-    );
-    let site = crate::util::fixture::serve(router).await;
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("copyhound.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "{}\n[originals]\npaths = [\"archive\"]\n\n[crawl]\nallow_private_networks = true\nper_host_delay = \"0s\"\ntimeout = \"10s\"\n\n[evidence]\nbrowser = \"{CHROMIUM}\"\n",
-            crate::util::OUTLET_CONFIG
-        ),
-    )
-    .unwrap();
-    std::fs::create_dir_all(dir.path().join("archive")).unwrap();
-    std::fs::copy(
-        crate::util::sample("original-zh.html"),
-        dir.path().join("archive/original-zh.html"),
-    )
-    .unwrap();
+    let site = copy_site().await;
+    let (dir, config) = env("60s");
     let (_, file) = scan(
         &config,
         dir.path(),

@@ -247,6 +247,10 @@ enum Command {
         /// random password is printed once, until Ctrl-C.
         #[arg(long)]
         serve: bool,
+        /// Render each match's page with this Chromium (`[evidence] browser`), so the
+        /// evidence files carry screenshots and a PDF print.
+        #[arg(long, value_name = "PATH")]
+        browser: Option<PathBuf>,
     },
     /// Inspect recorded matches.
     Matches {
@@ -1121,9 +1125,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Demo { dir, serve } => {
+        Command::Demo {
+            dir,
+            serve,
+            browser,
+        } => {
             let runtime = runtime()?;
-            let report = runtime.block_on(crate::demo::run(dir.as_deref()))?;
+            let report = runtime.block_on(crate::demo::run(dir.as_deref(), browser.as_deref()))?;
             print!("{}", report.render(serve));
             if serve {
                 runtime.block_on(async {

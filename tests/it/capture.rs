@@ -694,3 +694,35 @@ async fn an_https_capture_records_the_certificate_chain() {
     assert!(chain[0].serial.as_deref().is_some_and(|s| !s.is_empty()));
     drop(server);
 }
+
+/// `copyhound demo --browser` records the demo's copies with screenshots.
+#[test]
+fn the_demo_renders_its_copies_with_a_browser() {
+    if skip_without_chromium("the_demo_renders_its_copies_with_a_browser") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let demo = dir.path().join("demo");
+    let out = crate::util::copyhound(&[
+        "demo",
+        "--dir",
+        demo.to_str().unwrap(),
+        "--browser",
+        CHROMIUM,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains(&format!("with screenshots and a PDF print by {CHROMIUM}")),
+        "{}",
+        stdout(&out)
+    );
+    let files = files_with_extension(&demo.join("state/evidence"), "gz");
+    assert!(!files.is_empty());
+    for file in &files {
+        let png = copyhound::evidence::read_artefact(file, RenderKind::View).unwrap();
+        assert!(
+            png.is_some_and(|p| png_size(&p) == Some((1280, 800))),
+            "{file:?}"
+        );
+    }
+}

@@ -326,14 +326,26 @@ impl Browser {
             .call("Browser.close", json!({}), None, deadline, "close")
             .await;
         let _ = timeout_at(deadline, self.child.wait()).await;
-        if let Some(pgid) = self.pgid {
+        self.kill_group();
+        let _ = self.child.kill().await;
+    }
+
+    fn kill_group(&mut self) {
+        if let Some(pgid) = self.pgid.take() {
             // SAFETY: kill(2) with a negative pid signals a process group; it has no
             // memory-safety preconditions. The group is ours (created at spawn).
             unsafe {
                 libc::kill(-pgid, libc::SIGKILL);
             }
         }
-        let _ = self.child.kill().await;
+    }
+}
+
+impl Drop for Browser {
+    /// A rendering dropped mid-way (the daemon's shutdown deadline) still leaves no
+    /// browser process behind.
+    fn drop(&mut self) {
+        self.kill_group();
     }
 }
 
@@ -401,6 +413,13 @@ fn launch(
     ])
     .arg(format!("--proxy-server=http://{proxy}"))
     .arg(format!("--user-data-dir={}", profile.display()))
+    // Crash reports stay in the profile, removed with it. (Chromium's crash handler
+    // leaves the process group, but exits by itself once the browser is gone.)
+    .arg("--disable-breakpad")
+    .arg(format!(
+        "--crash-dumps-dir={}",
+        profile.join("crashes").display()
+    ))
     .arg(format!("--window-size={VIEWPORT_WIDTH},{VIEWPORT_HEIGHT}"))
     .arg("about:blank")
     .stdin(std::process::Stdio::null())

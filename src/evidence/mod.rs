@@ -945,6 +945,81 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn rendered_artefacts_are_written_read_back_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let info = WarcInfo::current(b"", "ua (+https://x.example)");
+        let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
+        png.extend_from_slice(&1280u32.to_be_bytes());
+        png.extend_from_slice(&800u32.to_be_bytes());
+        let t = capture().finished_at;
+        let rendering = Rendering {
+            url: "http://copier.example/a".into(),
+            final_url: None,
+            started_at: t,
+            finished_at: t,
+            product: "Chrome/1".into(),
+            user_agent: "HeadlessChrome".into(),
+            viewport_png: Some(png.clone()),
+            full_page_png: None,
+            pdf: Some(b"%PDF-1.7 not really".to_vec()),
+            notes: vec!["full page dropped".into()],
+        };
+        let file = write_bundle_with(
+            dir.path(),
+            &info,
+            &capture(),
+            &facts(),
+            Utc::now(),
+            None,
+            Some(&rendering),
+        )
+        .unwrap();
+        assert!(verify_file(&file.path).unwrap().ok());
+        assert_eq!(
+            read_artefact(&file.path, RenderKind::View).unwrap(),
+            Some(png)
+        );
+        assert_eq!(
+            read_artefact(&file.path, RenderKind::FullPage).unwrap(),
+            None
+        );
+        let provenance = read_provenance(&file.path).unwrap().unwrap();
+        assert_eq!(provenance.browser.unwrap().notes, ["full page dropped"]);
+
+        // A record claiming to be a screenshot must be one, whatever its digest says.
+        let records = bundle_records_with(
+            &info,
+            &capture(),
+            &facts(),
+            "f.warc.gz",
+            Utc::now(),
+            Some(&Rendering {
+                viewport_png: Some(b"<html>not a picture</html>".to_vec()),
+                ..rendering
+            }),
+        )
+        .unwrap();
+        let forged = dir.path().join("forged.warc.gz");
+        std::fs::write(
+            &forged,
+            records
+                .iter()
+                .flat_map(Record::to_gzip_member)
+                .collect::<Vec<u8>>(),
+        )
+        .unwrap();
+        let v = verify_file(&forged).unwrap();
+        assert!(
+            v.problems
+                .iter()
+                .any(|p| p.contains("(resource view): the block is not a valid image/png")),
+            "{:?}",
+            v.problems
+        );
+        assert_eq!(read_artefact(&forged, RenderKind::View).unwrap(), None);
+    }
+
+    #[test]
     fn records_link_and_carry_the_exchange() {
         let info = WarcInfo::current(b"", "ua (+https://x.example)");
         let records = bundle_records(&info, &capture(), &facts(), "f.warc.gz", Utc::now()).unwrap();

@@ -726,3 +726,41 @@ fn the_demo_renders_its_copies_with_a_browser() {
         );
     }
 }
+
+/// A page that eats memory dies at the memory bound (`RLIMIT_DATA` on every browser
+/// process) well before the timeout, and no browser process outlives the rendering.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_over_the_memory_bound_is_not_rendered() {
+    if skip_without_chromium("a_page_over_the_memory_bound_is_not_rendered") {
+        return;
+    }
+    let router = axum::Router::new().route(
+        "/hog.html",
+        axum::routing::get(|| async {
+            (
+                [("content-type", "text/html")],
+                "<html><body><p>hog</p><script>const keep = []; \
+                 for (;;) { keep.push(new Array(1 << 20).fill(Math.random())); }</script></body></html>",
+            )
+        }),
+    );
+    let site = crate::util::fixture::serve(router).await;
+    let settings = copyhound::config::EvidenceSettings {
+        browser: Some(CHROMIUM.into()),
+        browser_timeout: Duration::from_secs(60),
+        browser_memory_mb: 512,
+    };
+    let renderer = Renderer::from_settings(&settings, Arc::new(Guard::new(true))).unwrap();
+    let started = Instant::now();
+    let result = renderer
+        .render(&format!("http://{site}/hog.html").parse().unwrap())
+        .await;
+    assert!(result.is_err(), "{result:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(40),
+        "{:?} after {:?}",
+        result,
+        started.elapsed()
+    );
+    eprintln!("memory hog: {result:?} after {:?}", started.elapsed());
+}

@@ -466,6 +466,9 @@ fn launch(
             load_fired: false,
             crashed: false,
             budget,
+            chunk: vec![0; 1024 * 1024],
+            dialog: None,
+            dialogs_dismissed: 0,
         },
     })
 }
@@ -485,6 +488,12 @@ struct Cdp {
     crashed: bool,
     /// `[evidence] browser_timeout`, for the messages of timeouts.
     budget: Duration,
+    /// The read buffer for the pipe.
+    chunk: Vec<u8>,
+    /// The session of a JavaScript dialog waiting to be dismissed.
+    dialog: Option<String>,
+    /// Dialogs dismissed so far (noted in the rendering).
+    dialogs_dismissed: usize,
 }
 
 impl Cdp {
@@ -497,25 +506,10 @@ impl Cdp {
         deadline: Instant,
         step: &str,
     ) -> Result<Value, RenderError> {
-        self.next_id += 1;
-        let id = self.next_id;
-        let mut message = json!({ "id": id, "method": method, "params": params });
-        if let Some(s) = session {
-            message["sessionId"] = Value::from(s);
-        }
-        let mut bytes = serde_json::to_vec(&message).map_err(|e| RenderError::Protocol {
-            step: step.into(),
-            message: e.to_string(),
-        })?;
-        bytes.push(0);
-        let closed = || RenderError::Closed { step: step.into() };
-        match timeout_at(deadline, self.tx.write_all(&bytes)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(_)) => return Err(closed()),
-            Err(_) => return Err(timeout(step, self.budget)),
-        }
+        let id = self.send(method, params, session, deadline, step).await?;
         loop {
             let reply = self.next_message(deadline, step).await?;
+            self.dismiss_dialog(deadline, step).await?;
             if reply.get("id").and_then(Value::as_u64) == Some(id) {
                 if let Some(error) = reply.get("error") {
                     return Err(RenderError::Protocol {
@@ -537,11 +531,62 @@ impl Cdp {
         }
     }
 
+    /// Sends `method` without waiting for its reply; returns its id.
+    async fn send(
+        &mut self,
+        method: &str,
+        params: Value,
+        session: Option<&str>,
+        deadline: Instant,
+        step: &str,
+    ) -> Result<u64, RenderError> {
+        self.next_id += 1;
+        let id = self.next_id;
+        let mut message = json!({ "id": id, "method": method, "params": params });
+        if let Some(s) = session {
+            message["sessionId"] = Value::from(s);
+        }
+        let mut bytes = serde_json::to_vec(&message).map_err(|e| RenderError::Protocol {
+            step: step.into(),
+            message: e.to_string(),
+        })?;
+        bytes.push(0);
+        match timeout_at(deadline, self.tx.write_all(&bytes)).await {
+            Ok(Ok(())) => Ok(id),
+            Ok(Err(_)) => Err(RenderError::Closed { step: step.into() }),
+            Err(_) => Err(timeout(step, self.budget)),
+        }
+    }
+
+    /// Dismisses a JavaScript dialog (`alert`, `confirm`, `prompt`) the page opened: a
+    /// dialog blocks the page, and with it every screenshot, so a copier could otherwise
+    /// keep its page out of the evidence. The reply is not awaited (it passes as an
+    /// unrelated message).
+    async fn dismiss_dialog(&mut self, deadline: Instant, step: &str) -> Result<(), RenderError> {
+        let Some(session) = self.dialog.take() else {
+            return Ok(());
+        };
+        self.dialogs_dismissed += 1;
+        self.send(
+            "Page.handleJavaScriptDialog",
+            json!({ "accept": false }),
+            Some(&session),
+            deadline,
+            step,
+        )
+        .await
+        .map(|_| ())
+    }
+
     /// Reads messages until the load event has fired or `until` passes; returns whether
     /// it fired.
     async fn wait_for_load(&mut self, until: Instant) -> Result<bool, RenderError> {
         while !self.load_fired {
-            match self.next_message(until, "load").await {
+            let message = self.next_message(until, "load").await;
+            if message.is_ok() {
+                self.dismiss_dialog(until, "load").await?;
+            }
+            match message {
                 Ok(_) if self.crashed => return Err(RenderError::Crashed),
                 Ok(_) => {}
                 Err(RenderError::Timeout { .. }) => return Ok(false),
@@ -553,7 +598,6 @@ impl Cdp {
 
     /// The next whole message, parsed; events are noted on the way.
     async fn next_message(&mut self, deadline: Instant, step: &str) -> Result<Value, RenderError> {
-        let mut chunk = vec![0u8; 1024 * 1024];
         loop {
             if let Some(pos) = memchr::memchr(0, &self.buf[self.scanned..]) {
                 let end = self.scanned + pos;
@@ -569,6 +613,12 @@ impl Cdp {
                 match value.get("method").and_then(Value::as_str) {
                     Some("Page.loadEventFired") => self.load_fired = true,
                     Some("Inspector.targetCrashed" | "Target.targetCrashed") => self.crashed = true,
+                    Some("Page.javascriptDialogOpening") => {
+                        self.dialog = value
+                            .get("sessionId")
+                            .and_then(Value::as_str)
+                            .map(str::to_string);
+                    }
                     _ => {}
                 }
                 return Ok(value);
@@ -580,9 +630,9 @@ impl Cdp {
                     message: format!("a message over {MAX_MESSAGE_BYTES} bytes"),
                 });
             }
-            match timeout_at(deadline, self.rx.read(&mut chunk)).await {
+            match timeout_at(deadline, self.rx.read(&mut self.chunk)).await {
                 Ok(Ok(0)) | Ok(Err(_)) => return Err(RenderError::Closed { step: step.into() }),
-                Ok(Ok(n)) => self.buf.extend_from_slice(&chunk[..n]),
+                Ok(Ok(n)) => self.buf.extend_from_slice(&self.chunk[..n]),
                 Err(_) => return Err(timeout(step, self.budget)),
             }
         }
@@ -786,6 +836,12 @@ async fn capture(
         )
         .await?;
     let pdf = artefact(&print, RenderKind::Pdf, &mut notes);
+    if cdp.dialogs_dismissed > 0 {
+        notes.push(format!(
+            "{} JavaScript dialog(s) dismissed",
+            cdp.dialogs_dismissed
+        ));
+    }
     if viewport_png.is_none() && full_page_png.is_none() && pdf.is_none() {
         return Err(RenderError::Protocol {
             step: "artefacts".into(),

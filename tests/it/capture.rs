@@ -764,3 +764,39 @@ async fn a_page_over_the_memory_bound_is_not_rendered() {
     );
     eprintln!("memory hog: {result:?} after {:?}", started.elapsed());
 }
+
+/// A page that opens JavaScript dialogs cannot keep itself out of the screenshots.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dialogs_do_not_block_the_screenshots() {
+    if skip_without_chromium("dialogs_do_not_block_the_screenshots") {
+        return;
+    }
+    let router = axum::Router::new().route(
+        "/dialogs.html",
+        axum::routing::get(|| async {
+            (
+                [("content-type", "text/html")],
+                "<html><body><p>copied text</p><script>alert('no screenshots'); \
+                 confirm('really?'); window.addEventListener('load', () => alert('again'));\
+                 </script></body></html>",
+            )
+        }),
+    );
+    let site = crate::util::fixture::serve(router).await;
+    let settings = copyhound::config::EvidenceSettings {
+        browser: Some(CHROMIUM.into()),
+        browser_timeout: Duration::from_secs(30),
+        browser_memory_mb: 2048,
+    };
+    let renderer = Renderer::from_settings(&settings, Arc::new(Guard::new(true))).unwrap();
+    let rendering = renderer
+        .render(&format!("http://{site}/dialogs.html").parse().unwrap())
+        .await
+        .unwrap();
+    assert!(rendering.viewport_png.is_some() && rendering.pdf.is_some());
+    assert!(
+        rendering.notes.iter().any(|n| n.contains("dialog(s) dismissed")),
+        "{:?}",
+        rendering.notes
+    );
+}

@@ -563,6 +563,44 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// What `check-config` says of `[evidence] browser`: a line for stdout and, when the
+/// setting cannot work as it stands, a warning (not a failure: matches are recorded
+/// without screenshots meanwhile).
+fn evidence_browser_check(e: &crate::config::EvidenceSettings) -> (String, Option<String>) {
+    let Some(browser) = &e.browser else {
+        return (
+            "evidence: no browser ([evidence] browser not set): evidence files hold the HTTP \
+             exchange and its provenance, without screenshots"
+                .into(),
+            None,
+        );
+    };
+    let line = format!(
+        "evidence: pages of new matches rendered with {} (screenshots and a PDF print in each \
+         evidence file; timeout {}, memory {} MB per process)",
+        browser.display(),
+        humantime::format_duration(e.browser_timeout),
+        e.browser_memory_mb
+    );
+    let warning = if !browser.is_file() {
+        Some(format!(
+            "evidence.browser: {} is not a file; matches are recorded without screenshots \
+             until it is",
+            browser.display()
+        ))
+    } else if crate::evidence::browser::is_script(browser) {
+        Some(format!(
+            "evidence.browser: {} is a script; under the systemd unit (ProcSubset=pid) \
+             Debian's wrapper cannot read /proc/cpuinfo and exits: name the binary, \
+             /usr/lib/chromium/chromium",
+            browser.display()
+        ))
+    } else {
+        None
+    };
+    (line, warning)
+}
+
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Compare {
@@ -681,21 +719,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
                         mail,
                         hooks
                     );
-                    match &settings.evidence.browser {
-                        Some(browser) if browser.is_file() => println!(
-                            "evidence: pages of new matches rendered with {} (screenshots and a PDF print in each evidence file; timeout {}, memory {} MB per process)",
-                            browser.display(),
-                            humantime::format_duration(settings.evidence.browser_timeout),
-                            settings.evidence.browser_memory_mb
-                        ),
-                        Some(browser) => eprintln!(
-                            "warning: {}: evidence.browser: {} is not a file; matches will be recorded without screenshots until it is",
-                            path.display(),
-                            browser.display()
-                        ),
-                        None => println!(
-                            "evidence: no browser ([evidence] browser not set): evidence files hold the HTTP exchange and its provenance, without screenshots"
-                        ),
+                    let (line, warning) = evidence_browser_check(&settings.evidence);
+                    println!("{line}");
+                    if let Some(w) = warning {
+                        eprintln!("warning: {}: {w}", path.display());
                     }
                     if !webhooks.is_empty() && settings.web.public_url.is_none() {
                         eprintln!(

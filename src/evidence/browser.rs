@@ -24,7 +24,9 @@
 //! # Bounds
 //!
 //! - A fresh profile per rendering in a temporary folder (removed afterwards), no
-//!   extensions, no sync, no background networking, no component updates.
+//!   extensions, no sync, no background networking, no component updates, and V8
+//!   without its JIT (`--jitless`: less attack surface for a sandbox-less browser on
+//!   hostile pages, and it runs under systemd's `MemoryDenyWriteExecute=yes`).
 //! - Time: `[evidence] browser_timeout` bounds the whole rendering (start, navigation,
 //!   load, screenshots, PDF); every protocol call and every read runs under it, and the
 //!   browser's process group is killed at the end whatever happened.
@@ -137,6 +139,16 @@ impl RenderKind {
             RenderKind::Pdf => bytes.starts_with(b"%PDF-"),
         }
     }
+}
+
+/// Whether the file at `path` is a script (`#!`) rather than a binary: Debian's
+/// `/usr/bin/chromium` is a shell wrapper that reads `/proc/cpuinfo`.
+pub fn is_script(path: &Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; 2];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .is_ok_and(|()| &head == b"#!")
 }
 
 /// Width and height of a PNG from its IHDR chunk, when both are above zero.
@@ -406,6 +418,10 @@ fn launch(
         "--mute-audio",
         "--hide-scrollbars",
         "--remote-debugging-pipe",
+        // No JIT: pages are copiers' and the browser runs without its sandbox, and a JIT
+        // is where most browser exploits live; the daemon's unit also forbids writable
+        // executable memory (MemoryDenyWriteExecute=yes), under which V8's JIT dies.
+        "--js-flags=--jitless",
         // Every connection, loopback included, goes through the guarded proxy; WebRTC
         // may not send UDP around it.
         "--proxy-bypass-list=<-loopback>",
@@ -865,6 +881,18 @@ async fn capture(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scripts_are_told_from_binaries() {
+        let dir = std::env::temp_dir().join(format!("copyhound-script-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::write(dir.join("wrapper"), "#!/bin/sh\nexec chromium \"$@\"\n").unwrap();
+        std::fs::write(dir.join("binary"), b"\x7fELF\x02\x01").unwrap();
+        assert!(is_script(&dir.join("wrapper")));
+        assert!(!is_script(&dir.join("binary")));
+        assert!(!is_script(&dir.join("missing")));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn kinds_and_formats() {

@@ -795,7 +795,10 @@ async fn dialogs_do_not_block_the_screenshots() {
         .unwrap();
     assert!(rendering.viewport_png.is_some() && rendering.pdf.is_some());
     assert!(
-        rendering.notes.iter().any(|n| n.contains("dialog(s) dismissed")),
+        rendering
+            .notes
+            .iter()
+            .any(|n| n.contains("dialog(s) dismissed")),
         "{:?}",
         rendering.notes
     );

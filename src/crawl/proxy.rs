@@ -95,6 +95,8 @@ async fn serve(listener: TcpListener, guard: Arc<Guard>) {
             return;
         };
         let Ok((client, _)) = listener.accept().await else {
+            // Out of descriptors, most likely: wait instead of spinning.
+            tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
         };
         let guard = Arc::clone(&guard);

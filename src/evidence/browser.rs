@@ -662,6 +662,39 @@ fn timeout(step: &str, budget: Duration) -> RenderError {
     }
 }
 
+/// The full-page screenshot's reply: the page's height (cut at
+/// [`MAX_FULL_PAGE_HEIGHT`], noted), then one screenshot beyond the viewport.
+async fn full_page(
+    cdp: &mut Cdp,
+    s: Option<&str>,
+    deadline: Instant,
+    notes: &mut Vec<String>,
+) -> Result<Value, RenderError> {
+    let metrics = cdp
+        .call("Page.getLayoutMetrics", json!({}), s, deadline, "layout")
+        .await?;
+    let content_height = metrics
+        .pointer("/cssContentSize/height")
+        .and_then(Value::as_f64)
+        .unwrap_or(f64::from(VIEWPORT_HEIGHT));
+    let mut height = content_height.ceil().max(f64::from(VIEWPORT_HEIGHT));
+    if height > f64::from(MAX_FULL_PAGE_HEIGHT) {
+        notes.push(format!(
+            "full page cut at {MAX_FULL_PAGE_HEIGHT} of {height} pixels"
+        ));
+        height = f64::from(MAX_FULL_PAGE_HEIGHT);
+    }
+    cdp.call(
+        "Page.captureScreenshot",
+        json!({ "format": "png", "captureBeyondViewport": true,
+                "clip": { "x": 0, "y": 0, "width": VIEWPORT_WIDTH, "height": height, "scale": 1 } }),
+        s,
+        deadline,
+        "full-page screenshot",
+    )
+    .await
+}
+
 /// The artefact in a screenshot or print reply, decoded and bounded.
 fn artefact(reply: &Value, kind: RenderKind, notes: &mut Vec<String>) -> Option<Vec<u8>> {
     let data = reply.get("data").and_then(Value::as_str)?;
@@ -816,42 +849,40 @@ async fn capture(
         )
         .await?;
     let viewport_png = artefact(&view, RenderKind::View, &mut notes);
-    let metrics = cdp
-        .call("Page.getLayoutMetrics", json!({}), s, deadline, "layout")
-        .await?;
-    let content_height = metrics
-        .pointer("/cssContentSize/height")
-        .and_then(Value::as_f64)
-        .unwrap_or(f64::from(VIEWPORT_HEIGHT));
-    let mut height = content_height.ceil().max(f64::from(VIEWPORT_HEIGHT));
-    if height > f64::from(MAX_FULL_PAGE_HEIGHT) {
-        notes.push(format!(
-            "full page cut at {MAX_FULL_PAGE_HEIGHT} of {height} pixels"
-        ));
-        height = f64::from(MAX_FULL_PAGE_HEIGHT);
-    }
-    let full = cdp
-        .call(
-            "Page.captureScreenshot",
-            json!({ "format": "png", "captureBeyondViewport": true,
-                    "clip": { "x": 0, "y": 0, "width": VIEWPORT_WIDTH, "height": height, "scale": 1 } }),
-            s,
-            deadline,
-            "full-page screenshot",
-        )
-        .await?;
-    let full_page_png = artefact(&full, RenderKind::FullPage, &mut notes);
+    // The viewport is the evidence a reader looks at first; the full page and the print
+    // are taken after it, each within half of what time is left, and a failure of either
+    // is noted rather than losing the viewport.
+    let half = |deadline: Instant| {
+        let now = Instant::now();
+        now + deadline.saturating_duration_since(now) / 2
+    };
+    let full_page_png = match full_page(cdp, s, half(deadline), &mut notes).await {
+        Ok(reply) => artefact(&reply, RenderKind::FullPage, &mut notes),
+        Err(e) => {
+            notes.push(format!("full page not taken: {e}"));
+            None
+        }
+    };
     // A4, with the page's backgrounds, as a browser's "Save as PDF" would.
-    let print = cdp
-        .call(
+    let print = if cdp.crashed {
+        Err(RenderError::Crashed)
+    } else {
+        cdp.call(
             "Page.printToPDF",
             json!({ "printBackground": true, "paperWidth": 8.27, "paperHeight": 11.69 }),
             s,
             deadline,
             "PDF print",
         )
-        .await?;
-    let pdf = artefact(&print, RenderKind::Pdf, &mut notes);
+        .await
+    };
+    let pdf = match print {
+        Ok(reply) => artefact(&reply, RenderKind::Pdf, &mut notes),
+        Err(e) => {
+            notes.push(format!("PDF not printed: {e}"));
+            None
+        }
+    };
     if cdp.dialogs_dismissed > 0 {
         notes.push(format!(
             "{} JavaScript dialog(s) dismissed",

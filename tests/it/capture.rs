@@ -692,6 +692,25 @@ async fn an_https_capture_records_the_certificate_chain() {
     );
     assert!(from < until && from.ends_with('Z'), "{from} .. {until}");
     assert!(chain[0].serial.as_deref().is_some_and(|s| !s.is_empty()));
+
+    // The browser reaches https through the guarded proxy's CONNECT tunnel and checks
+    // the certificate itself: the test CA is not in its store, so the navigation fails
+    // on the certificate (not on the tunnel), and nothing is rendered.
+    if !Path::new(CHROMIUM).is_file() {
+        return;
+    }
+    let settings = copyhound::config::EvidenceSettings {
+        browser: Some(CHROMIUM.into()),
+        browser_timeout: Duration::from_secs(30),
+        browser_memory_mb: 2048,
+    };
+    let renderer = Renderer::from_settings(&settings, Arc::new(Guard::new(true))).unwrap();
+    match renderer.render(&url).await {
+        Err(RenderError::Navigation { reason, .. }) => {
+            assert!(reason.contains("CERT"), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
     drop(server);
 }
 

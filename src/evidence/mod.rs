@@ -829,13 +829,28 @@ fn verified_records(path: &Path) -> Result<Vec<Record>, EvidenceError> {
 /// # Errors
 /// [`EvidenceError`] when the file cannot be read.
 pub fn read_artefact(path: &Path, kind: RenderKind) -> Result<Option<Vec<u8>>, EvidenceError> {
-    Ok(verified_records(path)?.into_iter().find_map(|r| {
-        let target = r.header("WARC-Target-URI")?;
-        (r.header("WARC-Type") == Some("resource")
-            && target.starts_with(kind.urn_prefix())
-            && kind.looks_valid(&r.block))
-        .then_some(r.block)
-    }))
+    Ok(read_artefacts(path)?
+        .into_iter()
+        .find_map(|(k, bytes)| (k == kind).then_some(bytes)))
+}
+
+/// Every browser artefact in the evidence file at `path` (in file order), read in one
+/// pass: each whose digest verifies and whose bytes are of its format.
+///
+/// # Errors
+/// [`EvidenceError`] when the file cannot be read.
+pub fn read_artefacts(path: &Path) -> Result<Vec<(RenderKind, Vec<u8>)>, EvidenceError> {
+    Ok(verified_records(path)?
+        .into_iter()
+        .filter(|r| r.header("WARC-Type") == Some("resource"))
+        .filter_map(|r| {
+            let target = r.header("WARC-Target-URI")?;
+            let kind = RenderKind::ALL
+                .into_iter()
+                .find(|k| target.starts_with(k.urn_prefix()))?;
+            kind.looks_valid(&r.block).then_some((kind, r.block))
+        })
+        .collect())
 }
 
 /// The capture provenance recorded in the evidence file at `path`, if it has one whose

@@ -1633,12 +1633,8 @@ async fn rendered_kinds(desk: &Desk, file: Option<String>) -> [bool; 3] {
         return [false; 3];
     };
     tokio::task::spawn_blocking(move || {
-        RenderKind::ALL.map(|k| {
-            crate::evidence::read_artefact(&path, k)
-                .ok()
-                .flatten()
-                .is_some()
-        })
+        let found = crate::evidence::read_artefacts(&path).unwrap_or_default();
+        RenderKind::ALL.map(|k| found.iter().any(|(kind, _)| *kind == k))
     })
     .await
     .unwrap_or([false; 3])

@@ -73,6 +73,7 @@ fn capture(url: &str, body: &[u8]) -> Capture {
         validators: Validators::default(),
         started_at: t,
         finished_at: t,
+        network: Default::default(),
     }
 }
 

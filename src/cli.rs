@@ -297,6 +297,10 @@ enum Command {
         /// random password is printed once, until Ctrl-C.
         #[arg(long)]
         serve: bool,
+        /// Render each match's page with this Chromium (`[evidence] browser`), so the
+        /// evidence files carry screenshots and a PDF print.
+        #[arg(long, value_name = "PATH")]
+        browser: Option<PathBuf>,
     },
     /// Inspect recorded matches.
     Matches {
@@ -623,6 +627,44 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// What `check-config` says of `[evidence] browser`: a line for stdout and, when the
+/// setting cannot work as it stands, a warning (not a failure: matches are recorded
+/// without screenshots meanwhile).
+fn evidence_browser_check(e: &crate::config::EvidenceSettings) -> (String, Option<String>) {
+    let Some(browser) = &e.browser else {
+        return (
+            "evidence: no browser ([evidence] browser not set): evidence files hold the HTTP \
+             exchange and its provenance, without screenshots"
+                .into(),
+            None,
+        );
+    };
+    let line = format!(
+        "evidence: pages of new matches rendered with {} (screenshots and a PDF print in each \
+         evidence file; timeout {}, memory {} MB per process)",
+        browser.display(),
+        humantime::format_duration(e.browser_timeout),
+        e.browser_memory_mb
+    );
+    let warning = if !browser.is_file() {
+        Some(format!(
+            "evidence.browser: {} is not a file; matches are recorded without screenshots \
+             until it is",
+            browser.display()
+        ))
+    } else if crate::evidence::browser::is_script(browser) {
+        Some(format!(
+            "evidence.browser: {} is a script; under the systemd unit (ProcSubset=pid) \
+             Debian's wrapper cannot read /proc/cpuinfo and exits: name the binary, \
+             /usr/lib/chromium/chromium",
+            browser.display()
+        ))
+    } else {
+        None
+    };
+    (line, warning)
+}
+
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Compare {
@@ -742,6 +784,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
                         hooks
                     );
                     println!("{}", describe_timestamps(&settings.evidence));
+                    let (line, warning) = evidence_browser_check(&settings.evidence);
+                    println!("{line}");
+                    if let Some(w) = warning {
+                        eprintln!("warning: {}: {w}", path.display());
+                    }
                     if !webhooks.is_empty() && settings.web.public_url.is_none() {
                         eprintln!(
                             "{}: web.public_url: not set, so webhook messages carry no link to the desk",
@@ -1275,9 +1322,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Demo { dir, serve } => {
+        Command::Demo {
+            dir,
+            serve,
+            browser,
+        } => {
             let runtime = runtime()?;
-            let report = runtime.block_on(crate::demo::run(dir.as_deref()))?;
+            let report = runtime.block_on(crate::demo::run(dir.as_deref(), browser.as_deref()))?;
             print!("{}", report.render(serve));
             if serve {
                 runtime.block_on(async {

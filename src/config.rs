@@ -126,9 +126,18 @@ impl ReportSettings {
 }
 
 /// Evidence (`[evidence]`): the RFC 3161 time-stamp authorities that date every
-/// evidence file. No `tsa_urls`: no timestamps.
+/// evidence file (no `tsa_urls`: no timestamps), and the browser that renders each new
+/// match's page into screenshots and a PDF print in its evidence file (no `browser`:
+/// evidence is the HTTP exchange alone).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EvidenceSettings {
+    /// `browser`: the Chromium binary; `None`: no rendering, evidence as the HTTP
+    /// exchange alone.
+    pub browser: Option<PathBuf>,
+    /// `browser_timeout`: the whole rendering of one page, browser start to PDF.
+    pub browser_timeout: Duration,
+    /// `browser_memory_mb`: the data-segment limit of every browser process.
+    pub browser_memory_mb: u64,
     /// `tsa_urls`: the TSAs, tried in order for each request.
     pub tsa_urls: Vec<url::Url>,
     /// `tsa_ca_file`: PEM trust anchors a token's signing certificate must chain to
@@ -147,6 +156,9 @@ pub struct EvidenceSettings {
 impl Default for EvidenceSettings {
     fn default() -> Self {
         EvidenceSettings {
+            browser: None,
+            browser_timeout: Duration::from_secs(60),
+            browser_memory_mb: 2048,
             tsa_urls: Vec::new(),
             tsa_ca_file: None,
             tsa_timeout: Duration::from_secs(30),
@@ -1895,7 +1907,36 @@ fn parse_evidence(s: &mut Section<'_>, base_dir: &Path) -> Option<EvidenceSettin
         }
         (true, None) => {}
     }
+    let browser = match s.string("browser", false) {
+        Some(p) if p.trim().is_empty() => {
+            s.problem(
+                "browser",
+                "must not be empty (leave it out for no browser)".into(),
+            );
+            None
+        }
+        Some(p) => Some(resolve(base_dir, &p)),
+        None => None,
+    };
+    let browser_timeout = s.duration("browser_timeout").unwrap_or(d.browser_timeout);
+    if browser_timeout > Duration::from_secs(600) {
+        // A render holds a page task (and its host's politeness slot) for this long.
+        s.problem(
+            "browser_timeout",
+            format!(
+                "must be at most 10m, got {}",
+                humantime::format_duration(browser_timeout)
+            ),
+        );
+    }
+    // Below a quarter of a gigabyte Chromium's browser process cannot start at all.
+    let browser_memory_mb = s
+        .integer_in("browser_memory_mb", 256, 65_536)
+        .map_or(d.browser_memory_mb, |v| v as u64);
     Some(EvidenceSettings {
+        browser,
+        browser_timeout,
+        browser_memory_mb,
         tsa_urls,
         tsa_ca_file,
         tsa_timeout,
@@ -2423,6 +2464,39 @@ address = "1 Example Road"
         assert_eq!(s.storage.dir, PathBuf::from(DEFAULT_STORAGE_DIR));
         assert_eq!(s.detect, DetectParams::default());
         assert!(s.contacts.is_empty());
+    }
+
+    #[test]
+    fn evidence_browser_keys_are_validated() {
+        let base = "[outlet]\nname = \"n\"\nwebsite = \"https://n.example\"\naddress = \"a\"\n";
+        let ok = Settings::parse(
+            &format!("{base}[evidence]\nbrowser = \"bin/chromium\"\nbrowser_timeout = \"20s\"\nbrowser_memory_mb = 512\n"),
+            Path::new("/etc/copyhound"),
+        )
+        .unwrap();
+        assert_eq!(
+            ok.evidence,
+            EvidenceSettings {
+                browser: Some(PathBuf::from("/etc/copyhound/bin/chromium")),
+                browser_timeout: Duration::from_secs(20),
+                browser_memory_mb: 512,
+                ..EvidenceSettings::default()
+            }
+        );
+        let none = Settings::parse(base, Path::new("/etc")).unwrap();
+        assert_eq!(none.evidence, EvidenceSettings::default());
+        assert_eq!(none.evidence.browser, None);
+        let p = problems(&format!(
+            "{base}[evidence]\nbrowser = \" \"\nbrowser_timeout = \"1h\"\nbrowser_memory_mb = 16\nbrowsr = \"x\"\n"
+        ));
+        for needle in [
+            "evidence.browser: must not be empty",
+            "evidence.browser_timeout: must be at most 10m",
+            "evidence.browser_memory_mb: must be between 256 and 65536",
+            "evidence.browsr: unknown key",
+        ] {
+            assert!(p.iter().any(|x| x.contains(needle)), "{needle}: {p:?}");
+        }
     }
 
     #[test]

@@ -77,6 +77,8 @@ pub struct Report {
     pub alerts: crate::notify::PassSummary,
     /// Where the WARC evidence files are.
     pub evidence_dir: PathBuf,
+    /// The browser that rendered the matches' pages (`--browser`), if any.
+    pub browser: Option<PathBuf>,
     /// Where the alert emails are.
     pub outbox_dir: PathBuf,
     /// Every match recorded, oldest first.
@@ -120,8 +122,11 @@ impl Report {
             self.alerts.emails,
             self.outbox_dir.display()
         ));
+        let rendered = self.browser.as_ref().map_or_else(String::new, |b| {
+            format!(", with screenshots and a PDF print by {}", b.display())
+        });
         out.push_str(&format!(
-            "evidence (WARC captures): {}\ndatabase (originals, matches): {}\n",
+            "evidence (WARC captures{rendered}): {}\ndatabase (originals, matches): {}\n",
             self.evidence_dir.display(),
             self.database.display()
         ));
@@ -249,7 +254,7 @@ const HTML: &str = "text/html; charset=utf-8";
 /// # Errors
 /// [`DemoError`] when a fixture site cannot listen, the folder cannot be written, or the
 /// pipeline cannot run.
-pub async fn run(dir: Option<&Path>) -> Result<Report, DemoError> {
+pub async fn run(dir: Option<&Path>, browser: Option<&Path>) -> Result<Report, DemoError> {
     let started = Instant::now();
     let dir = match dir {
         Some(d) => d.to_path_buf(),
@@ -312,7 +317,12 @@ pub async fn run(dir: Option<&Path>) -> Result<Report, DemoError> {
     serve(listener, partner);
 
     let config = dir.join("copyhound.toml");
-    let text = demo_config(outlet_addr, mirror_addr, partner_addr);
+    let mut text = demo_config(outlet_addr, mirror_addr, partner_addr);
+    if let Some(browser) = browser {
+        // A TOML string, quoted and escaped as TOML wants, whatever the path holds.
+        let path = toml::Value::String(browser.display().to_string());
+        text.push_str(&format!("\n[evidence]\nbrowser = {path}\n"));
+    }
     std::fs::write(&config, text).map_err(io_err(&config))?;
     let settings = Settings::load(&config)?;
 
@@ -328,6 +338,7 @@ pub async fn run(dir: Option<&Path>) -> Result<Report, DemoError> {
     Ok(Report {
         alerts,
         evidence_dir: settings.storage.dir.join(crate::evidence::EVIDENCE_DIR),
+        browser: settings.evidence.browser.clone(),
         outbox_dir: settings.storage.dir.join(crate::notify::OUTBOX_DIR),
         database: store.path().to_path_buf(),
         dir,

@@ -462,6 +462,9 @@ fn capture_from_record(record: CaptureRecord) -> Result<crate::crawl::fetch::Cap
         validators: crate::crawl::fetch::Validators::default(),
         started_at: parse_time(&record.started_at)?,
         finished_at: parse_time(&record.finished_at)?,
+        // The store keeps the exchange, not how the network looked: a rebuilt file's
+        // provenance says so by its empty DNS and TLS facts.
+        network: Default::default(),
     })
 }
 

@@ -15,13 +15,14 @@ use crate::evidence::{EVIDENCE_DIR, MAX_EVIDENCE_BYTES};
 use crate::notify::report::{EvidenceRef, ReportItem};
 use crate::store::{MatchDetail, Store};
 
-/// The browser that prints the report to PDF.
-///
-/// **Merge seam:** issue 12 part 2 adds `[evidence] browser`; prefer it here
-/// (`settings.evidence.browser.as_deref().or(...)`). Until then the monthly report's
-/// `[report] chromium` is the configured browser.
+/// The browser that prints the report to PDF: the evidence browser (`[evidence]
+/// browser`), else the monthly report's (`[report] chromium`).
 fn evidence_browser(settings: &Settings) -> Option<&Path> {
-    settings.report.chromium.as_deref()
+    settings
+        .evidence
+        .browser
+        .as_deref()
+        .or(settings.report.chromium.as_deref())
 }
 
 /// An evidence file of a match: its name, its role and the SHA-256 the store recorded.

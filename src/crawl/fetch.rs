@@ -28,7 +28,7 @@ use sha2::Digest;
 use url::Url;
 
 use crate::config::{user_agent_has_contact, CrawlSettings};
-use crate::crawl::guard::{Guard, GuardError, GuardedResolver};
+use crate::crawl::guard::{DnsAnswer, DnsLog, Guard, GuardError, GuardedResolver};
 use crate::crawl::robots::RobotsCache;
 use crate::crawl::sanitize;
 
@@ -149,6 +149,20 @@ pub struct Capture {
     pub started_at: DateTime<Utc>,
     /// When the last body byte arrived.
     pub finished_at: DateTime<Utc>,
+    /// How the final hop reached its server (DNS answer, TLS certificates): the
+    /// capture's provenance. Empty for captures not fetched by the crawler.
+    pub network: NetworkFacts,
+}
+
+/// What the network said about a capture's final hop.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NetworkFacts {
+    /// The resolver's latest answer for the final URL's host (none for an IP literal,
+    /// or when the name was not resolved by this fetcher).
+    pub dns: Option<DnsAnswer>,
+    /// The certificates the server presented over TLS, DER, its own first (empty for
+    /// `http://`).
+    pub tls_certificates: Vec<Vec<u8>>,
 }
 
 impl Capture {
@@ -243,6 +257,10 @@ struct Limits {
 pub struct PageFetcher {
     client: reqwest::Client,
     guard: Arc<Guard>,
+    /// The resolver's answers, for the provenance of each capture.
+    dns: DnsLog,
+    /// The certificate chains servers presented, likewise.
+    chains: crate::crawl::tls::ChainLog,
     limits: Limits,
     /// Sent with every request; also kept for the recorded request head.
     user_agent: HeaderValue,
@@ -265,6 +283,19 @@ impl PageFetcher {
     /// # Errors
     /// As [`PageFetcher::new`].
     pub fn with_guard(settings: &CrawlSettings, guard: Guard) -> Result<PageFetcher, FetchError> {
+        PageFetcher::with_guard_and_roots(settings, guard, &[])
+    }
+
+    /// A fetcher with an explicit [`Guard`] that also trusts `extra_roots` (DER
+    /// certificates: a fixture site's test CA) beside the web's roots.
+    ///
+    /// # Errors
+    /// As [`PageFetcher::new`], and [`FetchError::Setup`] for an unusable root.
+    pub fn with_guard_and_roots(
+        settings: &CrawlSettings,
+        guard: Guard,
+        extra_roots: &[Vec<u8>],
+    ) -> Result<PageFetcher, FetchError> {
         if !user_agent_has_contact(&settings.user_agent) {
             return Err(FetchError::Setup {
                 message: format!(
@@ -278,7 +309,13 @@ impl PageFetcher {
                 message: format!("user agent is not a valid header value: {e}"),
             })?;
         let guard = Arc::new(guard);
+        let dns = DnsLog::default();
+        let chains = crate::crawl::tls::ChainLog::default();
+        let tls = crate::crawl::tls::client_config(extra_roots, chains.clone())
+            .map_err(|message| FetchError::Setup { message })?;
         let client = reqwest::Client::builder()
+            // Our rustls set-up (reqwest's roots and provider) notes each chain.
+            .use_preconfigured_tls(tls)
             // Proxies from the environment would bypass the resolver and the guard.
             .no_proxy()
             // We follow redirects ourselves so every hop passes the guard and is recorded.
@@ -290,7 +327,12 @@ impl PageFetcher {
             .connect_timeout(settings.connect_timeout)
             .read_timeout(settings.read_timeout)
             .timeout(settings.timeout)
-            .dns_resolver(Arc::new(GuardedResolver::new(Arc::clone(&guard))))
+            .dns_resolver(Arc::new(GuardedResolver::with_log(
+                Arc::clone(&guard),
+                dns.clone(),
+            )))
+            // The server's certificate is recorded in each capture's provenance.
+            .tls_info(true)
             .build()
             .map_err(|e| FetchError::Setup {
                 message: describe(&e),
@@ -298,6 +340,8 @@ impl PageFetcher {
         Ok(PageFetcher {
             client,
             guard,
+            dns,
+            chains,
             limits: Limits {
                 timeout: settings.timeout,
                 read_timeout: settings.read_timeout,
@@ -311,6 +355,11 @@ impl PageFetcher {
     /// The guard this fetcher applies.
     pub fn guard(&self) -> &Guard {
         &self.guard
+    }
+
+    /// The guard, shared: the evidence browser's proxy applies the same one.
+    pub fn shared_guard(&self) -> Arc<Guard> {
+        Arc::clone(&self.guard)
     }
 
     /// Fetches an HTML page, conditionally when `validators` are given.
@@ -498,6 +547,19 @@ impl PageFetcher {
             let content_encoding =
                 header_string(response.headers(), reqwest::header::CONTENT_ENCODING);
             let response_head = render_response_head(&response);
+            let network = NetworkFacts {
+                dns: current.host_str().and_then(|h| self.dns.get(h)),
+                tls_certificates: response
+                    .extensions()
+                    .get::<reqwest::tls::TlsInfo>()
+                    .and_then(|t| t.peer_certificate())
+                    .map(|leaf| {
+                        self.chains
+                            .chain_of(leaf)
+                            .unwrap_or_else(|| vec![leaf.to_vec()])
+                    })
+                    .unwrap_or_default(),
+            };
             let validators = Validators {
                 etag: header_string(response.headers(), reqwest::header::ETAG),
                 last_modified: header_string(response.headers(), reqwest::header::LAST_MODIFIED),
@@ -552,6 +614,7 @@ impl PageFetcher {
                 validators,
                 started_at,
                 finished_at: Utc::now(),
+                network,
             })));
         }
     }

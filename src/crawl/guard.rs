@@ -219,26 +219,83 @@ impl Guard {
 
 /// A DNS resolver for reqwest that resolves with the system resolver and drops every
 /// address the [`Guard`] refuses; it fails when none is left, so the connection is never
-/// attempted.
+/// attempted. Every answer is also noted in its [`DnsLog`], so the evidence of a capture
+/// can say what the name resolved to.
 #[derive(Debug, Clone)]
 pub struct GuardedResolver {
     guard: Arc<Guard>,
+    log: DnsLog,
 }
 
 impl GuardedResolver {
     pub fn new(guard: Arc<Guard>) -> GuardedResolver {
-        GuardedResolver { guard }
+        GuardedResolver::with_log(guard, DnsLog::default())
+    }
+
+    /// A resolver noting its answers in `log`.
+    pub fn with_log(guard: Arc<Guard>, log: DnsLog) -> GuardedResolver {
+        GuardedResolver { guard, log }
+    }
+}
+
+/// What the system resolver answered for a host, as recorded in a capture's provenance.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DnsAnswer {
+    pub host: String,
+    /// Every address answered, in the resolver's order (refused ones included).
+    pub addresses: Vec<String>,
+    /// The addresses the guard let through.
+    pub allowed: Vec<String>,
+    /// When the answer came (RFC 3339, UTC). A pooled connection may be reused after
+    /// this, so it can be older than the capture.
+    pub resolved_at: String,
+}
+
+/// Hosts noted at most; past it the log starts afresh (a crawl touches many hosts, and
+/// a capture needs only its own host's latest answer).
+const MAX_DNS_LOG: usize = 4096;
+
+/// The latest answer per host, shared by a fetcher's resolver and the fetcher.
+#[derive(Debug, Clone, Default)]
+pub struct DnsLog(Arc<std::sync::Mutex<std::collections::HashMap<String, DnsAnswer>>>);
+
+impl DnsLog {
+    fn note(&self, answer: DnsAnswer) {
+        // A poisoned lock only means another thread panicked mid-insert; the map is
+        // still a valid map.
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() >= MAX_DNS_LOG && !map.contains_key(&answer.host) {
+            map.clear();
+        }
+        map.insert(answer.host.clone(), answer);
+    }
+
+    /// The latest answer for `host`, if it was resolved by this log's resolver.
+    pub fn get(&self, host: &str) -> Option<DnsAnswer> {
+        let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(host).cloned()
     }
 }
 
 impl reqwest::dns::Resolve for GuardedResolver {
     fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
         let guard = Arc::clone(&self.guard);
+        let log = self.log.clone();
         let host = name.as_str().to_string();
         Box::pin(async move {
             let resolved: Vec<SocketAddr> =
                 tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            let kept = guard.filter_resolved(&host, resolved)?;
+            let filtered = guard.filter_resolved(&host, resolved.iter().copied());
+            log.note(DnsAnswer {
+                host: host.clone(),
+                addresses: resolved.iter().map(|a| a.ip().to_string()).collect(),
+                allowed: filtered
+                    .as_ref()
+                    .map(|k| k.iter().map(|a| a.ip().to_string()).collect())
+                    .unwrap_or_default(),
+                resolved_at: crate::evidence::utc(chrono::Utc::now()),
+            });
+            let kept = filtered?;
             let addrs: reqwest::dns::Addrs = Box::new(kept.into_iter());
             Ok(addrs)
         })

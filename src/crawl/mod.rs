@@ -8,6 +8,7 @@
 //! - [`guard`]: the private-network (SSRF) guard, wired into the fetcher's resolver.
 //! - [`fetch`]: the hardened fetcher ([`fetch::PageFetcher`]) returning a
 //!   [`fetch::Capture`] with what the evidence stage needs.
+//! - [`tls`]: the crawler's TLS verification (rustls's WebPKI), noting each chain.
 //! - [`robots`]: robots.txt per host, cached ([`robots::RobotsCache`]).
 //! - [`politeness`]: per-host delays, connection limits, backoff and budgets
 //!   ([`politeness::HostScheduler`]).
@@ -15,6 +16,7 @@
 //! - [`frontier`]: which links to queue and at what depth ([`frontier::follow`]), and
 //!   the conversions between scheduler and stored host state.
 //! - [`discovery`]: search queries for SearXNG and reading its answers.
+//! - [`proxy`]: the guarded loopback proxy the evidence browser goes through.
 //! - [`pipeline`]: the composition: `scan` and one crawl cycle, detection against the
 //!   archive, matches recorded with their capture.
 //!
@@ -29,7 +31,9 @@ pub mod guard;
 pub mod links;
 pub mod pipeline;
 pub mod politeness;
+pub mod proxy;
 pub mod robots;
+pub mod tls;
 pub mod urls;
 
 /// A crawled string made safe for a log line: control characters escaped, cut to 200

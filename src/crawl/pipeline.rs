@@ -122,6 +122,8 @@ struct Shared {
     robots: RobotsCache,
     sched: HostScheduler,
     detector: Detector,
+    /// The evidence browser (`[evidence] browser`), through the fetcher's guard.
+    renderer: Option<crate::evidence::browser::Renderer>,
 }
 
 /// What became of one page.
@@ -280,19 +282,68 @@ async fn visit_as(
                 .examine(&capture)
                 .map_err(|e| e.to_string())
         });
-        PageResult::Fetched {
-            capture,
-            changed,
-            own,
-            links,
-            examination,
-        }
+        // Only a page that will get a new evidence file is worth a browser.
+        let wants_rendering = task_shared.renderer.is_some()
+            && matches!(&examination, Some(Ok(exam)) if task_shared
+                .detector
+                .wants_evidence(&capture, exam)
+                .unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, "cannot tell whether a match is new; rendering the page");
+                    true
+                }));
+        (
+            PageResult::Fetched {
+                capture,
+                changed,
+                own,
+                links,
+                examination,
+            },
+            wants_rendering,
+        )
     })
     .await;
-    joined.unwrap_or_else(|e| PageResult::Failed {
-        error: format!("{url}: detection task failed: {e}"),
-        transient: false,
-    })
+    match joined {
+        Ok((result, false)) => result,
+        Ok((result, true)) => render_for_evidence(&shared, result).await,
+        Err(e) => PageResult::Failed {
+            error: format!("{url}: detection task failed: {e}"),
+            transient: false,
+        },
+    }
+}
+
+/// Renders a page with new matches in the evidence browser and attaches the artefacts
+/// to its examination. A failed rendering is logged and the page goes on without it:
+/// the match is recorded all the same, its evidence file without screenshots.
+async fn render_for_evidence(shared: &Shared, mut result: PageResult) -> PageResult {
+    let (
+        Some(renderer),
+        PageResult::Fetched {
+            capture,
+            examination: Some(Ok(exam)),
+            ..
+        },
+    ) = (&shared.renderer, &mut result)
+    else {
+        return result;
+    };
+    match renderer.render(&capture.final_url).await {
+        Ok(rendering) => {
+            tracing::info!(
+                url = %sanitize(capture.final_url.as_str()),
+                notes = %sanitize(&rendering.notes.join("; ")),
+                "page rendered for evidence"
+            );
+            exam.rendering = Some(Arc::new(rendering));
+        }
+        Err(e) => tracing::warn!(
+            url = %sanitize(capture.final_url.as_str()),
+            error = %sanitize(&e.to_string()),
+            "page not rendered; its evidence has no screenshots"
+        ),
+    }
+    result
 }
 
 fn shared_for(store: &Store, settings: &Settings) -> Result<Arc<Shared>, PipelineError> {
@@ -301,6 +352,10 @@ fn shared_for(store: &Store, settings: &Settings) -> Result<Arc<Shared>, Pipelin
         robots: RobotsCache::new(fetcher.clone(), &settings.crawl),
         sched: HostScheduler::new(&settings.crawl),
         detector: Detector::load(store, settings)?,
+        renderer: crate::evidence::browser::Renderer::from_settings(
+            &settings.evidence,
+            fetcher.shared_guard(),
+        ),
         fetcher,
     }))
 }

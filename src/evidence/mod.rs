@@ -1,9 +1,14 @@
 //! Evidence: one WARC/1.1 file per match, proving what a copying page served and when.
 //!
-//! A bundle holds four records, each its own gzip member: `warcinfo` (who captured it,
+//! A bundle holds these records, each its own gzip member: `warcinfo` (who captured it,
 //! with which configuration), `request` and `response` exactly as sent and received
-//! (head bytes and raw body bytes from [`Capture`]), and `metadata` with the match as
-//! JSON ([`MatchFacts`]). Every record carries a SHA-256 block digest, the response a
+//! (head bytes and raw body bytes from [`Capture`]), `metadata` with the match as JSON
+//! ([`MatchFacts`]), a second `metadata` with how the capture was made
+//! ([`provenance`], `WARC-Target-URI: urn:provenance:<url>`), and, when the page was
+//! rendered in a browser ([`browser`]), up to three `resource` records: the viewport
+//! screenshot (`urn:view:<url>`, `image/png`), the full page (`urn:fullPage:<url>`,
+//! `image/png`) and the PDF print (`urn:pdf:<url>`, `application/pdf`), each
+//! `WARC-Concurrent-To` the response. Every record carries a SHA-256 block digest, the response a
 //! payload digest too, and the records of one capture point at each other with
 //! `WARC-Concurrent-To`. The SHA-256 of the whole file is returned so it can be stored
 //! with the match: a later change to the file is then detectable even if someone
@@ -15,7 +20,9 @@
 //! This module writes and reads files; it never sends anything and never decides what
 //! is a match (that is `detect` and the pipeline).
 
+pub mod browser;
 pub mod inspect;
+pub mod provenance;
 pub mod report;
 pub mod stamping;
 pub mod timestamp;
@@ -31,6 +38,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::crawl::fetch::Capture;
+use browser::{RenderKind, Rendering};
 use warc::{new_record_id, sha256_label, Record, RecordProblem};
 
 /// Subfolder of `[storage] dir` holding the evidence files.
@@ -422,6 +430,23 @@ pub fn bundle_records(
     file_name: &str,
     now: DateTime<Utc>,
 ) -> Result<Vec<Record>, EvidenceError> {
+    bundle_records_with(info, capture, facts, file_name, now, None)
+}
+
+/// [`bundle_records`] with the browser's artefacts of the page, when it was rendered:
+/// `warcinfo`, `request`, `response`, `metadata` (the match), `metadata` (provenance),
+/// then a `resource` per artefact taken.
+///
+/// # Errors
+/// As [`bundle_records`].
+pub fn bundle_records_with(
+    info: &WarcInfo,
+    capture: &Capture,
+    facts: &MatchFacts,
+    file_name: &str,
+    now: DateTime<Utc>,
+    rendering: Option<&Rendering>,
+) -> Result<Vec<Record>, EvidenceError> {
     let info_id = new_record_id();
     let request_id = new_record_id();
     let response_id = new_record_id();
@@ -480,7 +505,37 @@ pub fn bundle_records(
         .with("WARC-Refers-To", &response_id)
         .with("WARC-Concurrent-To", &response_id)
         .with("Content-Type", "application/json");
-    Ok(vec![warcinfo, request, response, metadata])
+    let provenance = provenance::of_capture(info, capture, rendering);
+    let provenance = Record::new(
+        "metadata",
+        &new_record_id(),
+        now,
+        serde_json::to_vec_pretty(&provenance)?,
+    )
+    .with(
+        "WARC-Target-URI",
+        &format!("{}{target}", provenance::URN_PREFIX),
+    )
+    .with("WARC-Warcinfo-ID", &info_id)
+    .with("WARC-Refers-To", &response_id)
+    .with("WARC-Concurrent-To", &response_id)
+    .with("Content-Type", "application/json");
+    let mut records = vec![warcinfo, request, response, metadata, provenance];
+    if let Some(r) = rendering {
+        for kind in RenderKind::ALL {
+            let Some(bytes) = r.artefact(kind) else {
+                continue;
+            };
+            records.push(
+                Record::new("resource", &new_record_id(), r.finished_at, bytes.to_vec())
+                    .with("WARC-Target-URI", &format!("{}{target}", kind.urn_prefix()))
+                    .with("WARC-Warcinfo-ID", &info_id)
+                    .with("WARC-Concurrent-To", &response_id)
+                    .with("Content-Type", kind.content_type()),
+            );
+        }
+    }
+    Ok(records)
 }
 
 /// The records of a copy found in a web archive, in file order: `warcinfo`, a
@@ -500,8 +555,9 @@ pub fn archived_bundle_records(
     archived: &ArchivedRecord<'_>,
 ) -> Result<Vec<Record>, EvidenceError> {
     let mut records = bundle_records(info, capture, facts, file_name, now)?;
-    // Keep warcinfo (0) and metadata (3); replace the request and response.
-    let metadata = records.pop();
+    // Keep warcinfo (0) and the match's metadata (3); the request, the response and
+    // our provenance are replaced by the third party's record, which is the capture.
+    let metadata = (records.len() > 3).then(|| records.remove(3));
     records.truncate(1);
     let info_id = records
         .first()
@@ -574,6 +630,23 @@ pub fn write_bundle_from(
     now: DateTime<Utc>,
     archived: Option<&ArchivedRecord<'_>>,
 ) -> Result<EvidenceFile, EvidenceError> {
+    write_bundle_with(storage_dir, info, capture, facts, now, archived, None)
+}
+
+/// [`write_bundle_from`] with the browser's artefacts of a first-party capture (see
+/// [`bundle_records_with`]); they are ignored for an archived record.
+///
+/// # Errors
+/// As [`write_bundle`].
+pub fn write_bundle_with(
+    storage_dir: &Path,
+    info: &WarcInfo,
+    capture: &Capture,
+    facts: &MatchFacts,
+    now: DateTime<Utc>,
+    archived: Option<&ArchivedRecord<'_>>,
+    rendering: Option<&Rendering>,
+) -> Result<EvidenceFile, EvidenceError> {
     let dir = storage_dir.join(EVIDENCE_DIR);
     std::fs::create_dir_all(&dir).map_err(|source| EvidenceError::CreateDir {
         path: dir.clone(),
@@ -594,7 +667,7 @@ pub fn write_bundle_from(
         };
         let records = match archived {
             Some(a) => archived_bundle_records(info, capture, facts, &file_name, now, a)?,
-            None => bundle_records(info, capture, facts, &file_name, now)?,
+            None => bundle_records_with(info, capture, facts, &file_name, now, rendering)?,
         };
         let bytes: Vec<u8> = records.iter().flat_map(Record::to_gzip_member).collect();
         let write_err = |source| EvidenceError::Write {
@@ -669,23 +742,40 @@ impl Verification {
 /// [`EvidenceError`] when the file cannot be read at all; damage is reported in the
 /// returned [`Verification`], not as an error.
 pub fn verify_file(path: &Path) -> Result<Verification, EvidenceError> {
-    let read_err = |source| EvidenceError::Read {
-        path: path.to_path_buf(),
-        source,
-    };
-    let len = std::fs::metadata(path).map_err(read_err)?.len();
-    if len > MAX_EVIDENCE_BYTES {
-        return Err(EvidenceError::TooLarge {
-            path: path.to_path_buf(),
-        });
-    }
-    let bytes = std::fs::read(path).map_err(read_err)?;
+    let bytes = read_bounded(path)?;
     let (records, problems) = warc::check_all(&bytes[..]);
     let mut problems: Vec<String> = problems.iter().map(RecordProblem::to_string).collect();
     if records.is_empty() && problems.is_empty() {
         problems.push("no WARC record in the file".into());
     }
     problems.extend(missing_links(&records));
+    // A browser artefact must be what its record says it is: a PNG or a PDF.
+    for r in &records {
+        if r.record.header("WARC-Type") != Some("resource") {
+            continue;
+        }
+        let target = r.record.header("WARC-Target-URI").unwrap_or_default();
+        if let Some(kind) = RenderKind::ALL
+            .into_iter()
+            .find(|k| target.starts_with(k.urn_prefix()))
+        {
+            if r.record.header("Content-Type") != Some(kind.content_type()) {
+                problems.push(format!(
+                    "record {} (resource {}): Content-Type is not {}",
+                    r.index,
+                    kind.name(),
+                    kind.content_type()
+                ));
+            } else if !kind.looks_valid(&r.record.block) {
+                problems.push(format!(
+                    "record {} (resource {}): the block is not a valid {}",
+                    r.index,
+                    kind.name(),
+                    kind.content_type()
+                ));
+            }
+        }
+    }
     Ok(Verification {
         sha256: hex::encode(Sha256::digest(&bytes)),
         records: records
@@ -735,6 +825,79 @@ pub fn missing_links(records: &[warc::CheckedRecord]) -> Vec<String> {
     problems
 }
 
+/// The bytes of the evidence file at `path`, refused over [`MAX_EVIDENCE_BYTES`].
+fn read_bounded(path: &Path) -> Result<Vec<u8>, EvidenceError> {
+    let read_err = |source| EvidenceError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let len = std::fs::metadata(path).map_err(read_err)?.len();
+    if len > MAX_EVIDENCE_BYTES {
+        return Err(EvidenceError::TooLarge {
+            path: path.to_path_buf(),
+        });
+    }
+    let bytes = std::fs::read(path).map_err(read_err)?;
+    Ok(bytes)
+}
+
+/// Reads the evidence file at `path` and returns its records whose block digest
+/// verifies (a damaged record is left out, never returned).
+fn verified_records(path: &Path) -> Result<Vec<Record>, EvidenceError> {
+    let bytes = read_bounded(path)?;
+    let (records, _) = warc::check_all(&bytes[..]);
+    Ok(records
+        .into_iter()
+        .filter(|r| r.verified.contains(&"WARC-Block-Digest"))
+        .map(|r| r.record)
+        .collect())
+}
+
+/// The browser's artefact of `kind` (viewport or full-page PNG, PDF) in the evidence
+/// file at `path`, if the file holds one whose digest verifies and whose bytes are of
+/// its format. For the desk, the alerts and reports.
+///
+/// # Errors
+/// [`EvidenceError`] when the file cannot be read.
+pub fn read_artefact(path: &Path, kind: RenderKind) -> Result<Option<Vec<u8>>, EvidenceError> {
+    Ok(read_artefacts(path)?
+        .into_iter()
+        .find_map(|(k, bytes)| (k == kind).then_some(bytes)))
+}
+
+/// Every browser artefact in the evidence file at `path` (in file order), read in one
+/// pass: each whose digest verifies and whose bytes are of its format.
+///
+/// # Errors
+/// [`EvidenceError`] when the file cannot be read.
+pub fn read_artefacts(path: &Path) -> Result<Vec<(RenderKind, Vec<u8>)>, EvidenceError> {
+    Ok(verified_records(path)?
+        .into_iter()
+        .filter(|r| r.header("WARC-Type") == Some("resource"))
+        .filter_map(|r| {
+            let target = r.header("WARC-Target-URI")?;
+            let kind = RenderKind::ALL
+                .into_iter()
+                .find(|k| target.starts_with(k.urn_prefix()))?;
+            kind.looks_valid(&r.block).then_some((kind, r.block))
+        })
+        .collect())
+}
+
+/// The capture provenance recorded in the evidence file at `path`, if it has one whose
+/// digest verifies.
+///
+/// # Errors
+/// [`EvidenceError`] when the file cannot be read.
+pub fn read_provenance(path: &Path) -> Result<Option<provenance::Provenance>, EvidenceError> {
+    Ok(verified_records(path)?.into_iter().find_map(|r| {
+        let target = r.header("WARC-Target-URI")?;
+        (r.header("WARC-Type") == Some("metadata") && target.starts_with(provenance::URN_PREFIX))
+            .then(|| serde_json::from_slice(&r.block).ok())
+            .flatten()
+    }))
+}
+
 /// RFC 3339 UTC with seconds, the form stored in the database.
 pub fn utc(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
@@ -768,6 +931,7 @@ pub(crate) mod tests {
             validators: Default::default(),
             started_at: t,
             finished_at: t,
+            network: Default::default(),
         }
     }
 
@@ -822,9 +986,84 @@ pub(crate) mod tests {
         let v = verify_file(&a.path).unwrap();
         assert!(v.ok(), "{:?}", v.problems);
         assert_eq!(v.sha256, a.sha256);
-        assert_eq!(v.records.len(), 4);
+        assert_eq!(v.records.len(), 5);
         assert!(v.records[2].contains("response"));
         assert!(v.records[2].contains("WARC-Payload-Digest"));
+    }
+
+    #[test]
+    fn rendered_artefacts_are_written_read_back_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let info = WarcInfo::current(b"", "ua (+https://x.example)");
+        let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
+        png.extend_from_slice(&1280u32.to_be_bytes());
+        png.extend_from_slice(&800u32.to_be_bytes());
+        let t = capture().finished_at;
+        let rendering = Rendering {
+            url: "http://copier.example/a".into(),
+            final_url: None,
+            started_at: t,
+            finished_at: t,
+            product: "Chrome/1".into(),
+            user_agent: "HeadlessChrome".into(),
+            viewport_png: Some(png.clone()),
+            full_page_png: None,
+            pdf: Some(b"%PDF-1.7 not really".to_vec()),
+            notes: vec!["full page dropped".into()],
+        };
+        let file = write_bundle_with(
+            dir.path(),
+            &info,
+            &capture(),
+            &facts(),
+            Utc::now(),
+            None,
+            Some(&rendering),
+        )
+        .unwrap();
+        assert!(verify_file(&file.path).unwrap().ok());
+        assert_eq!(
+            read_artefact(&file.path, RenderKind::View).unwrap(),
+            Some(png)
+        );
+        assert_eq!(
+            read_artefact(&file.path, RenderKind::FullPage).unwrap(),
+            None
+        );
+        let provenance = read_provenance(&file.path).unwrap().unwrap();
+        assert_eq!(provenance.browser.unwrap().notes, ["full page dropped"]);
+
+        // A record claiming to be a screenshot must be one, whatever its digest says.
+        let records = bundle_records_with(
+            &info,
+            &capture(),
+            &facts(),
+            "f.warc.gz",
+            Utc::now(),
+            Some(&Rendering {
+                viewport_png: Some(b"<html>not a picture</html>".to_vec()),
+                ..rendering
+            }),
+        )
+        .unwrap();
+        let forged = dir.path().join("forged.warc.gz");
+        std::fs::write(
+            &forged,
+            records
+                .iter()
+                .flat_map(Record::to_gzip_member)
+                .collect::<Vec<u8>>(),
+        )
+        .unwrap();
+        let v = verify_file(&forged).unwrap();
+        assert!(
+            v.problems
+                .iter()
+                .any(|p| p.contains("(resource view): the block is not a valid image/png")),
+            "{:?}",
+            v.problems
+        );
+        assert_eq!(read_artefact(&forged, RenderKind::View).unwrap(), None);
     }
 
     #[test]
@@ -835,7 +1074,10 @@ pub(crate) mod tests {
             .iter()
             .map(|r| r.header("WARC-Type").unwrap())
             .collect();
-        assert_eq!(types, ["warcinfo", "request", "response", "metadata"]);
+        assert_eq!(
+            types,
+            ["warcinfo", "request", "response", "metadata", "metadata"]
+        );
         let (req, resp) = (&records[1], &records[2]);
         assert_eq!(
             req.header("WARC-Concurrent-To"),

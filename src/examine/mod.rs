@@ -129,6 +129,9 @@ pub struct Examination {
     /// Every candidate compared, best first (copy before partial before unrelated, then
     /// by containment).
     pub findings: Vec<Finding>,
+    /// The page rendered in the evidence browser (`[evidence] browser`), when it was
+    /// rendered: its screenshots and print go into each new match's evidence file.
+    pub rendering: Option<Arc<crate::evidence::browser::Rendering>>,
 }
 
 impl Examination {
@@ -200,6 +203,8 @@ impl Detector {
     /// # Errors
     /// [`ExamineError`] when the store cannot be read.
     pub fn load(store: &Store, settings: &Settings) -> Result<Detector, ExamineError> {
+        // The binary's digest for the evidence's provenance, hashed before it is needed.
+        crate::evidence::provenance::warm_up();
         let archive = load_archive(store, settings)?;
         let rules = UrlRules::from_settings(&settings.crawl);
         let own_urls = store
@@ -323,6 +328,7 @@ impl Detector {
             title: page.title,
             licence_page,
             findings,
+            rendering: None,
         })
     }
 
@@ -350,6 +356,34 @@ impl Detector {
             share,
             captured_on,
         )
+    }
+
+    /// Whether recording `exam` would write a new evidence file (a new match, or the
+    /// live capture an archived match waits for): only then is the page worth
+    /// rendering in the evidence browser. Reads the store; run it on the blocking pool.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store cannot be read.
+    pub fn wants_evidence(
+        &self,
+        capture: &Capture,
+        exam: &Examination,
+    ) -> Result<bool, StoreError> {
+        let matches = self.matches(capture, exam);
+        if matches.is_empty() {
+            return Ok(false);
+        }
+        // The cache's connection: the crawl loop's is busy writing.
+        let cache = self.originals.lock().unwrap_or_else(|e| e.into_inner());
+        for m in &matches {
+            if cache
+                .store
+                .match_wants_evidence(&m.copy_url, m.original_id)?
+            {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// The matches (copy or partial) of an examined page, ready to record.
@@ -597,7 +631,11 @@ pub fn record_from(
     let mut alerts = 0;
     let outcomes = store.record_matches_with(capture, &matches, Utc::now(), &mut |i, id| {
         let evidence = match facts.get_mut(i).and_then(Option::as_mut) {
-            Some(f) => detector.evidence.for_new_match(capture, f, id, archived),
+            Some(f) => {
+                detector
+                    .evidence
+                    .for_new_match(capture, f, id, archived, exam.rendering.as_deref())
+            }
             None => MatchEvidence::default(),
         };
         if matches.get(i).is_some_and(|m| !m.ignored) {
@@ -708,15 +746,17 @@ impl EvidenceStage {
         facts: &mut MatchFacts,
         id: i64,
         archived: Option<&ArchivedRecord<'_>>,
+        rendering: Option<&crate::evidence::browser::Rendering>,
     ) -> MatchEvidence {
         facts.match_id = Some(id);
-        let file = match crate::evidence::write_bundle_from(
+        let file = match crate::evidence::write_bundle_with(
             &self.storage_dir,
             &self.info,
             capture,
             facts,
             Utc::now(),
             archived,
+            rendering,
         ) {
             Ok(file) => Some(file),
             Err(e) => {

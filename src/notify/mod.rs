@@ -546,6 +546,25 @@ pub fn build_message(
             Err(why) => notes.push(left_out(&e.file_name, &why)),
         }
     }
+    // Counsel's escalation also carries the screenshot of the copy as a browser showed
+    // it, when the evidence holds one: a picture any mail client opens. It comes after
+    // the evidence file (which holds it too), so it never pushes the file out.
+    for item in items.iter().filter(|i| i.facts.escalation.is_some()) {
+        let Some(e) = &item.evidence else { continue };
+        let name = format!("match-{}-screenshot.png", id_label(&item.facts));
+        match read_screenshot(
+            &evidence_dir,
+            &e.file_name,
+            budget.min(MAX_SCREENSHOT_BYTES),
+        ) {
+            Ok(Some(bytes)) => {
+                budget -= bytes.len();
+                parts.push((name, "image/png", bytes));
+            }
+            Ok(None) => {}
+            Err(why) => notes.push(left_out(&name, &why)),
+        }
+    }
     if !notes.is_empty() {
         let block = notes.join("\n");
         rendered.text = format!("{block}\n\n{}", rendered.text);
@@ -628,12 +647,19 @@ fn id_label(f: &MatchFacts) -> String {
         .map_or_else(|| format!("o{}", f.original.id), |m| m.to_string())
 }
 
-/// Reads an evidence file for attaching if it is at most `cap` bytes; the name must be a bare file name (it comes
-/// from the database, but a path in it must never reach outside the evidence folder).
-fn read_evidence(dir: &Path, name: &str, cap: usize) -> Result<Vec<u8>, String> {
+/// Evidence file names come from the database, but a path in one must never reach
+/// outside the evidence folder.
+fn usable_name(name: &str) -> Result<(), String> {
     if name.is_empty() || name.contains(['/', '\\']) || name.starts_with('.') {
         return Err(format!("unusable evidence file name {name:?}"));
     }
+    Ok(())
+}
+
+/// Reads an evidence file for attaching if it is at most `cap` bytes; the name must be a bare file name (it comes
+/// from the database, but a path in it must never reach outside the evidence folder).
+fn read_evidence(dir: &Path, name: &str, cap: usize) -> Result<Vec<u8>, String> {
+    usable_name(name)?;
     let path = dir.join(name);
     let len = std::fs::metadata(&path)
         .map_err(|e| format!("{}: {e}", path.display()))?
@@ -646,6 +672,27 @@ fn read_evidence(dir: &Path, name: &str, cap: usize) -> Result<Vec<u8>, String> 
         ));
     }
     std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// The screenshot attached to an escalation is left out above this size (and when the
+/// message's attachment cap has less room left).
+pub const MAX_SCREENSHOT_BYTES: usize = 4 * 1024 * 1024;
+
+/// The viewport screenshot in an evidence file, if it has one of at most `cap` bytes.
+/// `Ok(None)`: the file holds no screenshot (no browser was configured, or the
+/// rendering failed); `Err`: there is one, but it cannot be attached, and why.
+fn read_screenshot(dir: &Path, name: &str, cap: usize) -> Result<Option<Vec<u8>>, String> {
+    usable_name(name)?;
+    let path = dir.join(name);
+    let png = crate::evidence::read_artefact(&path, crate::evidence::browser::RenderKind::View)
+        .map_err(|e| e.to_string())?;
+    match png {
+        Some(bytes) if bytes.len() > cap => Err(format!(
+            "{} bytes, over the room left under the attachment cap; the evidence file holds it",
+            bytes.len()
+        )),
+        other => Ok(other),
+    }
 }
 
 /// What one delivery pass did.

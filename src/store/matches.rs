@@ -645,6 +645,30 @@ impl Store {
             .map_err(|e| self.err(e))
     }
 
+    /// Whether recording a match of `copy_url` on `original_id` would write a new
+    /// evidence file: no such match yet, or one found in a web archive still waiting
+    /// for its live capture. (The evidence browser renders a page only then.)
+    ///
+    /// # Errors
+    /// [`StoreError`] when the database cannot be read.
+    pub fn match_wants_evidence(
+        &self,
+        copy_url: &str,
+        original_id: i64,
+    ) -> Result<bool, StoreError> {
+        let waiting: Option<bool> = self
+            .conn
+            .query_row(
+                "SELECT archive_source IS NOT NULL AND live_captured_at IS NULL
+                   FROM matches WHERE copy_url = ?1 AND original_id = ?2",
+                params![copy_url, original_id],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.err(e))?;
+        Ok(waiting.unwrap_or(true))
+    }
+
     /// A capture with its bytes, for the evidence stage.
     ///
     /// # Errors
@@ -790,6 +814,7 @@ pub(super) mod tests {
             validators: Validators::default(),
             started_at: t,
             finished_at: t + chrono::Duration::milliseconds(250),
+            network: Default::default(),
         }
     }
 

@@ -98,6 +98,11 @@ pub struct Labels {
     pub original_side: &'static str,
     pub copy_text_unavailable: &'static str,
     pub copy_extracted_earlier: &'static str,
+    /// The browser's rendering of the copy (`[evidence] browser`): its alt text and the
+    /// links to the whole page and the PDF print.
+    pub screenshot: &'static str,
+    pub full_page: &'static str,
+    pub pdf_print: &'static str,
     pub history: &'static str,
     pub no_history: &'static str,
     pub decide: &'static str,
@@ -364,6 +369,9 @@ static ZH: Labels = Labels {
     copy_text_unavailable: "无法还原转载页面正文：",
     copy_extracted_earlier:
         "该页面由较早版本的 copyhound 提取，正文已无法按原偏移还原；下面只列出被复制的段落。",
+    screenshot: "浏览器中看到的转载页面（截图）",
+    full_page: "整页截图",
+    pdf_print: "PDF 打印件",
     history: "审核记录",
     no_history: "尚无审核记录。",
     decide: "审核决定",
@@ -549,6 +557,9 @@ static EN: Labels = Labels {
     original_side: "Original text",
     copy_text_unavailable: "The copy's text cannot be rebuilt: ",
     copy_extracted_earlier: "the page was extracted by an earlier copyhound and its text no longer lines up with the stored offsets; the copied passages are shown on their own.",
+    screenshot: "The copy as a browser showed it (screenshot)",
+    full_page: "Whole page",
+    pdf_print: "PDF print",
     history: "Decisions",
     no_history: "No decisions yet.",
     decide: "Decision",

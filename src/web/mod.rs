@@ -156,6 +156,7 @@ pub fn router(desk: Desk) -> Router {
         .route("/matches/{id}", get(pages::match_page))
         .route("/matches/{id}/decide", post(pages::decide))
         .route("/matches/{id}/evidence", get(pages::evidence))
+        .route("/matches/{id}/capture/{kind}", get(pages::capture_artefact))
         .route(
             "/matches/{id}/evidence/archived",
             get(pages::archived_evidence),

@@ -17,6 +17,7 @@ use super::auth::{self, LOGIN_COOKIE, SESSION_COOKIE};
 use super::i18n::{labels, Labels};
 use super::view::{self, Segment};
 use super::{status_page, Desk, DeskState};
+use crate::evidence::browser::RenderKind;
 use crate::evidence::EVIDENCE_DIR;
 use crate::export::{Format, MAX_EXPORT_ROWS};
 use crate::review::{self, Action, Request as ReviewRequest};
@@ -312,6 +313,9 @@ struct MatchPage {
     /// The evidence file's trusted timestamp (TSA, time, delay) or that it is queued;
     /// `None` when timestamps were never requested for it.
     timestamp: Option<String>,
+    /// Which of the browser's artefacts the evidence file holds (viewport, full page,
+    /// PDF), served by `/matches/{id}/capture/{kind}`.
+    rendered: [bool; 3],
     /// Where an archived match was found, and which capture is primary.
     archive: Option<ArchiveRows>,
     original_segments: Vec<Segment>,
@@ -1203,6 +1207,7 @@ pub async fn match_page(
             }
             Err(e) => (Vec::new(), Some(e)),
         };
+        let rendered = rendered_kinds(&desk, detail.evidence_file.clone()).await;
         let m = detail.summary;
         let body = MatchPage {
             licence,
@@ -1232,6 +1237,7 @@ pub async fn match_page(
             evidence_file: detail.evidence_file,
             evidence_sha256: detail.evidence_sha256.unwrap_or_default(),
             timestamp,
+            rendered,
             archive,
             original_segments: view::mark_passages(&original_text, &original_spans),
             copy_segments,
@@ -1641,6 +1647,69 @@ pub(super) async fn serve_evidence(
         response.headers_mut().insert("x-evidence-sha256", sha);
     }
     Ok(response)
+}
+
+/// The evidence file of `name` in the evidence folder, when the name is one of ours.
+fn evidence_path(desk: &Desk, name: Option<String>) -> Option<std::path::PathBuf> {
+    let name = name.filter(|n| safe_file_name(n))?;
+    Some(desk.settings().storage.dir.join(EVIDENCE_DIR).join(name))
+}
+
+/// Which browser artefacts ([`RenderKind::ALL`] order) the evidence file holds. A file
+/// that cannot be read shows none; the evidence row says what is wrong with it.
+async fn rendered_kinds(desk: &Desk, file: Option<String>) -> [bool; 3] {
+    let Some(path) = evidence_path(desk, file) else {
+        return [false; 3];
+    };
+    tokio::task::spawn_blocking(move || {
+        let found = crate::evidence::read_artefacts(&path).unwrap_or_default();
+        RenderKind::ALL.map(|k| found.iter().any(|(kind, _)| *kind == k))
+    })
+    .await
+    .unwrap_or([false; 3])
+}
+
+/// One of the browser's artefacts of a match's evidence file (`view`, `fullPage`,
+/// `pdf`), read from its WARC record (whose digest must verify): the screenshots
+/// inline, the PDF as a download (a PDF may carry scripts of the copier's making, which
+/// no viewer should run under the desk's origin).
+pub async fn capture_artefact(
+    State(desk): DeskState,
+    Extension(_session): Extension<Session>,
+    Path((raw_id, kind)): Path<(String, String)>,
+) -> Response {
+    let result = async {
+        let id = parse_id(&raw_id)?;
+        let kind = RenderKind::from_name(&kind).ok_or_else(Failure::not_found)?;
+        let file = desk
+            .with_store(move |s| {
+                Ok(s.find_match(id)?
+                    .ok_or_else(Failure::not_found)?
+                    .evidence_file)
+            })
+            .await?;
+        let path = evidence_path(&desk, file).ok_or_else(Failure::not_found)?;
+        let bytes =
+            tokio::task::spawn_blocking(move || crate::evidence::read_artefact(&path, kind))
+                .await
+                .map_err(|e| Failure::internal(e.to_string()))?
+                .map_err(|e| Failure::internal(e.to_string()))?
+                .ok_or_else(Failure::not_found)?;
+        let disposition = match kind {
+            RenderKind::Pdf => format!("attachment; filename=\"match-{id}-print.pdf\""),
+            _ => format!("inline; filename=\"match-{id}-{}.png\"", kind.name()),
+        };
+        Ok((
+            [
+                (header::CONTENT_TYPE, kind.content_type().to_string()),
+                (header::CONTENT_DISPOSITION, disposition),
+            ],
+            bytes,
+        )
+            .into_response())
+    }
+    .await;
+    respond(&desk, result)
 }
 
 pub async fn notice(

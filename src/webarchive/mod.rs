@@ -580,6 +580,7 @@ impl Page<'_> {
             validators: Validators::default(),
             started_at: self.date,
             finished_at: self.date,
+            network: Default::default(),
         }
     }
 }

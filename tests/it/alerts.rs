@@ -117,6 +117,7 @@ fn capture(n: i64) -> Capture {
         validators: Default::default(),
         started_at: now,
         finished_at: now,
+        network: Default::default(),
     }
 }
 

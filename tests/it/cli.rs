@@ -180,6 +180,12 @@ fn check_config_accepts_the_example() {
     let out = copyhound(&["check-config", "--config", example.to_str().unwrap()]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("ok"));
+    // The example leaves the browser out, and check-config says what that means.
+    assert!(
+        stdout(&out).contains("evidence: no browser ([evidence] browser not set)"),
+        "{}",
+        stdout(&out)
+    );
 }
 
 #[test]

@@ -38,6 +38,7 @@ fn capture(url: &str, at: DateTime<Utc>) -> Capture {
         validators: Validators::default(),
         started_at: at,
         finished_at: at,
+        network: Default::default(),
     }
 }
 

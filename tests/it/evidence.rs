@@ -113,7 +113,7 @@ async fn bundle_passes_warcio_check_and_our_verifier() {
     assert!(file.path.starts_with(dir.path().join("evidence")));
     assert!(file.file_name.ends_with(".warc.gz"));
 
-    // Our reader: four records, every digest verified, the exchange byte for byte.
+    // Our reader: five records, every digest verified, the exchange byte for byte.
     let bytes = std::fs::read(&file.path).unwrap();
     let (records, problems) = warc::check_all(&bytes[..]);
     assert!(problems.is_empty(), "{problems:?}");
@@ -121,7 +121,31 @@ async fn bundle_passes_warcio_check_and_our_verifier() {
         .iter()
         .map(|r| r.record.header("WARC-Type").unwrap())
         .collect();
-    assert_eq!(types, ["warcinfo", "request", "response", "metadata"]);
+    assert_eq!(
+        types,
+        ["warcinfo", "request", "response", "metadata", "metadata"]
+    );
+    // The second metadata record says how the capture was made.
+    let provenance = &records[4].record;
+    assert_eq!(
+        provenance.header("WARC-Target-URI"),
+        Some(format!("urn:provenance:{}", capture.final_url).as_str())
+    );
+    assert_eq!(
+        provenance.header("WARC-Concurrent-To"),
+        records[2].record.header("WARC-Record-ID")
+    );
+    let provenance: copyhound::evidence::provenance::Provenance =
+        serde_json::from_slice(&provenance.block).unwrap();
+    assert_eq!(
+        provenance.network.connected_ip.as_deref(),
+        Some("127.0.0.1")
+    );
+    assert!(
+        provenance.network.dns.is_none(),
+        "an IP literal is not resolved"
+    );
+    assert!(provenance.software.binary_sha256.is_some());
     let response = &records[2].record;
     assert_eq!(
         warc::http_payload(&response.block),

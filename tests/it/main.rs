@@ -3,6 +3,7 @@
 
 mod alerts;
 mod browser;
+mod capture;
 mod cases;
 mod cli;
 mod crawl;

@@ -444,8 +444,9 @@ pub(crate) mod tests {
     /// resource claiming to be a PNG that is not, and a provenance record.
     pub fn bundle_with_screenshot() -> Vec<u8> {
         let info = WarcInfo::current(b"[outlet]", "ua (+https://x.example)");
-        let mut records =
-            bundle_records(&info, &capture(), &facts(), "f.warc.gz", Utc::now()).unwrap();
+        let mut records = without_provenance(
+            bundle_records(&info, &capture(), &facts(), "f.warc.gz", Utc::now()).unwrap(),
+        );
         let url = "http://copier.example/a";
         records.push(
             Record::new("resource", &warc::new_record_id(), Utc::now(), PNG.to_vec())
@@ -474,10 +475,25 @@ pub(crate) mod tests {
                 Utc::now(),
                 serde_json::to_vec(&provenance).unwrap(),
             )
-            .with("WARC-Target-URI", url)
+            .with(
+                "WARC-Target-URI",
+                &format!("{}{url}", crate::evidence::provenance::URN_PREFIX),
+            )
             .with("Content-Type", "application/json"),
         );
         records.iter().flat_map(Record::to_gzip_member).collect()
+    }
+
+    /// `records` without the capture's own provenance record, so a test can put in one
+    /// whose content it chooses.
+    pub fn without_provenance(records: Vec<Record>) -> Vec<Record> {
+        records
+            .into_iter()
+            .filter(|r| {
+                !r.header("WARC-Target-URI")
+                    .is_some_and(|t| t.starts_with(crate::evidence::provenance::URN_PREFIX))
+            })
+            .collect()
     }
 
     #[test]

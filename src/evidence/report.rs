@@ -527,14 +527,17 @@ mod tests {
     #[test]
     fn zh_without_screenshot_or_token_says_so() {
         let info = crate::evidence::WarcInfo::current(b"", "ua");
-        let records = crate::evidence::bundle_records(
-            &info,
-            &crate::evidence::tests::capture(),
-            &facts(),
-            "f.warc.gz",
-            Utc::now(),
-        )
-        .unwrap();
+        // A file written before captures recorded their provenance.
+        let records = crate::evidence::inspect::tests::without_provenance(
+            crate::evidence::bundle_records(
+                &info,
+                &crate::evidence::tests::capture(),
+                &facts(),
+                "f.warc.gz",
+                Utc::now(),
+            )
+            .unwrap(),
+        );
         let bytes: Vec<u8> = records
             .iter()
             .flat_map(super::super::warc::Record::to_gzip_member)

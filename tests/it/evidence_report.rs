@@ -349,7 +349,8 @@ async fn a_real_match_gives_a_report_for_counsel_and_a_valid_wacz() {
     assert_eq!(package["entries"][&archived], 0, "{}", package["entries"]);
     assert_eq!(
         package["warcs"][&archived],
-        serde_json::json!(["warcinfo", "request", "response", "metadata"])
+        // The match's metadata record, then the capture's provenance.
+        serde_json::json!(["warcinfo", "request", "response", "metadata", "metadata"])
     );
     // The index's offset and length give warcio exactly the response record.
     let index = package["index"].as_array().unwrap();

@@ -218,6 +218,9 @@ async fn a_real_match_gives_a_report_for_counsel_and_a_valid_wacz() {
             "redirect hop"
         );
         assert!(html.contains("127.0.0.1"));
+        // The capture's provenance: how it was made, down to the binary that made it.
+        assert!(html.contains("software.binary_sha256"), "provenance rows");
+        assert!(html.contains("network.connected_ip"), "provenance rows");
         // The passages side by side (text from the page, escaped as the alert does).
         let first_line = passage.lines().next().unwrap();
         assert!(html.contains(first_line), "passage missing: {first_line}");

@@ -47,7 +47,7 @@ fn long_copy() -> Vec<u8> {
 }
 
 /// A loopback site serving [`long_copy`] at `/news/copy.html`.
-async fn copy_site() -> SocketAddr {
+pub(crate) async fn copy_site() -> SocketAddr {
     let copy = long_copy();
     let router = axum::Router::new().route(
         "/news/copy.html",
@@ -61,7 +61,7 @@ async fn copy_site() -> SocketAddr {
 
 /// A config (both contacts, alerts to `.eml` files) scanning with Chromium
 /// (`browser_timeout` as given), and the archive holding the original of the bundled copy.
-fn env(browser_timeout: &str) -> (tempfile::TempDir, PathBuf) {
+pub(crate) fn env(browser_timeout: &str) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("copyhound.toml");
     std::fs::write(

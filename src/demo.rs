@@ -207,6 +207,15 @@ impl Report {
                 "verify:  copyhound verify-evidence --config {config} {}/FILE\n",
                 self.evidence_dir.display()
             ));
+            let pending = self
+                .evidence
+                .iter()
+                .any(|e| matches!(e.timestamp, Some(Err(_))));
+            if pending {
+                out.push_str(&format!(
+                    "pending: copyhound timestamp-pending --now --config {config} (once the TSA answers; the evidence is kept)\n"
+                ));
+            }
         }
         out.push_str(&format!(
             "inspect: copyhound matches list --config {config}\n         copyhound matches show 1 --config {config}\n"
@@ -508,7 +517,8 @@ fn match_evidence(
             )),
             Some(t) => Err(t
                 .last_error
-                .unwrap_or_else(|| "not requested yet".to_string())),
+                // The pass stops asking after the TSAs fail one file.
+                .unwrap_or_else(|| "queued, not requested yet".to_string())),
             None => Err("not queued yet".to_string()),
         })
     } else {
@@ -564,4 +574,61 @@ timeout = "10s"
 "#,
         partner_ip = partner.ip()
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_evidence_section_quotes_what_it_is_given() {
+        assert_eq!(
+            evidence_section(&Options::default()).ok(),
+            Some(String::new())
+        );
+        let options = Options {
+            browser: Some(PathBuf::from("/opt/chrome \"beta\"/chromium")),
+            tsa_urls: vec![
+                Url::parse("http://tsa.example/a").unwrap_or_else(|e| panic!("{e}")),
+                Url::parse("https://tsa2.example/").unwrap_or_else(|e| panic!("{e}")),
+            ],
+            tsa_ca: Some(PathBuf::from("/etc/tsa/ca.pem")),
+        };
+        let text = evidence_section(&options).unwrap_or_else(|e| panic!("{e}"));
+        let parsed: toml::Table = toml::from_str(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        let evidence = &parsed["evidence"];
+        assert_eq!(
+            evidence["browser"].as_str(),
+            Some("/opt/chrome \"beta\"/chromium")
+        );
+        assert_eq!(
+            evidence["tsa_urls"].as_array().map(Vec::len),
+            Some(2),
+            "{text}"
+        );
+        assert_eq!(evidence["tsa_ca_file"].as_str(), Some("/etc/tsa/ca.pem"));
+    }
+
+    #[test]
+    fn a_match_line_shows_its_records_and_timestamp() {
+        let mut e = MatchEvidence {
+            file: Some("f.warc.gz".into()),
+            rendered: vec!["urn:view:", "urn:pdf:"],
+            timestamp: Some(Ok(("CN=TSA".into(), "2026-12-05T07:00:00Z".into()))),
+        };
+        assert_eq!(
+            e.render().as_deref(),
+            Some("evidence f.warc.gz: browser records urn:view, urn:pdf; timestamped by CN=TSA at 2026-12-05T07:00:00Z")
+        );
+        e.rendered.clear();
+        e.timestamp = Some(Err("down".into()));
+        assert_eq!(
+            e.render().as_deref(),
+            Some("evidence f.warc.gz: timestamp pending (down)")
+        );
+        e.timestamp = None;
+        assert_eq!(e.render().as_deref(), Some("evidence f.warc.gz"));
+        e.file = None;
+        assert_eq!(e.render(), None);
+    }
 }

@@ -1011,3 +1011,114 @@ async fn a_recheck_renders_the_copy_still_online_and_its_evidence_is_timestamped
         .count();
     assert_eq!(rechecks, 3, "{case}");
 }
+
+/// `copyhound demo` with a browser and a time-stamp authority (the real loopback TSA):
+/// every match's evidence file holds the browser's records and a token that `openssl ts
+/// -verify` accepts, and the summary shows both per match. With the TSA down the demo
+/// keeps its evidence, says each timestamp is pending, and `timestamp-pending` finishes
+/// the job once the TSA is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_timestamps_its_evidence_and_shows_the_screenshots() {
+    use std::sync::atomic::Ordering;
+    let test = "the_demo_timestamps_its_evidence_and_shows_the_screenshots";
+    if skip_without_chromium(test) || !crate::tsa::openssl_available(test) {
+        return;
+    }
+    let tsa = crate::tsa::Tsa::start(crate::tsa::TsaKind::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let demo = |name: &str, browser: bool| {
+        let demo = dir.path().join(name);
+        let mut args: Vec<String> = ["demo", "--dir", demo.to_str().unwrap()]
+            .map(String::from)
+            .to_vec();
+        if browser {
+            args.extend(["--browser".into(), CHROMIUM.into()]);
+        }
+        args.extend([
+            "--tsa-url".into(),
+            tsa.url.clone(),
+            "--tsa-ca".into(),
+            tsa.ca().display().to_string(),
+        ]);
+        async move {
+            tokio::task::spawn_blocking(move || {
+                let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+                crate::util::copyhound(&refs)
+            })
+            .await
+            .unwrap()
+        }
+    };
+    let tsa_name = "O=Copyhound Tests,CN=Copyhound Test TSA";
+
+    let out = demo("up", true).await;
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}{}", stderr(&out));
+    assert!(
+        text.contains(&format!("RFC 3161 timestamps by {}", tsa.url)),
+        "{text}"
+    );
+    let evidence_lines: Vec<&str> = text
+        .lines()
+        .filter(|l| l.trim_start().starts_with("evidence 2"))
+        .collect();
+    assert_eq!(evidence_lines.len(), 3, "one per match:\n{text}");
+    for line in &evidence_lines {
+        assert!(
+            line.contains(": browser records urn:view, urn:fullPage, urn:pdf; ")
+                && line.contains(&format!("timestamped by {tsa_name} at 20")),
+            "{line}"
+        );
+    }
+    let files = files_with_extension(&dir.path().join("up/state/evidence"), "gz");
+    assert_eq!(files.len(), 3, "{files:?}");
+    let config = dir.path().join("up/copyhound.toml");
+    for file in &files {
+        let name = file.file_name().unwrap().to_str().unwrap();
+        assert!(text.contains(&format!("evidence {name}: ")), "{text}");
+        let tsr = copyhound::evidence::stamping::tsr_path(file);
+        let ossl = crate::tsa::openssl_verify(&[file], &["-data"], &tsr, &tsa.ca());
+        assert!(crate::tsa::accepted(&ossl), "{}", stderr(&ossl));
+        let out = crate::util::copyhound(&[
+            "verify-evidence",
+            "--config",
+            config.to_str().unwrap(),
+            file.to_str().unwrap(),
+        ]);
+        assert!(
+            stdout(&out).contains(&format!("timestamp ok: {tsa_name}")),
+            "{}",
+            stdout(&out)
+        );
+    }
+
+    // The TSA down: the evidence is kept and queued, each timestamp shown pending.
+    tsa.up.store(false, Ordering::SeqCst);
+    let out = demo("down", false).await;
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}{}", stderr(&out));
+    let pending = text
+        .lines()
+        .filter(|l| l.trim_start().starts_with("evidence 2") && l.contains(": timestamp pending ("))
+        .count();
+    assert_eq!(pending, 3, "{text}");
+    let files = files_with_extension(&dir.path().join("down/state/evidence"), "gz");
+    assert_eq!(files.len(), 3, "{files:?}");
+    assert!(files
+        .iter()
+        .all(|f| !copyhound::evidence::stamping::tsr_path(f).exists()));
+    tsa.up.store(true, Ordering::SeqCst);
+    let config = dir.path().join("down/copyhound.toml");
+    let out = copyhound_blocking(&config, &["timestamp-pending", "--now"]).await;
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert!(
+        stdout(&out).contains("3 timestamped, 0 failed, 0 pending, 3 done"),
+        "{}",
+        stdout(&out)
+    );
+
+    // The TSA's trust anchors go with its URL.
+    let out = crate::util::copyhound(&["demo", "--tsa-url", &tsa.url]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--tsa-ca"), "{}", stderr(&out));
+}

@@ -913,7 +913,8 @@ async fn a_recheck_renders_the_copy_still_online_and_its_evidence_is_timestamped
             let out = copyhound_blocking(&config, &["cases", "recheck", "1"]).await;
             assert!(
                 out.status.success(),
-                "{what}: {}\n{}",
+                "{what}: {:?} {}\n{}",
+                out.status,
                 stdout(&out),
                 stderr(&out)
             );

@@ -411,8 +411,7 @@ impl CommandWriter {
         // SAFETY: fcntl on a descriptor we own, with flags read from it.
         unsafe {
             let flags = libc::fcntl(fd.as_raw_fd(), libc::F_GETFL);
-            if flags < 0
-                || libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK) < 0
+            if flags < 0 || libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK) < 0
             {
                 return Err(std::io::Error::last_os_error());
             }

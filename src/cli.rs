@@ -301,6 +301,14 @@ enum Command {
         /// evidence files carry screenshots and a PDF print.
         #[arg(long, value_name = "PATH")]
         browser: Option<PathBuf>,
+        /// Date each evidence file with an RFC 3161 timestamp from this time-stamp
+        /// authority (`[evidence] tsa_urls`; repeat for fallbacks, tried in order).
+        #[arg(long = "tsa-url", value_name = "URL", requires = "tsa_ca")]
+        tsa_urls: Vec<url::Url>,
+        /// The PEM trust anchors the TSA's signing certificate must chain to
+        /// (`[evidence] tsa_ca_file`).
+        #[arg(long, value_name = "FILE", requires = "tsa_urls")]
+        tsa_ca: Option<PathBuf>,
     },
     /// Inspect recorded matches.
     Matches {
@@ -1326,9 +1334,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
             dir,
             serve,
             browser,
+            tsa_urls,
+            tsa_ca,
         } => {
             let runtime = runtime()?;
-            let report = runtime.block_on(crate::demo::run(dir.as_deref(), browser.as_deref()))?;
+            let options = crate::demo::Options {
+                browser,
+                tsa_urls,
+                tsa_ca,
+            };
+            let report = runtime.block_on(crate::demo::run(dir.as_deref(), &options))?;
             print!("{}", report.render(serve));
             if serve {
                 runtime.block_on(async {

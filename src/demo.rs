@@ -5,11 +5,15 @@
 //! pinyin, an excerpt and an unrelated page) on 127.0.0.1, and a licensed partner's copy
 //! on 127.0.0.2. A config pointing at them is written to the demo folder; then the real
 //! ingest and one real crawl cycle run against them and the recorded matches are printed.
+//! `--browser` renders the matches' pages into their evidence files, `--tsa-url` with
+//! `--tsa-ca` dates the files with RFC 3161 timestamps (one pass; a TSA that is down
+//! leaves them queued, shown as pending), and the summary shows both per match.
 //! `--serve` then readies the review desk on the demo's store ([`prepare_desk`]: a demo
 //! reviewer whose random password is printed once) for the CLI to serve until Ctrl-C.
 //!
 //! The sample pages are compiled into the binary, so the demo works from an installed
-//! copy. It never reaches beyond loopback: the only URLs it configures are its own.
+//! copy. It never reaches beyond loopback: the only URLs it configures are its own, and
+//! the time-stamp authorities the user names.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -19,6 +23,7 @@ use std::time::Instant;
 
 use axum::http::{header, StatusCode, Uri};
 use axum::response::IntoResponse;
+use url::Url;
 
 use crate::config::{ConfigError, Settings};
 use crate::crawl::pipeline::{CrawlSummary, PipelineError};
@@ -55,11 +60,65 @@ pub enum DemoError {
     Random(#[from] getrandom::Error),
     #[error(transparent)]
     Hash(#[from] crate::web::auth::HashError),
+    #[error(transparent)]
+    Timestamp(#[from] crate::evidence::timestamp::TimestampError),
+    #[error(transparent)]
+    Stamp(#[from] crate::evidence::stamping::StampError),
 }
 
 fn io_err(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> DemoError {
     let path = path.into();
     move |source| DemoError::Io { path, source }
+}
+
+/// What the demo's options add to its config: a browser that renders the matches'
+/// pages, and time-stamp authorities (with their trust anchors) that date the evidence.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// `--browser`: `[evidence] browser`.
+    pub browser: Option<PathBuf>,
+    /// `--tsa-url`: `[evidence] tsa_urls`, tried in order.
+    pub tsa_urls: Vec<url::Url>,
+    /// `--tsa-ca`: `[evidence] tsa_ca_file` (required with `tsa_urls`).
+    pub tsa_ca: Option<PathBuf>,
+}
+
+/// One match's evidence file as the demo's summary shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MatchEvidence {
+    pub file: Option<String>,
+    /// The browser's records in the file (`urn:view:`, `urn:fullPage:`, `urn:pdf:`).
+    pub rendered: Vec<&'static str>,
+    /// The file's trusted timestamp: `Ok((TSA, time))` once it has one, `Err(why)` while
+    /// it waits for it (the TSA is down or refused: the file is kept and queued).
+    pub timestamp: Option<Result<(String, String), String>>,
+}
+
+impl MatchEvidence {
+    /// `evidence FILE: browser records urn:view, ...; timestamped by TSA at TIME`.
+    fn render(&self) -> Option<String> {
+        let file = self.file.as_ref()?;
+        let mut line = format!("evidence {file}");
+        let mut parts = Vec::new();
+        if !self.rendered.is_empty() {
+            let names: Vec<&str> = self
+                .rendered
+                .iter()
+                .map(|p| p.trim_end_matches(':'))
+                .collect();
+            parts.push(format!("browser records {}", names.join(", ")));
+        }
+        match &self.timestamp {
+            Some(Ok((tsa, at))) => parts.push(format!("timestamped by {tsa} at {at}")),
+            Some(Err(why)) => parts.push(format!("timestamp pending ({why})")),
+            None => {}
+        }
+        if !parts.is_empty() {
+            line.push_str(": ");
+            line.push_str(&parts.join("; "));
+        }
+        Some(line)
+    }
 }
 
 /// What the demo found and where it left its state.
@@ -83,6 +142,10 @@ pub struct Report {
     pub outbox_dir: PathBuf,
     /// Every match recorded, oldest first.
     pub matches: Vec<MatchSummary>,
+    /// Each match's evidence file as the summary shows it, in the order of `matches`.
+    pub evidence: Vec<MatchEvidence>,
+    /// The time-stamp authorities (`--tsa-url`); empty: no timestamps.
+    pub tsa_urls: Vec<url::Url>,
     /// Wall time of the whole demo.
     pub seconds: f64,
 }
@@ -99,7 +162,7 @@ impl Report {
             self.crawl.fetched
         ));
         out.push_str(&format!("found {} match(es):\n", self.matches.len()));
-        for m in &self.matches {
+        for (i, m) in self.matches.iter().enumerate() {
             let kind = if m.licensed {
                 "licensed partner"
             } else {
@@ -115,6 +178,9 @@ impl Report {
                 printable(&m.original_title),
                 printable(&m.copy_url)
             ));
+            if let Some(line) = self.evidence.get(i).and_then(MatchEvidence::render) {
+                out.push_str(&format!("      {}\n", printable(&line)));
+            }
         }
         let config = self.config.display();
         out.push_str(&format!(
@@ -125,11 +191,32 @@ impl Report {
         let rendered = self.browser.as_ref().map_or_else(String::new, |b| {
             format!(", with screenshots and a PDF print by {}", b.display())
         });
+        let stamped = if self.tsa_urls.is_empty() {
+            String::new()
+        } else {
+            let urls: Vec<String> = self.tsa_urls.iter().map(Url::to_string).collect();
+            format!(", RFC 3161 timestamps by {}", urls.join(", "))
+        };
         out.push_str(&format!(
-            "evidence (WARC captures{rendered}): {}\ndatabase (originals, matches): {}\n",
+            "evidence (WARC captures{rendered}{stamped}): {}\ndatabase (originals, matches): {}\n",
             self.evidence_dir.display(),
             self.database.display()
         ));
+        if !self.tsa_urls.is_empty() {
+            out.push_str(&format!(
+                "verify:  copyhound verify-evidence --config {config} {}/FILE\n",
+                self.evidence_dir.display()
+            ));
+            let pending = self
+                .evidence
+                .iter()
+                .any(|e| matches!(e.timestamp, Some(Err(_))));
+            if pending {
+                out.push_str(&format!(
+                    "pending: copyhound timestamp-pending --now --config {config} (once the TSA answers; the evidence is kept)\n"
+                ));
+            }
+        }
         out.push_str(&format!(
             "inspect: copyhound matches list --config {config}\n         copyhound matches show 1 --config {config}\n"
         ));
@@ -254,7 +341,7 @@ const HTML: &str = "text/html; charset=utf-8";
 /// # Errors
 /// [`DemoError`] when a fixture site cannot listen, the folder cannot be written, or the
 /// pipeline cannot run.
-pub async fn run(dir: Option<&Path>, browser: Option<&Path>) -> Result<Report, DemoError> {
+pub async fn run(dir: Option<&Path>, options: &Options) -> Result<Report, DemoError> {
     let started = Instant::now();
     let dir = match dir {
         Some(d) => d.to_path_buf(),
@@ -318,11 +405,7 @@ pub async fn run(dir: Option<&Path>, browser: Option<&Path>) -> Result<Report, D
 
     let config = dir.join("copyhound.toml");
     let mut text = demo_config(outlet_addr, mirror_addr, partner_addr);
-    if let Some(browser) = browser {
-        // A TOML string, quoted and escaped as TOML wants, whatever the path holds.
-        let path = toml::Value::String(browser.display().to_string());
-        text.push_str(&format!("\n[evidence]\nbrowser = {path}\n"));
-    }
+    text.push_str(&evidence_section(options)?);
     std::fs::write(&config, text).map_err(io_err(&config))?;
     let settings = Settings::load(&config)?;
 
@@ -330,12 +413,31 @@ pub async fn run(dir: Option<&Path>, browser: Option<&Path>) -> Result<Report, D
     tracing::info!(outlet = %outlet_addr, mirror = %mirror_addr, partner = %partner_addr, "demo sites up");
     let ingest = crate::originals::ingest(&settings, &mut store, None, &NoProgress).await?;
     let crawl = crate::crawl::pipeline::crawl_once(&settings, &mut store, interrupted()).await?;
+    if settings.evidence.timestamps_enabled() {
+        // One pass: a TSA that is down or refuses leaves the files queued (shown as
+        // pending), for `copyhound timestamp-pending` or the daemon to finish.
+        let client = settings.evidence.tsa()?;
+        crate::evidence::stamping::stamp_pending(
+            &mut store,
+            &settings.storage.dir,
+            &settings.evidence,
+            &client,
+        )
+        .await?;
+    }
     // The demo has no mail relay: `[email]` is unset, so alerts become `.eml` files.
     let alerts =
         crate::notify::deliver_queued(&mut store, &settings, crate::notify::EXIT_DELIVERY_WAIT)
             .await?;
     let matches = store.list_matches()?;
+    let evidence_dir = settings.storage.dir.join(crate::evidence::EVIDENCE_DIR);
+    let mut evidence = Vec::with_capacity(matches.len());
+    for m in &matches {
+        evidence.push(match_evidence(&store, &evidence_dir, &settings, m.id)?);
+    }
     Ok(Report {
+        evidence,
+        tsa_urls: settings.evidence.tsa_urls.clone(),
         alerts,
         evidence_dir: settings.storage.dir.join(crate::evidence::EVIDENCE_DIR),
         browser: settings.evidence.browser.clone(),
@@ -347,6 +449,85 @@ pub async fn run(dir: Option<&Path>, browser: Option<&Path>) -> Result<Report, D
         crawl,
         matches,
         seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// The `[evidence]` section of the demo's config for `options` (empty without any).
+fn evidence_section(options: &Options) -> Result<String, DemoError> {
+    // TOML strings, quoted and escaped as TOML wants, whatever the values hold.
+    let quoted = |s: String| toml::Value::String(s).to_string();
+    let mut keys = String::new();
+    if let Some(browser) = &options.browser {
+        keys.push_str(&format!(
+            "browser = {}\n",
+            quoted(browser.display().to_string())
+        ));
+    }
+    if !options.tsa_urls.is_empty() {
+        let urls: Vec<String> = options
+            .tsa_urls
+            .iter()
+            .map(|u| quoted(u.to_string()))
+            .collect();
+        keys.push_str(&format!("tsa_urls = [{}]\n", urls.join(", ")));
+        // A TSA that does not answer holds the demo at most this long per request.
+        keys.push_str("tsa_timeout = \"10s\"\n");
+    }
+    if let Some(ca) = &options.tsa_ca {
+        // Absolute, since the config (in the demo folder) resolves paths from there.
+        let ca = std::path::absolute(ca).map_err(io_err(ca))?;
+        keys.push_str(&format!(
+            "tsa_ca_file = {}\n",
+            quoted(ca.display().to_string())
+        ));
+    }
+    Ok(if keys.is_empty() {
+        keys
+    } else {
+        format!("\n[evidence]\n{keys}")
+    })
+}
+
+/// Match `id`'s evidence file with its browser records and its timestamp.
+fn match_evidence(
+    store: &Store,
+    dir: &Path,
+    settings: &Settings,
+    id: i64,
+) -> Result<MatchEvidence, DemoError> {
+    let file = store.find_match(id)?.and_then(|d| d.evidence_file);
+    let Some(name) = file else {
+        return Ok(MatchEvidence {
+            file: None,
+            rendered: Vec::new(),
+            timestamp: None,
+        });
+    };
+    // A file that cannot be read shows no records; `verify-evidence` says why.
+    let rendered = crate::evidence::read_artefacts(&dir.join(&name))
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(kind, _)| kind.urn_prefix())
+        .collect();
+    let timestamp = if settings.evidence.timestamps_enabled() {
+        Some(match store.evidence_timestamp(&name)? {
+            Some(t) if t.state == "done" => Ok((
+                t.tsa_name.unwrap_or_default(),
+                t.gen_time.unwrap_or_default(),
+            )),
+            Some(t) => Err(t
+                .last_error
+                // The pass stops asking after the TSAs fail one file.
+                .unwrap_or_else(|| "queued, not requested yet".to_string())),
+            None => Err("not queued yet".to_string()),
+        })
+    } else {
+        None
+    };
+    Ok(MatchEvidence {
+        file: Some(name),
+        rendered,
+        timestamp,
     })
 }
 
@@ -393,4 +574,61 @@ timeout = "10s"
 "#,
         partner_ip = partner.ip()
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_evidence_section_quotes_what_it_is_given() {
+        assert_eq!(
+            evidence_section(&Options::default()).ok(),
+            Some(String::new())
+        );
+        let options = Options {
+            browser: Some(PathBuf::from("/opt/chrome \"beta\"/chromium")),
+            tsa_urls: vec![
+                Url::parse("http://tsa.example/a").unwrap_or_else(|e| panic!("{e}")),
+                Url::parse("https://tsa2.example/").unwrap_or_else(|e| panic!("{e}")),
+            ],
+            tsa_ca: Some(PathBuf::from("/etc/tsa/ca.pem")),
+        };
+        let text = evidence_section(&options).unwrap_or_else(|e| panic!("{e}"));
+        let parsed: toml::Table = toml::from_str(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        let evidence = &parsed["evidence"];
+        assert_eq!(
+            evidence["browser"].as_str(),
+            Some("/opt/chrome \"beta\"/chromium")
+        );
+        assert_eq!(
+            evidence["tsa_urls"].as_array().map(Vec::len),
+            Some(2),
+            "{text}"
+        );
+        assert_eq!(evidence["tsa_ca_file"].as_str(), Some("/etc/tsa/ca.pem"));
+    }
+
+    #[test]
+    fn a_match_line_shows_its_records_and_timestamp() {
+        let mut e = MatchEvidence {
+            file: Some("f.warc.gz".into()),
+            rendered: vec!["urn:view:", "urn:pdf:"],
+            timestamp: Some(Ok(("CN=TSA".into(), "2026-12-05T07:00:00Z".into()))),
+        };
+        assert_eq!(
+            e.render().as_deref(),
+            Some("evidence f.warc.gz: browser records urn:view, urn:pdf; timestamped by CN=TSA at 2026-12-05T07:00:00Z")
+        );
+        e.rendered.clear();
+        e.timestamp = Some(Err("down".into()));
+        assert_eq!(
+            e.render().as_deref(),
+            Some("evidence f.warc.gz: timestamp pending (down)")
+        );
+        e.timestamp = None;
+        assert_eq!(e.render().as_deref(), Some("evidence f.warc.gz"));
+        e.file = None;
+        assert_eq!(e.render(), None);
+    }
 }

@@ -2,7 +2,10 @@
 //! ([`crate::crawl::pipeline::Rechecker`]: guard, robots.txt, politeness, the same
 //! examination as every page), judged against the original match, recorded as a case
 //! event with its own evidence file, and the alerts it implies queued in the same
-//! transaction:
+//! transaction. A copy still online is rendered in the evidence browser when `[evidence]
+//! browser` is set (the crawl's renderer, guard and bounds; a failed rendering only
+//! leaves the screenshots out), and the evidence file is timestamped like any other (the
+//! timestamp queue is filled from the case events too). The alerts:
 //!
 //! - still online (wholly or in part) past `[cases] deadline` after the notice: a
 //!   reminder to counsel, once per notice (`cases.reminded_notice_at`);
@@ -50,6 +53,12 @@ pub struct RecheckReport {
     pub state: CaseState,
     /// The re-check's own evidence file (none when no answer came).
     pub evidence_file: Option<String>,
+    /// The evidence file holds the browser's rendering of the page (`[evidence]
+    /// browser` set and the copy still online).
+    pub rendered: bool,
+    /// Why the page still online could not be rendered (the re-check is recorded all
+    /// the same, its evidence file without screenshots).
+    pub render_error: Option<String>,
     /// Why no answer came, or why the evidence file could not be written.
     pub error: Option<String>,
     /// A deadline reminder was queued for counsel.
@@ -72,6 +81,12 @@ impl RecheckReport {
         line.push_str(&format!(", {} -> {}", self.previous_state, self.state));
         if let Some(f) = &self.evidence_file {
             line.push_str(&format!(", evidence {f}"));
+            if self.rendered {
+                line.push_str(" with screenshots");
+            }
+        }
+        if let Some(e) = &self.render_error {
+            line.push_str(&format!(" (not rendered: {e})"));
         }
         if self.reminder {
             line.push_str(", deadline reminder queued for legal");
@@ -278,17 +293,30 @@ async fn recheck_one(
         }
         f
     });
+    // A copy still online is rendered as a person sees it (when a browser is set), as
+    // a new match's page is; a removed or unreachable one has nothing to show.
+    let mut rendering = None;
+    let mut render_error = None;
+    if let (Some(capture), Some(_), true) = (&capture, &facts, result.online()) {
+        match rechecker.render(&capture.final_url).await {
+            Some(Ok(r)) => rendering = Some(r),
+            Some(Err(e)) => render_error = Some(e.to_string()),
+            None => {}
+        }
+    }
     // The re-check's own evidence file.
     let mut evidence: Option<EvidenceFile> = None;
     if let (Some(capture), Some(facts)) = (&capture, &facts) {
         let mut f = facts.clone();
         f.case = Some(case_alert.clone());
-        match crate::evidence::write_bundle(
+        match crate::evidence::write_bundle_with(
             &settings.storage.dir,
             &WarcInfo::for_settings(settings),
             capture,
             &f,
             now,
+            None,
+            rendering.as_ref(),
         ) {
             Ok(file) => evidence = Some(file),
             Err(e) => {
@@ -373,6 +401,8 @@ async fn recheck_one(
         containment: found,
         previous_state: from,
         state: if recorded { after } else { from },
+        rendered: rendering.is_some() && evidence.is_some(),
+        render_error,
         evidence_file: evidence.map(|e| e.file_name),
         error,
         reminder: reminder && recorded,

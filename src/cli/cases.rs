@@ -224,7 +224,10 @@ pub(super) fn run(settings: &Settings, command: CasesCommand) -> Result<ExitCode
             }
             println!("recheck: {} case(s)", reports.len());
             if reports.iter().any(|r| r.reminder || r.reappeared) {
+                // Timestamps the new evidence files first, then delivers.
                 super::deliver_before_exit(&runtime, &mut store, settings);
+            } else if reports.iter().any(|r| r.evidence_file.is_some()) {
+                super::stamp_before_exit(&runtime, &mut store, settings);
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -282,8 +282,11 @@ async fn visit_as(
                 .examine(&capture)
                 .map_err(|e| e.to_string())
         });
-        // Only a page that will get a new evidence file is worth a browser.
+        // Only a page that will get a new evidence file is worth a browser. A re-check
+        // always writes one, but only the re-checker knows whether the copy is still
+        // online (worth rendering), so it renders the page itself.
         let wants_rendering = task_shared.renderer.is_some()
+            && kind != ContentKind::Recheck
             && matches!(&examination, Some(Ok(exam)) if task_shared
                 .detector
                 .wants_evidence(&capture, exam)
@@ -447,6 +450,32 @@ impl Rechecker {
             }
             PageResult::Closed => RecheckFetch::Failed("shutting down".into()),
         }
+    }
+
+    /// Renders `url` in the evidence browser (`[evidence] browser`): the same renderer,
+    /// guard and bounds as a new match's page. `None` when no browser is configured; a
+    /// failed rendering is returned for the caller to note, and never stops the
+    /// re-check, whose evidence file is then written without screenshots.
+    pub async fn render(
+        &self,
+        url: &Url,
+    ) -> Option<Result<crate::evidence::browser::Rendering, crate::evidence::browser::RenderError>>
+    {
+        let renderer = self.shared.renderer.as_ref()?;
+        let result = renderer.render(url).await;
+        match &result {
+            Ok(rendering) => tracing::info!(
+                url = %sanitize(url.as_str()),
+                notes = %sanitize(&rendering.notes.join("; ")),
+                "re-checked page rendered for evidence"
+            ),
+            Err(e) => tracing::warn!(
+                url = %sanitize(url.as_str()),
+                error = %sanitize(&e.to_string()),
+                "re-checked page not rendered; its evidence has no screenshots"
+            ),
+        }
+        Some(result)
     }
 
     /// Saves the politeness state of the hosts fetched (as `scan` does).

@@ -97,6 +97,10 @@ pub fn print_pdf(chromium: &Path, html: &str, out: &Path) -> Result<(), ReportEr
             "--disable-gpu",
             "--no-sandbox",
             "--no-pdf-header-footer",
+            // V8 without its JIT: the systemd unit's `MemoryDenyWriteExecute=yes` refuses
+            // the writable-executable pages the JIT needs, and a browser that cannot map
+            // them crashes instead of printing (the evidence browser does the same).
+            "--js-flags=--jitless",
         ])
         .arg(format!("--user-data-dir={}", dir.join("profile").display()))
         .arg(format!("--print-to-pdf={}", out_abs.display()))

@@ -15,7 +15,8 @@
 //!   commands from fd 3 and writes replies to fd 4, as NUL-terminated JSON. No port is
 //!   opened (nothing else on the machine can drive this browser), no WebSocket client is
 //!   needed, and when the browser dies its pipe closes, so a reader never waits on a
-//!   dead peer. The protocol subset is small and stable (`Target`, `Page`, `Emulation`,
+//!   dead peer (and a writer fails instead of raising SIGPIPE: commands go over a
+//!   socket pair written with `MSG_NOSIGNAL`, which Chromium reads like a pipe). The protocol subset is small and stable (`Target`, `Page`, `Emulation`,
 //!   `Runtime`, `Browser`), and each call is bounded by the rendering's deadline.
 //!
 //! We chose the last: it adds no dependency (serde_json and tokio's pipes), and every
@@ -52,7 +53,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 use tokio::net::unix::pipe;
 use tokio::sync::Semaphore;
 use tokio::time::{timeout_at, Instant};
@@ -374,6 +375,80 @@ fn cloexec_pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
+/// A connected pair of Unix stream sockets (close-on-exec): the command channel. A
+/// socket rather than a pipe because it can be written with `MSG_NOSIGNAL`: see
+/// [`CommandWriter`].
+fn cloexec_socketpair() -> std::io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0 as RawFd; 2];
+    // SAFETY: socketpair writes two descriptors into the array we pass; on success we
+    // own both and wrap each in an OwnedFd exactly once.
+    let rc = unsafe {
+        libc::socketpair(
+            libc::AF_UNIX,
+            libc::SOCK_STREAM | libc::SOCK_CLOEXEC,
+            0,
+            fds.as_mut_ptr(),
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: as above, both descriptors are fresh and owned by nobody else.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// Our end of the command channel. Writes use `send(MSG_NOSIGNAL)`: when the browser
+/// has died, a write must fail (a closed pipe, which ends the rendering) rather than
+/// raise SIGPIPE, whose default action the one-shot commands restore (so that `copyhound
+/// ... | head` ends quietly) and which would kill copyhound in the middle of `scan` or
+/// `cases recheck`.
+struct CommandWriter(tokio::io::unix::AsyncFd<OwnedFd>);
+
+impl CommandWriter {
+    /// Takes a socket, made non-blocking here (only our end: the browser's end of the
+    /// pair is a socket of its own and stays blocking, as Chromium expects).
+    fn new(fd: OwnedFd) -> std::io::Result<CommandWriter> {
+        // SAFETY: fcntl on a descriptor we own, with flags read from it.
+        unsafe {
+            let flags = libc::fcntl(fd.as_raw_fd(), libc::F_GETFL);
+            if flags < 0 || libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK) < 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+        }
+        // SAFETY: an OwnedFd is a valid open descriptor that always returns itself from
+        // as_raw_fd and stays open until the AsyncFd holding it is dropped.
+        let fd = unsafe { tokio::io::unix::AsyncFd::register(fd) }?;
+        Ok(CommandWriter(fd))
+    }
+
+    async fn write_all(&self, mut buf: &[u8]) -> std::io::Result<()> {
+        while !buf.is_empty() {
+            let mut guard = self.0.writable().await?;
+            let sent = guard.try_io(|fd| {
+                // SAFETY: send reads at most `buf.len()` bytes from a live slice.
+                let n = unsafe {
+                    libc::send(
+                        fd.as_raw_fd(),
+                        buf.as_ptr().cast(),
+                        buf.len(),
+                        libc::MSG_NOSIGNAL,
+                    )
+                };
+                usize::try_from(n).map_err(|_| std::io::Error::last_os_error())
+            });
+            match sent {
+                Ok(Ok(n)) => buf = &buf[n..],
+                Ok(Err(e)) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Ok(Err(e)) => return Err(e),
+                // Not writable after all: wait again.
+                Err(_would_block) => {}
+            }
+        }
+        Ok(())
+    }
+}
+
 /// A copy of `fd` numbered 10 or above (close-on-exec), so that moving the child's ends
 /// to 3 and 4 cannot overwrite one with the other.
 fn high_fd(fd: &OwnedFd) -> std::io::Result<OwnedFd> {
@@ -393,9 +468,9 @@ fn launch(
     proxy: std::net::SocketAddr,
     profile: &Path,
 ) -> std::io::Result<Browser> {
-    // Commands go parent → child on one pipe (the child's fd 3), replies child → parent
-    // on the other (the child's fd 4).
-    let (child_reads, parent_writes) = cloexec_pipe()?;
+    // Commands go parent → child on a socket pair (the child's fd 3; see
+    // `CommandWriter`), replies child → parent on a pipe (the child's fd 4).
+    let (child_reads, parent_writes) = cloexec_socketpair()?;
     let (parent_reads, child_writes) = cloexec_pipe()?;
     let child_in = high_fd(&child_reads)?;
     let child_out = high_fd(&child_writes)?;
@@ -474,7 +549,7 @@ fn launch(
         child,
         pgid,
         cdp: Cdp {
-            tx: pipe::Sender::from_owned_fd(parent_writes)?,
+            tx: CommandWriter::new(parent_writes)?,
             rx: pipe::Receiver::from_owned_fd(parent_reads)?,
             buf: Vec::new(),
             scanned: 0,
@@ -492,7 +567,7 @@ fn launch(
 /// The DevTools protocol over the browser's pipe: one call at a time, events noted as
 /// they pass.
 struct Cdp {
-    tx: pipe::Sender,
+    tx: CommandWriter,
     rx: pipe::Receiver,
     buf: Vec<u8>,
     /// Bytes of `buf` already searched for the NUL that ends a message.

@@ -1,6 +1,7 @@
 //! The desk's cases: `/cases` (cases by state and age, overdue first, filtered by site
 //! and state), `/cases.csv` (the same list as a file), `/cases/ID` (the timeline and the
-//! forms that record counsel's steps) and the re-checks' evidence files.
+//! forms that record counsel's steps, each re-check with its evidence link and a
+//! thumbnail of its screenshot) and the re-checks' evidence files and screenshots.
 //!
 //! Steps go through [`steps::mark`], the code behind `copyhound cases mark`: the same
 //! transition rules, checks and single transaction, recorded `via = "web"`. The list is
@@ -18,11 +19,13 @@ use serde::Deserialize;
 
 use super::i18n::{labels, Labels};
 use super::pages::{
-    check_csrf, html, parse_id, respond, serve_evidence, site_href, Failure, PageResult, Session,
+    check_csrf, html, parse_id, rendered_kinds, respond, serve_artefact, serve_evidence, site_href,
+    Failure, PageResult, Session,
 };
 use super::{status_page, view, DeskState};
 use crate::cases::steps::{self, MarkRequest, StepError};
 use crate::cases::{CaseState, Channel, Outcome, Step, StepRequest};
+use crate::evidence::browser::RenderKind;
 use crate::store::{CaseEvent, CaseRecord};
 
 // ---------------------------------------------------------------------------------
@@ -375,6 +378,11 @@ struct EventRow {
     error: Option<String>,
     evidence_href: Option<String>,
     evidence_file: Option<String>,
+    /// The re-check's viewport screenshot (`/cases/ID/evidence/EVENT/view`), shown as a
+    /// thumbnail, when its evidence file holds one.
+    thumbnail_href: Option<String>,
+    /// Its full-page screenshot, which the thumbnail links to, when there is one.
+    full_page_href: Option<String>,
 }
 
 impl EventRow {
@@ -405,9 +413,16 @@ impl EventRow {
                 .as_ref()
                 .map(|_| format!("/cases/{case_id}/evidence/{}", e.id)),
             evidence_file: e.evidence_file.clone(),
+            thumbnail_href: None,
+            full_page_href: None,
         }
     }
 }
+
+/// Re-checks of one case whose evidence files are opened for a thumbnail, the most
+/// recent first: each is read whole (to check its digests), so a case re-checked monthly
+/// for years does not make its page read years of files.
+const MAX_THUMBNAILS: usize = 24;
 
 /// A choice of a select: its value, label and whether it is chosen.
 struct Choice {
@@ -507,6 +522,19 @@ async fn render_case(
         .into_iter()
         .filter(|c| !c.is_notice())
         .collect();
+    let mut rows: Vec<EventRow> = events.iter().map(|e| EventRow::new(t, id, e)).collect();
+    for (row, event) in rows
+        .iter_mut()
+        .zip(&events)
+        .rev()
+        .filter(|(_, e)| e.evidence_file.is_some())
+        .take(MAX_THUMBNAILS)
+    {
+        let [view, full_page, _] = rendered_kinds(desk, event.evidence_file.clone()).await;
+        let base = format!("/cases/{id}/evidence/{}", event.id);
+        row.thumbnail_href = view.then(|| format!("{base}/view"));
+        row.full_page_href = full_page.then(|| format!("{base}/fullPage"));
+    }
     let page = CasePage {
         t,
         user: Some(session.user.clone()),
@@ -520,7 +548,7 @@ async fn render_case(
         c: CaseRow::new(t, &case, overdue, now),
         flash,
         error,
-        events: events.iter().map(|e| EventRow::new(t, id, e)).collect(),
+        events: rows,
         steps: step_choices,
         notice_channels: choices(&notice, Channel::as_str, |v| t.channel_label(v)),
         further_channels: choices(&further, Channel::as_str, |v| t.channel_label(v)),
@@ -670,6 +698,33 @@ pub async fn evidence(
             })
             .await?;
         serve_evidence(&desk, event.evidence_file, event.evidence_sha256).await
+    }
+    .await;
+    respond(&desk, result)
+}
+
+/// `/cases/ID/evidence/EVENT/KIND`: the browser's artefact (`view`, `fullPage`, `pdf`)
+/// of a re-check's evidence file, read from its WARC record (whose digest must verify),
+/// as the match page's `/matches/ID/capture/KIND` serves a match's.
+pub async fn artefact(
+    State(desk): DeskState,
+    Extension(_session): Extension<Session>,
+    Path((raw_id, raw_event, kind)): Path<(String, String, String)>,
+) -> Response {
+    let result = async {
+        let id = parse_id(&raw_id)?;
+        let event_id = parse_id(&raw_event)?;
+        let kind = RenderKind::from_name(&kind).ok_or_else(Failure::not_found)?;
+        let file = desk
+            .with_store(move |s| {
+                s.case_events(id)?
+                    .into_iter()
+                    .find(|e| e.id == event_id)
+                    .map(|e| e.evidence_file)
+                    .ok_or_else(Failure::not_found)
+            })
+            .await?;
+        serve_artefact(&desk, file, kind, &format!("case-{id}-recheck-{event_id}")).await
     }
     .await;
     respond(&desk, result)

@@ -168,6 +168,7 @@ pub fn router(desk: Desk) -> Router {
         .route("/cases/{id}", get(cases::page))
         .route("/cases/{id}/step", post(cases::step))
         .route("/cases/{id}/evidence/{event}", get(cases::evidence))
+        .route("/cases/{id}/evidence/{event}/{kind}", get(cases::artefact))
         .route("/licences", get(licences::page).post(licences::add))
         .route("/licences/check", post(licences::check))
         .route("/licences/{id}/end", post(licences::end))

@@ -1655,14 +1655,35 @@ fn evidence_path(desk: &Desk, name: Option<String>) -> Option<std::path::PathBuf
     Some(desk.settings().storage.dir.join(EVIDENCE_DIR).join(name))
 }
 
+/// Evidence files larger than this are not opened for their browser artefacts (the
+/// match page's screenshot, a case's thumbnails): a page and three artefacts at their
+/// bound ([`crate::evidence::browser::MAX_ARTIFACT_BYTES`]) fit well within it, and the
+/// whole file is read to check the records' digests.
+const MAX_RENDERED_EVIDENCE: u64 = 160 * 1024 * 1024;
+
+/// The verified browser artefacts of the evidence file at `path`, if it is within
+/// [`MAX_RENDERED_EVIDENCE`]. Blocking: run it on the blocking pool.
+fn bounded_artefacts(path: &std::path::Path) -> Result<Vec<(RenderKind, Vec<u8>)>, String> {
+    let len = std::fs::metadata(path)
+        .map_err(|e| format!("{}: {e}", path.display()))?
+        .len();
+    if len > MAX_RENDERED_EVIDENCE {
+        return Err(format!(
+            "{}: {len} bytes, over the desk's limit for reading screenshots",
+            path.display()
+        ));
+    }
+    crate::evidence::read_artefacts(path).map_err(|e| e.to_string())
+}
+
 /// Which browser artefacts ([`RenderKind::ALL`] order) the evidence file holds. A file
 /// that cannot be read shows none; the evidence row says what is wrong with it.
-async fn rendered_kinds(desk: &Desk, file: Option<String>) -> [bool; 3] {
+pub(super) async fn rendered_kinds(desk: &Desk, file: Option<String>) -> [bool; 3] {
     let Some(path) = evidence_path(desk, file) else {
         return [false; 3];
     };
     tokio::task::spawn_blocking(move || {
-        let found = crate::evidence::read_artefacts(&path).unwrap_or_default();
+        let found = bounded_artefacts(&path).unwrap_or_default();
         RenderKind::ALL.map(|k| found.iter().any(|(kind, _)| *kind == k))
     })
     .await
@@ -1688,28 +1709,41 @@ pub async fn capture_artefact(
                     .evidence_file)
             })
             .await?;
-        let path = evidence_path(&desk, file).ok_or_else(Failure::not_found)?;
-        let bytes =
-            tokio::task::spawn_blocking(move || crate::evidence::read_artefact(&path, kind))
-                .await
-                .map_err(|e| Failure::internal(e.to_string()))?
-                .map_err(|e| Failure::internal(e.to_string()))?
-                .ok_or_else(Failure::not_found)?;
-        let disposition = match kind {
-            RenderKind::Pdf => format!("attachment; filename=\"match-{id}-print.pdf\""),
-            _ => format!("inline; filename=\"match-{id}-{}.png\"", kind.name()),
-        };
-        Ok((
-            [
-                (header::CONTENT_TYPE, kind.content_type().to_string()),
-                (header::CONTENT_DISPOSITION, disposition),
-            ],
-            bytes,
-        )
-            .into_response())
+        serve_artefact(&desk, file, kind, &format!("match-{id}")).await
     }
     .await;
     respond(&desk, result)
+}
+
+/// Serves the artefact of `kind` of the evidence file `file` (a match's or a case
+/// re-check's), named `NAME-view.png`, `NAME-fullPage.png` or `NAME-print.pdf`: the
+/// screenshots inline, the PDF as a download (see [`capture_artefact`]).
+pub(super) async fn serve_artefact(
+    desk: &Desk,
+    file: Option<String>,
+    kind: RenderKind,
+    name: &str,
+) -> PageResult {
+    let path = evidence_path(desk, file).ok_or_else(Failure::not_found)?;
+    let bytes = tokio::task::spawn_blocking(move || bounded_artefacts(&path))
+        .await
+        .map_err(|e| Failure::internal(e.to_string()))?
+        .map_err(Failure::internal)?
+        .into_iter()
+        .find_map(|(k, bytes)| (k == kind).then_some(bytes))
+        .ok_or_else(Failure::not_found)?;
+    let disposition = match kind {
+        RenderKind::Pdf => format!("attachment; filename=\"{name}-print.pdf\""),
+        _ => format!("inline; filename=\"{name}-{}.png\"", kind.name()),
+    };
+    Ok((
+        [
+            (header::CONTENT_TYPE, kind.content_type().to_string()),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        bytes,
+    )
+        .into_response())
 }
 
 pub async fn notice(

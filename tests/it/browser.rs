@@ -1338,3 +1338,117 @@ async fn the_evidence_report_opens_offline_in_chromium() {
     std::fs::write(artifact("evidence-report.png"), &png).expect("screenshot saved");
     browser.close().await;
 }
+
+/// A case's timeline in Chromium shows its re-check with the evidence link and a
+/// thumbnail of the re-check's own viewport screenshot (the copy re-rendered by the
+/// evidence browser), which loads (`naturalWidth` 1280), is scaled down by the style
+/// sheet and links to the full page; the screenshot is served only to a logged-in
+/// reviewer and only for a kind of artefact the file holds. `case-thumbnail.png` is
+/// saved for a human to look at.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_case_timeline_shows_the_rechecks_screenshot() {
+    if skip_without_browser("a_case_timeline_shows_the_rechecks_screenshot") {
+        return;
+    }
+    let (dir, config) = crate::capture::env("60s");
+    let site = crate::capture::copy_site().await;
+    let url = format!("http://{site}/news/copy.html");
+    for args in [&["ingest"][..], &["scan", &url]] {
+        let out = copyhound_blocking(&config, args).await;
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+    }
+    let (desk, browser) = tokio::join!(Desk::serve(dir, config), Browser::open());
+    // Logged in while the queue still has its unreviewed match to show.
+    browser.login(&desk).await;
+    let out = desk
+        .run(&["matches", "mark", "1", "--status", "infringing"])
+        .await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = desk.run(&["cases", "recheck", "1"]).await;
+    let text = crate::util::stdout(&out);
+    assert!(out.status.success(), "{text}{}", stderr(&out));
+    assert!(text.contains("with screenshots"), "{text}");
+
+    browser.goto(&desk.url("/cases/1")).await;
+    browser.find("#timeline img.recheck-thumb").await;
+    let thumbs = browser.find_all("#timeline img.recheck-thumb").await;
+    assert_eq!(thumbs.len(), 1, "one re-check, one thumbnail");
+    let event = browser
+        .find("#timeline li.event[data-kind=\"recheck\"]")
+        .await
+        .attr("data-id")
+        .await
+        .expect("attribute")
+        .expect("the re-check's id");
+    let src = thumbs[0].attr("src").await.expect("attribute");
+    let base = format!("/cases/1/evidence/{event}");
+    assert_eq!(src.as_deref(), Some(format!("{base}/view").as_str()));
+    // The evidence link beside it, and the thumbnail opening the full page.
+    browser
+        .find(&format!("#timeline a.evidence-link[href=\"{base}\"]"))
+        .await;
+    browser
+        .find(&format!(
+            "#timeline a.recheck-shot[href=\"{base}/fullPage\"]"
+        ))
+        .await;
+    // The image loads: decoded, its natural size the viewport's, drawn smaller.
+    let script = "const i = document.querySelector('#timeline img.recheck-thumb'); \
+                  i.scrollIntoView(); \
+                  return [i.complete, i.naturalWidth, i.naturalHeight, i.getBoundingClientRect().width]";
+    let deadline = Instant::now() + PATIENCE;
+    let size = loop {
+        let v = browser.js(script).await;
+        if v[0] == true && v[1].as_u64().unwrap_or(0) > 0 {
+            break v;
+        }
+        assert!(Instant::now() < deadline, "the thumbnail did not load: {v}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        (size[1].as_u64(), size[2].as_u64()),
+        (Some(1280), Some(800))
+    );
+    let drawn = size[3].as_f64().unwrap_or(0.0);
+    assert!(drawn > 100.0 && drawn <= 320.0, "drawn {drawn}px wide");
+    browser.assert_quiet_console().await;
+    let png = browser.client.screenshot().await.expect("screenshot");
+    std::fs::write(artifact("case-thumbnail.png"), &png).expect("screenshot saved");
+    // Same origin and session: the PDF is a download, an unknown kind or another
+    // case's event is not found.
+    let fetch = |path: String| {
+        let script = "return fetch(arguments[0], {credentials: 'same-origin'}) \
+                      .then(r => [r.status, r.headers.get('content-type'), r.headers.get('content-disposition')])";
+        let client = browser.client.clone();
+        async move {
+            client
+                .execute(script, vec![json!(path)])
+                .await
+                .unwrap_or_else(|e| panic!("fetch {path}: {e}"))
+        }
+    };
+    let pdf = fetch(format!("{base}/pdf")).await;
+    assert_eq!(pdf[0], 200, "{pdf}");
+    assert_eq!(pdf[1], "application/pdf", "{pdf}");
+    assert!(
+        pdf[2].as_str().unwrap_or("").starts_with("attachment;"),
+        "{pdf}"
+    );
+    assert_eq!(fetch(format!("{base}/nope")).await[0], 404);
+    assert_eq!(
+        fetch(format!("/cases/2/evidence/{event}/view")).await[0],
+        404
+    );
+    browser.close().await;
+    // Without a session the screenshot is not served: the desk sends to the login.
+    let r = http()
+        .get(desk.url(&format!("{base}/view")))
+        .send()
+        .await
+        .expect("the desk answers");
+    assert_eq!(r.status(), reqwest::StatusCode::SEE_OTHER);
+    let to = r.headers()[reqwest::header::LOCATION]
+        .to_str()
+        .unwrap_or("");
+    assert!(to.starts_with("/login?next="), "{to}");
+}

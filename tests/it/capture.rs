@@ -47,7 +47,7 @@ fn long_copy() -> Vec<u8> {
 }
 
 /// A loopback site serving [`long_copy`] at `/news/copy.html`.
-async fn copy_site() -> SocketAddr {
+pub(crate) async fn copy_site() -> SocketAddr {
     let copy = long_copy();
     let router = axum::Router::new().route(
         "/news/copy.html",
@@ -61,7 +61,7 @@ async fn copy_site() -> SocketAddr {
 
 /// A config (both contacts, alerts to `.eml` files) scanning with Chromium
 /// (`browser_timeout` as given), and the archive holding the original of the bundled copy.
-fn env(browser_timeout: &str) -> (tempfile::TempDir, PathBuf) {
+pub(crate) fn env(browser_timeout: &str) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("copyhound.toml");
     std::fs::write(
@@ -825,4 +825,301 @@ async fn dialogs_do_not_block_the_screenshots() {
         "{:?}",
         rendering.notes
     );
+}
+
+/// A loopback site serving [`long_copy`] at `/news/copy.html` while `online` is set, and
+/// 404 once it is not (the copy removed).
+async fn removable_copy_site(online: Arc<std::sync::atomic::AtomicBool>) -> SocketAddr {
+    use std::sync::atomic::Ordering;
+    let copy = long_copy();
+    let router = axum::Router::new().route(
+        "/news/copy.html",
+        axum::routing::get(move || {
+            let copy = copy.clone();
+            let up = online.load(Ordering::SeqCst);
+            async move {
+                let status = if up {
+                    axum::http::StatusCode::OK
+                } else {
+                    axum::http::StatusCode::NOT_FOUND
+                };
+                let body = if up {
+                    copy
+                } else {
+                    b"<html><body><h1>404</h1></body></html>".to_vec()
+                };
+                (status, [("content-type", "text/html; charset=utf-8")], body)
+            }
+        }),
+    );
+    crate::util::fixture::serve(router).await
+}
+
+/// The evidence files in `dir` not in `seen`, which then holds them too.
+fn new_files(dir: &Path, seen: &mut Vec<PathBuf>) -> Vec<PathBuf> {
+    let fresh: Vec<PathBuf> = files_with_extension(dir, "gz")
+        .into_iter()
+        .filter(|f| !seen.contains(f))
+        .collect();
+    seen.extend(fresh.iter().cloned());
+    fresh
+}
+
+/// A case's re-check renders the copy still online into its own evidence file (the
+/// three browser records and the browser in the provenance), and that file is
+/// timestamped like any other: by a real TSA on loopback, accepted by `openssl ts
+/// -verify`. A removed copy is not rendered, and a browser that fails leaves the
+/// re-check recorded with its evidence, without screenshots.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recheck_renders_the_copy_still_online_and_its_evidence_is_timestamped() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let test = "a_recheck_renders_the_copy_still_online_and_its_evidence_is_timestamped";
+    if skip_without_chromium(test) || !crate::tsa::openssl_available(test) {
+        return;
+    }
+    let tsa = crate::tsa::Tsa::start(crate::tsa::TsaKind::default()).await;
+    let (dir, config) = env("60s");
+    let with_tsa = |browser: &str| {
+        let text = std::fs::read_to_string(&config).unwrap();
+        let text = text.replace(
+            &format!("browser = \"{CHROMIUM}\""),
+            &format!("browser = \"{browser}\""),
+        );
+        let text = text.split("tsa_urls").next().unwrap().to_string();
+        std::fs::write(
+            &config,
+            format!(
+                "{text}tsa_urls = [\"{}\"]\ntsa_ca_file = \"{}\"\ntsa_timeout = \"10s\"\n",
+                tsa.url,
+                tsa.ca().display()
+            ),
+        )
+        .unwrap();
+    };
+    with_tsa(CHROMIUM);
+    let online = Arc::new(AtomicBool::new(true));
+    let site = removable_copy_site(online.clone()).await;
+    let url = format!("http://{site}/news/copy.html");
+    let (_, first) = scan(&config, dir.path(), &url).await;
+    let evidence = dir.path().join("state/evidence");
+    let mut seen = vec![first];
+    let out =
+        copyhound_blocking(&config, &["matches", "mark", "1", "--status", "infringing"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let recheck = |what: &'static str| {
+        let config = config.clone();
+        async move {
+            let out = copyhound_blocking(&config, &["cases", "recheck", "1"]).await;
+            assert!(
+                out.status.success(),
+                "{what}: {:?} {}\n{}",
+                out.status,
+                stdout(&out),
+                stderr(&out)
+            );
+            out
+        }
+    };
+    let tsr = copyhound::evidence::stamping::tsr_path;
+    let stamped = |file: &Path| {
+        assert!(
+            tsr(file).is_file(),
+            "{}: no token beside it",
+            file.display()
+        );
+        let out = crate::util::copyhound(&[
+            "verify-evidence",
+            "--config",
+            config.to_str().unwrap(),
+            file.to_str().unwrap(),
+        ]);
+        let text = stdout(&out);
+        assert!(out.status.success(), "{text}");
+        assert!(
+            text.contains("timestamp ok: O=Copyhound Tests,CN=Copyhound Test TSA"),
+            "{text}"
+        );
+        let ossl = crate::tsa::openssl_verify(&[file], &["-data"], &tsr(file), &tsa.ca());
+        assert!(crate::tsa::accepted(&ossl), "{}", stderr(&ossl));
+    };
+
+    // Still online: rendered, with its own timestamp.
+    let out = recheck("still online").await;
+    let text = stdout(&out);
+    assert!(text.contains("case 1: still-online"), "{text}");
+    assert!(text.contains("with screenshots"), "{text}");
+    let files = new_files(&evidence, &mut seen);
+    assert_eq!(files.len(), 1, "{files:?}");
+    let file = &files[0];
+    let found = copyhound::evidence::read_artefacts(file).unwrap();
+    let kinds: Vec<RenderKind> = found.iter().map(|(k, _)| *k).collect();
+    assert_eq!(kinds, RenderKind::ALL.to_vec(), "{file:?}");
+    assert_eq!(png_size(&found[0].1), Some((1280, 800)));
+    let provenance = copyhound::evidence::read_provenance(file).unwrap().unwrap();
+    assert!(provenance.browser.is_some(), "the browser is named");
+    // Its metadata is the re-check's: the case is in it.
+    let metadata = records(file)
+        .into_iter()
+        .find(|r| {
+            r.record.header("WARC-Type") == Some("metadata")
+                && r.record.header("Content-Type") == Some("application/json")
+                && !r
+                    .record
+                    .header("WARC-Target-URI")
+                    .unwrap_or_default()
+                    .starts_with("urn:")
+        })
+        .expect("the match's metadata");
+    let facts: serde_json::Value = serde_json::from_slice(&metadata.record.block).unwrap();
+    assert_eq!(facts["case"]["case_id"], 1, "{facts}");
+    stamped(file);
+
+    // Removed: a capture of the 404, not rendered, timestamped all the same.
+    online.store(false, Ordering::SeqCst);
+    let out = recheck("removed").await;
+    let text = stdout(&out);
+    assert!(text.contains("case 1: removed"), "{text}");
+    assert!(!text.contains("with screenshots"), "{text}");
+    let files = new_files(&evidence, &mut seen);
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert!(copyhound::evidence::read_artefacts(&files[0])
+        .unwrap()
+        .is_empty());
+    stamped(&files[0]);
+
+    // Back online with a browser that cannot start: the re-check and its evidence are
+    // recorded, without screenshots, and the reason is said.
+    with_tsa("/bin/false");
+    online.store(true, Ordering::SeqCst);
+    let out = recheck("browser failing").await;
+    let text = stdout(&out);
+    assert!(text.contains("case 1: still-online"), "{text}");
+    assert!(text.contains("(not rendered: "), "{text}");
+    let files = new_files(&evidence, &mut seen);
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert!(copyhound::evidence::read_artefacts(&files[0])
+        .unwrap()
+        .is_empty());
+    stamped(&files[0]);
+    let case =
+        crate::util::json(&copyhound_blocking(&config, &["cases", "show", "1", "--json"]).await);
+    let rechecks = case["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "recheck")
+        .count();
+    assert_eq!(rechecks, 3, "{case}");
+}
+
+/// `copyhound demo` with a browser and a time-stamp authority (the real loopback TSA):
+/// every match's evidence file holds the browser's records and a token that `openssl ts
+/// -verify` accepts, and the summary shows both per match. With the TSA down the demo
+/// keeps its evidence, says each timestamp is pending, and `timestamp-pending` finishes
+/// the job once the TSA is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_timestamps_its_evidence_and_shows_the_screenshots() {
+    use std::sync::atomic::Ordering;
+    let test = "the_demo_timestamps_its_evidence_and_shows_the_screenshots";
+    if skip_without_chromium(test) || !crate::tsa::openssl_available(test) {
+        return;
+    }
+    let tsa = crate::tsa::Tsa::start(crate::tsa::TsaKind::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let demo = |name: &str, browser: bool| {
+        let demo = dir.path().join(name);
+        let mut args: Vec<String> = ["demo", "--dir", demo.to_str().unwrap()]
+            .map(String::from)
+            .to_vec();
+        if browser {
+            args.extend(["--browser".into(), CHROMIUM.into()]);
+        }
+        args.extend([
+            "--tsa-url".into(),
+            tsa.url.clone(),
+            "--tsa-ca".into(),
+            tsa.ca().display().to_string(),
+        ]);
+        async move {
+            tokio::task::spawn_blocking(move || {
+                let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+                crate::util::copyhound(&refs)
+            })
+            .await
+            .unwrap()
+        }
+    };
+    let tsa_name = "O=Copyhound Tests,CN=Copyhound Test TSA";
+
+    let out = demo("up", true).await;
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}{}", stderr(&out));
+    assert!(
+        text.contains(&format!("RFC 3161 timestamps by {}", tsa.url)),
+        "{text}"
+    );
+    let evidence_lines: Vec<&str> = text
+        .lines()
+        .filter(|l| l.trim_start().starts_with("evidence 2"))
+        .collect();
+    assert_eq!(evidence_lines.len(), 3, "one per match:\n{text}");
+    for line in &evidence_lines {
+        assert!(
+            line.contains(": browser records urn:view, urn:fullPage, urn:pdf; ")
+                && line.contains(&format!("timestamped by {tsa_name} at 20")),
+            "{line}"
+        );
+    }
+    let files = files_with_extension(&dir.path().join("up/state/evidence"), "gz");
+    assert_eq!(files.len(), 3, "{files:?}");
+    let config = dir.path().join("up/copyhound.toml");
+    for file in &files {
+        let name = file.file_name().unwrap().to_str().unwrap();
+        assert!(text.contains(&format!("evidence {name}: ")), "{text}");
+        let tsr = copyhound::evidence::stamping::tsr_path(file);
+        let ossl = crate::tsa::openssl_verify(&[file], &["-data"], &tsr, &tsa.ca());
+        assert!(crate::tsa::accepted(&ossl), "{}", stderr(&ossl));
+        let out = crate::util::copyhound(&[
+            "verify-evidence",
+            "--config",
+            config.to_str().unwrap(),
+            file.to_str().unwrap(),
+        ]);
+        assert!(
+            stdout(&out).contains(&format!("timestamp ok: {tsa_name}")),
+            "{}",
+            stdout(&out)
+        );
+    }
+
+    // The TSA down: the evidence is kept and queued, each timestamp shown pending.
+    tsa.up.store(false, Ordering::SeqCst);
+    let out = demo("down", false).await;
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}{}", stderr(&out));
+    let pending = text
+        .lines()
+        .filter(|l| l.trim_start().starts_with("evidence 2") && l.contains(": timestamp pending ("))
+        .count();
+    assert_eq!(pending, 3, "{text}");
+    let files = files_with_extension(&dir.path().join("down/state/evidence"), "gz");
+    assert_eq!(files.len(), 3, "{files:?}");
+    assert!(files
+        .iter()
+        .all(|f| !copyhound::evidence::stamping::tsr_path(f).exists()));
+    tsa.up.store(true, Ordering::SeqCst);
+    let config = dir.path().join("down/copyhound.toml");
+    let out = copyhound_blocking(&config, &["timestamp-pending", "--now"]).await;
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert!(
+        stdout(&out).contains("3 timestamped, 0 failed, 0 pending, 3 done"),
+        "{}",
+        stdout(&out)
+    );
+
+    // The TSA's trust anchors go with its URL.
+    let out = crate::util::copyhound(&["demo", "--tsa-url", &tsa.url]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--tsa-ca"), "{}", stderr(&out));
 }

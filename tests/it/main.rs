@@ -21,6 +21,7 @@ mod pipeline;
 mod review;
 mod site;
 mod timestamps;
+mod tsa;
 mod util;
 mod warc;
 mod web;

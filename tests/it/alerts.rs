@@ -657,12 +657,7 @@ async fn copy_site_env() -> (Env, std::net::SocketAddr, u16) {
         port,
         &format!("\n[originals]\npaths = [\"archive\"]\n\n[crawl]\nseeds = [\"http://{site}/\"]\nallow_private_networks = true\nper_host_delay = \"0s\"\ntimeout = \"10s\"\n"),
     );
-    std::fs::create_dir_all(env.root.join("archive")).unwrap();
-    std::fs::copy(
-        crate::util::sample("original-zh.html"),
-        env.root.join("archive/original-zh.html"),
-    )
-    .unwrap();
+    crate::util::archive_zh_original(&env.root);
     (env, site, port)
 }
 

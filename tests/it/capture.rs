@@ -74,12 +74,7 @@ pub(crate) fn env(browser_timeout: &str) -> (tempfile::TempDir, PathBuf) {
         ),
     )
     .unwrap();
-    std::fs::create_dir_all(dir.path().join("archive")).unwrap();
-    std::fs::copy(
-        crate::util::sample("original-zh.html"),
-        dir.path().join("archive/original-zh.html"),
-    )
-    .unwrap();
+    crate::util::archive_zh_original(dir.path());
     (dir, config)
 }
 

@@ -64,12 +64,7 @@ deadline = \"7days\"
             ),
         )
         .unwrap();
-        std::fs::create_dir_all(root.join("archive")).unwrap();
-        std::fs::copy(
-            crate::util::sample("original-zh.html"),
-            root.join("archive/original-zh.html"),
-        )
-        .unwrap();
+        crate::util::archive_zh_original(&root);
         let env = Env {
             _dir: dir,
             root,

@@ -50,12 +50,7 @@ timeout = \"10s\"
             ),
         )
         .unwrap();
-        std::fs::create_dir_all(root.join("archive")).unwrap();
-        std::fs::copy(
-            crate::util::sample("original-zh.html"),
-            root.join("archive/original-zh.html"),
-        )
-        .unwrap();
+        crate::util::archive_zh_original(&root);
         let env = Env {
             _dir: dir,
             root,

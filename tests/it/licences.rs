@@ -105,12 +105,7 @@ fn env(email: &str, crawl: &str) -> Env {
         ),
     )
     .unwrap();
-    std::fs::create_dir_all(root.join("archive")).unwrap();
-    std::fs::copy(
-        crate::util::sample("original-zh.html"),
-        root.join("archive/original-zh.html"),
-    )
-    .unwrap();
+    crate::util::archive_zh_original(&root);
     Env {
         _dir: dir,
         root,

@@ -266,12 +266,7 @@ tsa_retry_max = \"2s\"
         ),
     )
     .unwrap();
-    std::fs::create_dir_all(root.join("archive")).unwrap();
-    std::fs::copy(
-        crate::util::sample("original-zh.html"),
-        root.join("archive/original-zh.html"),
-    )
-    .unwrap();
+    crate::util::archive_zh_original(root);
     let out = cli(&config, &["check-config"]).await;
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(

@@ -38,6 +38,17 @@ pub fn sample(name: &str) -> PathBuf {
     root().join("samples").join(name)
 }
 
+/// Puts the bundled Chinese original into `root/archive`, the `[originals] paths` folder
+/// of most end-to-end tests' configs.
+pub fn archive_zh_original(root: &Path) {
+    std::fs::create_dir_all(root.join("archive")).unwrap();
+    std::fs::copy(
+        sample("original-zh.html"),
+        root.join("archive/original-zh.html"),
+    )
+    .unwrap();
+}
+
 /// `../shared/data`, or `None` with a message saying the test is skipped. CI checks the
 /// folder exists, so a skip can only happen on a developer's machine.
 pub fn shared_data() -> Option<PathBuf> {

@@ -930,12 +930,7 @@ async fn scan_and_escalation_post_to_webhooks_once() {
     let mut config = std::fs::read_to_string(&env.config).unwrap();
     config.push_str("\n[originals]\npaths = [\"archive\"]\n\n[crawl]\nallow_private_networks = true\nper_host_delay = \"0s\"\n");
     std::fs::write(&env.config, config).unwrap();
-    std::fs::create_dir_all(env.root.join("archive")).unwrap();
-    std::fs::copy(
-        crate::util::sample("original-zh.html"),
-        env.root.join("archive/original-zh.html"),
-    )
-    .unwrap();
+    crate::util::archive_zh_original(&env.root);
     assert!(env.run(&["ingest"]).await.status.success());
     let url = format!("http://{site}/news/copy.html");
     let out = env.run(&["scan", &url]).await;

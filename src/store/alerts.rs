@@ -18,8 +18,8 @@
 //!
 //! Like the rest of `store`, this only speaks SQL; what to send and when is `notify`.
 
+use crate::store::sql::{params, OptionalExtension, Transaction};
 use chrono::{DateTime, Utc};
-use rusqlite::{params, OptionalExtension, Transaction};
 use serde::Serialize;
 
 use super::{begin_write, timestamp, Store, StoreError};
@@ -152,7 +152,7 @@ pub struct AlertRecord {
 const COLUMNS: &str = "id, match_id, role, state, attempts, created_at, next_attempt_at, sent_at,
      message_id, last_error, evidence_file, evidence_sha256, facts, channel, kind";
 
-fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AlertRecord> {
+fn row(r: &crate::store::sql::Row) -> crate::store::sql::Result<AlertRecord> {
     let role: String = r.get(2)?;
     let state: String = r.get(3)?;
     Ok(AlertRecord {
@@ -191,24 +191,24 @@ pub fn enqueue_alerts_in(
     tx: &Transaction<'_>,
     alerts: &[NewAlert],
     now: DateTime<Utc>,
-) -> rusqlite::Result<Vec<i64>> {
-    let mut stmt = tx.prepare_cached(
-        "INSERT INTO alerts (match_id, role, facts, evidence_file, evidence_sha256, state,
-                             attempts, next_attempt_at, created_at, channel)
-         VALUES (?1, ?2, ?3, ?4, ?5, 'queued', 0, ?6, ?6, ?7)",
-    )?;
+) -> crate::store::sql::Result<Vec<i64>> {
     let mut ids = Vec::with_capacity(alerts.len());
     for a in alerts {
-        stmt.execute(params![
-            a.match_id,
-            role_name(a.role),
-            a.facts_json,
-            a.evidence_file,
-            a.evidence_sha256,
-            timestamp(now),
-            a.channel.to_db(),
-        ])?;
-        ids.push(tx.last_insert_rowid());
+        let id = tx.insert_id(
+            "INSERT INTO alerts (match_id, role, facts, evidence_file, evidence_sha256, state,
+                                 attempts, next_attempt_at, created_at, channel)
+             VALUES (?1, ?2, ?3, ?4, ?5, 'queued', 0, ?6, ?6, ?7)",
+            params![
+                a.match_id,
+                role_name(a.role),
+                a.facts_json,
+                a.evidence_file,
+                a.evidence_sha256,
+                timestamp(now),
+                a.channel.to_db(),
+            ],
+        )?;
+        ids.push(id);
     }
     Ok(ids)
 }
@@ -228,16 +228,15 @@ impl Store {
         facts_json: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<i64>, StoreError> {
-        let inserted = self
-            .conn
-            .execute(
-                "INSERT OR IGNORE INTO alerts (match_id, role, facts, state, attempts,
+        self.conn
+            .insert_id_optional(
+                "INSERT INTO alerts (match_id, role, facts, state, attempts,
                      next_attempt_at, created_at, kind, unique_key)
-                 VALUES (NULL, ?1, ?2, 'queued', 0, ?3, ?3, 'report', ?4)",
+                 VALUES (NULL, ?1, ?2, 'queued', 0, ?3, ?3, 'report', ?4)
+                 ON CONFLICT DO NOTHING",
                 params![role_name(role), facts_json, timestamp(now), unique_key],
             )
-            .map_err(|e| self.err(e))?;
-        Ok((inserted == 1).then(|| self.conn.last_insert_rowid()))
+            .map_err(|e| self.err(e))
     }
 
     /// Whether an alert was ever queued under `unique_key`.
@@ -265,7 +264,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Vec<i64>, StoreError> {
         let path = self.path.clone();
-        let err = |source| StoreError::Sqlite {
+        let err = |source| StoreError::Db {
             path: path.clone(),
             source,
         };
@@ -355,14 +354,14 @@ impl Store {
         lease_until: DateTime<Utc>,
     ) -> Result<Vec<i64>, StoreError> {
         let path = self.path.clone();
-        let err = |source| StoreError::Sqlite {
+        let err = |source| StoreError::Db {
             path: path.clone(),
             source,
         };
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(err)?;
+        // Each claim is a conditional UPDATE: on PostgreSQL a second process's UPDATE of
+        // the same row waits for the first's commit and then finds the row leased, so
+        // two processes never claim one alert.
+        let tx = begin_write(&mut self.conn).map_err(err)?;
         let mut claimed = Vec::new();
         {
             let mut stmt = tx
@@ -460,7 +459,7 @@ impl Store {
         error: Option<&str>,
     ) -> Result<(), StoreError> {
         let path = self.path.clone();
-        let err = |source| StoreError::Sqlite {
+        let err = |source| StoreError::Db {
             path: path.clone(),
             source,
         };
@@ -603,10 +602,7 @@ mod tests {
             .unwrap();
         }
         let store = Store::open_dir(dir.path()).unwrap();
-        let version: i64 = store
-            .conn
-            .pragma_query_value(None, "user_version", |r| r.get(0))
-            .unwrap();
+        let version = store.schema_version().unwrap();
         assert_eq!(version, crate::store::MIGRATIONS.len() as i64);
         let due = store.due_alerts(Role::Legal, Utc::now(), 10).unwrap();
         assert_eq!(due.len(), 1);

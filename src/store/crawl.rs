@@ -12,8 +12,8 @@
 //! Like the rest of `store`, this is the only place that knows the tables; it never
 //! fetches and never judges URLs (the caller passes normalised URLs and keys).
 
+use crate::store::sql::{params, OptionalExtension};
 use chrono::{DateTime, Utc};
-use rusqlite::{params, OptionalExtension};
 
 use super::{begin_write, timestamp, Store, StoreError};
 
@@ -140,7 +140,7 @@ impl CrawlBatch {
 
 /// A claimed frontier row (`RETURNING url, url_key, host, depth, discovered_from,
 /// attempts`).
-fn frontier_item(r: &rusqlite::Row<'_>) -> rusqlite::Result<FrontierItem> {
+fn frontier_item(r: &crate::store::sql::Row) -> crate::store::sql::Result<FrontierItem> {
     Ok(FrontierItem {
         url: r.get(0)?,
         url_key: r.get(1)?,
@@ -168,7 +168,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<usize, StoreError> {
         let path = self.path.clone();
-        let err = |source| StoreError::Sqlite {
+        let err = |source| StoreError::Db {
             path: path.clone(),
             source,
         };
@@ -226,7 +226,7 @@ impl Store {
         per_host: usize,
     ) -> Result<Vec<FrontierItem>, StoreError> {
         let path = self.path.clone();
-        let err = |source| StoreError::Sqlite {
+        let err = |source| StoreError::Db {
             path: path.clone(),
             source,
         };
@@ -273,7 +273,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Vec<FrontierItem>, StoreError> {
         let path = self.path.clone();
-        let err = |source| StoreError::Sqlite {
+        let err = |source| StoreError::Db {
             path: path.clone(),
             source,
         };
@@ -311,7 +311,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<usize, StoreError> {
         let path = self.path.clone();
-        let err = |source| StoreError::Sqlite {
+        let err = |source| StoreError::Db {
             path: path.clone(),
             source,
         };
@@ -509,7 +509,7 @@ impl Store {
     /// [`StoreError`] when the database cannot be written.
     pub fn record_fetch(&mut self, record: &FetchRecord) -> Result<ContentChange, StoreError> {
         let path = self.path.clone();
-        let err = |source| StoreError::Sqlite {
+        let err = |source| StoreError::Db {
             path: path.clone(),
             source,
         };

@@ -10,8 +10,8 @@
 //! and recorded it) is in the window; its first decision's time is kept on the match
 //! (`first_decided_at`, set by [`Store::decide`]).
 
+use crate::store::sql::params;
 use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
-use rusqlite::params;
 
 use super::{timestamp, ReviewStatus, Store, StoreError};
 use crate::cases::{CaseState, Outcome};
@@ -364,7 +364,7 @@ impl Store {
             at - chrono::Duration::from_std(deadline).unwrap_or(chrono::Duration::MAX / 2),
         );
         let rows = |sql: &str,
-                    values: &[&dyn rusqlite::ToSql]|
+                    values: &[&dyn crate::store::sql::ToSql]|
          -> Result<Vec<(String, i64, i64)>, StoreError> {
             let mut stmt = self.conn.prepare_cached(sql).map_err(|e| self.err(e))?;
             let rows = stmt
@@ -483,7 +483,7 @@ impl Store {
     }
 
     /// The one number `sql` counts with these parameters.
-    fn count(&self, sql: &str, values: impl rusqlite::Params) -> Result<i64, StoreError> {
+    fn count(&self, sql: &str, values: impl crate::store::sql::Params) -> Result<i64, StoreError> {
         self.conn
             .prepare_cached(sql)
             .and_then(|mut s| s.query_row(values, |r| r.get(0)))
@@ -647,7 +647,7 @@ impl Store {
 }
 
 /// A [`SiteActivity`] from a row of `host, matches, originals, infringing, licensed`.
-fn site_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SiteActivity> {
+fn site_row(r: &crate::store::sql::Row) -> crate::store::sql::Result<SiteActivity> {
     Ok(SiteActivity {
         host: r.get(0)?,
         matches: r.get(1)?,

@@ -8,8 +8,8 @@
 //!
 //! Like the rest of `store`, this only speaks SQL; the judging is `licences::check`.
 
+use crate::store::sql::{params, OptionalExtension, Transaction};
 use chrono::{DateTime, NaiveDate, Utc};
-use rusqlite::{params, OptionalExtension, Transaction};
 use serde::Serialize;
 
 use super::{begin_write, timestamp, NewAlert, ReviewStatus, Store, StoreError};
@@ -98,7 +98,7 @@ pub(crate) fn insert_check_in(
     check: &NewLicenceCheck,
     alerted: bool,
     now: DateTime<Utc>,
-) -> rusqlite::Result<()> {
+) -> crate::store::sql::Result<()> {
     let now = timestamp(now);
     tx.execute(
         "INSERT OR REPLACE INTO licence_checks
@@ -117,7 +117,7 @@ pub(crate) fn insert_check_in(
     Ok(())
 }
 
-fn licence_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredLicence> {
+fn licence_row(r: &crate::store::sql::Row) -> crate::store::sql::Result<StoredLicence> {
     let domains: String = r.get(2)?;
     let forms: String = r.get(6)?;
     let date =
@@ -148,7 +148,7 @@ fn licence_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredLicence> {
     })
 }
 
-fn check_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<LicenceCheck> {
+fn check_row(r: &crate::store::sql::Row) -> crate::store::sql::Result<LicenceCheck> {
     Ok(LicenceCheck {
         match_id: r.get(0)?,
         licence: r.get(1)?,
@@ -178,7 +178,7 @@ impl Store {
         let domains = serde_json::to_string(&licence.domains).unwrap_or_else(|_| "[]".into());
         let forms = serde_json::to_string(&t.attribution_forms).unwrap_or_else(|_| "[]".into());
         self.conn
-            .execute(
+            .insert_id(
                 "INSERT INTO licences (partner, domains, valid_from, valid_to, attribution,
                    attribution_forms, link_back, title_unchanged, scope, excerpt_max_share,
                    added_by, added_at)
@@ -198,8 +198,7 @@ impl Store {
                     timestamp(now),
                 ],
             )
-            .map_err(|e| self.err(e))?;
-        Ok(self.conn.last_insert_rowid())
+            .map_err(|e| self.err(e))
     }
 
     /// Ends desk licence `id` as of `now` (`valid_to` becomes the day before, unless it
@@ -385,7 +384,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<CheckRecorded, StoreError> {
         let path = self.path.clone();
-        let err = |source| StoreError::Sqlite {
+        let err = |source| StoreError::Db {
             path: path.clone(),
             source,
         };

@@ -10,8 +10,8 @@
 //! Like the rest of `store`, this is the only place that knows the tables; it never
 //! fetches and never judges pages (the pipeline passes its verdicts).
 
+use crate::store::sql::{params, OptionalExtension};
 use chrono::{DateTime, SecondsFormat, Utc};
-use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -244,7 +244,7 @@ pub(super) const SUMMARY_FROM: &str = "FROM matches m
     JOIN originals o ON o.id = m.original_id
     LEFT JOIN original_versions v ON v.original_id = o.id AND v.version = o.current_version";
 
-pub(super) fn summary_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MatchSummary> {
+pub(super) fn summary_row(r: &crate::store::sql::Row) -> crate::store::sql::Result<MatchSummary> {
     Ok(MatchSummary {
         id: r.get(0)?,
         copy_url: r.get(1)?,
@@ -303,7 +303,7 @@ impl Store {
         evidence: &mut dyn FnMut(usize, i64) -> MatchEvidence,
     ) -> Result<Vec<MatchOutcome>, StoreError> {
         let path = self.path.clone();
-        let err = |source| StoreError::Sqlite {
+        let err = |source| StoreError::Db {
             path: path.clone(),
             source,
         };
@@ -388,34 +388,34 @@ impl Store {
             };
             // Serialising plain structs of numbers and strings cannot fail.
             let passages = serde_json::to_string(&m.passages).unwrap_or_else(|_| "[]".into());
-            tx.execute(
-                "INSERT INTO matches
+            let id = tx
+                .insert_id(
+                    "INSERT INTO matches
                    (copy_url, copy_host, original_id, verdict, containment, passages,
                     copy_title, capture_id, captured_at, remote_ip, licensed, status,
                     first_seen, last_seen, original_version, coverage, copied_chars)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13, ?14,
                          ?15, ?16)",
-                params![
-                    m.copy_url,
-                    m.copy_host,
-                    m.original_id,
-                    verdict,
-                    m.containment,
-                    passages,
-                    m.copy_title,
-                    cid,
-                    timestamp(capture.finished_at),
-                    capture.remote_addr.map(|a| a.ip().to_string()),
-                    m.licensed,
-                    initial_status(m).as_str(),
-                    now_text,
-                    m.original_version,
-                    m.coverage,
-                    i64::try_from(m.copied_chars).unwrap_or(i64::MAX),
-                ],
-            )
-            .map_err(err)?;
-            let id = tx.last_insert_rowid();
+                    params![
+                        m.copy_url,
+                        m.copy_host,
+                        m.original_id,
+                        verdict,
+                        m.containment,
+                        passages,
+                        m.copy_title,
+                        cid,
+                        timestamp(capture.finished_at),
+                        capture.remote_addr.map(|a| a.ip().to_string()),
+                        m.licensed,
+                        initial_status(m).as_str(),
+                        now_text,
+                        m.original_version,
+                        m.coverage,
+                        i64::try_from(m.copied_chars).unwrap_or(i64::MAX),
+                    ],
+                )
+                .map_err(err)?;
             if let Some(a) = &m.archive {
                 tx.execute(
                     "UPDATE matches SET archive_source = ?2, archive_offset = ?3,
@@ -522,7 +522,7 @@ impl Store {
                 },
             )
             .optional()
-            .map_err(|source| StoreError::Sqlite {
+            .map_err(|source| StoreError::Db {
                 path: self.path.clone(),
                 source,
             })
@@ -747,7 +747,10 @@ impl Store {
     }
 }
 
-fn insert_capture(tx: &rusqlite::Transaction<'_>, c: &Capture) -> rusqlite::Result<i64> {
+fn insert_capture(
+    tx: &crate::store::sql::Transaction<'_>,
+    c: &Capture,
+) -> crate::store::sql::Result<i64> {
     let hops: Vec<HopJson<'_>> = c
         .redirects
         .iter()
@@ -761,7 +764,7 @@ fn insert_capture(tx: &rusqlite::Transaction<'_>, c: &Capture) -> rusqlite::Resu
         .collect();
     // Serialising strings and numbers cannot fail.
     let redirects = serde_json::to_string(&hops).unwrap_or_else(|_| "[]".into());
-    tx.execute(
+    tx.insert_id(
         "INSERT INTO captures
            (requested_url, final_url, redirects, remote_ip, remote_port, request_head, status,
             response_head, content_type, content_encoding, raw_body, raw_body_sha256,
@@ -784,8 +787,7 @@ fn insert_capture(tx: &rusqlite::Transaction<'_>, c: &Capture) -> rusqlite::Resu
             precise(c.started_at),
             precise(c.finished_at),
         ],
-    )?;
-    Ok(tx.last_insert_rowid())
+    )
 }
 
 #[cfg(test)]

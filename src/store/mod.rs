@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use sql::{params, Connection, OptionalExtension, Transaction};
 
 mod alerts;
 mod cases;
@@ -23,7 +23,9 @@ mod crawl;
 mod dashboard;
 mod licences;
 mod matches;
+mod pg;
 mod review;
+pub(crate) mod sql;
 mod timestamps;
 mod warc;
 
@@ -44,6 +46,7 @@ pub use matches::{
     ArchiveRef, CaptureRecord, MatchArchive, MatchDetail, MatchEvidence, MatchOutcome,
     MatchSummary, NewMatch, StoredPassage,
 };
+pub use pg::PgTarget;
 pub use review::{
     DecideOutcome, Decided, Decision, ExportPage, ExportRow, ListAddition, MatchFilter, MatchPage,
     NewDecision, ReviewStatus, SessionRecord, SiteCount, SiteList, SiteListEntry, SiteOverview,
@@ -66,8 +69,8 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// has written since the read began, SQLite answers "database is locked" at once rather
 /// than let the busy timeout run, and the whole crawl batch or decision fails. Taking the
 /// lock up front lets [`BUSY_TIMEOUT`] apply instead.
-pub(crate) fn begin_write(conn: &mut Connection) -> rusqlite::Result<Transaction<'_>> {
-    conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+pub(crate) fn begin_write(conn: &mut Connection) -> sql::Result<Transaction<'_>> {
+    conn.transaction()
 }
 
 /// The schema, one migration per entry; entry `i` brings the database to version `i + 1`.
@@ -580,17 +583,44 @@ pub enum StoreError {
         source: std::io::Error,
     },
     #[error("{path}: {source}")]
-    Sqlite {
+    Db {
         path: PathBuf,
         #[source]
-        source: rusqlite::Error,
+        source: sql::Error,
     },
+    #[error("{url}: cannot connect to PostgreSQL: {source}")]
+    Connect {
+        url: String,
+        #[source]
+        source: postgres::Error,
+    },
+    #[error("{path}: cannot read [storage] database_password_file: {source}")]
+    PasswordFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{url}: cannot set up TLS: {message}")]
+    Tls { url: String, message: String },
     #[error("{path}: database schema version {found} is newer than this copyhound ({supported}); upgrade copyhound")]
     TooNew {
         path: PathBuf,
         found: i64,
         supported: usize,
     },
+}
+
+/// Refuses a schema newer than this copyhound's migrations: its tables may mean what
+/// this version does not know.
+fn check_version(path: &Path, version: i64) -> Result<(), StoreError> {
+    if version > MIGRATIONS.len() as i64 {
+        return Err(StoreError::TooNew {
+            path: path.to_path_buf(),
+            found: version,
+            supported: MIGRATIONS.len(),
+        });
+    }
+    Ok(())
 }
 
 /// An article as ingestion hands it over: extracted, normalised and fingerprinted.
@@ -701,11 +731,11 @@ impl Store {
     /// # Errors
     /// [`StoreError`] naming the file.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
-        let err = |source| StoreError::Sqlite {
+        let err = |source: rusqlite::Error| StoreError::Db {
             path: path.to_path_buf(),
-            source,
+            source: source.into(),
         };
-        let conn = Connection::open(path).map_err(err)?;
+        let conn = rusqlite::Connection::open(path).map_err(err)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(err)?;
         // WAL lets readers (the review desk, `originals list`) run while the daemon
         // writes; FULL makes a committed transaction survive power loss, not only a crash
@@ -717,46 +747,125 @@ impl Store {
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(err)?;
         let mut store = Store {
-            conn,
+            conn: Connection::sqlite(conn),
             path: path.to_path_buf(),
         };
         store.migrate()?;
         Ok(store)
     }
 
-    /// The database file.
+    /// Opens the PostgreSQL database `target` and migrates it.
+    ///
+    /// # Errors
+    /// [`StoreError`] naming the URL (never with a password).
+    pub fn open_postgres(target: &PgTarget) -> Result<Store, StoreError> {
+        let client = pg::connect(target)?;
+        let mut store = Store {
+            conn: Connection::postgres(client),
+            path: PathBuf::from(&target.url),
+        };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// Opens the configured store: PostgreSQL when `[storage] database_url` is set,
+    /// else the SQLite file in `[storage] dir`.
+    ///
+    /// # Errors
+    /// [`StoreError`] naming the file or URL.
+    pub fn open_storage(storage: &crate::config::Storage) -> Result<Store, StoreError> {
+        match &storage.database {
+            Some(db) => Store::open_postgres(&PgTarget::from_settings(db)?),
+            None => Store::open_dir(&storage.dir),
+        }
+    }
+
+    /// The database file, or the PostgreSQL URL (without a password).
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    fn err(&self, source: rusqlite::Error) -> StoreError {
-        StoreError::Sqlite {
+    /// Whether this store is on PostgreSQL.
+    pub fn is_postgres(&self) -> bool {
+        self.conn.is_postgres()
+    }
+
+    fn err(&self, source: sql::Error) -> StoreError {
+        StoreError::Db {
             path: self.path.clone(),
             source,
         }
     }
 
-    fn migrate(&mut self) -> Result<(), StoreError> {
-        let version: i64 = self
-            .conn
-            .pragma_query_value(None, "user_version", |r| r.get(0))
-            .map_err(|e| self.err(e))?;
-        if version > MIGRATIONS.len() as i64 {
-            return Err(StoreError::TooNew {
-                path: self.path.clone(),
-                found: version,
-                supported: MIGRATIONS.len(),
-            });
+    /// The schema version the database is at (the number of migrations applied).
+    ///
+    /// # Errors
+    /// [`StoreError`] when the database cannot be read.
+    pub fn schema_version(&self) -> Result<i64, StoreError> {
+        match self.conn.as_sqlite() {
+            Some(c) => c
+                .pragma_query_value(None, "user_version", |r| r.get(0))
+                .map_err(|e| self.err(e.into())),
+            None => self
+                .conn
+                .query_row(
+                    "SELECT COALESCE(MAX(version), 0) FROM schema_version",
+                    params![],
+                    |r| r.get(0),
+                )
+                .map_err(|e| self.err(e)),
         }
+    }
+
+    /// The schema version this copyhound knows (the same on both backends).
+    pub fn supported_schema_version() -> i64 {
+        MIGRATIONS.len() as i64
+    }
+
+    /// Applies the migrations the database lacks, each in a transaction; refuses a
+    /// database whose schema is newer than this copyhound knows. On PostgreSQL, where
+    /// several processes may start at once, the whole run holds an advisory lock so
+    /// each migration runs once.
+    fn migrate(&mut self) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let err = |source| StoreError::Db {
+            path: path.clone(),
+            source,
+        };
+        if self.conn.is_postgres() {
+            let tx = begin_write(&mut self.conn).map_err(err)?;
+            tx.execute_batch(
+                "SELECT pg_advisory_xact_lock(7351020150);
+                 CREATE TABLE IF NOT EXISTS schema_version (
+                     version BIGINT NOT NULL,
+                     applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+                 );",
+            )
+            .map_err(err)?;
+            let version: i64 = tx
+                .query_row(
+                    "SELECT COALESCE(MAX(version), 0) FROM schema_version",
+                    params![],
+                    |r| r.get(0),
+                )
+                .map_err(err)?;
+            check_version(&path, version)?;
+            for (i, sqlite) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+                tx.execute_batch(&pg::ddl(sqlite)).map_err(err)?;
+                tx.execute(
+                    "INSERT INTO schema_version (version) VALUES (?1)",
+                    params![(i + 1) as i64],
+                )
+                .map_err(err)?;
+            }
+            return tx.commit().map_err(err);
+        }
+        let version = self.schema_version()?;
+        check_version(&path, version)?;
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-            let path = self.path.clone();
-            let err = |source| StoreError::Sqlite {
-                path: path.clone(),
-                source,
-            };
             let tx = begin_write(&mut self.conn).map_err(err)?;
             tx.execute_batch(sql).map_err(err)?;
-            tx.pragma_update(None, "user_version", (i + 1) as i64)
+            tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))
                 .map_err(err)?;
             tx.commit().map_err(err)?;
         }
@@ -789,7 +898,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Vec<Upsert>, StoreError> {
         let path = self.path.clone();
-        let err = |source| StoreError::Sqlite {
+        let err = |source| StoreError::Db {
             path: path.clone(),
             source,
         };
@@ -797,7 +906,7 @@ impl Store {
         let outcomes = articles
             .iter()
             .map(|a| upsert_in(&tx, a, now))
-            .collect::<rusqlite::Result<Vec<_>>>()
+            .collect::<crate::store::sql::Result<Vec<_>>>()
             .map_err(err)?;
         tx.commit().map_err(err)?;
         Ok(outcomes)
@@ -818,7 +927,7 @@ impl Store {
         max_pages: u32,
     ) -> Result<bool, StoreError> {
         let path = self.path.clone();
-        let err = |source| StoreError::Sqlite {
+        let err = |source| StoreError::Db {
             path: path.clone(),
             source,
         };
@@ -953,7 +1062,7 @@ impl Store {
         key: &OriginalKey,
         version: Option<i64>,
     ) -> Result<Option<OriginalRecord>, StoreError> {
-        let (clause, value): (&str, rusqlite::types::Value) = match key {
+        let (clause, value): (&str, crate::store::sql::Value) = match key {
             OriginalKey::Id(id) => ("o.id = ?1", (*id).into()),
             OriginalKey::Url(url) => ("o.url = ?1", url.clone().into()),
         };
@@ -968,7 +1077,7 @@ impl Store {
              WHERE {clause}"
         );
         self.conn
-            .query_row(&sql, rusqlite::params![value, version], |r| {
+            .query_row(&sql, crate::store::sql::params![value, version], |r| {
                 Ok(OriginalRecord {
                     id: r.get(0)?,
                     url: r.get(1)?,
@@ -1036,9 +1145,8 @@ impl Store {
         let mut out = Vec::new();
         while let Some(row) = rows.next().map_err(|e| self.err(e))? {
             let id: i64 = row.get(1).map_err(|e| self.err(e))?;
-            let blob = row.get_ref(0).map_err(|e| self.err(e))?;
-            let bytes = blob.as_blob().map_err(|e| self.err(e.into()))?;
-            out.extend(unpack_anchors(bytes).map(|h| (h, id)));
+            let bytes: Vec<u8> = row.get(0).map_err(|e| self.err(e))?;
+            out.extend(unpack_anchors(&bytes).map(|h| (h, id)));
         }
         Ok(out)
     }
@@ -1120,7 +1228,7 @@ fn upsert_in(
     tx: &Transaction<'_>,
     article: &NewArticle,
     now: DateTime<Utc>,
-) -> rusqlite::Result<Upsert> {
+) -> crate::store::sql::Result<Upsert> {
     let existing: Option<(i64, i64, String)> = tx
         .query_row(
             "SELECT o.id, o.current_version, v.text_sha256
@@ -1158,11 +1266,10 @@ fn upsert_in(
             Upsert::Updated { id, version }
         }
         None => {
-            tx.execute(
+            let id = tx.insert_id(
                 "INSERT INTO originals (url, first_seen, current_version) VALUES (?1, ?2, 1)",
                 params![article.url, timestamp(now)],
             )?;
-            let id = tx.last_insert_rowid();
             insert_version(tx, id, 1, article, now)?;
             // Boilerplate statistics count each original once, at its first version: a
             // corrected article must not double the weight of its notice.
@@ -1187,8 +1294,8 @@ fn insert_version(
     version: i64,
     a: &NewArticle,
     now: DateTime<Utc>,
-) -> rusqlite::Result<()> {
-    tx.execute(
+) -> crate::store::sql::Result<()> {
+    let version_id = tx.insert_id(
         "INSERT INTO original_versions
            (original_id, version, title, published, author, source, text, text_sha256,
             simhash, anchors, fetched_at, extraction, page_chars, suspect)
@@ -1210,7 +1317,6 @@ fn insert_version(
             a.suspect,
         ],
     )?;
-    let version_id = tx.last_insert_rowid();
     let mut stmt = tx.prepare_cached(
         "INSERT INTO segments (version_id, ordinal, start_char, end_char, simhash)
          VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -1325,7 +1431,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(DATABASE_FILE);
         {
-            let conn = Connection::open(&path).unwrap();
+            let conn = rusqlite::Connection::open(&path).unwrap();
             conn.pragma_update(None, "user_version", 99).unwrap();
         }
         let err = Store::open(&path).err().unwrap();

@@ -10,8 +10,8 @@
 
 use std::collections::HashMap;
 
+use crate::store::sql::{params, params_from_iter, OptionalExtension};
 use chrono::{DateTime, Utc};
-use rusqlite::{params, params_from_iter, OptionalExtension};
 use serde::Serialize;
 
 use super::matches::{summary_row, SUMMARY_COLUMNS, SUMMARY_COLUMN_COUNT, SUMMARY_FROM};
@@ -322,7 +322,7 @@ fn filter_sql(f: &MatchFilter, with_status: bool) -> (String, Vec<String>) {
     (sql, values)
 }
 
-fn decision_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Decision> {
+fn decision_row(r: &crate::store::sql::Row) -> crate::store::sql::Result<Decision> {
     Ok(Decision {
         id: r.get(0)?,
         match_id: r.get(1)?,
@@ -372,7 +372,7 @@ impl Store {
         &self,
         filter: &MatchFilter,
         extra: &str,
-        row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+        row: impl FnMut(&crate::store::sql::Row) -> crate::store::sql::Result<T>,
     ) -> Result<(Vec<T>, i64), StoreError> {
         let (clause, values) = filter_sql(filter, true);
         let direction = if filter.ascending { "ASC" } else { "DESC" };
@@ -588,7 +588,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Decided, StoreError> {
         let path = self.path.clone();
-        let err = |source| StoreError::Sqlite {
+        let err = |source| StoreError::Db {
             path: path.clone(),
             source,
         };
@@ -623,23 +623,23 @@ impl Store {
                         .copied();
                 }
             }
-            tx.execute(
-                "INSERT INTO decisions
+            let decision_id = tx
+                .insert_id(
+                    "INSERT INTO decisions
                    (match_id, status, previous_status, note, actor, via, decided_at, alert_id)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![
-                    match_id,
-                    decision.status.as_str(),
-                    previous.as_str(),
-                    decision.note,
-                    decision.actor,
-                    decision.via,
-                    now_text,
-                    alert_id,
-                ],
-            )
-            .map_err(err)?;
-            let decision_id = tx.last_insert_rowid();
+                    params![
+                        match_id,
+                        decision.status.as_str(),
+                        previous.as_str(),
+                        decision.note,
+                        decision.actor,
+                        decision.via,
+                        now_text,
+                        alert_id,
+                    ],
+                )
+                .map_err(err)?;
             // A case follows its match's review: the move into infringing opens it, a
             // move away closes it as dropped (see store::cases).
             if escalate {

@@ -2,8 +2,8 @@
 //! wait for their RFC 3161 token, and the token, TSA, time and delay of those that have
 //! one. `evidence::stamping` drives it; this module only reads and writes rows.
 
+use crate::store::sql::{params, OptionalExtension};
 use chrono::{DateTime, Utc};
-use rusqlite::{params, OptionalExtension};
 
 use super::{begin_write, timestamp, Store, StoreError};
 
@@ -57,7 +57,7 @@ pub struct StampedToken<'a> {
 const COLUMNS: &str = "id, file_name, sha256, written_at, queued_at, state, attempts,
     next_attempt_at, last_error, tsa_url, gen_time, serial, tsa_name, delay_seconds, stamped_at";
 
-fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EvidenceTimestamp> {
+fn row(r: &crate::store::sql::Row) -> crate::store::sql::Result<EvidenceTimestamp> {
     Ok(EvidenceTimestamp {
         id: r.get(0)?,
         file_name: r.get(1)?,
@@ -91,7 +91,7 @@ impl Store {
         written_at: impl Fn(&str) -> Option<DateTime<Utc>>,
     ) -> Result<usize, StoreError> {
         let path = self.path.clone();
-        let err = |source| StoreError::Sqlite {
+        let err = |source| StoreError::Db {
             path: path.clone(),
             source,
         };

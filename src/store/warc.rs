@@ -1,8 +1,8 @@
 //! Web archive files' progress (migration 9): which files `scan-warc` finished, and how
 //! far it got in the others, so a rerun skips the first and resumes the second.
 
+use crate::store::sql::{params, OptionalExtension};
 use chrono::{DateTime, Utc};
-use rusqlite::{params, OptionalExtension};
 
 use super::{timestamp, Store, StoreError};
 
@@ -98,8 +98,8 @@ impl Store {
             .map_err(|source| self.sqlite_error(source))
     }
 
-    fn sqlite_error(&self, source: rusqlite::Error) -> StoreError {
-        StoreError::Sqlite {
+    fn sqlite_error(&self, source: crate::store::sql::Error) -> StoreError {
+        StoreError::Db {
             path: self.path.clone(),
             source,
         }

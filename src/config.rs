@@ -1212,9 +1212,11 @@ fn check_database_url(text: &str) -> Result<(), String> {
     for (k, v) in url.query_pairs() {
         match (k.as_ref(), v.as_ref()) {
             ("sslmode", "disable" | "prefer" | "require" | "verify-ca" | "verify-full") => {}
-            ("sslmode", other) => return Err(format!(
+            ("sslmode", other) => {
+                return Err(format!(
                 "sslmode must be disable, prefer, require, verify-ca or verify-full, got {other:?}"
-            )),
+            ))
+            }
             ("connect_timeout" | "application_name", _) => {}
             (other, _) => return Err(format!("unsupported parameter {other:?}")),
         }

@@ -601,7 +601,7 @@ mod tests {
             )
             .unwrap();
         }
-        let store = Store::open_dir(dir.path()).unwrap();
+        let store = crate::store::testdb::open(dir.path()).unwrap();
         let version = store.schema_version().unwrap();
         assert_eq!(version, crate::store::MIGRATIONS.len() as i64);
         let due = store.due_alerts(Role::Legal, Utc::now(), 10).unwrap();
@@ -619,98 +619,102 @@ mod tests {
     /// sent on its own; the email digest counts only emails.
     #[test]
     fn channels_are_delivered_independently() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open_dir(dir.path()).unwrap();
-        let now = Utc::now();
-        let mut hook_a = alert(Role::Legal);
-        hook_a.channel = Channel::Webhook("wecom".into());
-        let mut hook_b = alert(Role::Legal);
-        hook_b.channel = Channel::Webhook("team-slack".into());
-        let ids = store
-            .enqueue_alerts(&[alert(Role::Legal), hook_a, hook_b], now)
-            .unwrap();
-        assert_eq!(store.due_alerts(Role::Legal, now, 10).unwrap().len(), 1);
-        let hooks = store.due_webhook_alerts(now, 10).unwrap();
-        assert_eq!(
-            hooks
-                .iter()
-                .map(|a| a.channel.to_string())
-                .collect::<Vec<_>>(),
-            ["webhook:wecom", "webhook:team-slack"]
-        );
-        let lease = now + Duration::seconds(60);
-        store
-            .claim_alerts(&ids[1..2], "alert-2", now, lease)
-            .unwrap();
-        store.fail_alerts(&ids[1..2], "errcode 93000").unwrap();
-        store
-            .claim_alerts(&ids[2..3], "alert-3", now, lease)
-            .unwrap();
-        store.mark_alerts_sent(&ids[2..3], now).unwrap();
-        // The email is untouched by either, and the sent webhook is no email.
-        let email = store.find_alert(ids[0]).unwrap().unwrap();
-        assert_eq!((email.state, email.attempts), (AlertState::Queued, 0));
-        assert_eq!(
+        crate::store::testdb::on_both(|| {
+            let dir = tempfile::tempdir().unwrap();
+            let mut store = crate::store::testdb::open(dir.path()).unwrap();
+            let now = Utc::now();
+            let mut hook_a = alert(Role::Legal);
+            hook_a.channel = Channel::Webhook("wecom".into());
+            let mut hook_b = alert(Role::Legal);
+            hook_b.channel = Channel::Webhook("team-slack".into());
+            let ids = store
+                .enqueue_alerts(&[alert(Role::Legal), hook_a, hook_b], now)
+                .unwrap();
+            assert_eq!(store.due_alerts(Role::Legal, now, 10).unwrap().len(), 1);
+            let hooks = store.due_webhook_alerts(now, 10).unwrap();
+            assert_eq!(
+                hooks
+                    .iter()
+                    .map(|a| a.channel.to_string())
+                    .collect::<Vec<_>>(),
+                ["webhook:wecom", "webhook:team-slack"]
+            );
+            let lease = now + Duration::seconds(60);
             store
-                .emails_sent_since(Role::Legal, now - Duration::seconds(1))
-                .unwrap()
-                .0,
-            0
-        );
-        assert_eq!(
-            store.find_alert(ids[1]).unwrap().unwrap().state,
-            AlertState::Failed
-        );
-        assert_eq!(
-            store.find_alert(ids[2]).unwrap().unwrap().state,
-            AlertState::Sent
-        );
-        let listed = serde_json::to_value(store.list_alerts(10).unwrap()).unwrap();
-        assert_eq!(listed[0]["channel"], "webhook:team-slack");
-        assert_eq!(listed[2]["channel"], "email");
+                .claim_alerts(&ids[1..2], "alert-2", now, lease)
+                .unwrap();
+            store.fail_alerts(&ids[1..2], "errcode 93000").unwrap();
+            store
+                .claim_alerts(&ids[2..3], "alert-3", now, lease)
+                .unwrap();
+            store.mark_alerts_sent(&ids[2..3], now).unwrap();
+            // The email is untouched by either, and the sent webhook is no email.
+            let email = store.find_alert(ids[0]).unwrap().unwrap();
+            assert_eq!((email.state, email.attempts), (AlertState::Queued, 0));
+            assert_eq!(
+                store
+                    .emails_sent_since(Role::Legal, now - Duration::seconds(1))
+                    .unwrap()
+                    .0,
+                0
+            );
+            assert_eq!(
+                store.find_alert(ids[1]).unwrap().unwrap().state,
+                AlertState::Failed
+            );
+            assert_eq!(
+                store.find_alert(ids[2]).unwrap().unwrap().state,
+                AlertState::Sent
+            );
+            let listed = serde_json::to_value(store.list_alerts(10).unwrap()).unwrap();
+            assert_eq!(listed[0]["channel"], "webhook:team-slack");
+            assert_eq!(listed[2]["channel"], "email");
+        });
     }
 
     #[test]
     fn lifecycle_and_claims() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open_dir(dir.path()).unwrap();
-        let now = Utc::now();
-        let ids = store
-            .enqueue_alerts(&[alert(Role::Legal), alert(Role::Licensing)], now)
-            .unwrap();
-        assert_eq!(store.due_alerts(Role::Legal, now, 10).unwrap().len(), 1);
-        let lease = now + Duration::seconds(60);
-        assert_eq!(
-            store.claim_alerts(&ids[..1], "<m1>", now, lease).unwrap(),
-            vec![ids[0]]
-        );
-        // A second worker finds nothing to claim while the lease runs.
-        assert!(store
-            .claim_alerts(&ids[..1], "<m1>", now, lease)
-            .unwrap()
-            .is_empty());
-        assert!(store.due_alerts(Role::Legal, now, 10).unwrap().is_empty());
-        // After the lease (the worker died), the alert is due again.
-        assert_eq!(store.due_alerts(Role::Legal, lease, 10).unwrap().len(), 1);
-        store.mark_alerts_sent(&ids[..1], now).unwrap();
-        let a = store.find_alert(ids[0]).unwrap().unwrap();
-        assert_eq!((a.state, a.attempts), (AlertState::Sent, 1));
-        assert_eq!(
-            store
-                .emails_sent_since(Role::Legal, now - Duration::seconds(1))
+        crate::store::testdb::on_both(|| {
+            let dir = tempfile::tempdir().unwrap();
+            let mut store = crate::store::testdb::open(dir.path()).unwrap();
+            let now = Utc::now();
+            let ids = store
+                .enqueue_alerts(&[alert(Role::Legal), alert(Role::Licensing)], now)
+                .unwrap();
+            assert_eq!(store.due_alerts(Role::Legal, now, 10).unwrap().len(), 1);
+            let lease = now + Duration::seconds(60);
+            assert_eq!(
+                store.claim_alerts(&ids[..1], "<m1>", now, lease).unwrap(),
+                vec![ids[0]]
+            );
+            // A second worker finds nothing to claim while the lease runs.
+            assert!(store
+                .claim_alerts(&ids[..1], "<m1>", now, lease)
                 .unwrap()
-                .0,
-            1
-        );
-        // Licensing: a 5xx, then retried by hand.
-        store.claim_alerts(&ids[1..], "<m2>", now, lease).unwrap();
-        store.fail_alerts(&ids[1..], "550 no such user").unwrap();
-        let b = store.find_alert(ids[1]).unwrap().unwrap();
-        assert_eq!(b.state, AlertState::Failed);
-        assert_eq!(b.last_error.as_deref(), Some("550 no such user"));
-        assert!(store.requeue_failed_alert(ids[1], now).unwrap());
-        assert!(!store.requeue_failed_alert(ids[1], now).unwrap());
-        assert_eq!(store.due_alerts(Role::Licensing, now, 10).unwrap().len(), 1);
-        assert_eq!(store.list_alerts(10).unwrap().len(), 2);
+                .is_empty());
+            assert!(store.due_alerts(Role::Legal, now, 10).unwrap().is_empty());
+            // After the lease (the worker died), the alert is due again.
+            assert_eq!(store.due_alerts(Role::Legal, lease, 10).unwrap().len(), 1);
+            store.mark_alerts_sent(&ids[..1], now).unwrap();
+            let a = store.find_alert(ids[0]).unwrap().unwrap();
+            assert_eq!((a.state, a.attempts), (AlertState::Sent, 1));
+            assert_eq!(
+                store
+                    .emails_sent_since(Role::Legal, now - Duration::seconds(1))
+                    .unwrap()
+                    .0,
+                1
+            );
+            // Licensing: a 5xx, then retried by hand.
+            store.claim_alerts(&ids[1..], "<m2>", now, lease).unwrap();
+            store.fail_alerts(&ids[1..], "550 no such user").unwrap();
+            let b = store.find_alert(ids[1]).unwrap().unwrap();
+            assert_eq!(b.state, AlertState::Failed);
+            assert_eq!(b.last_error.as_deref(), Some("550 no such user"));
+            assert!(store.requeue_failed_alert(ids[1], now).unwrap());
+            assert!(!store.requeue_failed_alert(ids[1], now).unwrap());
+            assert_eq!(store.due_alerts(Role::Licensing, now, 10).unwrap().len(), 1);
+            assert_eq!(store.list_alerts(10).unwrap().len(), 2);
+        });
     }
 }

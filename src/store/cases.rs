@@ -516,64 +516,66 @@ mod tests {
 
     #[test]
     fn a_case_opens_with_the_decision_and_keeps_every_step() {
-        let (_dir, mut store, ids) = store_with_matches();
-        mark(&mut store, ids[0], ReviewStatus::Infringing);
-        // Marking it again opens no second case.
-        mark(&mut store, ids[0], ReviewStatus::Infringing);
-        let cases = store.list_cases(None).unwrap();
-        assert_eq!(cases.len(), 1);
-        let case = &cases[0];
-        assert_eq!(case.match_id, ids[0]);
-        assert_eq!(case.state(), CaseState::Escalated);
-        let events = store.case_events(case.id).unwrap();
-        assert_eq!(events.len(), 1);
-        assert_eq!(events[0].kind, "opened");
-        assert!(events[0].decision_id.is_some());
+        crate::store::testdb::on_both(|| {
+            let (_dir, mut store, ids) = store_with_matches();
+            mark(&mut store, ids[0], ReviewStatus::Infringing);
+            // Marking it again opens no second case.
+            mark(&mut store, ids[0], ReviewStatus::Infringing);
+            let cases = store.list_cases(None).unwrap();
+            assert_eq!(cases.len(), 1);
+            let case = &cases[0];
+            assert_eq!(case.match_id, ids[0]);
+            assert_eq!(case.state(), CaseState::Escalated);
+            let events = store.case_events(case.id).unwrap();
+            assert_eq!(events.len(), 1);
+            assert_eq!(events[0].kind, "opened");
+            assert!(events[0].decision_id.is_some());
 
-        let notice = CaseChange {
-            case_id: case.id,
-            expected_state: CaseState::Escalated,
-            new_state: Some(CaseState::NoticeSent),
-            event: NewCaseEvent {
-                kind: "step",
-                actor: "wang",
-                via: "cli",
-                channel: Some("email"),
-                recipient: Some("abuse@example.com"),
-                ..NewCaseEvent::default()
-            },
-            next_recheck_at: None,
-            reminded_notice_at: None,
-            alerts: Vec::new(),
-        };
-        assert!(store.change_case(&notice, Utc::now()).unwrap().is_some());
-        // The same change again is judged from a state the case left: refused.
-        assert!(store.change_case(&notice, Utc::now()).unwrap().is_none());
-        let case = store.find_case(case.id).unwrap().unwrap();
-        assert_eq!(case.state(), CaseState::NoticeSent);
-        assert_eq!(case.notice_channel.as_deref(), Some("email"));
-        assert_eq!(
-            store.open_case_counts().unwrap()[1],
-            (CaseState::NoticeSent, 1)
-        );
+            let notice = CaseChange {
+                case_id: case.id,
+                expected_state: CaseState::Escalated,
+                new_state: Some(CaseState::NoticeSent),
+                event: NewCaseEvent {
+                    kind: "step",
+                    actor: "wang",
+                    via: "cli",
+                    channel: Some("email"),
+                    recipient: Some("abuse@example.com"),
+                    ..NewCaseEvent::default()
+                },
+                next_recheck_at: None,
+                reminded_notice_at: None,
+                alerts: Vec::new(),
+            };
+            assert!(store.change_case(&notice, Utc::now()).unwrap().is_some());
+            // The same change again is judged from a state the case left: refused.
+            assert!(store.change_case(&notice, Utc::now()).unwrap().is_none());
+            let case = store.find_case(case.id).unwrap().unwrap();
+            assert_eq!(case.state(), CaseState::NoticeSent);
+            assert_eq!(case.notice_channel.as_deref(), Some("email"));
+            assert_eq!(
+                store.open_case_counts().unwrap()[1],
+                (CaseState::NoticeSent, 1)
+            );
 
-        // Un-marking the match closes its case as dropped; marking it again opens a
-        // new one.
-        mark(&mut store, ids[0], ReviewStatus::FalsePositive);
-        let case = store.find_case(case.id).unwrap().unwrap();
-        assert_eq!(case.state(), CaseState::Closed);
-        assert_eq!(case.outcome.as_deref(), Some("dropped"));
-        mark(&mut store, ids[0], ReviewStatus::Infringing);
-        let cases = store.cases_of_match(ids[0]).unwrap();
-        assert_eq!(cases.len(), 2);
-        assert_eq!(cases[1].state(), CaseState::Escalated);
-        let kinds: Vec<String> = store
-            .case_events(cases[0].id)
-            .unwrap()
-            .into_iter()
-            .map(|e| e.kind)
-            .collect();
-        assert_eq!(kinds, ["opened", "step", "decision"]);
+            // Un-marking the match closes its case as dropped; marking it again opens a
+            // new one.
+            mark(&mut store, ids[0], ReviewStatus::FalsePositive);
+            let case = store.find_case(case.id).unwrap().unwrap();
+            assert_eq!(case.state(), CaseState::Closed);
+            assert_eq!(case.outcome.as_deref(), Some("dropped"));
+            mark(&mut store, ids[0], ReviewStatus::Infringing);
+            let cases = store.cases_of_match(ids[0]).unwrap();
+            assert_eq!(cases.len(), 2);
+            assert_eq!(cases[1].state(), CaseState::Escalated);
+            let kinds: Vec<String> = store
+                .case_events(cases[0].id)
+                .unwrap()
+                .into_iter()
+                .map(|e| e.kind)
+                .collect();
+            assert_eq!(kinds, ["opened", "step", "decision"]);
+        });
     }
 
     /// `removed_at` and `first_notice_at` are kept by each step (the earliest of each),
@@ -642,7 +644,7 @@ mod tests {
             )
             .unwrap();
         drop(store);
-        let store = Store::open_dir(dir.path()).unwrap();
+        let store = crate::store::testdb::open(dir.path()).unwrap();
         assert_eq!(kept(&store), expected);
     }
 }

@@ -738,8 +738,9 @@ impl Store {
     ) -> Result<(), StoreError> {
         self.conn
             .execute(
-                "INSERT OR REPLACE INTO discovery_searches (original_id, searched_at, results)
-                 VALUES (?1, ?2, ?3)",
+                "INSERT INTO discovery_searches (original_id, searched_at, results)
+                 VALUES (?1, ?2, ?3)
+                 ON CONFLICT (original_id) DO UPDATE SET searched_at = excluded.searched_at, results = excluded.results",
                 params![original_id, timestamp(now), results as i64],
             )
             .map(|_| ())
@@ -890,192 +891,202 @@ pub(super) mod tests {
 
     #[test]
     fn a_match_is_recorded_once_with_its_capture() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open_dir(dir.path()).unwrap();
-        let o1 = original(&mut store, "https://news.example.com/1");
-        let o2 = original(&mut store, "https://news.example.com/2");
-        let c = capture(b"<p>\x00raw bytes\xff</p>");
-        let now = Utc::now();
-        let out = store
-            .record_matches(
-                &c,
-                &[
-                    new_match(o1, Verdict::Copy, false),
-                    new_match(o2, Verdict::Unrelated, false),
-                ],
-                now,
-            )
-            .unwrap();
-        assert_eq!(
-            out,
-            vec![MatchOutcome::New { id: 1 }, MatchOutcome::Ignored]
-        );
-        // Seen again: no new row, no new capture.
-        let later = now + chrono::Duration::hours(1);
-        let out = store
-            .record_matches(
-                &c,
-                &[
-                    new_match(o1, Verdict::Copy, false),
-                    new_match(o2, Verdict::Partial, true),
-                ],
-                later,
-            )
-            .unwrap();
-        assert_eq!(
-            out,
-            vec![MatchOutcome::Seen { id: 1 }, MatchOutcome::New { id: 2 }]
-        );
-        let list = store.list_matches().unwrap();
-        assert_eq!(list.len(), 2);
-        assert_eq!(list[0].status, "unreviewed");
-        assert_eq!(list[0].original_url, "https://news.example.com/1");
-        assert_eq!(list[0].original_title, "标题");
-        assert_eq!(list[0].last_seen, timestamp(later));
-        assert_eq!(list[1].status, "licensed");
-        assert_eq!(list[1].verdict, "partial");
-        assert_eq!(list[1].remote_ip.as_deref(), Some("203.0.113.7"));
-        let detail = store.find_match(1).unwrap().unwrap();
-        assert_eq!(detail.passages[0].text, "正文");
-        assert_eq!(detail.summary.coverage, Some(0.4));
-        assert_eq!(detail.summary.copied_chars, Some(2));
-        assert_eq!(list[0].copied_chars, Some(2));
-        assert_eq!(detail.capture.raw_body_bytes, c.raw_body.len() as i64);
-        // The evidence is byte-exact.
-        let stored = store.capture(detail.capture.id).unwrap().unwrap();
-        assert_eq!(stored.raw_body, c.raw_body);
-        assert_eq!(stored.request_head, c.request_head);
-        assert_eq!(stored.response_head, c.response_head);
-        assert_eq!(stored.started_at, "2026-11-26T08:00:00.000Z");
-        assert_eq!(stored.finished_at, "2026-11-26T08:00:00.250Z");
-        assert_eq!(stored.remote_port, Some(80));
-        assert_eq!(stored.redirects_json, "[]");
-        assert!(store.find_match(99).unwrap().is_none());
+        crate::store::testdb::on_both(|| {
+            let dir = tempfile::tempdir().unwrap();
+            let mut store = crate::store::testdb::open(dir.path()).unwrap();
+            let o1 = original(&mut store, "https://news.example.com/1");
+            let o2 = original(&mut store, "https://news.example.com/2");
+            let c = capture(b"<p>\x00raw bytes\xff</p>");
+            let now = Utc::now();
+            let out = store
+                .record_matches(
+                    &c,
+                    &[
+                        new_match(o1, Verdict::Copy, false),
+                        new_match(o2, Verdict::Unrelated, false),
+                    ],
+                    now,
+                )
+                .unwrap();
+            assert_eq!(
+                out,
+                vec![MatchOutcome::New { id: 1 }, MatchOutcome::Ignored]
+            );
+            // Seen again: no new row, no new capture.
+            let later = now + chrono::Duration::hours(1);
+            let out = store
+                .record_matches(
+                    &c,
+                    &[
+                        new_match(o1, Verdict::Copy, false),
+                        new_match(o2, Verdict::Partial, true),
+                    ],
+                    later,
+                )
+                .unwrap();
+            assert_eq!(
+                out,
+                vec![MatchOutcome::Seen { id: 1 }, MatchOutcome::New { id: 2 }]
+            );
+            let list = store.list_matches().unwrap();
+            assert_eq!(list.len(), 2);
+            assert_eq!(list[0].status, "unreviewed");
+            assert_eq!(list[0].original_url, "https://news.example.com/1");
+            assert_eq!(list[0].original_title, "标题");
+            assert_eq!(list[0].last_seen, timestamp(later));
+            assert_eq!(list[1].status, "licensed");
+            assert_eq!(list[1].verdict, "partial");
+            assert_eq!(list[1].remote_ip.as_deref(), Some("203.0.113.7"));
+            let detail = store.find_match(1).unwrap().unwrap();
+            assert_eq!(detail.passages[0].text, "正文");
+            assert_eq!(detail.summary.coverage, Some(0.4));
+            assert_eq!(detail.summary.copied_chars, Some(2));
+            assert_eq!(list[0].copied_chars, Some(2));
+            assert_eq!(detail.capture.raw_body_bytes, c.raw_body.len() as i64);
+            // The evidence is byte-exact.
+            let stored = store.capture(detail.capture.id).unwrap().unwrap();
+            assert_eq!(stored.raw_body, c.raw_body);
+            assert_eq!(stored.request_head, c.request_head);
+            assert_eq!(stored.response_head, c.response_head);
+            assert_eq!(stored.started_at, "2026-11-26T08:00:00.000Z");
+            assert_eq!(stored.finished_at, "2026-11-26T08:00:00.250Z");
+            assert_eq!(stored.remote_port, Some(80));
+            assert_eq!(stored.redirects_json, "[]");
+            assert!(store.find_match(99).unwrap().is_none());
+        });
     }
 
     #[test]
     fn matches_recorded_before_migration_6_have_no_coverage() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open_dir(dir.path()).unwrap();
-        let o = original(&mut store, "https://news.example.com/1");
-        let c = capture(b"<p>x</p>");
-        store
-            .record_matches(&c, &[new_match(o, Verdict::Copy, false)], Utc::now())
-            .unwrap();
-        // What migration 6 leaves in the rows it finds: the columns added, NULL.
-        store
-            .conn
-            .execute(
-                "UPDATE matches SET coverage = NULL, copied_chars = NULL",
-                [],
-            )
-            .unwrap();
-        let detail = store.find_match(1).unwrap().unwrap();
-        assert_eq!(detail.summary.coverage, None);
-        assert_eq!(detail.summary.copied_chars, None);
-        let json = serde_json::to_value(&detail).unwrap();
-        assert!(json["coverage"].is_null() && json["copied_chars"].is_null());
-        assert_eq!(json["containment"], 0.91);
+        crate::store::testdb::on_both(|| {
+            let dir = tempfile::tempdir().unwrap();
+            let mut store = crate::store::testdb::open(dir.path()).unwrap();
+            let o = original(&mut store, "https://news.example.com/1");
+            let c = capture(b"<p>x</p>");
+            store
+                .record_matches(&c, &[new_match(o, Verdict::Copy, false)], Utc::now())
+                .unwrap();
+            // What migration 6 leaves in the rows it finds: the columns added, NULL.
+            store
+                .conn
+                .execute(
+                    "UPDATE matches SET coverage = NULL, copied_chars = NULL",
+                    [],
+                )
+                .unwrap();
+            let detail = store.find_match(1).unwrap().unwrap();
+            assert_eq!(detail.summary.coverage, None);
+            assert_eq!(detail.summary.copied_chars, None);
+            let json = serde_json::to_value(&detail).unwrap();
+            assert!(json["coverage"].is_null() && json["copied_chars"].is_null());
+            assert_eq!(json["containment"], 0.91);
+        });
     }
 
     #[test]
     fn discovery_progress_is_kept() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open_dir(dir.path()).unwrap();
-        let a = original(&mut store, "https://news.example.com/1");
-        let b = original(&mut store, "https://news.example.com/2");
-        assert_eq!(store.unsearched_originals(10).unwrap(), vec![a, b]);
-        store.mark_searched(a, 3, Utc::now()).unwrap();
-        assert_eq!(store.unsearched_originals(10).unwrap(), vec![b]);
+        crate::store::testdb::on_both(|| {
+            let dir = tempfile::tempdir().unwrap();
+            let mut store = crate::store::testdb::open(dir.path()).unwrap();
+            let a = original(&mut store, "https://news.example.com/1");
+            let b = original(&mut store, "https://news.example.com/2");
+            assert_eq!(store.unsearched_originals(10).unwrap(), vec![a, b]);
+            store.mark_searched(a, 3, Utc::now()).unwrap();
+            assert_eq!(store.unsearched_originals(10).unwrap(), vec![b]);
+        });
     }
 
     #[test]
     fn evidence_and_alerts_commit_with_the_match() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open_dir(dir.path()).unwrap();
-        let id = original(&mut store, "https://news.example/1");
-        let alert = |role| crate::store::NewAlert {
-            match_id: None,
-            role,
-            channel: crate::store::Channel::Email,
-            facts_json: "{}".into(),
-            evidence_file: Some("e.warc.gz".into()),
-            evidence_sha256: Some("ab".into()),
-        };
-        let mut calls = Vec::new();
-        let outcomes = store
-            .record_matches_with(
-                &capture(b"page"),
-                &[new_match(id, Verdict::Copy, false)],
-                Utc::now(),
-                &mut |i, match_id| {
-                    calls.push((i, match_id));
-                    MatchEvidence {
-                        evidence_file: Some("e.warc.gz".into()),
-                        evidence_sha256: Some("ab".into()),
-                        alerts: vec![
-                            alert(crate::config::Role::Legal),
-                            alert(crate::config::Role::Licensing),
-                        ],
-                    }
-                },
-            )
-            .unwrap();
-        let MatchOutcome::New { id: match_id } = outcomes[0] else {
-            panic!("{outcomes:?}")
-        };
-        assert_eq!(calls, vec![(0, match_id)]);
-        let detail = store.find_match(match_id).unwrap().unwrap();
-        assert_eq!(detail.evidence_file.as_deref(), Some("e.warc.gz"));
-        assert_eq!(detail.evidence_sha256.as_deref(), Some("ab"));
-        assert_eq!(
-            store.match_by_evidence_file("e.warc.gz").unwrap(),
-            Some((match_id, Some("ab".into())))
-        );
-        assert_eq!(store.pending_alert_count().unwrap(), 2);
-        // Seen again: no new evidence, no new alerts.
-        store
-            .record_matches_with(
-                &capture(b"page"),
-                &[new_match(id, Verdict::Copy, false)],
-                Utc::now(),
-                &mut |_, _| panic!("only new matches get evidence"),
-            )
-            .unwrap();
-        assert_eq!(store.pending_alert_count().unwrap(), 2);
+        crate::store::testdb::on_both(|| {
+            let dir = tempfile::tempdir().unwrap();
+            let mut store = crate::store::testdb::open(dir.path()).unwrap();
+            let id = original(&mut store, "https://news.example/1");
+            let alert = |role| crate::store::NewAlert {
+                match_id: None,
+                role,
+                channel: crate::store::Channel::Email,
+                facts_json: "{}".into(),
+                evidence_file: Some("e.warc.gz".into()),
+                evidence_sha256: Some("ab".into()),
+            };
+            let mut calls = Vec::new();
+            let outcomes = store
+                .record_matches_with(
+                    &capture(b"page"),
+                    &[new_match(id, Verdict::Copy, false)],
+                    Utc::now(),
+                    &mut |i, match_id| {
+                        calls.push((i, match_id));
+                        MatchEvidence {
+                            evidence_file: Some("e.warc.gz".into()),
+                            evidence_sha256: Some("ab".into()),
+                            alerts: vec![
+                                alert(crate::config::Role::Legal),
+                                alert(crate::config::Role::Licensing),
+                            ],
+                        }
+                    },
+                )
+                .unwrap();
+            let MatchOutcome::New { id: match_id } = outcomes[0] else {
+                panic!("{outcomes:?}")
+            };
+            assert_eq!(calls, vec![(0, match_id)]);
+            let detail = store.find_match(match_id).unwrap().unwrap();
+            assert_eq!(detail.evidence_file.as_deref(), Some("e.warc.gz"));
+            assert_eq!(detail.evidence_sha256.as_deref(), Some("ab"));
+            assert_eq!(
+                store.match_by_evidence_file("e.warc.gz").unwrap(),
+                Some((match_id, Some("ab".into())))
+            );
+            assert_eq!(store.pending_alert_count().unwrap(), 2);
+            // Seen again: no new evidence, no new alerts.
+            store
+                .record_matches_with(
+                    &capture(b"page"),
+                    &[new_match(id, Verdict::Copy, false)],
+                    Utc::now(),
+                    &mut |_, _| panic!("only new matches get evidence"),
+                )
+                .unwrap();
+            assert_eq!(store.pending_alert_count().unwrap(), 2);
+        });
     }
 
     #[test]
     fn an_ignored_match_keeps_its_evidence_and_alerts_nobody() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open_dir(dir.path()).unwrap();
-        let id = original(&mut store, "https://news.example/1");
-        // Ignored wins over licensed for the status; the licensed flag is kept.
-        let mut m = new_match(id, Verdict::Copy, true);
-        m.ignored = true;
-        let outcomes = store
-            .record_matches_with(&capture(b"page"), &[m], Utc::now(), &mut |_, match_id| {
-                MatchEvidence {
-                    evidence_file: Some("i.warc.gz".into()),
-                    evidence_sha256: Some("cd".into()),
-                    alerts: vec![crate::store::NewAlert {
-                        match_id: Some(match_id),
-                        role: crate::config::Role::Legal,
-                        channel: crate::store::Channel::Email,
-                        facts_json: "{}".into(),
-                        evidence_file: None,
-                        evidence_sha256: None,
-                    }],
-                }
-            })
-            .unwrap();
-        let MatchOutcome::New { id: match_id } = outcomes[0] else {
-            panic!("{outcomes:?}")
-        };
-        let detail = store.find_match(match_id).unwrap().unwrap();
-        assert_eq!(detail.summary.status, "ignored");
-        assert!(detail.summary.licensed);
-        assert_eq!(detail.evidence_file.as_deref(), Some("i.warc.gz"));
-        assert_eq!(store.pending_alert_count().unwrap(), 0);
+        crate::store::testdb::on_both(|| {
+            let dir = tempfile::tempdir().unwrap();
+            let mut store = crate::store::testdb::open(dir.path()).unwrap();
+            let id = original(&mut store, "https://news.example/1");
+            // Ignored wins over licensed for the status; the licensed flag is kept.
+            let mut m = new_match(id, Verdict::Copy, true);
+            m.ignored = true;
+            let outcomes = store
+                .record_matches_with(&capture(b"page"), &[m], Utc::now(), &mut |_, match_id| {
+                    MatchEvidence {
+                        evidence_file: Some("i.warc.gz".into()),
+                        evidence_sha256: Some("cd".into()),
+                        alerts: vec![crate::store::NewAlert {
+                            match_id: Some(match_id),
+                            role: crate::config::Role::Legal,
+                            channel: crate::store::Channel::Email,
+                            facts_json: "{}".into(),
+                            evidence_file: None,
+                            evidence_sha256: None,
+                        }],
+                    }
+                })
+                .unwrap();
+            let MatchOutcome::New { id: match_id } = outcomes[0] else {
+                panic!("{outcomes:?}")
+            };
+            let detail = store.find_match(match_id).unwrap().unwrap();
+            assert_eq!(detail.summary.status, "ignored");
+            assert!(detail.summary.licensed);
+            assert_eq!(detail.evidence_file.as_deref(), Some("i.warc.gz"));
+            assert_eq!(store.pending_alert_count().unwrap(), 0);
+        });
     }
 }

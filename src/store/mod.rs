@@ -26,6 +26,8 @@ mod matches;
 mod pg;
 mod review;
 pub(crate) mod sql;
+#[cfg(test)]
+pub(crate) mod testdb;
 mod timestamps;
 mod warc;
 
@@ -944,7 +946,8 @@ impl Store {
         }
         let inserted = tx
             .execute(
-                "INSERT OR IGNORE INTO site_template_pages (host, url) VALUES (?1, ?2)",
+                "INSERT INTO site_template_pages (host, url) VALUES (?1, ?2)
+                 ON CONFLICT DO NOTHING",
                 params![host, url],
             )
             .map_err(err)?;
@@ -1363,67 +1366,71 @@ mod tests {
 
     #[test]
     fn new_unchanged_updated() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open_dir(dir.path()).unwrap();
-        let now = Utc::now();
-        let a = article("https://x.example/1", "abc");
-        assert_eq!(
-            store.upsert_original(&a, now).unwrap(),
-            Upsert::New { id: 1 }
-        );
-        assert_eq!(
-            store.upsert_original(&a, now).unwrap(),
-            Upsert::Unchanged { id: 1 }
-        );
-        let b = article("https://x.example/1", "abcd");
-        assert_eq!(
-            store.upsert_original(&b, now).unwrap(),
-            Upsert::Updated { id: 1, version: 2 }
-        );
-        let rec = store
-            .find_original(&OriginalKey::parse("1"))
-            .unwrap()
-            .unwrap();
-        assert_eq!(rec.text, "abcd");
-        assert_eq!(rec.versions, 2);
-        assert_eq!(rec.simhash, "ffffffffffffffff");
-        let by_url = store
-            .find_original(&OriginalKey::parse("https://x.example/1"))
-            .unwrap()
-            .unwrap();
-        assert_eq!(by_url.id, 1);
-        // Only the current version's segments feed the index; u64 survives the i64 column.
-        assert_eq!(
-            store.current_segment_fingerprints().unwrap(),
-            vec![(0x8000_0000_0000_0001, 1)]
-        );
-        assert_eq!(
-            store.current_whole_fingerprints().unwrap(),
-            vec![(u64::MAX, 1)]
-        );
-        let mut anchors = store.current_anchors().unwrap();
-        anchors.sort_unstable();
-        assert_eq!(anchors, vec![(3, 1), (u64::MAX, 1)]);
-        // Sentences count once per original, and not again for a new version.
-        store
-            .upsert_original(&article("https://x.example/2", "z"), now)
-            .unwrap();
-        assert_eq!(store.frequent_sentences(2).unwrap().len(), 2);
-        assert!(store.frequent_sentences(3).unwrap().is_empty());
+        crate::store::testdb::on_both(|| {
+            let dir = tempfile::tempdir().unwrap();
+            let mut store = crate::store::testdb::open(dir.path()).unwrap();
+            let now = Utc::now();
+            let a = article("https://x.example/1", "abc");
+            assert_eq!(
+                store.upsert_original(&a, now).unwrap(),
+                Upsert::New { id: 1 }
+            );
+            assert_eq!(
+                store.upsert_original(&a, now).unwrap(),
+                Upsert::Unchanged { id: 1 }
+            );
+            let b = article("https://x.example/1", "abcd");
+            assert_eq!(
+                store.upsert_original(&b, now).unwrap(),
+                Upsert::Updated { id: 1, version: 2 }
+            );
+            let rec = store
+                .find_original(&OriginalKey::parse("1"))
+                .unwrap()
+                .unwrap();
+            assert_eq!(rec.text, "abcd");
+            assert_eq!(rec.versions, 2);
+            assert_eq!(rec.simhash, "ffffffffffffffff");
+            let by_url = store
+                .find_original(&OriginalKey::parse("https://x.example/1"))
+                .unwrap()
+                .unwrap();
+            assert_eq!(by_url.id, 1);
+            // Only the current version's segments feed the index; u64 survives the i64 column.
+            assert_eq!(
+                store.current_segment_fingerprints().unwrap(),
+                vec![(0x8000_0000_0000_0001, 1)]
+            );
+            assert_eq!(
+                store.current_whole_fingerprints().unwrap(),
+                vec![(u64::MAX, 1)]
+            );
+            let mut anchors = store.current_anchors().unwrap();
+            anchors.sort_unstable();
+            assert_eq!(anchors, vec![(3, 1), (u64::MAX, 1)]);
+            // Sentences count once per original, and not again for a new version.
+            store
+                .upsert_original(&article("https://x.example/2", "z"), now)
+                .unwrap();
+            assert_eq!(store.frequent_sentences(2).unwrap().len(), 2);
+            assert!(store.frequent_sentences(3).unwrap().is_empty());
+        });
     }
 
     #[test]
     fn reopening_keeps_data_and_schema() {
-        let dir = tempfile::tempdir().unwrap();
-        {
-            let mut store = Store::open_dir(dir.path()).unwrap();
-            store
-                .upsert_original(&article("u", "abc"), Utc::now())
-                .unwrap();
-        }
-        let store = Store::open_dir(dir.path()).unwrap();
-        assert_eq!(store.original_count().unwrap(), 1);
-        assert!(store.integrity_ok().unwrap());
+        crate::store::testdb::on_both(|| {
+            let dir = tempfile::tempdir().unwrap();
+            {
+                let mut store = crate::store::testdb::open(dir.path()).unwrap();
+                store
+                    .upsert_original(&article("u", "abc"), Utc::now())
+                    .unwrap();
+            }
+            let store = crate::store::testdb::open(dir.path()).unwrap();
+            assert_eq!(store.original_count().unwrap(), 1);
+            assert!(store.integrity_ok().unwrap());
+        });
     }
 
     #[test]

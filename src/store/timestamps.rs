@@ -119,9 +119,10 @@ impl Store {
         for (file, sha256) in &files {
             let written = written_at(file).unwrap_or(now);
             tx.execute(
-                "INSERT OR IGNORE INTO evidence_timestamps
+                "INSERT INTO evidence_timestamps
                      (file_name, sha256, written_at, queued_at, next_attempt_at)
-                 VALUES (?1, ?2, ?3, ?4, ?4)",
+                 VALUES (?1, ?2, ?3, ?4, ?4)
+                 ON CONFLICT DO NOTHING",
                 params![file, sha256, timestamp(written), now_text],
             )
             .map_err(err)?;
@@ -286,69 +287,73 @@ mod tests {
 
     #[test]
     fn evidence_files_are_queued_once_retried_and_stamped_once() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open_dir(dir.path()).unwrap();
-        let id = original(&mut store, "https://news.example/1");
-        store
-            .record_matches_with(
-                &capture(b"page"),
-                &[new_match(id, Verdict::Copy, false)],
-                Utc::now(),
-                &mut |_, _| MatchEvidence {
-                    evidence_file: Some("20261126T080000.250Z-m1-copier.example.warc.gz".into()),
-                    evidence_sha256: Some("ab".into()),
-                    alerts: Vec::new(),
-                },
-            )
-            .unwrap();
-        let t0 = Utc::now();
-        let written = |name: &str| crate::evidence::stamping::written_at_from_name(name);
-        assert_eq!(store.queue_evidence_timestamps(t0, written).unwrap(), 1);
-        assert_eq!(store.queue_evidence_timestamps(t0, written).unwrap(), 0);
-        let due = store.due_timestamps(t0, 10).unwrap();
-        assert_eq!(due.len(), 1);
-        let row = &due[0];
-        assert_eq!(row.written_at, "2026-11-26T08:00:00Z");
-        assert_eq!((row.state.as_str(), row.attempts), ("pending", 0));
-
-        // A failed round: not due until its next attempt.
-        let later = t0 + chrono::Duration::seconds(60);
-        store
-            .record_timestamp_failure(row.id, "tsa down", later)
-            .unwrap();
-        assert!(store.due_timestamps(t0, 10).unwrap().is_empty());
-        let again = store.due_timestamps(later, 10).unwrap();
-        assert_eq!(again[0].attempts, 1);
-        assert_eq!(again[0].last_error.as_deref(), Some("tsa down"));
-
-        let token = StampedToken {
-            tsa_url: "http://tsa.example/",
-            token: b"der",
-            gen_time: later,
-            serial: "0a",
-            tsa_name: "CN=TSA",
-            delay_seconds: 42,
-        };
-        assert!(store.record_timestamp(row.id, &token, later).unwrap());
-        assert!(
-            !store.record_timestamp(row.id, &token, later).unwrap(),
-            "a done row is never stamped again"
-        );
-        let done = store
-            .evidence_timestamp("20261126T080000.250Z-m1-copier.example.warc.gz")
-            .unwrap()
-            .unwrap();
-        assert_eq!((done.state.as_str(), done.attempts), ("done", 2));
-        assert_eq!(done.delay_seconds, Some(42));
-        assert_eq!(done.last_error, None);
-        assert_eq!(
+        crate::store::testdb::on_both(|| {
+            let dir = tempfile::tempdir().unwrap();
+            let mut store = crate::store::testdb::open(dir.path()).unwrap();
+            let id = original(&mut store, "https://news.example/1");
             store
-                .timestamp_token("20261126T080000.250Z-m1-copier.example.warc.gz")
+                .record_matches_with(
+                    &capture(b"page"),
+                    &[new_match(id, Verdict::Copy, false)],
+                    Utc::now(),
+                    &mut |_, _| MatchEvidence {
+                        evidence_file: Some(
+                            "20261126T080000.250Z-m1-copier.example.warc.gz".into(),
+                        ),
+                        evidence_sha256: Some("ab".into()),
+                        alerts: Vec::new(),
+                    },
+                )
+                .unwrap();
+            let t0 = Utc::now();
+            let written = |name: &str| crate::evidence::stamping::written_at_from_name(name);
+            assert_eq!(store.queue_evidence_timestamps(t0, written).unwrap(), 1);
+            assert_eq!(store.queue_evidence_timestamps(t0, written).unwrap(), 0);
+            let due = store.due_timestamps(t0, 10).unwrap();
+            assert_eq!(due.len(), 1);
+            let row = &due[0];
+            assert_eq!(row.written_at, "2026-11-26T08:00:00Z");
+            assert_eq!((row.state.as_str(), row.attempts), ("pending", 0));
+
+            // A failed round: not due until its next attempt.
+            let later = t0 + chrono::Duration::seconds(60);
+            store
+                .record_timestamp_failure(row.id, "tsa down", later)
+                .unwrap();
+            assert!(store.due_timestamps(t0, 10).unwrap().is_empty());
+            let again = store.due_timestamps(later, 10).unwrap();
+            assert_eq!(again[0].attempts, 1);
+            assert_eq!(again[0].last_error.as_deref(), Some("tsa down"));
+
+            let token = StampedToken {
+                tsa_url: "http://tsa.example/",
+                token: b"der",
+                gen_time: later,
+                serial: "0a",
+                tsa_name: "CN=TSA",
+                delay_seconds: 42,
+            };
+            assert!(store.record_timestamp(row.id, &token, later).unwrap());
+            assert!(
+                !store.record_timestamp(row.id, &token, later).unwrap(),
+                "a done row is never stamped again"
+            );
+            let done = store
+                .evidence_timestamp("20261126T080000.250Z-m1-copier.example.warc.gz")
                 .unwrap()
-                .as_deref(),
-            Some(&b"der"[..])
-        );
-        assert_eq!(store.timestamp_counts().unwrap(), (0, 1));
-        assert!(store.due_timestamps(later, 10).unwrap().is_empty());
+                .unwrap();
+            assert_eq!((done.state.as_str(), done.attempts), ("done", 2));
+            assert_eq!(done.delay_seconds, Some(42));
+            assert_eq!(done.last_error, None);
+            assert_eq!(
+                store
+                    .timestamp_token("20261126T080000.250Z-m1-copier.example.warc.gz")
+                    .unwrap()
+                    .as_deref(),
+                Some(&b"der"[..])
+            );
+            assert_eq!(store.timestamp_counts().unwrap(), (0, 1));
+            assert!(store.due_timestamps(later, 10).unwrap().is_empty());
+        });
     }
 }

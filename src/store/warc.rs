@@ -112,25 +112,27 @@ mod tests {
 
     #[test]
     fn progress_moves_forward_and_a_rescan_starts_over() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open_dir(dir.path()).unwrap();
-        let now = Utc::now();
-        assert_eq!(store.warc_file_progress("a.warc.gz").unwrap(), None);
-        store
-            .warc_file_checkpoint("a.warc.gz", 10, 4096, now)
-            .unwrap();
-        assert_eq!(
-            store.warc_file_progress("a.warc.gz").unwrap(),
-            Some(WarcFileProgress {
-                done: false,
-                records: 10,
-                resume_offset: 4096
-            })
-        );
-        store.warc_file_done("a.warc.gz", 25, 9000, now).unwrap();
-        assert!(store.warc_file_progress("a.warc.gz").unwrap().unwrap().done);
-        store.warc_file_checkpoint("a.warc.gz", 0, 0, now).unwrap();
-        let p = store.warc_file_progress("a.warc.gz").unwrap().unwrap();
-        assert!(!p.done && p.records == 0 && p.resume_offset == 0);
+        crate::store::testdb::on_both(|| {
+            let dir = tempfile::tempdir().unwrap();
+            let mut store = crate::store::testdb::open(dir.path()).unwrap();
+            let now = Utc::now();
+            assert_eq!(store.warc_file_progress("a.warc.gz").unwrap(), None);
+            store
+                .warc_file_checkpoint("a.warc.gz", 10, 4096, now)
+                .unwrap();
+            assert_eq!(
+                store.warc_file_progress("a.warc.gz").unwrap(),
+                Some(WarcFileProgress {
+                    done: false,
+                    records: 10,
+                    resume_offset: 4096
+                })
+            );
+            store.warc_file_done("a.warc.gz", 25, 9000, now).unwrap();
+            assert!(store.warc_file_progress("a.warc.gz").unwrap().unwrap().done);
+            store.warc_file_checkpoint("a.warc.gz", 0, 0, now).unwrap();
+            let p = store.warc_file_progress("a.warc.gz").unwrap().unwrap();
+            assert!(!p.done && p.records == 0 && p.resume_offset == 0);
+        });
     }
 }

@@ -445,9 +445,12 @@ impl Store {
         }
         if e.kind == "step" && to == CaseState::NoticeSent {
             tx.execute(
-                "UPDATE cases SET notice_at = ?2, notice_channel = ?3, notice_recipient = ?4,
-                                  first_notice_at = MIN(COALESCE(first_notice_at, ?2), ?2)
-                 WHERE id = ?1",
+                &format!(
+                    "UPDATE cases SET notice_at = ?2, notice_channel = ?3, notice_recipient = ?4,
+                                      first_notice_at = {least}(COALESCE(first_notice_at, ?2), ?2)
+                     WHERE id = ?1",
+                    least = least(&tx)
+                ),
                 params![change.case_id, at, e.channel, e.recipient],
             )
             .map_err(err)?;
@@ -458,7 +461,10 @@ impl Store {
             || to == CaseState::Closed && e.outcome == Some(Outcome::Removed)
         {
             tx.execute(
-                "UPDATE cases SET removed_at = MIN(COALESCE(removed_at, ?2), ?2) WHERE id = ?1",
+                &format!(
+                    "UPDATE cases SET removed_at = {least}(COALESCE(removed_at, ?2), ?2) WHERE id = ?1",
+                    least = least(&tx)
+                ),
                 params![change.case_id, at],
             )
             .map_err(err)?;
@@ -486,6 +492,15 @@ impl Store {
         }
         tx.commit().map_err(err)?;
         Ok(Some(event_id))
+    }
+}
+
+/// The smaller of two values: SQLite's two-argument `MIN`, PostgreSQL's `LEAST`.
+fn least(conn: &crate::store::sql::Connection) -> &'static str {
+    if conn.is_postgres() {
+        "LEAST"
+    } else {
+        "MIN"
     }
 }
 

@@ -241,7 +241,7 @@ impl Store {
                              SELECT id, depth, next_fetch_at, ROW_NUMBER() OVER (
                                  PARTITION BY host ORDER BY depth, next_fetch_at, id) AS n
                              FROM crawl_frontier
-                             WHERE state = 'queued' AND next_fetch_at <= ?1)
+                             WHERE state = 'queued' AND next_fetch_at <= ?1) AS ranked
                          WHERE n <= ?3
                          ORDER BY depth, next_fetch_at, id
                          LIMIT ?2)

@@ -247,8 +247,8 @@ impl Store {
         let (sql, key) = if window.to >= now {
             // matches_status_first_seen (status, first_seen): the current backlog.
             (
-                "SELECT COUNT(*), MIN(first_seen), SUM(first_seen > ?2), SUM(first_seen > ?3),
-                        SUM(first_seen > ?4), SUM(first_seen > ?5)
+                "SELECT COUNT(*), MIN(first_seen), SUM(CASE WHEN first_seen > ?2 THEN 1 ELSE 0 END), SUM(CASE WHEN first_seen > ?3 THEN 1 ELSE 0 END),
+                        SUM(CASE WHEN first_seen > ?4 THEN 1 ELSE 0 END), SUM(CASE WHEN first_seen > ?5 THEN 1 ELSE 0 END)
                  FROM matches WHERE status = 'unreviewed' AND first_seen < ?1",
                 to.clone(),
             )
@@ -257,8 +257,8 @@ impl Store {
             // decision's previous status, or the current status without one), and not
             // decided before the end.
             (
-                "SELECT COUNT(*), MIN(first_seen), SUM(first_seen > ?2), SUM(first_seen > ?3),
-                        SUM(first_seen > ?4), SUM(first_seen > ?5)
+                "SELECT COUNT(*), MIN(first_seen), SUM(CASE WHEN first_seen > ?2 THEN 1 ELSE 0 END), SUM(CASE WHEN first_seen > ?3 THEN 1 ELSE 0 END),
+                        SUM(CASE WHEN first_seen > ?4 THEN 1 ELSE 0 END), SUM(CASE WHEN first_seen > ?5 THEN 1 ELSE 0 END)
                  FROM matches m
                  LEFT JOIN decisions d ON d.id =
                      (SELECT MIN(id) FROM decisions WHERE match_id = m.id)
@@ -302,7 +302,7 @@ impl Store {
             .conn
             .prepare_cached(
                 "SELECT copy_host, COUNT(*), COUNT(DISTINCT original_id),
-                        SUM(status = 'infringing'), SUM(licensed)
+                        SUM(CASE WHEN status = 'infringing' THEN 1 ELSE 0 END), SUM(CASE WHEN licensed THEN 1 ELSE 0 END)
                  FROM matches INDEXED BY matches_host_original
                  WHERE first_seen >= ?1 AND first_seen < ?2 AND status <> 'false-positive'
                  GROUP BY copy_host
@@ -318,12 +318,19 @@ impl Store {
 
         // matches_first_decided (first_decided_at, first_seen): each match's first
         // decision is kept on the match, so no join is needed.
+        // Date arithmetic is the one thing the two engines spell differently.
+        let seconds = if self.conn.is_postgres() {
+            "ROUND(EXTRACT(EPOCH FROM (CAST(first_decided_at AS TIMESTAMPTZ)
+                                      - CAST(first_seen AS TIMESTAMPTZ))))::DOUBLE PRECISION"
+        } else {
+            "ROUND((julianday(first_decided_at) - julianday(first_seen)) * 86400.0)"
+        };
         let mut stmt = self
             .conn
-            .prepare_cached(
-                "SELECT ROUND((julianday(first_decided_at) - julianday(first_seen)) * 86400.0)
-                 FROM matches WHERE first_decided_at >= ?1 AND first_decided_at < ?2",
-            )
+            .prepare_cached(&format!(
+                "SELECT {seconds}
+                 FROM matches WHERE first_decided_at >= ?1 AND first_decided_at < ?2"
+            ))
             .map_err(|e| self.err(e))?;
         let rows = stmt
             .query_map(params![from, to], |r| r.get::<_, Option<f64>>(0))
@@ -397,8 +404,8 @@ impl Store {
         } else {
             rows(
                 "SELECT state, COUNT(*),
-                        SUM(state IN ('notice-sent', 'still-online', 'changed')
-                            AND notice_at <= ?2)
+                        SUM(CASE WHEN state IN ('notice-sent', 'still-online', 'changed')
+                            AND notice_at <= ?2 THEN 1 ELSE 0 END)
                  FROM (SELECT
                          (SELECT e.state FROM case_events e WHERE e.case_id = c.id
                             AND e.at < ?1 ORDER BY e.at DESC, e.id DESC LIMIT 1) AS state,
@@ -608,15 +615,15 @@ impl Store {
             .conn
             .prepare_cached(
                 "SELECT copy_host,
-                        SUM(licensed = 1 OR status = 'licensed'),
-                        COUNT(DISTINCT CASE WHEN licensed = 1 OR status = 'licensed'
+                        SUM(CASE WHEN licensed OR status = 'licensed' THEN 1 ELSE 0 END),
+                        COUNT(DISTINCT CASE WHEN licensed OR status = 'licensed'
                                             THEN original_id END),
-                        SUM(status = 'infringing'),
-                        SUM(licensed)
+                        SUM(CASE WHEN status = 'infringing' THEN 1 ELSE 0 END),
+                        SUM(CASE WHEN licensed THEN 1 ELSE 0 END)
                  FROM matches INDEXED BY matches_host_original
                  WHERE first_seen >= ?1 AND first_seen < ?2
                  GROUP BY copy_host
-                 HAVING SUM(licensed = 1 OR status = 'licensed') > 0
+                 HAVING SUM(CASE WHEN licensed OR status = 'licensed' THEN 1 ELSE 0 END) > 0
                  ORDER BY copy_host",
             )
             .map_err(|e| self.err(e))?;
@@ -638,7 +645,7 @@ impl Store {
                 "SELECT MIN(m) FROM (
                      SELECT MIN(first_seen) AS m FROM matches WHERE verdict = 'copy'
                      UNION ALL
-                     SELECT MIN(first_seen) FROM matches WHERE verdict = 'partial')",
+                     SELECT MIN(first_seen) FROM matches WHERE verdict = 'partial') AS firsts",
                 [],
                 |r| r.get(0),
             )

@@ -483,9 +483,9 @@ impl Store {
     pub fn match_counts_by_verdict(&self) -> Result<(i64, i64, i64), StoreError> {
         self.conn
             .query_row(
-                "SELECT COALESCE(SUM(licensed = 0 AND verdict = 'copy'), 0),
-                        COALESCE(SUM(licensed = 0 AND verdict = 'partial'), 0),
-                        COALESCE(SUM(licensed != 0), 0)
+                "SELECT COALESCE(SUM(CASE WHEN NOT licensed AND verdict = 'copy' THEN 1 ELSE 0 END), 0),
+                        COALESCE(SUM(CASE WHEN NOT licensed AND verdict = 'partial' THEN 1 ELSE 0 END), 0),
+                        COALESCE(SUM(CASE WHEN licensed THEN 1 ELSE 0 END), 0)
                  FROM matches",
                 [],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),

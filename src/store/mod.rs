@@ -955,7 +955,7 @@ impl Store {
             let mut stmt = tx
                 .prepare_cached(
                     "INSERT INTO site_template_lines (host, hash, pages) VALUES (?1, ?2, 1)
-                     ON CONFLICT(host, hash) DO UPDATE SET pages = pages + 1",
+                     ON CONFLICT(host, hash) DO UPDATE SET pages = site_template_lines.pages + 1",
                 )
                 .map_err(err)?;
             for &h in line_hashes {
@@ -1187,10 +1187,16 @@ impl Store {
     ///
     /// # Errors
     /// [`StoreError`] when the check cannot run.
+    /// On PostgreSQL, which checks its own pages, it is whether the server answers.
     pub fn integrity_ok(&self) -> Result<bool, StoreError> {
+        let sql = if self.conn.is_postgres() {
+            "SELECT 'ok'"
+        } else {
+            "PRAGMA integrity_check"
+        };
         let result: String = self
             .conn
-            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .query_row(sql, [], |r| r.get(0))
             .map_err(|e| self.err(e))?;
         Ok(result == "ok")
     }
@@ -1281,7 +1287,7 @@ fn upsert_in(
             hashes.dedup();
             let mut stmt = tx.prepare_cached(
                 "INSERT INTO sentence_docs (hash, docs) VALUES (?1, 1)
-                 ON CONFLICT(hash) DO UPDATE SET docs = docs + 1",
+                 ON CONFLICT(hash) DO UPDATE SET docs = sentence_docs.docs + 1",
             )?;
             for h in hashes {
                 stmt.execute(params![h as i64])?;

@@ -380,8 +380,9 @@ impl Store {
             SortKey::Share => format!("m.containment {direction}, m.id {direction}"),
             SortKey::Date => format!("m.captured_at {direction}, m.id {direction}"),
         };
+        // No limit is a limit no table reaches (SQLite's -1 is not standard SQL).
         let limit = if filter.limit == 0 {
-            -1
+            i64::MAX
         } else {
             filter.limit as i64
         };
@@ -530,7 +531,7 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT copy_host, SUM(status = 'unreviewed'), COUNT(*) FROM matches
+                "SELECT copy_host, SUM(CASE WHEN status = 'unreviewed' THEN 1 ELSE 0 END), COUNT(*) FROM matches
                  GROUP BY copy_host ORDER BY 2 DESC, 3 DESC, 1",
             )
             .map_err(|e| self.err(e))?;

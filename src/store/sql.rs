@@ -28,6 +28,20 @@ pub enum Value {
     Bool(bool),
 }
 
+impl Value {
+    /// The PostgreSQL type a parameter of this value is sent as when the server cannot
+    /// infer one (NULL as text).
+    fn pg_type(&self) -> Type {
+        match self {
+            Value::Integer(_) => Type::INT8,
+            Value::Real(_) => Type::FLOAT8,
+            Value::Blob(_) => Type::BYTEA,
+            Value::Bool(_) => Type::BOOL,
+            Value::Null | Value::Text(_) => Type::TEXT,
+        }
+    }
+}
+
 impl From<i64> for Value {
     fn from(v: i64) -> Value {
         Value::Integer(v)
@@ -724,9 +738,24 @@ impl Pg {
             None => {
                 let translated = translate(sql);
                 let client = &mut *client;
-                let s = blocking(|| client.prepare(&translated))?;
-                statements.insert(sql.to_string(), s.clone());
-                s
+                match blocking(|| client.prepare(&translated)) {
+                    Ok(s) => {
+                        statements.insert(sql.to_string(), s.clone());
+                        s
+                    }
+                    // A parameter whose type PostgreSQL cannot infer (`?2 IS NULL OR
+                    // status = ?2`): prepare again with the types of the values sent.
+                    // Not cached, since the next call's values may be typed otherwise.
+                    Err(e)
+                        if e.code() == Some(&postgres::error::SqlState::INDETERMINATE_DATATYPE)
+                            || e.code()
+                                == Some(&postgres::error::SqlState::AMBIGUOUS_PARAMETER) =>
+                    {
+                        let types: Vec<Type> = values.iter().map(Value::pg_type).collect();
+                        blocking(|| client.prepare_typed(&translated, &types))?
+                    }
+                    Err(e) => return Err(e.into()),
+                }
             }
         };
         let params: Vec<&(dyn postgres::types::ToSql + Sync)> = values
@@ -756,8 +785,12 @@ pub fn blocking<T: Send>(f: impl FnOnce() -> T + Send) -> T {
     }
 }
 
-/// `?N` and `?` placeholders to PostgreSQL's `$N`, outside string literals.
+/// `?N` and `?` placeholders to PostgreSQL's `$N`, outside string literals; and `LIKE`
+/// to `ILIKE`, because SQLite's `LIKE` ignores (ASCII) case and the store's searches
+/// rely on that.
 pub fn translate(sql: &str) -> String {
+    let sql = sql.replace(" LIKE ", " ILIKE ");
+    let sql = sql.as_str();
     let mut out = String::with_capacity(sql.len() + 8);
     let mut chars = sql.chars().peekable();
     let mut in_string = false;

@@ -102,7 +102,7 @@ impl Store {
                     "SELECT f, s FROM (
                          SELECT evidence_file AS f, evidence_sha256 AS s FROM matches
                          UNION SELECT archive_evidence_file, archive_evidence_sha256 FROM matches
-                         UNION SELECT evidence_file, evidence_sha256 FROM case_events)
+                         UNION SELECT evidence_file, evidence_sha256 FROM case_events) AS files
                      WHERE f IS NOT NULL AND s IS NOT NULL
                        AND f NOT IN (SELECT file_name FROM evidence_timestamps)
                      LIMIT ?1",
@@ -249,7 +249,7 @@ impl Store {
     pub fn timestamp_counts(&self) -> Result<(u64, u64), StoreError> {
         self.conn
             .query_row(
-                "SELECT COALESCE(SUM(state = 'pending'), 0), COALESCE(SUM(state = 'done'), 0)
+                "SELECT COALESCE(SUM(CASE WHEN state = 'pending' THEN 1 ELSE 0 END), 0), COALESCE(SUM(CASE WHEN state = 'done' THEN 1 ELSE 0 END), 0)
                  FROM evidence_timestamps",
                 [],
                 |r| {

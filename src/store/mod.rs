@@ -706,8 +706,31 @@ pub struct OriginalRecord {
 /// The SQLite database of one copyhound installation.
 pub struct Store {
     conn: Connection,
+    /// Where the store is, so another connection to it can be opened
+    /// ([`Store::location`]).
+    location: StoreLocation,
     /// Kept for error messages: every error names the database file.
     path: PathBuf,
+}
+
+/// Where a store is: enough to open another connection to it from any thread.
+#[derive(Debug, Clone)]
+pub enum StoreLocation {
+    Sqlite(PathBuf),
+    Postgres(PgTarget),
+}
+
+impl StoreLocation {
+    /// Opens a new connection to the store.
+    ///
+    /// # Errors
+    /// [`StoreError`] naming the file or URL.
+    pub fn open(&self) -> Result<Store, StoreError> {
+        match self {
+            StoreLocation::Sqlite(path) => Store::open(path),
+            StoreLocation::Postgres(target) => Store::open_postgres(target),
+        }
+    }
 }
 
 /// RFC 3339 in UTC with second precision: sortable as text, readable in reports.
@@ -750,6 +773,7 @@ impl Store {
             .map_err(err)?;
         let mut store = Store {
             conn: Connection::sqlite(conn),
+            location: StoreLocation::Sqlite(path.to_path_buf()),
             path: path.to_path_buf(),
         };
         store.migrate()?;
@@ -764,6 +788,7 @@ impl Store {
         let client = pg::connect(target)?;
         let mut store = Store {
             conn: Connection::postgres(client),
+            location: StoreLocation::Postgres(target.clone()),
             path: PathBuf::from(&target.url),
         };
         store.migrate()?;
@@ -785,6 +810,12 @@ impl Store {
     /// The database file, or the PostgreSQL URL (without a password).
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Where this store is: [`StoreLocation::open`] opens another connection to it
+    /// (for a thread of its own).
+    pub fn location(&self) -> StoreLocation {
+        self.location.clone()
     }
 
     /// Whether this store is on PostgreSQL.

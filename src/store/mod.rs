@@ -26,8 +26,8 @@ mod matches;
 mod pg;
 mod review;
 pub(crate) mod sql;
-#[cfg(test)]
-pub(crate) mod testdb;
+#[doc(hidden)]
+pub mod testdb;
 mod timestamps;
 mod warc;
 

@@ -1,0 +1,182 @@
+//! PostgreSQL as the shared store: several processes on one database (a throwaway
+//! cluster, see `copyhound::store::testdb`), with a real SMTP sink (aiosmtpd).
+//! Skipped when PostgreSQL is not installed, failed then under CI or
+//! `COPYHOUND_REQUIRE_TOOLS=1`.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::process::Command;
+
+use chrono::Utc;
+use copyhound::config::Settings;
+use copyhound::notify;
+use copyhound::store::{testdb, AlertState, Store};
+use mail_parser::MessageParser;
+
+use crate::util::{copyhound, free_port, python_needs, stderr, stdout, SmtpSink, OUTLET_CONFIG};
+
+/// A config on a new database of the shared cluster; `None` when PostgreSQL is absent.
+struct PgEnv {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+    config: PathBuf,
+}
+
+impl PgEnv {
+    fn new(extra: &str) -> Option<PgEnv> {
+        let cluster = testdb::cluster()?;
+        let target = cluster.target(&testdb::new_database());
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_path_buf();
+        let config = root.join("copyhound.toml");
+        std::fs::write(
+            &config,
+            format!("{OUTLET_CONFIG}database_url = \"{}\"\n{extra}", target.url),
+        )
+        .unwrap();
+        Some(PgEnv {
+            _dir: dir,
+            root,
+            config,
+        })
+    }
+
+    fn settings(&self) -> Settings {
+        Settings::load(&self.config).unwrap()
+    }
+
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        let mut all = args.to_vec();
+        all.extend(["--config", self.config.to_str().unwrap()]);
+        copyhound(&all)
+    }
+}
+
+#[test]
+fn migrate_reports_the_version_and_a_newer_schema_is_refused() {
+    let Some(env) = PgEnv::new("") else { return };
+    let out = env.run(&["migrate"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let known = Store::supported_schema_version();
+    assert!(
+        stdout(&out).contains(&format!(
+            "schema version {known} (this copyhound knows {known})"
+        )),
+        "{}",
+        stdout(&out)
+    );
+    // Another copyhound, newer, migrated the database further: this one refuses it.
+    let store = Store::open_storage(&env.settings().storage).unwrap();
+    drop(store);
+    let target = env.settings().storage.database.unwrap();
+    let mut client = postgres::Client::connect(&target.url, postgres::NoTls).unwrap();
+    client
+        .execute(
+            "INSERT INTO schema_version (version) VALUES ($1)",
+            &[&(known + 5)],
+        )
+        .unwrap();
+    for args in [&["migrate"][..], &["originals", "list"][..]] {
+        let out = env.run(args);
+        assert!(!out.status.success(), "{args:?} ran against a newer schema");
+        let err = stderr(&out);
+        assert!(
+            err.contains(&format!(
+                "schema version {} is newer than this copyhound ({known})",
+                known + 5
+            )),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn a_password_in_the_database_url_is_refused_and_never_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("copyhound.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "{OUTLET_CONFIG}database_url = \"postgres://copyhound:s3cret-pw@127.0.0.1:5432/ch\"\n"
+        ),
+    )
+    .unwrap();
+    let out = copyhound(&["check-config", "--config", config.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let all = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(
+        all.contains("storage.database_url: must not contain a password"),
+        "{all}"
+    );
+    assert!(!all.contains("s3cret-pw"), "{all}");
+}
+
+/// Two processes send one outbox on one PostgreSQL database at the same time: every
+/// alert is claimed by one of them and arrives once.
+#[test]
+fn two_processes_deliver_each_alert_once() {
+    if !python_needs("aiosmtpd", "two_processes_deliver_each_alert_once") {
+        return;
+    }
+    let port = free_port();
+    let Some(env) = PgEnv::new(&format!(
+        "\n[email]\nsmtp_url = \"smtp://127.0.0.1:{port}\"\nstarttls = \"opportunistic\"\nfrom = \"copyhound <copyhound@jiangcheng-daily.example>\"\nretry_initial = \"1s\"\nretry_max = \"2s\"\ntimeout = \"5s\"\ndigest_after = 1000\n"
+    )) else {
+        return;
+    };
+    let sink = SmtpSink::start(port, &env.root.join("mail"), None);
+    let settings = env.settings();
+    let mut store = Store::open_storage(&settings.storage).unwrap();
+    for n in 1..=12 {
+        let facts = crate::alerts::facts(n, "转载的标题");
+        let alerts = notify::new_alerts(&facts, None, &settings.email, &settings.contacts).unwrap();
+        store.enqueue_alerts(&alerts, Utc::now()).unwrap();
+    }
+    let queued = store.list_alerts(1000).unwrap();
+    assert_eq!(queued.len(), 24);
+
+    let config = env.config.to_str().unwrap().to_string();
+    let spawn = || {
+        Command::new(env!("CARGO_BIN_EXE_copyhound"))
+            .args(["alerts", "send", "--wait", "20s", "--config", &config])
+            .env_remove("COPYHOUND_CONFIG")
+            .output()
+    };
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(spawn);
+        let b = s.spawn(spawn);
+        (a.join().unwrap().unwrap(), b.join().unwrap().unwrap())
+    });
+    assert!(a.status.success(), "{}", stderr(&a));
+    assert!(b.status.success(), "{}", stderr(&b));
+
+    let alerts = store.list_alerts(1000).unwrap();
+    assert!(
+        alerts.iter().all(|a| a.state == AlertState::Sent),
+        "{alerts:?}"
+    );
+    let recorded: BTreeSet<String> = alerts.iter().filter_map(|a| a.message_id.clone()).collect();
+    let received: Vec<String> = sink
+        .messages()
+        .iter()
+        .map(|(raw, _)| {
+            MessageParser::default()
+                .parse(raw)
+                .unwrap()
+                .message_id()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    let distinct: BTreeSet<String> = received.iter().cloned().collect();
+    assert_eq!(
+        received.len(),
+        distinct.len(),
+        "a message arrived twice: {received:?}"
+    );
+    let recorded: BTreeSet<String> = recorded
+        .into_iter()
+        .map(|id| id.trim_matches(['<', '>']).to_string())
+        .collect();
+    assert_eq!(distinct, recorded);
+}

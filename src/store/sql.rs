@@ -406,7 +406,8 @@ impl<T> OptionalExtension<T> for Result<T> {
 
 /// A PostgreSQL connection and its prepared statements (keyed by translated SQL).
 pub struct Pg {
-    client: RefCell<postgres::Client>,
+    /// Dropped by hand (see `Drop for Pg`): closing the connection blocks.
+    client: std::mem::ManuallyDrop<RefCell<postgres::Client>>,
     statements: RefCell<HashMap<String, postgres::Statement>>,
 }
 
@@ -430,7 +431,7 @@ impl Connection {
     pub fn postgres(client: postgres::Client) -> Connection {
         Connection {
             engine: Engine::Postgres(Pg {
-                client: RefCell::new(client),
+                client: std::mem::ManuallyDrop::new(RefCell::new(client)),
                 statements: RefCell::new(HashMap::new()),
             }),
         }
@@ -712,6 +713,18 @@ impl Drop for Transaction<'_> {
             // Nothing to report to: the caller is already returning its own error.
             let _ = self.conn.execute_batch("ROLLBACK");
         }
+    }
+}
+
+impl Drop for Pg {
+    fn drop(&mut self) {
+        // SAFETY: `client` is taken once, here, and never used again: `self` is being
+        // dropped.
+        let client = unsafe { std::mem::ManuallyDrop::take(&mut self.client) };
+        // Closing the connection blocks on the driver's runtime, which must not happen
+        // on an async runtime's thread (a store dropped inside a task).
+        let client = client.into_inner();
+        blocking(move || drop(client));
     }
 }
 

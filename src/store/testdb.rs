@@ -70,8 +70,13 @@ pub fn new_database() -> String {
         NEXT.fetch_add(1, Ordering::Relaxed)
     );
     let mut admin = super::pg::connect(&cluster.target("postgres")).expect("admin connection");
-    super::sql::blocking(|| admin.batch_execute(&format!("CREATE DATABASE {name}")))
-        .expect("CREATE DATABASE");
+    let create = format!("CREATE DATABASE {name}");
+    super::sql::blocking(move || {
+        admin
+            .batch_execute(&create)
+            .map(|()| drop(admin))
+    })
+    .expect("CREATE DATABASE");
     name
 }
 

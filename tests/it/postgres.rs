@@ -180,3 +180,94 @@ fn two_processes_deliver_each_alert_once() {
         .collect();
     assert_eq!(distinct, recorded);
 }
+
+/// Two desks on one PostgreSQL database: a decision made through one is what the other
+/// shows, with its escalation recorded in the same transaction; the login session made
+/// on one is valid on the other (sessions live in the database too).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_desk_decision_on_one_node_is_seen_on_the_other() {
+    let Some(env) = PgEnv::new("") else { return };
+    let settings = env.settings();
+    let storage = settings.storage.clone();
+    let id = tokio::task::spawn_blocking(move || {
+        let mut store = Store::open_storage(&storage).unwrap();
+        let article = copyhound::store::NewArticle {
+            url: "https://www.jiangcheng-daily.example/a/1".into(),
+            title: "江城新闻".into(),
+            published: None,
+            author: None,
+            source: "test".into(),
+            text: "江城日报的原创报道正文".into(),
+            text_sha256: "00".into(),
+            simhash: 1,
+            segments: Vec::new(),
+            anchors: Vec::new(),
+            sentence_hashes: Vec::new(),
+            extraction: "container".into(),
+            page_chars: 0,
+            suspect: None,
+        };
+        let original_id = match store.upsert_original(&article, Utc::now()).unwrap() {
+            copyhound::store::Upsert::New { id } => id,
+            other => panic!("{other:?}"),
+        };
+        let m = copyhound::store::NewMatch {
+            copy_url: "http://copier.example/a".into(),
+            copy_host: "copier.example".into(),
+            original_id,
+            verdict: copyhound::detect::Verdict::Copy,
+            containment: 0.9,
+            coverage: 0.8,
+            copied_chars: 10,
+            passages: Vec::new(),
+            copy_title: "抄来的".into(),
+            licensed: false,
+            ignored: false,
+            original_version: Some(1),
+            archive: None,
+            licence_check: None,
+        };
+        let capture = crate::alerts::capture(1);
+        store
+            .record_matches(&capture, &[m.clone()], Utc::now())
+            .unwrap();
+        // Recorded again (another process saw the same page): still one match.
+        store.record_matches(&capture, &[m], Utc::now()).unwrap();
+        let matches = store.list_matches().unwrap();
+        assert_eq!(matches.len(), 1);
+        matches[0].id
+    })
+    .await
+    .unwrap();
+
+    let a = crate::web::DeskFixture::on_config(&env.config).await;
+    let b = crate::web::DeskFixture::on_config(&env.config).await;
+    let (session, csrf) = a.login().await;
+    let r = a
+        .post(
+            &format!("/matches/{id}/decide"),
+            Some(&session),
+            &[
+                ("csrf", &csrf),
+                ("status", "infringing"),
+                ("note", "node a"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), reqwest::StatusCode::SEE_OTHER);
+    // Node b, with node a's session: the decision is there.
+    let page = b.page(&format!("/matches/{id}"), &session).await;
+    assert!(page.contains("node a"), "{page}");
+    let storage = settings.storage.clone();
+    tokio::task::spawn_blocking(move || {
+        let store = Store::open_storage(&storage).unwrap();
+        let decisions = store.decisions(id).unwrap();
+        assert_eq!(decisions.len(), 1);
+        let alert = decisions[0].alert_id.expect("escalated");
+        assert!(store.find_alert(alert).unwrap().is_some());
+    })
+    .await
+    .unwrap();
+    a.stop().await;
+    b.stop().await;
+}

@@ -857,8 +857,8 @@ impl Store {
 
     /// Applies the migrations the database lacks, each in a transaction; refuses a
     /// database whose schema is newer than this copyhound knows. On PostgreSQL, where
-    /// several processes may start at once, the whole run holds an advisory lock so
-    /// each migration runs once.
+    /// several processes may start at once, the whole run is one transaction holding
+    /// the store's write lock, so each migration runs once.
     fn migrate(&mut self) -> Result<(), StoreError> {
         let path = self.path.clone();
         let err = |source| StoreError::Db {
@@ -868,8 +868,7 @@ impl Store {
         if self.conn.is_postgres() {
             let tx = begin_write(&mut self.conn).map_err(err)?;
             tx.execute_batch(
-                "SELECT pg_advisory_xact_lock(7351020150);
-                 CREATE TABLE IF NOT EXISTS schema_version (
+                "CREATE TABLE IF NOT EXISTS schema_version (
                      version BIGINT NOT NULL,
                      applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
                  );",

@@ -599,15 +599,24 @@ impl Connection {
         self.prepare(sql)
     }
 
-    /// Begins a write transaction that holds the write lock at once on SQLite (`BEGIN
-    /// IMMEDIATE`: see `store::begin_write`); a plain `BEGIN` on PostgreSQL, whose
-    /// row locks and constraints do that work.
+    /// Begins a write transaction that holds the write lock at once: `BEGIN IMMEDIATE`
+    /// on SQLite (see `store::begin_write`); on PostgreSQL a transaction-scoped
+    /// advisory lock ([`WRITE_LOCK`]) that every store write transaction takes first.
+    ///
+    /// That lock is what keeps the store's read-then-write transactions (is this match
+    /// known? is this decision a move into infringing?) exactly as correct across
+    /// processes as they are on SQLite, where one writer at a time is the rule: two
+    /// processes recording the same match or deciding the same match one after the
+    /// other see each other's committed rows. Readers never wait for it, and the
+    /// outbox's claims are conditional updates that need no lock. Finer locks (per
+    /// match, per queue) can replace it where write throughput across many machines
+    /// matters.
     ///
     /// # Errors
     /// The engine's error.
     pub fn transaction(&mut self) -> Result<Transaction<'_>> {
         let begin = if self.is_postgres() {
-            "BEGIN"
+            WRITE_LOCK_BEGIN
         } else {
             "BEGIN IMMEDIATE"
         };
@@ -618,6 +627,12 @@ impl Connection {
         })
     }
 }
+
+/// The PostgreSQL advisory lock key store write transactions take (an arbitrary
+/// constant: "copyhound" in a 64-bit space no other application is expected to use).
+pub const WRITE_LOCK: i64 = 0x636f_7079_686f_756e;
+
+const WRITE_LOCK_BEGIN: &str = "BEGIN; SELECT pg_advisory_xact_lock(7165069198915237230)";
 
 /// A statement to run (see [`Connection::prepare`]).
 pub struct Statement<'c> {
@@ -962,6 +977,11 @@ mod tests {
             "SELECT $1, '?', $2 WHERE a = $1"
         );
         assert_eq!(translate("a = ? AND b = ?"), "a = $1 AND b = $2");
+    }
+
+    #[test]
+    fn the_write_lock_statement_names_the_key() {
+        assert!(WRITE_LOCK_BEGIN.ends_with(&format!("({WRITE_LOCK})")));
     }
 
     #[test]

@@ -271,3 +271,69 @@ async fn a_desk_decision_on_one_node_is_seen_on_the_other() {
     a.stop().await;
     b.stop().await;
 }
+
+/// Four connections (as four processes would) record the same copy of the same
+/// original at once: one match, seen again by the others.
+#[test]
+fn a_match_found_by_many_processes_at_once_is_recorded_once() {
+    let Some(env) = PgEnv::new("") else { return };
+    let storage = env.settings().storage;
+    let mut store = Store::open_storage(&storage).unwrap();
+    let article = copyhound::store::NewArticle {
+        url: "https://www.jiangcheng-daily.example/a/2".into(),
+        title: "江城新闻".into(),
+        published: None,
+        author: None,
+        source: "test".into(),
+        text: "正文".into(),
+        text_sha256: "01".into(),
+        simhash: 1,
+        segments: Vec::new(),
+        anchors: Vec::new(),
+        sentence_hashes: Vec::new(),
+        extraction: "container".into(),
+        page_chars: 0,
+        suspect: None,
+    };
+    let original_id = match store.upsert_original(&article, Utc::now()).unwrap() {
+        copyhound::store::Upsert::New { id } => id,
+        other => panic!("{other:?}"),
+    };
+    let m = copyhound::store::NewMatch {
+        copy_url: "http://copier.example/b".into(),
+        copy_host: "copier.example".into(),
+        original_id,
+        verdict: copyhound::detect::Verdict::Copy,
+        containment: 0.9,
+        coverage: 0.8,
+        copied_chars: 2,
+        passages: Vec::new(),
+        copy_title: "抄来的".into(),
+        licensed: false,
+        ignored: false,
+        original_version: Some(1),
+        archive: None,
+        licence_check: None,
+    };
+    let barrier = std::sync::Barrier::new(4);
+    let outcomes: Vec<_> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut store = Store::open_storage(&storage).unwrap();
+                    barrier.wait();
+                    store
+                        .record_matches(&crate::alerts::capture(2), &[m.clone()], Utc::now())
+                        .unwrap()
+                })
+            })
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
+    });
+    let new = outcomes
+        .iter()
+        .filter(|o| matches!(o, copyhound::store::MatchOutcome::New { .. }))
+        .count();
+    assert_eq!(new, 1, "{outcomes:?}");
+    assert_eq!(store.list_matches().unwrap().len(), 1);
+}

@@ -1,15 +1,44 @@
-//! Storage: the one SQLite file under `[storage] dir` that holds the archive of originals,
-//! the crawler's state, matches with their captures (and, in later stages, evidence
-//! records and the mail outbox).
+//! Storage: every table of one copyhound installation (the archive of originals, the
+//! crawler's state, matches with their captures, decisions, cases, the alert outbox,
+//! desk sessions, archive-scan progress), in one of two engines: the SQLite file under
+//! `[storage] dir` (the default), or the PostgreSQL database of `[storage]
+//! database_url`, which several processes on several machines share.
 //!
 //! This is the only module that speaks SQL. Other modules call typed functions and get
 //! typed rows. Schema changes are numbered migrations in [`MIGRATIONS`], applied in order
-//! inside a transaction and recorded in `PRAGMA user_version`.
+//! inside a transaction and recorded in `PRAGMA user_version` (SQLite) or the
+//! `schema_version` table (PostgreSQL, where the same list is translated by
+//! [`pg::ddl`]); a database newer than this copyhound is refused on both.
 //!
-//! Durability: the database runs in WAL mode with `synchronous = FULL`, and every
-//! multi-row change (an article version with its segments) is one transaction. A crash at
-//! any point leaves either the whole change or none of it: an article is durable once
-//! [`Store::upsert_original`] returns.
+//! One store, two engines: the queries are written once, in SQL both understand
+//! (standard SQL, `ON CONFLICT` upserts, `CASE` sums, flags tested as booleans), and run
+//! through [`sql::Connection`], which translates placeholders and maps values; the few
+//! constructs that differ (date arithmetic, two-argument `MIN`) branch on
+//! [`sql::Connection::is_postgres`]. Every store test runs on both engines
+//! ([`testdb::on_both`]), so they cannot drift apart.
+//!
+//! Why the `postgres` crate (the synchronous face of `tokio-postgres`) and not `sqlx`:
+//! the store's API is synchronous and its callers already move it off the async
+//! threads (`spawn_blocking`, a `Mutex<Store>` in the desk), and the code is written
+//! against rusqlite's shape (`query_row`, `execute`, `params!`), which the synchronous
+//! client matches one for one; `sqlx` would make the whole store async or wrap every
+//! call in a runtime, and its checked query macros need a live database (or a
+//! prepared offline cache) at build time for both engines, while its `Any` driver
+//! gives up typed values. `postgres` builds in seconds with no build-time database,
+//! is MIT/Apache-2.0 like `sqlx`, is maintained with `tokio-postgres`, and takes
+//! rustls through `tokio-postgres-rustls` (no OpenSSL). Its one hazard, that it
+//! blocks on a runtime of its own, is contained in [`sql::blocking`].
+//!
+//! Durability: SQLite runs in WAL mode with `synchronous = FULL`; PostgreSQL with its
+//! own write-ahead log. Every multi-row change (an article version with its segments)
+//! is one transaction. A crash at any point leaves either the whole change or none of
+//! it: an article is durable once [`Store::upsert_original`] returns.
+//!
+//! Many processes, one truth: a write transaction holds SQLite's one write lock
+//! (`BEGIN IMMEDIATE`) or, on PostgreSQL, one advisory lock ([`sql::WRITE_LOCK`]), so
+//! read-then-write steps (is this match known? is this decision an escalation?) see
+//! every other process's committed work; uniqueness (`copy_url`, `original_id`) is
+//! also a constraint; the outbox's claims are conditional updates with a lease.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -669,3 +669,82 @@ fn site_row(r: &crate::store::sql::Row) -> crate::store::sql::Result<SiteActivit
 pub fn status_of(name: &str) -> ReviewStatus {
     ReviewStatus::parse(name).unwrap_or(ReviewStatus::Unreviewed)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+
+    use super::*;
+    use crate::detect::Verdict;
+    use crate::store::matches::tests::{capture, new_match, original};
+    use crate::store::NewDecision;
+
+    /// The dashboard's aggregates (range counts, sums of conditions, date arithmetic)
+    /// come out the same on both backends, and as expected.
+    #[test]
+    fn figures_are_the_same_on_both_backends() {
+        let seen = RefCell::new(Vec::new());
+        crate::store::testdb::on_both(|| {
+            let dir = tempfile::tempdir().unwrap();
+            let mut store = crate::store::testdb::open(dir.path()).unwrap();
+            let now = Utc.with_ymd_and_hms(2026, 11, 27, 9, 0, 0).unwrap();
+            let a = original(&mut store, "https://news.example.com/1");
+            let b = original(&mut store, "https://news.example.com/2");
+            store
+                .record_matches(
+                    &capture(b"<p>a</p>"),
+                    &[new_match(a, Verdict::Copy, false)],
+                    now,
+                )
+                .unwrap();
+            store
+                .record_matches(
+                    &capture(b"<p>b</p>"),
+                    &[new_match(b, Verdict::Partial, true)],
+                    now,
+                )
+                .unwrap();
+            let id = store.list_matches().unwrap()[1].id;
+            let decided = now + chrono::Duration::hours(2);
+            store
+                .decide(
+                    &[id],
+                    &NewDecision {
+                        status: ReviewStatus::Infringing,
+                        note: "n",
+                        actor: "wang",
+                        via: "cli",
+                    },
+                    &HashMap::new(),
+                    &[],
+                    decided,
+                )
+                .unwrap();
+            let window = Window {
+                from: now - chrono::Duration::days(7),
+                to: now + chrono::Duration::days(1),
+            };
+            let figures = store
+                .window_figures(window, decided, std::time::Duration::from_secs(14 * 86400))
+                .unwrap();
+            assert_eq!(figures.originals, 2);
+            assert_eq!(figures.decision_seconds, vec![7200.0]);
+            assert_eq!(figures.cases.opened, 1);
+            let (infringements, count) = store.infringements(window, 10).unwrap();
+            assert_eq!((infringements.len(), count), (1, 1));
+            let licensed = store.licensed_activity(window).unwrap();
+            assert_eq!(licensed.len(), 1);
+            assert_eq!(store.removals(window, 10).unwrap().1, 0);
+            assert!(store.first_match_seen().unwrap().is_some());
+            seen.borrow_mut().push(format!(
+                "{figures:?}\n{infringements:?}\n{licensed:?}\n{:?}",
+                store.match_counts_by_verdict().unwrap()
+            ));
+        });
+        let seen = seen.into_inner();
+        if let [sqlite, postgres] = seen.as_slice() {
+            assert_eq!(sqlite, postgres);
+        }
+    }
+}

@@ -813,11 +813,19 @@ pub fn blocking<T: Send>(f: impl FnOnce() -> T + Send) -> T {
     }
 }
 
-/// `?N` and `?` placeholders to PostgreSQL's `$N`, outside string literals; and `LIKE`
-/// to `ILIKE`, because SQLite's `LIKE` ignores (ASCII) case and the store's searches
-/// rely on that.
+/// `?N` and `?` placeholders to PostgreSQL's `$N`, outside string literals; `LIKE` to
+/// `ILIKE`, because SQLite's `LIKE` ignores (ASCII) case and the store's searches rely
+/// on that; and SQLite's index hints (`INDEXED BY name`) dropped, since PostgreSQL's
+/// planner takes none.
 pub fn translate(sql: &str) -> String {
-    let sql = sql.replace(" LIKE ", " ILIKE ");
+    let mut sql = sql.replace(" LIKE ", " ILIKE ");
+    while let Some(i) = sql.find("INDEXED BY ") {
+        let rest = &sql[i + "INDEXED BY ".len()..];
+        let name_len = rest
+            .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .unwrap_or(rest.len());
+        sql.replace_range(i..i + "INDEXED BY ".len() + name_len, "");
+    }
     let sql = sql.as_str();
     let mut out = String::with_capacity(sql.len() + 8);
     let mut chars = sql.chars().peekable();
@@ -977,6 +985,10 @@ mod tests {
             "SELECT $1, '?', $2 WHERE a = $1"
         );
         assert_eq!(translate("a = ? AND b = ?"), "a = $1 AND b = $2");
+        assert_eq!(
+            translate("FROM matches INDEXED BY matches_host_original\n WHERE x LIKE ?1"),
+            "FROM matches \n WHERE x ILIKE $1"
+        );
     }
 
     #[test]

@@ -71,12 +71,8 @@ pub fn new_database() -> String {
     );
     let mut admin = super::pg::connect(&cluster.target("postgres")).expect("admin connection");
     let create = format!("CREATE DATABASE {name}");
-    super::sql::blocking(move || {
-        admin
-            .batch_execute(&create)
-            .map(|()| drop(admin))
-    })
-    .expect("CREATE DATABASE");
+    super::sql::blocking(move || admin.batch_execute(&create).map(|()| drop(admin)))
+        .expect("CREATE DATABASE");
     name
 }
 

@@ -328,7 +328,10 @@ fn a_match_found_by_many_processes_at_once_is_recorded_once() {
                 })
             })
             .collect();
-        handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
     });
     let new = outcomes
         .iter()

@@ -52,6 +52,50 @@ impl PgEnv {
     }
 }
 
+/// An original in `store`: its id.
+fn seed_original(store: &mut Store, url: &str) -> i64 {
+    let article = copyhound::store::NewArticle {
+        url: url.into(),
+        title: "江城新闻".into(),
+        published: None,
+        author: None,
+        source: "test".into(),
+        text: "江城日报的原创报道正文".into(),
+        text_sha256: url.into(),
+        simhash: 1,
+        segments: Vec::new(),
+        anchors: Vec::new(),
+        sentence_hashes: Vec::new(),
+        extraction: "container".into(),
+        page_chars: 0,
+        suspect: None,
+    };
+    match store.upsert_original(&article, Utc::now()).unwrap() {
+        copyhound::store::Upsert::New { id } => id,
+        other => panic!("{other:?}"),
+    }
+}
+
+/// A copy of original `original_id` found at `copy_url`.
+fn copy_of(original_id: i64, copy_url: &str) -> copyhound::store::NewMatch {
+    copyhound::store::NewMatch {
+        copy_url: copy_url.into(),
+        copy_host: "copier.example".into(),
+        original_id,
+        verdict: copyhound::detect::Verdict::Copy,
+        containment: 0.9,
+        coverage: 0.8,
+        copied_chars: 10,
+        passages: Vec::new(),
+        copy_title: "抄来的".into(),
+        licensed: false,
+        ignored: false,
+        original_version: Some(1),
+        archive: None,
+        licence_check: None,
+    }
+}
+
 #[test]
 fn migrate_reports_the_version_and_a_newer_schema_is_refused() {
     let Some(env) = PgEnv::new("") else { return };
@@ -191,45 +235,11 @@ async fn a_desk_decision_on_one_node_is_seen_on_the_other() {
     let storage = settings.storage.clone();
     let id = tokio::task::spawn_blocking(move || {
         let mut store = Store::open_storage(&storage).unwrap();
-        let article = copyhound::store::NewArticle {
-            url: "https://www.jiangcheng-daily.example/a/1".into(),
-            title: "江城新闻".into(),
-            published: None,
-            author: None,
-            source: "test".into(),
-            text: "江城日报的原创报道正文".into(),
-            text_sha256: "00".into(),
-            simhash: 1,
-            segments: Vec::new(),
-            anchors: Vec::new(),
-            sentence_hashes: Vec::new(),
-            extraction: "container".into(),
-            page_chars: 0,
-            suspect: None,
-        };
-        let original_id = match store.upsert_original(&article, Utc::now()).unwrap() {
-            copyhound::store::Upsert::New { id } => id,
-            other => panic!("{other:?}"),
-        };
-        let m = copyhound::store::NewMatch {
-            copy_url: "http://copier.example/a".into(),
-            copy_host: "copier.example".into(),
-            original_id,
-            verdict: copyhound::detect::Verdict::Copy,
-            containment: 0.9,
-            coverage: 0.8,
-            copied_chars: 10,
-            passages: Vec::new(),
-            copy_title: "抄来的".into(),
-            licensed: false,
-            ignored: false,
-            original_version: Some(1),
-            archive: None,
-            licence_check: None,
-        };
+        let original_id = seed_original(&mut store, "https://www.jiangcheng-daily.example/a/1");
+        let m = copy_of(original_id, "http://copier.example/a");
         let capture = crate::alerts::capture(1);
         store
-            .record_matches(&capture, &[m.clone()], Utc::now())
+            .record_matches(&capture, std::slice::from_ref(&m), Utc::now())
             .unwrap();
         // Recorded again (another process saw the same page): still one match.
         store.record_matches(&capture, &[m], Utc::now()).unwrap();
@@ -279,42 +289,8 @@ fn a_match_found_by_many_processes_at_once_is_recorded_once() {
     let Some(env) = PgEnv::new("") else { return };
     let storage = env.settings().storage;
     let mut store = Store::open_storage(&storage).unwrap();
-    let article = copyhound::store::NewArticle {
-        url: "https://www.jiangcheng-daily.example/a/2".into(),
-        title: "江城新闻".into(),
-        published: None,
-        author: None,
-        source: "test".into(),
-        text: "正文".into(),
-        text_sha256: "01".into(),
-        simhash: 1,
-        segments: Vec::new(),
-        anchors: Vec::new(),
-        sentence_hashes: Vec::new(),
-        extraction: "container".into(),
-        page_chars: 0,
-        suspect: None,
-    };
-    let original_id = match store.upsert_original(&article, Utc::now()).unwrap() {
-        copyhound::store::Upsert::New { id } => id,
-        other => panic!("{other:?}"),
-    };
-    let m = copyhound::store::NewMatch {
-        copy_url: "http://copier.example/b".into(),
-        copy_host: "copier.example".into(),
-        original_id,
-        verdict: copyhound::detect::Verdict::Copy,
-        containment: 0.9,
-        coverage: 0.8,
-        copied_chars: 2,
-        passages: Vec::new(),
-        copy_title: "抄来的".into(),
-        licensed: false,
-        ignored: false,
-        original_version: Some(1),
-        archive: None,
-        licence_check: None,
-    };
+    let original_id = seed_original(&mut store, "https://www.jiangcheng-daily.example/a/2");
+    let m = copy_of(original_id, "http://copier.example/b");
     let barrier = std::sync::Barrier::new(4);
     let outcomes: Vec<_> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..4)
@@ -323,7 +299,11 @@ fn a_match_found_by_many_processes_at_once_is_recorded_once() {
                     let mut store = Store::open_storage(&storage).unwrap();
                     barrier.wait();
                     store
-                        .record_matches(&crate::alerts::capture(2), &[m.clone()], Utc::now())
+                        .record_matches(
+                            &crate::alerts::capture(2),
+                            std::slice::from_ref(&m),
+                            Utc::now(),
+                        )
                         .unwrap()
                 })
             })

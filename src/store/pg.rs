@@ -200,6 +200,29 @@ mod tests {
     }
 
     #[test]
+    fn the_password_is_the_files_first_line_and_never_in_debug_output() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("pw");
+        std::fs::write(&file, "s3cret\nignored\n").unwrap();
+        let db = crate::config::DatabaseSettings {
+            url: "postgres://copyhound@db.example/ch".into(),
+            password_file: Some(file),
+        };
+        let target = PgTarget::from_settings(&db).unwrap();
+        assert_eq!(target.password.as_deref(), Some("s3cret"));
+        assert!(!format!("{target:?}").contains("s3cret"));
+        let missing = crate::config::DatabaseSettings {
+            password_file: Some(dir.path().join("nope")),
+            ..db
+        };
+        let err = PgTarget::from_settings(&missing).unwrap_err().to_string();
+        assert!(
+            err.contains("database_password_file") && err.contains("nope"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn tls_modes() {
         assert_eq!(tls_mode("postgres://u@h/db"), None);
         assert_eq!(tls_mode("postgres://u@h/db?sslmode=require"), Some(false));

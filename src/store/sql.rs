@@ -404,6 +404,9 @@ impl<T> OptionalExtension<T> for Result<T> {
     }
 }
 
+/// How many prepared statements one PostgreSQL connection keeps.
+const MAX_CACHED_STATEMENTS: usize = 256;
+
 /// A PostgreSQL connection and its prepared statements (keyed by translated SQL).
 pub struct Pg {
     /// Dropped by hand (see `Drop for Pg`): closing the connection blocks.
@@ -766,6 +769,12 @@ impl Pg {
                 let client = &mut *client;
                 match blocking(|| client.prepare(&translated)) {
                     Ok(s) => {
+                        // Some statements are built at run time (a queue page's offset
+                        // is in its text): the cache is bounded, and simply emptied
+                        // when full, which costs one re-preparation per statement.
+                        if statements.len() >= MAX_CACHED_STATEMENTS {
+                            statements.clear();
+                        }
                         statements.insert(sql.to_string(), s.clone());
                         s
                     }

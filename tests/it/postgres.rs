@@ -320,3 +320,110 @@ fn a_match_found_by_many_processes_at_once_is_recorded_once() {
     assert_eq!(new, 1, "{outcomes:?}");
     assert_eq!(store.list_matches().unwrap().len(), 1);
 }
+
+/// Kills a child process when dropped, so a failing test leaves no server behind.
+struct Reap(std::process::Child);
+
+impl Drop for Reap {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Two `copyhound serve` processes on one PostgreSQL database, each with its own desk
+/// port and its own alert outbox worker, deliver each queued alert exactly once.
+#[test]
+fn two_serve_processes_deliver_each_alert_once() {
+    if !python_needs("aiosmtpd", "two_serve_processes_deliver_each_alert_once") {
+        return;
+    }
+    let port = free_port();
+    let email = format!(
+        "\n[email]\nsmtp_url = \"smtp://127.0.0.1:{port}\"\nstarttls = \"opportunistic\"\nfrom = \"copyhound <copyhound@jiangcheng-daily.example>\"\nretry_initial = \"1s\"\nretry_max = \"2s\"\ntimeout = \"5s\"\ndigest_after = 1000\n"
+    );
+    let Some(env) = PgEnv::new(&email) else {
+        return;
+    };
+    let sink = SmtpSink::start(port, &env.root.join("mail"), None);
+    let settings = env.settings();
+    let mut store = Store::open_storage(&settings.storage).unwrap();
+    for n in 1..=10 {
+        let facts = crate::alerts::facts(n, "转载的标题");
+        let alerts = notify::new_alerts(&facts, None, &settings.email, &settings.contacts).unwrap();
+        store.enqueue_alerts(&alerts, Utc::now()).unwrap();
+    }
+    let base = std::fs::read_to_string(&env.config).unwrap();
+    let nodes: Vec<Reap> = (0..2)
+        .map(|i| {
+            let config = env.root.join(format!("node{i}.toml"));
+            std::fs::write(
+                &config,
+                format!("{base}\n[web]\nlisten = \"127.0.0.1:{}\"\n", free_port()),
+            )
+            .unwrap();
+            let log = std::fs::File::create(env.root.join(format!("node{i}.log"))).unwrap();
+            Reap(
+                Command::new(env!("CARGO_BIN_EXE_copyhound"))
+                    .args(["serve", "--config", config.to_str().unwrap()])
+                    .env_remove("COPYHOUND_CONFIG")
+                    .env("RUST_LOG", "info")
+                    .stdout(std::process::Stdio::null())
+                    .stderr(log)
+                    .spawn()
+                    .unwrap(),
+            )
+        })
+        .collect();
+    let logs = || {
+        (0..2)
+            .map(|i| {
+                std::fs::read_to_string(env.root.join(format!("node{i}.log"))).unwrap_or_default()
+            })
+            .collect::<Vec<_>>()
+            .join("\n----\n")
+    };
+    let start = std::time::Instant::now();
+    loop {
+        let alerts = store.list_alerts(1000).unwrap();
+        if alerts.iter().all(|a| a.state == AlertState::Sent) {
+            break;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(60),
+            "alerts not all sent: {alerts:?}\n{}",
+            logs()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    // A little longer: a second send of anything would arrive now.
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    drop(nodes);
+    let recorded: BTreeSet<String> = store
+        .list_alerts(1000)
+        .unwrap()
+        .iter()
+        .filter_map(|a| a.message_id.clone())
+        .map(|id| id.trim_matches(['<', '>']).to_string())
+        .collect();
+    let received: Vec<String> = sink
+        .messages()
+        .iter()
+        .map(|(raw, _)| {
+            MessageParser::default()
+                .parse(raw)
+                .unwrap()
+                .message_id()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    let distinct: BTreeSet<String> = received.iter().cloned().collect();
+    assert_eq!(
+        received.len(),
+        distinct.len(),
+        "a message arrived twice: {received:?}\n{}",
+        logs()
+    );
+    assert_eq!(distinct, recorded);
+}

@@ -1195,20 +1195,25 @@ impl Store {
     /// # Errors
     /// [`StoreError`] when the database cannot be read.
     pub fn current_anchors(&self) -> Result<Vec<(u64, i64)>, StoreError> {
-        let mut stmt = self
+        // Unpacked row by row into one vector: the blobs are never all held at once.
+        let mut out = Vec::new();
+        let rows = self
             .conn
-            .prepare(
+            .query_map(
                 "SELECT v.anchors, o.id
                  FROM originals o
                  JOIN original_versions v ON v.original_id = o.id AND v.version = o.current_version",
+                [],
+                |row| {
+                    let bytes: Vec<u8> = row.get(0)?;
+                    let id: i64 = row.get(1)?;
+                    out.extend(unpack_anchors(&bytes).map(|h| (h, id)));
+                    Ok(())
+                },
             )
             .map_err(|e| self.err(e))?;
-        let mut rows = stmt.query([]).map_err(|e| self.err(e))?;
-        let mut out = Vec::new();
-        while let Some(row) = rows.next().map_err(|e| self.err(e))? {
-            let id: i64 = row.get(1).map_err(|e| self.err(e))?;
-            let bytes: Vec<u8> = row.get(0).map_err(|e| self.err(e))?;
-            out.extend(unpack_anchors(&bytes).map(|h| (h, id)));
+        for row in rows {
+            row.map_err(|e| self.err(e))?;
         }
         Ok(out)
     }

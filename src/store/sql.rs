@@ -570,6 +570,8 @@ impl Connection {
     }
 
     /// Every row of a query, mapped (rusqlite's `prepare` + `query_map`, collected).
+    /// On SQLite each row is mapped as it is read, so a large result (the index's
+    /// fingerprints at start-up) never exists twice in memory.
     ///
     /// # Errors
     /// The engine's error, or `f`'s.
@@ -579,8 +581,30 @@ impl Connection {
         params: P,
         mut f: impl FnMut(&Row) -> Result<T>,
     ) -> Result<std::vec::IntoIter<Result<T>>> {
-        let rows = self.query_rows(sql, params)?;
-        Ok(rows.iter().map(&mut f).collect::<Vec<_>>().into_iter())
+        match &self.engine {
+            Engine::Sqlite(c) => {
+                let values = params.values();
+                let mut stmt = c.prepare_cached(sql)?;
+                let n = stmt.column_count();
+                let mut rows = stmt.query(rusqlite::params_from_iter(values.iter().map(lite)))?;
+                let mut out = Vec::new();
+                let mut row = Row {
+                    values: Vec::with_capacity(n),
+                };
+                while let Some(r) = rows.next()? {
+                    row.values.clear();
+                    for i in 0..n {
+                        row.values.push(from_lite(r.get_ref(i)?));
+                    }
+                    out.push(f(&row));
+                }
+                Ok(out.into_iter())
+            }
+            Engine::Postgres(_) => {
+                let rows = self.query_rows(sql, params)?;
+                Ok(rows.iter().map(&mut f).collect::<Vec<_>>().into_iter())
+            }
+        }
     }
 
     /// rusqlite's `prepare`: a statement bound to this connection.

@@ -108,6 +108,11 @@ enum Command {
     },
     /// Validate the config file and list every problem with the key it concerns.
     CheckConfig,
+    /// Bring the database's schema up to date (SQLite in `[storage] dir`, or the
+    /// PostgreSQL database of `[storage] database_url`) and print its version. Every
+    /// command migrates on start too; this does it explicitly, once, before the
+    /// processes of a deployment start. A schema newer than this copyhound is refused.
+    Migrate,
     /// One pass over the outlet's feeds, sitemaps and local archive folders
     /// (`[originals]`), storing new and changed articles.
     Ingest,
@@ -787,7 +792,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
                         path.display(),
                         printable(&settings.outlet.name),
                         settings.contacts.len(),
-                        settings.storage.dir.display(),
+                        match &settings.storage.database {
+                            Some(db) => format!("PostgreSQL {}", db.url),
+                            None => settings.storage.dir.display().to_string(),
+                        },
                         mail,
                         hooks
                     );
@@ -815,9 +823,20 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 }
             }
         }
+        Command::Migrate => {
+            let settings = load_settings(cli.config.as_deref())?;
+            let store = Store::open_storage(&settings.storage)?;
+            let version = store.schema_version()?;
+            println!(
+                "{}: schema version {version} (this copyhound knows {})",
+                store.path().display(),
+                Store::supported_schema_version()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Ingest => {
             let settings = load_settings(cli.config.as_deref())?;
-            let mut store = Store::open_dir(&settings.storage.dir)?;
+            let mut store = Store::open_storage(&settings.storage)?;
             let progress = TerminalProgress::new();
             let runtime = runtime()?;
             let summary = runtime.block_on(crate::originals::ingest(
@@ -840,7 +859,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Originals { command } => {
             let settings = load_settings(cli.config.as_deref())?;
-            let store = Store::open_dir(&settings.storage.dir)?;
+            let store = Store::open_storage(&settings.storage)?;
             match command {
                 OriginalsCommand::List { json, suspect } => {
                     let mut originals = store.list_originals()?;
@@ -932,7 +951,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::RebuildEvidence { ids } => {
             let settings = load_settings(cli.config.as_deref())?;
-            let mut store = Store::open_dir(&settings.storage.dir)?;
+            let mut store = Store::open_storage(&settings.storage)?;
             let now = chrono::Utc::now();
             let (written, failed) = if ids.is_empty() {
                 let done = crate::review::rebuild_missing_evidence(
@@ -985,7 +1004,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 .evidence
                 .tsa()
                 .context("timestamp-pending needs [evidence] tsa_urls and tsa_ca_file")?;
-            let mut store = Store::open_dir(&settings.storage.dir)?;
+            let mut store = Store::open_storage(&settings.storage)?;
             if now {
                 store.retry_timestamps_now()?;
             }
@@ -1046,7 +1065,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             // for its match: that catches a file whose record digests were recomputed
             // after an edit.
             if let Some(settings) = &settings {
-                let store = Store::open_dir(&settings.storage.dir)?;
+                let store = Store::open_storage(&settings.storage)?;
                 stored_token = store.timestamp_token(&name)?;
                 stamp_row = store.evidence_timestamp(&name)?;
                 match store.match_by_evidence_file(&name)? {
@@ -1136,7 +1155,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Alerts { command } => {
             let settings = load_settings(cli.config.as_deref())?;
-            let mut store = Store::open_dir(&settings.storage.dir)?;
+            let mut store = Store::open_storage(&settings.storage)?;
             match command {
                 AlertsCommand::List { json, limit } => {
                     let alerts = store.list_alerts(limit)?;
@@ -1198,7 +1217,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Scan { urls } => {
             let settings = load_settings(cli.config.as_deref())?;
-            let mut store = Store::open_dir(&settings.storage.dir)?;
+            let mut store = Store::open_storage(&settings.storage)?;
             let runtime = runtime()?;
             let (lines, _) =
                 runtime.block_on(crate::crawl::pipeline::scan(&settings, &mut store, &urls))?;
@@ -1223,7 +1242,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             json,
         } => {
             let settings = load_settings(cli.config.as_deref())?;
-            let mut store = Store::open_dir(&settings.storage.dir)?;
+            let mut store = Store::open_storage(&settings.storage)?;
             let runtime = runtime()?;
             let mut all: Vec<crate::webarchive::Source> = sources
                 .iter()
@@ -1284,7 +1303,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 );
             }
             let settings = load_settings(cli.config.as_deref())?;
-            let mut store = Store::open_dir(&settings.storage.dir)?;
+            let mut store = Store::open_storage(&settings.storage)?;
             let runtime = runtime()?;
             let summary = runtime.block_on(crate::crawl::pipeline::crawl_once(
                 &settings,
@@ -1304,7 +1323,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             pdf,
         } => {
             let settings = load_settings(cli.config.as_deref())?;
-            let store = Store::open_dir(&settings.storage.dir)?;
+            let store = Store::open_storage(&settings.storage)?;
             let language = lang.map_or(settings.outlet.language, LangArg::language);
             let rendered = crate::dashboard::gather::monthly_report(
                 &store,
@@ -1423,7 +1442,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
 
 /// `copyhound matches ...`.
 fn run_matches(settings: &Settings, command: MatchesCommand) -> Result<ExitCode> {
-    let mut store = Store::open_dir(&settings.storage.dir)?;
+    let mut store = Store::open_storage(&settings.storage)?;
     match command {
         MatchesCommand::List {
             json,

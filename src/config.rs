@@ -771,6 +771,18 @@ pub struct Contact {
 pub struct Storage {
     /// State directory; relative paths in the file are resolved against the file's folder.
     pub dir: PathBuf,
+    /// `database_url` and `database_password_file`: the PostgreSQL database that holds
+    /// every table instead of the SQLite file in `dir` (`None`: SQLite, the default).
+    pub database: Option<DatabaseSettings>,
+}
+
+/// `[storage] database_url` with where its password comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatabaseSettings {
+    /// `postgres://user@host:port/db[?sslmode=require]`, never with a password.
+    pub url: String,
+    /// The password's file; without it, `COPYHOUND_DATABASE_PASSWORD` (or none).
+    pub password_file: Option<PathBuf>,
 }
 
 /// One thing wrong with a config file, tied to the key it concerns.
@@ -948,6 +960,7 @@ impl Settings {
                 contacts,
                 storage: storage.unwrap_or_else(|| Storage {
                     dir: PathBuf::from(DEFAULT_STORAGE_DIR),
+                    database: None,
                 }),
                 detect: detect.unwrap_or_default(),
                 originals: originals.unwrap_or_default(),
@@ -995,6 +1008,7 @@ impl Settings {
             contacts: Vec::new(),
             storage: Storage {
                 dir: PathBuf::from(DEFAULT_STORAGE_DIR),
+                database: None,
             },
             detect: DetectParams::default(),
             originals: OriginalsSettings::default(),
@@ -1147,7 +1161,67 @@ fn parse_storage(s: &mut Section<'_>, base_dir: &Path) -> Option<Storage> {
         }
         Some(d) => resolve(base_dir, &d),
     };
-    Some(Storage { dir })
+    let url = s.string("database_url", false);
+    let password_file = s
+        .string("database_password_file", false)
+        .map(|p| resolve(base_dir, &p));
+    let database = match url {
+        None => {
+            if password_file.is_some() {
+                s.problem("database_password_file", "needs database_url".into());
+            }
+            None
+        }
+        Some(url) => match check_database_url(&url) {
+            Ok(()) => Some(DatabaseSettings { url, password_file }),
+            Err(message) => {
+                s.problem("database_url", message);
+                return None;
+            }
+        },
+    };
+    Some(Storage { dir, database })
+}
+
+/// A PostgreSQL URL copyhound accepts: `postgres://` or `postgresql://`, a user, a
+/// host and a database, no password (it would end up in logs and process listings),
+/// and an `sslmode` of `disable`, `prefer`, `require`, `verify-ca` or `verify-full`.
+fn check_database_url(text: &str) -> Result<(), String> {
+    let url = url::Url::parse(text).map_err(|e| format!("not a URL ({e})"))?;
+    if url.scheme() != "postgres" && url.scheme() != "postgresql" {
+        return Err(format!(
+            "must be postgres://user@host:port/database, got scheme {:?}",
+            url.scheme()
+        ));
+    }
+    if url.password().is_some() {
+        return Err(
+            "must not contain a password: use database_password_file or COPYHOUND_DATABASE_PASSWORD"
+                .into(),
+        );
+    }
+    if url.username().is_empty() {
+        return Err("needs a user: postgres://user@host:port/database".into());
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err("needs a host: postgres://user@host:port/database".into());
+    }
+    if url.path().trim_start_matches('/').is_empty() {
+        return Err("needs a database name: postgres://user@host:port/database".into());
+    }
+    for (k, v) in url.query_pairs() {
+        match (k.as_ref(), v.as_ref()) {
+            ("sslmode", "disable" | "prefer" | "require" | "verify-ca" | "verify-full") => {}
+            ("sslmode", other) => {
+                return Err(format!(
+                "sslmode must be disable, prefer, require, verify-ca or verify-full, got {other:?}"
+            ))
+            }
+            ("connect_timeout" | "application_name", _) => {}
+            (other, _) => return Err(format!("unsupported parameter {other:?}")),
+        }
+    }
+    Ok(())
 }
 
 fn parse_detect(s: &mut Section<'_>) -> Option<DetectParams> {

@@ -409,7 +409,7 @@ pub async fn run(dir: Option<&Path>, options: &Options) -> Result<Report, DemoEr
     std::fs::write(&config, text).map_err(io_err(&config))?;
     let settings = Settings::load(&config)?;
 
-    let mut store = Store::open_dir(&settings.storage.dir)?;
+    let mut store = Store::open_storage(&settings.storage)?;
     tracing::info!(outlet = %outlet_addr, mirror = %mirror_addr, partner = %partner_addr, "demo sites up");
     let ingest = crate::originals::ingest(&settings, &mut store, None, &NoProgress).await?;
     let crawl = crate::crawl::pipeline::crawl_once(&settings, &mut store, interrupted()).await?;

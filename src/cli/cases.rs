@@ -92,7 +92,7 @@ struct Shown<'a> {
 }
 
 pub(super) fn run(settings: &Settings, command: CasesCommand) -> Result<ExitCode> {
-    let mut store = Store::open_dir(&settings.storage.dir)?;
+    let mut store = Store::open_storage(&settings.storage)?;
     let now = Utc::now();
     match command {
         CasesCommand::List {

@@ -128,7 +128,7 @@ pub(super) fn evidence_report(
         )?),
         None => None,
     };
-    let store = Store::open_dir(&settings.storage.dir)?;
+    let store = Store::open_storage(&settings.storage)?;
     let Some(d) = store.find_match(id)? else {
         bail!("no match with id {id}");
     };
@@ -190,7 +190,7 @@ pub(super) fn export_evidence(settings: &Settings, ids: &[i64], out: &Path) -> R
             ids.len()
         );
     }
-    let store = Store::open_dir(&settings.storage.dir)?;
+    let store = Store::open_storage(&settings.storage)?;
     let mut files = Vec::new();
     let mut pages = Vec::new();
     let mut seen = std::collections::HashSet::new();

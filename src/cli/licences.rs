@@ -33,7 +33,7 @@ pub(super) enum LicencesCommand {
 }
 
 pub(super) fn run(settings: &Settings, command: LicencesCommand) -> Result<ExitCode> {
-    let mut store = Store::open_dir(&settings.storage.dir)?;
+    let mut store = Store::open_storage(&settings.storage)?;
     match command {
         LicencesCommand::List { json } => {
             let list = recheck::overview(&store, settings)?;

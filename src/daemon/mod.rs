@@ -158,10 +158,10 @@ impl Daemon {
 
         notifier.status("loading the index");
         let started = Instant::now();
-        let dir = settings.storage.dir.clone();
+        let storage = settings.storage.clone();
         let load_settings = settings.clone();
         let (originals, index_len) = tokio::task::spawn_blocking(move || {
-            let store = Store::open_dir(&dir)?;
+            let store = Store::open_storage(&storage)?;
             let archive = load_archive(&store, &load_settings)?;
             Ok::<_, DaemonError>((store.original_count()?, archive.index.len()))
         })
@@ -296,13 +296,13 @@ fn apply_reload(
     match Settings::load(path) {
         Ok(new) => {
             let old = settings.borrow().clone();
-            if new.storage.dir != old.storage.dir || new.web.listen != old.web.listen {
+            if new.storage != old.storage || new.web.listen != old.web.listen {
                 tracing::warn!(
-                    "[storage] dir and [web] listen take effect only after a restart; the running values stay"
+                    "[storage] and [web] listen take effect only after a restart; the running values stay"
                 );
             }
             let mut new = new;
-            new.storage.dir = old.storage.dir.clone();
+            new.storage = old.storage.clone();
             new.web.listen = old.web.listen;
             settings.send_replace(Arc::new(new));
             tracing::info!(config = %path.display(), "configuration reloaded");
@@ -342,8 +342,8 @@ const TIMESTAMP_POLL: Duration = Duration::from_secs(5);
 /// `[evidence] tsa_urls` it only waits for a reload that sets them. A TSA that is down
 /// leaves files queued with their backoff; nothing here gives up on a file.
 async fn timestamp_loop(settings: watch::Receiver<Arc<Settings>>, token: CancellationToken) {
-    let dir = settings.borrow().storage.dir.clone();
-    let mut store = match Store::open_dir(&dir) {
+    let storage = settings.borrow().storage.clone();
+    let mut store = match Store::open_storage(&storage) {
         Ok(s) => s,
         Err(err) => {
             tracing::error!(error = %err, "the timestamp worker cannot open the store; it stops");
@@ -405,8 +405,8 @@ async fn report_loop(
     token: CancellationToken,
     bell: Arc<tokio::sync::Notify>,
 ) {
-    let dir = settings.borrow().storage.dir.clone();
-    let mut store = match Store::open_dir(&dir) {
+    let storage = settings.borrow().storage.clone();
+    let mut store = match Store::open_storage(&storage) {
         Ok(s) => s,
         Err(err) => {
             tracing::error!(error = %err, "monthly report scheduler cannot open the store; no report will be sent");
@@ -453,8 +453,8 @@ async fn refresh_loop(
     metrics: Arc<Metrics>,
     passes: watch::Sender<u64>,
 ) {
-    let dir = settings.borrow().storage.dir.clone();
-    let mut store = match Store::open_dir(&dir) {
+    let storage = settings.borrow().storage.clone();
+    let mut store = match Store::open_storage(&storage) {
         Ok(s) => s,
         Err(err) => {
             tracing::error!(error = %err, "originals refresh cannot open the store; it stops");
@@ -517,8 +517,8 @@ async fn outbox_loop(
     metrics: Arc<Metrics>,
     bell: Arc<tokio::sync::Notify>,
 ) {
-    let dir = settings.borrow().storage.dir.clone();
-    let mut store = match Store::open_dir(&dir) {
+    let storage = settings.borrow().storage.clone();
+    let mut store = match Store::open_storage(&storage) {
         Ok(s) => s,
         Err(err) => {
             tracing::error!(error = %err, "the alert outbox cannot open the store; it stops");
@@ -601,8 +601,8 @@ async fn crawl_loop(
         () = token.cancelled() => return,
         r = passes.wait_for(|n| *n > 0) => if r.is_err() { return },
     }
-    let dir = settings.borrow().storage.dir.clone();
-    let mut store = match Store::open_dir(&dir) {
+    let storage = settings.borrow().storage.clone();
+    let mut store = match Store::open_storage(&storage) {
         Ok(s) => s,
         Err(err) => {
             tracing::error!(error = %err, "the crawl cannot open the store; it stops");

@@ -238,7 +238,7 @@ impl Detector {
             rules,
             live_depth: settings.crawl.max_depth,
             originals: Mutex::new(OriginalCache {
-                store: Store::open(store.path())?,
+                store: store.location().open()?,
                 entries: HashMap::new(),
                 tick: 0,
             }),

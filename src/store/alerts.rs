@@ -18,8 +18,8 @@
 //!
 //! Like the rest of `store`, this only speaks SQL; what to send and when is `notify`.
 
+use crate::store::sql::{params, OptionalExtension, Transaction};
 use chrono::{DateTime, Utc};
-use rusqlite::{params, OptionalExtension, Transaction};
 use serde::Serialize;
 
 use super::{begin_write, timestamp, Store, StoreError};
@@ -152,7 +152,7 @@ pub struct AlertRecord {
 const COLUMNS: &str = "id, match_id, role, state, attempts, created_at, next_attempt_at, sent_at,
      message_id, last_error, evidence_file, evidence_sha256, facts, channel, kind";
 
-fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AlertRecord> {
+fn row(r: &crate::store::sql::Row) -> crate::store::sql::Result<AlertRecord> {
     let role: String = r.get(2)?;
     let state: String = r.get(3)?;
     Ok(AlertRecord {
@@ -191,24 +191,24 @@ pub fn enqueue_alerts_in(
     tx: &Transaction<'_>,
     alerts: &[NewAlert],
     now: DateTime<Utc>,
-) -> rusqlite::Result<Vec<i64>> {
-    let mut stmt = tx.prepare_cached(
-        "INSERT INTO alerts (match_id, role, facts, evidence_file, evidence_sha256, state,
-                             attempts, next_attempt_at, created_at, channel)
-         VALUES (?1, ?2, ?3, ?4, ?5, 'queued', 0, ?6, ?6, ?7)",
-    )?;
+) -> crate::store::sql::Result<Vec<i64>> {
     let mut ids = Vec::with_capacity(alerts.len());
     for a in alerts {
-        stmt.execute(params![
-            a.match_id,
-            role_name(a.role),
-            a.facts_json,
-            a.evidence_file,
-            a.evidence_sha256,
-            timestamp(now),
-            a.channel.to_db(),
-        ])?;
-        ids.push(tx.last_insert_rowid());
+        let id = tx.insert_id(
+            "INSERT INTO alerts (match_id, role, facts, evidence_file, evidence_sha256, state,
+                                 attempts, next_attempt_at, created_at, channel)
+             VALUES (?1, ?2, ?3, ?4, ?5, 'queued', 0, ?6, ?6, ?7)",
+            params![
+                a.match_id,
+                role_name(a.role),
+                a.facts_json,
+                a.evidence_file,
+                a.evidence_sha256,
+                timestamp(now),
+                a.channel.to_db(),
+            ],
+        )?;
+        ids.push(id);
     }
     Ok(ids)
 }
@@ -228,16 +228,15 @@ impl Store {
         facts_json: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<i64>, StoreError> {
-        let inserted = self
-            .conn
-            .execute(
-                "INSERT OR IGNORE INTO alerts (match_id, role, facts, state, attempts,
+        self.conn
+            .insert_id_optional(
+                "INSERT INTO alerts (match_id, role, facts, state, attempts,
                      next_attempt_at, created_at, kind, unique_key)
-                 VALUES (NULL, ?1, ?2, 'queued', 0, ?3, ?3, 'report', ?4)",
+                 VALUES (NULL, ?1, ?2, 'queued', 0, ?3, ?3, 'report', ?4)
+                 ON CONFLICT DO NOTHING",
                 params![role_name(role), facts_json, timestamp(now), unique_key],
             )
-            .map_err(|e| self.err(e))?;
-        Ok((inserted == 1).then(|| self.conn.last_insert_rowid()))
+            .map_err(|e| self.err(e))
     }
 
     /// Whether an alert was ever queued under `unique_key`.
@@ -265,7 +264,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Vec<i64>, StoreError> {
         let path = self.path.clone();
-        let err = |source| StoreError::Sqlite {
+        let err = |source| StoreError::Db {
             path: path.clone(),
             source,
         };
@@ -355,14 +354,14 @@ impl Store {
         lease_until: DateTime<Utc>,
     ) -> Result<Vec<i64>, StoreError> {
         let path = self.path.clone();
-        let err = |source| StoreError::Sqlite {
+        let err = |source| StoreError::Db {
             path: path.clone(),
             source,
         };
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(err)?;
+        // Each claim is a conditional UPDATE: on PostgreSQL a second process's UPDATE of
+        // the same row waits for the first's commit and then finds the row leased, so
+        // two processes never claim one alert.
+        let tx = begin_write(&mut self.conn).map_err(err)?;
         let mut claimed = Vec::new();
         {
             let mut stmt = tx
@@ -460,7 +459,7 @@ impl Store {
         error: Option<&str>,
     ) -> Result<(), StoreError> {
         let path = self.path.clone();
-        let err = |source| StoreError::Sqlite {
+        let err = |source| StoreError::Db {
             path: path.clone(),
             source,
         };
@@ -602,11 +601,8 @@ mod tests {
             )
             .unwrap();
         }
-        let store = Store::open_dir(dir.path()).unwrap();
-        let version: i64 = store
-            .conn
-            .pragma_query_value(None, "user_version", |r| r.get(0))
-            .unwrap();
+        let store = crate::store::testdb::open(dir.path()).unwrap();
+        let version = store.schema_version().unwrap();
         assert_eq!(version, crate::store::MIGRATIONS.len() as i64);
         let due = store.due_alerts(Role::Legal, Utc::now(), 10).unwrap();
         assert_eq!(due.len(), 1);
@@ -623,98 +619,102 @@ mod tests {
     /// sent on its own; the email digest counts only emails.
     #[test]
     fn channels_are_delivered_independently() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open_dir(dir.path()).unwrap();
-        let now = Utc::now();
-        let mut hook_a = alert(Role::Legal);
-        hook_a.channel = Channel::Webhook("wecom".into());
-        let mut hook_b = alert(Role::Legal);
-        hook_b.channel = Channel::Webhook("team-slack".into());
-        let ids = store
-            .enqueue_alerts(&[alert(Role::Legal), hook_a, hook_b], now)
-            .unwrap();
-        assert_eq!(store.due_alerts(Role::Legal, now, 10).unwrap().len(), 1);
-        let hooks = store.due_webhook_alerts(now, 10).unwrap();
-        assert_eq!(
-            hooks
-                .iter()
-                .map(|a| a.channel.to_string())
-                .collect::<Vec<_>>(),
-            ["webhook:wecom", "webhook:team-slack"]
-        );
-        let lease = now + Duration::seconds(60);
-        store
-            .claim_alerts(&ids[1..2], "alert-2", now, lease)
-            .unwrap();
-        store.fail_alerts(&ids[1..2], "errcode 93000").unwrap();
-        store
-            .claim_alerts(&ids[2..3], "alert-3", now, lease)
-            .unwrap();
-        store.mark_alerts_sent(&ids[2..3], now).unwrap();
-        // The email is untouched by either, and the sent webhook is no email.
-        let email = store.find_alert(ids[0]).unwrap().unwrap();
-        assert_eq!((email.state, email.attempts), (AlertState::Queued, 0));
-        assert_eq!(
+        crate::store::testdb::on_both(|| {
+            let dir = tempfile::tempdir().unwrap();
+            let mut store = crate::store::testdb::open(dir.path()).unwrap();
+            let now = Utc::now();
+            let mut hook_a = alert(Role::Legal);
+            hook_a.channel = Channel::Webhook("wecom".into());
+            let mut hook_b = alert(Role::Legal);
+            hook_b.channel = Channel::Webhook("team-slack".into());
+            let ids = store
+                .enqueue_alerts(&[alert(Role::Legal), hook_a, hook_b], now)
+                .unwrap();
+            assert_eq!(store.due_alerts(Role::Legal, now, 10).unwrap().len(), 1);
+            let hooks = store.due_webhook_alerts(now, 10).unwrap();
+            assert_eq!(
+                hooks
+                    .iter()
+                    .map(|a| a.channel.to_string())
+                    .collect::<Vec<_>>(),
+                ["webhook:wecom", "webhook:team-slack"]
+            );
+            let lease = now + Duration::seconds(60);
             store
-                .emails_sent_since(Role::Legal, now - Duration::seconds(1))
-                .unwrap()
-                .0,
-            0
-        );
-        assert_eq!(
-            store.find_alert(ids[1]).unwrap().unwrap().state,
-            AlertState::Failed
-        );
-        assert_eq!(
-            store.find_alert(ids[2]).unwrap().unwrap().state,
-            AlertState::Sent
-        );
-        let listed = serde_json::to_value(store.list_alerts(10).unwrap()).unwrap();
-        assert_eq!(listed[0]["channel"], "webhook:team-slack");
-        assert_eq!(listed[2]["channel"], "email");
+                .claim_alerts(&ids[1..2], "alert-2", now, lease)
+                .unwrap();
+            store.fail_alerts(&ids[1..2], "errcode 93000").unwrap();
+            store
+                .claim_alerts(&ids[2..3], "alert-3", now, lease)
+                .unwrap();
+            store.mark_alerts_sent(&ids[2..3], now).unwrap();
+            // The email is untouched by either, and the sent webhook is no email.
+            let email = store.find_alert(ids[0]).unwrap().unwrap();
+            assert_eq!((email.state, email.attempts), (AlertState::Queued, 0));
+            assert_eq!(
+                store
+                    .emails_sent_since(Role::Legal, now - Duration::seconds(1))
+                    .unwrap()
+                    .0,
+                0
+            );
+            assert_eq!(
+                store.find_alert(ids[1]).unwrap().unwrap().state,
+                AlertState::Failed
+            );
+            assert_eq!(
+                store.find_alert(ids[2]).unwrap().unwrap().state,
+                AlertState::Sent
+            );
+            let listed = serde_json::to_value(store.list_alerts(10).unwrap()).unwrap();
+            assert_eq!(listed[0]["channel"], "webhook:team-slack");
+            assert_eq!(listed[2]["channel"], "email");
+        });
     }
 
     #[test]
     fn lifecycle_and_claims() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open_dir(dir.path()).unwrap();
-        let now = Utc::now();
-        let ids = store
-            .enqueue_alerts(&[alert(Role::Legal), alert(Role::Licensing)], now)
-            .unwrap();
-        assert_eq!(store.due_alerts(Role::Legal, now, 10).unwrap().len(), 1);
-        let lease = now + Duration::seconds(60);
-        assert_eq!(
-            store.claim_alerts(&ids[..1], "<m1>", now, lease).unwrap(),
-            vec![ids[0]]
-        );
-        // A second worker finds nothing to claim while the lease runs.
-        assert!(store
-            .claim_alerts(&ids[..1], "<m1>", now, lease)
-            .unwrap()
-            .is_empty());
-        assert!(store.due_alerts(Role::Legal, now, 10).unwrap().is_empty());
-        // After the lease (the worker died), the alert is due again.
-        assert_eq!(store.due_alerts(Role::Legal, lease, 10).unwrap().len(), 1);
-        store.mark_alerts_sent(&ids[..1], now).unwrap();
-        let a = store.find_alert(ids[0]).unwrap().unwrap();
-        assert_eq!((a.state, a.attempts), (AlertState::Sent, 1));
-        assert_eq!(
-            store
-                .emails_sent_since(Role::Legal, now - Duration::seconds(1))
+        crate::store::testdb::on_both(|| {
+            let dir = tempfile::tempdir().unwrap();
+            let mut store = crate::store::testdb::open(dir.path()).unwrap();
+            let now = Utc::now();
+            let ids = store
+                .enqueue_alerts(&[alert(Role::Legal), alert(Role::Licensing)], now)
+                .unwrap();
+            assert_eq!(store.due_alerts(Role::Legal, now, 10).unwrap().len(), 1);
+            let lease = now + Duration::seconds(60);
+            assert_eq!(
+                store.claim_alerts(&ids[..1], "<m1>", now, lease).unwrap(),
+                vec![ids[0]]
+            );
+            // A second worker finds nothing to claim while the lease runs.
+            assert!(store
+                .claim_alerts(&ids[..1], "<m1>", now, lease)
                 .unwrap()
-                .0,
-            1
-        );
-        // Licensing: a 5xx, then retried by hand.
-        store.claim_alerts(&ids[1..], "<m2>", now, lease).unwrap();
-        store.fail_alerts(&ids[1..], "550 no such user").unwrap();
-        let b = store.find_alert(ids[1]).unwrap().unwrap();
-        assert_eq!(b.state, AlertState::Failed);
-        assert_eq!(b.last_error.as_deref(), Some("550 no such user"));
-        assert!(store.requeue_failed_alert(ids[1], now).unwrap());
-        assert!(!store.requeue_failed_alert(ids[1], now).unwrap());
-        assert_eq!(store.due_alerts(Role::Licensing, now, 10).unwrap().len(), 1);
-        assert_eq!(store.list_alerts(10).unwrap().len(), 2);
+                .is_empty());
+            assert!(store.due_alerts(Role::Legal, now, 10).unwrap().is_empty());
+            // After the lease (the worker died), the alert is due again.
+            assert_eq!(store.due_alerts(Role::Legal, lease, 10).unwrap().len(), 1);
+            store.mark_alerts_sent(&ids[..1], now).unwrap();
+            let a = store.find_alert(ids[0]).unwrap().unwrap();
+            assert_eq!((a.state, a.attempts), (AlertState::Sent, 1));
+            assert_eq!(
+                store
+                    .emails_sent_since(Role::Legal, now - Duration::seconds(1))
+                    .unwrap()
+                    .0,
+                1
+            );
+            // Licensing: a 5xx, then retried by hand.
+            store.claim_alerts(&ids[1..], "<m2>", now, lease).unwrap();
+            store.fail_alerts(&ids[1..], "550 no such user").unwrap();
+            let b = store.find_alert(ids[1]).unwrap().unwrap();
+            assert_eq!(b.state, AlertState::Failed);
+            assert_eq!(b.last_error.as_deref(), Some("550 no such user"));
+            assert!(store.requeue_failed_alert(ids[1], now).unwrap());
+            assert!(!store.requeue_failed_alert(ids[1], now).unwrap());
+            assert_eq!(store.due_alerts(Role::Licensing, now, 10).unwrap().len(), 1);
+            assert_eq!(store.list_alerts(10).unwrap().len(), 2);
+        });
     }
 }

@@ -10,8 +10,8 @@
 //!   is refused when another process moved the case meanwhile, so two re-checks or a
 //!   re-check and counsel never record a step from a state the case no longer has.
 
+use crate::store::sql::{params, OptionalExtension, Transaction};
 use chrono::{DateTime, Utc};
-use rusqlite::{params, OptionalExtension, Transaction};
 use serde::Serialize;
 
 use super::{begin_write, timestamp, NewAlert, Store, StoreError};
@@ -122,7 +122,7 @@ const CASE_FROM: &str = "FROM cases c JOIN matches m ON m.id = c.match_id
     LEFT JOIN originals o ON o.id = m.original_id
     LEFT JOIN original_versions v ON v.original_id = o.id AND v.version = o.current_version";
 
-fn case_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CaseRecord> {
+fn case_row(r: &crate::store::sql::Row) -> crate::store::sql::Result<CaseRecord> {
     Ok(CaseRecord {
         id: r.get(0)?,
         match_id: r.get(1)?,
@@ -145,7 +145,7 @@ fn case_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CaseRecord> {
     })
 }
 
-fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CaseEvent> {
+fn event_row(r: &crate::store::sql::Row) -> crate::store::sql::Result<CaseEvent> {
     Ok(CaseEvent {
         id: r.get(0)?,
         kind: r.get(1)?,
@@ -181,16 +181,15 @@ pub(super) fn open_case_in(
     via: &str,
     note: &str,
     now: DateTime<Utc>,
-) -> rusqlite::Result<()> {
+) -> crate::store::sql::Result<()> {
     let now = timestamp(now);
-    let inserted = tx.execute(
+    let inserted = tx.insert_id_optional(
         "INSERT INTO cases (match_id, state, opened_at, state_since)
          SELECT ?1, 'escalated', ?2, ?2
          WHERE NOT EXISTS (SELECT 1 FROM cases WHERE match_id = ?1 AND state != 'closed')",
         params![match_id, now],
     )?;
-    if inserted == 1 {
-        let case_id = tx.last_insert_rowid();
+    if let Some(case_id) = inserted {
         tx.execute(
             "INSERT INTO case_events (case_id, kind, previous_state, state, at, recorded_at,
                                       actor, via, note, decision_id)
@@ -212,7 +211,7 @@ pub(super) fn drop_case_in(
     actor: &str,
     via: &str,
     now: DateTime<Utc>,
-) -> rusqlite::Result<()> {
+) -> crate::store::sql::Result<()> {
     let now = timestamp(now);
     let open: Option<(i64, String)> = tx
         .query_row(
@@ -300,7 +299,7 @@ impl Store {
     fn select_cases(
         &self,
         clause: &str,
-        values: impl rusqlite::Params,
+        values: impl crate::store::sql::Params,
     ) -> Result<Vec<CaseRecord>, StoreError> {
         let mut stmt = self
             .conn
@@ -370,7 +369,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Option<i64>, StoreError> {
         let path = self.path.clone();
-        let err = |source| StoreError::Sqlite {
+        let err = |source| StoreError::Db {
             path: path.clone(),
             source,
         };
@@ -400,37 +399,37 @@ impl Store {
             return Ok(None);
         }
         let alert_ids = super::enqueue_alerts_in(&tx, &change.alerts, now).map_err(err)?;
-        tx.execute(
-            "INSERT INTO case_events (case_id, kind, previous_state, state, at, recorded_at,
+        let event_id = tx
+            .insert_id(
+                "INSERT INTO case_events (case_id, kind, previous_state, state, at, recorded_at,
                  actor, via, note, channel, recipient, outcome, result, http_status,
                  containment, final_url, error, evidence_file, evidence_sha256, alert_id)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
                      ?17, ?18, ?19, ?20)",
-            params![
-                change.case_id,
-                e.kind,
-                from.as_str(),
-                to.as_str(),
-                at,
-                now_text,
-                e.actor,
-                e.via,
-                e.note,
-                e.channel,
-                e.recipient,
-                e.outcome.map(Outcome::as_str),
-                e.result,
-                e.http_status,
-                e.containment,
-                e.final_url,
-                e.error,
-                e.evidence_file,
-                e.evidence_sha256,
-                alert_ids.first(),
-            ],
-        )
-        .map_err(err)?;
-        let event_id = tx.last_insert_rowid();
+                params![
+                    change.case_id,
+                    e.kind,
+                    from.as_str(),
+                    to.as_str(),
+                    at,
+                    now_text,
+                    e.actor,
+                    e.via,
+                    e.note,
+                    e.channel,
+                    e.recipient,
+                    e.outcome.map(Outcome::as_str),
+                    e.result,
+                    e.http_status,
+                    e.containment,
+                    e.final_url,
+                    e.error,
+                    e.evidence_file,
+                    e.evidence_sha256,
+                    alert_ids.first(),
+                ],
+            )
+            .map_err(err)?;
         if to != from {
             tx.execute(
                 "UPDATE cases SET state = ?2, state_since = ?3 WHERE id = ?1",
@@ -446,9 +445,12 @@ impl Store {
         }
         if e.kind == "step" && to == CaseState::NoticeSent {
             tx.execute(
-                "UPDATE cases SET notice_at = ?2, notice_channel = ?3, notice_recipient = ?4,
-                                  first_notice_at = MIN(COALESCE(first_notice_at, ?2), ?2)
-                 WHERE id = ?1",
+                &format!(
+                    "UPDATE cases SET notice_at = ?2, notice_channel = ?3, notice_recipient = ?4,
+                                      first_notice_at = {least}(COALESCE(first_notice_at, ?2), ?2)
+                     WHERE id = ?1",
+                    least = least(&tx)
+                ),
                 params![change.case_id, at, e.channel, e.recipient],
             )
             .map_err(err)?;
@@ -459,7 +461,10 @@ impl Store {
             || to == CaseState::Closed && e.outcome == Some(Outcome::Removed)
         {
             tx.execute(
-                "UPDATE cases SET removed_at = MIN(COALESCE(removed_at, ?2), ?2) WHERE id = ?1",
+                &format!(
+                    "UPDATE cases SET removed_at = {least}(COALESCE(removed_at, ?2), ?2) WHERE id = ?1",
+                    least = least(&tx)
+                ),
                 params![change.case_id, at],
             )
             .map_err(err)?;
@@ -490,6 +495,15 @@ impl Store {
     }
 }
 
+/// The smaller of two values: SQLite's two-argument `MIN`, PostgreSQL's `LEAST`.
+fn least(conn: &crate::store::sql::Connection) -> &'static str {
+    if conn.is_postgres() {
+        "LEAST"
+    } else {
+        "MIN"
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
@@ -517,64 +531,66 @@ mod tests {
 
     #[test]
     fn a_case_opens_with_the_decision_and_keeps_every_step() {
-        let (_dir, mut store, ids) = store_with_matches();
-        mark(&mut store, ids[0], ReviewStatus::Infringing);
-        // Marking it again opens no second case.
-        mark(&mut store, ids[0], ReviewStatus::Infringing);
-        let cases = store.list_cases(None).unwrap();
-        assert_eq!(cases.len(), 1);
-        let case = &cases[0];
-        assert_eq!(case.match_id, ids[0]);
-        assert_eq!(case.state(), CaseState::Escalated);
-        let events = store.case_events(case.id).unwrap();
-        assert_eq!(events.len(), 1);
-        assert_eq!(events[0].kind, "opened");
-        assert!(events[0].decision_id.is_some());
+        crate::store::testdb::on_both(|| {
+            let (_dir, mut store, ids) = store_with_matches();
+            mark(&mut store, ids[0], ReviewStatus::Infringing);
+            // Marking it again opens no second case.
+            mark(&mut store, ids[0], ReviewStatus::Infringing);
+            let cases = store.list_cases(None).unwrap();
+            assert_eq!(cases.len(), 1);
+            let case = &cases[0];
+            assert_eq!(case.match_id, ids[0]);
+            assert_eq!(case.state(), CaseState::Escalated);
+            let events = store.case_events(case.id).unwrap();
+            assert_eq!(events.len(), 1);
+            assert_eq!(events[0].kind, "opened");
+            assert!(events[0].decision_id.is_some());
 
-        let notice = CaseChange {
-            case_id: case.id,
-            expected_state: CaseState::Escalated,
-            new_state: Some(CaseState::NoticeSent),
-            event: NewCaseEvent {
-                kind: "step",
-                actor: "wang",
-                via: "cli",
-                channel: Some("email"),
-                recipient: Some("abuse@example.com"),
-                ..NewCaseEvent::default()
-            },
-            next_recheck_at: None,
-            reminded_notice_at: None,
-            alerts: Vec::new(),
-        };
-        assert!(store.change_case(&notice, Utc::now()).unwrap().is_some());
-        // The same change again is judged from a state the case left: refused.
-        assert!(store.change_case(&notice, Utc::now()).unwrap().is_none());
-        let case = store.find_case(case.id).unwrap().unwrap();
-        assert_eq!(case.state(), CaseState::NoticeSent);
-        assert_eq!(case.notice_channel.as_deref(), Some("email"));
-        assert_eq!(
-            store.open_case_counts().unwrap()[1],
-            (CaseState::NoticeSent, 1)
-        );
+            let notice = CaseChange {
+                case_id: case.id,
+                expected_state: CaseState::Escalated,
+                new_state: Some(CaseState::NoticeSent),
+                event: NewCaseEvent {
+                    kind: "step",
+                    actor: "wang",
+                    via: "cli",
+                    channel: Some("email"),
+                    recipient: Some("abuse@example.com"),
+                    ..NewCaseEvent::default()
+                },
+                next_recheck_at: None,
+                reminded_notice_at: None,
+                alerts: Vec::new(),
+            };
+            assert!(store.change_case(&notice, Utc::now()).unwrap().is_some());
+            // The same change again is judged from a state the case left: refused.
+            assert!(store.change_case(&notice, Utc::now()).unwrap().is_none());
+            let case = store.find_case(case.id).unwrap().unwrap();
+            assert_eq!(case.state(), CaseState::NoticeSent);
+            assert_eq!(case.notice_channel.as_deref(), Some("email"));
+            assert_eq!(
+                store.open_case_counts().unwrap()[1],
+                (CaseState::NoticeSent, 1)
+            );
 
-        // Un-marking the match closes its case as dropped; marking it again opens a
-        // new one.
-        mark(&mut store, ids[0], ReviewStatus::FalsePositive);
-        let case = store.find_case(case.id).unwrap().unwrap();
-        assert_eq!(case.state(), CaseState::Closed);
-        assert_eq!(case.outcome.as_deref(), Some("dropped"));
-        mark(&mut store, ids[0], ReviewStatus::Infringing);
-        let cases = store.cases_of_match(ids[0]).unwrap();
-        assert_eq!(cases.len(), 2);
-        assert_eq!(cases[1].state(), CaseState::Escalated);
-        let kinds: Vec<String> = store
-            .case_events(cases[0].id)
-            .unwrap()
-            .into_iter()
-            .map(|e| e.kind)
-            .collect();
-        assert_eq!(kinds, ["opened", "step", "decision"]);
+            // Un-marking the match closes its case as dropped; marking it again opens a
+            // new one.
+            mark(&mut store, ids[0], ReviewStatus::FalsePositive);
+            let case = store.find_case(case.id).unwrap().unwrap();
+            assert_eq!(case.state(), CaseState::Closed);
+            assert_eq!(case.outcome.as_deref(), Some("dropped"));
+            mark(&mut store, ids[0], ReviewStatus::Infringing);
+            let cases = store.cases_of_match(ids[0]).unwrap();
+            assert_eq!(cases.len(), 2);
+            assert_eq!(cases[1].state(), CaseState::Escalated);
+            let kinds: Vec<String> = store
+                .case_events(cases[0].id)
+                .unwrap()
+                .into_iter()
+                .map(|e| e.kind)
+                .collect();
+            assert_eq!(kinds, ["opened", "step", "decision"]);
+        });
     }
 
     /// `removed_at` and `first_notice_at` are kept by each step (the earliest of each),
@@ -622,7 +638,7 @@ mod tests {
                 .conn
                 .query_row(
                     "SELECT first_notice_at, removed_at FROM cases WHERE id = ?1",
-                    [case],
+                    params![case],
                     |r| Ok((r.get(0)?, r.get(1)?)),
                 )
                 .unwrap()
@@ -643,7 +659,7 @@ mod tests {
             )
             .unwrap();
         drop(store);
-        let store = Store::open_dir(dir.path()).unwrap();
+        let store = crate::store::testdb::open(dir.path()).unwrap();
         assert_eq!(kept(&store), expected);
     }
 }

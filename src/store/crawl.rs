@@ -12,8 +12,8 @@
 //! Like the rest of `store`, this is the only place that knows the tables; it never
 //! fetches and never judges URLs (the caller passes normalised URLs and keys).
 
+use crate::store::sql::{params, OptionalExtension};
 use chrono::{DateTime, Utc};
-use rusqlite::{params, OptionalExtension};
 
 use super::{begin_write, timestamp, Store, StoreError};
 
@@ -140,7 +140,7 @@ impl CrawlBatch {
 
 /// A claimed frontier row (`RETURNING url, url_key, host, depth, discovered_from,
 /// attempts`).
-fn frontier_item(r: &rusqlite::Row<'_>) -> rusqlite::Result<FrontierItem> {
+fn frontier_item(r: &crate::store::sql::Row) -> crate::store::sql::Result<FrontierItem> {
     Ok(FrontierItem {
         url: r.get(0)?,
         url_key: r.get(1)?,
@@ -168,7 +168,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<usize, StoreError> {
         let path = self.path.clone();
-        let err = |source| StoreError::Sqlite {
+        let err = |source| StoreError::Db {
             path: path.clone(),
             source,
         };
@@ -177,9 +177,10 @@ impl Store {
         {
             let mut stmt = tx
                 .prepare_cached(
-                    "INSERT OR IGNORE INTO crawl_frontier
+                    "INSERT INTO crawl_frontier
                        (url, url_key, host, depth, discovered_from, next_fetch_at, added_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
+                 ON CONFLICT DO NOTHING",
                 )
                 .map_err(err)?;
             let now = timestamp(now);
@@ -226,7 +227,7 @@ impl Store {
         per_host: usize,
     ) -> Result<Vec<FrontierItem>, StoreError> {
         let path = self.path.clone();
-        let err = |source| StoreError::Sqlite {
+        let err = |source| StoreError::Db {
             path: path.clone(),
             source,
         };
@@ -240,7 +241,7 @@ impl Store {
                              SELECT id, depth, next_fetch_at, ROW_NUMBER() OVER (
                                  PARTITION BY host ORDER BY depth, next_fetch_at, id) AS n
                              FROM crawl_frontier
-                             WHERE state = 'queued' AND next_fetch_at <= ?1)
+                             WHERE state = 'queued' AND next_fetch_at <= ?1) AS ranked
                          WHERE n <= ?3
                          ORDER BY depth, next_fetch_at, id
                          LIMIT ?2)
@@ -273,7 +274,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Vec<FrontierItem>, StoreError> {
         let path = self.path.clone();
-        let err = |source| StoreError::Sqlite {
+        let err = |source| StoreError::Db {
             path: path.clone(),
             source,
         };
@@ -311,7 +312,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<usize, StoreError> {
         let path = self.path.clone();
-        let err = |source| StoreError::Sqlite {
+        let err = |source| StoreError::Db {
             path: path.clone(),
             source,
         };
@@ -321,9 +322,10 @@ impl Store {
             let now = timestamp(now);
             let mut enqueue = tx
                 .prepare_cached(
-                    "INSERT OR IGNORE INTO crawl_frontier
+                    "INSERT INTO crawl_frontier
                        (url, url_key, host, depth, discovered_from, next_fetch_at, added_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
+                 ON CONFLICT DO NOTHING",
                 )
                 .map_err(err)?;
             for u in &batch.enqueue {
@@ -509,7 +511,7 @@ impl Store {
     /// [`StoreError`] when the database cannot be written.
     pub fn record_fetch(&mut self, record: &FetchRecord) -> Result<ContentChange, StoreError> {
         let path = self.path.clone();
-        let err = |source| StoreError::Sqlite {
+        let err = |source| StoreError::Db {
             path: path.clone(),
             source,
         };
@@ -651,137 +653,145 @@ mod tests {
 
     #[test]
     fn frontier_lifecycle() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open_dir(dir.path()).unwrap();
-        let now = Utc.with_ymd_and_hms(2026, 11, 26, 8, 0, 0).unwrap();
-        assert_eq!(store.enqueue_urls(&[url(1, 1), url(2, 0)], now).unwrap(), 2);
-        assert_eq!(store.enqueue_urls(&[url(1, 0), url(3, 2)], now).unwrap(), 1);
-        let claimed = store.claim_due(now, 2).unwrap();
-        assert_eq!(
-            claimed
-                .iter()
-                .map(|i| i.url_key.as_str())
-                .collect::<Vec<_>>(),
-            vec!["//h.example/2", "//h.example/1"]
-        );
-        assert_eq!(store.claim_due(now, 10).unwrap().len(), 1);
-        assert!(store.claim_due(now, 10).unwrap().is_empty());
-        store.mark_done("//h.example/2").unwrap();
-        store
-            .mark_failed("//h.example/1", "HTTP 404", None)
-            .unwrap();
-        let later = now + chrono::Duration::minutes(5);
-        store
-            .mark_failed("//h.example/3", "timed out", Some(later))
-            .unwrap();
-        assert!(store.claim_due(now, 10).unwrap().is_empty());
-        assert_eq!(store.claim_due(later, 10).unwrap()[0].attempts, 2);
-        assert_eq!(
-            store.frontier_counts().unwrap(),
-            FrontierCounts {
-                queued: 0,
-                fetching: 1,
-                done: 1,
-                failed: 1
-            }
-        );
-        assert_eq!(store.requeue_interrupted().unwrap(), 1);
-        assert_eq!(
-            store.frontier_state("//h.example/3").unwrap(),
-            Some(FrontierState::Queued)
-        );
-        assert_eq!(store.requeue_done(later).unwrap(), 1);
-        assert_eq!(store.frontier_state("//nope").unwrap(), None);
+        crate::store::testdb::on_both(|| {
+            let dir = tempfile::tempdir().unwrap();
+            let mut store = crate::store::testdb::open(dir.path()).unwrap();
+            let now = Utc.with_ymd_and_hms(2026, 11, 26, 8, 0, 0).unwrap();
+            assert_eq!(store.enqueue_urls(&[url(1, 1), url(2, 0)], now).unwrap(), 2);
+            assert_eq!(store.enqueue_urls(&[url(1, 0), url(3, 2)], now).unwrap(), 1);
+            let claimed = store.claim_due(now, 2).unwrap();
+            assert_eq!(
+                claimed
+                    .iter()
+                    .map(|i| i.url_key.as_str())
+                    .collect::<Vec<_>>(),
+                vec!["//h.example/2", "//h.example/1"]
+            );
+            assert_eq!(store.claim_due(now, 10).unwrap().len(), 1);
+            assert!(store.claim_due(now, 10).unwrap().is_empty());
+            store.mark_done("//h.example/2").unwrap();
+            store
+                .mark_failed("//h.example/1", "HTTP 404", None)
+                .unwrap();
+            let later = now + chrono::Duration::minutes(5);
+            store
+                .mark_failed("//h.example/3", "timed out", Some(later))
+                .unwrap();
+            assert!(store.claim_due(now, 10).unwrap().is_empty());
+            assert_eq!(store.claim_due(later, 10).unwrap()[0].attempts, 2);
+            assert_eq!(
+                store.frontier_counts().unwrap(),
+                FrontierCounts {
+                    queued: 0,
+                    fetching: 1,
+                    done: 1,
+                    failed: 1
+                }
+            );
+            assert_eq!(store.requeue_interrupted().unwrap(), 1);
+            assert_eq!(
+                store.frontier_state("//h.example/3").unwrap(),
+                Some(FrontierState::Queued)
+            );
+            assert_eq!(store.requeue_done(later).unwrap(), 1);
+            assert_eq!(store.frontier_state("//nope").unwrap(), None);
+        });
     }
 
     #[test]
     fn claim_keys_takes_only_the_queued_due_keys_named() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open_dir(dir.path()).unwrap();
-        let now = Utc.with_ymd_and_hms(2026, 11, 26, 8, 0, 0).unwrap();
-        store
-            .enqueue_urls(&[url(1, 3), url(2, 3), url(3, 3), url(4, 0)], now)
-            .unwrap();
-        store.mark_done("//h.example/2").unwrap();
-        let later = now + chrono::Duration::minutes(5);
-        store
-            .mark_failed("//h.example/3", "retry later", Some(later))
-            .unwrap();
-        let keys: Vec<String> = ["//h.example/1", "//h.example/2", "//h.example/3", "//nope"]
-            .map(String::from)
-            .to_vec();
-        let claimed = store.claim_keys(&keys, now).unwrap();
-        assert_eq!(claimed.len(), 1);
-        assert_eq!(claimed[0].url, "https://h.example/1");
-        assert_eq!((claimed[0].depth, claimed[0].attempts), (3, 1));
-        assert!(store.claim_keys(&keys, now).unwrap().is_empty());
-        assert_eq!(
-            store.claim_keys(&keys, later).unwrap()[0].url_key,
-            "//h.example/3"
-        );
-        // Not named: left queued for the crawler.
-        assert_eq!(
-            store.frontier_state("//h.example/4").unwrap(),
-            Some(FrontierState::Queued)
-        );
+        crate::store::testdb::on_both(|| {
+            let dir = tempfile::tempdir().unwrap();
+            let mut store = crate::store::testdb::open(dir.path()).unwrap();
+            let now = Utc.with_ymd_and_hms(2026, 11, 26, 8, 0, 0).unwrap();
+            store
+                .enqueue_urls(&[url(1, 3), url(2, 3), url(3, 3), url(4, 0)], now)
+                .unwrap();
+            store.mark_done("//h.example/2").unwrap();
+            let later = now + chrono::Duration::minutes(5);
+            store
+                .mark_failed("//h.example/3", "retry later", Some(later))
+                .unwrap();
+            let keys: Vec<String> = ["//h.example/1", "//h.example/2", "//h.example/3", "//nope"]
+                .map(String::from)
+                .to_vec();
+            let claimed = store.claim_keys(&keys, now).unwrap();
+            assert_eq!(claimed.len(), 1);
+            assert_eq!(claimed[0].url, "https://h.example/1");
+            assert_eq!((claimed[0].depth, claimed[0].attempts), (3, 1));
+            assert!(store.claim_keys(&keys, now).unwrap().is_empty());
+            assert_eq!(
+                store.claim_keys(&keys, later).unwrap()[0].url_key,
+                "//h.example/3"
+            );
+            // Not named: left queued for the crawler.
+            assert_eq!(
+                store.frontier_state("//h.example/4").unwrap(),
+                Some(FrontierState::Queued)
+            );
+        });
     }
 
     #[test]
     fn fetch_history_detects_unchanged_content() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open_dir(dir.path()).unwrap();
-        let now = Utc.with_ymd_and_hms(2026, 11, 26, 8, 0, 0).unwrap();
-        let rec = |status, sha: Option<&str>| FetchRecord {
-            url_key: "//h.example/1".into(),
-            url: "https://h.example/1".into(),
-            final_url: Some("https://h.example/1".into()),
-            fetched_at: now,
-            status,
-            etag: Some("\"v1\"".into()),
-            last_modified: None,
-            content_sha256: sha.map(str::to_string),
-        };
-        assert_eq!(
-            store.record_fetch(&rec(200, Some("aa"))).unwrap(),
-            ContentChange::New
-        );
-        assert_eq!(
-            store.record_fetch(&rec(200, Some("aa"))).unwrap(),
-            ContentChange::Unchanged
-        );
-        assert_eq!(
-            store.record_fetch(&rec(304, None)).unwrap(),
-            ContentChange::Unchanged
-        );
-        assert_eq!(
-            store.record_fetch(&rec(500, None)).unwrap(),
-            ContentChange::NoContent
-        );
-        assert_eq!(
-            store.record_fetch(&rec(200, Some("bb"))).unwrap(),
-            ContentChange::Changed
-        );
-        let last = store.last_fetch("//h.example/1").unwrap().unwrap();
-        assert_eq!(last.content_sha256.as_deref(), Some("bb"));
-        assert_eq!(last.etag.as_deref(), Some("\"v1\""));
-        assert_eq!(last.fetched_at, now);
+        crate::store::testdb::on_both(|| {
+            let dir = tempfile::tempdir().unwrap();
+            let mut store = crate::store::testdb::open(dir.path()).unwrap();
+            let now = Utc.with_ymd_and_hms(2026, 11, 26, 8, 0, 0).unwrap();
+            let rec = |status, sha: Option<&str>| FetchRecord {
+                url_key: "//h.example/1".into(),
+                url: "https://h.example/1".into(),
+                final_url: Some("https://h.example/1".into()),
+                fetched_at: now,
+                status,
+                etag: Some("\"v1\"".into()),
+                last_modified: None,
+                content_sha256: sha.map(str::to_string),
+            };
+            assert_eq!(
+                store.record_fetch(&rec(200, Some("aa"))).unwrap(),
+                ContentChange::New
+            );
+            assert_eq!(
+                store.record_fetch(&rec(200, Some("aa"))).unwrap(),
+                ContentChange::Unchanged
+            );
+            assert_eq!(
+                store.record_fetch(&rec(304, None)).unwrap(),
+                ContentChange::Unchanged
+            );
+            assert_eq!(
+                store.record_fetch(&rec(500, None)).unwrap(),
+                ContentChange::NoContent
+            );
+            assert_eq!(
+                store.record_fetch(&rec(200, Some("bb"))).unwrap(),
+                ContentChange::Changed
+            );
+            let last = store.last_fetch("//h.example/1").unwrap().unwrap();
+            assert_eq!(last.content_sha256.as_deref(), Some("bb"));
+            assert_eq!(last.etag.as_deref(), Some("\"v1\""));
+            assert_eq!(last.fetched_at, now);
+        });
     }
 
     #[test]
     fn host_state_round_trips() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open_dir(dir.path()).unwrap();
-        let now = Utc.with_ymd_and_hms(2026, 11, 26, 8, 0, 0).unwrap();
-        let mut h = HostRecord {
-            host: "h.example".into(),
-            next_allowed_at: Some(now),
-            consecutive_failures: 3,
-            backoff_until: Some(now),
-        };
-        store.save_host(&h, now).unwrap();
-        h.consecutive_failures = 0;
-        h.backoff_until = None;
-        store.save_host(&h, now).unwrap();
-        assert_eq!(store.load_hosts().unwrap(), vec![h]);
+        crate::store::testdb::on_both(|| {
+            let dir = tempfile::tempdir().unwrap();
+            let mut store = crate::store::testdb::open(dir.path()).unwrap();
+            let now = Utc.with_ymd_and_hms(2026, 11, 26, 8, 0, 0).unwrap();
+            let mut h = HostRecord {
+                host: "h.example".into(),
+                next_allowed_at: Some(now),
+                consecutive_failures: 3,
+                backoff_until: Some(now),
+            };
+            store.save_host(&h, now).unwrap();
+            h.consecutive_failures = 0;
+            h.backoff_until = None;
+            store.save_host(&h, now).unwrap();
+            assert_eq!(store.load_hosts().unwrap(), vec![h]);
+        });
     }
 }

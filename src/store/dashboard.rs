@@ -10,8 +10,8 @@
 //! and recorded it) is in the window; its first decision's time is kept on the match
 //! (`first_decided_at`, set by [`Store::decide`]).
 
+use crate::store::sql::params;
 use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
-use rusqlite::params;
 
 use super::{timestamp, ReviewStatus, Store, StoreError};
 use crate::cases::{CaseState, Outcome};
@@ -247,8 +247,8 @@ impl Store {
         let (sql, key) = if window.to >= now {
             // matches_status_first_seen (status, first_seen): the current backlog.
             (
-                "SELECT COUNT(*), MIN(first_seen), SUM(first_seen > ?2), SUM(first_seen > ?3),
-                        SUM(first_seen > ?4), SUM(first_seen > ?5)
+                "SELECT COUNT(*), MIN(first_seen), SUM(CASE WHEN first_seen > ?2 THEN 1 ELSE 0 END), SUM(CASE WHEN first_seen > ?3 THEN 1 ELSE 0 END),
+                        SUM(CASE WHEN first_seen > ?4 THEN 1 ELSE 0 END), SUM(CASE WHEN first_seen > ?5 THEN 1 ELSE 0 END)
                  FROM matches WHERE status = 'unreviewed' AND first_seen < ?1",
                 to.clone(),
             )
@@ -257,8 +257,8 @@ impl Store {
             // decision's previous status, or the current status without one), and not
             // decided before the end.
             (
-                "SELECT COUNT(*), MIN(first_seen), SUM(first_seen > ?2), SUM(first_seen > ?3),
-                        SUM(first_seen > ?4), SUM(first_seen > ?5)
+                "SELECT COUNT(*), MIN(first_seen), SUM(CASE WHEN first_seen > ?2 THEN 1 ELSE 0 END), SUM(CASE WHEN first_seen > ?3 THEN 1 ELSE 0 END),
+                        SUM(CASE WHEN first_seen > ?4 THEN 1 ELSE 0 END), SUM(CASE WHEN first_seen > ?5 THEN 1 ELSE 0 END)
                  FROM matches m
                  LEFT JOIN decisions d ON d.id =
                      (SELECT MIN(id) FROM decisions WHERE match_id = m.id)
@@ -302,7 +302,7 @@ impl Store {
             .conn
             .prepare_cached(
                 "SELECT copy_host, COUNT(*), COUNT(DISTINCT original_id),
-                        SUM(status = 'infringing'), SUM(licensed)
+                        SUM(CASE WHEN status = 'infringing' THEN 1 ELSE 0 END), SUM(CASE WHEN licensed THEN 1 ELSE 0 END)
                  FROM matches INDEXED BY matches_host_original
                  WHERE first_seen >= ?1 AND first_seen < ?2 AND status <> 'false-positive'
                  GROUP BY copy_host
@@ -318,12 +318,19 @@ impl Store {
 
         // matches_first_decided (first_decided_at, first_seen): each match's first
         // decision is kept on the match, so no join is needed.
+        // Date arithmetic is the one thing the two engines spell differently.
+        let seconds = if self.conn.is_postgres() {
+            "ROUND(EXTRACT(EPOCH FROM (CAST(first_decided_at AS TIMESTAMPTZ)
+                                      - CAST(first_seen AS TIMESTAMPTZ))))::DOUBLE PRECISION"
+        } else {
+            "ROUND((julianday(first_decided_at) - julianday(first_seen)) * 86400.0)"
+        };
         let mut stmt = self
             .conn
-            .prepare_cached(
-                "SELECT ROUND((julianday(first_decided_at) - julianday(first_seen)) * 86400.0)
-                 FROM matches WHERE first_decided_at >= ?1 AND first_decided_at < ?2",
-            )
+            .prepare_cached(&format!(
+                "SELECT {seconds}
+                 FROM matches WHERE first_decided_at >= ?1 AND first_decided_at < ?2"
+            ))
             .map_err(|e| self.err(e))?;
         let rows = stmt
             .query_map(params![from, to], |r| r.get::<_, Option<f64>>(0))
@@ -364,7 +371,7 @@ impl Store {
             at - chrono::Duration::from_std(deadline).unwrap_or(chrono::Duration::MAX / 2),
         );
         let rows = |sql: &str,
-                    values: &[&dyn rusqlite::ToSql]|
+                    values: &[&dyn crate::store::sql::ToSql]|
          -> Result<Vec<(String, i64, i64)>, StoreError> {
             let mut stmt = self.conn.prepare_cached(sql).map_err(|e| self.err(e))?;
             let rows = stmt
@@ -397,8 +404,8 @@ impl Store {
         } else {
             rows(
                 "SELECT state, COUNT(*),
-                        SUM(state IN ('notice-sent', 'still-online', 'changed')
-                            AND notice_at <= ?2)
+                        SUM(CASE WHEN state IN ('notice-sent', 'still-online', 'changed')
+                            AND notice_at <= ?2 THEN 1 ELSE 0 END)
                  FROM (SELECT
                          (SELECT e.state FROM case_events e WHERE e.case_id = c.id
                             AND e.at < ?1 ORDER BY e.at DESC, e.id DESC LIMIT 1) AS state,
@@ -483,7 +490,7 @@ impl Store {
     }
 
     /// The one number `sql` counts with these parameters.
-    fn count(&self, sql: &str, values: impl rusqlite::Params) -> Result<i64, StoreError> {
+    fn count(&self, sql: &str, values: impl crate::store::sql::Params) -> Result<i64, StoreError> {
         self.conn
             .prepare_cached(sql)
             .and_then(|mut s| s.query_row(values, |r| r.get(0)))
@@ -608,15 +615,15 @@ impl Store {
             .conn
             .prepare_cached(
                 "SELECT copy_host,
-                        SUM(licensed = 1 OR status = 'licensed'),
-                        COUNT(DISTINCT CASE WHEN licensed = 1 OR status = 'licensed'
+                        SUM(CASE WHEN licensed OR status = 'licensed' THEN 1 ELSE 0 END),
+                        COUNT(DISTINCT CASE WHEN licensed OR status = 'licensed'
                                             THEN original_id END),
-                        SUM(status = 'infringing'),
-                        SUM(licensed)
+                        SUM(CASE WHEN status = 'infringing' THEN 1 ELSE 0 END),
+                        SUM(CASE WHEN licensed THEN 1 ELSE 0 END)
                  FROM matches INDEXED BY matches_host_original
                  WHERE first_seen >= ?1 AND first_seen < ?2
                  GROUP BY copy_host
-                 HAVING SUM(licensed = 1 OR status = 'licensed') > 0
+                 HAVING SUM(CASE WHEN licensed OR status = 'licensed' THEN 1 ELSE 0 END) > 0
                  ORDER BY copy_host",
             )
             .map_err(|e| self.err(e))?;
@@ -638,7 +645,7 @@ impl Store {
                 "SELECT MIN(m) FROM (
                      SELECT MIN(first_seen) AS m FROM matches WHERE verdict = 'copy'
                      UNION ALL
-                     SELECT MIN(first_seen) FROM matches WHERE verdict = 'partial')",
+                     SELECT MIN(first_seen) FROM matches WHERE verdict = 'partial') AS firsts",
                 [],
                 |r| r.get(0),
             )
@@ -647,7 +654,7 @@ impl Store {
 }
 
 /// A [`SiteActivity`] from a row of `host, matches, originals, infringing, licensed`.
-fn site_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SiteActivity> {
+fn site_row(r: &crate::store::sql::Row) -> crate::store::sql::Result<SiteActivity> {
     Ok(SiteActivity {
         host: r.get(0)?,
         matches: r.get(1)?,
@@ -661,4 +668,83 @@ fn site_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SiteActivity> {
 /// as everywhere else).
 pub fn status_of(name: &str) -> ReviewStatus {
     ReviewStatus::parse(name).unwrap_or(ReviewStatus::Unreviewed)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+
+    use super::*;
+    use crate::detect::Verdict;
+    use crate::store::matches::tests::{capture, new_match, original};
+    use crate::store::NewDecision;
+
+    /// The dashboard's aggregates (range counts, sums of conditions, date arithmetic)
+    /// come out the same on both backends, and as expected.
+    #[test]
+    fn figures_are_the_same_on_both_backends() {
+        let seen = RefCell::new(Vec::new());
+        crate::store::testdb::on_both(|| {
+            let dir = tempfile::tempdir().unwrap();
+            let mut store = crate::store::testdb::open(dir.path()).unwrap();
+            let now = Utc.with_ymd_and_hms(2026, 11, 27, 9, 0, 0).unwrap();
+            let a = original(&mut store, "https://news.example.com/1");
+            let b = original(&mut store, "https://news.example.com/2");
+            store
+                .record_matches(
+                    &capture(b"<p>a</p>"),
+                    &[new_match(a, Verdict::Copy, false)],
+                    now,
+                )
+                .unwrap();
+            store
+                .record_matches(
+                    &capture(b"<p>b</p>"),
+                    &[new_match(b, Verdict::Partial, true)],
+                    now,
+                )
+                .unwrap();
+            let id = store.list_matches().unwrap()[1].id;
+            let decided = now + chrono::Duration::hours(2);
+            store
+                .decide(
+                    &[id],
+                    &NewDecision {
+                        status: ReviewStatus::Infringing,
+                        note: "n",
+                        actor: "wang",
+                        via: "cli",
+                    },
+                    &HashMap::new(),
+                    &[],
+                    decided,
+                )
+                .unwrap();
+            let window = Window {
+                from: now - chrono::Duration::days(7),
+                to: now + chrono::Duration::days(1),
+            };
+            let figures = store
+                .window_figures(window, decided, std::time::Duration::from_secs(14 * 86400))
+                .unwrap();
+            assert_eq!(figures.originals, 2);
+            assert_eq!(figures.decision_seconds, vec![7200.0]);
+            assert_eq!(figures.cases.opened, 1);
+            let (infringements, count) = store.infringements(window, 10).unwrap();
+            assert_eq!((infringements.len(), count), (1, 1));
+            let licensed = store.licensed_activity(window).unwrap();
+            assert_eq!(licensed.len(), 1);
+            assert_eq!(store.removals(window, 10).unwrap().1, 0);
+            assert!(store.first_match_seen().unwrap().is_some());
+            seen.borrow_mut().push(format!(
+                "{figures:?}\n{infringements:?}\n{licensed:?}\n{:?}",
+                store.match_counts_by_verdict().unwrap()
+            ));
+        });
+        let seen = seen.into_inner();
+        if let [sqlite, postgres] = seen.as_slice() {
+            assert_eq!(sqlite, postgres);
+        }
+    }
 }

@@ -8,8 +8,8 @@
 //!
 //! Like the rest of `store`, this only speaks SQL; the judging is `licences::check`.
 
+use crate::store::sql::{params, OptionalExtension, Transaction};
 use chrono::{DateTime, NaiveDate, Utc};
-use rusqlite::{params, OptionalExtension, Transaction};
 use serde::Serialize;
 
 use super::{begin_write, timestamp, NewAlert, ReviewStatus, Store, StoreError};
@@ -98,12 +98,13 @@ pub(crate) fn insert_check_in(
     check: &NewLicenceCheck,
     alerted: bool,
     now: DateTime<Utc>,
-) -> rusqlite::Result<()> {
+) -> crate::store::sql::Result<()> {
     let now = timestamp(now);
     tx.execute(
-        "INSERT OR REPLACE INTO licence_checks
+        "INSERT INTO licence_checks
            (match_id, licence, partner, verdict, missing, checked_at, alerted_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT (match_id) DO UPDATE SET licence = excluded.licence, partner = excluded.partner, verdict = excluded.verdict, missing = excluded.missing, checked_at = excluded.checked_at, alerted_at = excluded.alerted_at",
         params![
             match_id,
             check.licence,
@@ -117,7 +118,7 @@ pub(crate) fn insert_check_in(
     Ok(())
 }
 
-fn licence_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredLicence> {
+fn licence_row(r: &crate::store::sql::Row) -> crate::store::sql::Result<StoredLicence> {
     let domains: String = r.get(2)?;
     let forms: String = r.get(6)?;
     let date =
@@ -148,7 +149,7 @@ fn licence_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredLicence> {
     })
 }
 
-fn check_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<LicenceCheck> {
+fn check_row(r: &crate::store::sql::Row) -> crate::store::sql::Result<LicenceCheck> {
     Ok(LicenceCheck {
         match_id: r.get(0)?,
         licence: r.get(1)?,
@@ -178,7 +179,7 @@ impl Store {
         let domains = serde_json::to_string(&licence.domains).unwrap_or_else(|_| "[]".into());
         let forms = serde_json::to_string(&t.attribution_forms).unwrap_or_else(|_| "[]".into());
         self.conn
-            .execute(
+            .insert_id(
                 "INSERT INTO licences (partner, domains, valid_from, valid_to, attribution,
                    attribution_forms, link_back, title_unchanged, scope, excerpt_max_share,
                    added_by, added_at)
@@ -198,8 +199,7 @@ impl Store {
                     timestamp(now),
                 ],
             )
-            .map_err(|e| self.err(e))?;
-        Ok(self.conn.last_insert_rowid())
+            .map_err(|e| self.err(e))
     }
 
     /// Ends desk licence `id` as of `now` (`valid_to` becomes the day before, unless it
@@ -385,7 +385,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<CheckRecorded, StoreError> {
         let path = self.path.clone();
-        let err = |source| StoreError::Sqlite {
+        let err = |source| StoreError::Db {
             path: path.clone(),
             source,
         };
@@ -453,9 +453,10 @@ impl Store {
             recorded.alerts = alerts.len();
         }
         tx.execute(
-            "INSERT OR REPLACE INTO licence_checks
+            "INSERT INTO licence_checks
                (match_id, licence, partner, verdict, missing, checked_at, alerted_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT (match_id) DO UPDATE SET licence = excluded.licence, partner = excluded.partner, verdict = excluded.verdict, missing = excluded.missing, checked_at = excluded.checked_at, alerted_at = excluded.alerted_at",
             params![
                 match_id,
                 check.licence,
@@ -500,89 +501,93 @@ mod tests {
 
     #[test]
     fn desk_licences_round_trip() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open_dir(dir.path()).unwrap();
-        let id = store.add_licence(&licence(), "li", Utc::now()).unwrap();
-        let list = store.desk_licences().unwrap();
-        assert_eq!(list.len(), 1);
-        assert_eq!(list[0].added_by, "li");
-        let expected = Licence {
-            source: LicenceSource::Desk { id },
-            ..licence()
-        };
-        assert_eq!(list[0].licence, expected);
-        assert_eq!(list[0].ended_by, None);
-        // Ended: once, from the day before, kept.
-        let now = Utc::now();
-        assert!(store.end_licence(id, "wang", now).unwrap());
-        assert!(!store.end_licence(id, "li", now).unwrap());
-        assert!(!store.end_licence(id + 1, "li", now).unwrap());
-        let ended = &store.desk_licences().unwrap()[0];
-        assert_eq!(ended.ended_by.as_deref(), Some("wang"));
-        assert_eq!(
-            ended.licence.valid_to,
-            Some(now.date_naive() - chrono::Duration::days(1))
-        );
-        assert!(!ended.licence.holds_on(now.date_naive()));
+        crate::store::testdb::on_both(|| {
+            let dir = tempfile::tempdir().unwrap();
+            let mut store = crate::store::testdb::open(dir.path()).unwrap();
+            let id = store.add_licence(&licence(), "li", Utc::now()).unwrap();
+            let list = store.desk_licences().unwrap();
+            assert_eq!(list.len(), 1);
+            assert_eq!(list[0].added_by, "li");
+            let expected = Licence {
+                source: LicenceSource::Desk { id },
+                ..licence()
+            };
+            assert_eq!(list[0].licence, expected);
+            assert_eq!(list[0].ended_by, None);
+            // Ended: once, from the day before, kept.
+            let now = Utc::now();
+            assert!(store.end_licence(id, "wang", now).unwrap());
+            assert!(!store.end_licence(id, "li", now).unwrap());
+            assert!(!store.end_licence(id + 1, "li", now).unwrap());
+            let ended = &store.desk_licences().unwrap()[0];
+            assert_eq!(ended.ended_by.as_deref(), Some("wang"));
+            assert_eq!(
+                ended.licence.valid_to,
+                Some(now.date_naive() - chrono::Duration::days(1))
+            );
+            assert!(!ended.licence.holds_on(now.date_naive()));
+        });
     }
 
     #[test]
     fn a_later_check_moves_the_status_and_alerts_once() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open_dir(dir.path()).unwrap();
-        let id = crate::store::matches::tests::one_licensed_match(&mut store);
-        let alert = NewAlert {
-            match_id: Some(id),
-            role: Role::Licensing,
-            channel: Channel::Email,
-            facts_json: "{}".into(),
-            evidence_file: None,
-            evidence_sha256: None,
-        };
-        let bad = NewLicenceCheck {
-            licence: "config:晨报".into(),
-            partner: "晨报".into(),
-            verdict: "noncompliant".into(),
-            missing: vec!["link".into(), "title".into()],
-        };
-        let r = store
-            .record_licence_check(
-                id,
-                &bad,
-                std::slice::from_ref(&alert),
-                "copyhound",
-                Utc::now(),
-            )
-            .unwrap();
-        assert_eq!((r.status_changed, r.alerts), (true, 1));
-        let check = store.licence_check(id).unwrap().unwrap();
-        assert_eq!(check.missing, ["link", "title"]);
-        assert!(check.alerted_at.is_some());
-        // The same again: no second alert, no second decision.
-        let r = store
-            .record_licence_check(id, &bad, &[alert], "copyhound", Utc::now())
-            .unwrap();
-        assert_eq!((r.status_changed, r.alerts), (false, 0));
-        assert_eq!(store.pending_alert_count().unwrap(), 1);
-        let counts = store.licence_counts().unwrap();
-        assert_eq!(counts["config:晨报"].noncompliant, 1);
-        assert_eq!(store.noncompliant_matches("config:晨报", 10).unwrap(), [id]);
-        // Fixed: back to licensed, and the alert time is kept.
-        let good = NewLicenceCheck {
-            verdict: "compliant".into(),
-            missing: Vec::new(),
-            ..bad
-        };
-        let r = store
-            .record_licence_check(id, &good, &[], "copyhound", Utc::now())
-            .unwrap();
-        assert!(r.status_changed);
-        assert!(store
-            .licence_check(id)
-            .unwrap()
-            .unwrap()
-            .alerted_at
-            .is_some());
-        assert_eq!(store.decisions(id).unwrap().len(), 2);
+        crate::store::testdb::on_both(|| {
+            let dir = tempfile::tempdir().unwrap();
+            let mut store = crate::store::testdb::open(dir.path()).unwrap();
+            let id = crate::store::matches::tests::one_licensed_match(&mut store);
+            let alert = NewAlert {
+                match_id: Some(id),
+                role: Role::Licensing,
+                channel: Channel::Email,
+                facts_json: "{}".into(),
+                evidence_file: None,
+                evidence_sha256: None,
+            };
+            let bad = NewLicenceCheck {
+                licence: "config:晨报".into(),
+                partner: "晨报".into(),
+                verdict: "noncompliant".into(),
+                missing: vec!["link".into(), "title".into()],
+            };
+            let r = store
+                .record_licence_check(
+                    id,
+                    &bad,
+                    std::slice::from_ref(&alert),
+                    "copyhound",
+                    Utc::now(),
+                )
+                .unwrap();
+            assert_eq!((r.status_changed, r.alerts), (true, 1));
+            let check = store.licence_check(id).unwrap().unwrap();
+            assert_eq!(check.missing, ["link", "title"]);
+            assert!(check.alerted_at.is_some());
+            // The same again: no second alert, no second decision.
+            let r = store
+                .record_licence_check(id, &bad, &[alert], "copyhound", Utc::now())
+                .unwrap();
+            assert_eq!((r.status_changed, r.alerts), (false, 0));
+            assert_eq!(store.pending_alert_count().unwrap(), 1);
+            let counts = store.licence_counts().unwrap();
+            assert_eq!(counts["config:晨报"].noncompliant, 1);
+            assert_eq!(store.noncompliant_matches("config:晨报", 10).unwrap(), [id]);
+            // Fixed: back to licensed, and the alert time is kept.
+            let good = NewLicenceCheck {
+                verdict: "compliant".into(),
+                missing: Vec::new(),
+                ..bad
+            };
+            let r = store
+                .record_licence_check(id, &good, &[], "copyhound", Utc::now())
+                .unwrap();
+            assert!(r.status_changed);
+            assert!(store
+                .licence_check(id)
+                .unwrap()
+                .unwrap()
+                .alerted_at
+                .is_some());
+            assert_eq!(store.decisions(id).unwrap().len(), 2);
+        });
     }
 }

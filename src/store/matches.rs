@@ -10,8 +10,8 @@
 //! Like the rest of `store`, this is the only place that knows the tables; it never
 //! fetches and never judges pages (the pipeline passes its verdicts).
 
+use crate::store::sql::{params, OptionalExtension};
 use chrono::{DateTime, SecondsFormat, Utc};
-use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -244,7 +244,7 @@ pub(super) const SUMMARY_FROM: &str = "FROM matches m
     JOIN originals o ON o.id = m.original_id
     LEFT JOIN original_versions v ON v.original_id = o.id AND v.version = o.current_version";
 
-pub(super) fn summary_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MatchSummary> {
+pub(super) fn summary_row(r: &crate::store::sql::Row) -> crate::store::sql::Result<MatchSummary> {
     Ok(MatchSummary {
         id: r.get(0)?,
         copy_url: r.get(1)?,
@@ -303,7 +303,7 @@ impl Store {
         evidence: &mut dyn FnMut(usize, i64) -> MatchEvidence,
     ) -> Result<Vec<MatchOutcome>, StoreError> {
         let path = self.path.clone();
-        let err = |source| StoreError::Sqlite {
+        let err = |source| StoreError::Db {
             path: path.clone(),
             source,
         };
@@ -388,34 +388,34 @@ impl Store {
             };
             // Serialising plain structs of numbers and strings cannot fail.
             let passages = serde_json::to_string(&m.passages).unwrap_or_else(|_| "[]".into());
-            tx.execute(
-                "INSERT INTO matches
+            let id = tx
+                .insert_id(
+                    "INSERT INTO matches
                    (copy_url, copy_host, original_id, verdict, containment, passages,
                     copy_title, capture_id, captured_at, remote_ip, licensed, status,
                     first_seen, last_seen, original_version, coverage, copied_chars)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13, ?14,
                          ?15, ?16)",
-                params![
-                    m.copy_url,
-                    m.copy_host,
-                    m.original_id,
-                    verdict,
-                    m.containment,
-                    passages,
-                    m.copy_title,
-                    cid,
-                    timestamp(capture.finished_at),
-                    capture.remote_addr.map(|a| a.ip().to_string()),
-                    m.licensed,
-                    initial_status(m).as_str(),
-                    now_text,
-                    m.original_version,
-                    m.coverage,
-                    i64::try_from(m.copied_chars).unwrap_or(i64::MAX),
-                ],
-            )
-            .map_err(err)?;
-            let id = tx.last_insert_rowid();
+                    params![
+                        m.copy_url,
+                        m.copy_host,
+                        m.original_id,
+                        verdict,
+                        m.containment,
+                        passages,
+                        m.copy_title,
+                        cid,
+                        timestamp(capture.finished_at),
+                        capture.remote_addr.map(|a| a.ip().to_string()),
+                        m.licensed,
+                        initial_status(m).as_str(),
+                        now_text,
+                        m.original_version,
+                        m.coverage,
+                        i64::try_from(m.copied_chars).unwrap_or(i64::MAX),
+                    ],
+                )
+                .map_err(err)?;
             if let Some(a) = &m.archive {
                 tx.execute(
                     "UPDATE matches SET archive_source = ?2, archive_offset = ?3,
@@ -483,9 +483,9 @@ impl Store {
     pub fn match_counts_by_verdict(&self) -> Result<(i64, i64, i64), StoreError> {
         self.conn
             .query_row(
-                "SELECT COALESCE(SUM(licensed = 0 AND verdict = 'copy'), 0),
-                        COALESCE(SUM(licensed = 0 AND verdict = 'partial'), 0),
-                        COALESCE(SUM(licensed != 0), 0)
+                "SELECT COALESCE(SUM(CASE WHEN NOT licensed AND verdict = 'copy' THEN 1 ELSE 0 END), 0),
+                        COALESCE(SUM(CASE WHEN NOT licensed AND verdict = 'partial' THEN 1 ELSE 0 END), 0),
+                        COALESCE(SUM(CASE WHEN licensed THEN 1 ELSE 0 END), 0)
                  FROM matches",
                 [],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
@@ -522,7 +522,7 @@ impl Store {
                 },
             )
             .optional()
-            .map_err(|source| StoreError::Sqlite {
+            .map_err(|source| StoreError::Db {
                 path: self.path.clone(),
                 source,
             })
@@ -738,8 +738,9 @@ impl Store {
     ) -> Result<(), StoreError> {
         self.conn
             .execute(
-                "INSERT OR REPLACE INTO discovery_searches (original_id, searched_at, results)
-                 VALUES (?1, ?2, ?3)",
+                "INSERT INTO discovery_searches (original_id, searched_at, results)
+                 VALUES (?1, ?2, ?3)
+                 ON CONFLICT (original_id) DO UPDATE SET searched_at = excluded.searched_at, results = excluded.results",
                 params![original_id, timestamp(now), results as i64],
             )
             .map(|_| ())
@@ -747,7 +748,10 @@ impl Store {
     }
 }
 
-fn insert_capture(tx: &rusqlite::Transaction<'_>, c: &Capture) -> rusqlite::Result<i64> {
+fn insert_capture(
+    tx: &crate::store::sql::Transaction<'_>,
+    c: &Capture,
+) -> crate::store::sql::Result<i64> {
     let hops: Vec<HopJson<'_>> = c
         .redirects
         .iter()
@@ -761,7 +765,7 @@ fn insert_capture(tx: &rusqlite::Transaction<'_>, c: &Capture) -> rusqlite::Resu
         .collect();
     // Serialising strings and numbers cannot fail.
     let redirects = serde_json::to_string(&hops).unwrap_or_else(|_| "[]".into());
-    tx.execute(
+    tx.insert_id(
         "INSERT INTO captures
            (requested_url, final_url, redirects, remote_ip, remote_port, request_head, status,
             response_head, content_type, content_encoding, raw_body, raw_body_sha256,
@@ -784,8 +788,7 @@ fn insert_capture(tx: &rusqlite::Transaction<'_>, c: &Capture) -> rusqlite::Resu
             precise(c.started_at),
             precise(c.finished_at),
         ],
-    )?;
-    Ok(tx.last_insert_rowid())
+    )
 }
 
 #[cfg(test)]
@@ -888,192 +891,202 @@ pub(super) mod tests {
 
     #[test]
     fn a_match_is_recorded_once_with_its_capture() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open_dir(dir.path()).unwrap();
-        let o1 = original(&mut store, "https://news.example.com/1");
-        let o2 = original(&mut store, "https://news.example.com/2");
-        let c = capture(b"<p>\x00raw bytes\xff</p>");
-        let now = Utc::now();
-        let out = store
-            .record_matches(
-                &c,
-                &[
-                    new_match(o1, Verdict::Copy, false),
-                    new_match(o2, Verdict::Unrelated, false),
-                ],
-                now,
-            )
-            .unwrap();
-        assert_eq!(
-            out,
-            vec![MatchOutcome::New { id: 1 }, MatchOutcome::Ignored]
-        );
-        // Seen again: no new row, no new capture.
-        let later = now + chrono::Duration::hours(1);
-        let out = store
-            .record_matches(
-                &c,
-                &[
-                    new_match(o1, Verdict::Copy, false),
-                    new_match(o2, Verdict::Partial, true),
-                ],
-                later,
-            )
-            .unwrap();
-        assert_eq!(
-            out,
-            vec![MatchOutcome::Seen { id: 1 }, MatchOutcome::New { id: 2 }]
-        );
-        let list = store.list_matches().unwrap();
-        assert_eq!(list.len(), 2);
-        assert_eq!(list[0].status, "unreviewed");
-        assert_eq!(list[0].original_url, "https://news.example.com/1");
-        assert_eq!(list[0].original_title, "标题");
-        assert_eq!(list[0].last_seen, timestamp(later));
-        assert_eq!(list[1].status, "licensed");
-        assert_eq!(list[1].verdict, "partial");
-        assert_eq!(list[1].remote_ip.as_deref(), Some("203.0.113.7"));
-        let detail = store.find_match(1).unwrap().unwrap();
-        assert_eq!(detail.passages[0].text, "正文");
-        assert_eq!(detail.summary.coverage, Some(0.4));
-        assert_eq!(detail.summary.copied_chars, Some(2));
-        assert_eq!(list[0].copied_chars, Some(2));
-        assert_eq!(detail.capture.raw_body_bytes, c.raw_body.len() as i64);
-        // The evidence is byte-exact.
-        let stored = store.capture(detail.capture.id).unwrap().unwrap();
-        assert_eq!(stored.raw_body, c.raw_body);
-        assert_eq!(stored.request_head, c.request_head);
-        assert_eq!(stored.response_head, c.response_head);
-        assert_eq!(stored.started_at, "2026-11-26T08:00:00.000Z");
-        assert_eq!(stored.finished_at, "2026-11-26T08:00:00.250Z");
-        assert_eq!(stored.remote_port, Some(80));
-        assert_eq!(stored.redirects_json, "[]");
-        assert!(store.find_match(99).unwrap().is_none());
+        crate::store::testdb::on_both(|| {
+            let dir = tempfile::tempdir().unwrap();
+            let mut store = crate::store::testdb::open(dir.path()).unwrap();
+            let o1 = original(&mut store, "https://news.example.com/1");
+            let o2 = original(&mut store, "https://news.example.com/2");
+            let c = capture(b"<p>\x00raw bytes\xff</p>");
+            let now = Utc::now();
+            let out = store
+                .record_matches(
+                    &c,
+                    &[
+                        new_match(o1, Verdict::Copy, false),
+                        new_match(o2, Verdict::Unrelated, false),
+                    ],
+                    now,
+                )
+                .unwrap();
+            assert_eq!(
+                out,
+                vec![MatchOutcome::New { id: 1 }, MatchOutcome::Ignored]
+            );
+            // Seen again: no new row, no new capture.
+            let later = now + chrono::Duration::hours(1);
+            let out = store
+                .record_matches(
+                    &c,
+                    &[
+                        new_match(o1, Verdict::Copy, false),
+                        new_match(o2, Verdict::Partial, true),
+                    ],
+                    later,
+                )
+                .unwrap();
+            assert_eq!(
+                out,
+                vec![MatchOutcome::Seen { id: 1 }, MatchOutcome::New { id: 2 }]
+            );
+            let list = store.list_matches().unwrap();
+            assert_eq!(list.len(), 2);
+            assert_eq!(list[0].status, "unreviewed");
+            assert_eq!(list[0].original_url, "https://news.example.com/1");
+            assert_eq!(list[0].original_title, "标题");
+            assert_eq!(list[0].last_seen, timestamp(later));
+            assert_eq!(list[1].status, "licensed");
+            assert_eq!(list[1].verdict, "partial");
+            assert_eq!(list[1].remote_ip.as_deref(), Some("203.0.113.7"));
+            let detail = store.find_match(1).unwrap().unwrap();
+            assert_eq!(detail.passages[0].text, "正文");
+            assert_eq!(detail.summary.coverage, Some(0.4));
+            assert_eq!(detail.summary.copied_chars, Some(2));
+            assert_eq!(list[0].copied_chars, Some(2));
+            assert_eq!(detail.capture.raw_body_bytes, c.raw_body.len() as i64);
+            // The evidence is byte-exact.
+            let stored = store.capture(detail.capture.id).unwrap().unwrap();
+            assert_eq!(stored.raw_body, c.raw_body);
+            assert_eq!(stored.request_head, c.request_head);
+            assert_eq!(stored.response_head, c.response_head);
+            assert_eq!(stored.started_at, "2026-11-26T08:00:00.000Z");
+            assert_eq!(stored.finished_at, "2026-11-26T08:00:00.250Z");
+            assert_eq!(stored.remote_port, Some(80));
+            assert_eq!(stored.redirects_json, "[]");
+            assert!(store.find_match(99).unwrap().is_none());
+        });
     }
 
     #[test]
     fn matches_recorded_before_migration_6_have_no_coverage() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open_dir(dir.path()).unwrap();
-        let o = original(&mut store, "https://news.example.com/1");
-        let c = capture(b"<p>x</p>");
-        store
-            .record_matches(&c, &[new_match(o, Verdict::Copy, false)], Utc::now())
-            .unwrap();
-        // What migration 6 leaves in the rows it finds: the columns added, NULL.
-        store
-            .conn
-            .execute(
-                "UPDATE matches SET coverage = NULL, copied_chars = NULL",
-                [],
-            )
-            .unwrap();
-        let detail = store.find_match(1).unwrap().unwrap();
-        assert_eq!(detail.summary.coverage, None);
-        assert_eq!(detail.summary.copied_chars, None);
-        let json = serde_json::to_value(&detail).unwrap();
-        assert!(json["coverage"].is_null() && json["copied_chars"].is_null());
-        assert_eq!(json["containment"], 0.91);
+        crate::store::testdb::on_both(|| {
+            let dir = tempfile::tempdir().unwrap();
+            let mut store = crate::store::testdb::open(dir.path()).unwrap();
+            let o = original(&mut store, "https://news.example.com/1");
+            let c = capture(b"<p>x</p>");
+            store
+                .record_matches(&c, &[new_match(o, Verdict::Copy, false)], Utc::now())
+                .unwrap();
+            // What migration 6 leaves in the rows it finds: the columns added, NULL.
+            store
+                .conn
+                .execute(
+                    "UPDATE matches SET coverage = NULL, copied_chars = NULL",
+                    [],
+                )
+                .unwrap();
+            let detail = store.find_match(1).unwrap().unwrap();
+            assert_eq!(detail.summary.coverage, None);
+            assert_eq!(detail.summary.copied_chars, None);
+            let json = serde_json::to_value(&detail).unwrap();
+            assert!(json["coverage"].is_null() && json["copied_chars"].is_null());
+            assert_eq!(json["containment"], 0.91);
+        });
     }
 
     #[test]
     fn discovery_progress_is_kept() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open_dir(dir.path()).unwrap();
-        let a = original(&mut store, "https://news.example.com/1");
-        let b = original(&mut store, "https://news.example.com/2");
-        assert_eq!(store.unsearched_originals(10).unwrap(), vec![a, b]);
-        store.mark_searched(a, 3, Utc::now()).unwrap();
-        assert_eq!(store.unsearched_originals(10).unwrap(), vec![b]);
+        crate::store::testdb::on_both(|| {
+            let dir = tempfile::tempdir().unwrap();
+            let mut store = crate::store::testdb::open(dir.path()).unwrap();
+            let a = original(&mut store, "https://news.example.com/1");
+            let b = original(&mut store, "https://news.example.com/2");
+            assert_eq!(store.unsearched_originals(10).unwrap(), vec![a, b]);
+            store.mark_searched(a, 3, Utc::now()).unwrap();
+            assert_eq!(store.unsearched_originals(10).unwrap(), vec![b]);
+        });
     }
 
     #[test]
     fn evidence_and_alerts_commit_with_the_match() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open_dir(dir.path()).unwrap();
-        let id = original(&mut store, "https://news.example/1");
-        let alert = |role| crate::store::NewAlert {
-            match_id: None,
-            role,
-            channel: crate::store::Channel::Email,
-            facts_json: "{}".into(),
-            evidence_file: Some("e.warc.gz".into()),
-            evidence_sha256: Some("ab".into()),
-        };
-        let mut calls = Vec::new();
-        let outcomes = store
-            .record_matches_with(
-                &capture(b"page"),
-                &[new_match(id, Verdict::Copy, false)],
-                Utc::now(),
-                &mut |i, match_id| {
-                    calls.push((i, match_id));
-                    MatchEvidence {
-                        evidence_file: Some("e.warc.gz".into()),
-                        evidence_sha256: Some("ab".into()),
-                        alerts: vec![
-                            alert(crate::config::Role::Legal),
-                            alert(crate::config::Role::Licensing),
-                        ],
-                    }
-                },
-            )
-            .unwrap();
-        let MatchOutcome::New { id: match_id } = outcomes[0] else {
-            panic!("{outcomes:?}")
-        };
-        assert_eq!(calls, vec![(0, match_id)]);
-        let detail = store.find_match(match_id).unwrap().unwrap();
-        assert_eq!(detail.evidence_file.as_deref(), Some("e.warc.gz"));
-        assert_eq!(detail.evidence_sha256.as_deref(), Some("ab"));
-        assert_eq!(
-            store.match_by_evidence_file("e.warc.gz").unwrap(),
-            Some((match_id, Some("ab".into())))
-        );
-        assert_eq!(store.pending_alert_count().unwrap(), 2);
-        // Seen again: no new evidence, no new alerts.
-        store
-            .record_matches_with(
-                &capture(b"page"),
-                &[new_match(id, Verdict::Copy, false)],
-                Utc::now(),
-                &mut |_, _| panic!("only new matches get evidence"),
-            )
-            .unwrap();
-        assert_eq!(store.pending_alert_count().unwrap(), 2);
+        crate::store::testdb::on_both(|| {
+            let dir = tempfile::tempdir().unwrap();
+            let mut store = crate::store::testdb::open(dir.path()).unwrap();
+            let id = original(&mut store, "https://news.example/1");
+            let alert = |role| crate::store::NewAlert {
+                match_id: None,
+                role,
+                channel: crate::store::Channel::Email,
+                facts_json: "{}".into(),
+                evidence_file: Some("e.warc.gz".into()),
+                evidence_sha256: Some("ab".into()),
+            };
+            let mut calls = Vec::new();
+            let outcomes = store
+                .record_matches_with(
+                    &capture(b"page"),
+                    &[new_match(id, Verdict::Copy, false)],
+                    Utc::now(),
+                    &mut |i, match_id| {
+                        calls.push((i, match_id));
+                        MatchEvidence {
+                            evidence_file: Some("e.warc.gz".into()),
+                            evidence_sha256: Some("ab".into()),
+                            alerts: vec![
+                                alert(crate::config::Role::Legal),
+                                alert(crate::config::Role::Licensing),
+                            ],
+                        }
+                    },
+                )
+                .unwrap();
+            let MatchOutcome::New { id: match_id } = outcomes[0] else {
+                panic!("{outcomes:?}")
+            };
+            assert_eq!(calls, vec![(0, match_id)]);
+            let detail = store.find_match(match_id).unwrap().unwrap();
+            assert_eq!(detail.evidence_file.as_deref(), Some("e.warc.gz"));
+            assert_eq!(detail.evidence_sha256.as_deref(), Some("ab"));
+            assert_eq!(
+                store.match_by_evidence_file("e.warc.gz").unwrap(),
+                Some((match_id, Some("ab".into())))
+            );
+            assert_eq!(store.pending_alert_count().unwrap(), 2);
+            // Seen again: no new evidence, no new alerts.
+            store
+                .record_matches_with(
+                    &capture(b"page"),
+                    &[new_match(id, Verdict::Copy, false)],
+                    Utc::now(),
+                    &mut |_, _| panic!("only new matches get evidence"),
+                )
+                .unwrap();
+            assert_eq!(store.pending_alert_count().unwrap(), 2);
+        });
     }
 
     #[test]
     fn an_ignored_match_keeps_its_evidence_and_alerts_nobody() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open_dir(dir.path()).unwrap();
-        let id = original(&mut store, "https://news.example/1");
-        // Ignored wins over licensed for the status; the licensed flag is kept.
-        let mut m = new_match(id, Verdict::Copy, true);
-        m.ignored = true;
-        let outcomes = store
-            .record_matches_with(&capture(b"page"), &[m], Utc::now(), &mut |_, match_id| {
-                MatchEvidence {
-                    evidence_file: Some("i.warc.gz".into()),
-                    evidence_sha256: Some("cd".into()),
-                    alerts: vec![crate::store::NewAlert {
-                        match_id: Some(match_id),
-                        role: crate::config::Role::Legal,
-                        channel: crate::store::Channel::Email,
-                        facts_json: "{}".into(),
-                        evidence_file: None,
-                        evidence_sha256: None,
-                    }],
-                }
-            })
-            .unwrap();
-        let MatchOutcome::New { id: match_id } = outcomes[0] else {
-            panic!("{outcomes:?}")
-        };
-        let detail = store.find_match(match_id).unwrap().unwrap();
-        assert_eq!(detail.summary.status, "ignored");
-        assert!(detail.summary.licensed);
-        assert_eq!(detail.evidence_file.as_deref(), Some("i.warc.gz"));
-        assert_eq!(store.pending_alert_count().unwrap(), 0);
+        crate::store::testdb::on_both(|| {
+            let dir = tempfile::tempdir().unwrap();
+            let mut store = crate::store::testdb::open(dir.path()).unwrap();
+            let id = original(&mut store, "https://news.example/1");
+            // Ignored wins over licensed for the status; the licensed flag is kept.
+            let mut m = new_match(id, Verdict::Copy, true);
+            m.ignored = true;
+            let outcomes = store
+                .record_matches_with(&capture(b"page"), &[m], Utc::now(), &mut |_, match_id| {
+                    MatchEvidence {
+                        evidence_file: Some("i.warc.gz".into()),
+                        evidence_sha256: Some("cd".into()),
+                        alerts: vec![crate::store::NewAlert {
+                            match_id: Some(match_id),
+                            role: crate::config::Role::Legal,
+                            channel: crate::store::Channel::Email,
+                            facts_json: "{}".into(),
+                            evidence_file: None,
+                            evidence_sha256: None,
+                        }],
+                    }
+                })
+                .unwrap();
+            let MatchOutcome::New { id: match_id } = outcomes[0] else {
+                panic!("{outcomes:?}")
+            };
+            let detail = store.find_match(match_id).unwrap().unwrap();
+            assert_eq!(detail.summary.status, "ignored");
+            assert!(detail.summary.licensed);
+            assert_eq!(detail.evidence_file.as_deref(), Some("i.warc.gz"));
+            assert_eq!(store.pending_alert_count().unwrap(), 0);
+        });
     }
 }

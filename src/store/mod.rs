@@ -1,21 +1,50 @@
-//! Storage: the one SQLite file under `[storage] dir` that holds the archive of originals,
-//! the crawler's state, matches with their captures (and, in later stages, evidence
-//! records and the mail outbox).
+//! Storage: every table of one copyhound installation (the archive of originals, the
+//! crawler's state, matches with their captures, decisions, cases, the alert outbox,
+//! desk sessions, archive-scan progress), in one of two engines: the SQLite file under
+//! `[storage] dir` (the default), or the PostgreSQL database of `[storage]
+//! database_url`, which several processes on several machines share.
 //!
 //! This is the only module that speaks SQL. Other modules call typed functions and get
 //! typed rows. Schema changes are numbered migrations in [`MIGRATIONS`], applied in order
-//! inside a transaction and recorded in `PRAGMA user_version`.
+//! inside a transaction and recorded in `PRAGMA user_version` (SQLite) or the
+//! `schema_version` table (PostgreSQL, where the same list is translated by
+//! [`pg::ddl`]); a database newer than this copyhound is refused on both.
 //!
-//! Durability: the database runs in WAL mode with `synchronous = FULL`, and every
-//! multi-row change (an article version with its segments) is one transaction. A crash at
-//! any point leaves either the whole change or none of it: an article is durable once
-//! [`Store::upsert_original`] returns.
+//! One store, two engines: the queries are written once, in SQL both understand
+//! (standard SQL, `ON CONFLICT` upserts, `CASE` sums, flags tested as booleans), and run
+//! through [`sql::Connection`], which translates placeholders and maps values; the few
+//! constructs that differ (date arithmetic, two-argument `MIN`) branch on
+//! [`sql::Connection::is_postgres`]. Every store test runs on both engines
+//! ([`testdb::on_both`]), so they cannot drift apart.
+//!
+//! Why the `postgres` crate (the synchronous face of `tokio-postgres`) and not `sqlx`:
+//! the store's API is synchronous and its callers already move it off the async
+//! threads (`spawn_blocking`, a `Mutex<Store>` in the desk), and the code is written
+//! against rusqlite's shape (`query_row`, `execute`, `params!`), which the synchronous
+//! client matches one for one; `sqlx` would make the whole store async or wrap every
+//! call in a runtime, and its checked query macros need a live database (or a
+//! prepared offline cache) at build time for both engines, while its `Any` driver
+//! gives up typed values. `postgres` builds in seconds with no build-time database,
+//! is MIT/Apache-2.0 like `sqlx`, is maintained with `tokio-postgres`, and takes
+//! rustls through `tokio-postgres-rustls` (no OpenSSL). Its one hazard, that it
+//! blocks on a runtime of its own, is contained in [`sql::blocking`].
+//!
+//! Durability: SQLite runs in WAL mode with `synchronous = FULL`; PostgreSQL with its
+//! own write-ahead log. Every multi-row change (an article version with its segments)
+//! is one transaction. A crash at any point leaves either the whole change or none of
+//! it: an article is durable once [`Store::upsert_original`] returns.
+//!
+//! Many processes, one truth: a write transaction holds SQLite's one write lock
+//! (`BEGIN IMMEDIATE`) or, on PostgreSQL, one advisory lock ([`sql::WRITE_LOCK`]), so
+//! read-then-write steps (is this match known? is this decision an escalation?) see
+//! every other process's committed work; uniqueness (`copy_url`, `original_id`) is
+//! also a constraint; the outbox's claims are conditional updates with a lease.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use sql::{params, Connection, OptionalExtension, Transaction};
 
 mod alerts;
 mod cases;
@@ -23,7 +52,11 @@ mod crawl;
 mod dashboard;
 mod licences;
 mod matches;
+mod pg;
 mod review;
+pub(crate) mod sql;
+#[doc(hidden)]
+pub mod testdb;
 mod timestamps;
 mod warc;
 
@@ -44,6 +77,7 @@ pub use matches::{
     ArchiveRef, CaptureRecord, MatchArchive, MatchDetail, MatchEvidence, MatchOutcome,
     MatchSummary, NewMatch, StoredPassage,
 };
+pub use pg::PgTarget;
 pub use review::{
     DecideOutcome, Decided, Decision, ExportPage, ExportRow, ListAddition, MatchFilter, MatchPage,
     NewDecision, ReviewStatus, SessionRecord, SiteCount, SiteList, SiteListEntry, SiteOverview,
@@ -66,8 +100,8 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// has written since the read began, SQLite answers "database is locked" at once rather
 /// than let the busy timeout run, and the whole crawl batch or decision fails. Taking the
 /// lock up front lets [`BUSY_TIMEOUT`] apply instead.
-pub(crate) fn begin_write(conn: &mut Connection) -> rusqlite::Result<Transaction<'_>> {
-    conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+pub(crate) fn begin_write(conn: &mut Connection) -> sql::Result<Transaction<'_>> {
+    conn.transaction()
 }
 
 /// The schema, one migration per entry; entry `i` brings the database to version `i + 1`.
@@ -580,17 +614,44 @@ pub enum StoreError {
         source: std::io::Error,
     },
     #[error("{path}: {source}")]
-    Sqlite {
+    Db {
         path: PathBuf,
         #[source]
-        source: rusqlite::Error,
+        source: sql::Error,
     },
+    #[error("{url}: cannot connect to PostgreSQL: {source}")]
+    Connect {
+        url: String,
+        #[source]
+        source: postgres::Error,
+    },
+    #[error("{path}: cannot read [storage] database_password_file: {source}")]
+    PasswordFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{url}: cannot set up TLS: {message}")]
+    Tls { url: String, message: String },
     #[error("{path}: database schema version {found} is newer than this copyhound ({supported}); upgrade copyhound")]
     TooNew {
         path: PathBuf,
         found: i64,
         supported: usize,
     },
+}
+
+/// Refuses a schema newer than this copyhound's migrations: its tables may mean what
+/// this version does not know.
+fn check_version(path: &Path, version: i64) -> Result<(), StoreError> {
+    if version > MIGRATIONS.len() as i64 {
+        return Err(StoreError::TooNew {
+            path: path.to_path_buf(),
+            found: version,
+            supported: MIGRATIONS.len(),
+        });
+    }
+    Ok(())
 }
 
 /// An article as ingestion hands it over: extracted, normalised and fingerprinted.
@@ -674,8 +735,31 @@ pub struct OriginalRecord {
 /// The SQLite database of one copyhound installation.
 pub struct Store {
     conn: Connection,
+    /// Where the store is, so another connection to it can be opened
+    /// ([`Store::location`]).
+    location: StoreLocation,
     /// Kept for error messages: every error names the database file.
     path: PathBuf,
+}
+
+/// Where a store is: enough to open another connection to it from any thread.
+#[derive(Debug, Clone)]
+pub enum StoreLocation {
+    Sqlite(PathBuf),
+    Postgres(PgTarget),
+}
+
+impl StoreLocation {
+    /// Opens a new connection to the store.
+    ///
+    /// # Errors
+    /// [`StoreError`] naming the file or URL.
+    pub fn open(&self) -> Result<Store, StoreError> {
+        match self {
+            StoreLocation::Sqlite(path) => Store::open(path),
+            StoreLocation::Postgres(target) => Store::open_postgres(target),
+        }
+    }
 }
 
 /// RFC 3339 in UTC with second precision: sortable as text, readable in reports.
@@ -701,11 +785,11 @@ impl Store {
     /// # Errors
     /// [`StoreError`] naming the file.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
-        let err = |source| StoreError::Sqlite {
+        let err = |source: rusqlite::Error| StoreError::Db {
             path: path.to_path_buf(),
-            source,
+            source: source.into(),
         };
-        let conn = Connection::open(path).map_err(err)?;
+        let conn = rusqlite::Connection::open(path).map_err(err)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(err)?;
         // WAL lets readers (the review desk, `originals list`) run while the daemon
         // writes; FULL makes a committed transaction survive power loss, not only a crash
@@ -717,46 +801,132 @@ impl Store {
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(err)?;
         let mut store = Store {
-            conn,
+            conn: Connection::sqlite(conn),
+            location: StoreLocation::Sqlite(path.to_path_buf()),
             path: path.to_path_buf(),
         };
         store.migrate()?;
         Ok(store)
     }
 
-    /// The database file.
+    /// Opens the PostgreSQL database `target` and migrates it.
+    ///
+    /// # Errors
+    /// [`StoreError`] naming the URL (never with a password).
+    pub fn open_postgres(target: &PgTarget) -> Result<Store, StoreError> {
+        let client = pg::connect(target)?;
+        let mut store = Store {
+            conn: Connection::postgres(client),
+            location: StoreLocation::Postgres(target.clone()),
+            path: PathBuf::from(&target.url),
+        };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// Opens the configured store: PostgreSQL when `[storage] database_url` is set,
+    /// else the SQLite file in `[storage] dir`.
+    ///
+    /// # Errors
+    /// [`StoreError`] naming the file or URL.
+    pub fn open_storage(storage: &crate::config::Storage) -> Result<Store, StoreError> {
+        match &storage.database {
+            Some(db) => Store::open_postgres(&PgTarget::from_settings(db)?),
+            None => Store::open_dir(&storage.dir),
+        }
+    }
+
+    /// The database file, or the PostgreSQL URL (without a password).
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    fn err(&self, source: rusqlite::Error) -> StoreError {
-        StoreError::Sqlite {
+    /// Where this store is: [`StoreLocation::open`] opens another connection to it
+    /// (for a thread of its own).
+    pub fn location(&self) -> StoreLocation {
+        self.location.clone()
+    }
+
+    /// Whether this store is on PostgreSQL.
+    pub fn is_postgres(&self) -> bool {
+        self.conn.is_postgres()
+    }
+
+    fn err(&self, source: sql::Error) -> StoreError {
+        StoreError::Db {
             path: self.path.clone(),
             source,
         }
     }
 
-    fn migrate(&mut self) -> Result<(), StoreError> {
-        let version: i64 = self
-            .conn
-            .pragma_query_value(None, "user_version", |r| r.get(0))
-            .map_err(|e| self.err(e))?;
-        if version > MIGRATIONS.len() as i64 {
-            return Err(StoreError::TooNew {
-                path: self.path.clone(),
-                found: version,
-                supported: MIGRATIONS.len(),
-            });
+    /// The schema version the database is at (the number of migrations applied).
+    ///
+    /// # Errors
+    /// [`StoreError`] when the database cannot be read.
+    pub fn schema_version(&self) -> Result<i64, StoreError> {
+        match self.conn.as_sqlite() {
+            Some(c) => c
+                .pragma_query_value(None, "user_version", |r| r.get(0))
+                .map_err(|e| self.err(e.into())),
+            None => self
+                .conn
+                .query_row(
+                    "SELECT COALESCE(MAX(version), 0) FROM schema_version",
+                    params![],
+                    |r| r.get(0),
+                )
+                .map_err(|e| self.err(e)),
         }
+    }
+
+    /// The schema version this copyhound knows (the same on both backends).
+    pub fn supported_schema_version() -> i64 {
+        MIGRATIONS.len() as i64
+    }
+
+    /// Applies the migrations the database lacks, each in a transaction; refuses a
+    /// database whose schema is newer than this copyhound knows. On PostgreSQL, where
+    /// several processes may start at once, the whole run is one transaction holding
+    /// the store's write lock, so each migration runs once.
+    fn migrate(&mut self) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let err = |source| StoreError::Db {
+            path: path.clone(),
+            source,
+        };
+        if self.conn.is_postgres() {
+            let tx = begin_write(&mut self.conn).map_err(err)?;
+            tx.execute_batch(
+                "CREATE TABLE IF NOT EXISTS schema_version (
+                     version BIGINT NOT NULL,
+                     applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+                 );",
+            )
+            .map_err(err)?;
+            let version: i64 = tx
+                .query_row(
+                    "SELECT COALESCE(MAX(version), 0) FROM schema_version",
+                    params![],
+                    |r| r.get(0),
+                )
+                .map_err(err)?;
+            check_version(&path, version)?;
+            for (i, sqlite) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+                tx.execute_batch(&pg::ddl(sqlite)).map_err(err)?;
+                tx.execute(
+                    "INSERT INTO schema_version (version) VALUES (?1)",
+                    params![(i + 1) as i64],
+                )
+                .map_err(err)?;
+            }
+            return tx.commit().map_err(err);
+        }
+        let version = self.schema_version()?;
+        check_version(&path, version)?;
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-            let path = self.path.clone();
-            let err = |source| StoreError::Sqlite {
-                path: path.clone(),
-                source,
-            };
             let tx = begin_write(&mut self.conn).map_err(err)?;
             tx.execute_batch(sql).map_err(err)?;
-            tx.pragma_update(None, "user_version", (i + 1) as i64)
+            tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))
                 .map_err(err)?;
             tx.commit().map_err(err)?;
         }
@@ -789,7 +959,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Vec<Upsert>, StoreError> {
         let path = self.path.clone();
-        let err = |source| StoreError::Sqlite {
+        let err = |source| StoreError::Db {
             path: path.clone(),
             source,
         };
@@ -797,7 +967,7 @@ impl Store {
         let outcomes = articles
             .iter()
             .map(|a| upsert_in(&tx, a, now))
-            .collect::<rusqlite::Result<Vec<_>>>()
+            .collect::<crate::store::sql::Result<Vec<_>>>()
             .map_err(err)?;
         tx.commit().map_err(err)?;
         Ok(outcomes)
@@ -818,7 +988,7 @@ impl Store {
         max_pages: u32,
     ) -> Result<bool, StoreError> {
         let path = self.path.clone();
-        let err = |source| StoreError::Sqlite {
+        let err = |source| StoreError::Db {
             path: path.clone(),
             source,
         };
@@ -835,7 +1005,8 @@ impl Store {
         }
         let inserted = tx
             .execute(
-                "INSERT OR IGNORE INTO site_template_pages (host, url) VALUES (?1, ?2)",
+                "INSERT INTO site_template_pages (host, url) VALUES (?1, ?2)
+                 ON CONFLICT DO NOTHING",
                 params![host, url],
             )
             .map_err(err)?;
@@ -843,7 +1014,7 @@ impl Store {
             let mut stmt = tx
                 .prepare_cached(
                     "INSERT INTO site_template_lines (host, hash, pages) VALUES (?1, ?2, 1)
-                     ON CONFLICT(host, hash) DO UPDATE SET pages = pages + 1",
+                     ON CONFLICT(host, hash) DO UPDATE SET pages = site_template_lines.pages + 1",
                 )
                 .map_err(err)?;
             for &h in line_hashes {
@@ -953,7 +1124,7 @@ impl Store {
         key: &OriginalKey,
         version: Option<i64>,
     ) -> Result<Option<OriginalRecord>, StoreError> {
-        let (clause, value): (&str, rusqlite::types::Value) = match key {
+        let (clause, value): (&str, crate::store::sql::Value) = match key {
             OriginalKey::Id(id) => ("o.id = ?1", (*id).into()),
             OriginalKey::Url(url) => ("o.url = ?1", url.clone().into()),
         };
@@ -968,7 +1139,7 @@ impl Store {
              WHERE {clause}"
         );
         self.conn
-            .query_row(&sql, rusqlite::params![value, version], |r| {
+            .query_row(&sql, crate::store::sql::params![value, version], |r| {
                 Ok(OriginalRecord {
                     id: r.get(0)?,
                     url: r.get(1)?,
@@ -1024,21 +1195,25 @@ impl Store {
     /// # Errors
     /// [`StoreError`] when the database cannot be read.
     pub fn current_anchors(&self) -> Result<Vec<(u64, i64)>, StoreError> {
-        let mut stmt = self
+        // Unpacked row by row into one vector: the blobs are never all held at once.
+        let mut out = Vec::new();
+        let rows = self
             .conn
-            .prepare(
+            .query_map(
                 "SELECT v.anchors, o.id
                  FROM originals o
                  JOIN original_versions v ON v.original_id = o.id AND v.version = o.current_version",
+                [],
+                |row| {
+                    let bytes: Vec<u8> = row.get(0)?;
+                    let id: i64 = row.get(1)?;
+                    out.extend(unpack_anchors(&bytes).map(|h| (h, id)));
+                    Ok(())
+                },
             )
             .map_err(|e| self.err(e))?;
-        let mut rows = stmt.query([]).map_err(|e| self.err(e))?;
-        let mut out = Vec::new();
-        while let Some(row) = rows.next().map_err(|e| self.err(e))? {
-            let id: i64 = row.get(1).map_err(|e| self.err(e))?;
-            let blob = row.get_ref(0).map_err(|e| self.err(e))?;
-            let bytes = blob.as_blob().map_err(|e| self.err(e.into()))?;
-            out.extend(unpack_anchors(bytes).map(|h| (h, id)));
+        for row in rows {
+            row.map_err(|e| self.err(e))?;
         }
         Ok(out)
     }
@@ -1076,10 +1251,16 @@ impl Store {
     ///
     /// # Errors
     /// [`StoreError`] when the check cannot run.
+    /// On PostgreSQL, which checks its own pages, it is whether the server answers.
     pub fn integrity_ok(&self) -> Result<bool, StoreError> {
+        let sql = if self.conn.is_postgres() {
+            "SELECT 'ok'"
+        } else {
+            "PRAGMA integrity_check"
+        };
         let result: String = self
             .conn
-            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .query_row(sql, [], |r| r.get(0))
             .map_err(|e| self.err(e))?;
         Ok(result == "ok")
     }
@@ -1120,7 +1301,7 @@ fn upsert_in(
     tx: &Transaction<'_>,
     article: &NewArticle,
     now: DateTime<Utc>,
-) -> rusqlite::Result<Upsert> {
+) -> crate::store::sql::Result<Upsert> {
     let existing: Option<(i64, i64, String)> = tx
         .query_row(
             "SELECT o.id, o.current_version, v.text_sha256
@@ -1158,11 +1339,10 @@ fn upsert_in(
             Upsert::Updated { id, version }
         }
         None => {
-            tx.execute(
+            let id = tx.insert_id(
                 "INSERT INTO originals (url, first_seen, current_version) VALUES (?1, ?2, 1)",
                 params![article.url, timestamp(now)],
             )?;
-            let id = tx.last_insert_rowid();
             insert_version(tx, id, 1, article, now)?;
             // Boilerplate statistics count each original once, at its first version: a
             // corrected article must not double the weight of its notice.
@@ -1171,7 +1351,7 @@ fn upsert_in(
             hashes.dedup();
             let mut stmt = tx.prepare_cached(
                 "INSERT INTO sentence_docs (hash, docs) VALUES (?1, 1)
-                 ON CONFLICT(hash) DO UPDATE SET docs = docs + 1",
+                 ON CONFLICT(hash) DO UPDATE SET docs = sentence_docs.docs + 1",
             )?;
             for h in hashes {
                 stmt.execute(params![h as i64])?;
@@ -1187,8 +1367,8 @@ fn insert_version(
     version: i64,
     a: &NewArticle,
     now: DateTime<Utc>,
-) -> rusqlite::Result<()> {
-    tx.execute(
+) -> crate::store::sql::Result<()> {
+    let version_id = tx.insert_id(
         "INSERT INTO original_versions
            (original_id, version, title, published, author, source, text, text_sha256,
             simhash, anchors, fetched_at, extraction, page_chars, suspect)
@@ -1210,7 +1390,6 @@ fn insert_version(
             a.suspect,
         ],
     )?;
-    let version_id = tx.last_insert_rowid();
     let mut stmt = tx.prepare_cached(
         "INSERT INTO segments (version_id, ordinal, start_char, end_char, simhash)
          VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -1257,67 +1436,71 @@ mod tests {
 
     #[test]
     fn new_unchanged_updated() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open_dir(dir.path()).unwrap();
-        let now = Utc::now();
-        let a = article("https://x.example/1", "abc");
-        assert_eq!(
-            store.upsert_original(&a, now).unwrap(),
-            Upsert::New { id: 1 }
-        );
-        assert_eq!(
-            store.upsert_original(&a, now).unwrap(),
-            Upsert::Unchanged { id: 1 }
-        );
-        let b = article("https://x.example/1", "abcd");
-        assert_eq!(
-            store.upsert_original(&b, now).unwrap(),
-            Upsert::Updated { id: 1, version: 2 }
-        );
-        let rec = store
-            .find_original(&OriginalKey::parse("1"))
-            .unwrap()
-            .unwrap();
-        assert_eq!(rec.text, "abcd");
-        assert_eq!(rec.versions, 2);
-        assert_eq!(rec.simhash, "ffffffffffffffff");
-        let by_url = store
-            .find_original(&OriginalKey::parse("https://x.example/1"))
-            .unwrap()
-            .unwrap();
-        assert_eq!(by_url.id, 1);
-        // Only the current version's segments feed the index; u64 survives the i64 column.
-        assert_eq!(
-            store.current_segment_fingerprints().unwrap(),
-            vec![(0x8000_0000_0000_0001, 1)]
-        );
-        assert_eq!(
-            store.current_whole_fingerprints().unwrap(),
-            vec![(u64::MAX, 1)]
-        );
-        let mut anchors = store.current_anchors().unwrap();
-        anchors.sort_unstable();
-        assert_eq!(anchors, vec![(3, 1), (u64::MAX, 1)]);
-        // Sentences count once per original, and not again for a new version.
-        store
-            .upsert_original(&article("https://x.example/2", "z"), now)
-            .unwrap();
-        assert_eq!(store.frequent_sentences(2).unwrap().len(), 2);
-        assert!(store.frequent_sentences(3).unwrap().is_empty());
+        crate::store::testdb::on_both(|| {
+            let dir = tempfile::tempdir().unwrap();
+            let mut store = crate::store::testdb::open(dir.path()).unwrap();
+            let now = Utc::now();
+            let a = article("https://x.example/1", "abc");
+            assert_eq!(
+                store.upsert_original(&a, now).unwrap(),
+                Upsert::New { id: 1 }
+            );
+            assert_eq!(
+                store.upsert_original(&a, now).unwrap(),
+                Upsert::Unchanged { id: 1 }
+            );
+            let b = article("https://x.example/1", "abcd");
+            assert_eq!(
+                store.upsert_original(&b, now).unwrap(),
+                Upsert::Updated { id: 1, version: 2 }
+            );
+            let rec = store
+                .find_original(&OriginalKey::parse("1"))
+                .unwrap()
+                .unwrap();
+            assert_eq!(rec.text, "abcd");
+            assert_eq!(rec.versions, 2);
+            assert_eq!(rec.simhash, "ffffffffffffffff");
+            let by_url = store
+                .find_original(&OriginalKey::parse("https://x.example/1"))
+                .unwrap()
+                .unwrap();
+            assert_eq!(by_url.id, 1);
+            // Only the current version's segments feed the index; u64 survives the i64 column.
+            assert_eq!(
+                store.current_segment_fingerprints().unwrap(),
+                vec![(0x8000_0000_0000_0001, 1)]
+            );
+            assert_eq!(
+                store.current_whole_fingerprints().unwrap(),
+                vec![(u64::MAX, 1)]
+            );
+            let mut anchors = store.current_anchors().unwrap();
+            anchors.sort_unstable();
+            assert_eq!(anchors, vec![(3, 1), (u64::MAX, 1)]);
+            // Sentences count once per original, and not again for a new version.
+            store
+                .upsert_original(&article("https://x.example/2", "z"), now)
+                .unwrap();
+            assert_eq!(store.frequent_sentences(2).unwrap().len(), 2);
+            assert!(store.frequent_sentences(3).unwrap().is_empty());
+        });
     }
 
     #[test]
     fn reopening_keeps_data_and_schema() {
-        let dir = tempfile::tempdir().unwrap();
-        {
-            let mut store = Store::open_dir(dir.path()).unwrap();
-            store
-                .upsert_original(&article("u", "abc"), Utc::now())
-                .unwrap();
-        }
-        let store = Store::open_dir(dir.path()).unwrap();
-        assert_eq!(store.original_count().unwrap(), 1);
-        assert!(store.integrity_ok().unwrap());
+        crate::store::testdb::on_both(|| {
+            let dir = tempfile::tempdir().unwrap();
+            {
+                let mut store = crate::store::testdb::open(dir.path()).unwrap();
+                store
+                    .upsert_original(&article("u", "abc"), Utc::now())
+                    .unwrap();
+            }
+            let store = crate::store::testdb::open(dir.path()).unwrap();
+            assert_eq!(store.original_count().unwrap(), 1);
+            assert!(store.integrity_ok().unwrap());
+        });
     }
 
     #[test]
@@ -1325,7 +1508,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(DATABASE_FILE);
         {
-            let conn = Connection::open(&path).unwrap();
+            let conn = rusqlite::Connection::open(&path).unwrap();
             conn.pragma_update(None, "user_version", 99).unwrap();
         }
         let err = Store::open(&path).err().unwrap();

@@ -10,8 +10,8 @@
 
 use std::collections::HashMap;
 
+use crate::store::sql::{params, params_from_iter, OptionalExtension};
 use chrono::{DateTime, Utc};
-use rusqlite::{params, params_from_iter, OptionalExtension};
 use serde::Serialize;
 
 use super::matches::{summary_row, SUMMARY_COLUMNS, SUMMARY_COLUMN_COUNT, SUMMARY_FROM};
@@ -322,7 +322,7 @@ fn filter_sql(f: &MatchFilter, with_status: bool) -> (String, Vec<String>) {
     (sql, values)
 }
 
-fn decision_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Decision> {
+fn decision_row(r: &crate::store::sql::Row) -> crate::store::sql::Result<Decision> {
     Ok(Decision {
         id: r.get(0)?,
         match_id: r.get(1)?,
@@ -372,7 +372,7 @@ impl Store {
         &self,
         filter: &MatchFilter,
         extra: &str,
-        row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+        row: impl FnMut(&crate::store::sql::Row) -> crate::store::sql::Result<T>,
     ) -> Result<(Vec<T>, i64), StoreError> {
         let (clause, values) = filter_sql(filter, true);
         let direction = if filter.ascending { "ASC" } else { "DESC" };
@@ -380,8 +380,9 @@ impl Store {
             SortKey::Share => format!("m.containment {direction}, m.id {direction}"),
             SortKey::Date => format!("m.captured_at {direction}, m.id {direction}"),
         };
+        // No limit is a limit no table reaches (SQLite's -1 is not standard SQL).
         let limit = if filter.limit == 0 {
-            -1
+            i64::MAX
         } else {
             filter.limit as i64
         };
@@ -530,7 +531,7 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT copy_host, SUM(status = 'unreviewed'), COUNT(*) FROM matches
+                "SELECT copy_host, SUM(CASE WHEN status = 'unreviewed' THEN 1 ELSE 0 END), COUNT(*) FROM matches
                  GROUP BY copy_host ORDER BY 2 DESC, 3 DESC, 1",
             )
             .map_err(|e| self.err(e))?;
@@ -588,7 +589,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Decided, StoreError> {
         let path = self.path.clone();
-        let err = |source| StoreError::Sqlite {
+        let err = |source| StoreError::Db {
             path: path.clone(),
             source,
         };
@@ -623,23 +624,23 @@ impl Store {
                         .copied();
                 }
             }
-            tx.execute(
-                "INSERT INTO decisions
+            let decision_id = tx
+                .insert_id(
+                    "INSERT INTO decisions
                    (match_id, status, previous_status, note, actor, via, decided_at, alert_id)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![
-                    match_id,
-                    decision.status.as_str(),
-                    previous.as_str(),
-                    decision.note,
-                    decision.actor,
-                    decision.via,
-                    now_text,
-                    alert_id,
-                ],
-            )
-            .map_err(err)?;
-            let decision_id = tx.last_insert_rowid();
+                    params![
+                        match_id,
+                        decision.status.as_str(),
+                        previous.as_str(),
+                        decision.note,
+                        decision.actor,
+                        decision.via,
+                        now_text,
+                        alert_id,
+                    ],
+                )
+                .map_err(err)?;
             // A case follows its match's review: the move into infringing opens it, a
             // move away closes it as dropped (see store::cases).
             if escalate {
@@ -686,8 +687,9 @@ impl Store {
         for a in list_additions {
             let inserted = tx
                 .execute(
-                    "INSERT OR IGNORE INTO site_lists (list, domain, added_by, added_at, match_id)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                    "INSERT INTO site_lists (list, domain, added_by, added_at, match_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT DO NOTHING",
                     params![
                         a.list.as_str(),
                         a.domain,
@@ -838,7 +840,7 @@ pub(super) mod tests {
 
     pub(in crate::store) fn store_with_matches() -> (tempfile::TempDir, Store, Vec<i64>) {
         let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open_dir(dir.path()).unwrap();
+        let mut store = crate::store::testdb::open(dir.path()).unwrap();
         let o1 = original(&mut store, "https://news.example.com/1");
         let o2 = original(&mut store, "https://news.example.com/2");
         let mut ids = Vec::new();
@@ -864,307 +866,319 @@ pub(super) mod tests {
 
     #[test]
     fn queue_filters_sorts_pages_and_counts() {
-        let (_dir, store, ids) = store_with_matches();
-        let by_share = store
-            .query_matches(&MatchFilter {
-                sort: SortKey::Share,
-                ..MatchFilter::default()
-            })
-            .unwrap();
-        let order: Vec<i64> = by_share.matches.iter().map(|m| m.id).collect();
-        assert_eq!(order, vec![ids[0], ids[2], ids[1]]);
-        assert_eq!(by_share.total, 3);
-        let page = store
-            .query_matches(&MatchFilter {
-                sort: SortKey::Share,
-                ascending: true,
-                offset: 1,
-                limit: 1,
-                ..MatchFilter::default()
-            })
-            .unwrap();
-        assert_eq!(page.matches.len(), 1);
-        assert_eq!(page.matches[0].id, ids[2]);
-        assert_eq!(page.total, 3);
-        let site = store
-            .query_matches(&MatchFilter {
-                host: Some("a.example".into()),
-                ..MatchFilter::default()
-            })
-            .unwrap();
-        assert_eq!(site.total, 2);
-        let none = store
-            .query_matches(&MatchFilter {
-                status: Some(ReviewStatus::Infringing),
-                ..MatchFilter::default()
-            })
-            .unwrap();
-        assert_eq!(none.total, 0);
-        let future = store
-            .query_matches(&MatchFilter {
-                from: chrono::NaiveDate::from_ymd_opt(2030, 1, 1),
-                ..MatchFilter::default()
-            })
-            .unwrap();
-        assert_eq!(future.total, 0);
-        let counts = store.status_counts(&MatchFilter::default()).unwrap();
-        assert_eq!(counts[0], (ReviewStatus::Unreviewed, 3));
-        let sites = store.match_sites().unwrap();
-        assert_eq!(sites[0].host, "a.example");
-        assert_eq!((sites[0].unreviewed, sites[0].total), (2, 2));
+        crate::store::testdb::on_both(|| {
+            let (_dir, store, ids) = store_with_matches();
+            let by_share = store
+                .query_matches(&MatchFilter {
+                    sort: SortKey::Share,
+                    ..MatchFilter::default()
+                })
+                .unwrap();
+            let order: Vec<i64> = by_share.matches.iter().map(|m| m.id).collect();
+            assert_eq!(order, vec![ids[0], ids[2], ids[1]]);
+            assert_eq!(by_share.total, 3);
+            let page = store
+                .query_matches(&MatchFilter {
+                    sort: SortKey::Share,
+                    ascending: true,
+                    offset: 1,
+                    limit: 1,
+                    ..MatchFilter::default()
+                })
+                .unwrap();
+            assert_eq!(page.matches.len(), 1);
+            assert_eq!(page.matches[0].id, ids[2]);
+            assert_eq!(page.total, 3);
+            let site = store
+                .query_matches(&MatchFilter {
+                    host: Some("a.example".into()),
+                    ..MatchFilter::default()
+                })
+                .unwrap();
+            assert_eq!(site.total, 2);
+            let none = store
+                .query_matches(&MatchFilter {
+                    status: Some(ReviewStatus::Infringing),
+                    ..MatchFilter::default()
+                })
+                .unwrap();
+            assert_eq!(none.total, 0);
+            let future = store
+                .query_matches(&MatchFilter {
+                    from: chrono::NaiveDate::from_ymd_opt(2030, 1, 1),
+                    ..MatchFilter::default()
+                })
+                .unwrap();
+            assert_eq!(future.total, 0);
+            let counts = store.status_counts(&MatchFilter::default()).unwrap();
+            assert_eq!(counts[0], (ReviewStatus::Unreviewed, 3));
+            let sites = store.match_sites().unwrap();
+            assert_eq!(sites[0].host, "a.example");
+            assert_eq!((sites[0].unreviewed, sites[0].total), (2, 2));
+        });
     }
 
     #[test]
     fn search_reads_urls_and_titles_literally_and_combines_with_filters() {
-        let (_dir, store, ids) = store_with_matches();
-        store
-            .conn
-            .execute(
-                "UPDATE matches SET copy_title = 'Bridge 100% Open_Day' WHERE id = ?1",
-                params![ids[2]],
-            )
-            .unwrap();
-        let found = |search: &str, host: Option<&str>| -> Vec<i64> {
+        crate::store::testdb::on_both(|| {
+            let (_dir, store, ids) = store_with_matches();
+            store
+                .conn
+                .execute(
+                    "UPDATE matches SET copy_title = 'Bridge 100% Open_Day' WHERE id = ?1",
+                    params![ids[2]],
+                )
+                .unwrap();
+            let found = |search: &str, host: Option<&str>| -> Vec<i64> {
+                let f = MatchFilter {
+                    search: Some(search.into()),
+                    host: host.map(str::to_string),
+                    sort: SortKey::Share,
+                    ..MatchFilter::default()
+                };
+                let page = store.query_matches(&f).unwrap();
+                // The total (a query on `matches` alone) agrees with the rows.
+                assert_eq!(page.total as usize, page.matches.len(), "{search}");
+                let counted: i64 = store.status_counts(&f).unwrap().iter().map(|c| c.1).sum();
+                assert_eq!(counted, page.total, "{search}");
+                page.matches.iter().map(|m| m.id).collect()
+            };
+            // The copy's URL, any case; the copy's title; the original's title.
+            assert_eq!(found("A.EXAMPLE/2", None), vec![ids[1]]);
+            assert_eq!(found("bridge 100% open", None), vec![ids[2]]);
+            assert_eq!(found("标题", None), vec![ids[0], ids[2], ids[1]]);
+            // `%` and `_` are themselves, not wildcards.
+            assert_eq!(found("100%", None), vec![ids[2]]);
+            assert_eq!(found("%", None), vec![ids[2]]);
+            // As a wildcard, `_` would find "a.example/1" and "b.example/1".
+            assert!(found("e_1", None).is_empty());
+            assert_eq!(found("open_day", None), vec![ids[2]]);
+            // With the other filters.
+            assert!(found("标题", Some("a.example")).len() == 2);
+            assert!(found("bridge", Some("a.example")).is_empty());
+            // Every page of a selection, bounded.
             let f = MatchFilter {
-                search: Some(search.into()),
-                host: host.map(str::to_string),
-                sort: SortKey::Share,
+                search: Some("标题".into()),
+                limit: 1,
+                offset: 1,
                 ..MatchFilter::default()
             };
-            let page = store.query_matches(&f).unwrap();
-            // The total (a query on `matches` alone) agrees with the rows.
-            assert_eq!(page.total as usize, page.matches.len(), "{search}");
-            let counted: i64 = store.status_counts(&f).unwrap().iter().map(|c| c.1).sum();
-            assert_eq!(counted, page.total, "{search}");
-            page.matches.iter().map(|m| m.id).collect()
-        };
-        // The copy's URL, any case; the copy's title; the original's title.
-        assert_eq!(found("A.EXAMPLE/2", None), vec![ids[1]]);
-        assert_eq!(found("bridge 100% open", None), vec![ids[2]]);
-        assert_eq!(found("标题", None), vec![ids[0], ids[2], ids[1]]);
-        // `%` and `_` are themselves, not wildcards.
-        assert_eq!(found("100%", None), vec![ids[2]]);
-        assert_eq!(found("%", None), vec![ids[2]]);
-        // As a wildcard, `_` would find "a.example/1" and "b.example/1".
-        assert!(found("e_1", None).is_empty());
-        assert_eq!(found("open_day", None), vec![ids[2]]);
-        // With the other filters.
-        assert!(found("标题", Some("a.example")).len() == 2);
-        assert!(found("bridge", Some("a.example")).is_empty());
-        // Every page of a selection, bounded.
-        let f = MatchFilter {
-            search: Some("标题".into()),
-            limit: 1,
-            offset: 1,
-            ..MatchFilter::default()
-        };
-        let (some, total) = store.select_match_ids(&f, 2).unwrap();
-        assert_eq!((some.len(), total), (2, 3));
+            let (some, total) = store.select_match_ids(&f, 2).unwrap();
+            assert_eq!((some.len(), total), (2, 3));
+        });
     }
 
     #[test]
     fn site_overview_and_decisions() {
-        let (_dir, mut store, ids) = store_with_matches();
-        assert_eq!(store.site_overview("nowhere.example").unwrap(), None);
-        let decision = NewDecision {
-            status: ReviewStatus::FalsePositive,
-            note: "quote",
-            actor: "wang",
-            via: "web-bulk",
-        };
-        store
-            .decide(&ids[..2], &decision, &HashMap::new(), &[], Utc::now())
-            .unwrap();
-        let o = store.site_overview("a.example").unwrap().unwrap();
-        assert_eq!(o.counts[4], (ReviewStatus::FalsePositive, 2));
-        assert_eq!(o.counts[0], (ReviewStatus::Unreviewed, 0));
-        assert!(o.first_seen <= o.last_seen);
-        let (decisions, total) = store.site_decisions("a.example", 1).unwrap();
-        assert_eq!((decisions.len(), total), (1, 2));
-        assert_eq!(decisions[0].match_id, ids[1]);
-        assert!(store.site_decisions("b.example", 10).unwrap().0.is_empty());
+        crate::store::testdb::on_both(|| {
+            let (_dir, mut store, ids) = store_with_matches();
+            assert_eq!(store.site_overview("nowhere.example").unwrap(), None);
+            let decision = NewDecision {
+                status: ReviewStatus::FalsePositive,
+                note: "quote",
+                actor: "wang",
+                via: "web-bulk",
+            };
+            store
+                .decide(&ids[..2], &decision, &HashMap::new(), &[], Utc::now())
+                .unwrap();
+            let o = store.site_overview("a.example").unwrap().unwrap();
+            assert_eq!(o.counts[4], (ReviewStatus::FalsePositive, 2));
+            assert_eq!(o.counts[0], (ReviewStatus::Unreviewed, 0));
+            assert!(o.first_seen <= o.last_seen);
+            let (decisions, total) = store.site_decisions("a.example", 1).unwrap();
+            assert_eq!((decisions.len(), total), (1, 2));
+            assert_eq!(decisions[0].match_id, ids[1]);
+            assert!(store.site_decisions("b.example", 10).unwrap().0.is_empty());
+        });
     }
 
     #[test]
     fn decisions_are_kept_and_escalate_once() {
-        let (_dir, mut store, ids) = store_with_matches();
-        let alert = NewAlert {
-            match_id: Some(ids[0]),
-            role: crate::config::Role::Legal,
-            channel: crate::store::Channel::Email,
-            facts_json: "{}".into(),
-            evidence_file: None,
-            evidence_sha256: None,
-        };
-        let escalations = HashMap::from([(ids[0], vec![alert])]);
-        let infringing = NewDecision {
-            status: ReviewStatus::Infringing,
-            note: "no licence on file",
-            actor: "wang",
-            via: "web",
-        };
-        let out = store
-            .decide(&[ids[0], 999], &infringing, &escalations, &[], Utc::now())
-            .unwrap();
-        assert!(out.domains_added.is_empty());
-        assert_eq!(
-            out.outcomes,
-            vec![
+        crate::store::testdb::on_both(|| {
+            let (_dir, mut store, ids) = store_with_matches();
+            let alert = NewAlert {
+                match_id: Some(ids[0]),
+                role: crate::config::Role::Legal,
+                channel: crate::store::Channel::Email,
+                facts_json: "{}".into(),
+                evidence_file: None,
+                evidence_sha256: None,
+            };
+            let escalations = HashMap::from([(ids[0], vec![alert])]);
+            let infringing = NewDecision {
+                status: ReviewStatus::Infringing,
+                note: "no licence on file",
+                actor: "wang",
+                via: "web",
+            };
+            let out = store
+                .decide(&[ids[0], 999], &infringing, &escalations, &[], Utc::now())
+                .unwrap();
+            assert!(out.domains_added.is_empty());
+            assert_eq!(
+                out.outcomes,
+                vec![
+                    DecideOutcome::Recorded {
+                        match_id: ids[0],
+                        previous: ReviewStatus::Unreviewed,
+                        escalated: true
+                    },
+                    DecideOutcome::NotFound { match_id: 999 }
+                ]
+            );
+            assert_eq!(store.pending_alert_count().unwrap(), 1);
+            // Marked infringing again: recorded, not escalated again.
+            let out = store
+                .decide(&[ids[0]], &infringing, &escalations, &[], Utc::now())
+                .unwrap();
+            assert!(matches!(
+                out.outcomes[0],
                 DecideOutcome::Recorded {
-                    match_id: ids[0],
-                    previous: ReviewStatus::Unreviewed,
-                    escalated: true
-                },
-                DecideOutcome::NotFound { match_id: 999 }
-            ]
-        );
-        assert_eq!(store.pending_alert_count().unwrap(), 1);
-        // Marked infringing again: recorded, not escalated again.
-        let out = store
-            .decide(&[ids[0]], &infringing, &escalations, &[], Utc::now())
-            .unwrap();
-        assert!(matches!(
-            out.outcomes[0],
-            DecideOutcome::Recorded {
-                escalated: false,
-                ..
-            }
-        ));
-        assert_eq!(store.pending_alert_count().unwrap(), 1);
-        let licensed = NewDecision {
-            status: ReviewStatus::Licensed,
-            note: "",
-            actor: "li",
-            via: "cli",
-        };
-        store
-            .decide(
-                &[ids[0]],
-                &licensed,
-                &HashMap::new(),
-                &[ListAddition {
-                    list: SiteList::Licensed,
-                    domain: "a.example".into(),
-                    match_id: Some(ids[0]),
-                }],
-                Utc::now(),
-            )
-            .unwrap();
-        let list = store.site_list(SiteList::Licensed).unwrap();
-        assert_eq!(list.len(), 1);
-        assert_eq!(list[0].added_by, "li");
-        let history = store.decisions(ids[0]).unwrap();
-        assert_eq!(history.len(), 3);
-        assert_eq!(history[0].note, "no licence on file");
-        assert_eq!(history[0].actor, "wang");
-        assert!(history[0].alert_id.is_some());
-        assert_eq!(history[2].previous_status, "infringing");
-        assert_eq!(history[2].status, "licensed");
-        let m = store.find_match(ids[0]).unwrap().unwrap();
-        assert_eq!(m.summary.status, "licensed");
+                    escalated: false,
+                    ..
+                }
+            ));
+            assert_eq!(store.pending_alert_count().unwrap(), 1);
+            let licensed = NewDecision {
+                status: ReviewStatus::Licensed,
+                note: "",
+                actor: "li",
+                via: "cli",
+            };
+            store
+                .decide(
+                    &[ids[0]],
+                    &licensed,
+                    &HashMap::new(),
+                    &[ListAddition {
+                        list: SiteList::Licensed,
+                        domain: "a.example".into(),
+                        match_id: Some(ids[0]),
+                    }],
+                    Utc::now(),
+                )
+                .unwrap();
+            let list = store.site_list(SiteList::Licensed).unwrap();
+            assert_eq!(list.len(), 1);
+            assert_eq!(list[0].added_by, "li");
+            let history = store.decisions(ids[0]).unwrap();
+            assert_eq!(history.len(), 3);
+            assert_eq!(history[0].note, "no licence on file");
+            assert_eq!(history[0].actor, "wang");
+            assert!(history[0].alert_id.is_some());
+            assert_eq!(history[2].previous_status, "infringing");
+            assert_eq!(history[2].status, "licensed");
+            let m = store.find_match(ids[0]).unwrap().unwrap();
+            assert_eq!(m.summary.status, "licensed");
+        });
     }
 
     #[test]
     fn exports_carry_the_review_dates() {
-        let (_dir, mut store, ids) = store_with_matches();
-        let at = |h: u32| {
-            chrono::NaiveDate::from_ymd_opt(2026, 11, 26)
-                .and_then(|d| d.and_hms_opt(h, 0, 0))
-                .unwrap()
-                .and_utc()
-        };
-        let decide = |store: &mut Store, status, h| {
-            let d = NewDecision {
-                status,
-                note: "",
-                actor: "wang",
-                via: "cli",
+        crate::store::testdb::on_both(|| {
+            let (_dir, mut store, ids) = store_with_matches();
+            let at = |h: u32| {
+                chrono::NaiveDate::from_ymd_opt(2026, 11, 26)
+                    .and_then(|d| d.and_hms_opt(h, 0, 0))
+                    .unwrap()
+                    .and_utc()
             };
-            store
-                .decide(&[ids[0]], &d, &HashMap::new(), &[], at(h))
+            let decide = |store: &mut Store, status, h| {
+                let d = NewDecision {
+                    status,
+                    note: "",
+                    actor: "wang",
+                    via: "cli",
+                };
+                store
+                    .decide(&[ids[0]], &d, &HashMap::new(), &[], at(h))
+                    .unwrap();
+            };
+            // Infringing at 9, again at 10 (no move), licensed at 11, infringing at 12: the
+            // status was set at 12, and a repeat does not reset it.
+            decide(&mut store, ReviewStatus::Infringing, 9);
+            decide(&mut store, ReviewStatus::Infringing, 10);
+            decide(&mut store, ReviewStatus::Licensed, 11);
+            decide(&mut store, ReviewStatus::Infringing, 12);
+            decide(&mut store, ReviewStatus::Infringing, 13);
+            let page = store
+                .export_matches(&MatchFilter {
+                    status: Some(ReviewStatus::Infringing),
+                    ..MatchFilter::default()
+                })
                 .unwrap();
-        };
-        // Infringing at 9, again at 10 (no move), licensed at 11, infringing at 12: the
-        // status was set at 12, and a repeat does not reset it.
-        decide(&mut store, ReviewStatus::Infringing, 9);
-        decide(&mut store, ReviewStatus::Infringing, 10);
-        decide(&mut store, ReviewStatus::Licensed, 11);
-        decide(&mut store, ReviewStatus::Infringing, 12);
-        decide(&mut store, ReviewStatus::Infringing, 13);
-        let page = store
-            .export_matches(&MatchFilter {
-                status: Some(ReviewStatus::Infringing),
-                ..MatchFilter::default()
-            })
-            .unwrap();
-        assert_eq!(page.total, 1);
-        let row = &page.rows[0];
-        assert_eq!(row.summary.id, ids[0]);
-        assert_eq!(
-            row.first_decision_at.as_deref(),
-            Some("2026-11-26T09:00:00Z")
-        );
-        assert_eq!(
-            row.last_decision_at.as_deref(),
-            Some("2026-11-26T13:00:00Z")
-        );
-        assert_eq!(row.status_since, "2026-11-26T12:00:00Z");
-        // An undecided match: no decision dates, in its status since it was found.
-        let all = store
-            .export_matches(&MatchFilter {
-                limit: 2,
-                ..MatchFilter::default()
-            })
-            .unwrap();
-        assert_eq!((all.rows.len(), all.total), (2, 3));
-        let undecided = all.rows.iter().find(|r| r.summary.id != ids[0]).unwrap();
-        assert_eq!(undecided.first_decision_at, None);
-        assert_eq!(undecided.status_since, undecided.summary.first_seen);
+            assert_eq!(page.total, 1);
+            let row = &page.rows[0];
+            assert_eq!(row.summary.id, ids[0]);
+            assert_eq!(
+                row.first_decision_at.as_deref(),
+                Some("2026-11-26T09:00:00Z")
+            );
+            assert_eq!(
+                row.last_decision_at.as_deref(),
+                Some("2026-11-26T13:00:00Z")
+            );
+            assert_eq!(row.status_since, "2026-11-26T12:00:00Z");
+            // An undecided match: no decision dates, in its status since it was found.
+            let all = store
+                .export_matches(&MatchFilter {
+                    limit: 2,
+                    ..MatchFilter::default()
+                })
+                .unwrap();
+            assert_eq!((all.rows.len(), all.total), (2, 3));
+            let undecided = all.rows.iter().find(|r| r.summary.id != ids[0]).unwrap();
+            assert_eq!(undecided.first_decision_at, None);
+            assert_eq!(undecided.status_since, undecided.summary.first_seen);
+        });
     }
 
     #[test]
     fn site_lists_and_sessions() {
-        let (_dir, mut store, ids) = store_with_matches();
-        let now = Utc::now();
-        let add = |store: &mut Store, actor: &str| {
-            let decision = NewDecision {
-                status: ReviewStatus::Licensed,
-                note: "",
-                actor,
-                via: "cli",
+        crate::store::testdb::on_both(|| {
+            let (_dir, mut store, ids) = store_with_matches();
+            let now = Utc::now();
+            let add = |store: &mut Store, actor: &str| {
+                let decision = NewDecision {
+                    status: ReviewStatus::Licensed,
+                    note: "",
+                    actor,
+                    via: "cli",
+                };
+                let addition = ListAddition {
+                    list: SiteList::Licensed,
+                    domain: "a.example".into(),
+                    match_id: Some(ids[2]),
+                };
+                let decided = store
+                    .decide(&[ids[2]], &decision, &HashMap::new(), &[addition], now)
+                    .unwrap();
+                decided.domains_added
             };
-            let addition = ListAddition {
-                list: SiteList::Licensed,
-                domain: "a.example".into(),
-                match_id: Some(ids[2]),
-            };
-            let decided = store
-                .decide(&[ids[2]], &decision, &HashMap::new(), &[addition], now)
-                .unwrap();
-            decided.domains_added
-        };
-        // The first entry is new and kept, with its author; the same domain again is not.
-        assert_eq!(add(&mut store, "wang"), vec!["a.example".to_string()]);
-        assert!(add(&mut store, "li").is_empty());
-        let list = store.site_list(SiteList::Licensed).unwrap();
-        assert_eq!(list.len(), 1);
-        assert_eq!(list[0].added_by, "wang");
-        assert!(store.site_list(SiteList::Ignored).unwrap().is_empty());
-        assert_eq!(
-            store
-                .site_match_ids("a.example", Some(ReviewStatus::Unreviewed))
-                .unwrap(),
-            vec![ids[0], ids[1]]
-        );
+            // The first entry is new and kept, with its author; the same domain again is not.
+            assert_eq!(add(&mut store, "wang"), vec!["a.example".to_string()]);
+            assert!(add(&mut store, "li").is_empty());
+            let list = store.site_list(SiteList::Licensed).unwrap();
+            assert_eq!(list.len(), 1);
+            assert_eq!(list[0].added_by, "wang");
+            assert!(store.site_list(SiteList::Ignored).unwrap().is_empty());
+            assert_eq!(
+                store
+                    .site_match_ids("a.example", Some(ReviewStatus::Unreviewed))
+                    .unwrap(),
+                vec![ids[0], ids[1]]
+            );
 
-        let later = now + chrono::Duration::hours(1);
-        store
-            .create_session("hash", "wang", "csrf", now, later)
-            .unwrap();
-        let s = store.find_session("hash", now).unwrap().unwrap();
-        assert_eq!(s.user_name, "wang");
-        assert!(store.find_session("hash", later).unwrap().is_none());
-        store.delete_session("hash").unwrap();
-        assert!(store.find_session("hash", now).unwrap().is_none());
+            let later = now + chrono::Duration::hours(1);
+            store
+                .create_session("hash", "wang", "csrf", now, later)
+                .unwrap();
+            let s = store.find_session("hash", now).unwrap().unwrap();
+            assert_eq!(s.user_name, "wang");
+            assert!(store.find_session("hash", later).unwrap().is_none());
+            store.delete_session("hash").unwrap();
+            assert!(store.find_session("hash", now).unwrap().is_none());
+        });
     }
 }

@@ -2,8 +2,8 @@
 //! wait for their RFC 3161 token, and the token, TSA, time and delay of those that have
 //! one. `evidence::stamping` drives it; this module only reads and writes rows.
 
+use crate::store::sql::{params, OptionalExtension};
 use chrono::{DateTime, Utc};
-use rusqlite::{params, OptionalExtension};
 
 use super::{begin_write, timestamp, Store, StoreError};
 
@@ -57,7 +57,7 @@ pub struct StampedToken<'a> {
 const COLUMNS: &str = "id, file_name, sha256, written_at, queued_at, state, attempts,
     next_attempt_at, last_error, tsa_url, gen_time, serial, tsa_name, delay_seconds, stamped_at";
 
-fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EvidenceTimestamp> {
+fn row(r: &crate::store::sql::Row) -> crate::store::sql::Result<EvidenceTimestamp> {
     Ok(EvidenceTimestamp {
         id: r.get(0)?,
         file_name: r.get(1)?,
@@ -91,7 +91,7 @@ impl Store {
         written_at: impl Fn(&str) -> Option<DateTime<Utc>>,
     ) -> Result<usize, StoreError> {
         let path = self.path.clone();
-        let err = |source| StoreError::Sqlite {
+        let err = |source| StoreError::Db {
             path: path.clone(),
             source,
         };
@@ -102,7 +102,7 @@ impl Store {
                     "SELECT f, s FROM (
                          SELECT evidence_file AS f, evidence_sha256 AS s FROM matches
                          UNION SELECT archive_evidence_file, archive_evidence_sha256 FROM matches
-                         UNION SELECT evidence_file, evidence_sha256 FROM case_events)
+                         UNION SELECT evidence_file, evidence_sha256 FROM case_events) AS files
                      WHERE f IS NOT NULL AND s IS NOT NULL
                        AND f NOT IN (SELECT file_name FROM evidence_timestamps)
                      LIMIT ?1",
@@ -119,9 +119,10 @@ impl Store {
         for (file, sha256) in &files {
             let written = written_at(file).unwrap_or(now);
             tx.execute(
-                "INSERT OR IGNORE INTO evidence_timestamps
+                "INSERT INTO evidence_timestamps
                      (file_name, sha256, written_at, queued_at, next_attempt_at)
-                 VALUES (?1, ?2, ?3, ?4, ?4)",
+                 VALUES (?1, ?2, ?3, ?4, ?4)
+                 ON CONFLICT DO NOTHING",
                 params![file, sha256, timestamp(written), now_text],
             )
             .map_err(err)?;
@@ -248,7 +249,7 @@ impl Store {
     pub fn timestamp_counts(&self) -> Result<(u64, u64), StoreError> {
         self.conn
             .query_row(
-                "SELECT COALESCE(SUM(state = 'pending'), 0), COALESCE(SUM(state = 'done'), 0)
+                "SELECT COALESCE(SUM(CASE WHEN state = 'pending' THEN 1 ELSE 0 END), 0), COALESCE(SUM(CASE WHEN state = 'done' THEN 1 ELSE 0 END), 0)
                  FROM evidence_timestamps",
                 [],
                 |r| {
@@ -286,69 +287,73 @@ mod tests {
 
     #[test]
     fn evidence_files_are_queued_once_retried_and_stamped_once() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open_dir(dir.path()).unwrap();
-        let id = original(&mut store, "https://news.example/1");
-        store
-            .record_matches_with(
-                &capture(b"page"),
-                &[new_match(id, Verdict::Copy, false)],
-                Utc::now(),
-                &mut |_, _| MatchEvidence {
-                    evidence_file: Some("20261126T080000.250Z-m1-copier.example.warc.gz".into()),
-                    evidence_sha256: Some("ab".into()),
-                    alerts: Vec::new(),
-                },
-            )
-            .unwrap();
-        let t0 = Utc::now();
-        let written = |name: &str| crate::evidence::stamping::written_at_from_name(name);
-        assert_eq!(store.queue_evidence_timestamps(t0, written).unwrap(), 1);
-        assert_eq!(store.queue_evidence_timestamps(t0, written).unwrap(), 0);
-        let due = store.due_timestamps(t0, 10).unwrap();
-        assert_eq!(due.len(), 1);
-        let row = &due[0];
-        assert_eq!(row.written_at, "2026-11-26T08:00:00Z");
-        assert_eq!((row.state.as_str(), row.attempts), ("pending", 0));
-
-        // A failed round: not due until its next attempt.
-        let later = t0 + chrono::Duration::seconds(60);
-        store
-            .record_timestamp_failure(row.id, "tsa down", later)
-            .unwrap();
-        assert!(store.due_timestamps(t0, 10).unwrap().is_empty());
-        let again = store.due_timestamps(later, 10).unwrap();
-        assert_eq!(again[0].attempts, 1);
-        assert_eq!(again[0].last_error.as_deref(), Some("tsa down"));
-
-        let token = StampedToken {
-            tsa_url: "http://tsa.example/",
-            token: b"der",
-            gen_time: later,
-            serial: "0a",
-            tsa_name: "CN=TSA",
-            delay_seconds: 42,
-        };
-        assert!(store.record_timestamp(row.id, &token, later).unwrap());
-        assert!(
-            !store.record_timestamp(row.id, &token, later).unwrap(),
-            "a done row is never stamped again"
-        );
-        let done = store
-            .evidence_timestamp("20261126T080000.250Z-m1-copier.example.warc.gz")
-            .unwrap()
-            .unwrap();
-        assert_eq!((done.state.as_str(), done.attempts), ("done", 2));
-        assert_eq!(done.delay_seconds, Some(42));
-        assert_eq!(done.last_error, None);
-        assert_eq!(
+        crate::store::testdb::on_both(|| {
+            let dir = tempfile::tempdir().unwrap();
+            let mut store = crate::store::testdb::open(dir.path()).unwrap();
+            let id = original(&mut store, "https://news.example/1");
             store
-                .timestamp_token("20261126T080000.250Z-m1-copier.example.warc.gz")
+                .record_matches_with(
+                    &capture(b"page"),
+                    &[new_match(id, Verdict::Copy, false)],
+                    Utc::now(),
+                    &mut |_, _| MatchEvidence {
+                        evidence_file: Some(
+                            "20261126T080000.250Z-m1-copier.example.warc.gz".into(),
+                        ),
+                        evidence_sha256: Some("ab".into()),
+                        alerts: Vec::new(),
+                    },
+                )
+                .unwrap();
+            let t0 = Utc::now();
+            let written = |name: &str| crate::evidence::stamping::written_at_from_name(name);
+            assert_eq!(store.queue_evidence_timestamps(t0, written).unwrap(), 1);
+            assert_eq!(store.queue_evidence_timestamps(t0, written).unwrap(), 0);
+            let due = store.due_timestamps(t0, 10).unwrap();
+            assert_eq!(due.len(), 1);
+            let row = &due[0];
+            assert_eq!(row.written_at, "2026-11-26T08:00:00Z");
+            assert_eq!((row.state.as_str(), row.attempts), ("pending", 0));
+
+            // A failed round: not due until its next attempt.
+            let later = t0 + chrono::Duration::seconds(60);
+            store
+                .record_timestamp_failure(row.id, "tsa down", later)
+                .unwrap();
+            assert!(store.due_timestamps(t0, 10).unwrap().is_empty());
+            let again = store.due_timestamps(later, 10).unwrap();
+            assert_eq!(again[0].attempts, 1);
+            assert_eq!(again[0].last_error.as_deref(), Some("tsa down"));
+
+            let token = StampedToken {
+                tsa_url: "http://tsa.example/",
+                token: b"der",
+                gen_time: later,
+                serial: "0a",
+                tsa_name: "CN=TSA",
+                delay_seconds: 42,
+            };
+            assert!(store.record_timestamp(row.id, &token, later).unwrap());
+            assert!(
+                !store.record_timestamp(row.id, &token, later).unwrap(),
+                "a done row is never stamped again"
+            );
+            let done = store
+                .evidence_timestamp("20261126T080000.250Z-m1-copier.example.warc.gz")
                 .unwrap()
-                .as_deref(),
-            Some(&b"der"[..])
-        );
-        assert_eq!(store.timestamp_counts().unwrap(), (0, 1));
-        assert!(store.due_timestamps(later, 10).unwrap().is_empty());
+                .unwrap();
+            assert_eq!((done.state.as_str(), done.attempts), ("done", 2));
+            assert_eq!(done.delay_seconds, Some(42));
+            assert_eq!(done.last_error, None);
+            assert_eq!(
+                store
+                    .timestamp_token("20261126T080000.250Z-m1-copier.example.warc.gz")
+                    .unwrap()
+                    .as_deref(),
+                Some(&b"der"[..])
+            );
+            assert_eq!(store.timestamp_counts().unwrap(), (0, 1));
+            assert!(store.due_timestamps(later, 10).unwrap().is_empty());
+        });
     }
 }

@@ -1,8 +1,8 @@
 //! Web archive files' progress (migration 9): which files `scan-warc` finished, and how
 //! far it got in the others, so a rerun skips the first and resumes the second.
 
+use crate::store::sql::{params, OptionalExtension};
 use chrono::{DateTime, Utc};
-use rusqlite::{params, OptionalExtension};
 
 use super::{timestamp, Store, StoreError};
 
@@ -98,8 +98,8 @@ impl Store {
             .map_err(|source| self.sqlite_error(source))
     }
 
-    fn sqlite_error(&self, source: rusqlite::Error) -> StoreError {
-        StoreError::Sqlite {
+    fn sqlite_error(&self, source: crate::store::sql::Error) -> StoreError {
+        StoreError::Db {
             path: self.path.clone(),
             source,
         }
@@ -112,25 +112,27 @@ mod tests {
 
     #[test]
     fn progress_moves_forward_and_a_rescan_starts_over() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open_dir(dir.path()).unwrap();
-        let now = Utc::now();
-        assert_eq!(store.warc_file_progress("a.warc.gz").unwrap(), None);
-        store
-            .warc_file_checkpoint("a.warc.gz", 10, 4096, now)
-            .unwrap();
-        assert_eq!(
-            store.warc_file_progress("a.warc.gz").unwrap(),
-            Some(WarcFileProgress {
-                done: false,
-                records: 10,
-                resume_offset: 4096
-            })
-        );
-        store.warc_file_done("a.warc.gz", 25, 9000, now).unwrap();
-        assert!(store.warc_file_progress("a.warc.gz").unwrap().unwrap().done);
-        store.warc_file_checkpoint("a.warc.gz", 0, 0, now).unwrap();
-        let p = store.warc_file_progress("a.warc.gz").unwrap().unwrap();
-        assert!(!p.done && p.records == 0 && p.resume_offset == 0);
+        crate::store::testdb::on_both(|| {
+            let dir = tempfile::tempdir().unwrap();
+            let mut store = crate::store::testdb::open(dir.path()).unwrap();
+            let now = Utc::now();
+            assert_eq!(store.warc_file_progress("a.warc.gz").unwrap(), None);
+            store
+                .warc_file_checkpoint("a.warc.gz", 10, 4096, now)
+                .unwrap();
+            assert_eq!(
+                store.warc_file_progress("a.warc.gz").unwrap(),
+                Some(WarcFileProgress {
+                    done: false,
+                    records: 10,
+                    resume_offset: 4096
+                })
+            );
+            store.warc_file_done("a.warc.gz", 25, 9000, now).unwrap();
+            assert!(store.warc_file_progress("a.warc.gz").unwrap().unwrap().done);
+            store.warc_file_checkpoint("a.warc.gz", 0, 0, now).unwrap();
+            let p = store.warc_file_progress("a.warc.gz").unwrap().unwrap();
+            assert!(!p.done && p.records == 0 && p.resume_offset == 0);
+        });
     }
 }

@@ -89,8 +89,8 @@ impl Desk {
         settings: watch::Receiver<Arc<Settings>>,
         outbox_bell: Option<Arc<tokio::sync::Notify>>,
     ) -> Result<Desk, WebError> {
-        let dir = settings.borrow().storage.dir.clone();
-        let store = Store::open_dir(&dir)?;
+        let storage = settings.borrow().storage.clone();
+        let store = Store::open_storage(&storage)?;
         Ok(Desk {
             inner: Arc::new(DeskInner {
                 settings,
@@ -272,7 +272,7 @@ pub async fn serve(
                     return;
                 }
             };
-            let mut store = match Store::open_dir(&settings.storage.dir) {
+            let mut store = match Store::open_storage(&settings.storage) {
                 Ok(s) => s,
                 Err(e) => {
                     tracing::error!(error = %e, "alert outbox not started: escalations stay queued");

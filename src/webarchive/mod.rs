@@ -20,7 +20,6 @@ pub mod source;
 use std::borrow::Cow;
 use std::io::IsTerminal;
 use std::net::{IpAddr, SocketAddr};
-use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
@@ -226,7 +225,7 @@ struct Context<'a> {
     settings: &'a Settings,
     fast_reject: bool,
     detector: Detector,
-    store_path: &'a Path,
+    store_location: &'a crate::store::StoreLocation,
     client: reqwest::Client,
     handle: tokio::runtime::Handle,
     limits: Limits,
@@ -260,11 +259,12 @@ pub fn scan(
     } else {
         indicatif::ProgressBar::hidden()
     };
+    let store_location = store.location();
     let ctx = Context {
         settings,
         fast_reject: options.fast_reject,
         detector: Detector::load(store, settings)?,
-        store_path: store.path(),
+        store_location: &store_location,
         client: source::client(&crate::originals::user_agent(settings))?,
         handle: handle.clone(),
         limits: Limits {
@@ -282,7 +282,7 @@ pub fn scan(
     std::thread::scope(|scope| {
         for _ in 0..jobs {
             scope.spawn(|| {
-                let mut store = match Store::open(ctx.store_path) {
+                let mut store = match ctx.store_location.open() {
                     Ok(s) => s,
                     Err(e) => {
                         lock(&failures).push(e.into());

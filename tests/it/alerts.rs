@@ -97,7 +97,7 @@ impl Env {
     }
 }
 
-fn capture(n: i64) -> Capture {
+pub(crate) fn capture(n: i64) -> Capture {
     let body = format!("<html><head><title>{HOSTILE_TITLE}</title></head><body><p>江城新闻正文 {n}</p></body></html>").into_bytes();
     let now = Utc::now();
     Capture {

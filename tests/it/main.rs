@@ -18,6 +18,7 @@ mod extract;
 mod ingest;
 mod licences;
 mod pipeline;
+mod postgres;
 mod review;
 mod site;
 mod timestamps;

@@ -53,6 +53,7 @@ mod dashboard;
 mod licences;
 mod matches;
 mod pg;
+mod queue;
 mod review;
 pub(crate) mod sql;
 #[doc(hidden)]
@@ -83,6 +84,7 @@ pub use review::{
     NewDecision, ReviewStatus, SessionRecord, SiteCount, SiteList, SiteListEntry, SiteOverview,
     SortKey, MAX_SEARCH_CHARS,
 };
+pub use queue::{Claim, QueueCounts, QueueEntry, QueueStatus};
 pub use timestamps::{EvidenceTimestamp, StampedToken};
 pub use warc::WarcFileProgress;
 
@@ -601,6 +603,26 @@ const MIGRATIONS: &[&str] = &[
         alerted_at TEXT
     );
     CREATE INDEX IF NOT EXISTS licence_checks_licence ON licence_checks (licence, verdict, match_id);
+    "#,
+    // The queue of archive files that `copyhound worker` processes share out
+    // (`scan-warc --enqueue`). A file is `queued`, `leased` to one worker until
+    // `lease_until` (the worker renews it while it scans), `done`, or `failed` with a
+    // `reason` after `attempts` tries. How far a file got stays in `warc_files`, so a
+    // file whose worker died is resumed by the next one from its last checkpoint.
+    r#"
+    CREATE TABLE warc_queue (
+        id INTEGER PRIMARY KEY,
+        source TEXT NOT NULL UNIQUE,
+        state TEXT NOT NULL CHECK (state IN ('queued', 'leased', 'done', 'failed')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        worker TEXT,
+        lease_until TEXT,
+        reason TEXT,
+        enqueued_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        finished_at TEXT
+    );
+    CREATE INDEX warc_queue_state ON warc_queue (state, id);
     "#,
 ];
 

@@ -98,7 +98,7 @@ impl Store {
             .map_err(|source| self.sqlite_error(source))
     }
 
-    fn sqlite_error(&self, source: crate::store::sql::Error) -> StoreError {
+    pub(super) fn sqlite_error(&self, source: crate::store::sql::Error) -> StoreError {
         StoreError::Db {
             path: self.path.clone(),
             source,

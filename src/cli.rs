@@ -258,6 +258,43 @@ enum Command {
         /// Print the summary as JSON (with the live captures under `live`).
         #[arg(long)]
         json: bool,
+        /// Do not scan: add the files to the queue in the store, for `copyhound worker`
+        /// processes (on any number of machines) to share. Prints `enqueued: <n> new,
+        /// <n> already queued`.
+        #[arg(long)]
+        enqueue: bool,
+    },
+    /// Scan archive files from the queue (`scan-warc --enqueue`) one at a time, under a
+    /// lease renewed while it scans, recording matches and sending alerts as `scan-warc`
+    /// does. A worker that dies loses its lease when it runs out and another worker
+    /// resumes the file from its last checkpoint. SIGTERM/SIGINT: the current record
+    /// batch is finished and checkpointed, the file given back to the queue, and the
+    /// worker exits. Pages matched are left queued for a live capture by the daemon's
+    /// next crawl cycle.
+    Worker {
+        /// How long a claim lasts without renewal (renewed every third of it).
+        #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = parse_lease)]
+        lease: std::time::Duration,
+        /// Claims of a file (failures or expired leases) before it is failed for good.
+        #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+        max_attempts: u32,
+        /// Scan one file and exit.
+        #[arg(long)]
+        once: bool,
+        /// Exit when the queue has nothing to claim (otherwise wait for more files).
+        #[arg(long)]
+        exit_when_empty: bool,
+        /// The name `queue status` shows for this worker (default `hostname:pid`).
+        #[arg(long, value_name = "NAME")]
+        worker_id: Option<String>,
+        /// Examine every HTML page in full (as `scan-warc --no-reject`).
+        #[arg(long)]
+        no_reject: bool,
+    },
+    /// The queue of archive files shared by `copyhound worker` processes.
+    Queue {
+        #[command(subcommand)]
+        command: QueueCommand,
     },
     /// Crawl the configured sites for copies (`[crawl]`, `[discovery]`).
     Crawl {
@@ -339,6 +376,16 @@ enum Command {
     /// Read a password from standard input (one line) and print its Argon2id hash, for
     /// `password_hash` of a `[[web.users]]` entry.
     HashPassword,
+}
+
+#[derive(Debug, Subcommand)]
+enum QueueCommand {
+    /// Files queued, in progress (by worker, with lease expiry and resume offset), done,
+    /// and failed with their reasons.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -1240,6 +1287,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             no_live,
             quiet,
             json,
+            enqueue,
         } => {
             let settings = load_settings(cli.config.as_deref())?;
             let mut store = Store::open_storage(&settings.storage)?;
@@ -1263,6 +1311,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             if let Some((i, n)) = shard {
                 all = crate::webarchive::source::shard(all, i, n);
+            }
+            if enqueue {
+                let names: Vec<String> = all.iter().map(crate::webarchive::Source::name).collect();
+                let added = store.enqueue_warc(&names, chrono::Utc::now())?;
+                println!(
+                    "enqueued: {added} new, {} already queued",
+                    names.len() - added
+                );
+                return Ok(ExitCode::SUCCESS);
             }
             let options = crate::webarchive::ScanOptions {
                 jobs: jobs.max(1),
@@ -1295,6 +1352,60 @@ fn run(cli: Cli) -> Result<ExitCode> {
             } else {
                 ExitCode::SUCCESS
             })
+        }
+        Command::Worker {
+            lease,
+            max_attempts,
+            once,
+            exit_when_empty,
+            worker_id,
+            no_reject,
+        } => {
+            let settings = load_settings(cli.config.as_deref())?;
+            let mut store = Store::open_storage(&settings.storage)?;
+            let runtime = runtime()?;
+            let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let flag = stop.clone();
+            runtime.spawn(async move {
+                shutdown_signal().await;
+                tracing::info!("stopping after the current record batch");
+                flag.store(true, std::sync::atomic::Ordering::Relaxed);
+            });
+            let options = crate::webarchive::worker::WorkerOptions {
+                worker_id: worker_id
+                    .unwrap_or_else(crate::webarchive::worker::default_worker_id),
+                lease,
+                max_attempts,
+                once,
+                exit_when_empty,
+                poll: std::time::Duration::from_secs(5),
+                fast_reject: !no_reject,
+            };
+            let summary = crate::webarchive::worker::run(
+                &settings,
+                &mut store,
+                &options,
+                runtime.handle(),
+                &stop,
+                &mut |store| deliver_before_exit(&runtime, store, &settings),
+            )?;
+            println!("{}", summary.render());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Queue { command } => {
+            let settings = load_settings(cli.config.as_deref())?;
+            let store = Store::open_storage(&settings.storage)?;
+            match command {
+                QueueCommand::Status { json } => {
+                    let status = store.queue_status(chrono::Utc::now())?;
+                    if json {
+                        println!("{}", serde_json::to_string_pretty(&status)?);
+                    } else {
+                        print!("{}", render_queue_status(&status));
+                    }
+                }
+            }
+            Ok(ExitCode::SUCCESS)
         }
         Command::Crawl { once } => {
             if !once {
@@ -1981,6 +2092,53 @@ fn load_settings(explicit: Option<&Path>) -> Result<Settings> {
 }
 
 /// A runtime for the commands that do network I/O.
+/// `--lease`: a duration of at least 3 seconds (leases are stored to the second and
+/// renewed every third of their length).
+fn parse_lease(text: &str) -> std::result::Result<std::time::Duration, String> {
+    let d = humantime::parse_duration(text).map_err(|e| format!("{text:?}: {e}"))?;
+    if d < std::time::Duration::from_secs(3) {
+        return Err(format!("{text:?}: a lease must be at least 3s"));
+    }
+    Ok(d)
+}
+
+/// `queue status`: `queued <n>`, `in progress <n>`, `done <n>`, `failed <n>`, then one
+/// line per file in progress (`  <worker> TAB <file> TAB lease until <t>[ (expired)]
+/// TAB offset <n>`) and per failed file (`  <file> TAB <attempts> attempts TAB <reason>`).
+fn render_queue_status(status: &crate::store::QueueStatus) -> String {
+    use crate::crawl::sanitize;
+    let c = &status.counts;
+    let mut out = format!(
+        "queued {}\nin progress {}\ndone {}\nfailed {}\n",
+        c.queued, c.in_progress, c.done, c.failed
+    );
+    if !status.in_progress.is_empty() {
+        out.push_str("in progress:\n");
+    }
+    for e in &status.in_progress {
+        out.push_str(&format!(
+            "  {}\t{}\tlease until {}{}\toffset {}\n",
+            sanitize(e.worker.as_deref().unwrap_or("-")),
+            sanitize(&e.source),
+            e.lease_until.as_deref().unwrap_or("-"),
+            if e.lease_expired { " (expired)" } else { "" },
+            e.resume_offset
+        ));
+    }
+    if !status.failed.is_empty() {
+        out.push_str("failed:\n");
+    }
+    for e in &status.failed {
+        out.push_str(&format!(
+            "  {}\t{} attempts\t{}\n",
+            sanitize(&e.source),
+            e.attempts,
+            sanitize(e.reason.as_deref().unwrap_or("-"))
+        ));
+    }
+    out
+}
+
 /// `I/N` for `--shard`: 0 <= I < N.
 fn parse_shard(text: &str) -> std::result::Result<(usize, usize), String> {
     let (i, n) = text

@@ -16,6 +16,7 @@
 pub mod http;
 pub mod reader;
 pub mod source;
+pub mod worker;
 
 use std::borrow::Cow;
 use std::io::IsTerminal;
@@ -230,6 +231,37 @@ struct Context<'a> {
     handle: tokio::runtime::Handle,
     limits: Limits,
     progress: indicatif::ProgressBar,
+    /// Set when a queue worker runs the scan: its lease to renew and its stop flag.
+    worker: Option<worker::Lease<'a>>,
+}
+
+impl<'a> Context<'a> {
+    fn new(
+        settings: &'a Settings,
+        store: &Store,
+        store_location: &'a crate::store::StoreLocation,
+        fast_reject: bool,
+        handle: &tokio::runtime::Handle,
+        progress: indicatif::ProgressBar,
+    ) -> Result<Context<'a>, WebArchiveError> {
+        Ok(Context {
+            settings,
+            fast_reject,
+            detector: Detector::load(store, settings)?,
+            store_location,
+            client: source::client(&crate::originals::user_agent(settings))?,
+            handle: handle.clone(),
+            limits: Limits {
+                // A block holds the HTTP head and the body as stored: the crawler's body
+                // limit plus room for the head.
+                max_block_bytes: settings.crawl.max_body_bytes as u64
+                    + http::MAX_HEAD_BYTES as u64,
+                ..Limits::default()
+            },
+            progress,
+            worker: None,
+        })
+    }
 }
 
 /// Scans `sources` (in order, `options.jobs` at a time), examining every HTML page and
@@ -260,21 +292,14 @@ pub fn scan(
         indicatif::ProgressBar::hidden()
     };
     let store_location = store.location();
-    let ctx = Context {
+    let ctx = Context::new(
         settings,
-        fast_reject: options.fast_reject,
-        detector: Detector::load(store, settings)?,
-        store_location: &store_location,
-        client: source::client(&crate::originals::user_agent(settings))?,
-        handle: handle.clone(),
-        limits: Limits {
-            // A block holds the HTTP head and the body as stored: the crawler's body
-            // limit plus room for the head.
-            max_block_bytes: settings.crawl.max_body_bytes as u64 + http::MAX_HEAD_BYTES as u64,
-            ..Limits::default()
-        },
+        store,
+        &store_location,
+        options.fast_reject,
+        handle,
         progress,
-    };
+    )?;
     let summary = Mutex::new(WarcSummary::default());
     let next = AtomicUsize::new(0);
     let jobs = options.jobs.clamp(1, sources.len().max(1));
@@ -305,6 +330,8 @@ pub fn scan(
                             lock(&failures).push(e);
                             break;
                         }
+                        // Only a queue worker's scan has a lease or a stop flag.
+                        Err(FileError::Stopped | FileError::LeaseLost) => break,
                         Err(FileError::Unreadable(file, why)) => {
                             tracing::warn!(source = %sanitize(&src.name()), error = %sanitize(&why), "file not scanned to its end");
                             let mut s = lock(&summary);
@@ -347,6 +374,10 @@ enum FileError {
     Fatal(WebArchiveError),
     /// The file could not be opened or read to its end; what it gave so far.
     Unreadable(Box<FileScan>, String),
+    /// A queue worker was asked to stop: progress is checkpointed where it stopped.
+    Stopped,
+    /// A queue worker's lease on the file ran out and another worker took it.
+    LeaseLost,
 }
 
 /// Records between two progress checkpoints at most...
@@ -431,6 +462,26 @@ fn scan_file(
                         .map_err(|e| FileError::Fatal(e.into()))?;
                     since_checkpoint = 0;
                     checkpoint_at = Instant::now();
+                }
+                if let Some(lease) = &ctx.worker {
+                    lease.renew_if_due(store, &name)?;
+                    if lease.stopping() {
+                        // Asked to stop: checkpoint the batch read so far (this record's
+                        // matches are recorded) so the next worker resumes right here. A
+                        // whole-file gzip has no such point; it is resumed from its last
+                        // checkpoint (its start).
+                        if let Some(length) = rec.length {
+                            store
+                                .warc_file_checkpoint(
+                                    &name,
+                                    records_before + file.records,
+                                    rec.offset + length,
+                                    Utc::now(),
+                                )
+                                .map_err(|e| FileError::Fatal(e.into()))?;
+                        }
+                        return Err(FileError::Stopped);
+                    }
                 }
             }
             Err(damage) => note_damage(&mut file.damage, src, &damage),

@@ -281,7 +281,9 @@ enum Command {
         /// Scan one file and exit.
         #[arg(long)]
         once: bool,
-        /// Exit when the queue has nothing to claim (otherwise wait for more files).
+        /// Exit when every file in the queue is done or failed (otherwise wait for more
+        /// files); files leased to other workers are waited for, since a worker that
+        /// dies leaves its file to the others.
         #[arg(long)]
         exit_when_empty: bool,
         /// The name `queue status` shows for this worker (default `hostname:pid`).
@@ -1372,8 +1374,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 flag.store(true, std::sync::atomic::Ordering::Relaxed);
             });
             let options = crate::webarchive::worker::WorkerOptions {
-                worker_id: worker_id
-                    .unwrap_or_else(crate::webarchive::worker::default_worker_id),
+                worker_id: worker_id.unwrap_or_else(crate::webarchive::worker::default_worker_id),
                 lease,
                 max_attempts,
                 once,

@@ -79,12 +79,12 @@ pub use matches::{
     MatchSummary, NewMatch, StoredPassage,
 };
 pub use pg::PgTarget;
+pub use queue::{Claim, QueueCounts, QueueEntry, QueueStatus};
 pub use review::{
     DecideOutcome, Decided, Decision, ExportPage, ExportRow, ListAddition, MatchFilter, MatchPage,
     NewDecision, ReviewStatus, SessionRecord, SiteCount, SiteList, SiteListEntry, SiteOverview,
     SortKey, MAX_SEARCH_CHARS,
 };
-pub use queue::{Claim, QueueCounts, QueueEntry, QueueStatus};
 pub use timestamps::{EvidenceTimestamp, StampedToken};
 pub use warc::WarcFileProgress;
 

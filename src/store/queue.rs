@@ -346,8 +346,12 @@ mod tests {
             let b = store.claim_warc("w2", lease, 2, now).unwrap().unwrap();
             assert_eq!(b.source, "b.warc.gz");
             assert_eq!(store.claim_warc("w3", lease, 2, now).unwrap(), None);
-            assert!(store.renew_warc_lease("a.warc.gz", "w1", lease, now).unwrap());
-            assert!(!store.renew_warc_lease("a.warc.gz", "w2", lease, now).unwrap());
+            assert!(store
+                .renew_warc_lease("a.warc.gz", "w1", lease, now)
+                .unwrap());
+            assert!(!store
+                .renew_warc_lease("a.warc.gz", "w2", lease, now)
+                .unwrap());
 
             // w1 dies: once its lease runs out, w3 takes the file; w1 can no longer
             // renew or finish it.
@@ -360,8 +364,12 @@ mod tests {
                 .unwrap()
                 .unwrap();
             assert_eq!((taken.source.as_str(), taken.attempt), ("a.warc.gz", 2));
-            assert!(!store.renew_warc_lease("a.warc.gz", "w1", later, later).unwrap());
-            assert!(!store.finish_warc("a.warc.gz", "w1", None, 2, later).unwrap());
+            assert!(!store
+                .renew_warc_lease("a.warc.gz", "w1", later, later)
+                .unwrap());
+            assert!(!store
+                .finish_warc("a.warc.gz", "w1", None, 2, later)
+                .unwrap());
             let status = store.queue_status(later).unwrap();
             assert_eq!(status.counts.in_progress, 2);
             let a_entry = status
@@ -379,7 +387,9 @@ mod tests {
                 .unwrap();
             assert!(b_entry.lease_expired);
 
-            assert!(store.finish_warc("a.warc.gz", "w3", None, 2, later).unwrap());
+            assert!(store
+                .finish_warc("a.warc.gz", "w3", None, 2, later)
+                .unwrap());
             // b: w2's lease expired but nobody took the file, so w2 may still finish
             // it: a first failure queues it again; w3's second failure fails it.
             assert!(store

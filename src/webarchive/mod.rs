@@ -254,8 +254,7 @@ impl<'a> Context<'a> {
             limits: Limits {
                 // A block holds the HTTP head and the body as stored: the crawler's body
                 // limit plus room for the head.
-                max_block_bytes: settings.crawl.max_body_bytes as u64
-                    + http::MAX_HEAD_BYTES as u64,
+                max_block_bytes: settings.crawl.max_body_bytes as u64 + http::MAX_HEAD_BYTES as u64,
                 ..Limits::default()
             },
             progress,

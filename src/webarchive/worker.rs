@@ -29,7 +29,8 @@ pub struct WorkerOptions {
     pub max_attempts: u32,
     /// Stop after one file.
     pub once: bool,
-    /// Stop when nothing is left to claim (otherwise wait for more files).
+    /// Stop when every file is done or failed (otherwise wait for more files). Files
+    /// leased to other workers count as not finished: their workers may die.
     pub exit_when_empty: bool,
     /// How long to wait before looking again when the queue is empty.
     pub poll: Duration,
@@ -140,10 +141,19 @@ pub fn run(
             now,
         )?
         else {
-            if options.once || options.exit_when_empty {
+            if options.once {
                 break;
             }
-            sleep_unless_stopped(options.poll, stop);
+            if options.exit_when_empty {
+                // Files still leased to other workers are not finished: one whose
+                // worker died is taken over when its lease runs out, so a batch of
+                // workers (an Indexed Job) ends only when every file is done or failed.
+                let counts = store.queue_counts()?;
+                if counts.queued + counts.in_progress == 0 {
+                    break;
+                }
+            }
+            sleep_unless_stopped(options.poll.min(options.lease / 2), stop);
             continue;
         };
         summary.claimed += 1;

@@ -66,6 +66,12 @@ struct World {
 
 impl World {
     fn new(data: &Path) -> World {
+        World::configured(data, "", "")
+    }
+
+    /// As [`World::new`], with `storage` added to the `[storage]` section and `extra`
+    /// at the end of the config.
+    fn configured(data: &Path, storage: &str, extra: &str) -> World {
         let mut pages = real_pages(data, 8);
         let unrelated = pages.split_off(4);
         let dir = tempfile::tempdir().unwrap();
@@ -95,6 +101,7 @@ email = "licensing@news.example.com"
 
 [storage]
 dir = "state"
+{storage}
 
 [originals]
 paths = ["archive"]
@@ -104,7 +111,9 @@ licensed = ["licensed.example"]
 allow_private_networks = true
 per_host_delay = "0s"
 timeout = "10s"
-"#,
+"#
+            .replace("{storage}", storage)
+                + extra,
         )
         .unwrap();
         let out = copyhound(&["ingest", "--config", config.to_str().unwrap()]);
@@ -1140,4 +1149,218 @@ fn fast_rejection_loses_no_copy_the_full_path_finds() {
     // Most unrelated pages never reach extraction.
     assert!(n(&fast_summary, "rejected") >= 40, "{fast_summary}");
     assert_eq!(full_summary["matches"], fast_summary["matches"]);
+}
+
+/// Three `copyhound worker` processes share a queue of 30 small archive files and one
+/// long one in PostgreSQL; the worker holding the long file is killed with SIGKILL
+/// mid-way. Its lease runs out, another worker resumes the file from its checkpoint,
+/// and in the end every file is done once, every planted copy recorded once, and every
+/// alert sent once (a real SMTP sink).
+#[test]
+fn workers_share_a_queue_and_survive_a_killed_worker() {
+    const SMALL_FILES: usize = 30;
+    let Some(data) = crate::util::shared_data() else {
+        return;
+    };
+    let Some(cluster) = copyhound::store::testdb::cluster() else {
+        return;
+    };
+    if !crate::util::python_needs(
+        "aiosmtpd",
+        "workers_share_a_queue_and_survive_a_killed_worker",
+    ) {
+        return;
+    }
+    let port = crate::util::free_port();
+    let target = cluster.target(&copyhound::store::testdb::new_database());
+    let world = World::configured(
+        &data,
+        &format!("database_url = \"{}\"", target.url),
+        &format!(
+            "\n[email]\nsmtp_url = \"smtp://127.0.0.1:{port}\"\nstarttls = \"opportunistic\"\nfrom = \"copyhound <copyhound@news.example.com>\"\nretry_initial = \"1s\"\nretry_max = \"2s\"\ntimeout = \"5s\"\ndigest_after = 1000\n"
+        ),
+    );
+    let sink = crate::util::SmtpSink::start(port, &world.path("mail"), None);
+    let site = world.copier_site();
+    let filler: Vec<RealPage> = real_pages(&data, 64).into_iter().skip(4).collect();
+
+    // The long file: a copy first, hundreds of unrelated pages, a copy last.
+    let mut planted = vec![
+        "https://copier.example/long-first.html".to_string(),
+        "https://copier.example/long-last.html".to_string(),
+    ];
+    let mut pages = vec![(planted[0].clone(), site[0].1.clone())];
+    for round in 0..5 {
+        for (i, p) in filler.iter().enumerate() {
+            pages.push((
+                format!("https://filler.example/{round}/{i}.html"),
+                p.html.clone(),
+            ));
+        }
+    }
+    pages.push((planted[1].clone(), site[1].1.clone()));
+    let long = world.path("CC-NEWS-long.warc.gz");
+    std::fs::write(&long, cc_news_file(&pages)).unwrap();
+    let long_records = 1 + 3 * pages.len() as u64;
+    let long_name = long.to_str().unwrap().to_string();
+    let mut files = vec![long_name.clone()];
+    for f in 0..SMALL_FILES {
+        let url = format!("https://copier.example/small-{f}.html");
+        let mut pages = vec![(url.clone(), site[f % 2].1.clone())];
+        for (i, p) in filler.iter().take(6).enumerate() {
+            pages.push((
+                format!("https://filler.example/s{f}/{i}.html"),
+                p.html.clone(),
+            ));
+        }
+        planted.push(url);
+        let path = world.path(&format!("CC-NEWS-small-{f:02}.warc.gz"));
+        std::fs::write(&path, cc_news_file(&pages)).unwrap();
+        files.push(path.to_str().unwrap().to_string());
+    }
+    let mut args = vec!["scan-warc", "--enqueue"];
+    args.extend(files.iter().map(String::as_str));
+    let out = world.run(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out).trim(),
+        format!("enqueued: {} new, 0 already queued", SMALL_FILES + 1)
+    );
+    // Enqueueing again adds nothing.
+    let out = world.run(&args);
+    assert!(stdout(&out).contains("enqueued: 0 new"), "{}", stdout(&out));
+
+    let config = world.config.to_str().unwrap().to_string();
+    let logs = |id: usize| world.path(&format!("worker-{id}.log"));
+    let start = |id: usize| {
+        crate::util::copyhound_cmd(&[
+            "worker",
+            "--lease",
+            "3s",
+            "--exit-when-empty",
+            "--worker-id",
+            &format!("w{id}"),
+            "--config",
+            &config,
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::fs::File::create(logs(id)).unwrap())
+        .spawn()
+        .unwrap()
+    };
+    let mut workers: Vec<std::process::Child> = (0..3).map(start).collect();
+    let settings = copyhound::config::Settings::load(&world.config).unwrap();
+    let store = copyhound::store::Store::open_storage(&settings.storage).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    // Kill the long file's worker once it is well into the file.
+    let victim = loop {
+        let status = store.queue_status(chrono::Utc::now()).unwrap();
+        let holder = status
+            .in_progress
+            .iter()
+            .find(|e| e.source == long_name && e.records >= 150)
+            .and_then(|e| e.worker.clone());
+        if let Some(w) = holder {
+            break w.trim_start_matches('w').parse::<usize>().unwrap();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the long file made no progress: {status:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    workers[victim].kill().unwrap();
+    workers[victim].wait().unwrap();
+    let at_kill = store.warc_file_progress(&long_name).unwrap().unwrap();
+    assert!(
+        !at_kill.done && at_kill.records < long_records,
+        "{at_kill:?}"
+    );
+
+    let mut claimed = 0;
+    for (id, w) in workers.into_iter().enumerate() {
+        if id == victim {
+            continue;
+        }
+        let out = w.wait_with_output().unwrap();
+        let log = std::fs::read_to_string(logs(id)).unwrap();
+        assert!(out.status.success(), "worker {id}: {log}");
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(text.contains(", 0 lost to other workers"), "{text}");
+        let n: usize = text
+            .strip_prefix("worker: ")
+            .and_then(|t| t.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{text}"));
+        claimed += n;
+    }
+    // The survivors claimed every file once between them (the long one again, after
+    // the lease of the killed worker ran out); the killed worker claimed only the long
+    // file, the first in the queue.
+    assert_eq!(claimed, SMALL_FILES + 1);
+
+    let status = json(&world.run(&["queue", "status", "--json"]));
+    assert_eq!(
+        status["counts"],
+        serde_json::json!({"queued": 0, "in_progress": 0, "done": SMALL_FILES + 1, "failed": 0}),
+        "{status}"
+    );
+    let long_done = store.warc_file_progress(&long_name).unwrap().unwrap();
+    assert!(
+        long_done.done && long_done.records == long_records,
+        "{long_done:?}"
+    );
+
+    // Every planted copy recorded once, nothing else.
+    let mut expected: Vec<(String, String)> = planted
+        .iter()
+        .map(|u| (u.clone(), "copy".to_string()))
+        .collect();
+    expected.sort();
+    assert_eq!(world.matches(), expected);
+
+    // Every alert owed sent once: the messages received are exactly the outbox's.
+    let alerts = store.list_alerts(10_000).unwrap();
+    assert!(!alerts.is_empty());
+    assert!(
+        alerts
+            .iter()
+            .all(|a| a.state == copyhound::store::AlertState::Sent),
+        "{alerts:?}"
+    );
+    let recorded: std::collections::BTreeSet<String> = alerts
+        .iter()
+        .filter_map(|a| a.message_id.clone())
+        .map(|id| id.trim_matches(['<', '>']).to_string())
+        .collect();
+    let received: Vec<String> = sink
+        .messages()
+        .iter()
+        .map(|(raw, _)| {
+            mail_parser::MessageParser::default()
+                .parse(raw)
+                .unwrap()
+                .message_id()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    let distinct: std::collections::BTreeSet<String> = received.iter().cloned().collect();
+    assert_eq!(received.len(), distinct.len(), "a message arrived twice");
+    assert_eq!(distinct, recorded);
+    // Each planted copy is named in the alerts.
+    let texts: Vec<String> = sink
+        .messages()
+        .iter()
+        .map(|(raw, _)| {
+            let msg = mail_parser::MessageParser::default().parse(raw).unwrap();
+            msg.body_text(0).unwrap_or_default().into_owned()
+        })
+        .collect();
+    for url in &planted {
+        assert!(
+            texts.iter().any(|t| t.contains(url.as_str())),
+            "{url} in no alert"
+        );
+    }
 }

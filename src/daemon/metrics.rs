@@ -36,6 +36,9 @@ pub struct Metrics {
     alerts_queued: AtomicU64,
     /// Frontier URLs still queued (gauge).
     frontier_queued: AtomicU64,
+    /// Archive files in the workers' queue: queued, in progress, done, failed (gauges,
+    /// read back from the store).
+    warc_queue: [AtomicU64; 4],
     /// Originals in the archive (gauge).
     originals: AtomicU64,
     /// Fingerprints and anchors in the in-memory index (gauges).
@@ -153,6 +156,17 @@ impl Metrics {
         }
     }
 
+    /// Archive files in the workers' queue, by state.
+    pub fn set_warc_queue(&self, c: &crate::store::QueueCounts) {
+        for (a, v) in self
+            .warc_queue
+            .iter()
+            .zip([c.queued, c.in_progress, c.done, c.failed])
+        {
+            set(a, v);
+        }
+    }
+
     /// Frontier URLs queued.
     pub fn set_frontier(&self, queued: u64) {
         set(&self.frontier_queued, queued);
@@ -252,6 +266,18 @@ impl Metrics {
             "gauge",
             "Alert emails waiting in the outbox.",
             &[("", get(&self.alerts_queued))],
+        );
+        let queue = &self.warc_queue;
+        metric(
+            "copyhound_warc_queue_files",
+            "gauge",
+            "Archive files in the workers' queue (scan-warc --enqueue), by state.",
+            &[
+                ("{state=\"queued\"}", get(&queue[0])),
+                ("{state=\"in_progress\"}", get(&queue[1])),
+                ("{state=\"done\"}", get(&queue[2])),
+                ("{state=\"failed\"}", get(&queue[3])),
+            ],
         );
         metric(
             "copyhound_frontier_queued",
@@ -360,7 +386,15 @@ mod tests {
         m.reload(false);
         m.set_open_cases(&[(crate::cases::CaseState::NoticeSent, 4)]);
         m.record_recheck(crate::cases::RecheckResult::Removed);
+        m.set_warc_queue(&crate::store::QueueCounts {
+            queued: 5,
+            in_progress: 2,
+            done: 7,
+            failed: 1,
+        });
         let text = m.render();
+        assert!(text.contains("copyhound_warc_queue_files{state=\"in_progress\"} 2\n"));
+        assert!(text.contains("copyhound_warc_queue_files{state=\"failed\"} 1\n"));
         assert!(text.contains("copyhound_cases_open{state=\"notice-sent\"} 4\n"));
         assert!(text.contains("copyhound_cases_open{state=\"escalated\"} 0\n"));
         assert!(!text.contains("state=\"closed\""));

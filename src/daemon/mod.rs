@@ -714,6 +714,10 @@ fn publish_store_gauges(store: &Store, metrics: &Metrics) {
         Ok(counts) => metrics.set_review_counts(&counts),
         Err(err) => tracing::warn!(error = %err, "cannot count matches by review status"),
     }
+    match store.queue_counts() {
+        Ok(q) => metrics.set_warc_queue(&q),
+        Err(err) => tracing::warn!(error = %err, "cannot count the archive file queue"),
+    }
     match store.frontier_counts() {
         Ok(f) => metrics.set_frontier(f.queued),
         Err(err) => tracing::warn!(error = %err, "cannot count the frontier"),

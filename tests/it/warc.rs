@@ -1189,20 +1189,7 @@ fn workers_share_a_queue_and_survive_a_killed_worker() {
         "https://copier.example/long-first.html".to_string(),
         "https://copier.example/long-last.html".to_string(),
     ];
-    let mut pages = vec![(planted[0].clone(), site[0].1.clone())];
-    for round in 0..5 {
-        for (i, p) in filler.iter().enumerate() {
-            pages.push((
-                format!("https://filler.example/{round}/{i}.html"),
-                p.html.clone(),
-            ));
-        }
-    }
-    pages.push((planted[1].clone(), site[1].1.clone()));
-    let long = world.path("CC-NEWS-long.warc.gz");
-    std::fs::write(&long, cc_news_file(&pages)).unwrap();
-    let long_records = 1 + 3 * pages.len() as u64;
-    let long_name = long.to_str().unwrap().to_string();
+    let (long_name, long_records) = long_file(&world, &data);
     let mut files = vec![long_name.clone()];
     for f in 0..SMALL_FILES {
         let url = format!("https://copier.example/small-{f}.html");
@@ -1363,4 +1350,136 @@ fn workers_share_a_queue_and_survive_a_killed_worker() {
             "{url} in no alert"
         );
     }
+}
+
+/// The long CC-NEWS-shaped file of [`workers_share_a_queue_and_survive_a_killed_worker`]
+/// (a copy first, hundreds of unrelated pages, a copy last): its path and record count.
+fn long_file(world: &World, data: &Path) -> (String, u64) {
+    let site = world.copier_site();
+    let filler: Vec<RealPage> = real_pages(data, 64).into_iter().skip(4).collect();
+    let mut pages = vec![(
+        "https://copier.example/long-first.html".to_string(),
+        site[0].1.clone(),
+    )];
+    for round in 0..5 {
+        for (i, p) in filler.iter().enumerate() {
+            pages.push((
+                format!("https://filler.example/{round}/{i}.html"),
+                p.html.clone(),
+            ));
+        }
+    }
+    pages.push((
+        "https://copier.example/long-last.html".to_string(),
+        site[1].1.clone(),
+    ));
+    let long = world.path("CC-NEWS-long.warc.gz");
+    std::fs::write(&long, cc_news_file(&pages)).unwrap();
+    (
+        long.to_str().unwrap().to_string(),
+        1 + 3 * pages.len() as u64,
+    )
+}
+
+/// On the embedded SQLite store: SIGTERM makes a worker checkpoint its batch, give its
+/// file back and exit; the next worker resumes it; a file that cannot be opened is
+/// failed with its reason after `--max-attempts`; `queue status` names both.
+#[test]
+fn a_stopped_worker_gives_its_file_back_and_a_missing_file_fails_with_its_reason() {
+    let Some(data) = crate::util::shared_data() else {
+        return;
+    };
+    let world = World::new(&data);
+    let (long, long_records) = long_file(&world, &data);
+    let missing = world.path("gone.warc.gz");
+    let missing = missing.to_str().unwrap();
+    let out = world.run(&["scan-warc", "--enqueue", &long, missing]);
+    assert_eq!(stdout(&out).trim(), "enqueued: 2 new, 0 already queued");
+
+    let child = crate::util::copyhound_cmd(&[
+        "worker",
+        "--once",
+        "--worker-id",
+        "first",
+        "--config",
+        world.config.to_str().unwrap(),
+    ])
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::null())
+    .spawn()
+    .unwrap();
+    let store = copyhound::store::Store::open_dir(&world.path("state")).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    loop {
+        let status = store.queue_status(chrono::Utc::now()).unwrap();
+        if status
+            .in_progress
+            .iter()
+            .any(|e| e.worker.as_deref() == Some("first") && e.records >= 150)
+        {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{status:?}");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    // Text status while the file is in progress.
+    let text = stdout(&world.run(&["queue", "status"]));
+    assert!(
+        text.starts_with("queued 1\nin progress 1\ndone 0\nfailed 0\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("  first\t{long}\tlease until ")),
+        "{text}"
+    );
+    // SAFETY: kill(2) with the pid of a child we spawned and have not reaped.
+    let rc = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    assert_eq!(rc, 0);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(text.contains("stopped by a signal"), "{text}");
+    let stopped_at = store.warc_file_progress(&long).unwrap().unwrap();
+    assert!(
+        !stopped_at.done && stopped_at.records >= 150,
+        "{stopped_at:?}"
+    );
+    let counts = store.queue_counts().unwrap();
+    assert_eq!((counts.queued, counts.in_progress), (2, 0), "{counts:?}");
+
+    let out = world.run(&[
+        "worker",
+        "--exit-when-empty",
+        "--max-attempts",
+        "2",
+        "--lease",
+        "3s",
+    ]);
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}{}", stderr(&out));
+    // The long file once (resumed), the missing one twice.
+    assert!(
+        text.starts_with("worker: 3 files claimed, 0 lost"),
+        "{text}"
+    );
+    assert!(text.contains("(0 already done, 1 resumed)"), "{text}");
+    let done = store.warc_file_progress(&long).unwrap().unwrap();
+    assert!(done.done && done.records == long_records, "{done:?}");
+    assert_eq!(world.matches().len(), 2);
+
+    let status = json(&world.run(&["queue", "status", "--json"]));
+    assert_eq!(
+        status["counts"],
+        serde_json::json!({"queued": 0, "in_progress": 0, "done": 1, "failed": 1}),
+        "{status}"
+    );
+    assert_eq!(status["failed"][0]["source"], missing);
+    assert_eq!(status["failed"][0]["attempts"], 2);
+    let reason = status["failed"][0]["reason"].as_str().unwrap();
+    assert!(reason.starts_with("cannot open"), "{reason}");
+    let text = stdout(&world.run(&["queue", "status"]));
+    assert!(
+        text.contains(&format!("failed:\n  {missing}\t2 attempts\tcannot open")),
+        "{text}"
+    );
 }

@@ -610,7 +610,7 @@ const MIGRATIONS: &[&str] = &[
     // `reason` after `attempts` tries. How far a file got stays in `warc_files`, so a
     // file whose worker died is resumed by the next one from its last checkpoint.
     r#"
-    CREATE TABLE warc_queue (
+    CREATE TABLE IF NOT EXISTS warc_queue (
         id INTEGER PRIMARY KEY,
         source TEXT NOT NULL UNIQUE,
         state TEXT NOT NULL CHECK (state IN ('queued', 'leased', 'done', 'failed')),
@@ -622,7 +622,7 @@ const MIGRATIONS: &[&str] = &[
         updated_at TEXT NOT NULL,
         finished_at TEXT
     );
-    CREATE INDEX warc_queue_state ON warc_queue (state, id);
+    CREATE INDEX IF NOT EXISTS warc_queue_state ON warc_queue (state, id);
     "#,
 ];
 

@@ -261,7 +261,7 @@ enum Command {
         /// Do not scan: add the files to the queue in the store, for `copyhound worker`
         /// processes (on any number of machines) to share. Prints `enqueued: <n> new,
         /// <n> already queued`.
-        #[arg(long)]
+        #[arg(long, conflicts_with_all = ["jobs", "rescan", "no_reject", "no_live", "json"])]
         enqueue: bool,
     },
     /// Scan archive files from the queue (`scan-warc --enqueue`) one at a time, under a

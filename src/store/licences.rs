@@ -67,6 +67,15 @@ pub struct LicenceCounts {
 }
 
 impl LicenceCounts {
+    /// Counts `n` checks with `verdict` (as stored in `licence_checks.verdict`).
+    fn add(&mut self, verdict: &str, n: i64) {
+        match verdict {
+            "compliant" => self.compliant += n,
+            "noncompliant" => self.noncompliant += n,
+            _ => self.outside_validity += n,
+        }
+    }
+
     /// The share of compliant copies among those judged within validity, when any were.
     pub fn compliance_rate(&self) -> Option<f64> {
         let judged = self.compliant + self.noncompliant;
@@ -287,12 +296,7 @@ impl Store {
         let mut out: std::collections::HashMap<String, LicenceCounts> = Default::default();
         for row in rows {
             let (licence, verdict, n) = row.map_err(|e| self.err(e))?;
-            let c = out.entry(licence).or_default();
-            match verdict.as_str() {
-                "compliant" => c.compliant += n,
-                "noncompliant" => c.noncompliant += n,
-                _ => c.outside_validity += n,
-            }
+            out.entry(licence).or_default().add(&verdict, n);
         }
         Ok(out)
     }
@@ -332,11 +336,7 @@ impl Store {
                 out.push((licence, partner, LicenceCounts::default()));
             }
             if let Some((_, _, c)) = out.last_mut() {
-                match verdict.as_str() {
-                    "compliant" => c.compliant += n,
-                    "noncompliant" => c.noncompliant += n,
-                    _ => c.outside_validity += n,
-                }
+                c.add(&verdict, n);
             }
         }
         Ok(out)

@@ -1422,6 +1422,15 @@ fn a_stopped_worker_gives_its_file_back_and_a_missing_file_fails_with_its_reason
         assert!(std::time::Instant::now() < deadline, "{status:?}");
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
+    // Freeze the worker mid-file at once: on a fast machine it would otherwise finish
+    // the whole file while the status commands below run. SIGTERM is delivered when
+    // the worker is continued.
+    let signal = |signal: libc::c_int| {
+        // SAFETY: kill(2) with the pid of a child we spawned and have not reaped.
+        let rc = unsafe { libc::kill(child.id() as libc::pid_t, signal) };
+        assert_eq!(rc, 0);
+    };
+    signal(libc::SIGSTOP);
     // Text status while the file is in progress.
     let text = stdout(&world.run(&["queue", "status"]));
     assert!(
@@ -1432,9 +1441,8 @@ fn a_stopped_worker_gives_its_file_back_and_a_missing_file_fails_with_its_reason
         text.contains(&format!("  first\t{long}\tlease until ")),
         "{text}"
     );
-    // SAFETY: kill(2) with the pid of a child we spawned and have not reaped.
-    let rc = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
-    assert_eq!(rc, 0);
+    signal(libc::SIGTERM);
+    signal(libc::SIGCONT);
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout).to_string();

@@ -1248,7 +1248,9 @@ fn parse_evidence_location(
             }
         }
         return match evidence_dir {
-            None => Some(EvidenceLocation::Dir(dir.join(crate::evidence::EVIDENCE_DIR))),
+            None => Some(EvidenceLocation::Dir(
+                dir.join(crate::evidence::EVIDENCE_DIR),
+            )),
             Some(d) if d.trim().is_empty() => {
                 s.problem("evidence_dir", "must not be empty".into());
                 None
@@ -2881,9 +2883,18 @@ address = "1 Example Road"
                 "evidence_dir = \"/x\"\nevidence_url = \"s3://abc\"",
                 "storage.evidence_dir: set with evidence_url",
             ),
-            ("evidence_url = \"https://abc\"", "storage.evidence_url: \"https://abc\" is not"),
-            ("evidence_url = \"s3://A_b\"", "storage.evidence_url: \"A_b\" is not a bucket name"),
-            ("evidence_url = \"s3://abc/x/../y\"", "storage.evidence_url: \"x/../y\" is not"),
+            (
+                "evidence_url = \"https://abc\"",
+                "storage.evidence_url: \"https://abc\" is not",
+            ),
+            (
+                "evidence_url = \"s3://A_b\"",
+                "storage.evidence_url: \"A_b\" is not a bucket name",
+            ),
+            (
+                "evidence_url = \"s3://abc/x/../y\"",
+                "storage.evidence_url: \"x/../y\" is not",
+            ),
             (
                 "evidence_url = \"s3://abc\"\nevidence_endpoint = \"http://k:s@h:9000\"",
                 "storage.evidence_endpoint: must not hold credentials",
@@ -2896,8 +2907,14 @@ address = "1 Example Road"
                 "evidence_url = \"s3://abc\"\nevidence_region = \"eu west\"",
                 "storage.evidence_region: \"eu west\" is not a region",
             ),
-            ("evidence_region = \"eu-west-1\"", "storage.evidence_region: needs evidence_url"),
-            ("evidence_dir = \" \"", "storage.evidence_dir: must not be empty"),
+            (
+                "evidence_region = \"eu-west-1\"",
+                "storage.evidence_region: needs evidence_url",
+            ),
+            (
+                "evidence_dir = \" \"",
+                "storage.evidence_dir: must not be empty",
+            ),
         ];
         for (keys, expected) in cases {
             let p = problems(&format!("{MINIMAL}\n[storage]\n{keys}\n"));

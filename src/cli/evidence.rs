@@ -9,9 +9,9 @@ use anyhow::{bail, Context, Result};
 
 use crate::config::{Language, Settings};
 use crate::evidence::inspect::{self, Inspection};
+use crate::evidence::place::Place;
 use crate::evidence::report::{self, EvidenceReportInput, FileEvidence};
 use crate::evidence::wacz::{self, PackageFile, PackagePage, MAX_PACKAGE_MATCHES};
-use crate::evidence::place::Place;
 use crate::evidence::MAX_EVIDENCE_BYTES;
 use crate::notify::report::{EvidenceRef, ReportItem};
 use crate::store::{MatchDetail, Store};

@@ -13,7 +13,6 @@
 //! Everything found here came from a file that holds crawled bytes: values are bounded
 //! and left for the renderer to escape.
 
-
 use sha2::{Digest, Sha256};
 
 use super::warc::{self, Record};
@@ -403,12 +402,10 @@ pub fn timestamp_summary(
             summary.authority = Some(info.tsa_name.clone());
             summary.time = Some(super::utc(info.gen_time));
             summary.serial = Some(info.serial.clone());
-            summary.delay = super::stamping::written_at_from_name(name)
-                .map(|written| {
-                    let secs = (info.gen_time - written).num_seconds().max(0);
-                    humantime::format_duration(std::time::Duration::from_secs(secs as u64))
-                        .to_string()
-                });
+            summary.delay = super::stamping::written_at_from_name(name).map(|written| {
+                let secs = (info.gen_time - written).num_seconds().max(0);
+                humantime::format_duration(std::time::Duration::from_secs(secs as u64)).to_string()
+            });
             summary.verified = true;
             summary.status = format!(
                 "verified: signature, certificate chain at the token's time to {}, message imprint",
@@ -584,7 +581,11 @@ pub(crate) mod tests {
         );
         // A real token over the file's bytes verifies and fills the row.
         let named = "20261205T063000.000Z-m1-x.warc.gz";
-        std::fs::write(dir.path().join(named), include_bytes!("testdata/token-data.txt")).unwrap();
+        std::fs::write(
+            dir.path().join(named),
+            include_bytes!("testdata/token-data.txt"),
+        )
+        .unwrap();
         std::fs::write(
             dir.path().join("20261205T063000.000Z-m1-x.warc.gz.tsr"),
             include_bytes!("testdata/token.tsr"),

@@ -1047,7 +1047,9 @@ pub(crate) mod tests {
             read_artefact(file.path.as_ref().unwrap(), RenderKind::FullPage).unwrap(),
             None
         );
-        let provenance = read_provenance(file.path.as_ref().unwrap()).unwrap().unwrap();
+        let provenance = read_provenance(file.path.as_ref().unwrap())
+            .unwrap()
+            .unwrap();
         assert_eq!(provenance.browser.unwrap().notes, ["full page dropped"]);
 
         // A record claiming to be a screenshot must be one, whatever its digest says.

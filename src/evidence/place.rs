@@ -433,8 +433,15 @@ fn read_credentials(file: Option<&Path>) -> Result<Credentials, PlaceError> {
             )),
         };
     };
-    let err = |m: String| PlaceError::Open(format!("evidence_credentials_file: {}: {m}", file.display()));
-    let len = std::fs::metadata(file).map_err(|e| err(e.to_string()))?.len();
+    let err = |m: String| {
+        PlaceError::Open(format!(
+            "evidence_credentials_file: {}: {m}",
+            file.display()
+        ))
+    };
+    let len = std::fs::metadata(file)
+        .map_err(|e| err(e.to_string()))?
+        .len();
     if len > MAX_CREDENTIALS_BYTES {
         return Err(err(format!("larger than {MAX_CREDENTIALS_BYTES} bytes")));
     }
@@ -485,7 +492,15 @@ mod tests {
         for ok in ["20261205T063000.000Z-m1-x.warc.gz", "a.warc.gz.tsr"] {
             assert!(plain_name(ok), "{ok}");
         }
-        for bad in ["", ".hidden", "../x", "a/b", "a\\b", "a\nb", &"x".repeat(256)] {
+        for bad in [
+            "",
+            ".hidden",
+            "../x",
+            "a/b",
+            "a\\b",
+            "a\nb",
+            &"x".repeat(256),
+        ] {
             assert!(!plain_name(bad), "{bad:?}");
         }
     }
@@ -545,7 +560,9 @@ mod tests {
         assert_eq!(c.access_key_id, "AKID");
         assert_eq!(c.secret_access_key, "s3cr=t");
         assert_eq!(c.session_token, None);
-        let e = parse_credentials("aws_access_key_id = A\nregion = x\n").err().unwrap();
+        let e = parse_credentials("aws_access_key_id = A\nregion = x\n")
+            .err()
+            .unwrap();
         assert!(e.contains("unknown key \"region\""), "{e}");
         assert!(parse_credentials("aws_access_key_id = A\n").is_err());
         let e = parse_credentials("aws_secret_access_key\n").err().unwrap();

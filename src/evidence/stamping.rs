@@ -20,8 +20,8 @@ use std::path::Path;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use sha2::{Digest, Sha256};
 
-use super::timestamp::{self, TimestampError, Token, TokenInfo, TsaClient};
 use super::place::{Place, PlaceError};
+use super::timestamp::{self, TimestampError, Token, TokenInfo, TsaClient};
 use super::MAX_EVIDENCE_BYTES;
 use crate::config::EvidenceSettings;
 use crate::store::{EvidenceTimestamp, StampedToken, Store, StoreError};
@@ -209,8 +209,9 @@ async fn stamp_one(
         // created its token first: that one is the file's token, and this one is
         // dropped unrecorded.
         Err(PlaceError::Exists(_)) => {
-            let existing = read_tsr()?
-                .ok_or_else(|| file_err(place.location(&tsr), "vanished after it existed".into()))?;
+            let existing = read_tsr()?.ok_or_else(|| {
+                file_err(place.location(&tsr), "vanished after it existed".into())
+            })?;
             Ok(timestamp::verify_response(
                 &existing,
                 &digest,

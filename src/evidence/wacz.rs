@@ -283,10 +283,10 @@ fn write_zip<W: Write + Seek>(
         resources.push(resource(&path, &bytes));
         // The file's RFC 3161 token travels with it, so the package can be checked
         // offline (`openssl ts -verify -data archive/F -in timestamps/F.tsr`).
-        if let Some(token) = f
-            .place
-            .read(&super::stamping::tsr_name(&f.name), super::inspect::MAX_TOKEN_BYTES)?
-        {
+        if let Some(token) = f.place.read(
+            &super::stamping::tsr_name(&f.name),
+            super::inspect::MAX_TOKEN_BYTES,
+        )? {
             let path = format!("timestamps/{}.tsr", f.name);
             zip.start_file(path.as_str(), stored).map_err(zip_err)?;
             zip.write_all(&token).map_err(io_err)?;

@@ -89,7 +89,8 @@ pub(crate) async fn bundle(dir: &Path) -> (evidence::EvidenceFile, Capture) {
         "copyhound/0.1 (+https://www.jiangcheng-daily.example/copyright)",
     );
     let place = evidence::place::Place::Dir(dir.join(evidence::EVIDENCE_DIR));
-    let file = evidence::write_bundle(&place, &info, &capture, &facts(&capture), Utc::now()).unwrap();
+    let file =
+        evidence::write_bundle(&place, &info, &capture, &facts(&capture), Utc::now()).unwrap();
     (file, capture)
 }
 
@@ -111,7 +112,11 @@ fn warcio_check(path: &Path) -> std::process::Output {
 async fn bundle_passes_warcio_check_and_our_verifier() {
     let dir = tempfile::tempdir().unwrap();
     let (file, capture) = bundle(dir.path()).await;
-    assert!(file.path.as_ref().unwrap().starts_with(dir.path().join("evidence")));
+    assert!(file
+        .path
+        .as_ref()
+        .unwrap()
+        .starts_with(dir.path().join("evidence")));
     assert!(file.file_name.ends_with(".warc.gz"));
 
     // Our reader: five records, every digest verified, the exchange byte for byte.
@@ -167,7 +172,10 @@ async fn bundle_passes_warcio_check_and_our_verifier() {
     let meta: MatchFacts = serde_json::from_slice(&records[3].record.block).unwrap();
     assert_eq!(meta.copy.ip.as_deref(), Some("127.0.0.1"));
 
-    let out = copyhound(&["verify-evidence", file.path.as_ref().unwrap().to_str().unwrap()]);
+    let out = copyhound(&[
+        "verify-evidence",
+        file.path.as_ref().unwrap().to_str().unwrap(),
+    ]);
     assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
     assert!(stdout(&out).contains(&file.sha256));
     assert!(stdout(&out).contains("ok: every digest matches"));

@@ -104,7 +104,12 @@ async fn tokens_of_a_real_tsa_verify_here_and_in_openssl_and_tampering_is_named(
         std::fs::write(&forged, &reply).unwrap();
         let e = timestamp::verify(&reply, &digest, &tsa.client().anchors).unwrap_err();
         assert!(matches!(e, TimestampError::BadSignature(_)), "{e:?}");
-        let ossl = openssl_verify(&[file.path.as_ref().unwrap()], &["-data"], &forged, &tsa.ca());
+        let ossl = openssl_verify(
+            &[file.path.as_ref().unwrap()],
+            &["-data"],
+            &forged,
+            &tsa.ca(),
+        );
         assert!(!accepted(&ossl), "openssl accepts a forged signature");
 
         // Another CA: the chain is untrusted for both.
@@ -120,7 +125,12 @@ async fn tokens_of_a_real_tsa_verify_here_and_in_openssl_and_tampering_is_named(
         ]);
         assert_eq!(out.status.code(), Some(1));
         assert!(stdout(&out).contains("untrusted chain"), "{}", stdout(&out));
-        let ossl = openssl_verify(&[file.path.as_ref().unwrap()], &["-data"], &tsr, &other.ca());
+        let ossl = openssl_verify(
+            &[file.path.as_ref().unwrap()],
+            &["-data"],
+            &tsr,
+            &other.ca(),
+        );
         assert!(!accepted(&ossl), "openssl accepts another CA");
     }
 }

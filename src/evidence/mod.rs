@@ -750,7 +750,7 @@ pub fn verify_file(path: &Path) -> Result<Verification, EvidenceError> {
 
 /// [`verify_file`] of a file's bytes, read from wherever it lives.
 pub fn verify_bytes(bytes: &[u8]) -> Verification {
-    let (records, problems) = warc::check_all(&bytes[..]);
+    let (records, problems) = warc::check_all(bytes);
     let mut problems: Vec<String> = problems.iter().map(RecordProblem::to_string).collect();
     if records.is_empty() && problems.is_empty() {
         problems.push("no WARC record in the file".into());

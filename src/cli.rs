@@ -131,7 +131,8 @@ enum Command {
     /// trust anchors, message imprint against the file's SHA-256. A bad token fails the
     /// command and is named (imprint mismatch, bad signature, untrusted chain, ...).
     VerifyEvidence {
-        /// The `.warc.gz` evidence file.
+        /// The `.warc.gz` evidence file: a path, or (with a config) the name of one
+        /// kept where `[storage]` keeps evidence (a shared folder or a bucket).
         file: PathBuf,
         /// Print one JSON object instead of text.
         #[arg(long)]

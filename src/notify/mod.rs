@@ -1039,7 +1039,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut settings = Settings::builtin();
         settings.outlet.website = "https://x.example".into();
-        settings.storage.dir = dir.path().to_path_buf();
+        settings.storage = crate::config::Storage::in_dir(dir.path().to_path_buf());
         settings.contacts = vec![
             Contact {
                 role: Role::Legal,
@@ -1157,7 +1157,7 @@ mod message_tests {
         let mut s = Settings::builtin();
         s.outlet.name = "江城日报社".into();
         s.outlet.website = "https://www.jiangcheng-daily.example".into();
-        s.storage.dir = dir.to_path_buf();
+        s.storage = crate::config::Storage::in_dir(dir.to_path_buf());
         s.contacts = vec![Contact {
             role: Role::Legal,
             name: "王律师\r\nBcc: x@evil.example".into(),

@@ -101,9 +101,9 @@ impl Drop for S3Server {
     }
 }
 
-/// A folder with a config whose `[storage]` ends with `storage_keys`, the bundled
-/// Chinese original ingested.
-fn outlet(root: &Path, storage_keys: &str) -> PathBuf {
+/// A folder with a config whose `[storage]` ends with `storage_keys` (and `extra`
+/// sections at the end), the bundled Chinese original ingested.
+fn outlet(root: &Path, storage_keys: &str, extra: &str) -> PathBuf {
     let config = root.join("copyhound.toml");
     std::fs::write(
         &config,
@@ -116,7 +116,7 @@ paths = [\"archive\"]
 allow_private_networks = true
 per_host_delay = \"0s\"
 timeout = \"10s\"
-"
+{extra}"
         ),
     )
     .unwrap();
@@ -161,6 +161,26 @@ async fn copy_site() -> std::net::SocketAddr {
     crate::util::fixture::serve(router).await
 }
 
+/// [`outlet`] keeping evidence in `s3`'s bucket under `outlet-a/`, its keys in a
+/// credentials file.
+fn bucket_outlet(root: &Path, s3: &S3Server, extra: &str) -> PathBuf {
+    std::fs::write(
+        root.join("s3.keys"),
+        format!("[default]\naws_access_key_id = {KEY_ID}\naws_secret_access_key = {SECRET}\n"),
+    )
+    .unwrap();
+    outlet(
+        root,
+        &format!(
+            "evidence_url = \"s3://{BUCKET}/outlet-a/\"\n\
+             evidence_endpoint = \"{}\"\n\
+             evidence_credentials_file = \"s3.keys\"\n",
+            s3.endpoint
+        ),
+        extra,
+    )
+}
+
 /// The first match's id, evidence file name and recorded SHA-256.
 fn first_match(config: &Path) -> (i64, String, String) {
     let list = json(&run(config, &["matches", "list", "--json"]));
@@ -184,20 +204,7 @@ async fn evidence_in_a_bucket_is_written_once_verified_and_read_back() {
     };
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    std::fs::write(
-        root.join("s3.keys"),
-        format!("[default]\naws_access_key_id = {KEY_ID}\naws_secret_access_key = {SECRET}\n"),
-    )
-    .unwrap();
-    let config = outlet(
-        root,
-        &format!(
-            "evidence_url = \"s3://{BUCKET}/outlet-a/\"\n\
-             evidence_endpoint = \"{}\"\n\
-             evidence_credentials_file = \"s3.keys\"\n",
-            s3.endpoint
-        ),
-    );
+    let config = bucket_outlet(root, &s3, "");
 
     // A scan writes the evidence to the bucket, not to the state folder.
     let site = copy_site().await;
@@ -306,6 +313,77 @@ async fn evidence_in_a_bucket_is_written_once_verified_and_read_back() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timestamp_tokens_of_evidence_in_a_bucket_are_objects_beside_it() {
+    const TEST: &str = "timestamp_tokens_of_evidence_in_a_bucket_are_objects_beside_it";
+    if !crate::tsa::openssl_available(TEST) {
+        return;
+    }
+    let Some(s3) = S3Server::start(TEST) else {
+        return;
+    };
+    let tsa = crate::tsa::Tsa::start(crate::tsa::TsaKind::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let config = bucket_outlet(
+        root,
+        &s3,
+        &format!(
+            "\n[evidence]\ntsa_urls = [\"{}\"]\ntsa_ca_file = {:?}\ntsa_timeout = \"5s\"\n",
+            tsa.url,
+            tsa.ca().display().to_string()
+        ),
+    );
+    // The scan timestamps its new evidence before it exits: the token goes beside the
+    // object, as `NAME.tsr`, created like the evidence (never overwritten).
+    let site = copy_site().await;
+    let out = run_async(&config, &["scan", &format!("http://{site}/news/copy.html")]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (id, name, sha) = first_match(&config);
+    let listed = s3.boto(&format!(
+        "print('\\n'.join(o['Key'] for o in s3.list_objects_v2(Bucket={BUCKET:?})['Contents']))"
+    ));
+    let mut keys: Vec<&str> = listed.lines().collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        [format!("outlet-a/{name}"), format!("outlet-a/{name}.tsr")]
+    );
+    let digest: [u8; 32] = hex::decode(&sha).unwrap().try_into().unwrap();
+    assert_eq!(tsa.tokens_for(&digest), 1);
+
+    // verify-evidence and counsel's report verify the token read from the bucket.
+    let out = run(&config, &["verify-evidence", &name]);
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}{}", stderr(&out));
+    assert!(
+        text.contains("timestamp ok: O=Copyhound Tests,CN=Copyhound Test TSA"),
+        "{text}"
+    );
+    let report = root.join("report.html");
+    let out = run(
+        &config,
+        &[
+            "evidence-report",
+            &id.to_string(),
+            "--lang",
+            "en",
+            "--out",
+            report.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let html = std::fs::read_to_string(&report).unwrap();
+    assert!(
+        html.contains(&format!("{name}.tsr")),
+        "the report names the token"
+    );
+    assert!(
+        html.contains("verified: signature"),
+        "the report verified the token"
+    );
+}
+
 #[test]
 fn bucket_credentials_are_required_and_never_printed() {
     let dir = tempfile::tempdir().unwrap();
@@ -364,6 +442,7 @@ async fn machines_sharing_one_evidence_dir_never_overwrite_each_other() {
             outlet(
                 &root,
                 &format!("evidence_dir = {:?}\n", shared.display().to_string()),
+                "",
             )
         })
         .collect();

@@ -181,6 +181,23 @@ fn bucket_outlet(root: &Path, s3: &S3Server, extra: &str) -> PathBuf {
     )
 }
 
+/// `verify-evidence NAME`'s output, which must succeed.
+fn verified(config: &Path, name: &str) -> String {
+    let out = run(config, &["verify-evidence", name]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    stdout(&out)
+}
+
+/// `evidence-report ID --lang en` (to standard output), which must succeed.
+fn english_report(config: &Path, id: i64) -> String {
+    let out = run(
+        config,
+        &["evidence-report", &id.to_string(), "--lang", "en"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    stdout(&out)
+}
+
 /// The first match's id, evidence file name and recorded SHA-256.
 fn first_match(config: &Path) -> (i64, String, String) {
     let list = json(&run(config, &["matches", "list", "--json"]));
@@ -228,29 +245,14 @@ async fn evidence_in_a_bucket_is_written_once_verified_and_read_back() {
     );
 
     // verify-evidence reads the object and checks it against the store's digest.
-    let out = run(&config, &["verify-evidence", &name]);
-    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
-    let text = stdout(&out);
+    let text = verified(&config, &name);
     assert!(
         text.contains("file sha256 matches the digest recorded for match"),
         "{text}"
     );
 
     // Counsel's report and the WACZ package read it from the bucket too.
-    let report = root.join("report.html");
-    let out = run(
-        &config,
-        &[
-            "evidence-report",
-            &id.to_string(),
-            "--lang",
-            "en",
-            "--out",
-            report.to_str().unwrap(),
-        ],
-    );
-    assert!(out.status.success(), "{}", stderr(&out));
-    let html = std::fs::read_to_string(&report).unwrap();
+    let html = english_report(&config, id);
     assert!(html.contains(&sha), "the report shows the file's digest");
     assert!(!html.contains("no such file"), "the report read the file");
     let wacz = root.join("evidence.wacz");
@@ -353,27 +355,12 @@ async fn timestamp_tokens_of_evidence_in_a_bucket_are_objects_beside_it() {
     assert_eq!(tsa.tokens_for(&digest), 1);
 
     // verify-evidence and counsel's report verify the token read from the bucket.
-    let out = run(&config, &["verify-evidence", &name]);
-    let text = stdout(&out);
-    assert!(out.status.success(), "{text}{}", stderr(&out));
+    let text = verified(&config, &name);
     assert!(
         text.contains("timestamp ok: O=Copyhound Tests,CN=Copyhound Test TSA"),
         "{text}"
     );
-    let report = root.join("report.html");
-    let out = run(
-        &config,
-        &[
-            "evidence-report",
-            &id.to_string(),
-            "--lang",
-            "en",
-            "--out",
-            report.to_str().unwrap(),
-        ],
-    );
-    assert!(out.status.success(), "{}", stderr(&out));
-    let html = std::fs::read_to_string(&report).unwrap();
+    let html = english_report(&config, id);
     assert!(
         html.contains(&format!("{name}.tsr")),
         "the report names the token"

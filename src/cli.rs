@@ -849,6 +849,17 @@ fn run(cli: Cli) -> Result<ExitCode> {
                         mail,
                         hooks
                     );
+                    println!("{}", describe_evidence_place(&settings.storage.evidence));
+                    // A bucket's keys are read as it opens (no request is sent): a
+                    // missing or malformed credentials file is named here, not at the
+                    // first match.
+                    if let Err(e) = crate::evidence::place::Place::open(&settings.storage) {
+                        eprintln!(
+                            "warning: {}: {} (evidence cannot be written until this is fixed)",
+                            path.display(),
+                            printable(&e.to_string())
+                        );
+                    }
                     println!("{}", describe_timestamps(&settings.evidence));
                     let (line, warning) = evidence_browser_check(&settings.evidence);
                     println!("{line}");
@@ -1803,6 +1814,21 @@ fn render_match(
         out.push('\n');
     }
     out
+}
+
+/// `check-config`'s line on where evidence files live.
+fn describe_evidence_place(location: &crate::config::EvidenceLocation) -> String {
+    match location {
+        crate::config::EvidenceLocation::Dir(dir) => {
+            format!("evidence: folder {}", printable(&dir.display().to_string()))
+        }
+        crate::config::EvidenceLocation::Bucket(b) => format!(
+            "evidence: bucket {} at {} (region {})",
+            printable(&b.url),
+            printable(b.endpoint.as_deref().unwrap_or("AWS S3")),
+            printable(&b.region)
+        ),
+    }
 }
 
 /// Where the evidence file `name` is kept, for display: its path or its object's URL

@@ -382,7 +382,22 @@ fn bucket_credentials_are_required_and_never_printed() {
         ),
     )
     .unwrap();
-    // No credentials file and no AWS variables: the command says which key to set.
+    // No credentials file and no AWS variables: check-config warns, naming the key, and
+    // a command that needs the bucket fails the same way.
+    let out = run(&config, &["check-config"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains(&format!(
+            "evidence: bucket s3://{BUCKET} at http://127.0.0.1:9 (region us-east-1)"
+        )),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        stderr(&out).contains("[storage] evidence_credentials_file: not set"),
+        "{}",
+        stderr(&out)
+    );
     let out = run(
         &config,
         &["verify-evidence", "20261205T063000.000Z-m1-x.warc.gz"],

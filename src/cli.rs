@@ -131,7 +131,8 @@ enum Command {
     /// trust anchors, message imprint against the file's SHA-256. A bad token fails the
     /// command and is named (imprint mismatch, bad signature, untrusted chain, ...).
     VerifyEvidence {
-        /// The `.warc.gz` evidence file.
+        /// The `.warc.gz` evidence file: a path, or (with a config) the name of one
+        /// kept where `[storage]` keeps evidence (a shared folder or a bucket).
         file: PathBuf,
         /// Print one JSON object instead of text.
         #[arg(long)]
@@ -848,6 +849,17 @@ fn run(cli: Cli) -> Result<ExitCode> {
                         mail,
                         hooks
                     );
+                    println!("{}", describe_evidence_place(&settings.storage.evidence));
+                    // A bucket's keys are read as it opens (no request is sent): a
+                    // missing or malformed credentials file is named here, not at the
+                    // first match.
+                    if let Err(e) = crate::evidence::place::Place::open(&settings.storage) {
+                        eprintln!(
+                            "warning: {}: {} (evidence cannot be written until this is fixed)",
+                            path.display(),
+                            printable(&e.to_string())
+                        );
+                    }
                     println!("{}", describe_timestamps(&settings.evidence));
                     let (line, warning) = evidence_browser_check(&settings.evidence);
                     println!("{line}");
@@ -1026,7 +1038,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             for (id, file) in &written {
                 println!(
                     "match {id}: evidence {} (sha256 {})",
-                    file.path.display(),
+                    printable(&file.location),
                     file.sha256
                 );
             }
@@ -1057,6 +1069,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             if now {
                 store.retry_timestamps_now()?;
             }
+            let place = crate::evidence::place::Place::open(&settings.storage)?;
             let runtime = runtime()?;
             let mut stamped = 0;
             let mut failed = Vec::new();
@@ -1065,7 +1078,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             loop {
                 let pass = runtime.block_on(crate::evidence::stamping::stamp_pending(
                     &mut store,
-                    &settings.storage.dir,
+                    &place,
                     &settings.evidence,
                     &client,
                 ))?;
@@ -1102,12 +1115,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
             })
         }
         Command::VerifyEvidence { file, json, tsa_ca } => {
-            let mut verification = crate::evidence::verify_file(&file)?;
             let settings = optional_settings(cli.config.as_deref())?;
-            let name = file
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
+            // A file on this machine is checked where it is; otherwise, with a config,
+            // FILE names an evidence file where `[storage]` keeps them (a shared
+            // folder or a bucket).
+            let (place, name) = evidence_to_verify(&file, settings.as_ref())?;
+            let bytes = place
+                .read(&name, crate::evidence::MAX_EVIDENCE_BYTES)?
+                .with_context(|| format!("{}: no such evidence file", place.location(&name)))?;
+            let mut verification = crate::evidence::verify_bytes(&bytes);
+            drop(bytes);
             let mut stored_token = None;
             let mut stamp_row = None;
             // With a config, the file's digest is also compared with the one recorded
@@ -1143,7 +1160,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             hex::decode_to_slice(&verification.sha256, &mut digest)
                 .context("the file's digest is not hex")?;
             let check = crate::evidence::stamping::check_timestamp(
-                &file,
+                &place,
+                &name,
                 &digest,
                 anchors.as_ref(),
                 stored_token,
@@ -1177,7 +1195,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             if json {
                 print_json(&verification)?;
             } else {
-                println!("{}: sha256 {}", file.display(), verification.sha256);
+                println!("{}: sha256 {}", place.location(&name), verification.sha256);
                 for line in &verification.records {
                     println!("  {}", printable(line));
                 }
@@ -1759,12 +1777,7 @@ fn render_match(
             let _ = writeln!(
                 out,
                 "evidence: {} (sha256 {sha})",
-                settings
-                    .storage
-                    .dir
-                    .join(crate::evidence::EVIDENCE_DIR)
-                    .join(file)
-                    .display()
+                evidence_location(settings, file)
             );
         }
         _ => out.push_str("evidence: none recorded\n"),
@@ -1803,6 +1816,30 @@ fn render_match(
     out
 }
 
+/// `check-config`'s line on where evidence files live.
+fn describe_evidence_place(location: &crate::config::EvidenceLocation) -> String {
+    match location {
+        crate::config::EvidenceLocation::Dir(dir) => {
+            format!("evidence: folder {}", printable(&dir.display().to_string()))
+        }
+        crate::config::EvidenceLocation::Bucket(b) => format!(
+            "evidence: bucket {} at {} (region {})",
+            printable(&b.url),
+            printable(b.endpoint.as_deref().unwrap_or("AWS S3")),
+            printable(&b.region)
+        ),
+    }
+}
+
+/// Where the evidence file `name` is kept, for display: its path or its object's URL
+/// (printable: the name comes from the database).
+fn evidence_location(settings: &Settings, name: &str) -> String {
+    printable(&crate::evidence::place::describe(
+        &settings.storage.evidence,
+        name,
+    ))
+}
+
 /// The lines of an archived match: where the record is, which capture is primary,
 /// and both evidence files. Archive strings are a stranger's: printed escaped.
 fn render_provenance(out: &mut String, settings: &Settings, p: &crate::review::Provenance) {
@@ -1831,10 +1868,9 @@ fn render_provenance(out: &mut String, settings: &Settings, p: &crate::review::P
             "primary evidence: archived capture by a third party; live capture pending\n",
         ),
     }
-    let dir = settings.storage.dir.join(crate::evidence::EVIDENCE_DIR);
     let file = |name: &Option<String>, sha: &Option<String>| match (name, sha) {
-        (Some(n), Some(s)) => format!("{} (sha256 {s})", dir.join(n).display()),
-        (Some(n), None) => dir.join(n).display().to_string(),
+        (Some(n), Some(s)) => format!("{} (sha256 {s})", evidence_location(settings, n)),
+        (Some(n), None) => evidence_location(settings, n),
         _ => "none recorded".to_string(),
     };
     let _ = writeln!(
@@ -2050,9 +2086,16 @@ fn stamp_before_exit(runtime: &tokio::runtime::Runtime, store: &mut Store, setti
             return;
         }
     };
+    let place = match crate::evidence::place::Place::open(&settings.storage) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("copyhound: timestamps: {}", printable(&e.to_string()));
+            return;
+        }
+    };
     match runtime.block_on(crate::evidence::stamping::stamp_pending(
         store,
-        &settings.storage.dir,
+        &place,
         &settings.evidence,
         &client,
     )) {
@@ -2407,6 +2450,31 @@ fn load_document(path: &Path) -> Result<Document> {
             "{}: unsupported file type (expected .html, .htm or .txt)",
             path.display()
         ),
+    }
+}
+
+/// Where `verify-evidence FILE` reads: the file itself when it exists on this machine
+/// (its folder as the place, for the `.tsr` beside it), else, with a config, the
+/// evidence file of that name where `[storage]` keeps evidence.
+fn evidence_to_verify(
+    file: &Path,
+    settings: Option<&Settings>,
+) -> Result<(crate::evidence::place::Place, String)> {
+    use crate::evidence::place::Place;
+    let name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if file.exists() {
+        let dir = match file.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        return Ok((Place::Dir(dir), name));
+    }
+    match settings {
+        Some(s) if file.components().count() == 1 => Ok((Place::open(&s.storage)?, name)),
+        _ => bail!("{}: no such file", file.display()),
     }
 }
 

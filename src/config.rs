@@ -774,6 +774,46 @@ pub struct Storage {
     /// `database_url` and `database_password_file`: the PostgreSQL database that holds
     /// every table instead of the SQLite file in `dir` (`None`: SQLite, the default).
     pub database: Option<DatabaseSettings>,
+    /// Where evidence files live: `evidence_dir` (default `<dir>/evidence`) or the
+    /// bucket of `evidence_url`.
+    pub evidence: EvidenceLocation,
+}
+
+impl Storage {
+    /// `dir` with the evidence in its `evidence` folder and SQLite: the defaults.
+    pub fn in_dir(dir: PathBuf) -> Storage {
+        Storage {
+            evidence: EvidenceLocation::Dir(dir.join(crate::evidence::EVIDENCE_DIR)),
+            dir,
+            database: None,
+        }
+    }
+}
+
+/// Where evidence files are written and read (`evidence::place::Place` opens it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EvidenceLocation {
+    /// `[storage] evidence_dir`: a folder, possibly a mount shared by several machines.
+    Dir(PathBuf),
+    /// `[storage] evidence_url = "s3://bucket/prefix"` with its endpoint and region.
+    Bucket(BucketSettings),
+}
+
+/// An S3-compatible bucket for evidence. Holds no secret: the access keys are read from
+/// `credentials_file` or the AWS environment variables when the bucket is opened.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct BucketSettings {
+    /// `s3://bucket/prefix` as written.
+    pub url: String,
+    pub bucket: String,
+    /// The key prefix without slashes at either end (empty: the bucket's root).
+    pub prefix: String,
+    /// `evidence_endpoint`: the server's base URL (`None`: AWS S3 of `region`).
+    pub endpoint: Option<String>,
+    /// `evidence_region` (default `us-east-1`).
+    pub region: String,
+    /// `evidence_credentials_file`.
+    pub credentials_file: Option<PathBuf>,
 }
 
 /// `[storage] database_url` with where its password comes from.
@@ -958,10 +998,8 @@ impl Settings {
             ) if problems.is_empty() => Ok(Settings {
                 outlet,
                 contacts,
-                storage: storage.unwrap_or_else(|| Storage {
-                    dir: PathBuf::from(DEFAULT_STORAGE_DIR),
-                    database: None,
-                }),
+                storage: storage
+                    .unwrap_or_else(|| Storage::in_dir(PathBuf::from(DEFAULT_STORAGE_DIR))),
                 detect: detect.unwrap_or_default(),
                 originals: originals.unwrap_or_default(),
                 index: index.unwrap_or_default(),
@@ -1006,10 +1044,7 @@ impl Settings {
                 language: Language::ZhCn,
             },
             contacts: Vec::new(),
-            storage: Storage {
-                dir: PathBuf::from(DEFAULT_STORAGE_DIR),
-                database: None,
-            },
+            storage: Storage::in_dir(PathBuf::from(DEFAULT_STORAGE_DIR)),
             detect: DetectParams::default(),
             originals: OriginalsSettings::default(),
             index: IndexSettings::default(),
@@ -1180,7 +1215,142 @@ fn parse_storage(s: &mut Section<'_>, base_dir: &Path) -> Option<Storage> {
             }
         },
     };
-    Some(Storage { dir, database })
+    let evidence = parse_evidence_location(s, base_dir, &dir)?;
+    Some(Storage {
+        dir,
+        database,
+        evidence,
+    })
+}
+
+/// `evidence_dir`, or `evidence_url` with `evidence_endpoint`, `evidence_region` and
+/// `evidence_credentials_file`; at most one of the two places.
+fn parse_evidence_location(
+    s: &mut Section<'_>,
+    base_dir: &Path,
+    dir: &Path,
+) -> Option<EvidenceLocation> {
+    let evidence_dir = s.string("evidence_dir", false);
+    let url = s.string("evidence_url", false);
+    let endpoint = s.string("evidence_endpoint", false);
+    let region = s.string("evidence_region", false);
+    let credentials_file = s
+        .string("evidence_credentials_file", false)
+        .map(|p| resolve(base_dir, &p));
+    let Some(url) = url else {
+        for (key, set) in [
+            ("evidence_endpoint", endpoint.is_some()),
+            ("evidence_region", region.is_some()),
+            ("evidence_credentials_file", credentials_file.is_some()),
+        ] {
+            if set {
+                s.problem(key, "needs evidence_url".into());
+            }
+        }
+        return match evidence_dir {
+            None => Some(EvidenceLocation::Dir(
+                dir.join(crate::evidence::EVIDENCE_DIR),
+            )),
+            Some(d) if d.trim().is_empty() => {
+                s.problem("evidence_dir", "must not be empty".into());
+                None
+            }
+            Some(d) => Some(EvidenceLocation::Dir(resolve(base_dir, &d))),
+        };
+    };
+    if evidence_dir.is_some() {
+        s.problem(
+            "evidence_dir",
+            "set with evidence_url: evidence lives in one place, choose one".into(),
+        );
+        return None;
+    }
+    let (bucket, prefix) = match parse_bucket_url(&url) {
+        Ok(v) => v,
+        Err(message) => {
+            s.problem("evidence_url", message);
+            return None;
+        }
+    };
+    let endpoint = match endpoint {
+        None => None,
+        Some(e) => match check_endpoint(&e) {
+            Ok(e) => Some(e),
+            Err(message) => {
+                s.problem("evidence_endpoint", message);
+                return None;
+            }
+        },
+    };
+    let region = match region {
+        None => "us-east-1".to_string(),
+        Some(r)
+            if !r.is_empty()
+                && r.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') =>
+        {
+            r
+        }
+        Some(r) => {
+            s.problem(
+                "evidence_region",
+                format!("{r:?} is not a region name (letters, digits and dashes)"),
+            );
+            return None;
+        }
+    };
+    Some(EvidenceLocation::Bucket(BucketSettings {
+        url,
+        bucket,
+        prefix,
+        endpoint,
+        region,
+        credentials_file,
+    }))
+}
+
+/// `s3://bucket[/prefix]` into the bucket and the prefix (no slashes at its ends).
+fn parse_bucket_url(text: &str) -> Result<(String, String), String> {
+    let rest = text
+        .strip_prefix("s3://")
+        .ok_or_else(|| format!("{text:?} is not an s3://bucket/prefix URL"))?;
+    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    // S3's bucket naming rules: 3 to 63 lower-case letters, digits, dots and dashes.
+    let bucket_ok = (3..=63).contains(&bucket.len())
+        && bucket
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-');
+    if !bucket_ok {
+        return Err(format!(
+            "{bucket:?} is not a bucket name (3 to 63 lower-case letters, digits, dots and dashes)"
+        ));
+    }
+    let prefix = prefix.trim_matches('/');
+    let bad_segment = !prefix.is_empty()
+        && prefix
+            .split('/')
+            .any(|p| p.is_empty() || p == "." || p == "..");
+    let bad_char = prefix.chars().any(|c| c.is_control() || c == '\\');
+    if bad_segment || bad_char || text.contains(['?', '#', '@']) {
+        return Err(format!("{prefix:?} is not a usable key prefix"));
+    }
+    Ok((bucket.to_string(), prefix.to_string()))
+}
+
+/// An object store endpoint: an `http` or `https` URL with a host and no user,
+/// password, query or fragment (credentials never go in the config).
+fn check_endpoint(text: &str) -> Result<String, String> {
+    let url = url::Url::parse(text).map_err(|e| format!("not a URL ({e})"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(format!("{text:?} is not an http(s)://host[:port] URL"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("must not hold credentials (use evidence_credentials_file or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)".into());
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(format!("{text:?}: no query or fragment allowed"));
+    }
+    Ok(text.trim_end_matches('/').to_string())
 }
 
 /// A PostgreSQL URL copyhound accepts: `postgres://` or `postgresql://`, a user, a
@@ -2678,6 +2848,78 @@ address = "1 Example Road"
         let src = format!("{MINIMAL}\n[storage]\ndir = \"state\"\n");
         let s = Settings::parse(&src, Path::new("/etc/copyhound")).unwrap();
         assert_eq!(s.storage.dir, PathBuf::from("/etc/copyhound/state"));
+        assert_eq!(
+            s.storage.evidence,
+            EvidenceLocation::Dir(PathBuf::from("/etc/copyhound/state/evidence"))
+        );
+    }
+
+    #[test]
+    fn evidence_lives_in_a_shared_folder_or_a_bucket() {
+        let dir = format!("{MINIMAL}\n[storage]\nevidence_dir = \"/mnt/shared/evidence\"\n");
+        let s = Settings::parse(&dir, Path::new("/etc/copyhound")).unwrap();
+        assert_eq!(
+            s.storage.evidence,
+            EvidenceLocation::Dir(PathBuf::from("/mnt/shared/evidence"))
+        );
+        let bucket = format!(
+            "{MINIMAL}\n[storage]\nevidence_url = \"s3://copyhound-evidence/outlet/a/\"\n\
+             evidence_endpoint = \"http://127.0.0.1:9000/\"\nevidence_credentials_file = \"s3.keys\"\n"
+        );
+        let s = Settings::parse(&bucket, Path::new("/etc/copyhound")).unwrap();
+        assert_eq!(
+            s.storage.evidence,
+            EvidenceLocation::Bucket(BucketSettings {
+                url: "s3://copyhound-evidence/outlet/a/".into(),
+                bucket: "copyhound-evidence".into(),
+                prefix: "outlet/a".into(),
+                endpoint: Some("http://127.0.0.1:9000".into()),
+                region: "us-east-1".into(),
+                credentials_file: Some(PathBuf::from("/etc/copyhound/s3.keys")),
+            })
+        );
+        let cases = [
+            (
+                "evidence_dir = \"/x\"\nevidence_url = \"s3://abc\"",
+                "storage.evidence_dir: set with evidence_url",
+            ),
+            (
+                "evidence_url = \"https://abc\"",
+                "storage.evidence_url: \"https://abc\" is not",
+            ),
+            (
+                "evidence_url = \"s3://A_b\"",
+                "storage.evidence_url: \"A_b\" is not a bucket name",
+            ),
+            (
+                "evidence_url = \"s3://abc/x/../y\"",
+                "storage.evidence_url: \"x/../y\" is not",
+            ),
+            (
+                "evidence_url = \"s3://abc\"\nevidence_endpoint = \"http://k:s@h:9000\"",
+                "storage.evidence_endpoint: must not hold credentials",
+            ),
+            (
+                "evidence_url = \"s3://abc\"\nevidence_endpoint = \"ftp://h\"",
+                "storage.evidence_endpoint: \"ftp://h\" is not",
+            ),
+            (
+                "evidence_url = \"s3://abc\"\nevidence_region = \"eu west\"",
+                "storage.evidence_region: \"eu west\" is not a region",
+            ),
+            (
+                "evidence_region = \"eu-west-1\"",
+                "storage.evidence_region: needs evidence_url",
+            ),
+            (
+                "evidence_dir = \" \"",
+                "storage.evidence_dir: must not be empty",
+            ),
+        ];
+        for (keys, expected) in cases {
+            let p = problems(&format!("{MINIMAL}\n[storage]\n{keys}\n"));
+            assert!(p.iter().any(|p| p.starts_with(expected)), "{keys}: {p:?}");
+        }
     }
 
     #[test]

@@ -417,9 +417,12 @@ pub async fn run(dir: Option<&Path>, options: &Options) -> Result<Report, DemoEr
         // One pass: a TSA that is down or refuses leaves the files queued (shown as
         // pending), for `copyhound timestamp-pending` or the daemon to finish.
         let client = settings.evidence.tsa()?;
+        // The demo's config keeps evidence in its folder's `evidence` directory.
         crate::evidence::stamping::stamp_pending(
             &mut store,
-            &settings.storage.dir,
+            &crate::evidence::place::Place::Dir(
+                settings.storage.dir.join(crate::evidence::EVIDENCE_DIR),
+            ),
             &settings.evidence,
             &client,
         )

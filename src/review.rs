@@ -344,8 +344,10 @@ pub fn rebuild_evidence(
     let capture = capture_from_record(record).map_err(evidence_err)?;
     let facts = facts_for_match(store, &detail)?
         .ok_or_else(|| evidence_err("its original is missing from the archive".into()))?;
+    let place = crate::evidence::place::Place::open(&settings.storage)
+        .map_err(|e| evidence_err(e.to_string()))?;
     let file = crate::evidence::write_bundle(
-        &settings.storage.dir,
+        &place,
         &crate::evidence::WarcInfo::for_settings(settings),
         &capture,
         &facts,

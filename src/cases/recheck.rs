@@ -309,15 +309,20 @@ async fn recheck_one(
     if let (Some(capture), Some(facts)) = (&capture, &facts) {
         let mut f = facts.clone();
         f.case = Some(case_alert.clone());
-        match crate::evidence::write_bundle_with(
-            &settings.storage.dir,
-            &WarcInfo::for_settings(settings),
-            capture,
-            &f,
-            now,
-            None,
-            rendering.as_ref(),
-        ) {
+        let written = crate::evidence::place::Place::open(&settings.storage)
+            .map_err(crate::evidence::EvidenceError::from)
+            .and_then(|place| {
+                crate::evidence::write_bundle_with(
+                    &place,
+                    &WarcInfo::for_settings(settings),
+                    capture,
+                    &f,
+                    now,
+                    None,
+                    rendering.as_ref(),
+                )
+            });
+        match written {
             Ok(file) => evidence = Some(file),
             Err(e) => {
                 tracing::warn!(case = case.id, error = %e, "re-check evidence file not written");

@@ -2,16 +2,17 @@
 //! counsel, as a self-contained HTML report (and PDF) or a WACZ package.
 
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 
 use crate::config::{Language, Settings};
 use crate::evidence::inspect::{self, Inspection};
+use crate::evidence::place::Place;
 use crate::evidence::report::{self, EvidenceReportInput, FileEvidence};
 use crate::evidence::wacz::{self, PackageFile, PackagePage, MAX_PACKAGE_MATCHES};
-use crate::evidence::{EVIDENCE_DIR, MAX_EVIDENCE_BYTES};
+use crate::evidence::MAX_EVIDENCE_BYTES;
 use crate::notify::report::{EvidenceRef, ReportItem};
 use crate::store::{MatchDetail, Store};
 
@@ -57,19 +58,6 @@ fn match_files(store: &Store, d: &MatchDetail) -> Result<Vec<MatchFile>> {
     Ok(files)
 }
 
-/// The path of a stored evidence file name, refusing names that would leave the folder.
-fn evidence_path(settings: &Settings, name: &str) -> Result<PathBuf> {
-    let plain = !name.is_empty()
-        && !name.contains(['/', '\\'])
-        && name != "."
-        && name != ".."
-        && !name.chars().any(char::is_control);
-    if !plain {
-        bail!("evidence file name {name:?} in the store is not a plain file name");
-    }
-    Ok(settings.storage.dir.join(EVIDENCE_DIR).join(name))
-}
-
 /// The timestamp trust anchors of `[evidence] tsa_ca_file`, when set and readable (a file
 /// that fails to load leaves tokens shown as not verified, and check-config names it).
 fn anchors(settings: &Settings) -> Option<crate::evidence::timestamp::TrustAnchors> {
@@ -85,31 +73,24 @@ fn anchors(settings: &Settings) -> Option<crate::evidence::timestamp::TrustAncho
 
 /// Reads one evidence file for the report; a file that cannot be read is reported in
 /// the page (counsel must see that it is missing), not an error.
-fn read_file(settings: &Settings, f: &MatchFile) -> Result<FileEvidence> {
-    let path = evidence_path(settings, &f.name)?;
-    let read = std::fs::metadata(&path)
-        .and_then(|m| {
-            if m.len() > MAX_EVIDENCE_BYTES {
-                Err(std::io::Error::other(format!(
-                    "larger than {MAX_EVIDENCE_BYTES} bytes"
-                )))
-            } else {
-                std::fs::read(&path)
-            }
-        })
-        .map(|bytes| inspect::inspect(&bytes));
+fn read_file(settings: &Settings, place: &Place, f: &MatchFile) -> FileEvidence {
+    let read = match place.read(&f.name, MAX_EVIDENCE_BYTES) {
+        Ok(Some(bytes)) => Ok(inspect::inspect(&bytes)),
+        Ok(None) => Err("no such file".to_string()),
+        Err(e) => Err(e.to_string()),
+    };
     let (inspection, error): (Option<Inspection>, Option<String>) = match read {
         Ok(i) => (Some(i), None),
-        Err(e) => (None, Some(format!("{}: {e}", path.display()))),
+        Err(e) => (None, Some(format!("{}: {e}", place.location(&f.name)))),
     };
-    Ok(FileEvidence {
+    FileEvidence {
         name: f.name.clone(),
         role: f.role,
         recorded_sha256: f.recorded_sha256.clone(),
         inspection,
         error,
-        timestamp: inspect::timestamp_summary(&path, anchors(settings).as_ref()),
-    })
+        timestamp: inspect::timestamp_summary(place, &f.name, anchors(settings).as_ref()),
+    }
 }
 
 /// `copyhound evidence-report ID [--lang] [--out FILE] [--pdf FILE]`.
@@ -129,13 +110,14 @@ pub(super) fn evidence_report(
         None => None,
     };
     let store = Store::open_storage(&settings.storage)?;
+    let place = Place::open(&settings.storage)?;
     let Some(d) = store.find_match(id)? else {
         bail!("no match with id {id}");
     };
-    let files = match_files(&store, &d)?
+    let files: Vec<FileEvidence> = match_files(&store, &d)?
         .iter()
-        .map(|f| read_file(settings, f))
-        .collect::<Result<Vec<_>>>()?;
+        .map(|f| read_file(settings, &place, f))
+        .collect();
     // The store's facts; when the original has left the archive, the facts the
     // evidence file itself recorded at capture.
     let facts = match crate::review::facts_for_match(&store, &d)? {
@@ -191,6 +173,7 @@ pub(super) fn export_evidence(settings: &Settings, ids: &[i64], out: &Path) -> R
         );
     }
     let store = Store::open_storage(&settings.storage)?;
+    let place = Place::open(&settings.storage)?;
     let mut files = Vec::new();
     let mut pages = Vec::new();
     let mut seen = std::collections::HashSet::new();
@@ -206,9 +189,15 @@ pub(super) fn export_evidence(settings: &Settings, ids: &[i64], out: &Path) -> R
             bail!("match {id} has no evidence file (`copyhound rebuild-evidence {id}` writes it from the stored capture)");
         }
         for f in mine {
+            if !crate::evidence::place::plain_name(&f.name) {
+                bail!(
+                    "evidence file name {:?} in the store is not a plain file name",
+                    f.name
+                );
+            }
             files.push(PackageFile {
-                path: evidence_path(settings, &f.name)?,
                 name: f.name,
+                place: place.clone(),
             });
         }
         pages.push(PackagePage {

@@ -368,14 +368,21 @@ async fn timestamp_loop(settings: watch::Receiver<Arc<Settings>>, token: Cancell
                     }
                 };
             }
-            if let Some((_, tsa)) = &client {
+            let place = match crate::evidence::place::Place::open(&current.storage) {
+                Ok(p) => Some(p),
+                Err(err) => {
+                    tracing::error!(error = %err, "evidence cannot be read; it stays queued for timestamps");
+                    None
+                }
+            };
+            if let (Some((_, tsa)), Some(place)) = (&client, &place) {
                 // Shutdown may interrupt a pass only while it waits for a TSA: writing a
                 // token's `.tsr` and recording it happen with no await between them, so
                 // a token is either kept whole or never received (the file stays
                 // queued).
                 let pass = crate::evidence::stamping::stamp_pending(
                     &mut store,
-                    &current.storage.dir,
+                    place,
                     &current.evidence,
                     tsa,
                 );

@@ -13,8 +13,6 @@
 //! Everything found here came from a file that holds crawled bytes: values are bounded
 //! and left for the renderer to escape.
 
-use std::path::{Path, PathBuf};
-
 use sha2::{Digest, Sha256};
 
 use super::warc::{self, Record};
@@ -340,14 +338,7 @@ pub struct TimestampSummary {
 /// Tokens larger than this are not read (a real one is a few kilobytes with its chain).
 pub const MAX_TOKEN_BYTES: u64 = 1024 * 1024;
 
-/// Where an evidence file's timestamp token is kept: beside it, `FILE.tsr`.
-pub fn token_path(evidence_file: &Path) -> PathBuf {
-    let mut name = evidence_file.as_os_str().to_owned();
-    name.push(".tsr");
-    PathBuf::from(name)
-}
-
-/// The timestamp of the evidence file at `evidence_file`, for the report: `None` when
+/// The timestamp of the evidence file `name` in `place`, for the report: `None` when
 /// no token lies beside it (`FILE.tsr`).
 ///
 /// With `anchors` (`[evidence] tsa_ca_file`) the token is verified offline
@@ -357,15 +348,15 @@ pub fn token_path(evidence_file: &Path) -> PathBuf {
 /// `status`. Without anchors it is reported as present and not verified, with its
 /// digest.
 pub fn timestamp_summary(
-    evidence_file: &Path,
+    place: &super::place::Place,
+    name: &str,
     anchors: Option<&super::timestamp::TrustAnchors>,
 ) -> Option<TimestampSummary> {
-    let path = token_path(evidence_file);
-    let meta = std::fs::metadata(&path).ok()?;
-    let token_file = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let token_file = super::stamping::tsr_name(name);
+    let read = place.read(&token_file, MAX_TOKEN_BYTES);
+    if matches!(read, Ok(None)) {
+        return None;
+    }
     let mut summary = TimestampSummary {
         token_file,
         token_sha256: String::new(),
@@ -376,12 +367,14 @@ pub fn timestamp_summary(
         verified: false,
         status: String::new(),
     };
-    if meta.len() > MAX_TOKEN_BYTES {
-        summary.status = format!("token present but larger than {MAX_TOKEN_BYTES} bytes: not read");
-        return Some(summary);
-    }
-    let bytes = match std::fs::read(&path) {
-        Ok(bytes) => bytes,
+    let bytes = match read {
+        Ok(Some(bytes)) => bytes,
+        Ok(None) => return None,
+        Err(super::place::PlaceError::TooLarge { .. }) => {
+            summary.status =
+                format!("token present but larger than {MAX_TOKEN_BYTES} bytes: not read");
+            return Some(summary);
+        }
         Err(e) => {
             summary.status = format!("token present but unreadable: {e}");
             return Some(summary);
@@ -393,8 +386,12 @@ pub fn timestamp_summary(
             "token present (not verified: no [evidence] tsa_ca_file trust anchors)".into();
         return Some(summary);
     };
-    let digest = match super::stamping::file_digest(evidence_file) {
-        Ok(d) => d,
+    let digest: [u8; 32] = match place.read(name, super::MAX_EVIDENCE_BYTES) {
+        Ok(Some(file)) => Sha256::digest(&file).into(),
+        Ok(None) => {
+            summary.status = "token not verified: the evidence file is missing".into();
+            return Some(summary);
+        }
         Err(e) => {
             summary.status = format!("token not verified: the evidence file is unreadable: {e}");
             return Some(summary);
@@ -405,14 +402,10 @@ pub fn timestamp_summary(
             summary.authority = Some(info.tsa_name.clone());
             summary.time = Some(super::utc(info.gen_time));
             summary.serial = Some(info.serial.clone());
-            summary.delay = evidence_file
-                .file_name()
-                .and_then(|n| super::stamping::written_at_from_name(&n.to_string_lossy()))
-                .map(|written| {
-                    let secs = (info.gen_time - written).num_seconds().max(0);
-                    humantime::format_duration(std::time::Duration::from_secs(secs as u64))
-                        .to_string()
-                });
+            summary.delay = super::stamping::written_at_from_name(name).map(|written| {
+                let secs = (info.gen_time - written).num_seconds().max(0);
+                humantime::format_duration(std::time::Duration::from_secs(secs as u64)).to_string()
+            });
             summary.verified = true;
             summary.status = format!(
                 "verified: signature, certificate chain at the token's time to {}, message imprint",
@@ -561,11 +554,11 @@ pub(crate) mod tests {
     #[test]
     fn token_beside_the_file_is_found_but_not_vouched_for() {
         let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("e.warc.gz");
-        std::fs::write(&file, b"x").unwrap();
-        assert_eq!(timestamp_summary(&file, None), None);
+        let place = crate::evidence::place::Place::Dir(dir.path().to_path_buf());
+        std::fs::write(dir.path().join("e.warc.gz"), b"x").unwrap();
+        assert_eq!(timestamp_summary(&place, "e.warc.gz", None), None);
         std::fs::write(dir.path().join("e.warc.gz.tsr"), b"token").unwrap();
-        let t = timestamp_summary(&file, None).unwrap();
+        let t = timestamp_summary(&place, "e.warc.gz", None).unwrap();
         assert_eq!(t.token_file, "e.warc.gz.tsr");
         assert!(!t.verified);
         assert_eq!(
@@ -579,7 +572,7 @@ pub(crate) mod tests {
             "tsa-ca.pem",
         )
         .unwrap();
-        let t = timestamp_summary(&file, Some(&anchors)).unwrap();
+        let t = timestamp_summary(&place, "e.warc.gz", Some(&anchors)).unwrap();
         assert!(!t.verified);
         assert!(
             t.status.starts_with("NOT VALID: malformed timestamp"),
@@ -587,14 +580,18 @@ pub(crate) mod tests {
             t.status
         );
         // A real token over the file's bytes verifies and fills the row.
-        let named = dir.path().join("20261205T063000.000Z-m1-x.warc.gz");
-        std::fs::write(&named, include_bytes!("testdata/token-data.txt")).unwrap();
+        let named = "20261205T063000.000Z-m1-x.warc.gz";
+        std::fs::write(
+            dir.path().join(named),
+            include_bytes!("testdata/token-data.txt"),
+        )
+        .unwrap();
         std::fs::write(
             dir.path().join("20261205T063000.000Z-m1-x.warc.gz.tsr"),
             include_bytes!("testdata/token.tsr"),
         )
         .unwrap();
-        let t = timestamp_summary(&named, Some(&anchors)).unwrap();
+        let t = timestamp_summary(&place, named, Some(&anchors)).unwrap();
         assert!(t.verified, "{}", t.status);
         assert_eq!(
             t.authority.as_deref(),

@@ -14,14 +14,17 @@
 //! with the match: a later change to the file is then detectable even if someone
 //! recomputed the per-record digests.
 //!
-//! Files go under `[storage] dir`/evidence and are created with `create_new`: an
-//! evidence file is never overwritten, a name collision picks the next free name.
+//! Files go where `[storage]` says ([`place::Place`]: a folder, by default
+//! `[storage] dir`/evidence, possibly shared by several machines, or an S3-compatible
+//! bucket) and are created only where the name is free: an evidence file is never
+//! overwritten, a name collision picks the next free name.
 //!
 //! This module writes and reads files; it never sends anything and never decides what
 //! is a match (that is `detect` and the pipeline).
 
 pub mod browser;
 pub mod inspect;
+pub mod place;
 pub mod provenance;
 pub mod report;
 pub mod stamping;
@@ -29,8 +32,6 @@ pub mod timestamp;
 pub mod wacz;
 pub mod warc;
 
-use std::fs::OpenOptions;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -39,9 +40,11 @@ use sha2::{Digest, Sha256};
 
 use crate::crawl::fetch::Capture;
 use browser::{RenderKind, Rendering};
+use place::{Place, PlaceError};
 use warc::{new_record_id, sha256_label, Record, RecordProblem};
 
-/// Subfolder of `[storage] dir` holding the evidence files.
+/// Subfolder of `[storage] dir` holding the evidence files unless `[storage]
+/// evidence_dir` or `evidence_url` says otherwise.
 pub const EVIDENCE_DIR: &str = "evidence";
 
 /// Passages kept in a [`MatchFacts`] (and so in the metadata record and the reports); a
@@ -383,7 +386,10 @@ fn hostname() -> String {
 /// A written evidence file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct EvidenceFile {
-    pub path: PathBuf,
+    /// Where it is, for messages: its path, or `s3://bucket/prefix/name`.
+    pub location: String,
+    /// Its path when evidence lives in a folder.
+    pub path: Option<PathBuf>,
     /// The file name inside the evidence folder (what the database stores).
     pub file_name: String,
     /// Lower-case hex SHA-256 of the file's bytes.
@@ -416,6 +422,8 @@ pub enum EvidenceError {
     TooLarge { path: PathBuf },
     #[error("cannot serialise the match: {0}")]
     Json(#[from] serde_json::Error),
+    #[error(transparent)]
+    Place(#[from] PlaceError),
 }
 
 /// The records of one capture, in file order.
@@ -601,20 +609,21 @@ fn one_line(text: &str) -> String {
         .collect()
 }
 
-/// Writes the evidence bundle of one match under `storage_dir`/evidence and returns its
-/// name and SHA-256. The file is created with `create_new` and synced before returning;
-/// an existing file is never touched (the next free name is used instead).
+/// Writes the evidence bundle of one match to `place` and returns its name and SHA-256.
+/// The file is created only where its name is free ([`Place::create`]) and is durable
+/// before this returns; an existing file is never touched (the next free name is used
+/// instead).
 ///
 /// # Errors
 /// [`EvidenceError`] naming the path when the folder or file cannot be written.
 pub fn write_bundle(
-    storage_dir: &Path,
+    place: &Place,
     info: &WarcInfo,
     capture: &Capture,
     facts: &MatchFacts,
     now: DateTime<Utc>,
 ) -> Result<EvidenceFile, EvidenceError> {
-    write_bundle_from(storage_dir, info, capture, facts, now, None)
+    write_bundle_from(place, info, capture, facts, now, None)
 }
 
 /// [`write_bundle`] for a capture that is either copyhound's own (`archived` is `None`)
@@ -623,14 +632,14 @@ pub fn write_bundle(
 /// # Errors
 /// As [`write_bundle`].
 pub fn write_bundle_from(
-    storage_dir: &Path,
+    place: &Place,
     info: &WarcInfo,
     capture: &Capture,
     facts: &MatchFacts,
     now: DateTime<Utc>,
     archived: Option<&ArchivedRecord<'_>>,
 ) -> Result<EvidenceFile, EvidenceError> {
-    write_bundle_with(storage_dir, info, capture, facts, now, archived, None)
+    write_bundle_with(place, info, capture, facts, now, archived, None)
 }
 
 /// [`write_bundle_from`] with the browser's artefacts of a first-party capture (see
@@ -639,7 +648,7 @@ pub fn write_bundle_from(
 /// # Errors
 /// As [`write_bundle`].
 pub fn write_bundle_with(
-    storage_dir: &Path,
+    place: &Place,
     info: &WarcInfo,
     capture: &Capture,
     facts: &MatchFacts,
@@ -647,49 +656,43 @@ pub fn write_bundle_with(
     archived: Option<&ArchivedRecord<'_>>,
     rendering: Option<&Rendering>,
 ) -> Result<EvidenceFile, EvidenceError> {
-    let dir = storage_dir.join(EVIDENCE_DIR);
-    std::fs::create_dir_all(&dir).map_err(|source| EvidenceError::CreateDir {
-        path: dir.clone(),
-        source,
-    })?;
     let stem = file_stem(capture, facts, now);
+    // Another process, on this machine or another sharing the place, may take a name
+    // between our choice and our write: creation is atomic and refuses a taken name,
+    // and the next one is tried. The records name their file, so they are built anew
+    // for each name.
     for attempt in 0..1000u32 {
         let file_name = if attempt == 0 {
             format!("{stem}.warc.gz")
         } else {
             format!("{stem}-{attempt}.warc.gz")
         };
-        let path = dir.join(&file_name);
-        let mut file = match OpenOptions::new().write(true).create_new(true).open(&path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(source) => return Err(EvidenceError::Write { path, source }),
-        };
+        if attempt > 0 && place.size(&file_name)?.is_some() {
+            continue;
+        }
         let records = match archived {
             Some(a) => archived_bundle_records(info, capture, facts, &file_name, now, a)?,
             None => bundle_records_with(info, capture, facts, &file_name, now, rendering)?,
         };
         let bytes: Vec<u8> = records.iter().flat_map(Record::to_gzip_member).collect();
-        let write_err = |source| EvidenceError::Write {
-            path: path.clone(),
-            source,
-        };
-        file.write_all(&bytes).map_err(write_err)?;
-        file.sync_all().map_err(write_err)?;
+        match place.create(&file_name, &bytes) {
+            Ok(()) => {}
+            Err(PlaceError::Exists(_)) => continue,
+            Err(e) => return Err(e.into()),
+        }
         return Ok(EvidenceFile {
             sha256: hex::encode(Sha256::digest(&bytes)),
             bytes: bytes.len() as u64,
+            location: place.location(&file_name),
+            path: place.local_path(&file_name),
             file_name,
-            path,
         });
     }
-    Err(EvidenceError::Write {
-        path: dir.join(format!("{stem}.warc.gz")),
-        source: std::io::Error::new(
-            std::io::ErrorKind::AlreadyExists,
-            "no free file name after 1000 tries",
-        ),
-    })
+    Err(PlaceError::Io {
+        what: place.location(&format!("{stem}.warc.gz")),
+        message: "no free file name after 1000 tries".into(),
+    }
+    .into())
 }
 
 /// `20261126T082438Z-m42-copier.example`: capture time, match, host; ASCII only so the
@@ -742,8 +745,12 @@ impl Verification {
 /// [`EvidenceError`] when the file cannot be read at all; damage is reported in the
 /// returned [`Verification`], not as an error.
 pub fn verify_file(path: &Path) -> Result<Verification, EvidenceError> {
-    let bytes = read_bounded(path)?;
-    let (records, problems) = warc::check_all(&bytes[..]);
+    Ok(verify_bytes(&read_bounded(path)?))
+}
+
+/// [`verify_file`] of a file's bytes, read from wherever it lives.
+pub fn verify_bytes(bytes: &[u8]) -> Verification {
+    let (records, problems) = warc::check_all(bytes);
     let mut problems: Vec<String> = problems.iter().map(RecordProblem::to_string).collect();
     if records.is_empty() && problems.is_empty() {
         problems.push("no WARC record in the file".into());
@@ -776,8 +783,8 @@ pub fn verify_file(path: &Path) -> Result<Verification, EvidenceError> {
             }
         }
     }
-    Ok(Verification {
-        sha256: hex::encode(Sha256::digest(&bytes)),
+    Verification {
+        sha256: hex::encode(Sha256::digest(bytes)),
         records: records
             .iter()
             .map(|r| {
@@ -798,7 +805,7 @@ pub fn verify_file(path: &Path) -> Result<Verification, EvidenceError> {
             .collect(),
         problems,
         timestamp: None,
-    })
+    }
 }
 
 /// The links (`WARC-Concurrent-To`, `WARC-Refers-To`, `WARC-Warcinfo-ID`) to records
@@ -844,13 +851,17 @@ fn read_bounded(path: &Path) -> Result<Vec<u8>, EvidenceError> {
 /// Reads the evidence file at `path` and returns its records whose block digest
 /// verifies (a damaged record is left out, never returned).
 fn verified_records(path: &Path) -> Result<Vec<Record>, EvidenceError> {
-    let bytes = read_bounded(path)?;
-    let (records, _) = warc::check_all(&bytes[..]);
-    Ok(records
+    Ok(verified_records_in(&read_bounded(path)?))
+}
+
+/// The records of an evidence file's bytes whose block digest verifies.
+fn verified_records_in(bytes: &[u8]) -> Vec<Record> {
+    let (records, _) = warc::check_all(bytes);
+    records
         .into_iter()
         .filter(|r| r.verified.contains(&"WARC-Block-Digest"))
         .map(|r| r.record)
-        .collect())
+        .collect()
 }
 
 /// The browser's artefact of `kind` (viewport or full-page PNG, PDF) in the evidence
@@ -871,7 +882,12 @@ pub fn read_artefact(path: &Path, kind: RenderKind) -> Result<Option<Vec<u8>>, E
 /// # Errors
 /// [`EvidenceError`] when the file cannot be read.
 pub fn read_artefacts(path: &Path) -> Result<Vec<(RenderKind, Vec<u8>)>, EvidenceError> {
-    Ok(verified_records(path)?
+    Ok(artefacts_in(&read_bounded(path)?))
+}
+
+/// [`read_artefacts`] of a file's bytes, read from wherever it lives.
+pub fn artefacts_in(bytes: &[u8]) -> Vec<(RenderKind, Vec<u8>)> {
+    verified_records_in(bytes)
         .into_iter()
         .filter(|r| r.header("WARC-Type") == Some("resource"))
         .filter_map(|r| {
@@ -881,7 +897,7 @@ pub fn read_artefacts(path: &Path) -> Result<Vec<(RenderKind, Vec<u8>)>, Evidenc
                 .find(|k| target.starts_with(k.urn_prefix()))?;
             kind.looks_valid(&r.block).then_some((kind, r.block))
         })
-        .collect())
+        .collect()
 }
 
 /// The capture provenance recorded in the evidence file at `path`, if it has one whose
@@ -980,10 +996,11 @@ pub(crate) mod tests {
         let dir = tempfile::tempdir().unwrap();
         let info = WarcInfo::current(b"[outlet]", "copyhound/0.1 (+https://x.example)");
         let now = Utc::now();
-        let a = write_bundle(dir.path(), &info, &capture(), &facts(), now).unwrap();
-        let b = write_bundle(dir.path(), &info, &capture(), &facts(), now).unwrap();
+        let place = Place::Dir(dir.path().join(EVIDENCE_DIR));
+        let a = write_bundle(&place, &info, &capture(), &facts(), now).unwrap();
+        let b = write_bundle(&place, &info, &capture(), &facts(), now).unwrap();
         assert_ne!(a.file_name, b.file_name, "a second bundle never overwrites");
-        let v = verify_file(&a.path).unwrap();
+        let v = verify_file(a.path.as_ref().unwrap()).unwrap();
         assert!(v.ok(), "{:?}", v.problems);
         assert_eq!(v.sha256, a.sha256);
         assert_eq!(v.records.len(), 5);
@@ -1012,7 +1029,7 @@ pub(crate) mod tests {
             notes: vec!["full page dropped".into()],
         };
         let file = write_bundle_with(
-            dir.path(),
+            &Place::Dir(dir.path().to_path_buf()),
             &info,
             &capture(),
             &facts(),
@@ -1021,16 +1038,18 @@ pub(crate) mod tests {
             Some(&rendering),
         )
         .unwrap();
-        assert!(verify_file(&file.path).unwrap().ok());
+        assert!(verify_file(file.path.as_ref().unwrap()).unwrap().ok());
         assert_eq!(
-            read_artefact(&file.path, RenderKind::View).unwrap(),
+            read_artefact(file.path.as_ref().unwrap(), RenderKind::View).unwrap(),
             Some(png)
         );
         assert_eq!(
-            read_artefact(&file.path, RenderKind::FullPage).unwrap(),
+            read_artefact(file.path.as_ref().unwrap(), RenderKind::FullPage).unwrap(),
             None
         );
-        let provenance = read_provenance(&file.path).unwrap().unwrap();
+        let provenance = read_provenance(file.path.as_ref().unwrap())
+            .unwrap()
+            .unwrap();
         assert_eq!(provenance.browser.unwrap().notes, ["full page dropped"]);
 
         // A record claiming to be a screenshot must be one, whatever its digest says.

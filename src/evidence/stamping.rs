@@ -5,8 +5,9 @@
 //! `tsa_retry_max`). Both the daemon (`copyhound run`, every few seconds) and
 //! `copyhound timestamp-pending` run [`stamp_pending`].
 //!
-//! Exactly one token per file: the `.tsr` is created without overwriting (a hard link
-//! from a synced temporary file, which fails if the name exists), and a `.tsr` already
+//! Exactly one token per file: the `.tsr` is created without overwriting
+//! ([`Place::create`]: a hard link from a synced temporary file in a folder, a
+//! conditional create in a bucket, each refused if the name exists), and a `.tsr` already
 //! present (a crash between writing it and recording it) is verified and recorded
 //! instead of asking again. The store's row is updated only while still `pending`.
 //!
@@ -14,27 +15,20 @@
 //! since the queue is filled from those rows; a token is durable once its `.tsr` is
 //! linked, and recorded once [`Store::record_timestamp`] returns.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use sha2::{Digest, Sha256};
 
+use super::place::{Place, PlaceError};
 use super::timestamp::{self, TimestampError, Token, TokenInfo, TsaClient};
-use super::EVIDENCE_DIR;
+use super::MAX_EVIDENCE_BYTES;
 use crate::config::EvidenceSettings;
 use crate::store::{EvidenceTimestamp, StampedToken, Store, StoreError};
 
 /// Files timestamped per pass at most, so a backlog cannot hold the daemon's loop for
 /// long between shutdown checks.
 pub const MAX_PER_PASS: usize = 50;
-
-/// The `.tsr` file beside an evidence file.
-pub fn tsr_path(evidence_file: &Path) -> PathBuf {
-    let mut name = evidence_file.as_os_str().to_os_string();
-    name.push(".tsr");
-    PathBuf::from(name)
-}
 
 /// When an evidence file was written, from the time at the start of its name
 /// (`20261126T082438.123Z-m42-host.warc.gz`, see `file_stem`).
@@ -84,7 +78,7 @@ pub enum StampError {
 /// returned.
 pub async fn stamp_pending(
     store: &mut Store,
-    storage_dir: &Path,
+    place: &Place,
     settings: &EvidenceSettings,
     client: &TsaClient,
 ) -> Result<StampPass, StampError> {
@@ -92,9 +86,8 @@ pub async fn stamp_pending(
         queued: store.queue_evidence_timestamps(Utc::now(), written_at_from_name)?,
         ..StampPass::default()
     };
-    let dir = storage_dir.join(EVIDENCE_DIR);
     for row in store.due_timestamps(Utc::now(), MAX_PER_PASS)? {
-        match stamp_one(&dir, &row, client).await {
+        match stamp_one(place, &row, client).await {
             Ok(token) => {
                 let written = DateTime::parse_from_rfc3339(&row.written_at)
                     .map(|t| t.with_timezone(&Utc))
@@ -154,34 +147,38 @@ enum OneError {
     #[error("{0}")]
     Timestamp(#[from] TimestampError),
     #[error("{path}: {message}")]
-    File { path: PathBuf, message: String },
+    File { path: String, message: String },
 }
 
 /// One file: its `.tsr` if one is already there and verifies, else a new token written
 /// to `.tsr`.
 async fn stamp_one(
-    dir: &Path,
+    place: &Place,
     row: &EvidenceTimestamp,
     client: &TsaClient,
 ) -> Result<Token, OneError> {
-    let file_err = |path: &Path, message: String| OneError::File {
-        path: path.to_path_buf(),
+    let file_err = |what: String, message: String| OneError::File {
+        path: what,
         message,
     };
     // The file name comes from the database; a name with a path in it is not ours.
-    if row.file_name.contains(['/', '\\']) || row.file_name.starts_with('.') {
+    if !super::place::plain_name(&row.file_name) {
         return Err(file_err(
-            dir,
+            place.location(""),
             format!("unsafe file name {:?}", row.file_name),
         ));
     }
-    let path = dir.join(&row.file_name);
-    let digest = file_digest(&path).map_err(|e| file_err(&path, e))?;
+    let location = place.location(&row.file_name);
+    let bytes = place
+        .read(&row.file_name, MAX_EVIDENCE_BYTES)
+        .map_err(|e| file_err(location.clone(), e.to_string()))?
+        .ok_or_else(|| file_err(location.clone(), "not found".into()))?;
+    let digest: [u8; 32] = Sha256::digest(&bytes).into();
     if hex::encode(digest) != row.sha256 {
         // The token would date a file that is not the one recorded: refuse, and let
         // verify-evidence name the alteration.
         return Err(file_err(
-            &path,
+            location,
             format!(
                 "sha256 {} differs from {} recorded when it was written: not timestamped",
                 hex::encode(digest),
@@ -189,8 +186,13 @@ async fn stamp_one(
             ),
         ));
     }
-    let tsr = tsr_path(&path);
-    if let Ok(existing) = std::fs::read(&tsr) {
+    let tsr = tsr_name(&row.file_name);
+    let read_tsr = || {
+        place
+            .read(&tsr, super::inspect::MAX_TOKEN_BYTES)
+            .map_err(|e| file_err(place.location(&tsr), e.to_string()))
+    };
+    if let Some(existing) = read_tsr()? {
         // A token written before a crash: record it rather than ask for a second.
         let url = row.tsa_url.as_deref().unwrap_or("(recovered .tsr)");
         return Ok(timestamp::verify_response(
@@ -201,12 +203,15 @@ async fn stamp_one(
         )?);
     }
     let token = timestamp::request(client, &digest).await?;
-    match write_new(&tsr, &token.response_der) {
+    match place.create(&tsr, &token.response_der) {
         Ok(()) => Ok(token),
-        // Another process (the daemon and `timestamp-pending` at once) linked its token
-        // first: that one is the file's token, and this one is dropped unrecorded.
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            let existing = std::fs::read(&tsr).map_err(|e| file_err(&tsr, e.to_string()))?;
+        // Another process (the daemon and `timestamp-pending` at once, or two machines)
+        // created its token first: that one is the file's token, and this one is
+        // dropped unrecorded.
+        Err(PlaceError::Exists(_)) => {
+            let existing = read_tsr()?.ok_or_else(|| {
+                file_err(place.location(&tsr), "vanished after it existed".into())
+            })?;
             Ok(timestamp::verify_response(
                 &existing,
                 &digest,
@@ -214,8 +219,20 @@ async fn stamp_one(
                 &token.tsa_url,
             )?)
         }
-        Err(e) => Err(file_err(&tsr, e.to_string())),
+        Err(e) => Err(file_err(place.location(&tsr), e.to_string())),
     }
+}
+
+/// The `.tsr` file beside an evidence file in a folder.
+pub fn tsr_path(evidence_file: &Path) -> std::path::PathBuf {
+    let mut name = evidence_file.as_os_str().to_os_string();
+    name.push(".tsr");
+    std::path::PathBuf::from(name)
+}
+
+/// The name of an evidence file's token: `FILE.tsr`.
+pub fn tsr_name(file_name: &str) -> String {
+    format!("{file_name}.tsr")
 }
 
 /// The SHA-256 of a file, read in bounded chunks.
@@ -231,25 +248,6 @@ pub fn file_digest(path: &Path) -> Result<[u8; 32], String> {
         hasher.update(&buf[..n]);
     }
     Ok(hasher.finalize().into())
-}
-
-/// Writes `bytes` to `path` only if nothing is there: a synced temporary file linked to
-/// the final name (link fails on an existing name), so the name never holds half a file.
-fn write_new(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut tmp = path.as_os_str().to_os_string();
-    tmp.push(format!(".{}.tmp", uuid::Uuid::new_v4()));
-    let tmp = PathBuf::from(tmp);
-    let result = (|| {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::hard_link(&tmp, path)
-    })();
-    let _ = std::fs::remove_file(&tmp);
-    result
 }
 
 /// What `verify-evidence` found about an evidence file's timestamp.
@@ -268,12 +266,13 @@ pub struct TimestampCheck {
     pub notes: Vec<String>,
 }
 
-/// Checks the token of the evidence file at `path` whose bytes hash to `digest`: the
-/// `.tsr` beside it, else the token the store recorded (`stored`), against `anchors`.
+/// Checks the token of the evidence file `name` in `place` whose bytes hash to
+/// `digest`: the `.tsr` beside it, else the token the store recorded (`stored`), against `anchors`.
 /// `row` is the store's queue row, for the delay and the pending state. `None` when
 /// there is no token and the file was never queued (timestamps were off).
 pub fn check_timestamp(
-    path: &Path,
+    place: &Place,
+    name: &str,
     digest: &[u8; 32],
     anchors: Option<&timestamp::TrustAnchors>,
     stored: Option<Vec<u8>>,
@@ -287,14 +286,13 @@ pub fn check_timestamp(
         error: None,
         notes: Vec::new(),
     };
-    let tsr = tsr_path(path);
-    let (bytes, source) = match std::fs::read(&tsr) {
-        Ok(b) => (b, tsr.display().to_string()),
-        Err(_) => match stored {
+    let tsr = place.location(&tsr_name(name));
+    let (bytes, source) = match place.read(&tsr_name(name), super::inspect::MAX_TOKEN_BYTES) {
+        Ok(Some(b)) => (b, tsr),
+        Ok(None) | Err(_) => match stored {
             Some(b) => {
                 check.notes.push(format!(
-                    "{} is missing; the token recorded in the store is checked",
-                    tsr.display()
+                    "{tsr} is missing; the token recorded in the store is checked"
                 ));
                 (b, "store".to_string())
             }
@@ -330,10 +328,7 @@ pub fn check_timestamp(
             let written = row
                 .and_then(|r| DateTime::parse_from_rfc3339(&r.written_at).ok())
                 .map(|t| t.with_timezone(&Utc))
-                .or_else(|| {
-                    path.file_name()
-                        .and_then(|n| written_at_from_name(&n.to_string_lossy()))
-                });
+                .or_else(|| written_at_from_name(name));
             check.delay_seconds = row
                 .and_then(|r| r.delay_seconds)
                 .or_else(|| written.map(|w| (info.gen_time - w).num_seconds()));
@@ -377,10 +372,14 @@ mod tests {
     #[test]
     fn tsr_is_never_overwritten() {
         let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("a.warc.gz.tsr");
-        write_new(&p, b"one").unwrap();
-        assert!(write_new(&p, b"two").is_err());
-        assert_eq!(std::fs::read(&p).unwrap(), b"one");
+        let place = Place::Dir(dir.path().to_path_buf());
+        let name = tsr_name("a.warc.gz");
+        place.create(&name, b"one").unwrap();
+        assert!(matches!(
+            place.create(&name, b"two"),
+            Err(PlaceError::Exists(_))
+        ));
+        assert_eq!(std::fs::read(dir.path().join(&name)).unwrap(), b"one");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 }

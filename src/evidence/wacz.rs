@@ -62,14 +62,18 @@ pub enum WaczError {
     },
     #[error("package metadata: {0}")]
     Json(#[from] serde_json::Error),
+    #[error(transparent)]
+    Place(#[from] super::place::PlaceError),
+    #[error("{0}: no such evidence file")]
+    Missing(String),
 }
 
 /// One evidence file to package.
 #[derive(Debug, Clone)]
 pub struct PackageFile {
-    /// Its name in `archive/` (the evidence file's own name).
+    /// Its name in `archive/` (the evidence file's own name), and where it is.
     pub name: String,
-    pub path: PathBuf,
+    pub place: super::place::Place,
 }
 
 /// One page of `pages.jsonl`: a match's copy.
@@ -255,22 +259,19 @@ fn write_zip<W: Write + Seek>(
         if !names.insert(f.name.clone()) {
             continue;
         }
-        let read_err = |source| WaczError::Read {
-            path: f.path.clone(),
-            source,
-        };
-        let len = std::fs::metadata(&f.path).map_err(read_err)?.len();
-        if len > super::MAX_EVIDENCE_BYTES {
-            return Err(WaczError::TooLarge {
-                path: f.path.clone(),
-                limit: super::MAX_EVIDENCE_BYTES,
-            });
+        let missing = || WaczError::Missing(f.place.location(&f.name));
+        let len = f.place.size(&f.name)?.ok_or_else(missing)?;
+        if total.saturating_add(len) > MAX_PACKAGE_WARC_BYTES {
+            return Err(WaczError::PackageTooLarge);
         }
-        total += len;
+        let bytes = f
+            .place
+            .read(&f.name, super::MAX_EVIDENCE_BYTES)?
+            .ok_or_else(missing)?;
+        total += bytes.len() as u64;
         if total > MAX_PACKAGE_WARC_BYTES {
             return Err(WaczError::PackageTooLarge);
         }
-        let bytes = std::fs::read(&f.path).map_err(read_err)?;
         index.extend(cdxj_lines(&bytes, &f.name));
         let path = format!("archive/{}", f.name);
         zip.start_file(
@@ -282,7 +283,10 @@ fn write_zip<W: Write + Seek>(
         resources.push(resource(&path, &bytes));
         // The file's RFC 3161 token travels with it, so the package can be checked
         // offline (`openssl ts -verify -data archive/F -in timestamps/F.tsr`).
-        if let Some(token) = read_token(&f.path)? {
+        if let Some(token) = f.place.read(
+            &super::stamping::tsr_name(&f.name),
+            super::inspect::MAX_TOKEN_BYTES,
+        )? {
             let path = format!("timestamps/{}.tsr", f.name);
             zip.start_file(path.as_str(), stored).map_err(zip_err)?;
             zip.write_all(&token).map_err(io_err)?;
@@ -347,24 +351,6 @@ fn write_zip<W: Write + Seek>(
             timestamped: token.is_some(),
         },
     ))
-}
-
-/// The timestamp token beside an evidence file (`FILE.tsr`), when there is one.
-fn read_token(evidence: &Path) -> Result<Option<Vec<u8>>, WaczError> {
-    let path = super::inspect::token_path(evidence);
-    let read_err = |source| WaczError::Read {
-        path: path.clone(),
-        source,
-    };
-    match std::fs::metadata(&path) {
-        Ok(m) if m.len() > super::inspect::MAX_TOKEN_BYTES => Err(WaczError::TooLarge {
-            path: path.clone(),
-            limit: super::inspect::MAX_TOKEN_BYTES,
-        }),
-        Ok(_) => std::fs::read(&path).map(Some).map_err(read_err),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(read_err(e)),
-    }
 }
 
 /// A ZIP entry time (MS-DOS: 1980..2107, two-second steps); out of range: 1980.
@@ -605,7 +591,7 @@ mod tests {
     #[test]
     fn package_holds_what_the_datapackage_says() {
         let dir = tempfile::tempdir().unwrap();
-        let warc_path = dir.path().join("e.warc.gz");
+        let warc_path = dir.path().join("E-1.warc.gz");
         std::fs::write(
             &warc_path,
             crate::evidence::inspect::tests::bundle_with_screenshot(),
@@ -614,7 +600,7 @@ mod tests {
         let out = dir.path().join("p.wacz");
         let files = [PackageFile {
             name: "E-1.warc.gz".into(),
-            path: warc_path.clone(),
+            place: crate::evidence::place::Place::Dir(dir.path().to_path_buf()),
         }];
         let pages = [PackagePage {
             id: "m7".into(),

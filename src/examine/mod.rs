@@ -188,8 +188,9 @@ pub struct Detector {
 
 /// The settings the evidence stage and the alert queue need, taken once.
 struct EvidenceStage {
-    /// `[storage] dir`: evidence files go under its `evidence` folder.
-    storage_dir: std::path::PathBuf,
+    /// Where evidence files go: opened at each write, so the stage holds no client
+    /// (a bucket's is shared by the process, see `evidence::place::Place::open`).
+    storage: crate::config::Storage,
     info: WarcInfo,
     email: crate::config::EmailSettings,
     contacts: Vec<crate::config::Contact>,
@@ -243,7 +244,7 @@ impl Detector {
                 tick: 0,
             }),
             evidence: EvidenceStage {
-                storage_dir: settings.storage.dir.clone(),
+                storage: settings.storage.clone(),
                 info: WarcInfo::for_settings(settings),
                 email: settings.email.clone(),
                 contacts: settings.contacts.clone(),
@@ -749,15 +750,20 @@ impl EvidenceStage {
         rendering: Option<&crate::evidence::browser::Rendering>,
     ) -> MatchEvidence {
         facts.match_id = Some(id);
-        let file = match crate::evidence::write_bundle_with(
-            &self.storage_dir,
-            &self.info,
-            capture,
-            facts,
-            Utc::now(),
-            archived,
-            rendering,
-        ) {
+        let written = crate::evidence::place::Place::open(&self.storage)
+            .map_err(crate::evidence::EvidenceError::from)
+            .and_then(|place| {
+                crate::evidence::write_bundle_with(
+                    &place,
+                    &self.info,
+                    capture,
+                    facts,
+                    Utc::now(),
+                    archived,
+                    rendering,
+                )
+            });
+        let file = match written {
             Ok(file) => Some(file),
             Err(e) => {
                 tracing::error!(id, error = %e, "evidence file not written");

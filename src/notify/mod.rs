@@ -44,7 +44,8 @@ use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use crate::config::{Contact, EmailSettings, Role, Settings, SmtpSecurity, WebhookSettings};
-use crate::evidence::{MatchFacts, EVIDENCE_DIR};
+use crate::evidence::place::Place;
+use crate::evidence::MatchFacts;
 use crate::store::{AlertRecord, Channel, NewAlert, Store, StoreError};
 use report::{EvidenceRef, ReportContext, ReportItem};
 
@@ -497,7 +498,9 @@ pub fn build_message(
     } else {
         report::render_digest(items, &cx)
     };
-    let evidence_dir = settings.storage.dir.join(EVIDENCE_DIR);
+    // Evidence that cannot be reached (a bucket whose credentials are missing) leaves
+    // the attachments out with why, like a file too large; the message still goes.
+    let place = Place::open(&settings.storage).map_err(|e| e.to_string());
     let json: Vec<&MatchFacts> = items.iter().map(|i| &i.facts).collect();
     let json_name = if items.len() == 1 {
         format!("match-{}.json", id_label(&items[0].facts))
@@ -538,7 +541,10 @@ pub fn build_message(
     }
     for item in items {
         let Some(e) = &item.evidence else { continue };
-        match read_evidence(&evidence_dir, &e.file_name, budget) {
+        match place
+            .clone()
+            .and_then(|p| read_evidence(&p, &e.file_name, budget))
+        {
             Ok(bytes) => {
                 budget -= bytes.len();
                 parts.push((e.file_name.clone(), "application/warc", bytes));
@@ -552,11 +558,10 @@ pub fn build_message(
     for item in items.iter().filter(|i| i.facts.escalation.is_some()) {
         let Some(e) = &item.evidence else { continue };
         let name = format!("match-{}-screenshot.png", id_label(&item.facts));
-        match read_screenshot(
-            &evidence_dir,
-            &e.file_name,
-            budget.min(MAX_SCREENSHOT_BYTES),
-        ) {
+        match place
+            .clone()
+            .and_then(|p| read_screenshot(&p, &e.file_name, budget.min(MAX_SCREENSHOT_BYTES)))
+        {
             Ok(Some(bytes)) => {
                 budget -= bytes.len();
                 parts.push((name, "image/png", bytes));
@@ -647,31 +652,25 @@ fn id_label(f: &MatchFacts) -> String {
         .map_or_else(|| format!("o{}", f.original.id), |m| m.to_string())
 }
 
-/// Evidence file names come from the database, but a path in one must never reach
-/// outside the evidence folder.
-fn usable_name(name: &str) -> Result<(), String> {
-    if name.is_empty() || name.contains(['/', '\\']) || name.starts_with('.') {
-        return Err(format!("unusable evidence file name {name:?}"));
-    }
-    Ok(())
-}
-
-/// Reads an evidence file for attaching if it is at most `cap` bytes; the name must be a bare file name (it comes
-/// from the database, but a path in it must never reach outside the evidence folder).
-fn read_evidence(dir: &Path, name: &str, cap: usize) -> Result<Vec<u8>, String> {
-    usable_name(name)?;
-    let path = dir.join(name);
-    let len = std::fs::metadata(&path)
-        .map_err(|e| format!("{}: {e}", path.display()))?
-        .len();
+/// Reads an evidence file for attaching if it is at most `cap` bytes; the name must be
+/// a bare file name (it comes from the database, but a path in it must never reach
+/// outside the evidence folder: [`Place`] refuses it).
+fn read_evidence(place: &Place, name: &str, cap: usize) -> Result<Vec<u8>, String> {
+    let what = place.location(name);
+    let len = place
+        .size(name)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("{what}: no such file"))?;
     if len > cap as u64 {
         // Report the size without reading the file.
         return Err(format!(
-            "{len} bytes would take the message over the attachment cap ([email] max_attachment_bytes); the file is on the server: {}",
-            path.display()
+            "{len} bytes would take the message over the attachment cap ([email] max_attachment_bytes); the file is on the server: {what}"
         ));
     }
-    std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))
+    place
+        .read(name, cap as u64)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("{what}: no such file"))
 }
 
 /// The screenshot attached to an escalation is left out above this size (and when the
@@ -681,11 +680,14 @@ pub const MAX_SCREENSHOT_BYTES: usize = 4 * 1024 * 1024;
 /// The viewport screenshot in an evidence file, if it has one of at most `cap` bytes.
 /// `Ok(None)`: the file holds no screenshot (no browser was configured, or the
 /// rendering failed); `Err`: there is one, but it cannot be attached, and why.
-fn read_screenshot(dir: &Path, name: &str, cap: usize) -> Result<Option<Vec<u8>>, String> {
-    usable_name(name)?;
-    let path = dir.join(name);
-    let png = crate::evidence::read_artefact(&path, crate::evidence::browser::RenderKind::View)
-        .map_err(|e| e.to_string())?;
+fn read_screenshot(place: &Place, name: &str, cap: usize) -> Result<Option<Vec<u8>>, String> {
+    let file = place
+        .read(name, crate::evidence::MAX_EVIDENCE_BYTES)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("{}: no such file", place.location(name)))?;
+    let png = crate::evidence::artefacts_in(&file)
+        .into_iter()
+        .find_map(|(k, bytes)| (k == crate::evidence::browser::RenderKind::View).then_some(bytes));
     match png {
         Some(bytes) if bytes.len() > cap => Err(format!(
             "{} bytes, over the room left under the attachment cap; the evidence file holds it",
@@ -1037,7 +1039,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut settings = Settings::builtin();
         settings.outlet.website = "https://x.example".into();
-        settings.storage.dir = dir.path().to_path_buf();
+        settings.storage = crate::config::Storage::in_dir(dir.path().to_path_buf());
         settings.contacts = vec![
             Contact {
                 role: Role::Legal,
@@ -1155,7 +1157,7 @@ mod message_tests {
         let mut s = Settings::builtin();
         s.outlet.name = "江城日报社".into();
         s.outlet.website = "https://www.jiangcheng-daily.example".into();
-        s.storage.dir = dir.to_path_buf();
+        s.storage = crate::config::Storage::in_dir(dir.to_path_buf());
         s.contacts = vec![Contact {
             role: Role::Legal,
             name: "王律师\r\nBcc: x@evil.example".into(),
@@ -1212,8 +1214,7 @@ mod message_tests {
     fn evidence_names_cannot_escape_the_folder() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("secret"), "x").unwrap();
-        let evidence = dir.path().join("evidence");
-        std::fs::create_dir_all(&evidence).unwrap();
+        let evidence = Place::Dir(dir.path().join("evidence"));
         assert!(read_evidence(&evidence, "../secret", 100).is_err());
         assert!(read_evidence(&evidence, "..", 100).is_err());
         assert!(read_evidence(&evidence, "", 100).is_err());

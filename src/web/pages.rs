@@ -18,7 +18,7 @@ use super::i18n::{labels, Labels};
 use super::view::{self, Segment};
 use super::{status_page, Desk, DeskState};
 use crate::evidence::browser::RenderKind;
-use crate::evidence::EVIDENCE_DIR;
+use crate::evidence::place::{Place, PlaceError};
 use crate::export::{Format, MAX_EXPORT_ROWS};
 use crate::review::{self, Action, Request as ReviewRequest};
 use crate::store::{
@@ -1618,20 +1618,22 @@ pub(super) async fn serve_evidence(
     let Some(name) = file.filter(|n| safe_file_name(n)) else {
         return Err(Failure::not_found());
     };
-    let path = desk.settings().storage.dir.join(EVIDENCE_DIR).join(&name);
-    let meta = tokio::fs::metadata(&path)
-        .await
-        .map_err(|e| Failure::internal(format!("{}: {e}", path.display())))?;
-    if meta.len() > MAX_EVIDENCE_DOWNLOAD {
-        return Err(Failure::internal(format!(
-            "{}: {} bytes, over the desk's download limit",
-            path.display(),
-            meta.len()
-        )));
-    }
-    let bytes = tokio::fs::read(&path)
-        .await
-        .map_err(|e| Failure::internal(format!("{}: {e}", path.display())))?;
+    let settings = desk.settings();
+    let file_name = name.clone();
+    let bytes = tokio::task::spawn_blocking(move || {
+        let place = Place::open(&settings.storage).map_err(|e| e.to_string())?;
+        match place.read(&file_name, MAX_EVIDENCE_DOWNLOAD) {
+            Ok(Some(bytes)) => Ok(bytes),
+            Ok(None) => Err(format!("{}: no such file", place.location(&file_name))),
+            Err(PlaceError::TooLarge { what, .. }) => {
+                Err(format!("{what}: over the desk's download limit"))
+            }
+            Err(e) => Err(e.to_string()),
+        }
+    })
+    .await
+    .map_err(|e| Failure::internal(e.to_string()))?
+    .map_err(Failure::internal)?;
     let mut response = (
         [
             (header::CONTENT_TYPE, "application/warc".to_string()),
@@ -1649,41 +1651,41 @@ pub(super) async fn serve_evidence(
     Ok(response)
 }
 
-/// The evidence file of `name` in the evidence folder, when the name is one of ours.
-fn evidence_path(desk: &Desk, name: Option<String>) -> Option<std::path::PathBuf> {
-    let name = name.filter(|n| safe_file_name(n))?;
-    Some(desk.settings().storage.dir.join(EVIDENCE_DIR).join(name))
-}
-
 /// Evidence files larger than this are not opened for their browser artefacts (the
 /// match page's screenshot, a case's thumbnails): a page and three artefacts at their
 /// bound ([`crate::evidence::browser::MAX_ARTIFACT_BYTES`]) fit well within it, and the
 /// whole file is read to check the records' digests.
 const MAX_RENDERED_EVIDENCE: u64 = 160 * 1024 * 1024;
 
-/// The verified browser artefacts of the evidence file at `path`, if it is within
-/// [`MAX_RENDERED_EVIDENCE`]. Blocking: run it on the blocking pool.
-fn bounded_artefacts(path: &std::path::Path) -> Result<Vec<(RenderKind, Vec<u8>)>, String> {
-    let len = std::fs::metadata(path)
-        .map_err(|e| format!("{}: {e}", path.display()))?
-        .len();
-    if len > MAX_RENDERED_EVIDENCE {
-        return Err(format!(
-            "{}: {len} bytes, over the desk's limit for reading screenshots",
-            path.display()
-        ));
+/// The verified browser artefacts of the evidence file `name` (when it is one of ours),
+/// if it is within [`MAX_RENDERED_EVIDENCE`]. Blocking: run it on the blocking pool.
+fn bounded_artefacts(
+    storage: &crate::config::Storage,
+    name: Option<String>,
+) -> Result<Vec<(RenderKind, Vec<u8>)>, String> {
+    let name = name
+        .filter(|n| safe_file_name(n))
+        .ok_or_else(|| "no evidence file".to_string())?;
+    let place = Place::open(storage).map_err(|e| e.to_string())?;
+    match place.read(&name, MAX_RENDERED_EVIDENCE) {
+        Ok(Some(bytes)) => Ok(crate::evidence::artefacts_in(&bytes)),
+        Ok(None) => Err(format!("{}: no such file", place.location(&name))),
+        Err(PlaceError::TooLarge { what, .. }) => Err(format!(
+            "{what}: over the desk's limit for reading screenshots"
+        )),
+        Err(e) => Err(e.to_string()),
     }
-    crate::evidence::read_artefacts(path).map_err(|e| e.to_string())
 }
 
 /// Which browser artefacts ([`RenderKind::ALL`] order) the evidence file holds. A file
 /// that cannot be read shows none; the evidence row says what is wrong with it.
 pub(super) async fn rendered_kinds(desk: &Desk, file: Option<String>) -> [bool; 3] {
-    let Some(path) = evidence_path(desk, file) else {
+    if file.is_none() {
         return [false; 3];
-    };
+    }
+    let settings = desk.settings();
     tokio::task::spawn_blocking(move || {
-        let found = bounded_artefacts(&path).unwrap_or_default();
+        let found = bounded_artefacts(&settings.storage, file).unwrap_or_default();
         RenderKind::ALL.map(|k| found.iter().any(|(kind, _)| *kind == k))
     })
     .await
@@ -1724,8 +1726,11 @@ pub(super) async fn serve_artefact(
     kind: RenderKind,
     name: &str,
 ) -> PageResult {
-    let path = evidence_path(desk, file).ok_or_else(Failure::not_found)?;
-    let bytes = tokio::task::spawn_blocking(move || bounded_artefacts(&path))
+    if !file.as_deref().is_some_and(safe_file_name) {
+        return Err(Failure::not_found());
+    }
+    let settings = desk.settings();
+    let bytes = tokio::task::spawn_blocking(move || bounded_artefacts(&settings.storage, file))
         .await
         .map_err(|e| Failure::internal(e.to_string()))?
         .map_err(Failure::internal)?

@@ -66,7 +66,7 @@ impl Env {
             "copyhound/0.1 (+https://www.jiangcheng-daily.example)",
         );
         let file = evidence::write_bundle(
-            &settings.storage.dir,
+            &evidence::place::Place::open(&settings.storage).unwrap(),
             &info,
             &capture(n),
             &facts,

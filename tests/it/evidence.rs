@@ -88,7 +88,9 @@ pub(crate) async fn bundle(dir: &Path) -> (evidence::EvidenceFile, Capture) {
         b"[outlet]\nname = \"x\"\n",
         "copyhound/0.1 (+https://www.jiangcheng-daily.example/copyright)",
     );
-    let file = evidence::write_bundle(dir, &info, &capture, &facts(&capture), Utc::now()).unwrap();
+    let place = evidence::place::Place::Dir(dir.join(evidence::EVIDENCE_DIR));
+    let file =
+        evidence::write_bundle(&place, &info, &capture, &facts(&capture), Utc::now()).unwrap();
     (file, capture)
 }
 
@@ -110,11 +112,15 @@ fn warcio_check(path: &Path) -> std::process::Output {
 async fn bundle_passes_warcio_check_and_our_verifier() {
     let dir = tempfile::tempdir().unwrap();
     let (file, capture) = bundle(dir.path()).await;
-    assert!(file.path.starts_with(dir.path().join("evidence")));
+    assert!(file
+        .path
+        .as_ref()
+        .unwrap()
+        .starts_with(dir.path().join("evidence")));
     assert!(file.file_name.ends_with(".warc.gz"));
 
     // Our reader: five records, every digest verified, the exchange byte for byte.
-    let bytes = std::fs::read(&file.path).unwrap();
+    let bytes = std::fs::read(file.path.as_ref().unwrap()).unwrap();
     let (records, problems) = warc::check_all(&bytes[..]);
     assert!(problems.is_empty(), "{problems:?}");
     let types: Vec<_> = records
@@ -166,7 +172,10 @@ async fn bundle_passes_warcio_check_and_our_verifier() {
     let meta: MatchFacts = serde_json::from_slice(&records[3].record.block).unwrap();
     assert_eq!(meta.copy.ip.as_deref(), Some("127.0.0.1"));
 
-    let out = copyhound(&["verify-evidence", file.path.to_str().unwrap()]);
+    let out = copyhound(&[
+        "verify-evidence",
+        file.path.as_ref().unwrap().to_str().unwrap(),
+    ]);
     assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
     assert!(stdout(&out).contains(&file.sha256));
     assert!(stdout(&out).contains("ok: every digest matches"));
@@ -178,7 +187,7 @@ async fn bundle_passes_warcio_check_and_our_verifier() {
     ) {
         return;
     }
-    let out = warcio_check(&file.path);
+    let out = warcio_check(file.path.as_ref().unwrap());
     assert!(
         out.status.success(),
         "warcio check failed:\n{}\n{}",
@@ -194,7 +203,7 @@ async fn bundle_passes_warcio_check_and_our_verifier() {
 async fn an_altered_record_is_named() {
     let dir = tempfile::tempdir().unwrap();
     let (file, _) = bundle(dir.path()).await;
-    let bytes = std::fs::read(&file.path).unwrap();
+    let bytes = std::fs::read(file.path.as_ref().unwrap()).unwrap();
     let (records, _) = warc::check_all(&bytes[..]);
     let response = &records[2];
     let start = response.offset as usize;
@@ -260,9 +269,10 @@ fn evidence_files_are_never_overwritten() {
     let info = WarcInfo::current(b"", "copyhound/0.1 (+https://x.example)");
     let now = Utc::now();
     let f = facts(&capture);
-    let a = evidence::write_bundle(dir.path(), &info, &capture, &f, now).unwrap();
-    let before = std::fs::read(&a.path).unwrap();
-    let b = evidence::write_bundle(dir.path(), &info, &capture, &f, now).unwrap();
-    assert_ne!(a.path, b.path);
-    assert_eq!(std::fs::read(&a.path).unwrap(), before);
+    let place = evidence::place::Place::Dir(dir.path().join(evidence::EVIDENCE_DIR));
+    let a = evidence::write_bundle(&place, &info, &capture, &f, now).unwrap();
+    let before = std::fs::read(a.path.as_ref().unwrap()).unwrap();
+    let b = evidence::write_bundle(&place, &info, &capture, &f, now).unwrap();
+    assert_ne!(a.file_name, b.file_name);
+    assert_eq!(std::fs::read(a.path.as_ref().unwrap()).unwrap(), before);
 }

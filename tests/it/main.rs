@@ -20,6 +20,7 @@ mod licences;
 mod pipeline;
 mod postgres;
 mod review;
+mod shared_evidence;
 mod site;
 mod timestamps;
 mod tsa;

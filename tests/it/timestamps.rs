@@ -37,7 +37,7 @@ async fn tokens_of_a_real_tsa_verify_here_and_in_openssl_and_tampering_is_named(
         let tsa = Tsa::start(kind).await;
         let dir = tempfile::tempdir().unwrap();
         let (file, _) = crate::evidence::bundle(dir.path()).await;
-        let digest = digest_of(&file.path);
+        let digest = digest_of(file.path.as_ref().unwrap());
         let before = chrono::Utc::now() - chrono::Duration::seconds(2);
         let token = timestamp::request(&tsa.client(), &digest).await.unwrap();
         assert_eq!(
@@ -48,13 +48,13 @@ async fn tokens_of_a_real_tsa_verify_here_and_in_openssl_and_tampering_is_named(
         assert_eq!(token.info.policy, "1.2.3.4.1");
         assert_eq!(token.info.accuracy.as_deref(), Some("1s 500ms 100µs"));
         assert_eq!(token.tsa_url, tsa.url);
-        let tsr = copyhound::evidence::stamping::tsr_path(&file.path);
+        let tsr = copyhound::evidence::stamping::tsr_path(file.path.as_ref().unwrap());
         std::fs::write(&tsr, &token.response_der).unwrap();
 
         // Both verifiers accept the token; copyhound names the TSA and its time.
         let out = copyhound(&[
             "verify-evidence",
-            file.path.to_str().unwrap(),
+            file.path.as_ref().unwrap().to_str().unwrap(),
             "--tsa-ca",
             tsa.ca().to_str().unwrap(),
         ]);
@@ -68,7 +68,7 @@ async fn tokens_of_a_real_tsa_verify_here_and_in_openssl_and_tampering_is_named(
             "{text}"
         );
         assert!(text.contains("timestamp delay: "), "{text}");
-        let ossl = openssl_verify(&[&file.path], &["-data"], &tsr, &tsa.ca());
+        let ossl = openssl_verify(&[file.path.as_ref().unwrap()], &["-data"], &tsr, &tsa.ca());
         assert!(accepted(&ossl), "openssl rejects: {}", stderr(&ossl));
         // The bare token, verified by openssl with -token_in, is what the API also takes.
         let info = timestamp::verify(&token.token_der, &digest, &tsa.client().anchors).unwrap();
@@ -76,7 +76,7 @@ async fn tokens_of_a_real_tsa_verify_here_and_in_openssl_and_tampering_is_named(
 
         // A tampered file: one byte changed, the token kept.
         let tampered = dir.path().join("tampered.warc.gz");
-        let mut bytes = std::fs::read(&file.path).unwrap();
+        let mut bytes = std::fs::read(file.path.as_ref().unwrap()).unwrap();
         let mid = bytes.len() / 2;
         bytes[mid] ^= 0x01;
         std::fs::write(&tampered, &bytes).unwrap();
@@ -104,7 +104,12 @@ async fn tokens_of_a_real_tsa_verify_here_and_in_openssl_and_tampering_is_named(
         std::fs::write(&forged, &reply).unwrap();
         let e = timestamp::verify(&reply, &digest, &tsa.client().anchors).unwrap_err();
         assert!(matches!(e, TimestampError::BadSignature(_)), "{e:?}");
-        let ossl = openssl_verify(&[&file.path], &["-data"], &forged, &tsa.ca());
+        let ossl = openssl_verify(
+            &[file.path.as_ref().unwrap()],
+            &["-data"],
+            &forged,
+            &tsa.ca(),
+        );
         assert!(!accepted(&ossl), "openssl accepts a forged signature");
 
         // Another CA: the chain is untrusted for both.
@@ -114,13 +119,18 @@ async fn tokens_of_a_real_tsa_verify_here_and_in_openssl_and_tampering_is_named(
         assert!(matches!(e, TimestampError::UntrustedChain(_)), "{e:?}");
         let out = copyhound(&[
             "verify-evidence",
-            file.path.to_str().unwrap(),
+            file.path.as_ref().unwrap().to_str().unwrap(),
             "--tsa-ca",
             other.ca().to_str().unwrap(),
         ]);
         assert_eq!(out.status.code(), Some(1));
         assert!(stdout(&out).contains("untrusted chain"), "{}", stdout(&out));
-        let ossl = openssl_verify(&[&file.path], &["-data"], &tsr, &other.ca());
+        let ossl = openssl_verify(
+            &[file.path.as_ref().unwrap()],
+            &["-data"],
+            &tsr,
+            &other.ca(),
+        );
         assert!(!accepted(&ossl), "openssl accepts another CA");
     }
 }

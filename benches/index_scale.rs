@@ -16,15 +16,19 @@
 //!
 //! Each measurement runs in a child process of its own (this binary again, with
 //! `COPYHOUND_SCALE_CHILD` set), so its peak RSS (`VmHWM`) is the start's alone, not the
-//! store generation's. Measured: `load_archive` (the index alone) and `Detector::load`
-//! (everything a `copyhound worker` loads before its first file).
+//! store generation's.
 //!
 //! `COPYHOUND_SCALE_DIR=PATH` keeps the generated store there and reuses it on the next
 //! run (generating a million originals takes minutes); `COPYHOUND_DATABASE_URL` (a
 //! `postgres://` URL of an empty database) measures PostgreSQL instead of SQLite.
 //!
+//! Four kinds of start are measured, `COPYHOUND_SCALE_RUNS` (default 3) times each:
+//! `load_archive` alone; a worker with its own in-memory index (`[index] mapped =
+//! false`); the first worker on a machine, which builds the shared index file; and a
+//! worker that maps the file another built (`[index] mapped = true`, the default).
+//!
 //! Last line: `scale_originals=<n> load_index_s=<s> load_worker_s=<s>
-//! worker_peak_rss_mb=<MB> index_mb=<MB>`.
+//! worker_peak_rss_mb=<MB> index_mb=<MB> mapped_start_s=<s> mapped_private_mb=<MB>`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -81,12 +85,14 @@ impl Rng {
     }
 }
 
-/// Peak resident set of this process, in MB (`VmHWM` of /proc/self/status).
-fn peak_rss_mb() -> f64 {
+/// A `kB` field of /proc/self/status, in MB: `VmHWM` is the peak resident set,
+/// `RssAnon` the private memory resident now, `RssFile` the file pages resident now
+/// (a mapped index file's pages, shared with every process mapping it).
+fn status_mb(field: &str) -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
         .map_or(0.0, |kb| kb / 1024.0)
 }
@@ -146,24 +152,50 @@ fn generate(store: &mut Store, originals: usize, segments: usize, corpus: &str) 
     );
 }
 
-/// The child: one start, timed, then its peak memory. Prints one `key=value` line.
+/// The child: one start, timed, then its memory. Prints one `key=value` line.
+/// `index`: `load_archive` alone; `worker`: a worker's start with its own in-memory
+/// index; `mapped-build`: a worker's start that builds the machine's index file;
+/// `mapped`: a worker's start that maps the file another built.
 fn child(dir: &Path, what: &str) {
     let s = settings(dir);
     let store = Store::open_storage(&s.storage).expect("store");
+    if what == "mapped-build" {
+        let _ = std::fs::remove_dir_all(s.index.mapped_dir(&s.storage));
+    }
     let started = Instant::now();
-    let (index_mb, fingerprints, anchors) = if what == "index" {
-        let archive = load_archive(&store, &s).expect("load");
-        let (f, a) = archive.index.len();
-        (archive.index.memory_bytes() as f64 / 1e6, f, a)
-    } else {
-        let detector = Detector::load(&store, &s).expect("load");
-        let (f, a) = detector.index_len();
-        (0.0, f, a)
+    let (index_mb, fingerprints, anchors) = match what {
+        "index" => {
+            let archive = load_archive(&store, &s).expect("load");
+            let (f, a) = archive.index.len();
+            (archive.index.memory_bytes() as f64 / 1e6, f, a)
+        }
+        "worker" => {
+            let detector = Detector::load(&store, &s).expect("load");
+            let (f, a) = detector.index_len();
+            (0.0, f, a)
+        }
+        _ => {
+            let detector = Detector::load_mapped(&store, &s).expect("load");
+            let (f, a) = detector.index_len();
+            (0.0, f, a)
+        }
     };
     let seconds = started.elapsed().as_secs_f64();
+    let file_mb = std::fs::read_dir(s.index.mapped_dir(&s.storage))
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| e.metadata().ok())
+                .map(|m| m.len())
+                .max()
+                .unwrap_or(0)
+        })
+        .unwrap_or(0) as f64
+        / 1e6;
     println!(
-        "seconds={seconds:.3} peak_rss_mb={:.0} index_mb={index_mb:.0} fingerprints={fingerprints} anchors={anchors}",
-        peak_rss_mb()
+        "seconds={seconds:.3} peak_rss_mb={:.0} rss_anon_mb={:.0} rss_file_mb={:.0} index_mb={index_mb:.0} file_mb={file_mb:.0} fingerprints={fingerprints} anchors={anchors}",
+        status_mb("VmHWM"),
+        status_mb("RssAnon"),
+        status_mb("RssFile"),
     );
 }
 
@@ -228,11 +260,16 @@ fn main() {
             println!("reusing the store in {} ({have} originals)", dir.display());
         }
     }
+    let runs = env_usize("COPYHOUND_SCALE_RUNS", 3);
     let mut index = Vec::new();
     let mut worker = Vec::new();
-    for _ in 0..3 {
+    let mut build = Vec::new();
+    let mut mapped = Vec::new();
+    for _ in 0..runs {
         index.push(measure(&dir, "index"));
         worker.push(measure(&dir, "worker"));
+        build.push(measure(&dir, "mapped-build"));
+        mapped.push(measure(&dir, "mapped"));
     }
     let median = |runs: &[Vec<(String, f64)>], key: &str| {
         let mut v: Vec<f64> = runs.iter().map(|r| field(r, key)).collect();
@@ -250,16 +287,31 @@ fn main() {
         field(&index[0], "fingerprints"),
         field(&index[0], "anchors")
     );
+    println!("medians of {runs} runs, each start in a fresh process:");
     println!(
-        "load_archive (index only), median of 3: {load_index:.2} s, peak RSS {index_rss:.0} MB, index {index_mb:.0} MB"
+        "  load_archive (index only): {load_index:.2} s, peak RSS {index_rss:.0} MB, index {index_mb:.0} MB"
     );
     println!(
-        "Detector::load (a worker's start), median of 3: {load_worker:.2} s, peak RSS {worker_rss:.0} MB"
+        "  worker start, own in-memory index: {load_worker:.2} s, peak RSS {worker_rss:.0} MB, private {:.0} MB after",
+        median(&worker, "rss_anon_mb")
+    );
+    println!(
+        "  worker start that builds the machine's index file: {:.2} s, peak RSS {:.0} MB, file {:.0} MB",
+        median(&build, "seconds"),
+        median(&build, "peak_rss_mb"),
+        median(&build, "file_mb")
+    );
+    let mapped_s = median(&mapped, "seconds");
+    let mapped_private = median(&mapped, "rss_anon_mb");
+    println!(
+        "  worker start that maps the file: {mapped_s:.2} s, private {mapped_private:.0} MB, shared file pages {:.0} MB, peak RSS {:.0} MB",
+        median(&mapped, "rss_file_mb"),
+        median(&mapped, "peak_rss_mb")
     );
     let originals = Store::open_storage(&settings(&dir).storage)
         .and_then(|s| s.original_count())
         .unwrap_or(0);
     println!(
-        "scale_originals={originals} load_index_s={load_index:.2} load_worker_s={load_worker:.2} worker_peak_rss_mb={worker_rss:.0} index_mb={index_mb:.0}"
+        "scale_originals={originals} load_index_s={load_index:.2} load_worker_s={load_worker:.2} worker_peak_rss_mb={worker_rss:.0} index_mb={index_mb:.0} mapped_start_s={mapped_s:.2} mapped_private_mb={mapped_private:.0}"
     );
 }

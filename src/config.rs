@@ -2934,6 +2934,15 @@ partial_min_paragraphs = 0
         assert_eq!(s.originals.paths, vec![PathBuf::from("/srv/archive")]);
         assert_eq!(s.originals.refresh, Duration::from_secs(900));
         assert_eq!(s.index.max_distance, 3);
+        assert!(s.index.mapped);
+        assert_eq!(s.index.mapped_dir(&s.storage), s.storage.dir.join("index"));
+        let mapped = format!("{MINIMAL}\n[index]\nmapped = false\ndir = \"idx\"\n");
+        let s = Settings::parse(&mapped, Path::new("/srv")).unwrap();
+        assert!(!s.index.mapped);
+        assert_eq!(s.index.mapped_dir(&s.storage), PathBuf::from("/srv/idx"));
+        let bad = format!("{MINIMAL}\n[index]\nmapped = \"yes\"\ndir = \"\"\n");
+        let got = Settings::parse(&bad, Path::new("/srv")).unwrap_err().to_string();
+        assert!(got.contains("index.mapped") && got.contains("index.dir"), "{got}");
     }
 
     #[test]

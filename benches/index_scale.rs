@@ -163,23 +163,26 @@ fn child(dir: &Path, what: &str) {
         let _ = std::fs::remove_dir_all(s.index.mapped_dir(&s.storage));
     }
     let started = Instant::now();
-    let (index_mb, fingerprints, anchors) = match what {
-        "index" => {
-            let archive = load_archive(&store, &s).expect("load");
-            let (f, a) = archive.index.len();
-            (archive.index.memory_bytes() as f64 / 1e6, f, a)
-        }
-        "worker" => {
-            let detector = Detector::load(&store, &s).expect("load");
-            let (f, a) = detector.index_len();
-            (0.0, f, a)
-        }
-        _ => {
-            let detector = Detector::load_mapped(&store, &s).expect("load");
-            let (f, a) = detector.index_len();
-            (0.0, f, a)
-        }
-    };
+    // What was loaded stays alive (`_held`) until the memory is read below.
+    let (index_mb, fingerprints, anchors, _held): (f64, usize, usize, Box<dyn std::any::Any>) =
+        match what {
+            "index" => {
+                let archive = load_archive(&store, &s).expect("load");
+                let (f, a) = archive.index.len();
+                let mb = archive.index.memory_bytes() as f64 / 1e6;
+                (mb, f, a, Box::new(archive))
+            }
+            "worker" => {
+                let detector = Detector::load(&store, &s).expect("load");
+                let (f, a) = detector.index_len();
+                (0.0, f, a, Box::new(detector))
+            }
+            _ => {
+                let detector = Detector::load_mapped(&store, &s).expect("load");
+                let (f, a) = detector.index_len();
+                (0.0, f, a, Box::new(detector))
+            }
+        };
     let seconds = started.elapsed().as_secs_f64();
     let file_mb = std::fs::read_dir(s.index.mapped_dir(&s.storage))
         .map(|d| {

@@ -228,9 +228,9 @@ impl Detector {
         crate::evidence::provenance::warm_up();
         let rules = UrlRules::from_settings(&settings.crawl);
         let own_urls = store
-            .list_originals()?
+            .original_urls()?
             .iter()
-            .filter_map(|o| Url::parse(&o.url).ok())
+            .filter_map(|u| Url::parse(u).ok())
             .filter_map(|u| normalize(&u, &rules).ok())
             .map(|u| dedupe_key(&u))
             .collect();

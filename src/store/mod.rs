@@ -1107,6 +1107,23 @@ impl Store {
             .map_err(|e| self.err(e))
     }
 
+    /// Every original's URL, in no particular order: what detection needs to tell the
+    /// outlet's own pages, without [`Store::list_originals`]'s join to the versions
+    /// (which measures every text: seconds at a million originals).
+    ///
+    /// # Errors
+    /// [`StoreError`] when the database cannot be read.
+    pub fn original_urls(&self) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT url FROM originals")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| r.get(0))
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+
     /// All originals, newest first by first-seen time.
     ///
     /// # Errors
@@ -1584,6 +1601,9 @@ mod tests {
                 )
                 .unwrap();
             assert_eq!(store.archive_generation().unwrap(), start + 4, "batch");
+            let mut urls = store.original_urls().unwrap();
+            urls.sort();
+            assert_eq!(urls, ["https://x.example/1", "https://x.example/2", "https://x.example/3"]);
             // Another process sees the same counter.
             let other = store.location().open().unwrap();
             assert_eq!(other.archive_generation().unwrap(), start + 4);

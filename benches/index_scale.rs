@@ -235,7 +235,10 @@ fn main() {
         return;
     }
     // `cargo bench` passes `--bench`; a filter that names another benchmark skips this.
-    if std::env::args().skip(1).any(|a| !a.starts_with('-') && a != "index_scale") {
+    if std::env::args()
+        .skip(1)
+        .any(|a| !a.starts_with('-') && a != "index_scale")
+    {
         return;
     }
     let Ok(corpus) = std::fs::read_to_string(CORPUS) else {

@@ -569,7 +569,9 @@ impl Default for IndexSettings {
 impl IndexSettings {
     /// The mapped index file's folder (see [`IndexSettings::dir`]).
     pub fn mapped_dir(&self, storage: &Storage) -> PathBuf {
-        self.dir.clone().unwrap_or_else(|| storage.dir.join("index"))
+        self.dir
+            .clone()
+            .unwrap_or_else(|| storage.dir.join("index"))
     }
 }
 
@@ -2941,8 +2943,13 @@ partial_min_paragraphs = 0
         assert!(!s.index.mapped);
         assert_eq!(s.index.mapped_dir(&s.storage), PathBuf::from("/srv/idx"));
         let bad = format!("{MINIMAL}\n[index]\nmapped = \"yes\"\ndir = \"\"\n");
-        let got = Settings::parse(&bad, Path::new("/srv")).unwrap_err().to_string();
-        assert!(got.contains("index.mapped") && got.contains("index.dir"), "{got}");
+        let got = Settings::parse(&bad, Path::new("/srv"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            got.contains("index.mapped") && got.contains("index.dir"),
+            "{got}"
+        );
     }
 
     #[test]

@@ -166,7 +166,10 @@ impl ArchiveIndex {
 
     /// Number of segment fingerprints and of distinct anchors indexed.
     pub fn len(&self) -> (usize, usize) {
-        (self.segments.len(), self.anchor_keys.len() + self.recent_pairs)
+        (
+            self.segments.len(),
+            self.anchor_keys.len() + self.recent_pairs,
+        )
     }
 
     /// True when nothing is indexed.
@@ -357,7 +360,10 @@ mod tests {
         }
         assert!(index.lookup(&fp).is_empty());
         index.merge_recent();
-        assert_eq!((&*index.anchor_keys, &*index.anchor_ids), (&[42][..], &[COMMON][..]));
+        assert_eq!(
+            (&*index.anchor_keys, &*index.anchor_ids),
+            (&[42][..], &[COMMON][..])
+        );
         index.add_anchor(42, 999);
         assert!(index.lookup(&fp).is_empty());
         // In bulk.

@@ -149,7 +149,10 @@ mod tests {
             Column::<u64>::view(&bytes, base + 8, 6).is_none(),
             "past the end"
         );
-        assert!(Column::<u64>::view(&bytes, 0, usize::MAX).is_none(), "overflow");
+        assert!(
+            Column::<u64>::view(&bytes, 0, usize::MAX).is_none(),
+            "overflow"
+        );
         assert_eq!(col.heap_bytes(), 0);
         let mut owned = col.clone();
         owned.to_mut().push(9);

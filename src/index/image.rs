@@ -283,7 +283,11 @@ pub fn read(bytes: &SharedBytes) -> Result<(ArchiveIndex, i64), ImageError> {
 }
 
 /// A view of the next `len` values at `*at`, which moves past them and their padding.
-fn take<T: Plain>(bytes: &SharedBytes, at: &mut usize, len: usize) -> Result<Column<T>, ImageError> {
+fn take<T: Plain>(
+    bytes: &SharedBytes,
+    at: &mut usize,
+    len: usize,
+) -> Result<Column<T>, ImageError> {
     let column = Column::view(bytes, *at, len).ok_or(ImageError::Malformed(
         "a section runs past the end of the file",
     ))?;

@@ -96,7 +96,11 @@ pub fn publish(
     generation: i64,
 ) -> Result<PathBuf, MappedError> {
     let path = dir.join(file_name(k, generation));
-    let temp = dir.join(format!("{}.tmp.{}", file_name(k, generation), std::process::id()));
+    let temp = dir.join(format!(
+        "{}.tmp.{}",
+        file_name(k, generation),
+        std::process::id()
+    ));
     let file = File::create(&temp).map_err(io(&temp))?;
     let mut out = BufWriter::with_capacity(1 << 20, file);
     image::write(index, generation, &mut out).map_err(|e| match e {
@@ -109,12 +113,10 @@ pub fn publish(
             source,
         },
     })?;
-    let file = out
-        .into_inner()
-        .map_err(|e| MappedError::Io {
-            path: temp.clone(),
-            source: e.into_error(),
-        })?;
+    let file = out.into_inner().map_err(|e| MappedError::Io {
+        path: temp.clone(),
+        source: e.into_error(),
+    })?;
     file.sync_all().map_err(io(&temp))?;
     drop(file);
     std::fs::rename(&temp, &path).map_err(io(&path))?;
@@ -360,7 +362,10 @@ mod tests {
         };
         let name = path.display().to_string();
         let cut = refused(&good[..good.len() - 100]);
-        assert!(cut.starts_with(&format!("{name}: refused: truncated: ")), "{cut}");
+        assert!(
+            cut.starts_with(&format!("{name}: refused: truncated: ")),
+            "{cut}"
+        );
         assert!(refused(&good[..10]).contains("truncated: 10 bytes where 64"));
         assert!(refused(&[]).contains("truncated: 0 bytes"));
         let mut flipped = good.clone();
@@ -375,12 +380,18 @@ mod tests {
         assert!(refused(&magic).ends_with("not a copyhound index file (bad magic)"));
         let mut version = good.clone();
         version[8] = 99;
-        assert!(refused(&version).ends_with("index format version 99, this copyhound reads version 1"));
+        assert!(
+            refused(&version).ends_with("index format version 99, this copyhound reads version 1")
+        );
         // A bad layout behind a valid checksum: the header is not summed, so change the
         // table count alone.
         let mut layout = good.clone();
         layout[20] = 0;
-        assert!(refused(&layout).contains("invalid layout"), "{}", refused(&layout));
+        assert!(
+            refused(&layout).contains("invalid layout"),
+            "{}",
+            refused(&layout)
+        );
         std::fs::write(&path, &good).unwrap();
         assert!(open(&path).is_ok());
     }

@@ -1118,9 +1118,7 @@ impl Store {
             .conn
             .prepare("SELECT url FROM originals")
             .map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map([], |r| r.get(0))
-            .map_err(|e| self.err(e))?;
+        let rows = stmt.query_map([], |r| r.get(0)).map_err(|e| self.err(e))?;
         rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
     }
 
@@ -1589,7 +1587,11 @@ mod tests {
             store
                 .upsert_original(&article("https://x.example/1", "abcd"), now)
                 .unwrap();
-            assert_eq!(store.archive_generation().unwrap(), start + 2, "new version");
+            assert_eq!(
+                store.archive_generation().unwrap(),
+                start + 2,
+                "new version"
+            );
             // A batch is one transaction: two new originals, two moves.
             store
                 .upsert_originals(
@@ -1603,7 +1605,14 @@ mod tests {
             assert_eq!(store.archive_generation().unwrap(), start + 4, "batch");
             let mut urls = store.original_urls().unwrap();
             urls.sort();
-            assert_eq!(urls, ["https://x.example/1", "https://x.example/2", "https://x.example/3"]);
+            assert_eq!(
+                urls,
+                [
+                    "https://x.example/1",
+                    "https://x.example/2",
+                    "https://x.example/3"
+                ]
+            );
             // Another process sees the same counter.
             let other = store.location().open().unwrap();
             assert_eq!(other.archive_generation().unwrap(), start + 4);

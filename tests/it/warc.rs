@@ -1525,7 +1525,10 @@ fn a_running_worker_refreshes_its_index(world: &World) {
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
     };
-    wait_for(&|| log_text().contains("index loaded"), "worker never loaded");
+    wait_for(
+        &|| log_text().contains("index loaded"),
+        "worker never loaded",
+    );
 
     // A new original (one of the pages the world left out), ingested by another process.
     let late = &world.unrelated[0];
@@ -1548,9 +1551,7 @@ fn a_running_worker_refreshes_its_index(world: &World) {
     let out = world.run(&["scan-warc", "--enqueue", file.to_str().unwrap()]);
     assert!(out.status.success(), "{}", stderr(&out));
     wait_for(
-        &|| {
-            json(&world.run(&["queue", "status", "--json"]))["counts"]["done"] == 1
-        },
+        &|| json(&world.run(&["queue", "status", "--json"]))["counts"]["done"] == 1,
         "the queued file was never done",
     );
     // SAFETY: kill(2) with the pid of a child we spawned and have not reaped.
@@ -1558,10 +1559,7 @@ fn a_running_worker_refreshes_its_index(world: &World) {
     assert_eq!(rc, 0);
     assert!(child.wait().unwrap().success());
     let text = log_text();
-    assert!(
-        text.contains("originals changed; index reloaded"),
-        "{text}"
-    );
+    assert!(text.contains("originals changed; index reloaded"), "{text}");
     assert_eq!(
         world.matches(),
         vec![(url.to_string(), "copy".to_string())],

@@ -8,6 +8,11 @@
 //! that dies stops renewing, and once the lease runs out the next claim takes the file
 //! and resumes it from its last checkpoint. A worker that finds at a renewal that its
 //! lease was taken stops scanning that file at once and leaves it to the new holder.
+//!
+//! Before each claim the worker compares the store's change counter with the one its
+//! archive was loaded at, and reloads when the originals changed, so one ingest reaches
+//! every worker; the index is mapped from the machine's shared file by default
+//! ([`crate::originals::mapped`]).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};

@@ -543,15 +543,35 @@ impl Default for OriginalsSettings {
 }
 
 /// The Hamming index (`[index]`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IndexSettings {
     /// Segment fingerprints within this many differing bits are candidates (0..=6).
     pub max_distance: u32,
+    /// `mapped`: whether `copyhound worker` shares one index file per machine (built
+    /// once per change of the originals, memory-mapped by every worker) instead of
+    /// loading an index of its own from the store.
+    pub mapped: bool,
+    /// `dir`: where that file lives; `None` means `index` under `[storage] dir`. Must be
+    /// a local disk: workers lock it with `flock`.
+    pub dir: Option<PathBuf>,
 }
 
 impl Default for IndexSettings {
     fn default() -> Self {
-        IndexSettings { max_distance: 3 }
+        IndexSettings {
+            max_distance: 3,
+            mapped: true,
+            dir: None,
+        }
+    }
+}
+
+impl IndexSettings {
+    /// The mapped index file's folder (see [`IndexSettings::dir`]).
+    pub fn mapped_dir(&self, storage: &Storage) -> PathBuf {
+        self.dir
+            .clone()
+            .unwrap_or_else(|| storage.dir.join("index"))
     }
 }
 
@@ -935,7 +955,7 @@ impl Settings {
             let storage = root.table("storage", false, |s| parse_storage(s, base_dir));
             let detect = root.table("detect", false, parse_detect);
             let originals = root.table("originals", false, |s| parse_originals(s, base_dir));
-            let index = root.table("index", false, parse_index);
+            let index = root.table("index", false, |s| parse_index(s, base_dir));
             let website = outlet.as_ref().map(|o: &Outlet| o.website.clone());
             let crawl = root
                 .table("crawl", false, |s| parse_crawl(s, website.as_deref()))
@@ -1522,7 +1542,7 @@ fn parse_host_override(s: &mut Section<'_>) -> Option<HostOverride> {
     })
 }
 
-fn parse_index(s: &mut Section<'_>) -> Option<IndexSettings> {
+fn parse_index(s: &mut Section<'_>, base_dir: &Path) -> Option<IndexSettings> {
     let defaults = IndexSettings::default();
     let max_distance = match s.get("max_distance") {
         None => defaults.max_distance,
@@ -1535,7 +1555,20 @@ fn parse_index(s: &mut Section<'_>) -> Option<IndexSettings> {
             return None;
         }
     };
-    Some(IndexSettings { max_distance })
+    let mapped = s.boolean("mapped").unwrap_or(defaults.mapped);
+    let dir = match s.string("dir", false) {
+        None => None,
+        Some(d) if d.trim().is_empty() => {
+            s.problem("dir", "must not be empty".into());
+            return None;
+        }
+        Some(d) => Some(resolve(base_dir, &d)),
+    };
+    Some(IndexSettings {
+        max_distance,
+        mapped,
+        dir,
+    })
 }
 
 fn parse_crawl(s: &mut Section<'_>, website: Option<&str>) -> Option<CrawlSettings> {
@@ -3145,6 +3178,20 @@ partial_min_paragraphs = 0
         assert_eq!(s.originals.paths, vec![PathBuf::from("/srv/archive")]);
         assert_eq!(s.originals.refresh, Duration::from_secs(900));
         assert_eq!(s.index.max_distance, 3);
+        assert!(s.index.mapped);
+        assert_eq!(s.index.mapped_dir(&s.storage), s.storage.dir.join("index"));
+        let mapped = format!("{MINIMAL}\n[index]\nmapped = false\ndir = \"idx\"\n");
+        let s = Settings::parse(&mapped, Path::new("/srv")).unwrap();
+        assert!(!s.index.mapped);
+        assert_eq!(s.index.mapped_dir(&s.storage), PathBuf::from("/srv/idx"));
+        let bad = format!("{MINIMAL}\n[index]\nmapped = \"yes\"\ndir = \"\"\n");
+        let got = Settings::parse(&bad, Path::new("/srv"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            got.contains("index.mapped") && got.contains("index.dir"),
+            "{got}"
+        );
     }
 
     #[test]

@@ -160,10 +160,14 @@ impl Daemon {
         let started = Instant::now();
         let storage = settings.storage.clone();
         let load_settings = settings.clone();
-        let (originals, index_len) = tokio::task::spawn_blocking(move || {
+        let (originals, index_len, generation) = tokio::task::spawn_blocking(move || {
             let store = Store::open_storage(&storage)?;
             let archive = load_archive(&store, &load_settings)?;
-            Ok::<_, DaemonError>((store.original_count()?, archive.index.len()))
+            Ok::<_, DaemonError>((
+                store.original_count()?,
+                archive.index.len(),
+                archive.generation,
+            ))
         })
         .await??;
         metrics.set_originals(originals);
@@ -194,6 +198,7 @@ impl Daemon {
                 token.clone(),
                 Arc::clone(&metrics),
                 passes_tx,
+                generation,
             ),
         );
         spawn_named(
@@ -459,6 +464,7 @@ async fn refresh_loop(
     token: CancellationToken,
     metrics: Arc<Metrics>,
     passes: watch::Sender<u64>,
+    loaded: i64,
 ) {
     let storage = settings.borrow().storage.clone();
     let mut store = match Store::open_storage(&storage) {
@@ -469,6 +475,8 @@ async fn refresh_loop(
             return;
         }
     };
+    // The change counter when the index size in the metrics was last measured.
+    let mut measured = Some(loaded);
     loop {
         let current = settings.borrow().clone();
         let started = Instant::now();
@@ -491,13 +499,19 @@ async fn refresh_loop(
                 if let Ok(n) = store.original_count() {
                     metrics.set_originals(n);
                 }
-                if summary.new + summary.updated > 0 {
+                // The change counter, not this pass's counts: another process (an
+                // `ingest` from cron, a second daemon) may have changed the originals.
+                let moved = store
+                    .archive_generation()
+                    .map_or(true, |g| Some(g) != measured);
+                if moved {
                     // The next crawl cycle loads the new index from the store; this
                     // publishes its size now.
                     match tokio::task::block_in_place(|| load_archive(&store, &current)) {
                         Ok(archive) => {
                             let (f, a) = archive.index.len();
                             metrics.set_index(f, a);
+                            measured = Some(archive.generation);
                         }
                         Err(err) => tracing::warn!(error = %err, "cannot measure the index"),
                     }

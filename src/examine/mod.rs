@@ -204,14 +204,34 @@ impl Detector {
     /// # Errors
     /// [`ExamineError`] when the store cannot be read.
     pub fn load(store: &Store, settings: &Settings) -> Result<Detector, ExamineError> {
+        Detector::with_archive(store, settings, load_archive(store, settings)?)
+    }
+
+    /// [`Detector::load`] with the index mapped from the machine's shared index file
+    /// (`[index] dir`, see [`crate::originals::mapped`]), built first when it is missing
+    /// or out of date: what a `copyhound worker` does.
+    ///
+    /// # Errors
+    /// [`ExamineError`] when the store cannot be read or the index file cannot be made.
+    pub fn load_mapped(store: &Store, settings: &Settings) -> Result<Detector, ExamineError> {
+        let dir = settings.index.mapped_dir(&settings.storage);
+        let archive = crate::originals::mapped::load(store, settings, &dir)?;
+        Detector::with_archive(store, settings, archive)
+    }
+
+    /// The detector around an archive already loaded.
+    fn with_archive(
+        store: &Store,
+        settings: &Settings,
+        archive: Archive,
+    ) -> Result<Detector, ExamineError> {
         // The binary's digest for the evidence's provenance, hashed before it is needed.
         crate::evidence::provenance::warm_up();
-        let archive = load_archive(store, settings)?;
         let rules = UrlRules::from_settings(&settings.crawl);
         let own_urls = store
-            .list_originals()?
+            .original_urls()?
             .iter()
-            .filter_map(|o| Url::parse(&o.url).ok())
+            .filter_map(|u| Url::parse(u).ok())
             .filter_map(|u| normalize(&u, &rules).ok())
             .map(|u| dedupe_key(&u))
             .collect();
@@ -251,6 +271,17 @@ impl Detector {
                 webhooks: settings.notify.webhooks.clone(),
             },
         })
+    }
+
+    /// The store's change counter as it was when this detector's archive was loaded
+    /// (see [`Store::archive_generation`]).
+    pub fn generation(&self) -> i64 {
+        self.archive.generation
+    }
+
+    /// Segment fingerprints and anchor pairs in the archive's index.
+    pub fn index_len(&self) -> (usize, usize) {
+        self.archive.index.len()
     }
 
     /// The archive's boilerplate (learned frequent sentences and notice markers).

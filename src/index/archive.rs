@@ -12,6 +12,7 @@
 
 use std::collections::HashMap;
 
+use super::column::Column;
 use super::{HammingIndex, IndexError, Match};
 use crate::fingerprint::Fingerprint;
 
@@ -35,10 +36,13 @@ pub struct Candidate {
 
 /// Both indexes over the archive.
 pub struct ArchiveIndex {
-    segments: HammingIndex,
-    /// `(anchor, original)` pairs sorted by anchor: 12 bytes per pair, built by one sort at
-    /// start-up. An anchor in too many originals keeps one pair, with the id [`COMMON`].
-    anchors: Vec<(u64, u32)>,
+    pub(super) segments: HammingIndex,
+    /// `(anchor, original)` pairs sorted by anchor, as two parallel arrays (12 bytes per
+    /// pair), built by one sort at start-up. An anchor in too many originals keeps one
+    /// pair, with the id [`COMMON`].
+    pub(super) anchor_keys: Column<u64>,
+    /// The originals of `anchor_keys`, pair by pair.
+    pub(super) anchor_ids: Column<u32>,
     /// Pairs inserted since the last merge into `anchors` (incremental ingest).
     recent: HashMap<u64, Vec<u32>>,
     /// Number of pairs in `recent`.
@@ -53,7 +57,7 @@ impl std::fmt::Debug for ArchiveIndex {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ArchiveIndex")
             .field("segments", &self.segments.len())
-            .field("anchors", &(self.anchors.len() + self.recent_pairs))
+            .field("anchors", &(self.anchor_keys.len() + self.recent_pairs))
             .finish()
     }
 }
@@ -69,12 +73,38 @@ impl ArchiveIndex {
         segments: Vec<(u64, u32)>,
         anchors: impl IntoIterator<Item = (u64, u32)>,
     ) -> Result<ArchiveIndex, IndexError> {
+        let (anchor_keys, anchor_ids) = sorted_pairs(anchors.into_iter().collect());
         Ok(ArchiveIndex {
             segments: HammingIndex::build(max_distance, segments)?,
-            anchors: sorted_pairs(anchors.into_iter().collect()),
+            anchor_keys: anchor_keys.into(),
+            anchor_ids: anchor_ids.into(),
             recent: HashMap::new(),
             recent_pairs: 0,
         })
+    }
+
+    /// An index from parts read back from an image ([`super::image::read`]).
+    pub(super) fn from_parts(
+        segments: HammingIndex,
+        anchor_keys: Column<u64>,
+        anchor_ids: Column<u32>,
+    ) -> ArchiveIndex {
+        ArchiveIndex {
+            segments,
+            anchor_keys,
+            anchor_ids,
+            recent: HashMap::new(),
+            recent_pairs: 0,
+        }
+    }
+
+    /// Moves every incremental insert into the sorted arrays (before an image is written,
+    /// which holds only those).
+    pub fn compact(&mut self) {
+        self.segments.compact();
+        if self.recent_pairs > 0 {
+            self.merge_recent();
+        }
     }
 
     /// An empty index.
@@ -100,7 +130,7 @@ impl ArchiveIndex {
     }
 
     fn add_anchor(&mut self, anchor: u64, original: u32) {
-        if self.main_postings(anchor) == [(anchor, COMMON)] {
+        if self.main_postings(anchor) == [COMMON] {
             return;
         }
         let postings = self.recent.entry(anchor).or_default();
@@ -108,41 +138,51 @@ impl ArchiveIndex {
             postings.push(original);
             self.recent_pairs += 1;
         }
-        if self.recent_pairs >= MIN_MERGE_PAIRS.max(self.anchors.len() / 8) {
+        if self.recent_pairs >= MIN_MERGE_PAIRS.max(self.anchor_keys.len() / 8) {
             self.merge_recent();
         }
     }
 
     fn merge_recent(&mut self) {
-        let mut pairs = std::mem::take(&mut self.anchors);
+        let keys = std::mem::take(&mut self.anchor_keys);
+        let ids = std::mem::take(&mut self.anchor_ids);
+        let mut pairs: Vec<(u64, u32)> = keys.iter().copied().zip(ids.iter().copied()).collect();
+        drop((keys, ids));
         for (anchor, originals) in self.recent.drain() {
             pairs.extend(originals.into_iter().map(|o| (anchor, o)));
         }
         self.recent_pairs = 0;
-        self.anchors = sorted_pairs(pairs);
+        let (keys, ids) = sorted_pairs(pairs);
+        self.anchor_keys = keys.into();
+        self.anchor_ids = ids.into();
     }
 
-    /// The sorted pairs of one anchor.
-    fn main_postings(&self, anchor: u64) -> &[(u64, u32)] {
-        let start = self.anchors.partition_point(|&(a, _)| a < anchor);
-        let end = start + self.anchors[start..].partition_point(|&(a, _)| a == anchor);
-        &self.anchors[start..end]
+    /// The originals of one anchor in the sorted pairs (`[COMMON]` for a common one).
+    fn main_postings(&self, anchor: u64) -> &[u32] {
+        let start = self.anchor_keys.partition_point(|&a| a < anchor);
+        let end = start + self.anchor_keys[start..].partition_point(|&a| a == anchor);
+        self.anchor_ids.get(start..end).unwrap_or(&[])
     }
 
     /// Number of segment fingerprints and of distinct anchors indexed.
     pub fn len(&self) -> (usize, usize) {
-        (self.segments.len(), self.anchors.len() + self.recent_pairs)
+        (
+            self.segments.len(),
+            self.anchor_keys.len() + self.recent_pairs,
+        )
     }
 
     /// True when nothing is indexed.
     pub fn is_empty(&self) -> bool {
-        self.segments.is_empty() && self.anchors.is_empty()
+        self.segments.is_empty() && self.anchor_keys.is_empty() && self.recent_pairs == 0
     }
 
-    /// Approximate heap size in bytes.
+    /// Approximate heap size in bytes (arrays viewed in a mapped index file are not
+    /// counted: their pages are the file's, shared by every process mapping it).
     pub fn memory_bytes(&self) -> usize {
         self.segments.memory_bytes()
-            + self.anchors.capacity() * std::mem::size_of::<(u64, u32)>()
+            + self.anchor_keys.heap_bytes()
+            + self.anchor_ids.heap_bytes()
             + self.recent.capacity() * (8 + std::mem::size_of::<Vec<u32>>() + 8)
             + self
                 .recent
@@ -158,8 +198,7 @@ impl ArchiveIndex {
         anchors.iter().any(|&anchor| {
             let main = self.main_postings(anchor);
             let recent = self.recent.get(&anchor).map_or(0, Vec::len);
-            let common =
-                main == [(anchor, COMMON)] || main.len() + recent > MAX_ORIGINALS_PER_ANCHOR;
+            let common = main == [COMMON] || main.len() + recent > MAX_ORIGINALS_PER_ANCHOR;
             !common && main.len() + recent > 0
         })
     }
@@ -180,10 +219,10 @@ impl ArchiveIndex {
             let recent = self.recent.get(&anchor).map_or(&[][..], Vec::as_slice);
             // A common anchor (marked, or grown common since the last merge) is no
             // evidence of anything.
-            if main == [(anchor, COMMON)] || main.len() + recent.len() > MAX_ORIGINALS_PER_ANCHOR {
+            if main == [COMMON] || main.len() + recent.len() > MAX_ORIGINALS_PER_ANCHOR {
                 continue;
             }
-            for original in main.iter().map(|&(_, o)| o).chain(recent.iter().copied()) {
+            for original in main.iter().chain(recent).copied() {
                 entry(&mut found, original).anchor_hits += 1;
             }
         }
@@ -202,24 +241,31 @@ impl ArchiveIndex {
 const COMMON: u32 = u32::MAX;
 
 /// Sorts and deduplicates `(anchor, original)` pairs, collapsing each anchor found in more
-/// than [`MAX_ORIGINALS_PER_ANCHOR`] originals into one `(anchor, COMMON)` pair.
-fn sorted_pairs(mut pairs: Vec<(u64, u32)>) -> Vec<(u64, u32)> {
+/// than [`MAX_ORIGINALS_PER_ANCHOR`] originals into one `(anchor, COMMON)` pair; the
+/// result as parallel arrays of anchors and originals.
+fn sorted_pairs(mut pairs: Vec<(u64, u32)>) -> (Vec<u64>, Vec<u32>) {
     pairs.sort_unstable();
     pairs.dedup();
-    let mut out = Vec::with_capacity(pairs.len());
+    // Compacted in place: the write cursor never passes the read cursor, so the pairs
+    // need no second copy at their largest.
+    let mut kept = 0;
     let mut i = 0;
     while i < pairs.len() {
         let anchor = pairs[i].0;
         let run = pairs[i..].partition_point(|&(a, _)| a == anchor);
         if run > MAX_ORIGINALS_PER_ANCHOR || pairs[i + run - 1].1 == COMMON {
-            out.push((anchor, COMMON));
+            pairs[kept] = (anchor, COMMON);
+            kept += 1;
         } else {
-            out.extend_from_slice(&pairs[i..i + run]);
+            pairs.copy_within(i..i + run, kept);
+            kept += run;
         }
         i += run;
     }
-    out.shrink_to_fit();
-    out
+    pairs.truncate(kept);
+    let keys = pairs.iter().map(|&(a, _)| a).collect();
+    let ids = pairs.iter().map(|&(_, o)| o).collect();
+    (keys, ids)
 }
 
 fn entry(found: &mut HashMap<u32, Candidate>, original: u32) -> &mut Candidate {
@@ -314,7 +360,10 @@ mod tests {
         }
         assert!(index.lookup(&fp).is_empty());
         index.merge_recent();
-        assert_eq!(index.anchors, vec![(42, COMMON)]);
+        assert_eq!(
+            (&*index.anchor_keys, &*index.anchor_ids),
+            (&[42][..], &[COMMON][..])
+        );
         index.add_anchor(42, 999);
         assert!(index.lookup(&fp).is_empty());
         // In bulk.

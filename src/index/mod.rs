@@ -44,12 +44,15 @@
 //! on an async runtime should insert from a blocking task.
 
 pub mod archive;
+mod column;
+pub mod image;
 mod layout;
 mod table;
 
 #[cfg(test)]
 mod tests;
 
+pub use column::SharedBytes;
 pub use layout::{MAX_DISTANCE, MAX_TABLES};
 
 use layout::{Layout, Radii};

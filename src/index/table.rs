@@ -7,6 +7,8 @@
 //! directory, a short binary search inside one bucket. It never decides which entries
 //! match a query: it only hands back index ranges.
 
+use super::column::Column;
+
 /// Fingerprints and ids in structure-of-arrays form, sorted by block key (the top
 /// `width` bits of the rotated fingerprint); the order within a key is unspecified.
 #[derive(Debug, Clone, Default)]
@@ -14,15 +16,15 @@ pub(crate) struct Table {
     /// Rotated fingerprints, ascending by block key. Scanning these alone (8 bytes per candidate) is
     /// what keeps a query's candidate check inside few cache lines; ids are only read for
     /// matches.
-    pub rotated: Vec<u64>,
+    pub rotated: Column<u64>,
     /// Payload ids, parallel to `rotated`.
-    pub ids: Vec<u32>,
+    pub ids: Column<u32>,
     /// `offsets[b]..offsets[b + 1]` is the range of bucket `b`, where a bucket is the top
     /// `bucket_bits` bits of a rotated fingerprint. Always `2^bucket_bits + 1` long.
-    offsets: Vec<u32>,
+    pub offsets: Column<u32>,
     /// Number of directory bits; never more than the block width, so that one probe key
     /// always falls in exactly one bucket.
-    bucket_bits: u32,
+    pub bucket_bits: u32,
 }
 
 /// Directory size cap: 2^24 offsets are 64 MiB, reached only past ~67M entries.
@@ -46,9 +48,9 @@ impl Table {
     /// An empty table with a one-bucket directory.
     pub(crate) fn new() -> Self {
         Self {
-            rotated: Vec::new(),
-            ids: Vec::new(),
-            offsets: vec![0, 0],
+            rotated: Column::default(),
+            ids: Column::default(),
+            offsets: vec![0, 0].into(),
             bucket_bits: 0,
         }
     }
@@ -60,7 +62,7 @@ impl Table {
 
     /// Heap bytes held, counting allocated capacity.
     pub(crate) fn memory_bytes(&self) -> usize {
-        self.rotated.capacity() * 8 + self.ids.capacity() * 4 + self.offsets.capacity() * 4
+        self.rotated.heap_bytes() + self.ids.heap_bytes() + self.offsets.heap_bytes()
     }
 
     /// Builds a table for a block `width` bits wide that starts `rotation` bits below the
@@ -101,9 +103,9 @@ impl Table {
         }
         drop(cursor);
         let mut table = Self {
-            rotated,
-            ids,
-            offsets,
+            rotated: rotated.into(),
+            ids: ids.into(),
+            offsets: offsets.into(),
             bucket_bits: bits,
         };
         if width > bits {
@@ -116,13 +118,13 @@ impl Table {
     fn sort_buckets_by_key(&mut self, width: u32) {
         let shift = 64 - width;
         let mut staged: Vec<(u64, u32)> = Vec::new();
+        let (all_rotated, all_ids) = (self.rotated.to_mut(), self.ids.to_mut());
         for bucket in self.offsets.windows(2) {
             let (lo, hi) = (bucket[0] as usize, bucket[1] as usize);
             if hi - lo < 2 {
                 continue;
             }
-            let (Some(rotated), Some(ids)) =
-                (self.rotated.get_mut(lo..hi), self.ids.get_mut(lo..hi))
+            let (Some(rotated), Some(ids)) = (all_rotated.get_mut(lo..hi), all_ids.get_mut(lo..hi))
             else {
                 continue;
             };
@@ -154,25 +156,25 @@ impl Table {
         let shift = 64 - width;
         let old = self.rotated.len();
         let add = add_rotated.len().min(add_ids.len());
-        self.rotated.reserve_exact(add);
-        self.ids.reserve_exact(add);
-        self.rotated.resize(old + add, 0);
-        self.ids.resize(old + add, 0);
+        let (rotated, ids) = (self.rotated.to_mut(), self.ids.to_mut());
+        rotated.reserve_exact(add);
+        ids.reserve_exact(add);
+        rotated.resize(old + add, 0);
+        ids.resize(old + add, 0);
         let (mut i, mut j, mut w) = (old, add, old + add);
         // Loop invariant: slots `w..` are final and `i + j == w`, so the write at `w - 1`
         // never overwrites an old entry that has not been moved yet.
         while j > 0 {
-            let take_old =
-                i > 0 && shr(self.rotated[i - 1], shift) > shr(add_rotated[j - 1], shift);
+            let take_old = i > 0 && shr(rotated[i - 1], shift) > shr(add_rotated[j - 1], shift);
             w -= 1;
             if take_old {
                 i -= 1;
-                self.rotated[w] = self.rotated[i];
-                self.ids[w] = self.ids[i];
+                rotated[w] = rotated[i];
+                ids[w] = ids[i];
             } else {
                 j -= 1;
-                self.rotated[w] = add_rotated[j];
-                self.ids[w] = add_ids[j];
+                rotated[w] = add_rotated[j];
+                ids[w] = add_ids[j];
             }
         }
         self.rebuild_directory(width);
@@ -180,10 +182,9 @@ impl Table {
 
     /// Removes all entries but keeps the allocations, for the delta level that refills.
     pub(crate) fn clear(&mut self) {
-        self.rotated.clear();
-        self.ids.clear();
-        self.offsets.clear();
-        self.offsets.extend_from_slice(&[0, 0]);
+        self.rotated.to_mut().clear();
+        self.ids.to_mut().clear();
+        self.offsets = vec![0, 0].into();
         self.bucket_bits = 0;
     }
 
@@ -192,16 +193,15 @@ impl Table {
         let bits = bucket_bits_for(self.rotated.len(), width);
         let shift = 64 - bits;
         let buckets = 1usize << bits;
-        self.offsets.clear();
-        self.offsets.resize(buckets + 1, 0);
-        for &r in &self.rotated {
+        let mut offsets = vec![0u32; buckets + 1];
+        for &r in self.rotated.iter() {
             // As in `build`: the bucket has at most `bits` bits.
-            self.offsets[shr(r, shift) as usize + 1] += 1;
+            offsets[shr(r, shift) as usize + 1] += 1;
         }
         for b in 0..buckets {
-            self.offsets[b + 1] += self.offsets[b];
+            offsets[b + 1] += offsets[b];
         }
-        self.offsets.shrink_to_fit();
+        self.offsets = offsets.into();
         self.bucket_bits = bits;
     }
 

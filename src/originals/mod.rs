@@ -6,6 +6,7 @@
 //! stored in its own transaction, so an interrupted pass loses at most the article in
 //! flight, and the next pass picks up where it stopped (unchanged articles are no-ops).
 
+pub mod mapped;
 pub mod meta;
 pub mod prepare;
 pub mod sources;
@@ -97,6 +98,8 @@ pub enum IngestError {
     Fetch(#[from] crate::fetch::FetchError),
     #[error(transparent)]
     Index(#[from] crate::index::IndexError),
+    #[error("index file {0}")]
+    Mapped(#[from] mapped::MappedError),
     #[error("original id {id} does not fit the in-memory index (ids up to 4294967294)")]
     IdOutOfRange { id: i64 },
 }
@@ -319,6 +322,9 @@ pub struct Archive {
     pub index: ArchiveIndex,
     /// Sentences learned as boilerplate, plus the built-in notice markers.
     pub boilerplate: Boilerplate,
+    /// The store's change counter ([`Store::archive_generation`]) read before the index
+    /// was: when the store's has moved past it, the index may lack originals.
+    pub generation: i64,
 }
 
 /// Loads the index and the learned boilerplate from the store (start-up of `scan`, the
@@ -327,6 +333,9 @@ pub struct Archive {
 /// # Errors
 /// [`IngestError`] when the store cannot be read or holds ids the index cannot address.
 pub fn load_archive(store: &Store, settings: &Settings) -> Result<Archive, IngestError> {
+    // Read first: a change committed while the rows below are read moves the counter
+    // past this value, so it costs one extra reload later, never a missed one.
+    let generation = store.archive_generation()?;
     let mut segments = store.current_whole_fingerprints()?;
     segments.extend(store.current_segment_fingerprints()?);
     let segments = segments
@@ -341,7 +350,11 @@ pub fn load_archive(store: &Store, settings: &Settings) -> Result<Archive, Inges
     let index = ArchiveIndex::build(settings.index.max_distance, segments, anchors)?;
     let boilerplate =
         Boilerplate::new(store.frequent_sentences(settings.originals.boilerplate_min_originals)?);
-    Ok(Archive { index, boilerplate })
+    Ok(Archive {
+        index,
+        boilerplate,
+        generation,
+    })
 }
 
 /// An original's current version, ready for verification against candidates.

@@ -624,6 +624,19 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX IF NOT EXISTS warc_queue_state ON warc_queue (state, id);
     "#,
+    // The archive's change counter: one row, whose `generation` goes up by one in the
+    // same transaction as every change to what the index of originals is built from
+    // (a new original, a new version of one). Processes that hold an index in memory
+    // (`copyhound worker`) compare it between files and reload when it moved, so one
+    // ingest serves every worker. Only its movement means anything, not its value.
+    r#"
+    CREATE TABLE IF NOT EXISTS archive_generation (
+        singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
+        generation INTEGER NOT NULL
+    );
+    INSERT INTO archive_generation (singleton, generation) VALUES (1, 0)
+        ON CONFLICT (singleton) DO NOTHING;
+    "#,
 ];
 
 /// Why a storage operation failed.
@@ -1094,6 +1107,21 @@ impl Store {
             .map_err(|e| self.err(e))
     }
 
+    /// Every original's URL, in no particular order: what detection needs to tell the
+    /// outlet's own pages, without [`Store::list_originals`]'s join to the versions
+    /// (which measures every text: seconds at a million originals).
+    ///
+    /// # Errors
+    /// [`StoreError`] when the database cannot be read.
+    pub fn original_urls(&self) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT url FROM originals")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt.query_map([], |r| r.get(0)).map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+
     /// All originals, newest first by first-seen time.
     ///
     /// # Errors
@@ -1198,6 +1226,23 @@ impl Store {
              JOIN original_versions v ON v.original_id = o.id AND v.version = o.current_version
              JOIN segments s ON s.version_id = v.id",
         )
+    }
+
+    /// The archive's change counter: it moves with every new original or new version
+    /// (in the transaction that makes the change), so a process holding an index built
+    /// after reading generation `g` is current as long as this still returns `g`. One
+    /// primary-key read, cheap enough to ask between every two files.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the database cannot be read.
+    pub fn archive_generation(&self) -> Result<i64, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT generation FROM archive_generation WHERE singleton = 1",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err(e))
     }
 
     /// The whole-text SimHash of every original's current version, as `(simhash, id)`.
@@ -1334,7 +1379,7 @@ fn upsert_in(
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
         .optional()?;
-    Ok(match existing {
+    let outcome = match existing {
         Some((id, version, sha)) if sha == article.text_sha256 => {
             // The same text, but the judgement of it may have moved (the site's other
             // articles are now known): keep the current version's flags current.
@@ -1380,7 +1425,23 @@ fn upsert_in(
             }
             Upsert::New { id }
         }
-    })
+    };
+    if !matches!(outcome, Upsert::Unchanged { .. }) {
+        bump_generation(tx)?;
+    }
+    Ok(outcome)
+}
+
+/// Moves the archive's change counter (see the `archive_generation` migration). Called
+/// in the transaction that changes the originals, so a reader that sees the new
+/// generation also sees the change, and one that saw the change before it committed
+/// cannot exist.
+fn bump_generation(tx: &Transaction<'_>) -> crate::store::sql::Result<()> {
+    tx.execute(
+        "UPDATE archive_generation SET generation = generation + 1 WHERE singleton = 1",
+        params![],
+    )?;
+    Ok(())
 }
 
 fn insert_version(
@@ -1506,6 +1567,55 @@ mod tests {
                 .unwrap();
             assert_eq!(store.frequent_sentences(2).unwrap().len(), 2);
             assert!(store.frequent_sentences(3).unwrap().is_empty());
+        });
+    }
+
+    /// The change counter moves with every change the index is built from, and with
+    /// nothing else.
+    #[test]
+    fn the_archive_generation_moves_with_every_change_to_the_originals() {
+        crate::store::testdb::on_both(|| {
+            let dir = tempfile::tempdir().unwrap();
+            let mut store = crate::store::testdb::open(dir.path()).unwrap();
+            let now = Utc::now();
+            let start = store.archive_generation().unwrap();
+            let a = article("https://x.example/1", "abc");
+            store.upsert_original(&a, now).unwrap();
+            assert_eq!(store.archive_generation().unwrap(), start + 1, "new");
+            store.upsert_original(&a, now).unwrap();
+            assert_eq!(store.archive_generation().unwrap(), start + 1, "unchanged");
+            store
+                .upsert_original(&article("https://x.example/1", "abcd"), now)
+                .unwrap();
+            assert_eq!(
+                store.archive_generation().unwrap(),
+                start + 2,
+                "new version"
+            );
+            // A batch is one transaction: two new originals, two moves.
+            store
+                .upsert_originals(
+                    &[
+                        article("https://x.example/2", "x"),
+                        article("https://x.example/3", "y"),
+                    ],
+                    now,
+                )
+                .unwrap();
+            assert_eq!(store.archive_generation().unwrap(), start + 4, "batch");
+            let mut urls = store.original_urls().unwrap();
+            urls.sort();
+            assert_eq!(
+                urls,
+                [
+                    "https://x.example/1",
+                    "https://x.example/2",
+                    "https://x.example/3"
+                ]
+            );
+            // Another process sees the same counter.
+            let other = store.location().open().unwrap();
+            assert_eq!(other.archive_generation().unwrap(), start + 4);
         });
     }
 

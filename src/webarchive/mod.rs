@@ -238,7 +238,7 @@ struct Context<'a> {
 impl<'a> Context<'a> {
     fn new(
         settings: &'a Settings,
-        store: &Store,
+        detector: Detector,
         store_location: &'a crate::store::StoreLocation,
         fast_reject: bool,
         handle: &tokio::runtime::Handle,
@@ -247,7 +247,7 @@ impl<'a> Context<'a> {
         Ok(Context {
             settings,
             fast_reject,
-            detector: Detector::load(store, settings)?,
+            detector,
             store_location,
             client: source::client(&crate::originals::user_agent(settings))?,
             handle: handle.clone(),
@@ -293,7 +293,7 @@ pub fn scan(
     let store_location = store.location();
     let ctx = Context::new(
         settings,
-        store,
+        Detector::load(store, settings)?,
         &store_location,
         options.fast_reject,
         handle,

@@ -8,6 +8,11 @@
 //! that dies stops renewing, and once the lease runs out the next claim takes the file
 //! and resumes it from its last checkpoint. A worker that finds at a renewal that its
 //! lease was taken stops scanning that file at once and leaves it to the new holder.
+//!
+//! Before each claim the worker compares the store's change counter with the one its
+//! archive was loaded at, and reloads when the originals changed, so one ingest reaches
+//! every worker; the index is mapped from the machine's shared file by default
+//! ([`crate::originals::mapped`]).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -16,6 +21,7 @@ use chrono::Utc;
 
 use super::{sanitize, Context, FileError, Source, WarcSummary, WebArchiveError};
 use crate::config::Settings;
+use crate::examine::Detector;
 use crate::store::Store;
 
 /// How a worker runs.
@@ -124,15 +130,21 @@ pub fn run(
     let location = store.location();
     let mut ctx = Context::new(
         settings,
-        store,
+        load_detector(store, settings)?,
         &location,
         options.fast_reject,
         handle,
         indicatif::ProgressBar::hidden(),
     )?;
+    tracing::info!(
+        generation = ctx.detector.generation(),
+        seconds = started.elapsed().as_secs_f64(),
+        "index loaded"
+    );
     let mut summary = WorkerSummary::default();
     let worker_id = options.worker_id.as_str();
     while !stop.load(Ordering::Relaxed) {
+        refresh_if_changed(&mut ctx, store, settings)?;
         let now = Utc::now();
         let Some(claim) = store.claim_warc(
             worker_id,
@@ -222,6 +234,44 @@ pub fn run(
     summary.stopped |= stop.load(Ordering::Relaxed);
     summary.scan.seconds = started.elapsed().as_secs_f64();
     Ok(summary)
+}
+
+/// Reloads the archive of originals (and with it everything the detector reads from the
+/// store) when the store's change counter has moved since it was loaded: an ingest run
+/// anywhere after this worker started reaches it before its next file. Between files
+/// only, so one file is scanned against one archive.
+fn refresh_if_changed(
+    ctx: &mut Context<'_>,
+    store: &Store,
+    settings: &Settings,
+) -> Result<(), WebArchiveError> {
+    let current = store.archive_generation()?;
+    let held = ctx.detector.generation();
+    if current == held {
+        return Ok(());
+    }
+    let started = Instant::now();
+    ctx.detector = load_detector(store, settings)?;
+    let (fingerprints, anchors) = ctx.detector.index_len();
+    tracing::info!(
+        from = held,
+        to = ctx.detector.generation(),
+        fingerprints,
+        anchors,
+        seconds = started.elapsed().as_secs_f64(),
+        "originals changed; index reloaded"
+    );
+    Ok(())
+}
+
+/// The detector a worker scans with: its index mapped from the machine's shared index
+/// file (`[index] mapped`, the default), or loaded into this process's memory.
+fn load_detector(store: &Store, settings: &Settings) -> Result<Detector, WebArchiveError> {
+    Ok(if settings.index.mapped {
+        Detector::load_mapped(store, settings)?
+    } else {
+        Detector::load(store, settings)?
+    })
 }
 
 /// Waits `total`, waking early when `stop` is set.

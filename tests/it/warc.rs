@@ -1491,3 +1491,99 @@ fn a_stopped_worker_gives_its_file_back_and_a_missing_file_fails_with_its_reason
         "{text}"
     );
 }
+
+/// A running worker picks up an original ingested after it started: the ingest moves
+/// the store's change counter, the worker reloads its index before its next file, and
+/// the copy in a file queued afterwards is found. Without the reload the worker would
+/// scan that file against the index it loaded at start, which lacks the original.
+fn a_running_worker_refreshes_its_index(world: &World) {
+    let config = world.config.to_str().unwrap().to_string();
+    let log = world.path("worker.log");
+    let mut child = crate::util::copyhound_cmd(&[
+        "worker",
+        "--lease",
+        "3s",
+        "--worker-id",
+        "refresher",
+        "--config",
+        &config,
+    ])
+    .env("RUST_LOG", "info")
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::fs::File::create(&log).unwrap())
+    .spawn()
+    .unwrap();
+    let log_text = || std::fs::read_to_string(&log).unwrap_or_default();
+    let wait_for = |what: &dyn Fn() -> bool, why: &str| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        while !what() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{why}; worker log:\n{}",
+                log_text()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    };
+    wait_for(
+        &|| log_text().contains("index loaded"),
+        "worker never loaded",
+    );
+
+    // A new original (one of the pages the world left out), ingested by another process.
+    let late = &world.unrelated[0];
+    std::fs::write(world.path("archive").join("late.html"), &late.html).unwrap();
+    let out = world.run(&["ingest"]);
+    assert!(
+        stdout(&out).starts_with("ingest: 1 new"),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    // Its copy, in a file queued after the ingest.
+    let url = "https://copier.example/late-copy.html";
+    let pages = vec![(
+        url.to_string(),
+        copier_page(&late.title, &late.paragraphs).into_bytes(),
+    )];
+    let file = world.path("CC-NEWS-late.warc.gz");
+    std::fs::write(&file, cc_news_file(&pages)).unwrap();
+    let out = world.run(&["scan-warc", "--enqueue", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    wait_for(
+        &|| json(&world.run(&["queue", "status", "--json"]))["counts"]["done"] == 1,
+        "the queued file was never done",
+    );
+    // SAFETY: kill(2) with the pid of a child we spawned and have not reaped.
+    let rc = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    assert_eq!(rc, 0);
+    assert!(child.wait().unwrap().success());
+    let text = log_text();
+    assert!(text.contains("originals changed; index reloaded"), "{text}");
+    assert_eq!(
+        world.matches(),
+        vec![(url.to_string(), "copy".to_string())],
+        "{text}"
+    );
+}
+
+#[test]
+fn a_running_worker_finds_copies_of_originals_ingested_after_it_started() {
+    let Some(data) = crate::util::shared_data() else {
+        return;
+    };
+    a_running_worker_refreshes_its_index(&World::new(&data));
+}
+
+#[test]
+fn a_running_worker_on_postgres_finds_copies_of_originals_ingested_after_it_started() {
+    let Some(data) = crate::util::shared_data() else {
+        return;
+    };
+    let Some(cluster) = copyhound::store::testdb::cluster() else {
+        return;
+    };
+    let target = cluster.target(&copyhound::store::testdb::new_database());
+    let world = World::configured(&data, &format!("database_url = \"{}\"", target.url), "");
+    a_running_worker_refreshes_its_index(&world);
+}

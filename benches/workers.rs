@@ -123,11 +123,17 @@ fn run(world: &World, workers: usize) -> (f64, f64) {
     let mut children: Vec<Child> = (0..workers)
         .map(|i| {
             Command::new(BINARY)
-                .args(["worker", "--exit-when-empty", "--lease", "5m", "--worker-id"])
+                .args([
+                    "worker",
+                    "--exit-when-empty",
+                    "--lease",
+                    "5m",
+                    "--worker-id",
+                ])
                 .arg(format!("bench-{i}"))
                 .arg("--config")
                 .arg(&world.config)
-                .env("RUST_LOG", "warn")
+                .env("RUST_LOG", "warn,html5ever=error")
                 .stdout(Stdio::null())
                 .stderr(Stdio::inherit())
                 .spawn()

@@ -2669,7 +2669,9 @@ address = "1 Example Road"
         let url = "postgres://copyhound@db.example/ch";
         let parse = |url: &str, ca: &str| {
             Settings::parse(
-                &format!("{MINIMAL}\n[storage]\ndatabase_url = \"{url}\"\ndatabase_ca_file = \"{ca}\"\n"),
+                &format!(
+                    "{MINIMAL}\n[storage]\ndatabase_url = \"{url}\"\ndatabase_ca_file = \"{ca}\"\n"
+                ),
                 dir.path(),
             )
         };
@@ -2691,7 +2693,10 @@ address = "1 Example Road"
             &format!("{MINIMAL}\n[storage]\ndatabase_ca_file = \"db-ca.pem\"\n"),
             dir.path(),
         ));
-        assert!(p.contains("storage.database_ca_file: needs database_url"), "{p}");
+        assert!(
+            p.contains("storage.database_ca_file: needs database_url"),
+            "{p}"
+        );
     }
 
     #[test]

@@ -233,7 +233,9 @@ pub fn connect(target: &PgTarget) -> Result<postgres::Client, StoreError> {
             let tls = match &target.ca {
                 Some(certs) => {
                     for cert in certs {
-                        roots.add(cert.clone()).map_err(|e| tls_error(e.to_string()))?;
+                        roots
+                            .add(cert.clone())
+                            .map_err(|e| tls_error(e.to_string()))?;
                     }
                     if verify_name {
                         builder.with_root_certificates(roots)
@@ -332,14 +334,17 @@ pub fn describe(error: &postgres::Error) -> String {
             .and_then(|inner| inner.downcast_ref::<rustls::Error>());
         if let Some(rustls::Error::InvalidCertificate(c)) = rustls_error {
             hint = match c {
-                rustls::CertificateError::UnknownIssuer => Some(
+                // A bad signature on a chain that names a trusted CA: another CA of
+                // the same name signed it.
+                rustls::CertificateError::UnknownIssuer
+                | rustls::CertificateError::BadSignature => Some(
                     "the server's certificate is not signed by a CA copyhound trusts \
                      ([storage] database_ca_file, or the public roots without it)",
                 ),
                 rustls::CertificateError::NotValidForName
-                | rustls::CertificateError::NotValidForNameContext { .. } => Some(
-                    "the server's certificate is not for the host named in database_url",
-                ),
+                | rustls::CertificateError::NotValidForNameContext { .. } => {
+                    Some("the server's certificate is not for the host named in database_url")
+                }
                 _ => None,
             };
         }

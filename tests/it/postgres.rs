@@ -457,7 +457,10 @@ fn tls_to_a_server_of_a_private_ca_is_checked_and_encrypted() {
             ("ssl_cert_file", "server.crt"),
             ("ssl_key_file", "server.key"),
         ],
-        &[("server.crt", chain.as_slice()), ("server.key", key.as_slice())],
+        &[
+            ("server.crt", chain.as_slice()),
+            ("server.key", key.as_slice()),
+        ],
     ) else {
         return;
     };
@@ -523,16 +526,20 @@ fn tls_to_a_server_of_a_private_ca_is_checked_and_encrypted() {
         .err()
         .unwrap();
     assert!(
-        wrong_ca.contains("not signed by a CA copyhound trusts") && wrong_ca.contains("UnknownIssuer"),
+        wrong_ca.contains("not signed by a CA copyhound trusts"),
         "{wrong_ca}"
     );
     let public_roots = open("localhost", "require", None).err().unwrap();
     assert!(
-        public_roots.contains("not signed by a CA copyhound trusts"),
+        public_roots.contains("not signed by a CA copyhound trusts")
+            && public_roots.contains("UnknownIssuer"),
         "{public_roots}"
     );
     // A refused connection names the URL and never a password.
-    assert!(wrong_ca.starts_with("postgres://copyhound@localhost:"), "{wrong_ca}");
+    assert!(
+        wrong_ca.starts_with("postgres://copyhound@localhost:"),
+        "{wrong_ca}"
+    );
 
     // A CA file that holds no certificate is a config error naming the key.
     let empty = dir.path().join("empty.pem");

@@ -1586,20 +1586,25 @@ async fn serve_metrics_show_the_archive_file_queue() {
 
     let mut store = Store::open_dir(&desk.state).unwrap();
     let now = chrono::Utc::now();
-    let files: Vec<String> = (0..4).map(|i| format!("/data/CC-NEWS-{i}.warc.gz")).collect();
+    let files: Vec<String> = (0..4)
+        .map(|i| format!("/data/CC-NEWS-{i}.warc.gz"))
+        .collect();
     assert_eq!(store.enqueue_warc(&files, now).unwrap(), 4);
     let lease = now + chrono::Duration::minutes(5);
     let done = store.claim_warc("w1", lease, 1, now).unwrap().unwrap();
-    assert!(store
-        .finish_warc(&done.source, "w1", None, 1, now)
-        .unwrap());
+    assert!(store.finish_warc(&done.source, "w1", None, 1, now).unwrap());
     let failed = store.claim_warc("w1", lease, 1, now).unwrap().unwrap();
     assert!(store
         .finish_warc(&failed.source, "w1", Some("unreadable"), 1, now)
         .unwrap());
     store.claim_warc("w2", lease, 1, now).unwrap().unwrap();
 
-    let want = [("queued", 1), ("in_progress", 1), ("done", 1), ("failed", 1)];
+    let want = [
+        ("queued", 1),
+        ("in_progress", 1),
+        ("done", 1),
+        ("failed", 1),
+    ];
     let deadline = std::time::Instant::now()
         + copyhound::daemon::SERVE_GAUGE_INTERVAL * 3
         + std::time::Duration::from_secs(5);

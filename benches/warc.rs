@@ -13,7 +13,7 @@
 //!
 //! Last line: `warc_records_per_s_per_core=<n> reject_speedup=<ratio>`.
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::Path;
 use std::time::Instant;
 
@@ -32,128 +32,12 @@ const PLANTED: usize = 300;
 
 #[path = "support/mod.rs"]
 mod support;
+#[path = "support/warcfile.rs"]
+mod warcfile;
 
 /// Process CPU time (user + system) in seconds.
 fn cpu_s() -> f64 {
     support::cpu_ms() / 1000.0
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;")
-}
-
-fn copier_page(title: &str, text: &str) -> Vec<u8> {
-    let body: String = text
-        .lines()
-        .map(|p| format!("<p>{}</p>\n", escape(p)))
-        .collect();
-    format!(
-        "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>{t}</title></head><body>\
-         <div class=\"nav\"><a href=\"/\">首页</a> <a href=\"/s/0.html\">要闻</a></div>\
-         <div class=\"article\"><h1>{t}</h1>\n{body}</div>\
-         <div class=\"footer\">转载网 版权所有</div></body></html>",
-        t = escape(title)
-    )
-    .into_bytes()
-}
-
-fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    e.write_all(bytes).expect("gzip");
-    e.finish().expect("gzip")
-}
-
-fn record(warc_type: &str, uri: &str, n: usize, extra: &str, block: &[u8]) -> Vec<u8> {
-    let mut r = format!(
-        "WARC/1.0\r\nWARC-Type: {warc_type}\r\nWARC-Date: 2024-05-01T10:00:00Z\r\n\
-         WARC-Record-ID: <urn:uuid:00000000-0000-4000-8000-{n:012}>\r\n\
-         Content-Length: {}\r\n{extra}WARC-Target-URI: {uri}\r\n\r\n",
-        block.len()
-    )
-    .into_bytes();
-    r.extend_from_slice(block);
-    r.extend_from_slice(b"\r\n\r\n");
-    gzip(&r)
-}
-
-/// Every real HTML page of the test data.
-fn real_pages() -> Vec<Vec<u8>> {
-    let mut out = Vec::new();
-    for dir in [
-        "news-pages/html",
-        "zh-news-pages-unlabelled",
-        "dev-extraction/html",
-    ] {
-        let Ok(entries) = std::fs::read_dir(Path::new(DATA).join(dir)) else {
-            continue;
-        };
-        let mut paths: Vec<_> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
-        paths.sort();
-        for p in paths {
-            if p.extension().is_some_and(|e| e == "html" || e == "htm") {
-                if let Ok(bytes) = std::fs::read(&p) {
-                    out.push(bytes);
-                }
-            }
-        }
-    }
-    out
-}
-
-/// The file's bytes and the number of records in it.
-fn build_warc(pages: &[Vec<u8>], originals: &[String]) -> (Vec<u8>, usize) {
-    let info = b"software: StormCrawler\r\nformat: WARC File Format 1.1\r\n";
-    let mut file = record("warcinfo", "", 0, "", info);
-    let mut records = 1;
-    let responses = (MIN_RECORDS - 1).div_ceil(3);
-    // A planted copy every `every` responses.
-    let every = responses / PLANTED;
-    let mut n = 1;
-    for i in 0..responses {
-        let (url, html) = if i % every == 0 && i / every < PLANTED {
-            let text = &originals[i / every];
-            let title: String = text.lines().next().unwrap_or("").chars().take(30).collect();
-            (
-                format!("https://copier{}.example/a/{i}.html", i % 7),
-                copier_page(&title, text),
-            )
-        } else {
-            (
-                format!("https://site{}.example/news/{i}.html", i % 97),
-                pages[i % pages.len()].clone(),
-            )
-        };
-        file.extend(record(
-            "request",
-            &url,
-            n,
-            "Content-Type: application/http; msgtype=request\r\n",
-            b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
-        ));
-        let mut block = format!(
-            "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\n\r\n",
-            html.len()
-        )
-        .into_bytes();
-        block.extend_from_slice(&html);
-        file.extend(record(
-            "response",
-            &url,
-            n + 1,
-            "Content-Type: application/http; msgtype=response\r\n",
-            &block,
-        ));
-        file.extend(record(
-            "metadata",
-            &url,
-            n + 2,
-            "Content-Type: application/warc-fields\r\n",
-            b"fetchTimeMs: 120\r\n",
-        ));
-        n += 3;
-        records += 3;
-    }
-    (file, records)
 }
 
 /// A fresh store with the originals ingested, and its settings.
@@ -220,7 +104,7 @@ fn main() {
         println!("skipping warc benchmark: ../shared/data not found");
         return;
     };
-    let pages = real_pages();
+    let pages = warcfile::real_pages(Path::new(DATA));
     assert!(pages.len() > 100, "too few real pages: {}", pages.len());
     let paragraphs: Vec<&str> = corpus.lines().filter(|l| !l.trim().is_empty()).collect();
     let originals: Vec<String> = paragraphs
@@ -235,7 +119,8 @@ fn main() {
         .expect("runtime");
 
     let dir = tempfile::tempdir().expect("temp dir");
-    let (bytes, records) = build_warc(&pages, &originals);
+    let (bytes, records) =
+        warcfile::build_warc(&pages, &originals, (MIN_RECORDS - 1).div_ceil(3), 0);
     let path = dir.path().join("CC-NEWS-bench.warc.gz");
     std::fs::write(&path, &bytes).expect("write warc");
     println!(

@@ -843,6 +843,9 @@ pub struct DatabaseSettings {
     pub url: String,
     /// The password's file; without it, `COPYHOUND_DATABASE_PASSWORD` (or none).
     pub password_file: Option<PathBuf>,
+    /// `database_ca_file`: PEM certificates of the CA that signs the server's
+    /// certificate, the only trust anchors for TLS when set (checked at load).
+    pub ca_file: Option<PathBuf>,
 }
 
 /// One thing wrong with a config file, tied to the key it concerns.
@@ -1220,15 +1223,30 @@ fn parse_storage(s: &mut Section<'_>, base_dir: &Path) -> Option<Storage> {
     let password_file = s
         .string("database_password_file", false)
         .map(|p| resolve(base_dir, &p));
+    let ca_file = s
+        .string("database_ca_file", false)
+        .map(|p| resolve(base_dir, &p));
     let database = match url {
         None => {
             if password_file.is_some() {
                 s.problem("database_password_file", "needs database_url".into());
             }
+            if ca_file.is_some() {
+                s.problem("database_ca_file", "needs database_url".into());
+            }
             None
         }
         Some(url) => match check_database_url(&url) {
-            Ok(()) => Some(DatabaseSettings { url, password_file }),
+            Ok(()) => {
+                if let Some(path) = &ca_file {
+                    check_database_ca_file(s, &url, path);
+                }
+                Some(DatabaseSettings {
+                    url,
+                    password_file,
+                    ca_file,
+                })
+            }
             Err(message) => {
                 s.problem("database_url", message);
                 return None;
@@ -1371,6 +1389,26 @@ fn check_endpoint(text: &str) -> Result<String, String> {
         return Err(format!("{text:?}: no query or fragment allowed"));
     }
     Ok(text.trim_end_matches('/').to_string())
+}
+
+/// `database_ca_file` is read now, so a wrong path or a file without certificates is a
+/// config error rather than a refused connection later; and it must come with an
+/// `sslmode` that uses TLS, or it would silently do nothing.
+fn check_database_ca_file(s: &mut Section<'_>, url: &str, path: &Path) {
+    let tls = url::Url::parse(url).is_ok_and(|u| {
+        u.query_pairs().any(|(k, v)| {
+            k == "sslmode" && matches!(v.as_ref(), "require" | "verify-ca" | "verify-full")
+        })
+    });
+    if !tls {
+        s.problem(
+            "database_ca_file",
+            "is used only for TLS: add sslmode=verify-full (or verify-ca, require) to database_url"
+                .into(),
+        );
+    } else if let Err(message) = crate::store::pg::read_ca_file(path) {
+        s.problem("database_ca_file", format!("{}: {message}", path.display()));
+    }
 }
 
 /// A PostgreSQL URL copyhound accepts: `postgres://` or `postgresql://`, a user, a
@@ -2821,6 +2859,47 @@ address = "1 Example Road"
         );
         assert!(!p.iter().any(|x| x.contains("secret")), "{p:?}");
         assert!(p.iter().any(|x| x.contains("email.from: missing")), "{p:?}");
+    }
+
+    #[test]
+    fn database_ca_file_is_read_at_load_and_needs_tls() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("db-ca.pem"),
+            include_bytes!("evidence/testdata/tsa-ca.pem"),
+        )
+        .unwrap();
+        let url = "postgres://copyhound@db.example/ch";
+        let parse = |url: &str, ca: &str| {
+            Settings::parse(
+                &format!(
+                    "{MINIMAL}\n[storage]\ndatabase_url = \"{url}\"\ndatabase_ca_file = \"{ca}\"\n"
+                ),
+                dir.path(),
+            )
+        };
+        let ok = parse(&format!("{url}?sslmode=verify-full"), "db-ca.pem").unwrap();
+        let db = ok.storage.database.unwrap();
+        assert_eq!(db.ca_file, Some(dir.path().join("db-ca.pem")));
+        let problems = |r: Result<Settings, ConfigError>| r.unwrap_err().problems().join("\n");
+        let p = problems(parse(&format!("{url}?sslmode=verify-full"), "missing.pem"));
+        assert!(
+            p.contains("storage.database_ca_file: ") && p.contains("missing.pem"),
+            "{p}"
+        );
+        let p = problems(parse(url, "db-ca.pem"));
+        assert!(
+            p.contains("storage.database_ca_file: is used only for TLS"),
+            "{p}"
+        );
+        let p = problems(Settings::parse(
+            &format!("{MINIMAL}\n[storage]\ndatabase_ca_file = \"db-ca.pem\"\n"),
+            dir.path(),
+        ));
+        assert!(
+            p.contains("storage.database_ca_file: needs database_url"),
+            "{p}"
+        );
     }
 
     #[test]

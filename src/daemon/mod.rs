@@ -722,6 +722,37 @@ async fn run_due_rechecks(
     }
 }
 
+/// How often `copyhound serve` reads the store's gauges (matches, cases, the archive
+/// file queue) for `/metrics`: it crawls nothing, so no cycle end publishes them.
+pub const SERVE_GAUGE_INTERVAL: Duration = Duration::from_secs(10);
+
+/// `copyhound serve`'s gauges: [`publish_store_gauges`] now and every `interval` on a
+/// store of its own, until `token` is cancelled. A store that cannot be opened leaves
+/// the gauges at zero, logged.
+pub(crate) async fn store_gauge_loop(
+    storage: crate::config::Storage,
+    metrics: Arc<Metrics>,
+    token: CancellationToken,
+    interval: Duration,
+) {
+    let store = match Store::open_storage(&storage) {
+        Ok(s) => s,
+        Err(err) => {
+            tracing::error!(error = %err, "cannot open the store for /metrics; its store gauges stay 0");
+            return;
+        }
+    };
+    loop {
+        publish_store_gauges(&store, &metrics);
+        tokio::select! {
+            () = token.cancelled() => return,
+            () = tokio::time::sleep(interval) => {}
+        }
+    }
+}
+
+/// The gauges read back from the store, shared by `run` (after each crawl cycle) and
+/// `serve` ([`store_gauge_loop`]).
 fn publish_store_gauges(store: &Store, metrics: &Metrics) {
     match store.open_case_counts() {
         Ok(counts) => metrics.set_open_cases(&counts),

@@ -52,7 +52,7 @@ mod crawl;
 mod dashboard;
 mod licences;
 mod matches;
-mod pg;
+pub(crate) mod pg;
 mod queue;
 mod review;
 pub(crate) mod sql;
@@ -654,12 +654,13 @@ pub enum StoreError {
         #[source]
         source: sql::Error,
     },
-    #[error("{url}: cannot connect to PostgreSQL: {source}")]
-    Connect {
-        url: String,
-        #[source]
-        source: postgres::Error,
-    },
+    /// The driver's error with its causes and a hint for certificate failures, in the
+    /// message itself: its summary alone ("error performing TLS handshake") does not
+    /// say what to fix.
+    #[error("{url}: cannot connect to PostgreSQL: {}", pg::describe(.error))]
+    Connect { url: String, error: postgres::Error },
+    #[error("{path}: cannot use [storage] database_ca_file: {message}")]
+    CaFile { path: PathBuf, message: String },
     #[error("{path}: cannot read [storage] database_password_file: {source}")]
     PasswordFile {
         path: PathBuf,

@@ -1,6 +1,16 @@
 //! PostgreSQL: connecting (password from a file or the environment, TLS through
 //! rustls) and the schema.
 //!
+//! TLS follows libpq's `sslmode`, except that copyhound never talks to a server whose
+//! certificate it has not checked. The trust anchors are `[storage] database_ca_file`
+//! when it is set (a private CA, the usual case for a database), else the Mozilla
+//! roots. `verify-full` checks the chain and the host name of `database_url`.
+//! `verify-ca` and `require` with a CA file check the chain alone, as libpq does with a
+//! root certificate: the private CA signs only its own servers, so any certificate it
+//! signed is the server's. Without a CA file they check the host name too, since any
+//! public certificate chains to the public roots and only the name ties it to this
+//! server.
+//!
 //! The PostgreSQL migrations are the SQLite ones ([`super::MIGRATIONS`]) translated by
 //! [`ddl`]: one list, numbered the same way on both backends (entry `i` brings the
 //! database to version `i + 1`, recorded in the `schema_version` table), so a
@@ -12,7 +22,15 @@
 //! `WITHOUT ROWID` is dropped. Dates stay RFC 3339 text, as on SQLite: they sort as
 //! text, and the store compares them as text on both backends.
 
+use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::WebPkiSupportedAlgorithms;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
 
 use super::StoreError;
 
@@ -76,6 +94,9 @@ pub struct PgTarget {
     /// The URL as configured: it never holds a password (config refuses one).
     pub url: String,
     pub password: Option<String>,
+    /// `[storage] database_ca_file`'s certificates: the only trust anchors for TLS when
+    /// set (see the module header); `None`: the Mozilla roots.
+    pub ca: Option<Vec<CertificateDer<'static>>>,
 }
 
 impl std::fmt::Debug for PgTarget {
@@ -84,8 +105,37 @@ impl std::fmt::Debug for PgTarget {
         f.debug_struct("PgTarget")
             .field("url", &self.url)
             .field("password", &self.password.as_ref().map(|_| "***"))
+            .field("ca_certificates", &self.ca.as_ref().map(Vec::len))
             .finish()
     }
+}
+
+/// CA files larger than this are refused: a few certificates, not a bundle of
+/// everything.
+const MAX_CA_FILE_BYTES: u64 = 1 << 20;
+
+/// The certificates of a PEM CA file (`[storage] database_ca_file`): at least one, each
+/// usable as a trust anchor.
+///
+/// # Errors
+/// A message saying what is wrong with the file (the caller names the file and key).
+pub fn read_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+    let len = std::fs::metadata(path).map_err(|e| e.to_string())?.len();
+    if len > MAX_CA_FILE_BYTES {
+        return Err(format!("larger than {MAX_CA_FILE_BYTES} bytes"));
+    }
+    let pem = std::fs::read(path).map_err(|e| e.to_string())?;
+    let mut certs = Vec::new();
+    for (i, cert) in CertificateDer::pem_slice_iter(&pem).enumerate() {
+        let cert = cert.map_err(|e| format!("certificate {}: {e}", i + 1))?;
+        webpki::anchor_from_trusted_cert(&cert)
+            .map_err(|e| format!("certificate {}: not a usable CA certificate: {e}", i + 1))?;
+        certs.push(cert);
+    }
+    if certs.is_empty() {
+        return Err("no PEM certificate (-----BEGIN CERTIFICATE-----) in it".into());
+    }
+    Ok(certs)
 }
 
 /// The environment variable holding the PostgreSQL password when
@@ -101,7 +151,8 @@ impl PgTarget {
     /// (peer or trust authentication).
     ///
     /// # Errors
-    /// [`StoreError::PasswordFile`] when the file cannot be read.
+    /// [`StoreError::PasswordFile`] or [`StoreError::CaFile`] when the file cannot be
+    /// read or holds no usable certificate.
     pub fn from_settings(db: &crate::config::DatabaseSettings) -> Result<PgTarget, StoreError> {
         let password = match &db.password_file {
             Some(path) => {
@@ -120,9 +171,17 @@ impl PgTarget {
             }
             None => std::env::var(PASSWORD_ENV).ok().filter(|p| !p.is_empty()),
         };
+        let ca = match &db.ca_file {
+            Some(path) => Some(read_ca_file(path).map_err(|message| StoreError::CaFile {
+                path: path.clone(),
+                message,
+            })?),
+            None => None,
+        };
         Ok(PgTarget {
             url: db.url.clone(),
             password,
+            ca,
         })
     }
 }
@@ -137,19 +196,18 @@ fn tls_mode(url: &str) -> Option<bool> {
     })
 }
 
-/// Connects. `sslmode=require`, `verify-ca` and `verify-full` all use TLS through
-/// rustls with the Mozilla roots, which always checks the certificate chain and the
-/// host name: a server that cannot pass that check is refused rather than trusted.
+/// Connects, with TLS as the module header says for `sslmode=require`, `verify-ca`
+/// and `verify-full`: a server whose certificate fails the check is refused.
 ///
 /// # Errors
 /// [`StoreError::Connect`] naming the URL (without a password).
 pub fn connect(target: &PgTarget) -> Result<postgres::Client, StoreError> {
-    let err = |source| StoreError::Connect {
+    let err = |error| StoreError::Connect {
         url: target.url.clone(),
-        source,
+        error,
     };
-    // tokio-postgres knows `disable`, `prefer` and `require`; rustls verifies in all
-    // of them, so the stricter spellings map to `require`.
+    // tokio-postgres knows `disable`, `prefer` and `require`, and leaves the checks to
+    // the TLS connector (ours), so the stricter spellings map to `require`.
     let url = target
         .url
         .replace("sslmode=verify-full", "sslmode=require")
@@ -162,24 +220,142 @@ pub fn connect(target: &PgTarget) -> Result<postgres::Client, StoreError> {
         config.application_name("copyhound");
     }
     match tls_mode(&target.url) {
-        Some(_) => {
-            let mut roots = rustls::RootCertStore::empty();
-            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-            let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
-                rustls::crypto::ring::default_provider(),
-            ))
-            .with_safe_default_protocol_versions()
-            .map_err(|e| StoreError::Tls {
+        Some(verify_name) => {
+            let tls_error = |message: String| StoreError::Tls {
                 url: target.url.clone(),
-                message: e.to_string(),
-            })?
-            .with_root_certificates(roots)
+                message,
+            };
+            let provider = Arc::new(rustls::crypto::ring::default_provider());
+            let builder = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
+                .with_safe_default_protocol_versions()
+                .map_err(|e| tls_error(e.to_string()))?;
+            let mut roots = RootCertStore::empty();
+            let tls = match &target.ca {
+                Some(certs) => {
+                    for cert in certs {
+                        roots
+                            .add(cert.clone())
+                            .map_err(|e| tls_error(e.to_string()))?;
+                    }
+                    if verify_name {
+                        builder.with_root_certificates(roots)
+                    } else {
+                        builder
+                            .dangerous()
+                            .with_custom_certificate_verifier(Arc::new(ChainOnly {
+                                roots: Arc::new(roots),
+                                algorithms: provider.signature_verification_algorithms,
+                            }))
+                    }
+                }
+                None => {
+                    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+                    builder.with_root_certificates(roots)
+                }
+            }
             .with_no_client_auth();
             let tls = tokio_postgres_rustls::MakeRustlsConnect::new(tls);
             super::sql::blocking(|| config.connect(tls)).map_err(err)
         }
         None => super::sql::blocking(|| config.connect(postgres::NoTls)).map_err(err),
     }
+}
+
+/// The certificate check of `verify-ca` (and `require`) with a CA file: the chain must
+/// lead to one of `roots`, and the server's signature in the handshake must be valid;
+/// the host name is not compared (see the module header).
+#[derive(Debug)]
+struct ChainOnly {
+    roots: Arc<RootCertStore>,
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl ServerCertVerifier for ChainOnly {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let cert = rustls::server::ParsedCertificate::try_from(end_entity)?;
+        rustls::client::verify_server_cert_signed_by_trust_anchor(
+            &cert,
+            &self.roots,
+            intermediates,
+            now,
+            self.algorithms.all,
+        )?;
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}
+
+/// A connection error as one line: the driver's summary, then its causes (the
+/// server's own message for a server error), and for a refused certificate what to
+/// look at.
+pub fn describe(error: &postgres::Error) -> String {
+    let mut out = match error.as_db_error() {
+        Some(db) => format!("{}: {}", db.severity(), db.message()),
+        None => error.to_string(),
+    };
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(error);
+    let mut hint = None;
+    while let Some(e) = cause {
+        if error.as_db_error().is_none() {
+            out.push_str(": ");
+            out.push_str(&e.to_string());
+        }
+        let rustls_error = e
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>());
+        if let Some(rustls::Error::InvalidCertificate(c)) = rustls_error {
+            hint = match c {
+                // A bad signature on a chain that names a trusted CA: another CA of
+                // the same name signed it.
+                rustls::CertificateError::UnknownIssuer
+                | rustls::CertificateError::BadSignature => Some(
+                    "the server's certificate is not signed by a CA copyhound trusts \
+                     ([storage] database_ca_file, or the public roots without it)",
+                ),
+                rustls::CertificateError::NotValidForName
+                | rustls::CertificateError::NotValidForNameContext { .. } => {
+                    Some("the server's certificate is not for the host named in database_url")
+                }
+                _ => None,
+            };
+        }
+        cause = e.source();
+    }
+    if let Some(hint) = hint {
+        out.push_str(" (");
+        out.push_str(hint);
+        out.push(')');
+    }
+    out
 }
 
 #[cfg(test)]
@@ -207,6 +383,7 @@ mod tests {
         let db = crate::config::DatabaseSettings {
             url: "postgres://copyhound@db.example/ch".into(),
             password_file: Some(file),
+            ca_file: None,
         };
         let target = PgTarget::from_settings(&db).unwrap();
         assert_eq!(target.password.as_deref(), Some("s3cret"));

@@ -243,7 +243,8 @@ async fn security_headers(request: Request, next: Next) -> Response {
     response
 }
 
-/// Serves the desk alone (`copyhound serve`): the desk, `/healthz` and `/metrics` on
+/// Serves the desk alone (`copyhound serve`): the desk, `/healthz` and `/metrics` (with
+/// the store's gauges read every [`crate::daemon::SERVE_GAUGE_INTERVAL`]) on
 /// `listener`, and the alert outbox (so escalations go out), until `shutdown`.
 ///
 /// # Errors
@@ -261,6 +262,14 @@ pub async fn serve(
     metrics.set_ready();
     let app = crate::daemon::web::router(Arc::clone(&metrics)).merge(router(desk));
     let token = tokio_util::sync::CancellationToken::new();
+    // The store's gauges (the archive file queue that workers on other machines drain,
+    // matches, cases), as `run` shows them after each crawl cycle.
+    let gauges = tokio::spawn(crate::daemon::store_gauge_loop(
+        settings.storage.clone(),
+        Arc::clone(&metrics),
+        token.clone(),
+        crate::daemon::SERVE_GAUGE_INTERVAL,
+    ));
     let outbox = {
         let token = token.clone();
         let settings = settings.clone();
@@ -306,6 +315,7 @@ pub async fn serve(
     .await;
     token.cancel();
     let _ = outbox.await;
+    let _ = gauges.await;
     if let Err(e) = served {
         tracing::error!(error = %e, "review desk server failed");
     }

@@ -474,7 +474,7 @@ async fn the_escalation_to_counsel_attaches_the_screenshot() {
 }
 
 /// Runs `openssl` with `args` in `dir`, failing the test on an error.
-fn openssl(dir: &Path, args: &[&str]) {
+pub(crate) fn openssl(dir: &Path, args: &[&str]) {
     let out = std::process::Command::new("openssl")
         .args(args)
         .current_dir(dir)
@@ -485,7 +485,7 @@ fn openssl(dir: &Path, args: &[&str]) {
 
 /// A test CA, an intermediate and a `localhost` server certificate made with openssl
 /// in `dir`; returns the root's DER.
-fn test_pki(dir: &Path) -> Vec<u8> {
+pub(crate) fn test_pki(dir: &Path) -> Vec<u8> {
     let ec = [
         "-newkey",
         "ec",

@@ -427,3 +427,135 @@ fn two_serve_processes_deliver_each_alert_once() {
     );
     assert_eq!(distinct, recorded);
 }
+
+/// TLS to a real server with a private CA: a throwaway cluster with `ssl = on` and a
+/// server certificate (with an intermediate) made by `openssl` for `localhost`.
+/// `verify-full` with the CA in `[storage] database_ca_file` connects, and the server
+/// sees the connection encrypted (`pg_stat_ssl`); a wrong host name, another CA, or no
+/// CA file (the public roots) is refused with an error that says which; `verify-ca`
+/// and `require` with the CA check the chain but not the name.
+#[test]
+fn tls_to_a_server_of_a_private_ca_is_checked_and_encrypted() {
+    let test = "tls_to_a_server_of_a_private_ca_is_checked_and_encrypted";
+    if !crate::tsa::openssl_available(test) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (pki, other) = (dir.path().join("pki"), dir.path().join("other"));
+    for d in [&pki, &other] {
+        std::fs::create_dir(d).unwrap();
+        crate::capture::test_pki(d);
+    }
+    let read = |name: &str| std::fs::read(pki.join(name)).unwrap();
+    // The server presents its certificate and the intermediate; clients hold the root.
+    let chain = [read("leaf.pem"), read("int.pem")].concat();
+    let key = read("leaf.key");
+    let Some(cluster) = testdb::own_cluster(
+        test,
+        &[
+            ("ssl", "on"),
+            ("ssl_cert_file", "server.crt"),
+            ("ssl_key_file", "server.key"),
+        ],
+        &[
+            ("server.crt", chain.as_slice()),
+            ("server.key", key.as_slice()),
+        ],
+    ) else {
+        return;
+    };
+    let database = cluster.new_database();
+    let port = cluster.port;
+    let admin = format!("host=127.0.0.1 port={port} user=copyhound dbname={database}");
+    let mut admin = postgres::Client::connect(&admin, postgres::NoTls).unwrap();
+
+    // Opens the store through the config, as every command does; the store (kept open
+    // for pg_stat_ssl) or the error's message.
+    let open = |host: &str, mode: &str, ca: Option<&std::path::Path>| {
+        let app = format!("tls-{mode}-{}", host.replace('.', "-"));
+        let mut config = format!(
+            "{OUTLET_CONFIG}database_url = \"postgres://copyhound@{host}:{port}/{database}?sslmode={mode}&application_name={app}\"\n"
+        );
+        if let Some(ca) = ca {
+            config.push_str(&format!("database_ca_file = \"{}\"\n", ca.display()));
+        }
+        let path = dir.path().join("copyhound.toml");
+        std::fs::write(&path, config).unwrap();
+        let settings = Settings::load(&path).unwrap();
+        Store::open_storage(&settings.storage)
+            .map(|store| (store, app))
+            .map_err(|e| e.to_string())
+    };
+    // (ssl, version) of the connection named `app`, as the server sees it.
+    let mut seen = |app: &str| -> (bool, Option<String>) {
+        let row = admin
+            .query_one(
+                "SELECT s.ssl, s.version FROM pg_stat_ssl s
+                 JOIN pg_stat_activity a ON a.pid = s.pid WHERE a.application_name = $1",
+                &[&app],
+            )
+            .unwrap();
+        (row.get(0), row.get(1))
+    };
+
+    let ca = pki.join("ca.pem");
+    for (host, mode) in [
+        ("localhost", "verify-full"),
+        ("127.0.0.1", "verify-ca"),
+        ("127.0.0.1", "require"),
+    ] {
+        let (store, app) = open(host, mode, Some(&ca)).unwrap_or_else(|e| panic!("{mode}: {e}"));
+        let (ssl, version) = seen(&app);
+        assert!(ssl, "{mode}: the server sees no TLS");
+        assert!(
+            version.as_deref().is_some_and(|v| v.starts_with("TLSv1.")),
+            "{version:?}"
+        );
+        assert_eq!(store.original_count().unwrap(), 0);
+    }
+    // The check above can fail: without TLS the server says so.
+    let (_plain, app) = open("127.0.0.1", "disable", None).unwrap();
+    assert_eq!(seen(&app), (false, None));
+
+    let wrong_name = open("127.0.0.1", "verify-full", Some(&ca)).err().unwrap();
+    assert!(
+        wrong_name.contains("not for the host named in database_url"),
+        "{wrong_name}"
+    );
+    let wrong_ca = open("localhost", "verify-full", Some(&other.join("ca.pem")))
+        .err()
+        .unwrap();
+    assert!(
+        wrong_ca.contains("not signed by a CA copyhound trusts"),
+        "{wrong_ca}"
+    );
+    let public_roots = open("localhost", "require", None).err().unwrap();
+    assert!(
+        public_roots.contains("not signed by a CA copyhound trusts")
+            && public_roots.contains("UnknownIssuer"),
+        "{public_roots}"
+    );
+    // A refused connection names the URL and never a password.
+    assert!(
+        wrong_ca.starts_with("postgres://copyhound@localhost:"),
+        "{wrong_ca}"
+    );
+
+    // A CA file that holds no certificate is a config error naming the key.
+    let empty = dir.path().join("empty.pem");
+    std::fs::write(&empty, "not a certificate\n").unwrap();
+    let config = dir.path().join("bad.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "{OUTLET_CONFIG}database_url = \"postgres://copyhound@localhost:{port}/{database}?sslmode=verify-full\"\ndatabase_ca_file = \"{}\"\n",
+            empty.display()
+        ),
+    )
+    .unwrap();
+    let err = Settings::load(&config).unwrap_err().to_string();
+    assert!(
+        err.contains("storage.database_ca_file") && err.contains("no PEM certificate"),
+        "{err}"
+    );
+}

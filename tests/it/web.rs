@@ -1565,3 +1565,58 @@ async fn site_pages_show_matches_decisions_and_lists() {
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     desk.stop().await;
 }
+
+/// `copyhound serve`'s `/metrics` shows the archive file queue as `run`'s does, read
+/// from the store while it serves: files enqueued, claimed and failed after the desk
+/// started appear within the refresh interval.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_metrics_show_the_archive_file_queue() {
+    let desk = DeskFixture::start().await;
+    let sample = |text: &str, state: &str| -> Option<u64> {
+        let name = format!("copyhound_warc_queue_files{{state=\"{state}\"}} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(name.as_str()))
+            .and_then(|v| v.trim().parse().ok())
+    };
+    let first = desk.get("/metrics", None).await.text().await.unwrap();
+    assert!(
+        first.contains("# TYPE copyhound_warc_queue_files gauge"),
+        "{first}"
+    );
+
+    let mut store = Store::open_dir(&desk.state).unwrap();
+    let now = chrono::Utc::now();
+    let files: Vec<String> = (0..4)
+        .map(|i| format!("/data/CC-NEWS-{i}.warc.gz"))
+        .collect();
+    assert_eq!(store.enqueue_warc(&files, now).unwrap(), 4);
+    let lease = now + chrono::Duration::minutes(5);
+    let done = store.claim_warc("w1", lease, 1, now).unwrap().unwrap();
+    assert!(store.finish_warc(&done.source, "w1", None, 1, now).unwrap());
+    let failed = store.claim_warc("w1", lease, 1, now).unwrap().unwrap();
+    assert!(store
+        .finish_warc(&failed.source, "w1", Some("unreadable"), 1, now)
+        .unwrap());
+    store.claim_warc("w2", lease, 1, now).unwrap().unwrap();
+
+    let want = [
+        ("queued", 1),
+        ("in_progress", 1),
+        ("done", 1),
+        ("failed", 1),
+    ];
+    let deadline = std::time::Instant::now()
+        + copyhound::daemon::SERVE_GAUGE_INTERVAL * 3
+        + std::time::Duration::from_secs(5);
+    loop {
+        let text = desk.get("/metrics", None).await.text().await.unwrap();
+        if want.iter().all(|(s, n)| sample(&text, s) == Some(*n)) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the queue never showed {want:?}:\n{text}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}

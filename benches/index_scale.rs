@@ -72,18 +72,9 @@ fn settings(dir: &Path) -> Settings {
     }
 }
 
-/// SplitMix64: deterministic synthetic fingerprints.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-}
+#[path = "support/rng.rs"]
+mod rng;
+use rng::Rng;
 
 /// A `kB` field of /proc/self/status, in MB: `VmHWM` is the peak resident set,
 /// `RssAnon` the private memory resident now, `RssFile` the file pages resident now

@@ -33,6 +33,23 @@ pub(crate) fn article(from: usize, to: usize) -> Option<String> {
     Some(paragraphs()?.get(from..to)?.join("\n"))
 }
 
+/// The first `count` articles of `size` consecutive paragraphs, skipping paragraphs of 20
+/// characters or fewer (datelines and headings), so every article is real prose.
+pub(crate) fn prose_articles(size: usize, count: usize) -> Option<Vec<String>> {
+    let prose: Vec<&str> = paragraphs()?
+        .iter()
+        .map(String::as_str)
+        .filter(|l| l.chars().count() > 20)
+        .collect();
+    Some(
+        prose
+            .chunks(size)
+            .take(count)
+            .map(|c| c.join("\n"))
+            .collect(),
+    )
+}
+
 /// Simplified to traditional, built by inverting fast2s over the CJK block (test-only; the
 /// first traditional form of each simplified character wins).
 pub(crate) fn to_traditional(text: &str) -> String {

@@ -300,22 +300,7 @@ mod tests {
     }
 
     fn corpus() -> Option<Vec<String>> {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../shared/data/peoples-daily-1998-01.txt"
-        );
-        let Ok(text) = std::fs::read_to_string(path) else {
-            eprintln!("skipping: ../shared/data not found");
-            return None;
-        };
-        let paragraphs: Vec<&str> = text.lines().filter(|l| l.chars().count() > 20).collect();
-        Some(
-            paragraphs
-                .chunks(8)
-                .take(300)
-                .map(|c| c.join("\n"))
-                .collect(),
-        )
+        crate::detect::testdata::prose_articles(8, 300)
     }
 
     #[test]

@@ -257,20 +257,11 @@ mod tests {
 
     /// Articles of ten paragraphs from the shared corpus, or `None` (skipped) without it.
     fn corpus(count: usize) -> Option<Vec<Fingerprint>> {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../shared/data/peoples-daily-1998-01.txt"
-        );
-        let Ok(text) = std::fs::read_to_string(path) else {
-            eprintln!("skipping: ../shared/data not found");
-            return None;
-        };
-        let paragraphs: Vec<&str> = text.lines().filter(|l| l.chars().count() > 20).collect();
+        let articles = crate::detect::testdata::prose_articles(10, count)?;
         Some(
-            paragraphs
-                .chunks(10)
-                .take(count)
-                .map(|c| Document::new(String::new(), c.join("\n")).fingerprint)
+            articles
+                .into_iter()
+                .map(|text| Document::new(String::new(), text).fingerprint)
                 .collect(),
         )
     }

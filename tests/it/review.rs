@@ -190,14 +190,7 @@ async fn copy_site(paths: &[&str]) -> SocketAddr {
     let copy = std::fs::read(crate::util::sample("copy-zh-mirror.html")).unwrap();
     let mut router = axum::Router::new();
     for path in paths {
-        let copy = copy.clone();
-        router = router.route(
-            path,
-            axum::routing::get(move || {
-                let copy = copy.clone();
-                async move { ([("content-type", "text/html; charset=utf-8")], copy) }
-            }),
-        );
+        router = router.route(path, crate::util::fixture::html(copy.clone()));
     }
     crate::util::fixture::serve(router).await
 }

@@ -150,15 +150,7 @@ async fn run_async(config: &Path, args: &[&str]) -> Output {
 
 /// A site serving the sample copy at `/news/copy.html`.
 async fn copy_site() -> std::net::SocketAddr {
-    let copy = std::fs::read_to_string(crate::util::sample("copy-zh-mirror.html")).unwrap();
-    let router = axum::Router::new().route(
-        "/news/copy.html",
-        axum::routing::get(move || {
-            let copy = copy.clone();
-            async move { ([("content-type", "text/html; charset=utf-8")], copy) }
-        }),
-    );
-    crate::util::fixture::serve(router).await
+    crate::util::fixture::zh_copy_site("/news/copy.html").await
 }
 
 /// [`outlet`] keeping evidence in `s3`'s bucket under `outlet-a/`, its keys in a

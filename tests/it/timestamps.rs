@@ -221,15 +221,7 @@ impl Drop for Daemon {
 
 /// Two copying pages on loopback.
 async fn copy_site() -> std::net::SocketAddr {
-    let copy = std::fs::read(crate::util::sample("copy-zh-mirror.html")).unwrap();
-    let router = axum::Router::new().route(
-        "/news/{page}",
-        axum::routing::get(move || {
-            let copy = copy.clone();
-            async move { ([("content-type", "text/html; charset=utf-8")], copy) }
-        }),
-    );
-    crate::util::fixture::serve(router).await
+    crate::util::fixture::zh_copy_site("/news/{page}").await
 }
 
 async fn cli(config: &Path, args: &[&str]) -> Output {

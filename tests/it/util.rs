@@ -136,6 +136,22 @@ pub mod fixture {
         addr
     }
 
+    /// A GET route answering `body` as UTF-8 HTML.
+    pub fn html(body: impl Into<Vec<u8>>) -> axum::routing::MethodRouter {
+        let body: Vec<u8> = body.into();
+        axum::routing::get(move || {
+            let body = body.clone();
+            async move { ([("content-type", "text/html; charset=utf-8")], body) }
+        })
+    }
+
+    /// A loopback site serving the bundled Chinese copy (`copy-zh-mirror.html`) at
+    /// `route` (axum's path syntax: `/news/{page}` serves every page under `/news/`).
+    pub async fn zh_copy_site(route: &str) -> SocketAddr {
+        let copy = std::fs::read(crate::util::sample("copy-zh-mirror.html")).expect("sample");
+        serve(axum::Router::new().route(route, html(copy))).await
+    }
+
     /// A hand-rolled server for misbehaviour axum would not produce (slow drip, endless
     /// bodies, stalls): `handle` gets each accepted connection.
     pub async fn serve_raw<F, Fut>(handle: F) -> SocketAddr

@@ -912,15 +912,7 @@ async fn check_config_names_bad_webhook_entries() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scan_and_escalation_post_to_webhooks_once() {
     let hooks = Hooks::start().await;
-    let copy = std::fs::read(crate::util::sample("copy-zh-mirror.html")).unwrap();
-    let site = crate::util::fixture::serve(axum::Router::new().route(
-        "/news/copy.html",
-        axum::routing::get(move || {
-            let copy = copy.clone();
-            async move { ([("content-type", "text/html; charset=utf-8")], copy) }
-        }),
-    ))
-    .await;
+    let site = crate::util::fixture::zh_copy_site("/news/copy.html").await;
     let entries = vec![
         hook("generic", "[\"legal\"]", ""),
         hook("wecom", "[\"licensing\"]", ""),

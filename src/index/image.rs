@@ -29,7 +29,7 @@ use super::archive::ArchiveIndex;
 use super::column::{Column, Plain, SharedBytes};
 use super::layout::Layout;
 use super::table::Table;
-use super::{HammingIndex, IndexError, DELTA_FLOOR, MAX_ENTRIES, TAIL_CAPACITY};
+use super::{HammingIndex, IndexError, MAX_ENTRIES};
 
 /// The first eight bytes of every image.
 pub const MAGIC: &[u8; 8] = b"CPHNDIDX";
@@ -266,16 +266,7 @@ pub fn read(bytes: &SharedBytes) -> Result<(ArchiveIndex, i64), ImageError> {
     if at != all.len() {
         return Err(ImageError::Malformed("sections do not fill the file"));
     }
-    let delta = layout.blocks.iter().map(|_| Table::new()).collect();
-    let segments = HammingIndex {
-        layout,
-        main,
-        delta,
-        tail: Vec::new(),
-        tail_capacity: TAIL_CAPACITY,
-        delta_floor: DELTA_FLOOR,
-        len: entries,
-    };
+    let segments = HammingIndex::from_main(layout, main, entries);
     Ok((
         ArchiveIndex::from_parts(segments, anchor_keys, anchor_ids),
         generation,

@@ -210,16 +210,22 @@ impl HammingIndex {
     pub fn with_tables(max_distance: u32, tables: u32) -> Result<Self, IndexError> {
         let layout = Layout::new(max_distance, tables)?;
         let main = layout.blocks.iter().map(|_| Table::new()).collect();
+        Ok(Self::from_main(layout, main, 0))
+    }
+
+    /// An index whose main tables (one per block of `layout`, sorted by it) hold `len`
+    /// entries, with nothing inserted since: what a new index and a loaded image share.
+    fn from_main(layout: Layout, main: Vec<Table>, len: usize) -> Self {
         let delta = layout.blocks.iter().map(|_| Table::new()).collect();
-        Ok(Self {
+        Self {
             layout,
             main,
             delta,
             tail: Vec::new(),
             tail_capacity: TAIL_CAPACITY,
             delta_floor: DELTA_FLOOR,
-            len: 0,
-        })
+            len,
+        }
     }
 
     /// Builds an index from all entries at once, with the default table count.

@@ -219,6 +219,16 @@ pub fn connect(target: &PgTarget) -> Result<postgres::Client, StoreError> {
     if config.get_application_name().is_none() {
         config.application_name("copyhound");
     }
+    // The server's notices would otherwise be logged at info by the driver; the usual one
+    // is "relation ... already exists, skipping" from the idempotent migrations, which
+    // every process start and every worker would print. Warnings stay visible.
+    config.notice_callback(|notice| {
+        if matches!(notice.severity(), "WARNING") {
+            tracing::warn!(message = notice.message(), "database notice");
+        } else {
+            tracing::debug!(message = notice.message(), "database notice");
+        }
+    });
     match tls_mode(&target.url) {
         Some(verify_name) => {
             let tls_error = |message: String| StoreError::Tls {
